@@ -1,0 +1,96 @@
+"""The one event schema every backend produces (DESIGN.md, "One event schema").
+
+An event is a row with these columns; the sim builds them natively, the log and
+CLI parsers in :mod:`repro_lib.capture` build the same rows from text.
+
+Columns
+-------
+``t``          UTC timestamp (pandas ``datetime64[ns, UTC]``), ns precision where the source has it
+``t_s``        seconds since the start of the run (float), for plotting
+``source``     ``orchestrator`` / ``edge1`` / ``nats`` / ``sim`` / ``docker`` / ``cli``
+``kind``       one of :data:`KINDS`
+``node``       node id (``n-…``) or edge name when only the name is known
+``job``        job name
+``execution``  execution id (``e-…``)
+``state``      the kind-specific state word (see :data:`STATES`)
+``detail``     free text: the rest of the fields, ``key=value`` joined by spaces
+``line``       the original text line for anything parsed from text, else ``None``
+"""
+
+from __future__ import annotations
+
+__all__ = ["COLUMNS", "KINDS", "STATES", "Event", "LOG_MESSAGES"]
+
+from typing import NamedTuple
+
+COLUMNS = ("t", "t_s", "source", "kind", "node", "job", "execution", "state", "detail", "line")
+
+KINDS = (
+    "state",     # execution or job state change: state=compute state (execution) or job state
+    "dispatch",  # dispatcher: state=attempt | skipped | redispatch | retry
+    "publish",   # transport PublishAsync: state=published | refused
+    "deliver",   # NATS delivery of an orchestrator->edge message: state=delivered | lost | dropped
+    "eval",      # evaluations: state=queued | batch | created | processed; detail has trigger=
+    "node",      # orchestrator's belief about a node: state=connecting|connected|disconnected|lost
+    "fault",     # actual world changes: state=kill | start | join | partition | heal | restart
+    "action",    # user actions: state=deploy | stop_job | snapshot | up | down
+    "reconcile", # reconciler findings: state=stuck | checking
+    "log",       # a recognised log line with no richer meaning
+    "raw",       # a line that could not be parsed at all; never dropped
+)
+
+STATES = {
+    "dispatch": ("attempt", "skipped", "redispatch", "retry"),
+    "publish": ("published", "refused"),
+    "deliver": ("delivered", "lost", "dropped"),
+    "eval": ("queued", "batch", "created", "processed"),
+    "node": ("connecting", "connected", "disconnected", "lost"),
+    "fault": ("kill", "start", "join", "partition", "heal", "restart"),
+    "action": ("deploy", "stop_job", "snapshot", "up", "down"),
+    "reconcile": ("stuck", "checking"),
+}
+
+# Instrumented log messages (mechanics.md §5) and the sim's own state-change messages,
+# each mapped to (kind, state). The field names are the real build's:
+# execution_id, target_node, node_id, job_id, trigger, event_type, err, connection_exists,
+# connection_alive, root_cause, dispatch_code, issue, state, desired, target.
+LOG_MESSAGES: dict[str, tuple[str, str]] = {
+    "DISPATCH: Attempting to send message": ("dispatch", "attempt"),
+    "DISPATCH: Attempting to send execution assignment": ("dispatch", "attempt"),
+    "DISPATCH: Failed to send execution assignment - EVENT WILL BE SKIPPED": ("dispatch", "skipped"),
+    "DISPATCH: Failed to send execution assignment - retrying": ("dispatch", "retry"),
+    "PUBLISH: Checking node connection": ("publish", "published"),  # refined by the connection_* fields
+    "PUBLISH: Node not connected - message will be LOST": ("publish", "refused"),
+    "PUBLISH: Node not connected - returning ErrNodeNotConnected": ("publish", "refused"),
+    "NATS: message delivered": ("deliver", "delivered"),
+    "NATS: no subscriber - message dropped": ("deliver", "lost"),
+    "NATS: partitioned - message dropped": ("deliver", "dropped"),
+    "EDGE: Received RunExecutionRequest": ("deliver", "delivered"),
+    "REEVALUATOR: queuing for batch": ("eval", "queued"),
+    "REEVALUATOR: Processing batch - START": ("eval", "batch"),
+    "REEVALUATOR: Created evaluation for job": ("eval", "created"),
+    "EVAL: processed": ("eval", "processed"),
+    "RECONCILER: Checking rollout completion": ("reconcile", "checking"),
+    "RECONCILER: STUCK EXECUTIONS DETECTED - dispatch may have failed": ("reconcile", "stuck"),
+    "RECONCILER: Re-dispatching pending execution to reconnected node": ("dispatch", "redispatch"),
+    "HANDSHAKE: Node handshake completed": ("node", "connecting"),  # refined by state= field
+    "NODE: state changed": ("node", ""),          # state= field carries the state
+    "EXECUTION: state changed": ("state", ""),    # state= compute state, desired= desired state
+    "JOB: state changed": ("state", ""),          # state= job state
+    "FAULT": ("fault", ""),                       # msg "FAULT: kill" etc.; state from the msg
+    "ACTION": ("action", ""),                     # msg "ACTION: deploy" etc.
+}
+
+
+class Event(NamedTuple):
+    """One row of the events table (``t`` is seconds since run start in the sim)."""
+
+    t_s: float
+    source: str
+    kind: str
+    node: str | None = None
+    job: str | None = None
+    execution: str | None = None
+    state: str | None = None
+    detail: str | None = None
+    line: str | None = None

@@ -1,0 +1,156 @@
+"""Dispatcher: where the dispatch is lost (mechanics.md §1.4, §1.5).
+
+Execution-upsert events from the job store pass a watcher, one at a time, in order. The
+message creator turns a *transition* into a message (new execution with desired=running ->
+``RunExecutionRequest``; desired -> stopped -> ``CancelExecution``); anything else sends
+nothing. The handler calls ``TransportManager.publish_async``:
+
+- it returns normally when a connection is registered — even if the edge behind it is dead
+  and the message falls into NATS with no subscriber. No error, so no retry strategy helps;
+- it raises ``ErrNodeNotConnected`` when no connection is registered. Then the watcher's
+  retry strategy decides: ``RetryStrategySkip`` drops the event after ``max_attempts`` calls
+  (default 1, "skips failed events"); ``RetryStrategyBlock`` retries with backoff 200 ms
+  doubling to 3 min, and every later event — every node, every job — waits behind it.
+
+The watcher is ephemeral and starts at the latest event: after an orchestrator restart,
+events committed before it are never dispatched.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from repro_lib.logfmt import LogRecord
+from repro_lib.model.transport import ErrNodeNotConnected, TransportManager
+from repro_lib.model.types import (
+    ComputeState,
+    DesiredState,
+    Execution,
+    Outbox,
+    RetryStrategy,
+    Timer,
+)
+from repro_lib.timings import Timings
+
+__all__ = ["Dispatcher", "ExecutionUpsert", "message_for"]
+
+
+class ExecutionUpsert(NamedTuple):
+    """One job-store event: an execution created (``previous`` None) or updated."""
+
+    seq: int
+    execution: Execution
+    previous: tuple[DesiredState, ComputeState] | None
+    desired: DesiredState
+
+
+def run_request(ex: Execution, spec: Any) -> dict[str, Any]:
+    return {
+        "type": "RunExecutionRequest",
+        "execution_id": ex.id,
+        "job": ex.job,
+        "job_type": spec.type,
+        "version": ex.version,
+        "run_for": spec.run_for,
+    }
+
+
+def message_for(ev: ExecutionUpsert, spec: Any) -> dict[str, Any] | None:
+    """The message creator: only a state *transition* produces a message."""
+    if ev.previous is None:
+        return run_request(ev.execution, spec) if ev.desired is DesiredState.RUNNING else None
+    prev_desired, prev_state = ev.previous
+    if ev.desired is DesiredState.STOPPED and prev_desired is not DesiredState.STOPPED:
+        if prev_state in (ComputeState.PENDING, ComputeState.STARTING, ComputeState.RUNNING):
+            return {"type": "CancelExecution", "execution_id": ev.execution.id, "job": ev.execution.job}
+    return None
+
+
+class Dispatcher:
+    """The watcher over the execution event store, with its retry strategy."""
+
+    def __init__(self, timings: Timings, out: Outbox, transport: TransportManager, *,
+                 strategy: RetryStrategy = RetryStrategy.SKIP) -> None:
+        self.t = timings
+        self.out = out
+        self.transport = transport
+        self.strategy = strategy
+        self.max_attempts = max(1, timings.dispatcher_max_attempts)
+        self.store: list[ExecutionUpsert] = []
+        self.position = 0          # index of the next event to handle
+        self.attempt = 0           # handler calls made for the event at ``position``
+        self._retry_at: float | None = None
+        self.specs: dict[str, Any] = {}  # job name -> JobSpec (for message contents)
+
+    def append(self, now: float, ex: Execution,
+               previous: tuple[DesiredState, ComputeState] | None) -> None:
+        """The job store committed a write: append its event and let the watcher run."""
+        self.store.append(ExecutionUpsert(len(self.store), ex, previous, ex.desired))
+
+    def restart(self) -> None:
+        """Ephemeral watcher + LatestIterator: resume after the latest event, forget retries."""
+        self.position = len(self.store)
+        self.attempt = 0
+        self._retry_at = None
+
+    def on_timer(self, now: float) -> None:
+        if self._retry_at == now:
+            self._retry_at = None
+            self.run(now)
+
+    @property
+    def blocked(self) -> bool:
+        return self._retry_at is not None
+
+    def run(self, now: float) -> None:
+        """Handle events in order until the store is drained or a retry is pending."""
+        if self._retry_at is not None:
+            return
+        store = self.store
+        while self.position < len(store):
+            ev = store[self.position]
+            msg = message_for(ev, self.specs[ev.execution.job])
+            if msg is None:
+                self.position += 1
+                continue
+            if self._handle(now, ev.execution, msg):
+                self.position += 1
+                self.attempt = 0
+                continue
+            self.attempt += 1
+            if self.strategy is RetryStrategy.SKIP and self.attempt >= self.max_attempts:
+                self._log(now, "ERROR", "DISPATCH: Failed to send execution assignment - "
+                          "EVENT WILL BE SKIPPED", ev.execution, err="node not connected",
+                          retry_strategy=str(self.strategy))
+                self.position += 1
+                self.attempt = 0
+                continue
+            backoff = min(self.t.watcher_initial_backoff * 2 ** (self.attempt - 1),
+                          self.t.watcher_max_backoff)
+            self._log(now, "WARN", "DISPATCH: Failed to send execution assignment - retrying",
+                      ev.execution, err="node not connected", attempt=self.attempt,
+                      backoff=f"{backoff:g}s", retry_strategy=str(self.strategy))
+            self._retry_at = now + backoff
+            self.out.timers.append(Timer(self._retry_at, ("watcher_retry",)))
+            return
+
+    def redispatch(self, now: float, ex: Execution, reason: str) -> bool:
+        """Approach B / E: the planner sends a run request again, outside the watcher."""
+        self._log(now, "INFO", "RECONCILER: Re-dispatching pending execution to reconnected node",
+                  ex, job_id=ex.job, reason=reason)
+        return self._handle(now, ex, run_request(ex, self.specs[ex.job]), redispatch=True)
+
+    def _handle(self, now: float, ex: Execution, msg: dict[str, Any], redispatch: bool = False) -> bool:
+        if not redispatch:
+            self._log(now, "DEBUG", "DISPATCH: Attempting to send message", ex,
+                      event_type=msg["type"], job_id=ex.job)
+        ex.dispatches += 1
+        try:
+            self.transport.publish_async(now, ex.node_id, msg)
+        except ErrNodeNotConnected:
+            return False
+        return True
+
+    def _log(self, now: float, level: str, msg: str, ex: Execution, **kv: object) -> None:
+        fields = (("execution_id", ex.id), ("target_node", ex.node_id), *kv.items())
+        self.out.logs.append(LogRecord(now, "orchestrator", level, msg, tuple(fields)))

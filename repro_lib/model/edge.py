@@ -1,0 +1,182 @@
+"""The edge node (mechanics.md §1.11), sans-IO.
+
+It handshakes, heartbeats (request/reply: a missing reply counts as a miss), runs what a
+``RunExecutionRequest`` asks for, and keeps a local store that survives a restart with the same
+identity (the named volume), so a restarted edge resumes what it already had — without asking
+the orchestrator. With the ``edge-reconcile`` fix it asks for its assignments on (re)connect.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from repro_lib.logfmt import LogRecord
+from repro_lib.model.transport import ORCHESTRATOR_SUBJECT
+from repro_lib.model.types import ComputeState, Outbox, Publish, Timer
+from repro_lib.timings import Timings
+
+__all__ = ["Edge", "LocalExecution"]
+
+
+@dataclass
+class LocalExecution:
+    id: str
+    job: str
+    state: ComputeState = ComputeState.PENDING
+    run_for: float | None = None
+    reported: ComputeState | None = None
+
+
+@dataclass
+class _Persisted:
+    """What lives in the edge's data dir: its identity and its executions."""
+
+    node_id: str
+    executions: dict[str, LocalExecution] = field(default_factory=dict)
+
+
+class Edge:
+    """One edge process. ``gen`` changes on every (re)start so stale timers are ignored."""
+
+    def __init__(self, name: str, node_id: str, timings: Timings, *, labels: dict[str, str] | None = None,
+                 reconcile_on_connect: bool = False) -> None:
+        self.name = name
+        self.t = timings
+        self.labels = dict(labels or {})
+        self.reconcile_on_connect = reconcile_on_connect
+        self.disk = _Persisted(node_id)
+        self.out = Outbox()
+        self.gen = 0
+        self.connected = False
+        self.last_ack = 0.0
+
+    @property
+    def node_id(self) -> str:
+        return self.disk.node_id
+
+    @property
+    def subject(self) -> str:
+        return f"expanso.node.{self.node_id}.in"
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def boot(self, now: float) -> None:
+        """The process starts: resume local executions, then handshake after boot delay."""
+        self.gen += 1
+        self.connected = False
+        self._log(now, "INFO", "EDGE: starting", node_id=self.node_id,
+                  resumed=len(self._resumable()))
+        for ex in self._resumable():
+            self.out.timers.append(Timer(now + self.t.execution_start_delay, ("exec_start", ex.id)))
+        self.out.timers.append(Timer(now + self.t.edge_boot_delay, ("heartbeat",)))
+
+    def new_identity(self, node_id: str) -> None:
+        """Container recreated without its volume: a fresh node id and an empty store."""
+        self.disk = _Persisted(node_id)
+
+    def _resumable(self) -> list[LocalExecution]:
+        return [e for e in self.disk.executions.values()
+                if e.state in (ComputeState.PENDING, ComputeState.STARTING, ComputeState.RUNNING)]
+
+    def drain(self) -> tuple[list[Publish], list[Timer], list[LogRecord]]:
+        return self.out.drain()
+
+    # -- the connection -----------------------------------------------------------------
+    def handshake_payload(self) -> dict[str, Any]:
+        return {"type": "Handshake", "node_id": self.node_id, "name": self.name, "labels": self.labels}
+
+    def heartbeat_payload(self) -> dict[str, Any]:
+        return {"type": "Heartbeat", "node_id": self.node_id}
+
+    def on_timer(self, now: float, key: tuple[Any, ...]) -> dict[str, Any] | None:
+        """Timers; for ``heartbeat`` returns the request to send (handshake or heartbeat)."""
+        name = key[0]
+        if name == "heartbeat":
+            if self.connected and now - self.last_ack > self.t.edge_heartbeat_miss_factor * self.t.heartbeat_interval:
+                self.connected = False
+                self._log(now, "WARN", "EDGE: connection lost, reconnecting", node_id=self.node_id)
+            return self.heartbeat_payload() if self.connected else self.handshake_payload()
+        if name == "exec_start":
+            self._start(now, key[1])
+        elif name == "exec_done":
+            ex = self.disk.executions.get(key[1])
+            if ex is not None and ex.state is ComputeState.RUNNING:
+                self._set(now, ex, ComputeState.COMPLETED)
+        return None
+
+    def on_reply(self, now: float, reply: dict[str, Any] | None) -> None:
+        """The answer to a handshake/heartbeat request (``None`` = no responder or lost);
+        then arm the next one: ``heartbeat_interval`` when connected, else the reconnect interval."""
+        if reply is not None:
+            self._on_answer(now, reply)
+        interval = self.t.heartbeat_interval if self.connected else self.t.edge_reconnect_interval
+        self.out.timers.append(Timer(now + interval, ("heartbeat",)))
+
+    def _on_answer(self, now: float, reply: dict[str, Any]) -> None:
+        kind = reply.get("type")
+        if kind == "HandshakeAck":
+            self.connected = True
+            self.last_ack = now
+            self._log(now, "INFO", "Edge connected to orchestrator", node_id=self.node_id)
+            if self.reconcile_on_connect:
+                self.out.publishes.append(Publish(ORCHESTRATOR_SUBJECT,
+                                                  {"type": "AssignmentsRequest", "node_id": self.node_id}))
+                for ex in self.disk.executions.values():
+                    ex.reported = None
+                    self._report(ex)
+        elif kind == "HeartbeatAck":
+            self.last_ack = now
+        elif kind == "HandshakeRequired":
+            self.connected = False
+
+    def on_message(self, now: float, payload: dict[str, Any]) -> None:
+        """A message on our subject (orchestrator -> edge)."""
+        kind = payload.get("type")
+        if kind == "RunExecutionRequest":
+            self._run(now, payload, via="dispatch")
+        elif kind == "Assignments":
+            for msg in payload.get("executions", []):
+                self._run(now, msg, via="assignments")
+        elif kind == "CancelExecution":
+            ex = self.disk.executions.get(str(payload.get("execution_id")))
+            if ex is not None and ex.state not in (ComputeState.COMPLETED, ComputeState.FAILED):
+                self._set(now, ex, ComputeState.STOPPED)
+
+    # -- executions -------------------------------------------------------------------------
+    def _run(self, now: float, msg: dict[str, Any], via: str) -> None:
+        ex_id = str(msg["execution_id"])
+        self._log(now, "INFO", "EDGE: Received RunExecutionRequest", execution_id=ex_id,
+                  job_id=msg.get("job", ""), node_id=self.node_id, via=via)
+        known = self.disk.executions.get(ex_id)
+        if known is not None:  # idempotent on execution id: just report again
+            known.reported = None
+            self._report(known)
+            return
+        ex = LocalExecution(ex_id, str(msg.get("job", "")), run_for=msg.get("run_for"))
+        self.disk.executions[ex_id] = ex
+        self.out.timers.append(Timer(now + self.t.execution_start_delay, ("exec_start", ex_id)))
+
+    def _start(self, now: float, ex_id: str) -> None:
+        ex = self.disk.executions.get(ex_id)
+        if ex is None or ex.state not in (ComputeState.PENDING, ComputeState.STARTING, ComputeState.RUNNING):
+            return
+        if ex.state is not ComputeState.RUNNING:
+            self._set(now, ex, ComputeState.RUNNING)
+        if ex.run_for:
+            self.out.timers.append(Timer(now + ex.run_for, ("exec_done", ex_id)))
+
+    def _set(self, now: float, ex: LocalExecution, state: ComputeState) -> None:
+        ex.state = state
+        self._log(now, "INFO", "EDGE: execution state", execution_id=ex.id, job_id=ex.job, state=str(state))
+        self._report(ex)
+
+    def _report(self, ex: LocalExecution) -> None:
+        if ex.reported is ex.state:
+            return
+        ex.reported = ex.state
+        self.out.publishes.append(Publish(ORCHESTRATOR_SUBJECT, {
+            "type": "ExecutionState", "node_id": self.node_id, "execution_id": ex.id, "state": str(ex.state),
+        }))
+
+    def _log(self, now: float, level: str, msg: str, **kv: object) -> None:
+        self.out.logs.append(LogRecord(now, self.name, level, msg, tuple(kv.items())))

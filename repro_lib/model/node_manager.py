@@ -1,0 +1,113 @@
+"""Node manager: handshakes, heartbeats and the health check (mechanics.md §1.2, §2.3).
+
+Belief, not truth: a node is ``connected`` until ``disconnect_timeout`` passes without a
+heartbeat, whatever happened to the edge. That window is where issue 395 lives.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from repro_lib.logfmt import LogRecord
+from repro_lib.model.types import Node, NodeState, Outbox, Timer
+from repro_lib.timings import Timings
+
+__all__ = ["NodeManager", "NodeEvent"]
+
+
+class NodeEvent(NamedTuple):
+    """A connection-state change, as the reevaluator sees it (Previous -> Current)."""
+
+    node_id: str
+    previous: NodeState | None
+    current: NodeState
+
+
+class NodeManager:
+    """Tracks every node's connection state; pure: inputs carry ``now``, outputs go to ``out``."""
+
+    def __init__(self, timings: Timings, out: Outbox) -> None:
+        self.t = timings
+        self.out = out
+        self.nodes: dict[str, Node] = {}
+        self.checks_from = 0.0  # health checks are suspended before this (restart grace)
+
+    # -- inputs -------------------------------------------------------------------------
+    def start(self, now: float) -> None:
+        """Arm the periodic health check."""
+        self.out.timers.append(Timer(now + self.t.health_check, ("health_check",)))
+
+    def handshake(self, now: float, node_id: str, name: str, labels: dict[str, str]) -> list[NodeEvent]:
+        """A (re)connecting edge. Existing nodes reconnect; ``connected_after`` 0 = straight in."""
+        node = self.nodes.get(node_id)
+        previous = node.state if node else None
+        if node is None:
+            node = Node(id=node_id, name=name, labels=dict(labels))
+            self.nodes[node_id] = node
+        node.last_heartbeat = now
+        node.labels = dict(labels)
+        self._log(now, "HANDSHAKE: Node handshake completed", node, previous=previous or "new")
+        if self.t.connected_after > 0:
+            node.connecting_since = now
+            return self._set(now, node, NodeState.CONNECTING)
+        node.connected_since = now
+        if previous == NodeState.CONNECTED:
+            # Reconnect inside the disconnect window: still a join for the reevaluator (B handshake).
+            return [NodeEvent(node_id, previous, NodeState.CONNECTED)]
+        return self._set(now, node, NodeState.CONNECTED)
+
+    def heartbeat(self, now: float, node_id: str) -> tuple[bool, list[NodeEvent]]:
+        """Refresh ``last_heartbeat``; ``False`` means handshake required (unknown/not connected)."""
+        node = self.nodes.get(node_id)
+        if node is None or node.state in (NodeState.DISCONNECTED, NodeState.LOST):
+            return False, []
+        node.last_heartbeat = now
+        if node.state is NodeState.CONNECTING and now - node.connecting_since >= self.t.connected_after:
+            node.connected_since = now
+            return True, self._set(now, node, NodeState.CONNECTED)
+        return True, []
+
+    def health_check(self, now: float) -> list[NodeEvent]:
+        """Periodic: no heartbeat for ``disconnect_timeout`` -> disconnected; then lost."""
+        self.out.timers.append(Timer(now + self.t.health_check, ("health_check",)))
+        if now < self.checks_from:
+            return []
+        events: list[NodeEvent] = []
+        timeout, lost = self.t.disconnect_timeout, self.t.lost_timeout
+        for node in self.nodes.values():
+            st = node.state
+            if st is NodeState.CONNECTED or st is NodeState.CONNECTING:
+                if now - node.last_heartbeat > timeout:
+                    node.disconnected_at = now
+                    events += self._set(now, node, NodeState.DISCONNECTED, reason="heartbeat timeout")
+            elif st is NodeState.DISCONNECTED and now - node.disconnected_at >= lost:
+                events += self._set(now, node, NodeState.LOST, reason="lost timeout")
+        return events
+
+    def restart(self, now: float) -> None:
+        """Orchestrator restart: persisted nodes load as connected; checks wait ``restart_grace``."""
+        for node in self.nodes.values():
+            if node.state is not NodeState.LOST:
+                node.state = NodeState.CONNECTED
+                node.last_heartbeat = now
+        self.checks_from = now + self.t.restart_grace
+
+    # -- queries ------------------------------------------------------------------------
+    def connected(self) -> list[Node]:
+        return [n for n in self.nodes.values() if n.state is NodeState.CONNECTED]
+
+    # -- internals ------------------------------------------------------------------------
+    def _set(self, now: float, node: Node, state: NodeState, reason: str = "") -> list[NodeEvent]:
+        previous = node.state
+        node.state = state
+        fields: tuple[tuple[str, object], ...] = (
+            ("node_id", node.id), ("name", node.name), ("state", str(state)),
+        )
+        if reason:
+            fields += (("reason", reason),)
+        self.out.logs.append(LogRecord(now, "orchestrator", "INFO", "NODE: state changed", fields))
+        return [NodeEvent(node.id, previous, state)] if previous != state else []
+
+    def _log(self, now: float, msg: str, node: Node, **kv: object) -> None:
+        fields = (("node_id", node.id), ("name", node.name), *kv.items())
+        self.out.logs.append(LogRecord(now, "orchestrator", "INFO", msg, tuple(fields)))

@@ -1,0 +1,297 @@
+"""The orchestrator as one sans-IO state machine (mechanics.md §1.1, §1.12).
+
+Inputs are method calls that carry ``now``: :meth:`deploy`, :meth:`stop_job`,
+:meth:`on_message` (a NATS message; the return value is the reply for request/reply),
+:meth:`on_timer` and :meth:`restart`. Outputs — messages to publish, timers to arm, log
+records — accumulate in :attr:`out`; a driver takes them with :meth:`drain`. Nothing here reads
+a clock or touches a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from repro_lib.jobs import JobSpec
+from repro_lib.logfmt import LogRecord
+from repro_lib.model.broker import EvalBroker
+from repro_lib.model.dispatcher import Dispatcher, run_request
+from repro_lib.model.node_manager import NodeEvent, NodeManager
+from repro_lib.model.reconciler import job_state, reconcile
+from repro_lib.model.reevaluator import ReEvaluator
+from repro_lib.model.transport import TransportManager
+from repro_lib.model.types import (
+    ComputeState,
+    DesiredState,
+    EvalTrigger,
+    Evaluation,
+    Execution,
+    Job,
+    JobState,
+    NodeState,
+    Outbox,
+    Plan,
+    Policies,
+    RetryStrategy,
+    Timer,
+)
+from repro_lib.timings import Timings
+
+__all__ = ["Orchestrator", "WORKERS"]
+
+WORKERS = 2  # evaluation workers (NumCPU on the repro's 2-core machines)
+_ROOT_CAUSE = "orchestrator/internal/transport/dispatcher.go:54 uses RetryStrategySkip"
+_DISPATCH_CODE = "orchestrator/internal/transport/dispatcher.go:103 PublishAsync call"
+
+
+class Orchestrator:
+    """Node manager, transport, dispatcher, reevaluator, broker, reconciler and planner."""
+
+    def __init__(self, timings: Timings, policies: Policies, ids: Callable[[str], str]) -> None:
+        self.t = timings
+        self.policies = policies
+        self.ids = ids
+        self.out = Outbox()
+        self.nodes = NodeManager(timings, self.out)
+        self.transport = TransportManager(timings, self.out)
+        strategy = RetryStrategy.BLOCK if policies.block else RetryStrategy.SKIP
+        self.dispatcher = Dispatcher(timings, self.out, self.transport, strategy=strategy)
+        self.reevaluator = ReEvaluator(timings, self.out)
+        self.broker = EvalBroker()
+        self.jobs: dict[str, Job] = {}
+        self.executions: dict[str, Execution] = {}
+        self.by_job: dict[str, list[Execution]] = {}
+        self.evals: list[Evaluation] = []
+        self.plans: list[Plan] = []
+        self._inflight: dict[str, Evaluation] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self, now: float) -> None:
+        self.nodes.start(now)
+        if self.policies.pending_timeout:
+            self.out.timers.append(Timer(now + self.t.housekeeping_interval, ("housekeeping",)))
+
+    def restart(self, now: float) -> None:
+        """The process came back: jobs, executions, nodes persist; memory does not."""
+        self.transport.reset()
+        self.reevaluator.reset()
+        self.broker.reset()
+        self.dispatcher.restart()
+        self._inflight.clear()
+        self.nodes.restart(now)
+        self._log(now, "INFO", "ORCHESTRATOR: started", restart=True,
+                  grace=f"{self.t.restart_grace:g}s")
+        self.start(now)
+
+    def drain(self) -> tuple[list[Any], list[Timer], list[LogRecord]]:
+        return self.out.drain()
+
+    # -- API ----------------------------------------------------------------------------
+    def deploy(self, now: float, spec: JobSpec, *, force: bool = False) -> str:
+        """``job deploy``: returns ``created``, ``updated`` or ``NO_CHANGES_DETECTED``."""
+        job = self.jobs.get(spec.name)
+        self.dispatcher.specs[spec.name] = spec
+        if job is not None and not job.stopped:
+            if job.spec.fingerprint() == spec.fingerprint() and not force:
+                self._log(now, "INFO", "API: job deploy refused", job_id=spec.name,
+                          reason="NO_CHANGES_DETECTED")
+                return "NO_CHANGES_DETECTED"
+            job.version += 1
+            job.spec = spec
+            trigger, result = EvalTrigger.JOB_UPDATE, "updated"
+        else:
+            version = job.version + 1 if job else 1
+            job = Job(name=spec.name, id=self.ids("j"), spec=spec, version=version, created_at=now)
+            self.jobs[spec.name] = job
+            self.by_job.setdefault(spec.name, [])
+            trigger, result = EvalTrigger.JOB_CREATE, "created"
+        self._log(now, "INFO", "JOB: state changed", job_id=job.name, state=str(job.state),
+                  version=job.version, type=job.type)
+        self._evaluate(now, job.name, trigger)
+        return result
+
+    def stop_job(self, now: float, name: str) -> bool:
+        job = self.jobs.get(name)
+        if job is None or job.stopped:
+            return False
+        job.stopped = True
+        self._evaluate(now, name, EvalTrigger.JOB_CANCEL)
+        return True
+
+    # -- NATS ---------------------------------------------------------------------------
+    def on_message(self, now: float, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """One message from an edge; returns the reply for request/reply messages."""
+        kind = payload.get("type")
+        node_id = str(payload.get("node_id", ""))
+        if kind == "Heartbeat":
+            if node_id not in self.transport.connections and not self._registering(node_id):
+                return {"type": "HandshakeRequired"}
+            ok, events = self.nodes.heartbeat(now, node_id)
+            self._node_events(now, events)
+            return {"type": "HeartbeatAck" if ok else "HandshakeRequired"}
+        if kind == "Handshake":
+            events = self.nodes.handshake(now, node_id, str(payload.get("name", node_id)),
+                                          dict(payload.get("labels") or {}))
+            self.transport.on_handshake(now, node_id)
+            self._node_events(now, events)
+            return {"type": "HandshakeAck", "heartbeat_interval": self.t.heartbeat_interval,
+                    "disconnect_timeout": self.t.disconnect_timeout}
+        if kind == "ExecutionState":
+            self._execution_report(now, payload)
+            return None
+        if kind == "AssignmentsRequest":
+            mine = [e for e in self.executions.values()
+                    if e.node_id == node_id and e.desired is DesiredState.RUNNING and not e.terminal]
+            self._log(now, "INFO", "API: assignments requested", node_id=node_id, count=len(mine))
+            return {"type": "Assignments",
+                    "executions": [run_request(e, self.dispatcher.specs[e.job]) for e in mine]}
+        return None
+
+    def _registering(self, node_id: str) -> bool:
+        return node_id in self.transport._registering
+
+    def _execution_report(self, now: float, payload: dict[str, Any]) -> None:
+        ex = self.executions.get(str(payload.get("execution_id")))
+        if ex is None:
+            return
+        try:
+            state = ComputeState(payload.get("state"))
+        except ValueError:
+            return
+        if ex.state == state or (ex.terminal and ex.state is not ComputeState.RUNNING):
+            return
+        self._set_execution(now, ex, ex.desired, state, announce=False)
+        self._refresh_job(now, self.jobs[ex.job])
+
+    # -- timers ---------------------------------------------------------------------------
+    def on_timer(self, now: float, key: tuple[Any, ...]) -> None:
+        name = key[0]
+        if name == "health_check":
+            events = self.nodes.health_check(now)
+            for ev in events:
+                if ev.current is NodeState.DISCONNECTED:
+                    self.transport.on_disconnected(ev.node_id)
+            self._node_events(now, events)
+        elif name == "reeval_batch":
+            self._batch(now, self.reevaluator.on_timer(now))
+        elif name == "eval_done":
+            self._finish_eval(now, key[1])
+        elif name == "watcher_retry":
+            self.dispatcher.on_timer(now)
+        elif name == "transport_register":
+            self.transport.on_timer(now, key[1])
+        elif name == "housekeeping":
+            self._housekeeping(now)
+
+    # -- internals ------------------------------------------------------------------------
+    def _node_events(self, now: float, events: list[NodeEvent]) -> None:
+        for ev in events:
+            self._batch(now, self.reevaluator.on_node_event(now, ev))
+
+    def _batch(self, now: float, batch: tuple[EvalTrigger, list[str]] | None) -> None:
+        if batch is None:
+            return
+        trigger, node_ids = batch
+        on_nodes = set(node_ids)
+        affected: list[str] = []
+        for name, job in self.jobs.items():
+            if job.stopped or job.state in (JobState.COMPLETED, JobState.FAILED):
+                continue
+            in_progress_here = any(not e.terminal and e.node_id in on_nodes for e in self.by_job[name])
+            if in_progress_here or (trigger is EvalTrigger.NODE_JOIN and job.type == "pipeline"):
+                affected.append(name)
+        for name in affected:
+            ev = self._evaluate(now, name, trigger)
+            self._log(now, "INFO", "REEVALUATOR: Created evaluation for job", job_id=name,
+                      trigger=str(trigger), eval_id=ev.id)
+
+    def _evaluate(self, now: float, job: str, trigger: EvalTrigger) -> Evaluation:
+        ev = Evaluation(id=self.ids("ev"), job=job, trigger=trigger, created_at=now)
+        self.evals.append(ev)
+        self.broker.enqueue(ev)
+        self._kick(now)
+        return ev
+
+    def _kick(self, now: float) -> None:
+        while len(self._inflight) < WORKERS:
+            ev = self.broker.dequeue()
+            if ev is None:
+                return
+            self._inflight[ev.id] = ev
+            self.out.timers.append(Timer(now + self.t.eval_duration, ("eval_done", ev.id)))
+
+    def _finish_eval(self, now: float, eval_id: str) -> None:
+        ev = self._inflight.pop(eval_id, None)
+        if ev is None:
+            return  # lost in a restart
+        job = self.jobs[ev.job]
+        execs = self.by_job[ev.job]
+        busy = None
+        if self.policies.global_nodes_to_avoid:
+            busy = {e.node_id for e in self.executions.values()
+                    if e.job != job.name and e.state is ComputeState.PENDING and not e.terminal}
+        plan = reconcile(ev, job, execs, self.nodes.nodes, self.policies, busy_nodes=busy)
+        self.plans.append(plan)
+        self._commit(now, job, plan)
+        self.broker.ack(ev)
+        self._kick(now)
+
+    def _commit(self, now: float, job: Job, plan: Plan) -> None:
+        """The planner: one transaction; an empty plan writes nothing and sends nothing."""
+        ev = plan.eval
+        if plan.stuck:
+            self._log(now, "WARN", "RECONCILER: STUCK EXECUTIONS DETECTED - dispatch may have failed",
+                      job_id=job.name, count=len(plan.stuck), execution_ids=",".join(plan.stuck),
+                      trigger=str(ev.trigger), root_cause=_ROOT_CAUSE, dispatch_code=_DISPATCH_CODE)
+        for ex_id, desired, state in plan.updated_executions:
+            self._set_execution(now, self.executions[ex_id], desired, state)
+        for node_id in plan.new_executions:
+            ex = Execution(id=self.ids("e"), job=job.name, version=job.version, node_id=node_id,
+                           created_at=now, updated_at=now)
+            self.executions[ex.id] = ex
+            self.by_job[job.name].append(ex)
+            self._log(now, "INFO", "EXECUTION: state changed", execution_id=ex.id, job_id=job.name,
+                      node_id=node_id, state=str(ex.state), desired=str(ex.desired),
+                      version=ex.version)
+            self.dispatcher.append(now, ex, None)
+        self._refresh_job(now, job)
+        self._log(now, "DEBUG", "EVAL: processed", eval_id=ev.id, job_id=job.name,
+                  trigger=str(ev.trigger), new=len(plan.new_executions),
+                  updated=len(plan.updated_executions), redispatch=len(plan.redispatch),
+                  empty=plan.is_empty())
+        self.dispatcher.run(now)
+        for ex_id in plan.redispatch:
+            self.dispatcher.redispatch(now, self.executions[ex_id], reason=str(ev.trigger))
+
+    def _set_execution(self, now: float, ex: Execution, desired: DesiredState, state: ComputeState,
+                       announce: bool = True) -> None:
+        previous = (ex.desired, ex.state)
+        ex.desired, ex.state = desired, state
+        ex.updated_at = now
+        ex.revision += 1
+        self._log(now, "INFO", "EXECUTION: state changed", execution_id=ex.id, job_id=ex.job,
+                  node_id=ex.node_id, state=str(state), desired=str(desired), version=ex.version)
+        if announce:
+            self.dispatcher.append(now, ex, previous)
+
+    def _refresh_job(self, now: float, job: Job) -> None:
+        state = job_state(job, self.by_job[job.name], self.nodes.nodes)
+        if state is not job.state:
+            job.state = state
+            self._log(now, "INFO", "JOB: state changed", job_id=job.name, state=str(state),
+                      version=job.version, type=job.type)
+
+    def _housekeeping(self, now: float) -> None:
+        """Fix E: re-dispatch executions pending longer than ``pending_timeout``."""
+        self.out.timers.append(Timer(now + self.t.housekeeping_interval, ("housekeeping",)))
+        nodes = self.nodes.nodes
+        for ex in self.executions.values():
+            if (ex.state is ComputeState.PENDING and ex.desired is DesiredState.RUNNING
+                    and now - ex.updated_at >= self.t.pending_timeout):
+                node = nodes.get(ex.node_id)
+                if node is not None and node.state is NodeState.CONNECTED:
+                    ex.updated_at = now
+                    self.dispatcher.redispatch(now, ex, reason="pending-timeout")
+
+    def _log(self, now: float, level: str, msg: str, **kv: object) -> None:
+        self.out.logs.append(LogRecord(now, "orchestrator", level, msg, tuple(kv.items())))

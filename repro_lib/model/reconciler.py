@@ -1,0 +1,103 @@
+"""Scheduler reconcilers and the job-state rule (mechanics.md §1.8, §2.1).
+
+Pure functions of (job, its executions, the node table, the evaluation): they return a
+:class:`Plan`. The reconciler is *correct* about issue 395 — it sees that an execution exists
+on the node and places nothing new. The missing piece is elsewhere: nothing re-sends the run
+message (see :mod:`repro_lib.model.dispatcher`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from repro_lib.model.types import (
+    ComputeState,
+    DesiredState,
+    EvalTrigger,
+    Evaluation,
+    Execution,
+    Job,
+    JobState,
+    Node,
+    NodeState,
+    Plan,
+    Policies,
+)
+
+__all__ = ["reconcile", "job_state", "nodes_to_avoid", "matching_nodes"]
+
+_PENDING = (ComputeState.PENDING, ComputeState.STARTING)
+
+
+def matching_nodes(job: Job, nodes: Mapping[str, Node]) -> list[Node]:
+    """Connected nodes whose labels match the job's selector (insertion order)."""
+    return [n for n in nodes.values() if n.state is NodeState.CONNECTED and job.spec.matches(n.labels)]
+
+
+def nodes_to_avoid(live: Iterable[Execution]) -> set[str]:
+    """reconciler.go:1368 — every node with a non-terminal execution of *this* job."""
+    return {e.node_id for e in live}
+
+
+def reconcile(ev: Evaluation, job: Job, execs: list[Execution], nodes: Mapping[str, Node],
+              policies: Policies, *, busy_nodes: set[str] | None = None) -> Plan:
+    """One evaluation of one job: ``reconcileDaemon`` for pipeline, ops-like for query."""
+    plan = Plan(ev)
+    live = [e for e in execs if not e.terminal]
+    if job.stopped:
+        for e in live:
+            if e.desired is not DesiredState.STOPPED:
+                state = ComputeState.CANCELLED if e.state in _PENDING else e.state
+                plan.updated_executions.append((e.id, DesiredState.STOPPED, state))
+        return plan
+
+    gone: set[str] = set()
+    unhealthy = (NodeState.LOST,) if job.type == "pipeline" else (NodeState.DISCONNECTED, NodeState.LOST)
+    for e in live:  # failLostNodeExecutions: pipeline fails only on Lost, query on Disconnected too
+        node = nodes.get(e.node_id)
+        if node is None or node.state in unhealthy:
+            plan.updated_executions.append((e.id, DesiredState.STOPPED, ComputeState.FAILED))
+            gone.add(e.id)
+    for e in live:  # previous versions: pending -> cancelled now; running -> stopped
+        if e.id not in gone and e.version < job.version:
+            state = ComputeState.CANCELLED if e.state in _PENDING else e.state
+            plan.updated_executions.append((e.id, DesiredState.STOPPED, state))
+            gone.add(e.id)
+
+    remaining = [e for e in live if e.id not in gone]
+    avoid = nodes_to_avoid(remaining)
+    if policies.global_nodes_to_avoid and busy_nodes:
+        avoid |= busy_nodes
+    if job.type == "query":  # ops-like: once per node per version, even if it finished
+        avoid |= {e.node_id for e in execs if e.version == job.version}
+    for node in matching_nodes(job, nodes):
+        if node.id not in avoid:
+            plan.new_executions.append(node.id)
+
+    for e in remaining:
+        if e.desired is DesiredState.RUNNING and e.state is ComputeState.PENDING:
+            plan.stuck.append(e.id)
+            node = nodes.get(e.node_id)
+            if (policies.redispatch_on_join and ev.trigger is EvalTrigger.NODE_JOIN
+                    and node is not None and node.state is NodeState.CONNECTED):
+                plan.redispatch.append(e.id)
+    return plan
+
+
+def job_state(job: Job, execs: list[Execution], nodes: Mapping[str, Node]) -> JobState:
+    """The job-state rule: deploying until every execution of the current wave runs."""
+    if job.stopped:
+        return JobState.STOPPED
+    cur = [e for e in execs if e.version == job.version]
+    live = [e for e in cur if not e.terminal and e.desired is DesiredState.RUNNING]
+    if job.type == "query":
+        if live:
+            return JobState.DEPLOYING if any(e.state in _PENDING for e in live) else JobState.RUNNING
+        if cur:
+            return JobState.FAILED if any(e.state is ComputeState.FAILED for e in cur) else JobState.COMPLETED
+        return JobState.FAILED if not matching_nodes(job, nodes) else JobState.PENDING
+    if not live:
+        if cur and all(e.state is ComputeState.COMPLETED for e in cur):
+            return JobState.COMPLETED
+        return JobState.QUEUED
+    return JobState.DEPLOYING if any(e.state in _PENDING for e in live) else JobState.RUNNING

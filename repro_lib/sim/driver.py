@@ -1,0 +1,324 @@
+"""The sim driver: the model in virtual time over an in-process core-NATS bus.
+
+Deterministic: one heap ordered by (time, insertion order), one seeded RNG for ids and jitter.
+Same seed + same steps => the identical event log.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from repro_lib.errors import StackError
+from repro_lib.jobs import JobSpec
+from repro_lib.logfmt import LogRecord
+from repro_lib.model.edge import Edge
+from repro_lib.model.orchestrator import Orchestrator
+from repro_lib.model.transport import ORCHESTRATOR_SUBJECT
+from repro_lib.model.types import ComputeState, DesiredState, NodeState, Policies, Publish, Timer
+from repro_lib.sim.bus import Bus
+from repro_lib.snapshot import Snapshot
+from repro_lib.timings import Timings
+
+__all__ = ["SimStack"]
+
+_ORCH = "orchestrator"
+_TRACKED = frozenset({"RunExecutionRequest", "CancelExecution", "Assignments", "ExecutionState"})
+
+
+class SimStack:
+    """A :class:`repro_lib.stack.Stack` in virtual time. ``now`` is seconds since ``up``."""
+
+    backend = "sim"
+
+    def __init__(self, timings: Timings, policies: Policies, edges: list[str], *, seed: int = 0,
+                 labels: dict[str, dict[str, str]] | None = None) -> None:
+        self.timings = timings
+        self.policies = policies
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.now = 0.0
+        self.records: list[LogRecord] = []
+        self.counts: Counter[str] = Counter()
+        self.bus = Bus()
+        self._heap: list[tuple[Any, ...]] = []
+        self._seq = itertools.count()
+        self._labels = labels or {}
+        self.orch = Orchestrator(timings, policies, self._id)
+        self.orch_up = False
+        self._orch_gen = 0
+        self.edges: dict[str, Edge] = {}
+        self.alive: set[str] = set()
+        self.is_up = False
+        for name in edges:
+            self._new_edge(name)
+
+    # -- Stack protocol --------------------------------------------------------------------
+    def up(self) -> None:
+        self._fault("ACTION", "up")
+        self.is_up = True
+        self._start_orchestrator(restart=False)
+        for name in self.edges:
+            self._boot(name)
+
+    def down(self) -> None:
+        self._fault("ACTION", "down")
+        for name in list(self.alive):
+            self._stop_edge(name)
+        self.orch_up = False
+        self._orch_gen += 1
+        self.bus.unsubscribe_owner(_ORCH)
+        self.is_up = False
+
+    def deploy(self, spec: JobSpec, *, force: bool = False) -> str:
+        self._need_up()
+        self._fault("ACTION", "deploy", job=spec.name)
+        result = self.orch.deploy(self.now, spec, force=force)
+        self._flush_orch()
+        return result
+
+    def stop_job(self, name: str) -> bool:
+        self._need_up()
+        self._fault("ACTION", "stop_job", job=name)
+        ok = self.orch.stop_job(self.now, name)
+        self._flush_orch()
+        return ok
+
+    def kill(self, names: list[str]) -> None:
+        """``docker rm -f``: the edge stops at once; nobody tells the orchestrator."""
+        for name in names:
+            self._need_edge(name)
+        for name in names:
+            if name in self.alive:
+                self._fault("FAULT", "kill", target=name, node_id=self.edges[name].node_id)
+                self._stop_edge(name)
+
+    def start(self, names: list[str], *, new_identity: bool = False) -> None:
+        """``compose up -d EDGE``: same identity via the volume, or a new node id without it."""
+        for name in names:
+            self._need_edge(name)
+        for name in names:
+            if name in self.alive:
+                continue  # up -d on a running service is a no-op
+            edge = self.edges[name]
+            if new_identity:
+                edge.new_identity(self._id("n"))
+            self._fault("FAULT", "start", target=name, node_id=edge.node_id, new_identity=new_identity)
+            self._boot(name)
+
+    def join(self, name: str, labels: dict[str, str] | None = None) -> None:
+        if name in self.edges:
+            raise StackError(f"edge {name!r} already exists", hint="use start to bring it back")
+        if labels:
+            self._labels[name] = dict(labels)
+        self._new_edge(name)
+        self._fault("FAULT", "join", target=name, node_id=self.edges[name].node_id)
+        self._boot(name)
+
+    def partition(self, names: list[str]) -> None:
+        for name in names:
+            self._need_edge(name)
+            self.bus.partitioned.add(name)
+            self._fault("FAULT", "partition", target=name, node_id=self.edges[name].node_id)
+
+    def heal(self, names: list[str]) -> None:
+        for name in names:
+            self._need_edge(name)
+            self.bus.partitioned.discard(name)
+            self._fault("FAULT", "heal", target=name, node_id=self.edges[name].node_id)
+
+    def restart_orchestrator(self, downtime: float = 5.0) -> None:
+        self._need_up()
+        self._fault("FAULT", "restart", target=_ORCH, downtime=f"{downtime:g}s")
+        self.orch_up = False
+        self._orch_gen += 1
+        self.bus.unsubscribe_owner(_ORCH)
+        self._push(self.now + downtime, ("orch_up",))
+
+    def advance(self, seconds: float) -> None:
+        """``sleep``: let virtual time pass."""
+        self.run_until(self.now + seconds)
+
+    def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Process events until ``predicate()`` holds or ``timeout`` virtual seconds pass."""
+        deadline = self.now + timeout
+        if predicate():
+            return True
+        heap = self._heap
+        while heap and heap[0][0] <= deadline:
+            self._step()
+            if predicate():
+                return True
+        self.now = deadline
+        return predicate()
+
+    def snapshot(self, label: str = "") -> Snapshot:
+        self._fault("ACTION", "snapshot", label=label)
+        nodes = self.orch.nodes.nodes
+        names = {n.id: n.name for n in nodes.values()}
+        live_ids = {self.edges[n].node_id: n for n in self.alive}
+        return Snapshot(
+            t_s=self.now,
+            label=label,
+            nodes=[{"id": n.id, "name": n.name, "state": str(n.state),
+                    "alive": n.id in live_ids and live_ids[n.id] not in self.bus.partitioned,
+                    "connected_since": n.connected_since, "last_heartbeat": n.last_heartbeat}
+                   for n in nodes.values()],
+            jobs=[{"name": j.name, "id": j.id, "type": j.type, "state": str(j.state),
+                   "version": j.version} for j in self.orch.jobs.values()],
+            executions=[{"id": e.id, "job": e.job, "node": e.node_id,
+                         "node_name": names.get(e.node_id, ""), "state": str(e.state),
+                         "desired": str(e.desired), "version": e.version,
+                         "created_at": e.created_at, "updated_at": e.updated_at,
+                         "dispatches": e.dispatches} for e in self.orch.executions.values()],
+        )
+
+    # -- conditions for wait_for -----------------------------------------------------------
+    def count_nodes(self, state: str) -> int:
+        st = NodeState(state)
+        return sum(1 for n in self.orch.nodes.nodes.values() if n.state is st)
+
+    def job_state(self, name: str) -> str | None:
+        job = self.orch.jobs.get(name)
+        return str(job.state) if job else None
+
+    def count_executions(self, job: str, state: str) -> int:
+        st = ComputeState(state)
+        return sum(1 for e in self.orch.by_job.get(job, ())
+                   if e.state is st and e.desired is not DesiredState.STOPPED)
+
+    # -- the engine --------------------------------------------------------------------------
+    def run_until(self, t: float) -> None:
+        heap = self._heap
+        while heap and heap[0][0] <= t:
+            self._step()
+        self.now = t
+
+    def _push(self, at: float, item: tuple[Any, ...]) -> None:
+        heapq.heappush(self._heap, (at, next(self._seq), item))
+
+    def _step(self) -> None:
+        at, _, item = heapq.heappop(self._heap)
+        self.now = at
+        op = item[0]
+        if op == "timer":
+            _, target, gen, key = item
+            if target == _ORCH:
+                if self.orch_up and gen == self._orch_gen:
+                    self.orch.on_timer(at, key)
+                    self._flush_orch()
+            elif target in self.alive and self.edges[target].gen == gen:
+                self._edge_timer(target, key)
+        elif op == "deliver":
+            self._deliver(item[1], item[2], item[3])
+        elif op == "orch_up":
+            self._start_orchestrator(restart=True)
+
+    def _edge_timer(self, name: str, key: tuple[Any, ...]) -> None:
+        edge = self.edges[name]
+        request = edge.on_timer(self.now, key)
+        if request is not None:  # handshake / heartbeat: NATS request-reply
+            self.counts["requests"] += 1
+            reply = None
+            owner, _ = self.bus.route(ORCHESTRATOR_SUBJECT, name)
+            if owner is not None:
+                reply = self.orch.on_message(self.now, request)
+                self._flush_orch()
+            edge.on_reply(self.now, reply)
+        self._flush_edge(name)
+
+    def _deliver(self, subject: str, payload: dict[str, Any], sender: str) -> None:
+        owner, outcome = self.bus.route(subject, sender)
+        kind = payload.get("type")
+        if kind in _TRACKED:
+            self.counts[f"{kind}:{outcome}"] += 1
+            if outcome != "delivered" or kind != "ExecutionState":
+                msg = {"delivered": "NATS: message delivered",
+                       "lost": "NATS: no subscriber - message dropped",
+                       "dropped": "NATS: partitioned - message dropped"}[outcome]
+                node = payload.get("node_id") or subject.split(".")[2]
+                self.records.append(LogRecord(self.now, "nats", "DEBUG" if outcome == "delivered" else "WARN",
+                                              msg, (("subject", subject), ("type", kind),
+                                                    ("execution_id", payload.get("execution_id", "")),
+                                                    ("node_id", node))))
+        if owner is None:
+            return
+        if owner == _ORCH:
+            reply = self.orch.on_message(self.now, payload)
+            self._flush_orch()
+            if reply is not None:
+                self._publish(f"expanso.node.{payload['node_id']}.in", reply, _ORCH)
+        else:
+            self.edges[owner].on_message(self.now, payload)
+            self._flush_edge(owner)
+
+    def _publish(self, subject: str, payload: dict[str, Any], sender: str) -> None:
+        self._push(self.now + self.timings.nats_latency, ("deliver", subject, payload, sender))
+
+    def _flush_orch(self) -> None:
+        pubs, timers, logs = self.orch.drain()
+        self._emit(pubs, timers, logs, _ORCH, self._orch_gen)
+
+    def _flush_edge(self, name: str) -> None:
+        edge = self.edges[name]
+        pubs, timers, logs = edge.drain()
+        self._emit(pubs, timers, logs, name, edge.gen)
+
+    def _emit(self, pubs: list[Publish], timers: list[Timer], logs: list[LogRecord], owner: str,
+              gen: int) -> None:
+        for p in pubs:
+            self._publish(p.subject, p.payload, owner)
+        for tm in timers:
+            self._push(tm.at, ("timer", owner, gen, tm.key))
+        if logs:
+            self.records.extend(logs)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}-{self.rng.getrandbits(32):08x}"
+
+    def _new_edge(self, name: str) -> None:
+        self.edges[name] = Edge(name, self._id("n"), self.timings, labels=self._labels.get(name),
+                                reconcile_on_connect=self.policies.edge_reconcile)
+
+    def _boot(self, name: str) -> None:
+        edge = self.edges[name]
+        self.alive.add(name)
+        self.bus.subscribe(edge.subject, name)
+        edge.boot(self.now)
+        pubs, timers, logs = edge.drain()
+        jitter = self.rng.uniform(0.0, 0.5)  # container start-up varies; moves the heartbeat phase
+        timers = [Timer(t.at + jitter, t.key) if t.key == ("heartbeat",) else t for t in timers]
+        self._emit(pubs, timers, logs, name, edge.gen)
+
+    def _stop_edge(self, name: str) -> None:
+        edge = self.edges[name]
+        self.alive.discard(name)
+        self.bus.unsubscribe_owner(name)
+        edge.gen += 1  # its pending timers die with the process
+
+    def _start_orchestrator(self, *, restart: bool) -> None:
+        self.orch_up = True
+        self._orch_gen += 1
+        self.bus.subscribe(ORCHESTRATOR_SUBJECT, _ORCH)
+        if restart:
+            self.orch.restart(self.now)
+        else:
+            self.orch.start(self.now)
+        self._flush_orch()
+
+    def _fault(self, kind: str, what: str, **kv: object) -> None:
+        self.records.append(LogRecord(self.now, "sim", "INFO", f"{kind}: {what}", tuple(kv.items())))
+
+    def _need_up(self) -> None:
+        if not self.is_up:
+            raise StackError("the stack is not up", hint="add an `up: {}` step first")
+
+    def _need_edge(self, name: str) -> None:
+        if name not in self.edges:
+            raise StackError(f"unknown edge {name!r}",
+                             hint=f"edges are {', '.join(self.edges) or 'none'}; use join for a new one")

@@ -1,0 +1,111 @@
+"""Timing presets and overrides (mechanics.md §3).
+
+Presets:
+- ``repro``: the seed's era — heartbeat 15 s, disconnect timeout 5 m, no connecting stage,
+  reevaluator batch 15 s, lost 1 h.
+- ``docs``: current Expanso docs — disconnect timeout 90 s, connected_after 30 s.
+- ``fast``: 1 s heartbeat, 3 s disconnect timeout, 1 s batch (the repro's debug-fast compose).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+from repro_lib.durations import format_duration, parse_duration
+from repro_lib.errors import SetError
+
+__all__ = ["Timings", "PRESETS", "timings_from"]
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Every timing of the model, in seconds. Field names follow the real configs."""
+
+    preset: str = "repro"
+    heartbeat_interval: float = 15.0
+    disconnect_timeout: float = 300.0
+    connected_after: float = 0.0       # 0 = no `connecting` stage (repro era)
+    health_check_period: float = 0.0   # 0 = derived: disconnect_timeout/3 clamped to [1 s, 30 s]
+    lost_timeout: float = 3600.0
+    reeval_batch_delay: float = 15.0
+    reeval_max_batch: int = 50
+    restart_grace: float = 90.0        # after an orchestrator restart nodes load as connected
+    housekeeping_interval: float = 30.0
+    pending_timeout: float = 120.0     # fix `pending-timeout`: re-dispatch after this long pending
+    watcher_initial_backoff: float = 0.2
+    watcher_max_backoff: float = 180.0
+    dispatcher_max_attempts: int = 1   # RetryStrategySkip: handler calls before the event is dropped
+    transport_register_delay: float = 0.0  # handshake -> transport connection registered (S17 race)
+    eval_duration: float = 0.01        # broker dequeue -> plan committed
+    nats_latency: float = 0.001
+    edge_boot_delay: float = 1.0       # container start -> first handshake
+    execution_start_delay: float = 1.0 # RunExecutionRequest -> running
+    edge_heartbeat_miss_factor: int = 5
+    edge_reconnect_interval: float = 10.0
+
+    @property
+    def health_check(self) -> float:
+        """The node manager's health-check period (Bacalhau rule: timeout/3 in [1 s, 30 s])."""
+        if self.health_check_period > 0:
+            return self.health_check_period
+        return min(30.0, max(1.0, self.disconnect_timeout / 3))
+
+    def describe(self) -> dict[str, str]:
+        """Human-readable values (`15s`, `5m`), for summaries and manifests."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v if isinstance(v, str | int) and not isinstance(v, bool) else format_duration(v)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_INT_FIELDS = {"reeval_max_batch", "dispatcher_max_attempts", "edge_heartbeat_miss_factor"}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "repro": {},
+    "docs": {"disconnect_timeout": 90.0, "connected_after": 30.0},
+    "fast": {
+        "heartbeat_interval": 1.0,
+        "disconnect_timeout": 3.0,
+        "reeval_batch_delay": 1.0,
+        "housekeeping_interval": 1.0,
+        "edge_reconnect_interval": 1.0,
+        "restart_grace": 3.0,
+    },
+}
+
+_FIELDS = {f.name for f in fields(Timings)}
+
+
+def timings_from(spec: dict[str, Any] | None = None, **overrides: Any) -> Timings:
+    """Build :class:`Timings` from ``{preset: docs, disconnect_timeout: 90s, ...}``."""
+    merged = dict(spec or {})
+    merged.update(overrides)
+    preset = str(merged.pop("preset", "repro"))
+    if preset not in PRESETS:
+        raise SetError(f"unknown timing preset {preset!r}", hint=f"use one of {', '.join(PRESETS)}")
+    values: dict[str, Any] = {"preset": preset, **PRESETS[preset]}
+    for key, raw in merged.items():
+        if key not in _FIELDS or key == "preset":
+            raise SetError(
+                f"unknown timing {key!r}",
+                hint=f"known timings: {', '.join(sorted(_FIELDS - {'preset'}))}",
+            )
+        if key in _INT_FIELDS:
+            try:
+                values[key] = int(raw)
+            except (TypeError, ValueError):
+                raise SetError(f"timing {key} must be a whole number, got {raw!r}") from None
+        else:
+            values[key] = parse_duration(raw, what=f"timing {key}")
+    t = Timings(**values)
+    if t.connected_after and t.connected_after >= t.disconnect_timeout:
+        raise SetError("connected_after must be shorter than disconnect_timeout")
+    return t
+
+
