@@ -19,7 +19,7 @@ Columns
 
 from __future__ import annotations
 
-__all__ = ["COLUMNS", "KINDS", "STATES", "Event", "LOG_MESSAGES"]
+__all__ = ["COLUMNS", "KINDS", "STATES", "Event", "LOG_MESSAGES", "event_from_fields"]
 
 from typing import NamedTuple
 
@@ -94,3 +94,38 @@ class Event(NamedTuple):
     state: str | None = None
     detail: str | None = None
     line: str | None = None
+
+
+def _kind_state(msg: str, fields: dict[str, object]) -> tuple[str, str]:
+    hit = LOG_MESSAGES.get(msg)
+    if hit is None:
+        head, sep, tail = msg.partition(": ")
+        if sep and head in ("FAULT", "ACTION"):
+            return LOG_MESSAGES[head][0], tail.strip()
+        return "log", ""
+    kind, state = hit
+    if msg == "PUBLISH: Checking node connection":
+        ok = str(fields.get("connection_exists")).lower() == "true" and \
+            str(fields.get("connection_alive")).lower() == "true"
+        state = "published" if ok else "refused"
+    elif not state:
+        state = str(fields.get("state", ""))
+    return kind, state
+
+
+_COLUMN_FIELDS = {"node_id", "target_node", "job_id", "job", "execution_id", "state", "target"}
+
+
+def event_from_fields(t_s: float, source: str, msg: str, fields: dict[str, object],
+                      line: str | None = None) -> Event:
+    """Map one structured log record (message + fields) to an :class:`Event`."""
+    kind, state = _kind_state(msg, fields)
+    node = fields.get("node_id") or fields.get("target_node") or fields.get("target")
+    job = fields.get("job_id") or fields.get("job")
+    execution = fields.get("execution_id")
+    rest = [f"{k}={v}" for k, v in fields.items() if k not in _COLUMN_FIELDS or
+            (k == "target" and fields.get("node_id"))]
+    if kind == "log":
+        rest.insert(0, f"msg={msg}")
+    return Event(t_s, source, kind, str(node) if node else None, str(job) if job else None,
+                 str(execution) if execution else None, state or None, " ".join(rest) or None, line)

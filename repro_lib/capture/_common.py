@@ -1,0 +1,170 @@
+"""Shared pieces of the log parser: regexes, time parsing, field tokens, message mapping.
+
+Both the per-line parser (:func:`repro_lib.capture.logs.parse_line`) and the vectorised fast
+path (:mod:`repro_lib.capture._fast`) follow the rules written here, so they agree row by row.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from datetime import date as _date
+
+from repro_lib.events import LOG_MESSAGES
+
+__all__: list[str] = []
+
+NS = 1_000_000_000
+_EPOCH_ORD = _date(1970, 1, 1).toordinal()
+
+# Docker's `--timestamps` prefix (RFC 3339, up to 9 fractional digits, Z or offset) + one space.
+DOCKER_RE = re.compile(
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})) ", re.ASCII
+)
+RFC3339_RE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?"
+    r"(Z|z|[+-]\d{2}:?\d{2})?",
+    re.ASCII,
+)
+# slog TextHandler: time=… level=… msg=… (the first three attributes, in this order)
+TEXT_HEAD_RE = re.compile(
+    r'time=([^ ]+) level=([^ ]+) msg=("(?:[^"\\]|\\.)*"|[^ "]*)(?: (.*))?', re.DOTALL
+)
+# one logfmt token: key=value with a quoted or bare value, or a bare word
+# (tokens are separated by single spaces only, so tabs and the like stay inside values)
+TOKEN_RE = re.compile(r'([^ ="]+)=("(?:[^"\\]|\\.)*"(?= |\Z)|[^ ]*)|([^ ]+)', re.DOTALL)
+STRICT_KV_RE = re.compile(r'([^ ="]+)=("(?:[^"\\]|\\.)*"|[^ "]*)(?= |\Z)', re.DOTALL)
+# zerolog ConsoleWriter: `15:04:05.999 | INF [caller ]> msg k=v`
+CONSOLE_RE = re.compile(
+    r"(\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?) \| ([A-Z?]{3}) (?:([^ ]+) )?>(?: (.*))?", re.DOTALL
+)
+CONSOLE_TOD_RE = re.compile(r"(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?", re.ASCII)
+# where the key=value fields start in a console message tail
+CONSOLE_FIELDS_RE = re.compile(r"(?:^| )([A-Za-z_][\w.\-]*=)", re.ASCII)
+
+CONSOLE_LEVELS = {
+    "TRC": "TRACE",
+    "DBG": "DEBUG",
+    "INF": "INFO",
+    "WRN": "WARN",
+    "ERR": "ERROR",
+    "FTL": "FATAL",
+    "PNC": "PANIC",
+}
+
+# prefixes of messages that carry meaning; everything else is noise for the fast path
+INSTRUMENTED = (
+    "DISPATCH", "PUBLISH", "REEVALUATOR", "RECONCILER", "EDGE", "NODE", "EXECUTION", "JOB",
+    "FAULT", "ACTION", "HANDSHAKE", "NATS", "EVAL",
+)
+STATE_FIELD_MSGS = frozenset(
+    m for m, (kind, _st) in LOG_MESSAGES.items() if kind in ("node", "state")
+)
+CREATED_MSG = "REEVALUATOR: Created evaluation for job"
+PUBLISH_CHECK_MSG = "PUBLISH: Checking node connection"
+NODE_KEYS = ("node_id", "target_node")
+JOB_KEYS = ("job_id", "job")
+EXEC_KEYS = ("execution_id",)
+
+
+def ns_from_parts(
+    y: int, mo: int, d: int, h: int, mi: int, s: int, frac: str | None, off_s: int
+) -> int | None:
+    """Nanoseconds since the epoch, or None when the parts are no valid date/time."""
+    if not (1678 <= y <= 2261) or h > 23 or mi > 59 or s > 59:
+        return None
+    try:
+        days = _date(y, mo, d).toordinal() - _EPOCH_ORD
+    except ValueError:
+        return None
+    frac_ns = int(frac.ljust(9, "0")) if frac else 0
+    return (days * 86400 + h * 3600 + mi * 60 + s - off_s) * NS + frac_ns
+
+
+def parse_rfc3339(text: str) -> int | None:
+    """``2025-12-25T20:14:03.512Z`` (any fraction, Z/offset/none = UTC) → ns, else None."""
+    m = RFC3339_RE.fullmatch(text)
+    if m is None:
+        return None
+    y, mo, d, h, mi, s, frac, zone = m.groups()
+    off = 0
+    if zone and zone not in "Zz":
+        sign = -1 if zone[0] == "-" else 1
+        z = zone[1:].replace(":", "")
+        off = sign * (int(z[:2]) * 3600 + int(z[2:]) * 60)
+    return ns_from_parts(int(y), int(mo), int(d), int(h), int(mi), int(s), frac, off)
+
+
+def parse_unix(raw: str) -> int | None:
+    """A zerolog unix time (s, ms, µs or ns, chosen by magnitude) → ns, else None."""
+    try:
+        from decimal import Decimal, InvalidOperation
+
+        v = Decimal(raw)
+    except (InvalidOperation, ValueError):
+        return None
+    if not v.is_finite():
+        return None
+    mag = abs(v)
+    scale = NS if mag < 10**11 else 10**6 if mag < 10**14 else 10**3 if mag < 10**17 else 1
+    ns = int(v * scale)
+    return ns if -(2**62) < ns < 2**62 else None
+
+
+def parse_tod(text: str) -> int | None:
+    """``20:14:03.512`` → ns since midnight, else None."""
+    m = CONSOLE_TOD_RE.fullmatch(text)
+    if m is None:
+        return None
+    h, mi, s, frac = m.groups()
+    if int(h) > 23 or int(mi) > 59 or int(s) > 59:
+        return None
+    return (int(h) * 3600 + int(mi) * 60 + int(s)) * NS + (int(frac.ljust(9, "0")) if frac else 0)
+
+
+def unquote(v: str) -> str:
+    """The value of a logfmt token: Go-quoted strings are unescaped, bare ones kept."""
+    if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+        inner = v[1:-1]
+        if "\\" not in inner:
+            return inner
+        try:
+            out = json.loads(v)
+        except ValueError:
+            try:
+                out = ast.literal_eval(v)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                return inner
+        return out if isinstance(out, str) else inner
+    return v
+
+
+def render(v: object) -> str:
+    """A JSON value as a logfmt value (numbers arrive as their raw text)."""
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if v is None:
+        return "null"
+    if not isinstance(v, str):
+        v = json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+    if v == "" or any(c in v for c in ' ="\\\n\t'):
+        return json.dumps(v, ensure_ascii=False)
+    return v
+
+
+def map_msg(msg: str | None) -> tuple[str, str | None]:
+    """(kind, state) for a message: exact LOG_MESSAGES match, then FAULT:/ACTION: prefixes."""
+    if msg is None:
+        return "log", None
+    hit = LOG_MESSAGES.get(msg)
+    if hit is not None:
+        kind, state = hit
+        return kind, (state or None)
+    for prefix, kind in (("FAULT:", "fault"), ("ACTION:", "action")):
+        if msg.startswith(prefix):
+            words = msg[len(prefix):].split()
+            return kind, (words[0] if words else None)
+    return "log", None

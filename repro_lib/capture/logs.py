@@ -1,0 +1,422 @@
+"""Parse orchestrator / edge / NATS log text into the one event table (DESIGN.md).
+
+Formats, each optionally behind Docker's ``--timestamps`` prefix: slog text, slog or zerolog JSON,
+zerolog console (with or without caller) and plain lines. Every input line yields exactly one row:
+instrumented messages (mechanics.md §5, :data:`repro_lib.events.LOG_MESSAGES`) get their kind and
+state, other well-formed lines become ``log`` rows and lines without any time become ``raw`` rows.
+
+Time rules: Docker's prefix wins (the app's own time goes to ``detail`` as ``app_time=``);
+console times have no date and take the date of the previous dated line, else the ``date``
+argument, else 1970-01-01 with ``date=unknown`` in ``detail``; a row without time takes the
+previous row's time (the first rows the next known time), so sorting keeps file order.
+
+:func:`parse_line` is the reference; :func:`parse_file` and large :func:`parse_lines` inputs use a
+vectorised path (:mod:`repro_lib.capture._fast`) that gives the identical frame.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from datetime import date as _date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from repro_lib.capture import _common as c
+from repro_lib.events import COLUMNS
+
+__all__ = [
+    "EXTRA_COLUMNS",
+    "FRAME_COLUMNS",
+    "parse_line",
+    "parse_lines",
+    "parse_file",
+    "events_frame",
+    "add_t_s",
+    "source_from_path",
+]
+
+EXTRA_COLUMNS = ("level", "msg")
+FRAME_COLUMNS = (*COLUMNS, *EXTRA_COLUMNS)
+_STR_COLUMNS = tuple(k for k in FRAME_COLUMNS if k not in ("t", "t_s"))
+# the per-row tuple used internally (t as int ns or None)
+_ROW = ("t", "source", "kind", "node", "job", "execution", "state", "detail", "line", "level", "msg")
+_NAT = np.iinfo(np.int64).min
+_DAY = 86400 * c.NS
+# lines at least this many go through the vectorised path in parse_lines
+FAST_MIN_LINES = 2000
+
+
+class _Num(str):
+    """A JSON number kept as its text."""
+
+
+class _Pairs(list):
+    """A JSON object kept as ordered (key, value) pairs."""
+
+
+def _pairs_to_obj(v: object) -> object:
+    if isinstance(v, _Pairs):
+        return {k: _pairs_to_obj(x) for k, x in v}
+    if isinstance(v, list):
+        return [_pairs_to_obj(x) for x in v]
+    if isinstance(v, _Num):
+        return json.loads(v) if v.lstrip("-").replace(".", "", 1).isdigit() else str(v)
+    return v
+
+
+def _render_json(v: object) -> str:
+    if isinstance(v, _Num):
+        return str(v)
+    if isinstance(v, _Pairs | list):
+        v = json.dumps(_pairs_to_obj(v), ensure_ascii=False, separators=(",", ":"))
+    return c.render(v)
+
+
+def _date_ns(d: _date | datetime | None) -> int | None:
+    if d is None:
+        return None
+    if isinstance(d, datetime):
+        d = (d.astimezone(UTC) if d.tzinfo else d).date()
+    return (d.toordinal() - c._EPOCH_ORD) * _DAY
+
+
+def _cut(rest: str, key: str) -> tuple[str | None, str, bool]:
+    """Remove the first ``key=value`` token from ``rest``: (value or None, new rest, found)."""
+    for m in c.TOKEN_RE.finditer(rest):
+        if m.group(1) == key:
+            val = c.unquote(m.group(2))
+            pre = rest[: m.start()].rstrip(" ")
+            post = rest[m.end():].lstrip(" ")
+            return (val or None), pre + (" " if pre and post else "") + post, True
+    return None, rest, False
+
+
+def _peek(rest: str, key: str) -> str | None:
+    for m in c.TOKEN_RE.finditer(rest):
+        if m.group(1) == key:
+            return c.unquote(m.group(2))
+    return None
+
+
+def _take_first(rest: str, keys: Sequence[str]) -> tuple[str | None, str]:
+    for key in keys:
+        val, rest, found = _cut(rest, key)
+        if found:
+            return val, rest
+    return None, rest
+
+
+def _parse_json(body: str) -> tuple[Any, ...] | None:
+    """slog/zerolog JSON → (t_ns, level, msg, rest, front, app_time) or None."""
+    try:
+        obj = json.loads(
+            body,
+            parse_int=_Num,
+            parse_float=_Num,
+            parse_constant=_Num,
+            object_pairs_hook=_Pairs,
+        )
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, _Pairs):
+        return None
+    special: dict[str, object] = {}
+    fields: list[str] = []
+    for k, v in obj:
+        if k in ("time", "level", "msg") and k not in special:
+            special[k] = v
+        elif k == "message" and "message" not in special and "msg" not in special:
+            special["message"] = v
+        else:
+            fields.append(f"{k}={_render_json(v)}")
+    t_ns = None
+    app_time = None
+    if "time" in special:
+        tv = special["time"]
+        if isinstance(tv, _Num):
+            t_ns = c.parse_unix(tv)
+        elif isinstance(tv, str):
+            t_ns = c.parse_rfc3339(tv)
+        if t_ns is None:
+            fields.insert(0, f"time={_render_json(tv)}")
+        else:
+            app_time = _render_json(tv)
+    lv = special.get("level")
+    level = None if lv is None else (lv.upper() if isinstance(lv, str) else _render_json(lv))
+    mv = special.get("msg", special.get("message"))
+    msg = None if mv is None else (mv if isinstance(mv, str) else _render_json(mv))
+    return t_ns, level, msg, " ".join(fields), "", app_time
+
+
+def _parse_text(body: str) -> tuple[Any, ...] | None:
+    """slog TextHandler → (t_ns, level, msg, rest, front, app_time) or None."""
+    m = c.TEXT_HEAD_RE.fullmatch(body)
+    if m is not None:
+        traw, level, mraw, rest = m.groups()
+        t_ns = c.parse_rfc3339(traw)
+        front = "" if t_ns is not None else f"time={traw}"
+        return t_ns, level.upper(), c.unquote(mraw), rest or "", front, traw
+    # any other complete logfmt line with level= and msg= (e.g. with AddSource)
+    pos = 0
+    toks: list[tuple[str, str, str]] = []
+    for tm in c.STRICT_KV_RE.finditer(body):
+        if tm.start() != pos:
+            return None
+        toks.append((tm.group(1), tm.group(2), tm.group(0)))
+        pos = tm.end() + 1
+    if not toks or pos - 1 != len(body):
+        return None
+    keys = [k for k, _v, _r in toks]
+    if "level" not in keys or "msg" not in keys:
+        return None
+    t_ns = None
+    app_time = None
+    level = msg = None
+    rest: list[str] = []
+    seen: set[str] = set()
+    for k, v, raw in toks:
+        if k == "time" and k not in seen and (tn := c.parse_rfc3339(v)) is not None:
+            t_ns, app_time = tn, v
+        elif k == "level" and k not in seen:
+            level = c.unquote(v).upper()
+        elif k == "msg" and k not in seen:
+            msg = c.unquote(v)
+        else:
+            rest.append(raw)
+        seen.add(k)
+    return t_ns, level, msg, " ".join(rest), "", app_time
+
+
+def _parse_one(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], bool]:
+    """One line → (row tuple without source, dated). Never raises."""
+    try:
+        return _parse_one_inner(line, date_ns)
+    except Exception:  # noqa: BLE001 - a parser of arbitrary text must not raise
+        return (None, "raw", None, None, None, None, None, line, None, None), False
+
+
+def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], bool]:
+    docker_ns = None
+    body = line
+    dm = c.DOCKER_RE.match(line)
+    if dm is not None:
+        docker_ns = c.parse_rfc3339(dm.group(1))
+        if docker_ns is not None:
+            body = line[dm.end():]
+    caller = None
+    unknown_date = is_console = False
+    parsed: tuple[Any, ...] | None = None
+    if body.startswith("{"):
+        parsed = _parse_json(body)
+    elif body.startswith("time=") or " msg=" in body or body.startswith("level="):
+        parsed = _parse_text(body)
+    if parsed is None and body[:2].isdigit():
+        cm = c.CONSOLE_RE.fullmatch(body)
+        if cm is not None and (tod := c.parse_tod(cm.group(1))) is not None:
+            traw, lv, caller, tail = cm.groups()
+            tail = tail or ""
+            fm = c.CONSOLE_FIELDS_RE.search(tail)
+            msg, rest = (tail[: fm.start()], tail[fm.start(1):]) if fm else (tail, "")
+            if date_ns is None:
+                unknown_date = docker_ns is None
+                t_ns = tod
+            else:
+                t_ns = date_ns + tod
+            parsed = (t_ns, c.CONSOLE_LEVELS.get(lv, lv), msg, rest, "", traw)
+            is_console = True
+    if parsed is None:
+        if docker_ns is not None:
+            return (docker_ns, "log", None, None, None, None, None, line, None, body), True
+        return (None, "raw", None, None, None, None, None, line, None, None), False
+    t_ns, level, msg, rest, front, app_time = parsed
+    dated = t_ns is not None and not is_console
+    if docker_ns is not None:
+        dated = True
+        if t_ns is None or app_time is None:
+            app_time = None
+        t_ns = docker_ns
+    else:
+        app_time = None
+    kind, state = c.map_msg(msg)
+    execution, rest = _take_first(rest, c.EXEC_KEYS)
+    node, rest = _take_first(rest, c.NODE_KEYS)
+    job, rest = _take_first(rest, c.JOB_KEYS)
+    extra: list[str] = []
+    if msg in c.STATE_FIELD_MSGS:
+        val, rest, found = _cut(rest, "state")
+        if found:
+            state = val
+    elif kind in ("fault", "action"):
+        if node is None:
+            node, rest = _take_first(rest, ("target",))
+    elif msg == c.PUBLISH_CHECK_MSG:
+        ok = _peek(rest, "connection_exists") == "true" and _peek(rest, "connection_alive") == "true"
+        state = "published" if ok else "refused"
+    elif msg == c.CREATED_MSG and _peek(rest, "trigger") is None:
+        extra.append("trigger=node-join")
+    if caller is not None:
+        extra.append(f"caller={caller}")
+    if app_time is not None:
+        extra.append(f"app_time={app_time}")
+    if unknown_date:
+        extra.append("date=unknown")
+    detail = " ".join(p for p in (front, rest, *extra) if p) or None
+    row = (t_ns, kind, node, job, execution, state, detail, line, level, msg)
+    return row, dated
+
+
+def parse_line(line: str, *, source: str, date: _date | None = None) -> dict[str, Any]:
+    """One log line → one event row dict (events.COLUMNS without ``t_s``, plus level, msg).
+
+    ``t`` is a UTC :class:`pandas.Timestamp`, or None for a line without any time.
+    ``date`` dates console lines (which carry only a time of day). Never raises.
+    """
+    if not isinstance(line, str):
+        line = bytes(line).decode("utf-8", errors="replace") if line is not None else ""
+    line = line.rstrip("\r\n")
+    row, _dated = _parse_one(line, _date_ns(date))
+    out = dict(zip(_ROW, (row[0], source, *row[1:]), strict=True))
+    out["t"] = None if row[0] is None else pd.Timestamp(row[0], unit="ns", tz="UTC")
+    return out
+
+
+def _slow_columns(lines: Iterable[str], date: _date | None) -> dict[str, list[Any]]:
+    cols: dict[str, list[Any]] = {k: [] for k in _ROW if k != "source"}
+    date_ns = _date_ns(date)
+    appenders = [cols[k].append for k in cols]
+    for line in lines:
+        row, dated = _parse_one(line.rstrip("\r\n"), date_ns)
+        if dated:
+            date_ns = row[0] - row[0] % _DAY
+        for add, v in zip(appenders, row, strict=True):
+            add(v)
+    return cols
+
+
+def _fill_t(t: np.ndarray) -> np.ndarray:
+    """Rows without time take the previous row's time; leading ones the first known time."""
+    known = t != _NAT
+    if known.all() or not known.any():
+        return t
+    idx = np.where(known, np.arange(len(t)), 0)
+    np.maximum.accumulate(idx, out=idx)
+    out = t[idx]
+    first = int(np.argmax(known))
+    out[:first] = t[first]
+    return out
+
+
+def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
+    """Column data (``t`` as int ns with None/_NAT) → the finished, sorted event frame."""
+    t = cols["t"]
+    if not isinstance(t, np.ndarray):
+        t = np.array([_NAT if v is None else v for v in t], dtype=np.int64)
+    t = _fill_t(t)
+    n = len(t)
+    data: dict[str, Any] = {"t": pd.Series(t.view("datetime64[ns]")).dt.tz_localize("UTC")}
+    data["t_s"] = np.zeros(n)
+    for k in _STR_COLUMNS:
+        if k == "source":
+            data[k] = pd.Series([source] * n, dtype="str") if n else pd.Series([], dtype="str")
+        else:
+            data[k] = pd.Series(cols[k], dtype="str")
+    df = pd.DataFrame(data)
+    return add_t_s(df.sort_values("t", kind="stable", ignore_index=True))
+
+
+def parse_lines(
+    lines: Iterable[str],
+    *,
+    source: str,
+    date: _date | None = None,
+    fast: bool | None = None,
+) -> pd.DataFrame:
+    """Many lines of one file → the event frame (see :func:`events_frame`).
+
+    ``fast`` forces (True) or forbids (False) the vectorised path; by default it is used for
+    inputs of at least ``FAST_MIN_LINES`` lines. Both give the identical frame.
+    """
+    lines = [
+        x if isinstance(x, str) else bytes(x).decode("utf-8", errors="replace") for x in lines
+    ]
+    if fast is None:
+        fast = len(lines) >= FAST_MIN_LINES
+    if fast:
+        from repro_lib.capture import _fast
+
+        cols = _fast.columns_from_lines(lines, _date_ns(date))
+        if cols is not None:
+            return _build_frame(cols, source)
+    return _build_frame(_slow_columns(lines, date), source)
+
+
+def source_from_path(path: str | Path) -> str:
+    """``logs/edge1-debug.log`` → ``edge1``."""
+    stem = Path(path).name.split(".")[0] or Path(path).name
+    return stem.removesuffix("-debug") or stem
+
+
+def parse_file(
+    path: str | Path,
+    *,
+    source: str | None = None,
+    date: _date | None = None,
+    fast: bool = True,
+) -> pd.DataFrame:
+    """A log file → the event frame; bytes are decoded as UTF-8 with errors replaced."""
+    path = Path(path)
+    src = source if source is not None else source_from_path(path)
+    data = path.read_bytes()
+    if fast:
+        from repro_lib.capture import _fast
+
+        cols = _fast.columns_from_bytes(data, _date_ns(date))
+        if cols is not None:
+            return _build_frame(cols, src)
+    text = data.decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return _build_frame(_slow_columns(lines, date), src)
+
+
+def add_t_s(df: pd.DataFrame, t0: pd.Timestamp | datetime | None = None) -> pd.DataFrame:
+    """Set ``t_s`` = seconds since ``t0`` (default: the earliest ``t`` in ``df``); returns df."""
+    if t0 is None:
+        t0 = df["t"].min() if len(df) else None
+    if t0 is None or pd.isna(t0):
+        t_s = np.full(len(df), np.nan)
+    else:
+        t0 = pd.Timestamp(t0)
+        if t0.tzinfo is None:
+            t0 = t0.tz_localize("UTC")
+        t_s = (df["t"] - t0).dt.total_seconds().to_numpy(dtype=float)
+    if "t_s" in df.columns:
+        df["t_s"] = t_s
+    else:
+        df.insert(1 if "t" in df.columns else 0, "t_s", t_s)
+    return df
+
+
+def events_frame(rows: Iterable[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
+    """Rows (dicts like :func:`parse_line` returns, or a frame) → the event frame.
+
+    Exactly ``events.COLUMNS`` then ``level``, ``msg``; ``t`` is ``datetime64[ns, UTC]``;
+    sorted stably by ``t``; ``t_s`` is seconds since the earliest ``t``.
+    """
+    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    n = len(df)
+    out: dict[str, Any] = {}
+    t = df["t"] if "t" in df.columns else pd.Series([pd.NaT] * n)
+    out["t"] = pd.to_datetime(t, utc=True).astype("datetime64[ns, UTC]")
+    out["t_s"] = np.zeros(n)
+    for k in _STR_COLUMNS:
+        col = df[k] if k in df.columns else pd.Series([None] * n, dtype=object)
+        out[k] = pd.Series(col.to_numpy(dtype=object), dtype="str")
+    frame = pd.DataFrame(out).sort_values("t", kind="stable", ignore_index=True)
+    return add_t_s(frame)

@@ -1,0 +1,70 @@
+"""``repro``: run scenarios, inspect runs, render reports.
+
+Exit codes (like Jepsen's): 0 = the result matches the scenario's ``expect``; 1 = it does not;
+2 = an error (bad input, a stack that cannot start) — one line on stderr says what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from repro_lib.errors import ReproError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="repro", description="Reproduce and inspect Expanso issue 395.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="run a scenario file on a stack")
+    r.add_argument("scenario", help="scenario YAML, e.g. scenarios/core-395.yaml")
+    r.add_argument("--backend", default="sim", help="sim (default)")
+    r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override timings.X, timings.preset, fix, params.X, edges (repeatable)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--json", dest="json_path", metavar="PATH", help="write the result as JSON")
+    r.add_argument("--out", metavar="DIR", help="write the run folder (events, logs, snapshots, manifest)")
+    r.add_argument("--log-format", default="text", choices=["text", "json", "console"],
+                   help="format of the log files in the run folder")
+    r.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    return p
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from repro_lib.scenario import load_scenario, run_scenario
+
+    sc = load_scenario(args.scenario, args.sets)
+    run = run_scenario(sc, backend=args.backend, seed=args.seed)
+    if args.out:
+        run.write(args.out, log_format=args.log_format)
+    if args.json_path:
+        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_path).write_text(json.dumps(run.to_json(), indent=2) + "\n")
+    print(f"VERDICT: {run.verdict.verdict}" if args.quiet else run.summary())
+    if args.out:
+        print(f"run folder: {args.out}")
+    if run.error:
+        print(f"repro: {run.error}", file=sys.stderr)
+        return 2
+    return 0 if run.matches_expect()[0] else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args)
+    except ReproError as e:
+        print(f"repro: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("repro: interrupted", file=sys.stderr)
+        return 2
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

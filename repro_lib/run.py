@@ -1,0 +1,231 @@
+"""A Run: events + snapshots + manifest, the same shape from every stack (DESIGN.md)."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from repro_lib.analysis import Verdict, verdict_of
+from repro_lib.events import COLUMNS, event_from_fields
+from repro_lib.logfmt import LogRecord, format_record
+from repro_lib.snapshot import Snapshot
+from repro_lib.timings import Timings
+
+__all__ = ["Run", "EPOCH", "records_frame"]
+
+EPOCH = datetime(2025, 12, 25, 20, 0, 0, tzinfo=UTC)  # the sim's wall clock at t=0
+_VERSION = "0.1.0"
+
+
+def records_frame(records: list[LogRecord], epoch: datetime = EPOCH) -> pd.DataFrame:
+    """The events table for structured records (the sim's, or the emulator's)."""
+    rows = [event_from_fields(r.t, r.source, r.msg, dict(r.fields)) for r in records]
+    df = pd.DataFrame(rows, columns=["t_s", "source", "kind", "node", "job", "execution", "state",
+                                     "detail", "line"])
+    df["level"] = [r.level for r in records]
+    df["msg"] = [r.msg for r in records]
+    df.insert(0, "t", pd.Timestamp(epoch) + pd.to_timedelta(df["t_s"], unit="s"))
+    return df[list(COLUMNS) + ["level", "msg"]]
+
+
+@dataclass
+class Run:
+    """Everything one scenario run produced."""
+
+    scenario: Any                    # scenario.Scenario
+    backend: str
+    seed: int
+    timings: Timings
+    fix: list[str]
+    records: list[LogRecord]
+    snapshots: list[Snapshot]
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    epoch: datetime = EPOCH
+    _events: pd.DataFrame | None = field(default=None, repr=False)
+    _verdict: Verdict | None = field(default=None, repr=False)
+
+    # -- tables -------------------------------------------------------------------------------
+    @property
+    def events(self) -> pd.DataFrame:
+        if self._events is None:
+            self._events = records_frame(self.records, self.epoch)
+        return self._events
+
+    @property
+    def final(self) -> Snapshot:
+        return self.snapshots[-1]
+
+    @property
+    def verdict(self) -> Verdict:
+        if self._verdict is None:
+            self._verdict = verdict_of(self.final, self.timings, self.events)
+        return self._verdict
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.scenario.params)
+
+    def event_counts(self) -> dict[str, int]:
+        ev = self.events
+        run_lost = ev["kind"].eq("deliver") & ev["state"].isin(["lost", "dropped"]) & \
+            ev["detail"].fillna("").str.contains("type=RunExecutionRequest")
+        return {
+            "dispatch_attempts": int((ev["kind"].eq("dispatch") & ev["state"].eq("attempt")).sum()),
+            "dispatch_lost": int(run_lost.sum()),
+            "dispatch_refused": int((ev["kind"].eq("publish") & ev["state"].eq("refused")).sum()),
+            "dispatch_skipped": int((ev["kind"].eq("dispatch") & ev["state"].eq("skipped")).sum()),
+            "node_join_evals": int((ev["kind"].eq("eval") & ev["state"].eq("created")
+                                    & ev["detail"].fillna("").str.contains("trigger=node-join")).sum()),
+            "redispatches": int((ev["kind"].eq("dispatch") & ev["state"].eq("redispatch")).sum()),
+        }
+
+    def matches_expect(self) -> tuple[bool, list[str]]:
+        """Compare with the scenario's ``expect``: verdict, job states, stuck count."""
+        exp = self.scenario.expect
+        problems: list[str] = []
+        if self.error:
+            problems.append(f"run failed: {self.error}")
+        if "verdict" in exp and exp["verdict"] != self.verdict.verdict:
+            problems.append(f"verdict {self.verdict.verdict}, expected {exp['verdict']}")
+        for job, state in (exp.get("jobs") or {}).items():
+            got = (self.final.job(job) or {}).get("state")
+            if got != state:
+                problems.append(f"job {job} is {got}, expected {state}")
+        if "stuck" in exp and int(exp["stuck"]) != len(self.verdict.stuck):
+            problems.append(f"{len(self.verdict.stuck)} stuck executions, expected {exp['stuck']}")
+        return not problems, problems
+
+    # -- outputs --------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        snap = self.final
+        names = {n["id"]: n["name"] for n in snap.nodes}
+        v = self.verdict
+        return {
+            "scenario": self.scenario.name,
+            "backend": self.backend,
+            "seed": self.seed,
+            "verdict": v.verdict,
+            "reasons": v.reasons,
+            "expected": self.scenario.expect,
+            "matches_expect": self.matches_expect()[0],
+            "error": self.error,
+            "params": self.params,
+            "timings": self.timings.describe(),
+            "fix": self.fix,
+            "t_end_s": snap.t_s,
+            "nodes": [{"name": n["name"], "id": n["id"], "state": n["state"]} for n in snap.nodes],
+            "jobs": [{"name": j["name"], "type": j["type"], "state": j["state"]} for j in snap.jobs],
+            "executions": [{"id": e["id"], "job": e["job"], "node": names.get(e["node"], e["node"]),
+                            "node_id": e["node"], "state": e["state"], "desired": e["desired"]}
+                           for e in snap.executions],
+            "stuck": [{"execution": s.execution, "job": s.job, "node": s.node, "pending_s": s.pending_s}
+                      for s in v.stuck],
+            "counts": self.event_counts(),
+        }
+
+    def summary(self) -> str:
+        """The short human summary ``repro run`` prints."""
+        v = self.verdict
+        snap = self.final
+        ok, problems = self.matches_expect()
+        lines = [f"scenario {self.scenario.name} on {self.backend} (seed {self.seed}, fix "
+                 f"{'+'.join(self.fix)}, timings {self.timings.preset}) — t={snap.t_s:.1f}s",
+                 f"VERDICT: {v.verdict}"]
+        lines += [f"  {r}" for r in v.reasons]
+        lines.append("")
+        lines.append(f"{'JOB':<18}{'TYPE':<10}{'STATE':<10}EXECUTIONS")
+        for j in snap.jobs:
+            states = ", ".join(f"{e['state']}/{e['desired']}" for e in snap.executions_of(j["name"]))
+            lines.append(f"{j['name']:<18}{j['type']:<10}{j['state']:<10}{states}")
+        if v.stuck:
+            lines.append("")
+            lines.append("STUCK EXECUTIONS (desired=running, state=pending)")
+            for s in v.stuck:
+                lines.append(f"  {s.execution}  {s.job:<16} on {s.node:<8} pending {s.pending_s:.1f}s")
+        lines.append("")
+        if self.error:
+            lines.append(f"ERROR: {self.error}")
+        lines.append("matches expect" if ok else "DOES NOT match expect: " + "; ".join(problems))
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        v = self.verdict
+        colour = {"reproduced": "#b00020", "not_reproduced": "#1b7f3b"}.get(v.verdict, "#a66b00")
+        esc = html.escape
+        rows = "".join(f"<tr><td>{esc(j['name'])}</td><td>{esc(j['type'])}</td><td>{esc(j['state'])}</td></tr>"
+                       for j in self.final.jobs)
+        stuck = "".join(f"<tr><td>{esc(s.execution)}</td><td>{esc(s.job)}</td><td>{esc(s.node)}</td>"
+                        f"<td>{s.pending_s:.1f}s</td></tr>" for s in v.stuck)
+        reasons = "".join(f"<li>{esc(r)}</li>" for r in v.reasons)
+        return (
+            f"<div class='repro-run'><b>{esc(self.scenario.name)}</b> on {esc(self.backend)} · fix "
+            f"{esc('+'.join(self.fix))} · timings {esc(self.timings.preset)} · seed {self.seed}"
+            f"<div style='font-size:1.2em;color:{colour}'><b>VERDICT: {esc(v.verdict)}</b></div>"
+            f"<ul>{reasons}</ul>"
+            f"<table><tr><th>job</th><th>type</th><th>state</th></tr>{rows}</table>"
+            + (f"<p><b>Stuck executions</b></p><table><tr><th>execution</th><th>job</th><th>node</th>"
+               f"<th>pending</th></tr>{stuck}</table>" if stuck else "")
+            + "</div>"
+        )
+
+    def write(self, out_dir: str | Path, *, log_format: str = "text") -> Path:
+        """Write the run folder atomically: a temp folder renamed into place at the end."""
+        out = Path(out_dir)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            (tmp / "events.jsonl").write_text(
+                self.events.drop(columns=["line"]).to_json(orient="records", lines=True, date_format="iso",
+                                                           date_unit="ns"))
+            logs = tmp / "logs"
+            logs.mkdir()
+            by_source: dict[str, list[str]] = {}
+            for r in self.records:
+                by_source.setdefault(r.source, []).append(format_record(r, self.epoch, log_format))
+            for source, lines in by_source.items():
+                (logs / f"{source}.log").write_text("\n".join(lines) + "\n")
+            (tmp / "snapshots.json").write_text(json.dumps([s.to_dict() for s in self.snapshots], indent=1))
+            (tmp / "scenario.yaml").write_text(self.scenario.resolved_yaml())
+            (tmp / "result.json").write_text(json.dumps(self.to_json(), indent=2))
+            (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2))
+            if out.exists():
+                shutil.rmtree(out)
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+    def manifest(self) -> dict[str, Any]:
+        import matplotlib
+        import yaml
+        return {
+            "repro_lib": _VERSION,
+            "python": platform.python_version(),
+            "pandas": pd.__version__,
+            "matplotlib": matplotlib.__version__,
+            "pyyaml": yaml.__version__,
+            "backend": self.backend,
+            "seed": self.seed,
+            "scenario": self.scenario.name,
+            "scenario_path": str(self.scenario.path or ""),
+            "fix": self.fix,
+            "params": self.params,
+            "timings": self.timings.as_dict(),
+            "epoch": self.epoch.isoformat(),
+            "steps": self.steps,
+            "error": self.error,
+            "records": len(self.records),
+        }

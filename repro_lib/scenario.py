@@ -1,0 +1,415 @@
+"""Scenario files: the seed's steps as data, runnable on any stack (DESIGN.md).
+
+A scenario has ``name``, ``description``, ``timings`` (preset + overrides), ``fix``,
+``edges``, ``params`` (usable as ``${name}`` in steps), ``steps`` and ``expect``. A step is a
+one-key mapping; ``kill: [edge1, edge2]`` is shorthand for ``kill: {edges: [edge1, edge2]}``.
+Everything is validated before anything runs: a bad scenario fails fast, with the file and the
+step in the message, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from repro_lib.durations import parse_duration
+from repro_lib.errors import (
+    DurationError,
+    JobSpecError,
+    ReproError,
+    ScenarioError,
+    SetError,
+    StackError,
+    WaitTimeout,
+)
+from repro_lib.jobs import JobSpec, load_job
+from repro_lib.model.types import FIXES, Policies
+from repro_lib.run import Run
+from repro_lib.stack import Stack
+from repro_lib.timings import Timings, timings_from
+
+__all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "run_scenario", "STEP_NAMES",
+           "make_stack", "apply_sets"]
+
+STEP_NAMES = ("up", "down", "wait_for", "sleep", "deploy", "stop_job", "kill", "start", "join",
+              "partition", "heal", "restart_orchestrator", "snapshot")
+_TOP_KEYS = {"name", "description", "timings", "fix", "edges", "params", "steps", "expect", "labels"}
+_PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_VERDICTS = ("reproduced", "not_reproduced", "inconclusive")
+
+
+@dataclass
+class Step:
+    """One validated step: ``op`` with normalised ``args``."""
+
+    index: int
+    op: str
+    args: dict[str, Any]
+    job: JobSpec | None = None
+
+    def describe(self) -> str:
+        a = self.args
+        if self.op in ("kill", "start", "partition", "heal"):
+            extra = " (new identity)" if a.get("new_identity") else ""
+            return f"{self.op} {', '.join(a['edges'])}{extra}"
+        if self.op == "deploy":
+            return f"deploy {a['file']}"
+        if self.op == "sleep":
+            return f"sleep {a['duration']:g}s"
+        if self.op == "wait_for":
+            what = {k: v for k, v in a.items() if k not in ("timeout", "on_timeout")}
+            return f"wait_for {what} (timeout {a['timeout']:g}s)"
+        return self.op + (f" {a}" if a else "")
+
+
+@dataclass
+class Scenario:
+    name: str
+    description: str
+    timings: Timings
+    fix: list[str]
+    edges: list[str]
+    params: dict[str, Any]
+    steps: list[Step]
+    expect: dict[str, Any]
+    labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    path: Path | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def policies(self) -> Policies:
+        return Policies.from_fix(self.fix)
+
+    def resolved_yaml(self) -> str:
+        """The scenario as it ran: sets applied, params substituted."""
+        doc = copy.deepcopy(self.raw)
+        doc["timings"] = {k: v for k, v in self.timings.describe().items()}
+        doc["fix"] = self.fix if len(self.fix) > 1 else self.fix[0]
+        doc["params"] = self.params
+        doc["steps"] = [{s.op: s.args} for s in self.steps]
+        return yaml.safe_dump(doc, sort_keys=False)
+
+
+# -- loading ------------------------------------------------------------------------------------
+def load_scenario(path: str | Path, sets: list[str] | None = None) -> Scenario:
+    """Read, apply ``--set KEY=VALUE`` overrides, and validate a scenario file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ScenarioError("file not found", path=str(path), hint="check the path")
+    try:
+        doc = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"not valid YAML ({str(e).splitlines()[0]})", path=str(path)) from None
+    return parse_scenario(doc, path=p, sets=sets)
+
+
+def apply_sets(doc: dict[str, Any], sets: list[str], where: str = "scenario") -> dict[str, Any]:
+    """Apply ``timings.X=V``, ``fix=V``, ``params.X=V``, ``edges=a,b``, ``name=…`` overrides."""
+    doc = copy.deepcopy(doc)
+    for item in sets:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SetError(f"--set {item!r} is not KEY=VALUE", hint="e.g. --set timings.disconnect_timeout=90s")
+        parsed: Any = yaml.safe_load(value) if value.strip() else ""
+        head, _, sub = key.partition(".")
+        if head == "timings" and sub:
+            doc.setdefault("timings", {})
+            if not isinstance(doc["timings"], dict):
+                doc["timings"] = {}
+            doc["timings"][sub] = value.strip()
+        elif head == "params" and sub:
+            params = doc.setdefault("params", {}) or {}
+            if sub not in params:
+                raise SetError(f"--set {key}: the scenario has no param {sub!r}",
+                               hint=f"its params are: {', '.join(params) or 'none'}")
+            params[sub] = parsed
+            doc["params"] = params
+        elif key == "fix":
+            doc["fix"] = [v.strip() for v in value.split(",")] if "," in value else value.strip()
+        elif key == "edges":
+            doc["edges"] = [v.strip() for v in value.split(",") if v.strip()]
+        elif key in ("name", "description"):
+            doc[key] = value
+        else:
+            raise SetError(f"--set {key}: unknown key",
+                           hint="use timings.<name>, timings.preset, fix, params.<name> or edges")
+    return doc
+
+
+def parse_scenario(doc: Any, *, path: Path | None = None, sets: list[str] | None = None) -> Scenario:
+    where = str(path) if path else "scenario"
+    if not isinstance(doc, dict):
+        raise ScenarioError("a scenario must be a YAML mapping", path=where)
+    if sets:
+        doc = apply_sets(doc, sets, where)
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        raise ScenarioError(f"unknown top-level key(s) {', '.join(sorted(unknown))}", path=where,
+                            hint=f"known keys: {', '.join(sorted(_TOP_KEYS))}")
+    name = doc.get("name")
+    if not name:
+        raise ScenarioError("no `name`", path=where)
+    params = dict(doc.get("params") or {})
+    try:
+        timings = timings_from(_subst(doc.get("timings") or {}, params, where, None))
+    except (SetError, DurationError) as e:
+        raise ScenarioError(f"timings: {e.message}", path=where, hint=e.hint) from None
+    fix = doc.get("fix", "none") or "none"
+    fixes = [fix] if isinstance(fix, str) else list(fix)
+    for f in fixes:
+        if f not in FIXES:
+            raise ScenarioError(f"unknown fix {f!r}", path=where, hint=f"use one of {', '.join(FIXES)}")
+    edges = doc.get("edges") or ["edge1", "edge2"]
+    if not isinstance(edges, list) or not all(isinstance(e, str) and e for e in edges):
+        raise ScenarioError("`edges` must be a list of names", path=where)
+    expect = doc.get("expect") or {}
+    if not isinstance(expect, dict):
+        raise ScenarioError("`expect` must be a mapping", path=where)
+    if "verdict" in expect and expect["verdict"] not in _VERDICTS:
+        raise ScenarioError(f"expect.verdict {expect['verdict']!r} is not one of {', '.join(_VERDICTS)}",
+                            path=where)
+    raw_steps = doc.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise ScenarioError("no `steps` (a list of one-key mappings)", path=where)
+    search = (path.parent,) if path else ()
+    known_edges = set(edges)
+    steps = [_parse_step(i, s, params, known_edges, search, where) for i, s in enumerate(raw_steps)]
+    return Scenario(name=str(name), description=str(doc.get("description") or ""), timings=timings,
+                    fix=[f for f in fixes if f != "none"] or ["none"], edges=list(edges),
+                    params=params, steps=steps, expect=expect, labels=dict(doc.get("labels") or {}),
+                    path=path, raw=doc)
+
+
+def _subst(value: Any, params: dict[str, Any], where: str, step: int | None) -> Any:
+    if isinstance(value, str):
+        whole = _PARAM.fullmatch(value)
+        if whole:
+            return _param(whole.group(1), params, where, step)
+        return _PARAM.sub(lambda m: str(_param(m.group(1), params, where, step)), value)
+    if isinstance(value, list):
+        return [_subst(v, params, where, step) for v in value]
+    if isinstance(value, dict):
+        return {k: _subst(v, params, where, step) for k, v in value.items()}
+    return value
+
+
+def _param(name: str, params: dict[str, Any], where: str, step: int | None) -> Any:
+    if name not in params:
+        raise ScenarioError(f"unknown param ${{{name}}}", path=where, step=step,
+                            hint=f"define it under params (known: {', '.join(params) or 'none'})")
+    return params[name]
+
+
+def _edge_list(v: Any, where: str, i: int, op: str) -> list[str]:
+    if isinstance(v, dict):
+        v = v.get("edges")
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list) or not v or not all(isinstance(e, str) for e in v):
+        raise ScenarioError(f"{op}: expected a list of edge names", path=where, step=i)
+    return v
+
+
+def _dur(v: Any, where: str, i: int, what: str) -> float:
+    try:
+        return parse_duration(v, what=what)
+    except DurationError as e:
+        raise ScenarioError(e.message, path=where, step=i, hint=e.hint) from None
+
+
+def _only(args: dict[str, Any], allowed: set[str], op: str, where: str, i: int) -> None:
+    extra = set(args) - allowed
+    if extra:
+        raise ScenarioError(f"{op}: unknown key(s) {', '.join(sorted(extra))}", path=where, step=i,
+                            hint=f"{op} takes {', '.join(sorted(allowed)) or 'no keys'}")
+
+
+def _parse_step(i: int, raw: Any, params: dict[str, Any], edges: set[str], search: tuple[Path, ...],
+                where: str) -> Step:
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise ScenarioError("a step must be a one-key mapping like `- sleep: 5s`", path=where, step=i)
+    op, value = next(iter(raw.items()))
+    if op not in STEP_NAMES:
+        raise ScenarioError(f"unknown step {op!r}", path=where, step=i,
+                            hint=f"steps are: {', '.join(STEP_NAMES)}")
+    v = _subst(value, params, where, i)
+    args: dict[str, Any]
+    job = None
+    if op in ("up", "down"):
+        args = dict(v or {})
+        _only(args, set(), op, where, i)
+    elif op == "sleep":
+        d = v.get("duration") if isinstance(v, dict) else v
+        args = {"duration": _dur(d, where, i, "sleep duration")}
+    elif op == "deploy":
+        args = dict(v) if isinstance(v, dict) else {"file": v}
+        _only(args, {"file", "force"}, op, where, i)
+        if not isinstance(args.get("file"), str):
+            raise ScenarioError("deploy: expected a job file path", path=where, step=i)
+        try:
+            job = load_job(args["file"], search=search)
+        except JobSpecError as e:
+            raise ScenarioError(f"deploy: {e.message}", path=where, step=i, hint=e.hint) from None
+        args["force"] = bool(args.get("force", False))
+    elif op == "stop_job":
+        args = dict(v) if isinstance(v, dict) else {"job": v}
+        _only(args, {"job"}, op, where, i)
+        if not isinstance(args.get("job"), str):
+            raise ScenarioError("stop_job: expected a job name", path=where, step=i)
+    elif op in ("kill", "start", "partition", "heal"):
+        names = _edge_list(v, where, i, op)
+        args = {"edges": names}
+        if isinstance(v, dict):
+            _only(v, {"edges", "new_identity"} if op == "start" else {"edges"}, op, where, i)
+            if op == "start":
+                args["new_identity"] = bool(v.get("new_identity", False))
+        for n in names:
+            if n not in edges:
+                raise ScenarioError(f"{op}: unknown edge {n!r}", path=where, step=i,
+                                    hint=f"edges are {', '.join(sorted(edges))}; add a join step first")
+    elif op == "join":
+        args = dict(v) if isinstance(v, dict) else {"name": v}
+        _only(args, {"name", "labels"}, op, where, i)
+        if not isinstance(args.get("name"), str):
+            raise ScenarioError("join: expected an edge name", path=where, step=i)
+        if args["name"] in edges:
+            raise ScenarioError(f"join: edge {args['name']!r} already exists", path=where, step=i,
+                                hint="use start to bring back an existing edge")
+        edges.add(args["name"])
+    elif op == "restart_orchestrator":
+        args = dict(v or {})
+        _only(args, {"downtime"}, op, where, i)
+        args["downtime"] = _dur(args.get("downtime", "5s"), where, i, "downtime")
+    elif op == "snapshot":
+        args = dict(v or {}) if not isinstance(v, str) else {"label": v}
+        _only(args, {"label"}, op, where, i)
+    else:  # wait_for
+        args = _parse_wait(v, where, i)
+    return Step(i, op, args, job)
+
+
+def _parse_wait(v: Any, where: str, i: int) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise ScenarioError("wait_for: expected a mapping like {nodes: connected, count: 2, timeout: 2m}",
+                            path=where, step=i)
+    args = dict(v)
+    _only(args, {"nodes", "count", "job", "state", "executions", "timeout", "on_timeout"}, "wait_for",
+          where, i)
+    args["timeout"] = _dur(args.get("timeout", "2m"), where, i, "wait_for timeout")
+    args["on_timeout"] = args.get("on_timeout", "fail")
+    if args["on_timeout"] not in ("fail", "continue"):
+        raise ScenarioError("wait_for: on_timeout must be fail or continue", path=where, step=i)
+    if "nodes" in args:
+        if args["nodes"] not in ("connecting", "connected", "disconnected", "lost"):
+            raise ScenarioError(f"wait_for: unknown node state {args['nodes']!r}", path=where, step=i)
+        args["count"] = int(args.get("count", 1))
+    elif "executions" in args:
+        if "job" not in args:
+            raise ScenarioError("wait_for executions needs `job`", path=where, step=i)
+        args["count"] = int(args.get("count", 1))
+    elif "job" in args:
+        if "state" not in args:
+            raise ScenarioError("wait_for job needs `state`", path=where, step=i)
+    else:
+        raise ScenarioError("wait_for needs one of nodes, job or executions", path=where, step=i)
+    return args
+
+
+# -- running --------------------------------------------------------------------------------------
+def make_stack(backend: str, sc: Scenario, seed: int) -> Stack:
+    """The stack for ``backend`` (only ``sim`` is built in; others register via :data:`STACKS`)."""
+    factory = STACKS.get(backend)
+    if factory is None:
+        raise StackError(f"unknown backend {backend!r}", hint=f"use one of {', '.join(STACKS)}")
+    return factory(sc, seed)
+
+
+def _sim(sc: Scenario, seed: int) -> Stack:
+    from repro_lib.sim.driver import SimStack
+    return SimStack(sc.timings, sc.policies, sc.edges, seed=seed, labels=sc.labels)
+
+
+STACKS: dict[str, Callable[[Scenario, int], Stack]] = {"sim": _sim}
+
+
+def _condition(stack: Stack, a: dict[str, Any]) -> Callable[[], bool]:
+    if "nodes" in a:
+        return lambda: stack.count_nodes(a["nodes"]) >= a["count"]
+    if "executions" in a:
+        return lambda: stack.count_executions(a["job"], a["executions"]) >= a["count"]
+    return lambda: stack.job_state(a["job"]) == a["state"]
+
+
+def run_scenario(sc: Scenario, *, backend: str = "sim", seed: int = 0, stack: Stack | None = None,
+                 progress: Callable[[Step, Stack], None] | None = None, keep_up: bool = False) -> Run:
+    """Run every step on a stack and return the :class:`Run`. A failing step ends the run early
+    with ``run.error`` set; what was captured so far is kept."""
+    stack = stack or make_stack(backend, sc, seed)
+    snapshots = []
+    steps: list[dict[str, Any]] = []
+    error = None
+    try:
+        for step in sc.steps:
+            if progress:
+                progress(step, stack)
+            t0 = stack.now
+            result = _do(stack, step, snapshots)
+            steps.append({"step": step.index + 1, "op": step.op, "t_start_s": round(t0, 6),
+                          "t_end_s": round(stack.now, 6), "result": result, "describe": step.describe()})
+    except ReproError as e:
+        error = str(e) if isinstance(e, ScenarioError) else str(
+            ScenarioError(e.message, path=str(sc.path or sc.name), step=step.index, hint=e.hint))
+    finally:
+        final = stack.snapshot("final")
+        snapshots.append(final)
+        if not keep_up and getattr(stack, "is_up", True) and backend != "sim":
+            stack.down()
+    counts = dict(getattr(stack, "counts", {}) or {})
+    return Run(scenario=sc, backend=stack.backend, seed=seed, timings=sc.timings, fix=sc.fix,
+               records=stack.records, snapshots=snapshots, steps=steps, counts=counts, error=error)
+
+
+def _do(stack: Stack, step: Step, snapshots: list[Any]) -> str:
+    a = step.args
+    op = step.op
+    if op == "up":
+        stack.up()
+    elif op == "down":
+        stack.down()
+    elif op == "sleep":
+        stack.advance(a["duration"])
+    elif op == "deploy":
+        assert step.job is not None
+        return stack.deploy(step.job, force=a["force"])
+    elif op == "stop_job":
+        return "stopped" if stack.stop_job(a["job"]) else "no such running job"
+    elif op == "kill":
+        stack.kill(a["edges"])
+    elif op == "start":
+        stack.start(a["edges"], new_identity=a.get("new_identity", False))
+    elif op == "join":
+        stack.join(a["name"], a.get("labels"))
+    elif op == "partition":
+        stack.partition(a["edges"])
+    elif op == "heal":
+        stack.heal(a["edges"])
+    elif op == "restart_orchestrator":
+        stack.restart_orchestrator(a["downtime"])
+    elif op == "snapshot":
+        snapshots.append(stack.snapshot(a.get("label") or f"step {step.index + 1}"))
+    elif op == "wait_for":
+        ok = stack.wait_for(_condition(stack, a), a["timeout"])
+        if not ok:
+            if a["on_timeout"] == "fail":
+                raise WaitTimeout(f"wait_for timed out after {a['timeout']:g}s: {step.describe()}",
+                                  hint="raise the timeout, or set on_timeout: continue")
+            return "timeout"
+        return "ok"
+    return "ok"
