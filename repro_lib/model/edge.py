@@ -92,7 +92,8 @@ class Edge:
         """Timers; for ``heartbeat`` returns the request to send (handshake or heartbeat)."""
         name = key[0]
         if name == "heartbeat":
-            if self.connected and now - self.last_ack > self.t.edge_heartbeat_miss_factor * self.t.heartbeat_interval:
+            patience = self.t.edge_heartbeat_miss_factor * self.t.heartbeat_interval
+            if self.connected and now - self.last_ack > patience:
                 self.connected = False
                 self._log(now, "WARN", "EDGE: connection lost, reconnecting", node_id=self.node_id)
             return self.heartbeat_payload() if self.connected else self.handshake_payload()

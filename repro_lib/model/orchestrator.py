@@ -40,6 +40,8 @@ from repro_lib.timings import Timings
 __all__ = ["Orchestrator", "WORKERS"]
 
 WORKERS = 2  # evaluation workers (NumCPU on the repro's 2-core machines)
+_HEARTBEAT_ACK = {"type": "HeartbeatAck"}
+_HANDSHAKE_REQUIRED = {"type": "HandshakeRequired"}
 _ROOT_CAUSE = "orchestrator/internal/transport/dispatcher.go:54 uses RetryStrategySkip"
 _DISPATCH_CODE = "orchestrator/internal/transport/dispatcher.go:103 PublishAsync call"
 
@@ -124,11 +126,13 @@ class Orchestrator:
         kind = payload.get("type")
         node_id = str(payload.get("node_id", ""))
         if kind == "Heartbeat":
-            if node_id not in self.transport.connections and not self._registering(node_id):
-                return {"type": "HandshakeRequired"}
+            tr = self.transport
+            if node_id not in tr.connections and node_id not in tr.registering:
+                return _HANDSHAKE_REQUIRED
             ok, events = self.nodes.heartbeat(now, node_id)
-            self._node_events(now, events)
-            return {"type": "HeartbeatAck" if ok else "HandshakeRequired"}
+            if events:
+                self._node_events(now, events)
+            return _HEARTBEAT_ACK if ok else _HANDSHAKE_REQUIRED
         if kind == "Handshake":
             events = self.nodes.handshake(now, node_id, str(payload.get("name", node_id)),
                                           dict(payload.get("labels") or {}))
@@ -146,9 +150,6 @@ class Orchestrator:
             return {"type": "Assignments",
                     "executions": [run_request(e, self.dispatcher.specs[e.job]) for e in mine]}
         return None
-
-    def _registering(self, node_id: str) -> bool:
-        return node_id in self.transport._registering
 
     def _execution_report(self, now: float, payload: dict[str, Any]) -> None:
         ex = self.executions.get(str(payload.get("execution_id")))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from repro_lib.model.types import (
+    TERMINAL,
     ComputeState,
     DesiredState,
     EvalTrigger,
@@ -88,8 +89,9 @@ def job_state(job: Job, execs: list[Execution], nodes: Mapping[str, Node]) -> Jo
     """The job-state rule: deploying until every execution of the current wave runs."""
     if job.stopped:
         return JobState.STOPPED
-    cur = [e for e in execs if e.version == job.version]
-    live = [e for e in cur if not e.terminal and e.desired is DesiredState.RUNNING]
+    version, running = job.version, DesiredState.RUNNING
+    cur = [e for e in execs if e.version == version]
+    live = [e for e in cur if e.desired is running and e.state not in TERMINAL]
     if job.type == "query":
         if live:
             return JobState.DEPLOYING if any(e.state in _PENDING for e in live) else JobState.RUNNING

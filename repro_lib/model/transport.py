@@ -41,7 +41,7 @@ class TransportManager:
         self.t = timings
         self.out = out
         self.connections: dict[str, _Connection] = {}
-        self._registering: dict[str, float] = {}
+        self.registering: dict[str, float] = {}
 
     def on_handshake(self, now: float, node_id: str) -> None:
         """A handshake replaces the node's connection (after ``transport_register_delay``)."""
@@ -50,23 +50,23 @@ class TransportManager:
             self.connections[node_id] = _Connection(now)
             return
         at = now + self.t.transport_register_delay
-        self._registering[node_id] = at
+        self.registering[node_id] = at
         self.out.timers.append(Timer(at, ("transport_register", node_id)))
 
     def on_timer(self, now: float, node_id: str) -> None:
-        if self._registering.get(node_id) == now:
-            del self._registering[node_id]
+        if self.registering.get(node_id) == now:
+            del self.registering[node_id]
             self.connections[node_id] = _Connection(now)
 
     def on_disconnected(self, node_id: str) -> None:
         """The node manager declared the node disconnected: tear the connection down."""
         self.connections.pop(node_id, None)
-        self._registering.pop(node_id, None)
+        self.registering.pop(node_id, None)
 
     def reset(self) -> None:
         """Orchestrator restart: connections live in memory only."""
         self.connections.clear()
-        self._registering.clear()
+        self.registering.clear()
 
     def publish_async(self, now: float, node_id: str, payload: dict[str, Any]) -> None:
         """Publish to the node or raise :class:`ErrNodeNotConnected`."""

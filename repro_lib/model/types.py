@@ -113,7 +113,7 @@ class Policies:
         return on or ["none"]
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """The orchestrator's record of a node (its belief, not the truth)."""
 
@@ -142,7 +142,7 @@ class Job:
         return str(self.spec.type)
 
 
-@dataclass
+@dataclass(slots=True)
 class Execution:
     id: str
     job: str
@@ -160,7 +160,7 @@ class Execution:
         return self.state in TERMINAL
 
 
-@dataclass
+@dataclass(slots=True)
 class Evaluation:
     id: str
     job: str
@@ -199,6 +199,9 @@ class Timer:
     key: tuple[Any, ...]
 
 
+_EMPTY: tuple[list[Publish], list[Timer], list[LogRecord]] = ([], [], [])
+
+
 @dataclass
 class Outbox:
     """Outputs accumulated by a component; the driver drains them after each input."""
@@ -208,6 +211,8 @@ class Outbox:
     logs: list[LogRecord] = field(default_factory=list)
 
     def drain(self) -> tuple[list[Publish], list[Timer], list[LogRecord]]:
+        if not (self.publishes or self.timers or self.logs):
+            return _EMPTY
         out = (self.publishes, self.timers, self.logs)
         self.publishes, self.timers, self.logs = [], [], []
         return out

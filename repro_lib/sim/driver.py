@@ -220,15 +220,16 @@ class SimStack:
 
     def _edge_timer(self, name: str, key: tuple[Any, ...]) -> None:
         edge = self.edges[name]
-        request = edge.on_timer(self.now, key)
-        if request is not None:  # handshake / heartbeat: NATS request-reply
-            self.counts["requests"] += 1
+        now = self.now
+        request = edge.on_timer(now, key)
+        if request is not None:  # handshake / heartbeat: NATS request-reply, answered in place
             reply = None
-            owner, _ = self.bus.route(ORCHESTRATOR_SUBJECT, name)
-            if owner is not None:
-                reply = self.orch.on_message(self.now, request)
-                self._flush_orch()
-            edge.on_reply(self.now, reply)
+            if self.orch_up and name not in self.bus.partitioned:
+                reply = self.orch.on_message(now, request)
+                out = self.orch.out
+                if out.publishes or out.timers or out.logs:
+                    self._flush_orch()
+            edge.on_reply(now, reply)
         self._flush_edge(name)
 
     def _deliver(self, subject: str, payload: dict[str, Any], sender: str) -> None:

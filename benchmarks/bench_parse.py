@@ -1,0 +1,113 @@
+"""Benchmark: parse a big mixed-format log into the event table vs ``grep -cE``.
+
+Usage: ``python benchmarks/bench_parse.py [--lines 1000000] [--seed 1] [--keep]``
+
+Generates a realistic mix (mostly heartbeat/info noise in slog text, slog JSON and zerolog
+console, ~5 % instrumented lines, ~20 % behind Docker's timestamp prefix, a little garbage),
+then times ``grep -cE 'DISPATCH|PUBLISH|REEVALUATOR' FILE`` and ``parse_file`` and prints lines/s
+and the parse/grep ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from repro_lib.capture.logs import parse_file
+from repro_lib.logfmt import LogRecord, docker_prefix, format_record
+
+EPOCH = datetime(2025, 12, 25, 20, 0, 0, tzinfo=UTC)
+NODES = [f"n-{random.Random(i).getrandbits(32):08x}" for i in range(6)]
+
+
+def _instrumented(rng: random.Random, t: float) -> LogRecord:
+    node = rng.choice(NODES)
+    ex = f"e-{rng.getrandbits(64):016x}"
+    job = rng.choice(["test-heartbeat", "new-test-job", "scada-ingest"])
+    options = [
+        ("DEBUG", "DISPATCH: Attempting to send message",
+         (("event_type", "ExecutionCreated"), ("target_node", node), ("execution_id", ex))),
+        ("ERROR", "DISPATCH: Failed to send execution assignment - EVENT WILL BE SKIPPED",
+         (("err", "node not connected"), ("target_node", node), ("execution_id", ex))),
+        ("DEBUG", "PUBLISH: Checking node connection",
+         (("node_id", node), ("connection_exists", True), ("connection_alive", rng.random() < .8))),
+        ("WARN", "PUBLISH: Node not connected - message will be LOST",
+         (("node_id", node), ("root_cause", "dispatcher.go:54 uses RetryStrategySkip"))),
+        ("INFO", "REEVALUATOR: Created evaluation for job",
+         (("job_id", job), ("node_id", node), ("trigger", "node-join"))),
+        ("INFO", "EXECUTION: state changed",
+         (("execution_id", ex), ("job", job), ("node_id", node), ("state", "pending"),
+          ("desired", "running"))),
+        ("INFO", "EDGE: Received RunExecutionRequest", (("execution_id", ex),)),
+    ]
+    level, msg, fields = rng.choice(options)
+    return LogRecord(t, "orchestrator", level, msg, fields)
+
+
+def _noise(rng: random.Random, t: float, i: int) -> LogRecord:
+    node = rng.choice(NODES)
+    if rng.random() < 0.7:
+        return LogRecord(t, "orchestrator", "DEBUG", "heartbeat received",
+                         (("node_id", node), ("seq", i), ("latency_ms", rng.randint(1, 40))))
+    return LogRecord(t, "orchestrator", "INFO", "evaluation broker stats",
+                     (("pending", rng.randint(0, 5)), ("inflight", rng.randint(0, 3))))
+
+
+def generate(path: Path, n: int, seed: int = 1) -> None:
+    """Write ``n`` mixed-format lines to ``path``."""
+    rng = random.Random(seed)
+    fmts = ("text", "json", "console")
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            t = i * 0.01
+            r = rng.random()
+            if r < 0.004:
+                fh.write(rng.choice(["panic: runtime error: nil map", "goroutine 1 [running]:",
+                                     "\tmain.go:12 +0x1d", "==== Expanso Edge v2.1.21 ====",
+                                     '{"truncated":"lin']) + "\n")
+                continue
+            rec = _instrumented(rng, t) if r < 0.054 else _noise(rng, t, i)
+            line = format_record(rec, EPOCH, fmts[i % 3])
+            if rng.random() < 0.2:
+                line = docker_prefix(EPOCH, t) + line
+            fh.write(line + "\n")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep", action="store_true", help="keep the generated file")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-parse-"))
+    path = tmp / "orchestrator-debug.log"
+    t0 = time.perf_counter()
+    generate(path, args.lines, args.seed)
+    size = path.stat().st_size
+    print(f"generated {args.lines:,} lines, {size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f}s"
+          f" -> {path}")
+    path.read_bytes()  # warm the page cache for both contenders
+    t0 = time.perf_counter()
+    out = subprocess.run(["grep", "-cE", "DISPATCH|PUBLISH|REEVALUATOR", str(path)],
+                         capture_output=True, text=True, check=False)
+    t_grep = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    df = parse_file(path)
+    t_parse = time.perf_counter() - t0
+    print(f"{'':8}{'seconds':>10}{'lines/s':>14}  result")
+    print(f"{'grep':8}{t_grep:10.3f}{args.lines / t_grep:14,.0f}  {out.stdout.strip()} matches")
+    print(f"{'parse':8}{t_parse:10.3f}{args.lines / t_parse:14,.0f}  {len(df):,} rows, "
+          f"{int((~df['kind'].isin(['log', 'raw'])).sum()):,} events")
+    print(f"ratio parse/grep: {t_parse / t_grep:.1f}x")
+    if not args.keep:
+        path.unlink()
+        tmp.rmdir()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""Render and parse ``expanso-cli`` snapshot output (mechanics.md §4): tables and ``--format json``.
+
+Canonical columns (the simulator uses the same):
+
+- ``nodes``: ``id, name, state``
+- ``jobs``: ``name, id, type, state, version``
+- ``executions``: ``id, job, node, state, desired``
+
+Tables may be go-pretty boxes or ``--no-style`` plain columns, with Bacalhau-style header variants
+(``NODE ID``, ``STATUS``, ``DESIRED STATE``, ``REV.`` …); extra columns are kept, lower-cased with
+spaces as underscores. ``state`` and ``desired`` values are lower-cased.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from repro_lib.errors import ParseError
+
+__all__ = [
+    "KIND_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "render_table",
+    "parse_table",
+    "render_json",
+    "parse_json",
+    "parse_cli_output",
+]
+
+KIND_COLUMNS: dict[str, tuple[str, ...]] = {
+    "nodes": ("id", "name", "state"),
+    "jobs": ("name", "id", "type", "state", "version"),
+    "executions": ("id", "job", "node", "state", "desired"),
+}
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "nodes": ("id", "state"),
+    "jobs": ("name", "state"),
+    "executions": ("id", "node", "state"),
+}
+# normalised header → canonical column, per kind (first match of a column wins)
+_ALIASES: dict[str, dict[str, str]] = {
+    "nodes": {
+        "id": "id", "node_id": "id", "node": "id",
+        "name": "name", "node_name": "name", "hostname": "name",
+        "state": "state", "status": "state", "connection": "state",
+        "connection_state": "state", "conn_state": "state",
+    },
+    "jobs": {
+        "name": "name", "job_name": "name", "job": "name",
+        "id": "id", "job_id": "id",
+        "type": "type", "job_type": "type",
+        "state": "state", "status": "state", "job_state": "state",
+        "version": "version", "ver": "version", "rev": "version", "revision": "version",
+    },
+    "executions": {
+        "id": "id", "execution_id": "id", "exec_id": "id", "execution": "id",
+        "job": "job", "job_name": "job", "job_id": "job",
+        "node": "node", "node_id": "node", "node_name": "node",
+        "state": "state", "status": "state", "compute_state": "state",
+        "desired": "desired", "desired_state": "desired",
+    },
+}
+_LOWER_VALUES = ("state", "desired")
+_NOTHING_RE = re.compile(r"^\s*no \w+ found\b", re.IGNORECASE)
+_BOX_CHARS = str.maketrans({"│": "|", "┃": "|", "║": "|"})
+_SPLIT2_RE = re.compile(r"\S+(?: \S+)*")
+
+
+def _check_kind(kind: str) -> tuple[str, ...]:
+    try:
+        return KIND_COLUMNS[kind]
+    except KeyError:
+        raise ParseError(
+            f"unknown snapshot kind {kind!r}", hint=f"use one of {', '.join(KIND_COLUMNS)}"
+        ) from None
+
+
+def _cell(v: object) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, style: str = "box") -> str:
+    """A go-pretty-like table: ``box`` (borders) or ``plain`` (``--no-style``)."""
+    if style not in ("box", "plain"):
+        raise ValueError(f"unknown table style {style!r}; use box or plain")
+    headers = [col.upper().replace("_", " ") for col in columns]
+    body = [[_cell(r.get(col)).replace("\n", " ") for col in columns] for r in rows]
+    widths = [max([len(h), *(len(b[i]) for b in body)]) for i, h in enumerate(headers)]
+    if style == "plain":
+        lines = ["  ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)).rstrip()
+                 for cells in [headers, *body]]
+        return "\n".join(lines) + "\n"
+    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+
+    def row(cells: list[str]) -> str:
+        return "| " + " | ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)) + " |"
+
+    out = [sep, row(headers), sep, *(row(b) for b in body), sep]
+    return "\n".join(out) + "\n"
+
+
+def _norm_header(h: str) -> str:
+    return re.sub(r"[\s\-]+", "_", h.strip().rstrip(".").strip().lower())
+
+
+def _empty(kind: str) -> pd.DataFrame:
+    return pd.DataFrame({col: pd.Series([], dtype="str") for col in KIND_COLUMNS[kind]})
+
+
+def _finish(records: list[dict[str, Any]], headers: list[str], kind: str, header_line: str,
+            *, strict: bool) -> pd.DataFrame:
+    """Map raw header names to columns, check required ones, build the frame."""
+    aliases = _ALIASES[kind]
+    mapping: list[str] = []
+    used: set[str] = set()
+    for h in headers:
+        norm = _norm_header(h) or "column"
+        target = aliases.get(norm, norm)
+        if target in used:
+            target = norm if norm not in used else f"{norm}_{len(mapping)}"
+        used.add(target)
+        mapping.append(target)
+    missing = [col for col in REQUIRED_COLUMNS[kind] if col not in used]
+    if strict and missing:
+        raise ParseError(
+            f"{kind} table has no {', '.join(missing).upper()} column in header {header_line!r}",
+            hint=f"expected columns like {' '.join(KIND_COLUMNS[kind]).upper()}",
+        )
+    canon = KIND_COLUMNS[kind]
+    order = [*canon, *(m for m in mapping if m not in canon)]
+    data: dict[str, list[Any]] = {col: [] for col in order}
+    for rec in records:
+        vals = dict(zip(mapping, (rec.get(h) for h in headers), strict=True))
+        for col in order:
+            v = vals.get(col)
+            if isinstance(v, str):
+                v = v.strip() or None
+            if v is not None and col in _LOWER_VALUES:
+                v = str(v).lower()
+            data[col].append(v)
+    return pd.DataFrame({col: pd.Series(v, dtype="str") for col, v in data.items()})
+
+
+def _split_plain(line: str, starts: list[int]) -> list[str]:
+    cells = []
+    for i, s in enumerate(starts):
+        e = starts[i + 1] if i + 1 < len(starts) else None
+        cells.append(line[s:e].strip())
+    return cells
+
+
+def parse_table(text: str, kind: str) -> pd.DataFrame:
+    """A ``node|job|execution list`` table (box or ``--no-style``) → frame of :data:`KIND_COLUMNS`.
+
+    Raises :class:`~repro_lib.errors.ParseError` when a required column is missing.
+    """
+    _check_kind(kind)
+    lines = [ln.rstrip() for ln in text.translate(_BOX_CHARS).splitlines()]
+    lines = [ln for ln in lines if ln.strip()]
+    if not lines or _NOTHING_RE.match(lines[0]):
+        return _empty(kind)
+    boxed = any(ln.lstrip().startswith("|") for ln in lines)
+    if boxed:
+        rows = [ln.strip() for ln in lines if ln.lstrip().startswith("|")]
+        cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+        header_line, headers, body = rows[0], cells[0], cells[1:]
+    else:
+        rows = [ln for ln in lines if not set(ln.strip()) <= set("-+=─━┼╪ ")]
+        header_line = rows[0]
+        spans = list(re.finditer(r"\S+(?: \S+)*", header_line))
+        headers = [m.group(0) for m in spans]
+        starts = [m.start() for m in spans]
+        body = []
+        for r in rows[1:]:
+            by_pos = _split_plain(r, starts)
+            by_gap = re.split(r"\s{2,}", r.strip())
+            aligned = all(
+                s == 0 or s >= len(r) or r[s - 1] == " " for s in starts
+            )
+            body.append(by_pos if aligned or len(by_gap) != len(headers) else by_gap)
+    records = [dict(zip(headers, (b + [""] * len(headers))[: len(headers)], strict=True))
+               for b in body]
+    return _finish(records, headers, kind, header_line, strict=True)
+
+
+def _dig(obj: Mapping[str, Any], *paths: str) -> Any:
+    """The first non-empty value among dotted ``paths`` (e.g. ``status.state.state_type``)."""
+    for path in paths:
+        cur: Any = obj
+        for part in path.split("."):
+            cur = cur.get(part) if isinstance(cur, Mapping) else None
+            if cur is None:
+                break
+        if cur is not None and not isinstance(cur, Mapping | list):
+            return cur
+    return None
+
+
+_JSON_PATHS: dict[str, dict[str, tuple[str, ...]]] = {
+    "nodes": {
+        "id": ("id", "node_id", "info.node_id", "info.id"),
+        "name": ("name", "info.name", "node_name"),
+        "state": ("state", "status.connection_state", "connection_state", "status",
+                  "connection"),
+    },
+    "jobs": {
+        "name": ("name", "job_name", "job.name"),
+        "id": ("id", "job_id", "job.id"),
+        "type": ("type", "job_type", "job.type"),
+        "state": ("state", "status.state.state_type", "status.state", "state.state_type",
+                  "status"),
+        "version": ("version", "job.version", "revision"),
+    },
+    "executions": {
+        "id": ("id", "execution_id"),
+        "job": ("job", "job_name", "job_id"),
+        "node": ("node", "node_id", "node_name"),
+        "state": ("state", "status.compute_state.state_type", "compute_state.state_type",
+                  "compute_state", "status"),
+        "desired": ("desired", "status.desired_state.state_type", "desired_state.state_type",
+                    "desired_state"),
+    },
+}
+
+
+def parse_json(text: str, kind: str) -> pd.DataFrame:
+    """``--format json`` output (API shape or flat objects) → frame of :data:`KIND_COLUMNS`."""
+    _check_kind(kind)
+    if not text.strip() or _NOTHING_RE.match(text):
+        return _empty(kind)
+    try:
+        obj = json.loads(text)
+    except ValueError as err:
+        raise ParseError(f"{kind} output is not JSON: {err}", hint="pass the raw CLI output") from None
+    if isinstance(obj, Mapping):
+        for key in (kind, "items", "jobs", "nodes", "executions", "data"):
+            if isinstance(obj.get(key), list):
+                obj = obj[key]
+                break
+        else:
+            obj = [obj]
+    if not isinstance(obj, list) or not all(isinstance(o, Mapping) for o in obj):
+        raise ParseError(f"{kind} JSON is not an array of objects", hint="pass the raw CLI output")
+    paths = _JSON_PATHS[kind]
+    known = {p.split(".")[0] for ps in paths.values() for p in ps}
+    records: list[dict[str, Any]] = []
+    extras: list[str] = []
+    for o in obj:
+        rec = {col: _dig(o, *ps) for col, ps in paths.items()}
+        for k, v in o.items():
+            if k not in known and not isinstance(v, Mapping | list):
+                if k not in extras:
+                    extras.append(k)
+                rec[k] = v
+        records.append({k: (_cell(v) if v is not None else None) for k, v in rec.items()})
+    headers = [*paths, *extras]
+    return _finish(records, headers, kind, " ".join(headers), strict=False)
+
+
+def render_json(rows: Sequence[Mapping[str, Any]], kind: str) -> str:
+    """Rows with :data:`KIND_COLUMNS` keys → ``--format json`` text in the API shape."""
+    _check_kind(kind)
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        if kind == "nodes":
+            o: dict[str, Any] = {"id": r.get("id"), "name": r.get("name"),
+                                 "status": {"connection_state": r.get("state")}}
+        elif kind == "jobs":
+            o = {"name": r.get("name"), "id": r.get("id"), "type": r.get("type"),
+                 "version": r.get("version"),
+                 "status": {"state": {"state_type": r.get("state")}}}
+        else:
+            o = {"id": r.get("id"), "job_id": r.get("job"), "node_id": r.get("node"),
+                 "status": {"compute_state": {"state_type": r.get("state")},
+                            "desired_state": {"state_type": r.get("desired")}}}
+        for k, v in r.items():
+            if k not in KIND_COLUMNS[kind] and k not in o:
+                o[k] = v
+        out.append(o)
+    return json.dumps(out, indent=2, default=str) + "\n"
+
+
+def parse_cli_output(text: str, kind: str) -> pd.DataFrame:
+    """Table or JSON output of ``node|job|execution list`` → frame of :data:`KIND_COLUMNS`."""
+    stripped = text.lstrip()
+    if stripped.startswith(("[", "{")):
+        return parse_json(text, kind)
+    return parse_table(text, kind)

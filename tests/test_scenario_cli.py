@@ -1,0 +1,186 @@
+"""Scenario parsing, bad input, and the `repro run` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from repro_lib import ScenarioError, SetError, load_scenario, parse_duration, run_scenario
+from repro_lib.cli import main
+from repro_lib.durations import format_duration
+from repro_lib.errors import DurationError
+
+
+def write(tmp: Path, doc: dict, name: str = "s.yaml") -> Path:
+    p = tmp / name
+    p.write_text(yaml.safe_dump(doc))
+    return p
+
+
+def core(root: Path) -> dict:
+    return yaml.safe_load((root / "scenarios/core-395.yaml").read_text())
+
+
+@pytest.mark.parametrize("text,seconds", [("15s", 15), ("5m", 300), ("1h", 3600), ("200ms", 0.2),
+                                          ("1m30s", 90), (7, 7), ("1.5s", 1.5)])
+def test_durations(text: object, seconds: float) -> None:
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("bad", ["5 minutes", "", "m5", "10", "-1s", "1x", True])
+def test_bad_durations(bad: object) -> None:
+    with pytest.raises(DurationError, match="15s, 5m"):
+        parse_duration(bad)
+
+
+def test_format_duration_round_trips() -> None:
+    for s in (0.2, 15, 90, 300, 3600, 5400):
+        assert parse_duration(format_duration(s)) == pytest.approx(s)
+
+
+def test_core_scenario_reads_like_the_seed(root: Path) -> None:
+    sc = load_scenario("scenarios/core-395.yaml")
+    assert [s.op for s in sc.steps] == ["up", "wait_for", "deploy", "wait_for", "kill", "sleep", "deploy",
+                                        "sleep", "start", "sleep", "snapshot"]
+    assert sc.steps[5].args == {"duration": 5.0} and sc.steps[2].job.name == "test-heartbeat"
+
+
+def test_sets_reach_timings_fix_params_and_preset(root: Path) -> None:
+    sc = load_scenario("scenarios/core-395.yaml", ["timings.disconnect_timeout=90s", "fix=redispatch-on-join",
+                                                    "params.kill_to_deploy=400s", "timings.preset=docs"])
+    assert sc.timings.disconnect_timeout == 90 and sc.timings.connected_after == 30
+    assert sc.fix == ["redispatch-on-join"] and sc.steps[5].args["duration"] == 400
+
+
+@pytest.mark.parametrize("sets,match", [
+    (["nonsense=1"], "unknown key"),
+    (["timings.bogus=1s"], "unknown timing 'bogus'"),
+    (["params.nope=1s"], "no param 'nope'"),
+    (["timings.preset=turbo"], "unknown timing preset"),
+    (["fix=retry-harder"], "unknown fix"),
+    (["novalue"], "not KEY=VALUE"),
+])
+def test_bad_sets(root: Path, sets: list[str], match: str) -> None:
+    with pytest.raises((SetError, ScenarioError), match=match):
+        load_scenario("scenarios/core-395.yaml", sets)
+
+
+@pytest.mark.parametrize("mutate,match", [
+    (lambda d: d["steps"].insert(3, {"teleport": {}}), r"step 4: unknown step 'teleport'"),
+    (lambda d: d["steps"].__setitem__(5, {"sleep": "5 minutes"}), r"step 6: bad sleep duration '5 minutes'"),
+    (lambda d: d["steps"].__setitem__(4, {"kill": ["edge9"]}), r"step 5: kill: unknown edge 'edge9'"),
+    (lambda d: d["steps"].__setitem__(2, {"deploy": "pipelines/missing.yaml"}), r"step 3: deploy: job file"),
+    (lambda d: d["params"].pop("downtime"), r"step 8: unknown param \$\{downtime\}"),
+    (lambda d: d.__setitem__("stepz", []), r"unknown top-level key"),
+    (lambda d: d["steps"].__setitem__(0, {"up": {}, "down": {}}), r"step 1: a step must be a one-key"),
+])
+def test_bad_scenarios_name_file_and_step(root: Path, tmp_path: Path, mutate, match: str) -> None:
+    doc = core(root)
+    mutate(doc)
+    p = write(tmp_path, doc)
+    with pytest.raises(ScenarioError, match=match) as e:
+        load_scenario(p)
+    assert str(p) in str(e.value)
+
+
+@pytest.mark.parametrize("job,match", [
+    ({"type": "pipeline", "config": {"a": 1}}, "has no `name`"),
+    ({"name": "x", "type": "batch", "config": {"a": 1}}, "unknown type 'batch'"),
+    ({"name": "x", "type": "pipeline"}, "has no `config`"),
+])
+def test_invalid_job_files(root: Path, tmp_path: Path, job: dict, match: str) -> None:
+    (tmp_path / "bad-job.yaml").write_text(yaml.safe_dump(job))
+    doc = core(root)
+    doc["steps"][2] = {"deploy": "bad-job.yaml"}   # resolves against the scenario's folder
+    with pytest.raises(ScenarioError, match=match):
+        load_scenario(write(tmp_path, doc))
+
+
+def test_cli_core_json(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.json"
+    assert main(["run", "scenarios/core-395.yaml", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["verdict"] == "reproduced"
+    for key in ("scenario", "backend", "seed", "verdict", "params", "timings", "fix", "nodes", "jobs",
+                "executions", "stuck", "counts"):
+        assert key in data
+    assert {j["name"]: j["state"] for j in data["jobs"]} == {"test-heartbeat": "running",
+                                                              "new-test-job": "deploying"}
+    assert sorted(s["job"] for s in data["stuck"]) == ["new-test-job", "new-test-job"]
+    assert {s["node"] for s in data["stuck"]} == {"edge1", "edge2"}
+    assert data["counts"]["dispatch_lost"] == 2 and data["counts"]["node_join_evals"] >= 2
+    assert data["counts"]["redispatches"] == 0
+    text = capsys.readouterr().out
+    assert "VERDICT: reproduced" in text and "STUCK EXECUTIONS" in text
+
+
+@pytest.mark.parametrize("fix,verdict,code", [("redispatch-on-join", "not_reproduced", 1),
+                                              ("block", "reproduced", 0),
+                                              ("edge-reconcile", "not_reproduced", 1)])
+def test_cli_fixes_on_core(root: Path, tmp_path: Path, fix: str, verdict: str, code: int) -> None:
+    out = tmp_path / "out.json"
+    assert main(["run", "scenarios/core-395.yaml", "--set", f"fix={fix}", "--json", str(out)]) == code
+    assert json.loads(out.read_text())["verdict"] == verdict
+
+
+def test_cli_bad_input_exit_2_one_line_nothing_written(root: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    doc = core(root)
+    doc["steps"][5] = {"sleep": "5 minutes"}
+    p = write(tmp_path, doc)
+    out_dir = tmp_path / "run"
+    assert main(["run", str(p), "--out", str(out_dir), "--json", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("repro: ") and "step 6" in err[0] and "5 minutes" in err[0]
+    assert not out_dir.exists() and not (tmp_path / "r.json").exists()
+    assert [x for x in tmp_path.iterdir() if x.name.startswith(".")] == []
+
+
+def test_cli_unknown_set_key_exit_2(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "scenarios/core-395.yaml", "--set", "timings.nope=1s"]) == 2
+    assert "unknown timing 'nope'" in capsys.readouterr().err
+
+
+def test_wait_timeout_keeps_partial_results(root: Path, tmp_path: Path) -> None:
+    doc = core(root)
+    doc["steps"].insert(4, {"wait_for": {"job": "test-heartbeat", "state": "failed", "timeout": "10s"}})
+    p = write(tmp_path, doc)
+    out_dir = tmp_path / "run"
+    assert main(["run", str(p), "--out", str(out_dir)]) == 2
+    result = json.loads((out_dir / "result.json").read_text())
+    assert "step 5: wait_for timed out after 10s" in result["error"]
+    assert (out_dir / "logs" / "orchestrator.log").read_text().count("DISPATCH: Attempting") == 2
+
+
+def test_run_folder_contents(root: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "run"
+    assert main(["run", "scenarios/core-395.yaml", "--out", str(out_dir), "--seed", "7"]) == 0
+    names = {p.name for p in out_dir.iterdir()}
+    assert {"events.jsonl", "snapshots.json", "scenario.yaml", "manifest.json", "result.json", "logs"} <= names
+    manifest = json.loads((out_dir / "manifest.json").read_text())
+    assert manifest["seed"] == 7 and manifest["timings"]["disconnect_timeout"] == 300
+    events = [json.loads(line) for line in (out_dir / "events.jsonl").read_text().splitlines()]
+    assert sum(e["kind"] == "deliver" and e["state"] == "lost" for e in events) == 2
+    log = (out_dir / "logs" / "orchestrator.log").read_text()
+    assert 'msg="PUBLISH: Checking node connection"' in log and "connection_alive=true" in log
+    resolved = yaml.safe_load((out_dir / "scenario.yaml").read_text())
+    assert resolved["steps"][5] == {"sleep": {"duration": 5.0}}
+
+
+def test_same_seed_same_log_different_seed_different_ids(root: Path) -> None:
+    sc = load_scenario("scenarios/core-395.yaml")
+    a, b, c = (run_scenario(sc, seed=s) for s in (3, 3, 4))
+    assert a.events.equals(b.events)
+    assert set(a.events["execution"].dropna()) != set(c.events["execution"].dropna())
+
+
+def test_console_script_installed(root: Path) -> None:
+    exe = Path(sys.executable).parent / "repro"
+    r = subprocess.run([str(exe), "run", "scenarios/core-395.yaml", "--quiet"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "VERDICT: reproduced"
