@@ -17,7 +17,7 @@ import pandas as pd
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
-__all__ = ["Stuck", "Verdict", "verdict_of", "stuck_after"]
+__all__ = ["Stuck", "Verdict", "verdict_of", "stuck_after", "Finding", "Diagnosis", "diagnose", "NO_DISPATCH_HINT"]
 
 _OK_JOB_STATES = {"running", "completed", "stopped"}
 
@@ -112,3 +112,205 @@ def verdict_of(snap: Snapshot, timings: Timings, events: pd.DataFrame | None = N
     for j in bad_jobs:
         reasons.append(f"job {j['name']} is {j['state']}")
     return Verdict("inconclusive", [], reasons + waiting)
+
+
+# -- diagnosis ------------------------------------------------------------------------------------
+NO_DISPATCH_HINT = ("no dispatch events found — was the orchestrator started with --log-level=debug "
+                    "and the instrumented build?")
+
+
+@dataclass
+class Finding:
+    """What happened to one pending execution, with the evidence rows behind it."""
+
+    execution: str
+    job: str | None
+    node: str | None
+    name: str | None
+    created_s: float | None
+    dispatch: str            # delivered | lost | refused | published | none
+    node_up_at_dispatch: bool | None
+    believed_at_dispatch: str | None
+    returned_s: float | None  # when the edge came back (None: never / unknown)
+    evals_after: list[tuple[float, str, str]]  # (t, trigger, what it did)
+    redispatches: int
+    cause: str
+    evidence: list[int] = field(default_factory=list)  # row labels in the events table
+
+    def sentence(self) -> str:
+        who = f"{self.job} execution {self.execution} on {self.name or self.node}"
+        parts = [f"{who}: created at {self.created_s:.1f}s" if self.created_s is not None else who]
+        if self.node_up_at_dispatch is False:
+            parts.append(f"while {self.name} was actually down but believed {self.believed_at_dispatch}")
+        elif self.node_up_at_dispatch is None and self.believed_at_dispatch:
+            parts.append(f"while the orchestrator believed {self.name} {self.believed_at_dispatch} "
+                         "(whether it was really up is not in the logs)")
+        parts.append({
+            "lost": "its RunExecutionRequest was published (connection_exists=true connection_alive=true) "
+                    "into NATS with no subscriber and lost",
+            "refused": "its dispatch was refused (node not connected) and RetryStrategySkip dropped the event",
+            "published": "its RunExecutionRequest was published; no delivery to the edge appears in the logs",
+            "delivered": "its RunExecutionRequest was delivered to the edge",
+            "none": "no dispatch of it appears in the logs",
+        }[self.dispatch])
+        if self.returned_s is not None:
+            parts.append(f"{self.name} came back at {self.returned_s:.1f}s")
+        if self.evals_after:
+            did = sorted({d for _, _, d in self.evals_after})
+            trig = sorted({t for _, t, _ in self.evals_after})
+            parts.append(f"{len(self.evals_after)} {'/'.join(trig)} evaluation(s) ran afterwards "
+                         f"({', '.join(f'{t:.1f}s' for t, _, _ in self.evals_after[:4])}) and "
+                         f"{' / '.join(did)}")
+        elif self.created_s is not None:
+            parts.append("no evaluation of its job ran afterwards")
+        if self.redispatches:
+            parts.append(f"it was re-dispatched {self.redispatches} time(s)")
+        return "; ".join(parts) + f". Cause: {self.cause}."
+
+
+@dataclass
+class Diagnosis:
+    verdict: Verdict | None
+    findings: list[Finding]
+    notes: list[str]
+    events: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+    @property
+    def causes(self) -> dict[str, str]:
+        return {f.execution: f.cause for f in self.findings}
+
+    def evidence(self) -> pd.DataFrame:
+        """The event rows behind every finding."""
+        idx = sorted({i for f in self.findings for i in f.evidence})
+        return self.events.loc[idx] if idx else self.events.iloc[0:0]
+
+    def text(self) -> str:
+        lines = []
+        if self.verdict is not None:
+            lines.append(f"VERDICT: {self.verdict.verdict}")
+            lines += [f"  {r}" for r in self.verdict.reasons]
+        if self.findings:
+            lines.append("")
+            lines.append("What happened to each pending execution:")
+            lines += [f"- {f.sentence()}" for f in self.findings]
+        if self.notes:
+            lines.append("")
+            lines += [f"Note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+        items = "".join(f"<li>{html.escape(f.sentence())}</li>" for f in self.findings)
+        notes = "".join(f"<li><i>{html.escape(n)}</i></li>" for n in self.notes)
+        head = f"<b>VERDICT: {html.escape(self.verdict.verdict)}</b>" if self.verdict else ""
+        return f"<div class='repro-diagnosis'>{head}<ul>{items}</ul><ul>{notes}</ul></div>"
+
+
+CAUSE_LOST = "lost dispatch (published into the void; nothing re-sends it)"
+CAUSE_REFUSED = "refused dispatch (ErrNodeNotConnected, dropped by RetryStrategySkip)"
+CAUSE_NEVER_RETURNED = "node never returned"
+CAUSE_NOT_DISPATCHED = "never dispatched"
+CAUSE_RECOVERING = "recovering (re-dispatched)"
+
+
+def _candidates(events: pd.DataFrame, snap: Snapshot | None) -> list[str]:
+    if snap is not None:
+        return [e["id"] for e in snap.executions if e["desired"] == "running" and e["state"] == "pending"]
+    st = events[(events["kind"] == "state") & events["execution"].notna()]
+    last = st.groupby("execution", sort=False)["state"].last()
+    pending = [str(x) for x in last[last == "pending"].index]
+    if pending:
+        return pending
+    disp = events[events["kind"].isin(["dispatch", "publish", "deliver"]) & events["execution"].notna()]
+    got = set(disp.loc[(disp["kind"] == "deliver") & (disp["state"] == "delivered")
+                       & (disp["source"] != "nats"), "execution"])
+    return [str(x) for x in dict.fromkeys(disp["execution"]) if x not in got]
+
+
+def _state_at(intervals: pd.DataFrame, node: str | None, t: float) -> str | None:
+    if node is None or intervals.empty:
+        return None
+    g = intervals[(intervals["node"] == node) & (intervals["t0"] <= t) & (t < intervals["t1"] + 1e-9)]
+    return str(g.iloc[-1]["state"]) if len(g) else None
+
+
+def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Timings | None = None) -> Diagnosis:
+    """Explain every pending execution from the events (and the final snapshot, if known)."""
+    from repro_lib import timeline as tl
+
+    notes: list[str] = []
+    t_end = snapshot.t_s if snapshot is not None else (float(events["t_s"].max()) if len(events) else 0.0)
+    verdict = verdict_of(snapshot, timings, events) if (snapshot is not None and timings is not None) else None
+    if not ((events["kind"] == "dispatch") | (events["kind"] == "publish")).any():
+        notes.append(NO_DISPATCH_HINT)
+    has_faults = bool((events["kind"] == "fault").any())
+    has_edges = bool(events["source"].astype(str).str.startswith("edge").any())
+    if not has_faults:
+        notes.append("no fault events (kills/starts) were captured, so whether an edge was really up "
+                     "cannot be determined — only what the orchestrator believed")
+    actual = tl.actual_intervals(events, t_end) if has_faults else pd.DataFrame(columns=["node", "state"])
+    belief = tl.belief_intervals(events, t_end)
+    names = tl.node_names(events)
+    marks = tl.dispatch_marks(events)
+    evals = tl.eval_marks(events)
+    processed = events[(events["kind"] == "eval") & (events["state"] == "processed")]
+    snap_ex = {e["id"]: e for e in snapshot.executions} if snapshot is not None else {}
+    snap_nodes = {n["id"]: n for n in snapshot.nodes} if snapshot is not None else {}
+
+    findings = []
+    for ex_id in _candidates(events, snapshot):
+        rows = events.index[events["execution"] == ex_id].tolist()
+        own = events.loc[rows]
+        info = snap_ex.get(ex_id, {})
+        job = info.get("job") or (own["job"].dropna().iloc[0] if own["job"].notna().any() else None)
+        node = info.get("node") or (own["node"].dropna().iloc[0] if own["node"].notna().any() else None)
+        name = names.get(str(node), info.get("node_name") or node)
+        created = float(own["t_s"].min()) if len(own) else info.get("created_at")
+        m = marks[marks["execution"] == ex_id]
+        outs = list(m["outcome"])
+        if "delivered" in outs:
+            dispatch = "delivered"
+        elif "refused" in outs or "skipped" in outs:
+            dispatch = "refused"
+        elif "lost" in outs:
+            dispatch = "lost"
+        elif "sent" in outs:
+            dispatch = "lost" if has_edges and not has_faults else "published"
+        else:
+            dispatch = "none"
+        t_disp = float(m["t_s"].iloc[0]) if len(m) else (created or 0.0)
+        actual_state = _state_at(actual, node, t_disp) if has_faults else None
+        up = None if actual_state is None else actual_state == "up"
+        believed = _state_at(belief, node, t_disp)
+        returned = None
+        if has_faults and node is not None:
+            back = actual[(actual["node"] == node) & (actual["state"] == "up") & (actual["t0"] > t_disp)]
+            returned = float(back["t0"].iloc[0]) if len(back) else None
+        ev_after = []
+        for row in evals[(evals["job"] == job) & (evals["t_s"] >= (created or 0.0))].itertuples():
+            p = processed[(processed["job"] == job) & (processed["t_s"] >= row.t_s)
+                          & processed["detail"].fillna("").str.contains(f"trigger={row.trigger}")]
+            did = "did something" if len(p) and "empty=false" in str(p["detail"].iloc[0]) else (
+                "produced empty plans" if len(p) else "(outcome not logged)")
+            ev_after.append((float(row.t_s), str(row.trigger), did))
+        redis = outs.count("redispatched")
+        final_node = snap_nodes.get(node, {})
+        end_actual = _state_at(actual, node, t_end) if has_faults else None
+        if final_node.get("alive") is False or end_actual in ("down", "partitioned") or \
+                final_node.get("state") in ("disconnected", "lost"):
+            cause = CAUSE_NEVER_RETURNED
+        elif dispatch == "refused":
+            cause = CAUSE_REFUSED
+        elif dispatch in ("lost", "published"):
+            cause = CAUSE_LOST if redis == 0 else CAUSE_RECOVERING
+        elif dispatch == "none":
+            cause = CAUSE_NOT_DISPATCHED
+        else:
+            cause = "delivered but not reported running (edge→orchestrator loss?)"
+        evidence = rows + m.index.tolist()
+        findings.append(Finding(ex_id, job, node, name, created, dispatch, up, believed, returned,
+                                ev_after, redis, cause, sorted(set(rows))))
+        _ = evidence
+    if not findings and verdict is None:
+        notes.append("no pending execution found in these logs")
+    return Diagnosis(verdict, findings, notes, events)

@@ -31,7 +31,7 @@ KINDS = (
     "publish",   # transport PublishAsync: state=published | refused
     "deliver",   # NATS delivery of an orchestrator->edge message: state=delivered | lost | dropped
     "eval",      # evaluations: state=queued | batch | created | processed; detail has trigger=
-    "node",      # orchestrator's belief about a node: state=connecting|connected|disconnected|lost
+    "node",      # orchestrator's belief about a node: state=handshake|connecting|connected|disconnected|lost
     "fault",     # actual world changes: state=kill | start | join | partition | heal | restart
     "action",    # user actions: state=deploy | stop_job | snapshot | up | down
     "reconcile", # reconciler findings: state=stuck | checking
@@ -44,7 +44,7 @@ STATES = {
     "publish": ("published", "refused"),
     "deliver": ("delivered", "lost", "dropped"),
     "eval": ("queued", "batch", "created", "processed"),
-    "node": ("connecting", "connected", "disconnected", "lost"),
+    "node": ("handshake", "connecting", "connected", "disconnected", "lost"),
     "fault": ("kill", "start", "join", "partition", "heal", "restart"),
     "action": ("deploy", "stop_job", "snapshot", "up", "down"),
     "reconcile": ("stuck", "checking"),
@@ -73,7 +73,7 @@ LOG_MESSAGES: dict[str, tuple[str, str]] = {
     "RECONCILER: Checking rollout completion": ("reconcile", "checking"),
     "RECONCILER: STUCK EXECUTIONS DETECTED - dispatch may have failed": ("reconcile", "stuck"),
     "RECONCILER: Re-dispatching pending execution to reconnected node": ("dispatch", "redispatch"),
-    "HANDSHAKE: Node handshake completed": ("node", "connecting"),  # refined by state= field
+    "HANDSHAKE: Node handshake completed": ("node", "handshake"),
     "NODE: state changed": ("node", ""),          # state= field carries the state
     "EXECUTION: state changed": ("state", ""),    # state= compute state, desired= desired state
     "JOB: state changed": ("state", ""),          # state= job state
@@ -113,6 +113,10 @@ def _kind_state(msg: str, fields: dict[str, object]) -> tuple[str, str]:
     return kind, state
 
 
+def _text(v: object) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else str(v)
+
+
 _COLUMN_FIELDS = {"node_id", "target_node", "job_id", "job", "execution_id", "state", "target"}
 
 
@@ -123,7 +127,7 @@ def event_from_fields(t_s: float, source: str, msg: str, fields: dict[str, objec
     node = fields.get("node_id") or fields.get("target_node") or fields.get("target")
     job = fields.get("job_id") or fields.get("job")
     execution = fields.get("execution_id")
-    rest = [f"{k}={v}" for k, v in fields.items() if k not in _COLUMN_FIELDS or
+    rest = [f"{k}={_text(v)}" for k, v in fields.items() if k not in _COLUMN_FIELDS or
             (k == "target" and fields.get("node_id"))]
     if kind == "log":
         rest.insert(0, f"msg={msg}")

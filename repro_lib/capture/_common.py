@@ -64,7 +64,7 @@ STATE_FIELD_MSGS = frozenset(
 CREATED_MSG = "REEVALUATOR: Created evaluation for job"
 PUBLISH_CHECK_MSG = "PUBLISH: Checking node connection"
 NODE_KEYS = ("node_id", "target_node")
-JOB_KEYS = ("job_id", "job")
+JOB_KEYS = ("job", "job_id")
 EXEC_KEYS = ("execution_id",)
 
 

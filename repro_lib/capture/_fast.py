@@ -458,9 +458,9 @@ def _structured(
     node2, rest, b = _take(rest, "target_node", pc.is_null(node))
     bad |= b
     node = pc.coalesce(node, node2)
-    job, rest, b = _take(rest, "job_id")
+    job, rest, b = _take(rest, "job")
     bad |= b
-    job2, rest, b = _take(rest, "job", pc.is_null(job))
+    job2, rest, b = _take(rest, "job_id", pc.is_null(job))
     bad |= b
     job = pc.coalesce(job, job2)
     is_state = pc.is_in(msg, value_set=pa.array(sorted(c.STATE_FIELD_MSGS)))

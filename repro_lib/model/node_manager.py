@@ -14,6 +14,11 @@ from repro_lib.timings import Timings
 
 __all__ = ["NodeManager", "NodeEvent"]
 
+# Virtual times are sums of float intervals (e.g. handshake + 15 s + 15 s), so "stable for
+# connected_after" or "disconnected for lost_timeout" can come out as 29.999999999999986 s and
+# miss the heartbeat/tick that should promote it. Compare ">=" thresholds with this slack.
+_EPS = 1e-6
+
 
 class NodeEvent(NamedTuple):
     """A connection-state change, as the reevaluator sees it (Previous -> Current)."""
@@ -62,7 +67,7 @@ class NodeManager:
         if node is None or node.state in (NodeState.DISCONNECTED, NodeState.LOST):
             return False, []
         node.last_heartbeat = now
-        if node.state is NodeState.CONNECTING and now - node.connecting_since >= self.t.connected_after:
+        if node.state is NodeState.CONNECTING and now - node.connecting_since >= self.t.connected_after - _EPS:
             node.connected_since = now
             return True, self._set(now, node, NodeState.CONNECTED)
         return True, []
@@ -80,7 +85,7 @@ class NodeManager:
                 if now - node.last_heartbeat > timeout:
                     node.disconnected_at = now
                     events += self._set(now, node, NodeState.DISCONNECTED, reason="heartbeat timeout")
-            elif st is NodeState.DISCONNECTED and now - node.disconnected_at >= lost:
+            elif st is NodeState.DISCONNECTED and now - node.disconnected_at >= lost - _EPS:
                 events += self._set(now, node, NodeState.LOST, reason="lost timeout")
         return events
 

@@ -1,0 +1,228 @@
+"""Timelines with matplotlib: node lanes (actual vs believed), execution-state lanes, dispatch
+markers, evaluations, and the user's actions and faults as labelled lines and shaded windows.
+
+:func:`plot_run` draws the combined figure; :func:`plot_nodes`, :func:`plot_executions`,
+:func:`plot_evals` and :func:`mark_actions` draw one part on an axes you pass. Time is seconds
+from the start of the run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib
+
+if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",):
+    try:
+        import IPython  # noqa: F401
+    except ImportError:  # pragma: no cover - plain scripts render off-screen
+        matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from repro_lib import timeline as tl  # noqa: E402
+
+__all__ = ["plot_run", "plot_nodes", "plot_executions", "plot_evals", "mark_actions", "COLORS", "save"]
+
+COLORS = {
+    # actual
+    "up": "#66bb6a", "down": "#37474f", "partitioned": "#ff9800",
+    # belief
+    "connecting": "#90caf9", "connected": "#1e88e5", "disconnected": "#b0bec5", "lost": "#6d4c41",
+    # executions
+    "pending": "#fbc02d", "starting": "#ffe082", "running": "#43a047", "completed": "#9e9e9e",
+    "failed": "#e53935", "cancelled": "#cfd8dc", "stopped": "#cfd8dc",
+}
+_MARKS = {  # dispatch outcome -> (marker, colour, label)
+    "sent": ("^", "#1565c0", "dispatch published"),
+    "delivered": ("o", "#2e7d32", "delivered to edge"),
+    "lost": ("X", "#d50000", "lost (no subscriber)"),
+    "refused": ("s", "#ef6c00", "refused (node not connected)"),
+    "skipped": ("x", "#ef6c00", "skipped (RetryStrategySkip)"),
+    "redispatched": ("D", "#8e24aa", "re-dispatched (fix)"),
+}
+_ACTION_STYLE = {
+    "deploy": ("#212121", "--"), "stop_job": ("#212121", ":"), "kill": ("#c62828", "-"),
+    "start": ("#2e7d32", "-"), "join": ("#2e7d32", "-."), "partition": ("#ef6c00", "-"),
+    "heal": ("#ef6c00", "--"), "restart": ("#6a1b9a", "-"), "up": ("#9e9e9e", ":"), "down": ("#9e9e9e", ":"),
+}
+_TRIGGER_COLORS = {"node-join": "#8e24aa", "node-leave": "#6d4c41", "job-create": "#546e7a",
+                   "job-update": "#546e7a", "job-cancel": "#546e7a"}
+
+
+def _events(src: Any) -> tuple[pd.DataFrame, float | None]:
+    if isinstance(src, pd.DataFrame):
+        return src, None
+    return src.events, float(src.final.t_s)
+
+
+def _bars(ax: Axes, rows: pd.DataFrame, y: float, h: float, colors: dict[str, str], **kw: Any) -> None:
+    for state, g in rows.groupby("state", sort=False):
+        ax.broken_barh(list(zip(g["t0"], g["t1"] - g["t0"], strict=False)), (y - h / 2, h),
+                       facecolors=colors.get(str(state), "#e0e0e0"), **kw)
+
+
+def plot_nodes(src: Any, ax: Axes, t_end: float | None = None, *, marks: bool = True) -> list[str]:
+    """Two lanes per node: what was true (up/down) and what the orchestrator believed.
+    Hatched red where it believed 'connected' while the edge was down: the bug's window."""
+    events, end = _events(src)
+    end = t_end if t_end is not None else end
+    actual = tl.actual_intervals(events, end)
+    belief = tl.belief_intervals(events, end)
+    gaps = tl.belief_gaps(events, end)
+    nodes = list(dict.fromkeys([*belief.sort_values("name")["node"], *actual["node"]]))
+    names = tl.node_names(events)
+    dup = {n for n in names.values() if list(names.values()).count(n) > 1}
+    labels, ys = [], {}
+    for i, node in enumerate(nodes):
+        name = names.get(str(node), str(node))
+        label = f"{name} ({str(node)[:10]})" if name in dup else name
+        y_act, y_bel = 2 * i + 1.0, 2 * i + 0.55
+        ys[node] = y_bel
+        _bars(ax, actual[actual["node"] == node], y_act, 0.3, COLORS)
+        _bars(ax, belief[belief["node"] == node], y_bel, 0.4, COLORS)
+        g = gaps[gaps["node"] == node]
+        if len(g):
+            ax.broken_barh(list(zip(g["t0"], g["t1"] - g["t0"], strict=False)), (y_bel - 0.2, 0.4),
+                           facecolors="none", edgecolors="#d50000", hatch="////", linewidth=0.8)
+        labels += [(y_bel, f"{label} · believed"), (y_act, f"{label} · actual")]
+    if marks:
+        dm = tl.dispatch_marks(events)
+        for outcome, (marker, colour, _) in _MARKS.items():
+            g = dm[(dm["outcome"] == outcome) & dm["node"].isin(ys)]
+            if len(g):
+                offset = {"sent": -0.28, "delivered": 0.28, "lost": 0.28, "refused": 0.28,
+                          "skipped": 0.28, "redispatched": -0.28}[outcome]
+                edge = {} if marker in ("x", "+", "|") else {"edgecolors": "white", "linewidths": 0.5}
+                ax.scatter(g["t_s"], [ys[n] + offset for n in g["node"]], marker=marker, s=46,
+                           c=colour, zorder=5, **edge)
+    if labels:
+        ax.set_yticks([y for y, _ in labels], [lab for _, lab in labels], fontsize=8)
+        ax.set_ylim(-0.1, 2 * len(nodes) + 0.1)
+    ax.set_title("nodes: actual vs believed by the orchestrator, with dispatches", fontsize=9, loc="left")
+    ax.grid(axis="x", alpha=0.3)
+    return [str(n) for n in nodes]
+
+
+def plot_executions(src: Any, ax: Axes, t_end: float | None = None) -> list[str]:
+    """One lane per execution, grouped by job, coloured by compute state."""
+    events, end = _events(src)
+    end = t_end if t_end is not None else end
+    ex = tl.executions_over_time(events, end)
+    order = list(dict.fromkeys(ex.sort_values(["job", "name", "t0"], kind="stable")["execution"]))
+    labels = []
+    for i, e in enumerate(reversed(order)):
+        g = ex[ex["execution"] == e]
+        _bars(ax, g, i, 0.6, COLORS)
+        first = g.iloc[0]
+        labels.append((i, f"{first['job']} · {first['name']}"))
+        if g.iloc[-1]["state"] == "pending" and g.iloc[-1]["desired"] == "running":
+            ax.text(g.iloc[-1]["t1"], i, " pending", va="center", ha="left", fontsize=7, color="#b71c1c")
+    if labels:
+        ax.set_yticks([y for y, _ in labels], [lab for _, lab in labels], fontsize=8)
+        ax.set_ylim(-0.6, len(labels) - 0.4)
+    ax.set_title("executions (compute state; desired = running unless cancelled)", fontsize=9, loc="left")
+    ax.grid(axis="x", alpha=0.3)
+    return order
+
+
+def plot_evals(src: Any, ax: Axes) -> int:
+    """Evaluations created by the reevaluator, one row per trigger."""
+    events, _ = _events(src)
+    ev = tl.eval_marks(events)
+    triggers = sorted(ev["trigger"].unique()) if len(ev) else []
+    for i, trig in enumerate(triggers):
+        g = ev[ev["trigger"] == trig]
+        ax.scatter(g["t_s"], [i] * len(g), marker="|", s=260, c=_TRIGGER_COLORS.get(trig, "#546e7a"),
+                   linewidths=2)
+        for t, n in g.groupby("t_s").size().items():
+            ax.annotate(f"{n} eval{'s' if n > 1 else ''}", (t, i), xytext=(3, 4), textcoords="offset points",
+                        fontsize=7)
+    ax.set_yticks(range(len(triggers)), triggers, fontsize=8)
+    ax.set_ylim(-0.7, max(len(triggers), 1) - 0.3)
+    ax.set_title("reevaluator: evaluations created (trigger)", fontsize=9, loc="left")
+    ax.grid(axis="x", alpha=0.3)
+    return len(ev)
+
+
+def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None) -> int:
+    """Vertical lines for deploy / kill / start / …, labelled on ``label_ax``; edge-down windows shaded."""
+    events, end = _events(src)
+    acts = tl.action_marks(events)
+    acts = acts[~acts["state"].isin(["up", "down"])]
+    actual = tl.actual_intervals(events, end)
+    down = actual[actual["state"] != "up"]
+    for ax in axes:
+        for row in down.itertuples():
+            ax.axvspan(row.t0, row.t1, color="#ffcdd2", alpha=0.25, lw=0, zorder=0)
+        for row in acts.itertuples():
+            colour, style = _ACTION_STYLE.get(row.state, ("#616161", ":"))
+            ax.axvline(row.t_s, color=colour, ls=style, lw=1, alpha=0.8, zorder=1)
+    target = label_ax or axes[0]
+    grouped = acts.groupby("t_s", sort=True)["label"].apply(lambda s: ", ".join(dict.fromkeys(s)))
+    span = max(float(end or 0), float(acts["t_s"].max()) if len(acts) else 0.0, 1e-9)
+    ends = [-1e18] * 4  # right edge (data units) of the last label on each of 4 rows
+    for t, label in grouped.items():
+        row = next((i for i, e in enumerate(ends) if t > e), min(range(4), key=lambda i: ends[i]))
+        ends[row] = t + (len(label) + 2) * 0.0062 * span
+        target.annotate(label, (t, 0.82 - 0.26 * row), xycoords=("data", "axes fraction"), xytext=(2, 0),
+                        textcoords="offset points", fontsize=7, ha="left", va="center")
+    return len(acts)
+
+
+def _legend(fig: Figure) -> None:
+    handles = [Patch(color=COLORS[k], label=f"edge {k}") for k in ("up", "down", "partitioned")]
+    handles += [Patch(color=COLORS[k], label=f"believed {k}") for k in ("connecting", "connected",
+                                                                        "disconnected", "lost")]
+    handles.append(Patch(facecolor="none", edgecolor="#d50000", hatch="////",
+                         label="believed connected while down"))
+    handles += [Patch(color=COLORS[k], label=f"execution {k}") for k in ("pending", "running", "completed",
+                                                                         "failed", "cancelled")]
+    handles += [Line2D([], [], marker=m, color=c, ls="", label=lab) for m, c, lab in _MARKS.values()]
+    handles += [Line2D([], [], color=c, ls=s, label=k) for k, (c, s) in _ACTION_STYLE.items()
+                if k in ("deploy", "kill", "start", "partition", "restart")]
+    handles.append(Patch(color="#ffcdd2", alpha=0.5, label="an edge down/cut off"))
+    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7, frameon=False)
+
+
+def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
+             figsize: tuple[float, float] | None = None) -> Figure:
+    """The combined timeline of a :class:`~repro_lib.run.Run` (or an events table)."""
+    events, end = _events(src)
+    end = t_end if t_end is not None else end
+    n_nodes = max(1, events.loc[events["kind"] == "node", "node"].nunique())
+    n_exec = max(1, events.loc[(events["kind"] == "state") & events["execution"].notna(), "execution"].nunique())
+    n_trig = max(1, tl.eval_marks(events)["trigger"].nunique())
+    heights = [0.8, 2 * n_nodes * 0.45 + 0.6, n_exec * 0.32 + 0.6, n_trig * 0.3 + 0.5]
+    fig, all_axes = plt.subplots(4, 1, sharex=True, figsize=figsize or (12, sum(heights) + 2.6),
+                                 gridspec_kw={"height_ratios": heights})
+    top, axes = all_axes[0], list(all_axes[1:])
+    top.set_yticks([])
+    for side in ("left", "right", "top"):
+        top.spines[side].set_visible(False)
+    top.set_title("actions and faults", fontsize=9, loc="left")
+    plot_nodes(events, axes[0], end)
+    plot_executions(events, axes[1], end)
+    plot_evals(events, axes[2])
+    mark_actions(src if not isinstance(src, pd.DataFrame) else events, axes, label_ax=top)
+    axes[-1].set_xlabel("seconds since the start of the run")
+    if end:
+        axes[-1].set_xlim(0, end * 1.04)
+    if title is None and not isinstance(src, pd.DataFrame):
+        v = src.verdict.verdict
+        title = (f"{src.scenario.name} — {src.backend}, fix {'+'.join(src.fix)}, timings "
+                 f"{src.timings.preset} — verdict: {v}")
+    if title:
+        fig.suptitle(title, fontsize=11, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0.12, 1, 0.97))
+    _legend(fig)
+    return fig
+
+
+def save(fig: Figure, path: str, dpi: int = 110) -> str:
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
