@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--log-format", default="text", choices=["text", "json", "console"],
                    help="format of the log files in the run folder")
     r.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    r.add_argument("--png", metavar="PATH", help="also draw the timeline figure to PATH")
+    i = sub.add_parser("inspect", help="diagnose a run folder or saved log files (docker logs output)")
+    i.add_argument("paths", nargs="+", metavar="RUN_DIR_OR_LOGFILE")
+    i.add_argument("--png", metavar="PATH", help="draw the timeline figure to PATH")
+    i.add_argument("--date", help="date for console logs with no date (YYYY-MM-DD)")
+    i.add_argument("--events", metavar="CSV", help="write the events table as CSV")
     return p
 
 
@@ -44,6 +50,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_path).write_text(json.dumps(run.to_json(), indent=2) + "\n")
     print(f"VERDICT: {run.verdict.verdict}" if args.quiet else run.summary())
+    if args.png:
+        from repro_lib.plots import plot_run, save
+        print(f"timeline: {save(plot_run(run), args.png)}")
     if args.out:
         print(f"run folder: {args.out}")
     if run.error:
@@ -52,11 +61,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if run.matches_expect()[0] else 1
 
 
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from repro_lib.inspect import inspect_paths
+
+    result = inspect_paths(args.paths, date=args.date)
+    print(result.text())
+    if args.events:
+        result.events.to_csv(args.events, index=False)
+        print(f"events: {args.events}")
+    if args.png:
+        from repro_lib.plots import plot_run, save
+        src = result.run if result.run is not None else result.events
+        print(f"timeline: {save(plot_run(src, title=result.title), args.png)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "inspect":
+            return _cmd_inspect(args)
     except ReproError as e:
         print(f"repro: {e}", file=sys.stderr)
         return 2

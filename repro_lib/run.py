@@ -21,7 +21,7 @@ from repro_lib.logfmt import LogRecord, format_record
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
-__all__ = ["Run", "EPOCH", "records_frame"]
+__all__ = ["Run", "EPOCH", "records_frame", "load_run", "ScenarioInfo"]
 
 EPOCH = datetime(2025, 12, 25, 20, 0, 0, tzinfo=UTC)  # the sim's wall clock at t=0
 _VERSION = "0.1.0"
@@ -229,3 +229,55 @@ class Run:
             "error": self.error,
             "records": len(self.records),
         }
+
+
+@dataclass
+class ScenarioInfo:
+    """What a stored run remembers of its scenario (enough for summaries and checks)."""
+
+    name: str
+    expect: dict[str, Any]
+    params: dict[str, Any]
+    path: str | None = None
+    text: str = ""
+
+    def resolved_yaml(self) -> str:
+        return self.text
+
+
+def load_run(path: str | Path) -> Run:
+    """Open a run folder written by :meth:`Run.write` (or captured from a real stack)."""
+    import yaml
+
+    from repro_lib.errors import ReproError
+    from repro_lib.timings import timings_from
+
+    p = Path(path)
+    if not (p / "events.jsonl").is_file():
+        raise ReproError(f"{p} is not a run folder (no events.jsonl)",
+                         hint="pass a folder written by `repro run --out` or a log file")
+    manifest = json.loads((p / "manifest.json").read_text()) if (p / "manifest.json").is_file() else {}
+    text = (p / "scenario.yaml").read_text() if (p / "scenario.yaml").is_file() else ""
+    doc = yaml.safe_load(text) if text else {}
+    tim = dict(manifest.get("timings") or {})
+    preset = tim.pop("preset", "repro")
+    timings = timings_from({"preset": preset}, **{k: v for k, v in tim.items() if v is not None})
+    events = pd.read_json(p / "events.jsonl", lines=True, dtype={"node": str, "job": str, "execution": str,
+                                                                 "state": str, "detail": str})
+    if len(events):
+        events["t"] = pd.to_datetime(events["t"], utc=True)
+        for c in ("node", "job", "execution", "state", "detail"):
+            events[c] = events[c].where(events[c].notna() & (events[c] != "None"), None)
+    for c in COLUMNS:
+        if c not in events.columns:
+            events[c] = None
+    snaps = [Snapshot.from_dict(d) for d in json.loads((p / "snapshots.json").read_text())] \
+        if (p / "snapshots.json").is_file() else [Snapshot(float(events["t_s"].max()) if len(events) else 0.0)]
+    info = ScenarioInfo(name=manifest.get("scenario") or (doc or {}).get("name") or p.name,
+                        expect=(doc or {}).get("expect") or {}, params=manifest.get("params") or {},
+                        path=str(p), text=text)
+    epoch = datetime.fromisoformat(manifest["epoch"]) if manifest.get("epoch") else EPOCH
+    return Run(scenario=info, backend=manifest.get("backend", "?"), seed=int(manifest.get("seed", 0)),
+               timings=timings, fix=list(manifest.get("fix") or ["none"]), records=[], snapshots=snaps,
+               steps=list(manifest.get("steps") or []), error=manifest.get("error"), epoch=epoch,
+               _events=events)
