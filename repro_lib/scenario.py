@@ -323,20 +323,34 @@ def _parse_wait(v: Any, where: str, i: int) -> dict[str, Any]:
 
 
 # -- running --------------------------------------------------------------------------------------
-def make_stack(backend: str, sc: Scenario, seed: int) -> Stack:
-    """The stack for ``backend`` (only ``sim`` is built in; others register via :data:`STACKS`)."""
-    factory = STACKS.get(backend)
-    if factory is None:
+def make_stack(backend: str, sc: Scenario, seed: int, **options: Any) -> Stack:
+    """The stack for ``backend``: ``sim`` (built in), ``local``, ``compose``, ``cloud``."""
+    target = STACKS.get(backend)
+    if target is None:
         raise StackError(f"unknown backend {backend!r}", hint=f"use one of {', '.join(STACKS)}")
-    return factory(sc, seed)
+    if isinstance(target, str):  # "module:factory", imported only when asked for
+        import importlib
+
+        module, _, attr = target.partition(":")
+        try:
+            target = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise StackError(f"backend {backend!r} is not available ({e})") from None
+    return target(sc, seed, **options)
 
 
-def _sim(sc: Scenario, seed: int) -> Stack:
+def _sim(sc: Scenario, seed: int, **options: Any) -> Stack:
     from repro_lib.sim.driver import SimStack
     return SimStack(sc.timings, sc.policies, sc.edges, seed=seed, labels=sc.labels)
 
 
-STACKS: dict[str, Callable[[Scenario, int], Stack]] = {"sim": _sim}
+# backend -> factory(scenario, seed, **options) or "module:factory" (lazy import)
+STACKS: dict[str, Any] = {
+    "sim": _sim,
+    "local": "repro_lib.emulator.local_stack:make_local_stack",
+    "compose": "repro_lib.compose.stack:make_compose_stack",
+    "cloud": "repro_lib.compose.stack:make_cloud_stack",
+}
 
 
 def _condition(stack: Stack, a: dict[str, Any]) -> Callable[[], bool]:
@@ -348,10 +362,12 @@ def _condition(stack: Stack, a: dict[str, Any]) -> Callable[[], bool]:
 
 
 def run_scenario(sc: Scenario, *, backend: str = "sim", seed: int = 0, stack: Stack | None = None,
-                 progress: Callable[[Step, Stack], None] | None = None, keep_up: bool = False) -> Run:
+                 progress: Callable[[Step, Stack], None] | None = None, keep_up: bool = False,
+                 **options: Any) -> Run:
     """Run every step on a stack and return the :class:`Run`. A failing step ends the run early
-    with ``run.error`` set; what was captured so far is kept."""
-    stack = stack or make_stack(backend, sc, seed)
+    with ``run.error`` set; what was captured so far is kept. A non-sim stack is taken down at
+    the end (and on Ctrl-C) unless ``keep_up``."""
+    stack = stack or make_stack(backend, sc, seed, **options)
     snapshots = []
     steps: list[dict[str, Any]] = []
     error = None
@@ -367,10 +383,11 @@ def run_scenario(sc: Scenario, *, backend: str = "sim", seed: int = 0, stack: St
         error = str(e) if isinstance(e, ScenarioError) else str(
             ScenarioError(e.message, path=str(sc.path or sc.name), step=step.index, hint=e.hint))
     finally:
-        final = stack.snapshot("final")
-        snapshots.append(final)
-        if not keep_up and getattr(stack, "is_up", True) and backend != "sim":
-            stack.down()
+        try:
+            snapshots.append(stack.snapshot("final"))
+        finally:
+            if not keep_up and stack.backend != "sim":
+                stack.down()
     counts = dict(getattr(stack, "counts", {}) or {})
     return Run(scenario=sc, backend=stack.backend, seed=seed, timings=sc.timings, fix=sc.fix,
                records=stack.records, snapshots=snapshots, steps=steps, counts=counts, error=error)

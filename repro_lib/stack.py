@@ -14,7 +14,7 @@ from repro_lib.snapshot import Snapshot
 
 __all__ = ["Stack", "BACKENDS"]
 
-BACKENDS = ("sim",)
+BACKENDS = ("sim", "local", "compose", "cloud")
 
 
 @runtime_checkable

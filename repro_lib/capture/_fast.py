@@ -50,10 +50,10 @@ _MSG_STATE = pa.array([s or None for _k, s in LOG_MESSAGES.values()])
 
 def _el(lists: pa.Array, i: int) -> pa.Array:
     """Element ``i`` of each list, null where the list is shorter."""
-    n = pc.list_value_length(lists)
-    safe = pc.if_else(pc.greater(n, i), lists, pa.scalar([""] * (i + 1), lists.type))
-    out = pc.list_element(safe, i)
-    return pc.if_else(pc.greater(n, i), out, pa.scalar(None, pa.string()))
+    offs = lists.offsets.to_numpy(zero_copy_only=False)
+    has = (offs[1:] - offs[:-1]) > i
+    idx = pa.array(np.where(has, offs[:-1] + i, 0), mask=~has)
+    return lists.values.take(idx)
 
 
 def _fill(a: pa.Array, value: str = "") -> pa.Array:
@@ -219,23 +219,17 @@ def _split_lines(data: bytes) -> pa.Array | None:
         return pa.array([], pa.string())
     buf = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
-    ends = nl
-    if len(data) and data[-1] != 10:
-        ends = np.append(nl, len(data))
-    starts = np.empty(len(ends), dtype=np.int64)
-    starts[0] = 0
-    starts[1:] = nl[: len(ends) - 1] + 1
-    lengths = ends - starts
-    keep = np.ones(len(buf), dtype=bool)
-    keep[nl] = False
-    packed = buf[keep] if len(nl) else buf
-    offsets = np.zeros(len(ends) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
+    n = len(nl) + (0 if data[-1] == 10 else 1)
+    packed = data.replace(b"\n", b"")
+    offsets = np.empty(n + 1, dtype=np.int64)
+    offsets[0] = 0
+    offsets[1 : len(nl) + 1] = nl - np.arange(len(nl))
+    offsets[n] = len(packed)
     typ = pa.large_string() if offsets[-1] >= 2**31 else pa.string()
     if typ == pa.string():
         offsets = offsets.astype(np.int32)
     arr = pa.Array.from_buffers(
-        typ, len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(packed)]
+        typ, n, [None, pa.py_buffer(offsets), pa.py_buffer(packed)]
     )
     try:
         arr.validate(full=True)
