@@ -53,6 +53,7 @@ class Run:
     counts: dict[str, int] = field(default_factory=dict)
     error: str | None = None
     epoch: datetime = EPOCH
+    raw_logs: Path | None = None     # a folder of captured log files (live stacks): copied as logs/
     _events: pd.DataFrame | None = field(default=None, repr=False)
     _verdict: Verdict | None = field(default=None, repr=False)
 
@@ -76,6 +77,32 @@ class Run:
     @property
     def params(self) -> dict[str, Any]:
         return dict(self.scenario.params)
+
+    @property
+    def executions_over_time(self) -> pd.DataFrame:
+        """One row per execution per state interval (execution, job, node, name, state, desired, t0, t1)."""
+        from repro_lib.timeline import executions_over_time
+        return executions_over_time(self.events, self.final.t_s)
+
+    def snapshots_frame(self, table: str = "executions") -> pd.DataFrame:
+        """Every snapshot's ``nodes``/``jobs``/``executions`` table stacked, with ``snapshot`` and ``t_s``."""
+        frames = []
+        for i, s in enumerate(self.snapshots):
+            df = s.frame(table)
+            df.insert(0, "t_s", s.t_s)
+            df.insert(0, "snapshot", s.label or str(i))
+            frames.append(df)
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def plot(self, **kw: Any) -> Any:
+        """The combined timeline figure (:func:`repro_lib.plots.plot_run`)."""
+        from repro_lib.plots import plot_run
+        return plot_run(self, **kw)
+
+    def diagnose(self) -> Any:
+        """The evidence-based diagnosis (:func:`repro_lib.analysis.diagnose`)."""
+        from repro_lib.analysis import diagnose
+        return diagnose(self.events, self.final, self.timings)
 
     def event_counts(self) -> dict[str, int]:
         ev = self.events
@@ -190,7 +217,10 @@ class Run:
                 self.events.drop(columns=["line"]).to_json(orient="records", lines=True, date_format="iso",
                                                            date_unit="ns"))
             logs = tmp / "logs"
-            logs.mkdir()
+            if self.raw_logs is not None and Path(self.raw_logs).is_dir():
+                shutil.copytree(self.raw_logs, logs)
+            else:
+                logs.mkdir()
             by_source: dict[str, list[str]] = {}
             for r in self.records:
                 by_source.setdefault(r.source, []).append(format_record(r, self.epoch, log_format))
@@ -281,3 +311,4 @@ def load_run(path: str | Path) -> Run:
                timings=timings, fix=list(manifest.get("fix") or ["none"]), records=[], snapshots=snaps,
                steps=list(manifest.get("steps") or []), error=manifest.get("error"), epoch=epoch,
                _events=events)
+

@@ -501,8 +501,7 @@ def test_s8_global_nodes_to_avoid_reproduces_readme_cascade(preset: str) -> None
     assert s.deploy(load_job(THIRD)) == "created"
     s.advance(60)
     assert execs(s, "third-test-job") == []  # no executions on the nodes with a stuck execution
-    assert s.job_state("third-test-job") in ("queued", "deploying")
-    assert s.job_state("third-test-job") == "queued"
+    assert s.job_state("third-test-job") == "queued"  # README: "deploying"/"queued"; the model: queued
     assert s.job_state("new-test-job") == "deploying"
     assert s.job_state("test-heartbeat") == "running"
 
@@ -824,9 +823,9 @@ def test_s15_block_head_of_line_delays_unrelated_job() -> None:
         else:              # retried until the transport registered edge1, then delivered
             assert all(e.state is ComputeState.RUNNING for e in on_edge1)
             assert rows(s, M_SKIPPED).empty
-    assert ttr["none"] < 1.5
-    assert ttr["block"] > ttr["none"] + 5  # waited behind the refused event (~8 s of backoff)
-    assert ttr["block"] < 10.0 + 8.0
+    assert ttr["none"] < 1.5, ttr
+    assert ttr["block"] > ttr["none"] + 5, ttr  # waited behind the refused event (backoff 0.2 s x 2^k)
+    assert ttr["block"] < 10.0 + 8.0, ttr
 
 
 # -- S16 fix B -------------------------------------------------------------------------------------------

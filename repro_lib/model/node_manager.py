@@ -38,9 +38,10 @@ class NodeManager:
         self.checks_from = 0.0  # health checks are suspended before this (restart grace)
 
     # -- inputs -------------------------------------------------------------------------
-    def start(self, now: float) -> None:
-        """Arm the periodic health check."""
-        self.out.timers.append(Timer(now + self.t.health_check, ("health_check",)))
+    def start(self, now: float, phase: float | None = None) -> None:
+        """Arm the periodic health check; the first one after ``phase`` s (default: one period)."""
+        first = self.t.health_check if phase is None else phase
+        self.out.timers.append(Timer(now + first, ("health_check",)))
 
     def handshake(self, now: float, node_id: str, name: str, labels: dict[str, str]) -> list[NodeEvent]:
         """A (re)connecting edge. Existing nodes reconnect; ``connected_after`` 0 = straight in."""

@@ -68,12 +68,13 @@ class Orchestrator:
         self._inflight: dict[str, Evaluation] = {}
 
     # -- lifecycle ----------------------------------------------------------------------
-    def start(self, now: float) -> None:
-        self.nodes.start(now)
+    def start(self, now: float, *, check_phase: float | None = None) -> None:
+        """Start the periodic work; ``check_phase`` offsets the first health check (a driver's jitter)."""
+        self.nodes.start(now, check_phase)
         if self.policies.pending_timeout:
             self.out.timers.append(Timer(now + self.t.housekeeping_interval, ("housekeeping",)))
 
-    def restart(self, now: float) -> None:
+    def restart(self, now: float, *, check_phase: float | None = None) -> None:
         """The process came back: jobs, executions, nodes persist; memory does not."""
         self.transport.reset()
         self.reevaluator.reset()
@@ -83,7 +84,7 @@ class Orchestrator:
         self.nodes.restart(now)
         self._log(now, "INFO", "ORCHESTRATOR: started", restart=True,
                   grace=f"{self.t.restart_grace:g}s")
-        self.start(now)
+        self.start(now, check_phase=check_phase)
 
     def drain(self) -> tuple[list[Any], list[Timer], list[LogRecord]]:
         return self.out.drain()

@@ -306,10 +306,12 @@ class SimStack:
         self.orch_up = True
         self._orch_gen += 1
         self.bus.subscribe(ORCHESTRATOR_SUBJECT, _ORCH)
+        # the health check's phase against the edges' heartbeats varies from run to run
+        phase = self.rng.uniform(0.0, self.timings.health_check)
         if restart:
-            self.orch.restart(self.now)
+            self.orch.restart(self.now, check_phase=phase)
         else:
-            self.orch.start(self.now)
+            self.orch.start(self.now, check_phase=phase)
         self._flush_orch()
 
     def _fault(self, kind: str, what: str, **kv: object) -> None:

@@ -1,0 +1,184 @@
+"""Experiments over many sim runs: the fixes side by side, and the race-window map.
+
+Everything here is plain data (DataFrames) plus a figure function, so notebooks stay thin and
+tests can assert on the numbers."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import yaml
+from matplotlib.figure import Figure
+
+from repro_lib.durations import format_duration
+from repro_lib.model.types import FIXES
+from repro_lib.run import Run
+from repro_lib.scenario import Scenario, parse_scenario, run_scenario
+from repro_lib.timings import Timings, timings_from
+
+__all__ = [
+    "load_doc", "with_edges", "time_to_running", "compare_fixes", "plot_fix_comparison", "race_boundary",
+    "sweep", "plot_race_map", "default_settle",
+]
+
+
+def load_doc(path: str | Path) -> dict[str, Any]:
+    """A scenario file as a plain dict (to vary it before :func:`parse_scenario`)."""
+    return yaml.safe_load(Path(path).read_text())
+
+
+def with_edges(doc: dict[str, Any], n: int) -> dict[str, Any]:
+    """The same scenario with ``n`` edges: kill/start/partition/heal steps act on all of them."""
+    doc = {**doc, "steps": [dict(s) for s in doc["steps"]]}
+    old = list(doc.get("edges") or ["edge1", "edge2"])
+    names = [f"edge{i}" for i in range(1, n + 1)]
+    doc["edges"] = names
+    for step in doc["steps"]:
+        op, v = next(iter(step.items()))
+        if op in ("kill", "start", "partition", "heal"):
+            listed = v.get("edges") if isinstance(v, dict) else v
+            if isinstance(listed, list) and sorted(listed) == sorted(old):
+                step[op] = {**v, "edges": names} if isinstance(v, dict) else names
+        elif op == "wait_for" and isinstance(v, dict) and v.get("nodes") and v.get("count") == len(old):
+            step[op] = {**v, "count": n}
+    return doc
+
+
+def time_to_running(run: Run, job: str) -> float | None:
+    """Seconds from the job's (last) deploy to the job reaching ``running``; ``None`` if it never does."""
+    ev = run.events
+    deploys = ev[(ev["kind"] == "action") & (ev["state"] == "deploy") & (ev["job"] == job)]
+    if deploys.empty:
+        return None
+    t0 = float(deploys["t_s"].iloc[-1])
+    ok = ev[(ev["kind"] == "state") & ev["execution"].isna() & (ev["job"] == job) & (ev["state"] == "running")
+            & (ev["t_s"] >= t0)]
+    return float(ok["t_s"].iloc[0]) - t0 if len(ok) else None
+
+
+def compare_fixes(scenario: str | Path | dict[str, Any], *, fixes: Sequence[str] = FIXES,
+                  sets: Sequence[str] = (), job: str = "new-test-job", seed: int = 0,
+                  watch_job: str | None = None) -> tuple[pd.DataFrame, dict[str, Run]]:
+    """Run the scenario once per fix. Returns a table (one row per fix) and the runs.
+
+    Columns: fix, verdict, <job> state, time_to_running_s, dispatch_lost, dispatch_refused,
+    dispatch_skipped, redispatches, node_join_evals (+ ``watch_job``'s time to running if given,
+    to measure head-of-line blocking on an unrelated job)."""
+    doc = load_doc(scenario) if not isinstance(scenario, dict) else scenario
+    path = Path(scenario) if not isinstance(scenario, dict) else None
+    rows, runs = [], {}
+    for fix in fixes:
+        sc = parse_scenario(doc, path=path, sets=[*sets, f"fix={fix}"])
+        run = run_scenario(sc, seed=seed)
+        runs[fix] = run
+        row = {"fix": fix, "verdict": run.verdict.verdict,
+               f"{job} state": (run.final.job(job) or {}).get("state"),
+               "time_to_running_s": time_to_running(run, job), **run.event_counts()}
+        if watch_job:
+            row[f"{watch_job} time_to_running_s"] = time_to_running(run, watch_job)
+        rows.append(row)
+    return pd.DataFrame(rows), runs
+
+
+def plot_fix_comparison(table: pd.DataFrame, *, title: str = "time to running per fix",
+                        column: str = "time_to_running_s") -> Figure:
+    """Bars: time from deploy to running per fix; 'stuck' where it never ran."""
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(table) + 1.2))
+    vals = table[column].astype(float)
+    top = float(np.nanmax(vals)) if vals.notna().any() else 1.0
+    colours = ["#43a047" if v == "not_reproduced" else "#e53935" if v == "reproduced" else "#fb8c00"
+               for v in table["verdict"]]
+    ax.barh(table["fix"], vals.fillna(top * 1.1), color=colours)
+    for i, (v, verdict) in enumerate(zip(vals, table["verdict"], strict=False)):
+        label = f"{v:.1f}s" if not np.isnan(v) else f"never ({verdict})"
+        ax.text((v if not np.isnan(v) else top * 1.1), i, f"  {label}", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds from deploy to job running")
+    ax.set_xlim(0, top * 1.5)
+    ax.set_title(title, fontsize=10, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def race_boundary(timings: Timings) -> tuple[float, float]:
+    """The kill→deploy delay below which a deploy still trusts the dead edges.
+
+    The orchestrator marks a node disconnected at the first health check after
+    ``last heartbeat + disconnect_timeout``; the last heartbeat came up to one heartbeat interval
+    before the kill, and the check comes up to one health-check period later. So the window closes
+    somewhere in ``[disconnect_timeout - heartbeat_interval, disconnect_timeout + health_check]``."""
+    return (timings.disconnect_timeout - timings.heartbeat_interval,
+            timings.disconnect_timeout + timings.health_check)
+
+
+def default_settle(preset: str) -> float:
+    """Long enough after the restart for a node-join evaluation to have run: promotion (at heartbeat
+    granularity) + the reevaluator batch + slack."""
+    t = timings_from({"preset": preset})
+    return t.connected_after + t.reeval_batch_delay + 2 * t.heartbeat_interval
+
+
+def sweep(scenario: str | Path | dict[str, Any], *, kill_to_deploy: Iterable[float], downtime: Iterable[float],
+          presets: Sequence[str] = ("repro",), seeds: Sequence[int] = (0, 1, 2), sets: Sequence[str] = (),
+          settle: float | None = None) -> pd.DataFrame:
+    """Run the scenario over a grid; one row per (preset, kill_to_deploy, downtime, seed)."""
+    doc = load_doc(scenario) if not isinstance(scenario, dict) else scenario
+    path = Path(scenario) if not isinstance(scenario, dict) else None
+    base: Scenario | None = None
+    rows = []
+    for preset, k, d, seed in itertools.product(presets, kill_to_deploy, downtime, seeds):
+        extra = [f"timings.preset={preset}", f"params.kill_to_deploy={format_duration(k)}",
+                 f"params.downtime={format_duration(d)}",
+                 f"params.settle={format_duration(settle if settle is not None else default_settle(preset))}"]
+        sc = parse_scenario(doc, path=path, sets=[*sets, *extra])
+        base = base or sc
+        run = run_scenario(sc, seed=seed)
+        rows.append({"preset": preset, "kill_to_deploy_s": float(k), "downtime_s": float(d), "seed": seed,
+                     "verdict": run.verdict.verdict, "stuck": len(run.verdict.stuck),
+                     "disconnect_timeout_s": sc.timings.disconnect_timeout,
+                     "error": run.error})
+    return pd.DataFrame(rows)
+
+
+def plot_race_map(df: pd.DataFrame, *, sets: Sequence[str] = ()) -> Figure:
+    """Per preset: the fraction of seeds stuck for each (kill→deploy, downtime) cell, with the
+    theoretical boundary band overlaid."""
+    presets = list(dict.fromkeys(df["preset"]))
+    fig, axes = plt.subplots(1, len(presets), figsize=(6.2 * len(presets), 4.6), squeeze=False)
+    for ax, preset in zip(axes[0], presets, strict=False):
+        g = df[df["preset"] == preset]
+        frac = (g.assign(stuck_run=g["verdict"].eq("reproduced"))
+                 .groupby(["downtime_s", "kill_to_deploy_s"])["stuck_run"].mean().unstack())
+        xs, ys = list(frac.columns), list(frac.index)
+        im = ax.pcolormesh(_edges(xs), np.arange(len(ys) + 1) - 0.5, frac.values, cmap="RdYlGn_r", vmin=0, vmax=1,
+                           shading="flat")
+        ax.set_yticks(range(len(ys)), [format_duration(y) for y in ys])
+        lo, hi = race_boundary(timings_from({"preset": preset}))
+        ax.axvspan(lo, hi, color="black", alpha=0.12, label="theory: window closes here")
+        ax.axvline(lo, color="black", lw=1, ls="--")
+        ax.axvline(hi, color="black", lw=1, ls="--")
+        ax.set_xlabel("kill → deploy delay (s)")
+        ax.set_ylabel("deploy → edges restart (s)")
+        t = timings_from({"preset": preset})
+        ax.set_title(f"preset {preset}: disconnect_timeout {format_duration(t.disconnect_timeout)}, "
+                     f"heartbeat {format_duration(t.heartbeat_interval)}", fontsize=9, loc="left")
+        ax.legend(loc="upper right", fontsize=7)
+        fig.colorbar(im, ax=ax, label="fraction of runs stuck")
+    fig.suptitle("Where jobs get stuck: a deploy before the orchestrator notices the dead edges",
+                 fontsize=10, x=0.01, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def _edges(centres: list[float]) -> np.ndarray:
+    c = np.asarray(centres, dtype=float)
+    if len(c) == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mids = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[c[0] - (mids[0] - c[0])], mids, [c[-1] + (c[-1] - mids[-1])]])
