@@ -37,7 +37,8 @@ TOKEN_RE = re.compile(r'([^ ="]+)=("(?:[^"\\]|\\.)*"(?= |\Z)|[^ ]*)|([^ ]+)', re
 STRICT_KV_RE = re.compile(r'([^ ="]+)=("(?:[^"\\]|\\.)*"|[^ "]*)(?= |\Z)', re.DOTALL)
 # zerolog ConsoleWriter: `15:04:05.999 | INF [caller ]> msg k=v`
 CONSOLE_RE = re.compile(
-    r"(\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?) \| ([A-Z?]{3}) (?:([^ ]+) )?>(?: (.*))?", re.DOTALL | re.ASCII
+    r"(\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?) \| ([A-Z?]{3}) (?:([^ ]+) )?>(?: (.*))?",
+    re.DOTALL | re.ASCII,
 )
 CONSOLE_TOD_RE = re.compile(r"(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?", re.ASCII)
 # where the key=value fields start in a console message tail

@@ -40,7 +40,7 @@ _JSON = (
 _CONSOLE = (
     r"^(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})? \| (?:TRC|DBG|INF|WRN|ERR|FTL|PNC) "
 )
-_INSTR = "^(?:" + "|".join(c.INSTRUMENTED) + ")"
+_PRE_TOKENS = r'^(?:[^ ="\\]+=(?:"[^"\\]*"|[^ "\\]*) )*$'
 _ROW_POS = {"kind": 1, "node": 2, "job": 3, "execution": 4, "state": 5, "detail": 6, "level": 8,
             "msg": 9}
 _MSG_KEYS = pa.array(list(LOG_MESSAGES))
@@ -93,7 +93,9 @@ def _take(
         pc.equal(pc.count_substring(sub, pat), 1),
         pc.or_(pc.equal(pre, ""), pc.ends_with(pre, " ")),
     )
-    ok = pc.and_(ok, pc.invert(pc.match_substring(pre, '"')))
+    # quotes before the key are fine when they only wrap complete key="value" tokens
+    ok = pc.and_(ok, pc.or_(pc.invert(pc.match_substring(pre, '"')),
+                            pc.match_substring_regex(pre, _PRE_TOKENS)))
     ok = pc.and_(ok, pc.invert(pc.match_substring_regex(post, r'^(?:$|[ "])')))
     parts2 = pc.split_pattern(post, " ", max_splits=1)
     val, after = _el(parts2, 0), _fill(_el(parts2, 1))
@@ -247,7 +249,7 @@ def columns_from_bytes(data: bytes, date_ns: int | None) -> dict[str, Any] | Non
         if lines and lines[-1] == "":
             lines.pop()
         return columns_from_lines(lines, date_ns)
-    return _columns(arr, date_ns)
+    return _columns(arr, date_ns, check_breaks=b"\r" in data)
 
 
 def columns_from_lines(lines: list[str], date_ns: int | None) -> dict[str, Any] | None:
@@ -258,7 +260,7 @@ def columns_from_lines(lines: list[str], date_ns: int | None) -> dict[str, Any] 
     return _columns(arr, date_ns)
 
 
-def _columns(arr: pa.Array, date_ns: int | None) -> dict[str, Any]:
+def _columns(arr: pa.Array, date_ns: int | None, *, check_breaks: bool = True) -> dict[str, Any]:
     from repro_lib.capture.logs import _parse_one
 
     if isinstance(arr, pa.ChunkedArray):
@@ -267,8 +269,9 @@ def _columns(arr: pa.Array, date_ns: int | None) -> dict[str, Any]:
         arr = arr.cast(pa.string())
     n = len(arr)
     slow = np.zeros(n, dtype=bool)
-    odd = _fill_bool(pc.match_substring_regex(arr, r"[\r\n]"))
-    slow |= odd.to_numpy(zero_copy_only=False)
+    if check_breaks:
+        odd = _fill_bool(pc.match_substring_regex(arr, r"[\r\n]"))
+        slow |= odd.to_numpy(zero_copy_only=False)
     dock = _fill_bool(pc.match_substring_regex(arr, _DOCKER)).to_numpy(zero_copy_only=False)
     loose = _fill_bool(pc.match_substring_regex(arr, _DOCKER_LOOSE)).to_numpy(
         zero_copy_only=False

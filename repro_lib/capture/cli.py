@@ -88,7 +88,9 @@ def _cell(v: object) -> str:
     return str(v)
 
 
-def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, style: str = "box") -> str:
+def render_table(
+    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, style: str = "box"
+) -> str:
     """A go-pretty-like table: ``box`` (borders) or ``plain`` (``--no-style``)."""
     if style not in ("box", "plain"):
         raise ValueError(f"unknown table style {style!r}; use box or plain")
@@ -240,7 +242,9 @@ def parse_json(text: str, kind: str) -> pd.DataFrame:
     try:
         obj = json.loads(text)
     except ValueError as err:
-        raise ParseError(f"{kind} output is not JSON: {err}", hint="pass the raw CLI output") from None
+        raise ParseError(
+            f"{kind} output is not JSON: {err}", hint="pass the raw CLI output"
+        ) from None
     if isinstance(obj, Mapping):
         for key in (kind, "items", "jobs", "nodes", "executions", "data"):
             if isinstance(obj.get(key), list):

@@ -44,7 +44,9 @@ EXTRA_COLUMNS = ("level", "msg")
 FRAME_COLUMNS = (*COLUMNS, *EXTRA_COLUMNS)
 _STR_COLUMNS = tuple(k for k in FRAME_COLUMNS if k not in ("t", "t_s"))
 # the per-row tuple used internally (t as int ns or None)
-_ROW = ("t", "source", "kind", "node", "job", "execution", "state", "detail", "line", "level", "msg")
+_ROW = (
+    "t", "source", "kind", "node", "job", "execution", "state", "detail", "line", "level", "msg"
+)
 _NAT = np.iinfo(np.int64).min
 _DAY = 86400 * c.NS
 # lines at least this many go through the vectorised path in parse_lines
@@ -213,7 +215,7 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
     parsed: tuple[Any, ...] | None = None
     if body.startswith("{"):
         parsed = _parse_json(body)
-    elif body.startswith("time=") or " msg=" in body or body.startswith("level="):
+    elif body.startswith(("time=", "level=")) or " msg=" in body:
         parsed = _parse_text(body)
     if parsed is None and body[:2].isdigit():
         cm = c.CONSOLE_RE.fullmatch(body)
@@ -255,7 +257,7 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
         if node is None:
             node, rest = _take_first(rest, ("target",))
     elif msg == c.PUBLISH_CHECK_MSG:
-        ok = _peek(rest, "connection_exists") == "true" and _peek(rest, "connection_alive") == "true"
+        ok = _peek(rest, "connection_exists") == "true" == _peek(rest, "connection_alive")
         state = "published" if ok else "refused"
     elif msg == c.CREATED_MSG and _peek(rest, "trigger") is None:
         extra.append("trigger=node-join")
