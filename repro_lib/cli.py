@@ -36,7 +36,45 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--png", metavar="PATH", help="draw the timeline figure to PATH")
     i.add_argument("--date", help="date for console logs with no date (YYYY-MM-DD)")
     i.add_argument("--events", metavar="CSV", help="write the events table as CSV")
+    rp = sub.add_parser("report", help="execute a notebook and render a self-contained HTML report")
+    rp.add_argument("notebook", help="e.g. notebooks/01-walkthrough.ipynb")
+    rp.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                    help="papermill parameter (repeatable), e.g. -p BACKEND sim")
+    rp.add_argument("--out", default=None, metavar="DIR", help="output folder (default: reports/<notebook>)")
+    rp.add_argument("--no-input", action="store_true", help="hide code cells in the HTML")
+    sub.add_parser("demo", help="the main job: run the walkthrough on the sim and write its HTML report")
     return p
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    import yaml
+
+    from repro_lib.report import render_report
+
+    params = {k: yaml.safe_load(v) if v.strip() else "" for k, v in args.parameter}
+    out = args.out or str(Path("reports") / Path(args.notebook).stem)
+    rep = render_report(args.notebook, out, parameters=params, no_input=args.no_input)
+    print(f"executed notebook: {rep.notebook}")
+    if rep.run_dir:
+        print(f"run folder:        {rep.run_dir}")
+    print(f"HTML report:       {rep.html}  ({rep.seconds:.1f}s)")
+    return 0
+
+
+def _cmd_demo(_: argparse.Namespace) -> int:
+    from repro_lib.report import render_report
+
+    nb = Path("notebooks/01-walkthrough.ipynb")
+    if not nb.is_file():
+        raise ReproError("notebooks/01-walkthrough.ipynb not found", hint="run `repro demo` from the repository root")
+    print("running notebooks/01-walkthrough.ipynb on the simulated stack …", flush=True)
+    rep = render_report(nb, "reports/walkthrough")
+    print(f"executed notebook: {rep.notebook}")
+    if rep.run_dir:
+        print(f"run folder:        {rep.run_dir}")
+    print(f"HTML report:       {rep.html.resolve()}  ({rep.seconds:.1f}s)")
+    print("explore interactively: .venv/bin/jupyter lab notebooks/")
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -83,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_run(args)
         if args.command == "inspect":
             return _cmd_inspect(args)
+        if args.command == "report":
+            return _cmd_report(args)
+        if args.command == "demo":
+            return _cmd_demo(args)
     except ReproError as e:
         print(f"repro: {e}", file=sys.stderr)
         return 2

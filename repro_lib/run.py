@@ -94,6 +94,26 @@ class Run:
             frames.append(df)
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
+    def log_lines(self, pattern: str = "DISPATCH|PUBLISH|REEVALUATOR|leave", *, fmt: str = "text") -> pd.DataFrame:
+        """``docker logs … | grep -E PATTERN`` over every source: t_s, source and the log line."""
+        import re
+
+        rx = re.compile(pattern)
+        if self.records:
+            rows = [(r.t, r.source, format_record(r, self.epoch, fmt)) for r in self.records]
+        else:
+            ev = self.events
+            lines = ev["line"].where(ev["line"].notna(), ev["msg"].fillna("") + " " + ev["detail"].fillna(""))
+            rows = list(zip(ev["t_s"], ev["source"], lines, strict=False))
+        hits = [r for r in rows if rx.search(str(r[2]))]
+        return pd.DataFrame(hits, columns=["t_s", "source", "line"])
+
+    def grep(self, pattern: str = "DISPATCH|PUBLISH|REEVALUATOR|leave", *, fmt: str = "text") -> str:
+        """The matching log lines as text, prefixed by their source — like grepping ``docker logs``."""
+        hits = self.log_lines(pattern, fmt=fmt)
+        width = max((len(s) for s in hits["source"]), default=0)
+        return "\n".join(f"{src:<{width}} | {line}" for src, line in zip(hits["source"], hits["line"], strict=False))
+
     def plot(self, **kw: Any) -> Any:
         """The combined timeline figure (:func:`repro_lib.plots.plot_run`)."""
         from repro_lib.plots import plot_run
