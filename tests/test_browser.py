@@ -1,0 +1,146 @@
+"""The timing explorer driven once in a real JupyterLab, in headless Debian Chromium (Playwright).
+
+Skipped with a reason where /usr/bin/chromium or Playwright is missing (browsers cannot be
+downloaded here: `playwright install` is never used; Playwright drives Debian's chromium)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+PLOT = ".widget-output .jp-RenderedImage img"
+KERNEL_IDLE = re.compile(r"\(ipykernel\) \| Idle$")
+
+pytestmark = [pytest.mark.browser]
+if not Path(CHROMIUM).exists():
+    pytestmark.append(pytest.mark.skip(reason="Debian chromium not installed (apt-get install chromium)"))
+try:
+    from playwright.sync_api import expect, sync_playwright
+except ImportError:  # pragma: no cover
+    pytestmark.append(pytest.mark.skip(reason="playwright (Python) not installed: pip install -e .[test]"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    home = tmp_path_factory.mktemp("jhome")
+    nbdir = tmp_path_factory.mktemp("nb")
+    shutil.copy(ROOT / "notebooks/02-timing-explorer.ipynb", nbdir)
+    for name in ("pyproject.toml", "scenarios", "pipelines"):   # the notebook finds the repo root by pyproject.toml
+        (nbdir / name).symlink_to(ROOT / name)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "cfg"), JUPYTER_DATA_DIR=str(home / "data"),
+               JUPYTER_RUNTIME_DIR=str(home / "run"), IPYTHONDIR=str(home / "ipy"), MPLCONFIGDIR=str(home / "mpl"))
+    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false", "checkForUpdates": false}')
+    port, token = _free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1", f"--port={port}",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={nbdir}", "--allow-root",
+           f"--LabApp.user_settings_dir={home / 'settings'}", f"--LabApp.workspaces_dir={home / 'ws'}"]
+    log = open(home / "server.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    t0 = time.monotonic()
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() - t0 > 90:
+                    raise RuntimeError(f"jupyter lab did not start; see {home / 'server.log'}") from None
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _wait_plot_settled(page, old_src: str | None, quiet_ms: int = 500) -> None:
+    page.wait_for_function("""([sel, old, quiet]) => {
+        const i = document.querySelector(sel);
+        if (!i || i.src === old || !i.complete || !i.naturalWidth) { window.__plotSrc = null; return false; }
+        if (window.__plotSrc !== i.src) { window.__plotSrc = i.src; window.__plotT = performance.now(); return false; }
+        return performance.now() - window.__plotT > quiet;
+    }""", arg=[PLOT, old_src, quiet_ms], polling=100)
+
+
+def test_explorer_in_jupyterlab(lab: tuple[str, str], tmp_path: Path) -> None:
+    from PIL import Image
+
+    base, token = lab
+    expect.set_options(timeout=60_000)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.set_default_timeout(90_000)
+            external: list[str] = []
+            page.on("request", lambda r: external.append(r.url)
+                    if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+            page.goto(f"{base}/lab/tree/02-timing-explorer.ipynb?reset&token={token}")
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+            status = page.locator(".jp-StatusBar-TextItem", has_text="ipykernel")
+            expect(status).to_have_text(KERNEL_IDLE)
+            page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
+            page.locator("li.lm-Menu-item[data-command='runmenu:run-all']:not(.lm-mod-disabled)").click()
+            expect(page.locator(".jp-InputPrompt").first).not_to_have_text("[ ]:")
+
+            verdict = page.locator(".widget-html", has_text="VERDICT:").first
+            expect(verdict).to_contain_text("VERDICT: reproduced")   # the notebook ends on the seed's values
+            expect(status).to_have_text(KERNEL_IDLE)
+            page.locator(PLOT).first.wait_for()
+            before = page.locator(PLOT).first.get_attribute("src")
+
+            # drag the kill → deploy slider to ~70 % (≈ 630 s, long after the disconnect timeout)
+            slider = page.locator(".widget-slider", has_text="kill → deploy").first
+            base_box = slider.locator(".noUi-base").bounding_box()
+            handle = slider.locator(".noUi-handle").bounding_box()
+            assert base_box and handle
+            page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(base_box["x"] + 0.7 * base_box["width"], handle["y"] + handle["height"] / 2, steps=8)
+            page.mouse.up()
+
+            expect(verdict).to_contain_text("VERDICT: not_reproduced")
+            value = float(slider.locator(".widget-readout").inner_text())
+            assert 500 < value < 800, value
+            expect(status).to_have_text(KERNEL_IDLE)
+            _wait_plot_settled(page, before)
+            img = page.locator(PLOT).first
+            img.evaluate("i => i.decode().then(() => new Promise(r => requestAnimationFrame(() => "
+                         "requestAnimationFrame(r))))")
+            png = img.screenshot()
+            dark = sum(Image.open(io.BytesIO(png)).convert("L").histogram()[:100])
+            assert dark > 500, f"plot looks blank ({dark} dark pixels)"
+            page.screenshot(path=str(tmp_path / "explorer.png"))
+            shot = os.environ.get("REPRO_BROWSER_SHOT")
+            if shot:
+                shutil.copy(tmp_path / "explorer.png", shot)
+            assert external == [], f"the page reached outside loopback: {external[:5]}"
+        finally:
+            browser.close()
