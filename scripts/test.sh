@@ -10,12 +10,19 @@ export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
 # --- system packages (Debian): only as root with apt; the tests skip what is missing otherwise ---
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "${REPRO_NO_APT:-}" != 1 ]; then
   need=()
-  for p in ${REPRO_APT_PACKAGES:-}; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+  # chromium: the JupyterLab browser test; nats-server: the local-process backend tests
+  for p in ${REPRO_APT_PACKAGES:-chromium nats-server}; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
   if ((${#need[@]})); then
     echo "== apt-get install ${need[*]}"
     apt-get update -qq >/dev/null
     apt-get install -y -qq "${need[@]}" >/dev/null
   fi
+fi
+
+# --- Docker (daemon, compose, emulated images) for the Docker tests; skipped where not root ------------
+if [ "$(id -u)" = 0 ] && [ -x scripts/docker-setup.sh ] && [ "${REPRO_NO_DOCKER:-}" != 1 ]; then
+  echo "== docker setup"
+  bash scripts/docker-setup.sh || echo "docker setup failed: the Docker tests will skip (see the lines above)"
 fi
 
 # --- Python ---------------------------------------------------------------------------------------
