@@ -34,7 +34,7 @@ from repro_lib.run import Run
 from repro_lib.stack import Stack
 from repro_lib.timings import Timings, timings_from
 
-__all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "run_scenario", "STEP_NAMES",
+__all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "run_scenario", "STEP_NAMES", "parse_step", "run_step",
            "make_stack", "apply_sets"]
 
 STEP_NAMES = ("up", "down", "wait_for", "sleep", "deploy", "stop_job", "kill", "start", "join",
@@ -180,7 +180,7 @@ def parse_scenario(doc: Any, *, path: Path | None = None, sets: list[str] | None
         raise ScenarioError("no `steps` (a list of one-key mappings)", path=where)
     search = (path.parent,) if path else ()
     known_edges = set(edges)
-    steps = [_parse_step(i, s, params, known_edges, search, where) for i, s in enumerate(raw_steps)]
+    steps = [parse_step(i, s, params, known_edges, search, where) for i, s in enumerate(raw_steps)]
     return Scenario(name=str(name), description=str(doc.get("description") or ""), timings=timings,
                     fix=[f for f in fixes if f != "none"] or ["none"], edges=list(edges),
                     params=params, steps=steps, expect=expect, labels=dict(doc.get("labels") or {}),
@@ -231,7 +231,7 @@ def _only(args: dict[str, Any], allowed: set[str], op: str, where: str, i: int) 
                             hint=f"{op} takes {', '.join(sorted(allowed)) or 'no keys'}")
 
 
-def _parse_step(i: int, raw: Any, params: dict[str, Any], edges: set[str], search: tuple[Path, ...],
+def parse_step(i: int, raw: Any, params: dict[str, Any], edges: set[str], search: tuple[Path, ...],
                 where: str) -> Step:
     if not isinstance(raw, dict) or len(raw) != 1:
         raise ScenarioError("a step must be a one-key mapping like `- sleep: 5s`", path=where, step=i)
@@ -376,7 +376,7 @@ def run_scenario(sc: Scenario, *, backend: str = "sim", seed: int = 0, stack: St
             if progress:
                 progress(step, stack)
             t0 = stack.now
-            result = _do(stack, step, snapshots)
+            result = run_step(stack, step, snapshots)
             steps.append({"step": step.index + 1, "op": step.op, "t_start_s": round(t0, 6),
                           "t_end_s": round(stack.now, 6), "result": result, "describe": step.describe()})
     except ReproError as e:
@@ -393,7 +393,7 @@ def run_scenario(sc: Scenario, *, backend: str = "sim", seed: int = 0, stack: St
                records=stack.records, snapshots=snapshots, steps=steps, counts=counts, error=error)
 
 
-def _do(stack: Stack, step: Step, snapshots: list[Any]) -> str:
+def run_step(stack: Stack, step: Step, snapshots: list[Any]) -> str:
     a = step.args
     op = step.op
     if op == "up":

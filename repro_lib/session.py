@@ -20,7 +20,7 @@ import pandas as pd
 
 from repro_lib.durations import parse_duration
 from repro_lib.run import Run
-from repro_lib.scenario import Scenario, _do, _parse_step, make_stack, parse_scenario
+from repro_lib.scenario import Scenario, make_stack, parse_scenario, parse_step, run_step
 from repro_lib.stack import Stack
 
 __all__ = ["Session"]
@@ -50,11 +50,11 @@ class Session:
 
     # -- the seed's steps ----------------------------------------------------------------------
     def _step(self, op: str, value: Any) -> str:
-        step = _parse_step(len(self.scenario.steps), {op: value}, {}, self._edges, (self.root,),
+        step = parse_step(len(self.scenario.steps), {op: value}, {}, self._edges, (self.root,),
                            str(self.scenario.path))
         self.scenario.steps.append(step)
         t0 = self.stack.now
-        result = _do(self.stack, step, self.snapshots)
+        result = run_step(self.stack, step, self.snapshots)
         self.steps.append({"step": step.index + 1, "op": op, "t_start_s": round(t0, 6),
                            "t_end_s": round(self.stack.now, 6), "result": result, "describe": step.describe()})
         self._run = None
