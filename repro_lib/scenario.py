@@ -34,8 +34,8 @@ from repro_lib.run import Run
 from repro_lib.stack import Stack
 from repro_lib.timings import Timings, timings_from
 
-__all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "run_scenario", "STEP_NAMES", "parse_step", "run_step",
-           "make_stack", "apply_sets"]
+__all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "run_scenario", "STEP_NAMES", "parse_step",
+           "run_step", "make_stack", "apply_sets"]
 
 STEP_NAMES = ("up", "down", "wait_for", "sleep", "deploy", "stop_job", "kill", "start", "join",
               "partition", "heal", "restart_orchestrator", "snapshot")
