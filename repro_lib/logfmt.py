@@ -36,7 +36,7 @@ def _value(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     s = str(v)
-    if s == "" or any(c in s for c in ' ="\\\n\t'):
+    if s == "" or any(c in s for c in ' ="\\') or any(c < " " or c == "\x7f" for c in s):
         return json.dumps(s)
     return s
 

@@ -63,6 +63,8 @@ STATE_FIELD_MSGS = frozenset(
     m for m, (kind, _st) in LOG_MESSAGES.items() if kind in ("node", "state")
 )
 CREATED_MSG = "REEVALUATOR: Created evaluation for job"
+# the one plain `log` message whose detail the fast path keeps (it names the edge's node)
+EDGE_CONNECTED_MSG = "Edge connected to orchestrator"
 PUBLISH_CHECK_MSG = "PUBLISH: Checking node connection"
 NODE_KEYS = ("node_id", "target_node")
 JOB_KEYS = ("job", "job_id")

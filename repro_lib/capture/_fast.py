@@ -1,18 +1,40 @@
-"""Vectorised log parsing (pyarrow compute) that yields exactly what the per-line parser does.
+"""Vectorised log parsing (numpy over the raw bytes, Arrow kernels) matching the per-line parser.
 
-Lines in the common, canonical shapes (Docker's fixed 9-digit prefix; slog text and JSON with
-RFC 3339 times; zerolog console; plain lines) are handled column-wise. Anything unusual —
-escapes, quoted values of the id fields, zerolog JSON key order, FAULT/ACTION messages, odd
-whitespace — is handed to :func:`repro_lib.capture.logs._parse_one`, the reference parser.
+Pipeline (:func:`_columns`):
+
+1. **Lines.** Arrow's multi-threaded CSV reader, with one column, no quoting and an unused
+   delimiter, splits the file into string arrays (chunks of ~4 MB) without a Python loop; files
+   with ``\r``, a BOM or the delimiter byte take a numpy split instead.
+2. **Byte pass per chunk** (:func:`_scan`, threads): from the first bytes of each line (unaligned
+   8-byte loads at per-line positions) it recognises Docker's prefix and the body format (slog
+   text ``time=``, slog JSON ``{"time":"``, zerolog console ``HH:MM:SS``), parses RFC 3339 /
+   time-of-day values with integer arithmetic, and finds the level and the message span using the
+   sorted positions of spaces, quotes, ``=`` and backslashes in the chunk. A line *matters* when
+   its message starts like an instrumented one (the first four bytes of a :data:`LOG_MESSAGES`
+   key, ``FAULT``/``ACTION`` or the edge's connect line); for the other ("noise") lines only
+   node/job/execution are read, by locating ``␠node_id=`` / ``,"node_id":"`` style keys.
+   Strings are cut out of the chunk's buffer as Arrow ``string_view`` arrays and cast, so no
+   per-line Python runs.
+3. **Lines that matter** (~5 %) go, all chunks at once, through the column-wise field parser
+   (:func:`_structured`).
+4. **Anything unusual** — control or non-ASCII bytes, other time shapes, escapes, quoted id values,
+   zerolog JSON key order, FAULT/ACTION messages, … — goes to :func:`logs._parse_one`, the
+   reference parser; then the console date context is settled in numpy.
+
+Noise lines get no ``detail`` here (see :mod:`repro_lib.capture.logs`); everything else equals the
+per-line parser, which the fuzz tests check.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
 from repro_lib.capture import _common as c
 from repro_lib.events import LOG_MESSAGES
@@ -21,14 +43,9 @@ __all__: list[str] = []
 
 _NAT = np.iinfo(np.int64).min
 _DAY = 86400 * c.NS
-_SEP = "\x1f"
-_LEVELS = pa.array(["DEBUG", "INFO", "WARN", "ERROR"])
 _TIME = (
     r"(?:19|20)\d\d-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
 )
-_DOCKER = "^" + _TIME + r"\.\d{9}Z "
-_DOCKER_LOOSE = r"^\d{4}-\d\d-\d\dT"
-_RFC = "^" + _TIME + r"(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
 _STR = r'"[^"\\\x00-\x1f]*"'
 _KEY = r"[A-Za-z_][\w.\-]*"
 _NUM = r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?"
@@ -36,9 +53,6 @@ _JSON = (
     r'^\{"time":"' + _TIME + r"(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
     r'","level":"(?:DEBUG|INFO|WARN|ERROR)","msg":' + _STR
     + r'(?:,"' + _KEY + r'":(?:' + _STR + "|" + _NUM + r"|true|false|null))*\}$"
-)
-_CONSOLE = (
-    r"^(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})? \| (?:TRC|DBG|INF|WRN|ERR|FTL|PNC) "
 )
 _PRE_TOKENS = r'^(?:[^ ="\\]+=(?:"[^"\\]*"|[^ "\\]*) )*$'
 _ROW_POS = {"kind": 1, "node": 2, "job": 3, "execution": 4, "state": 5, "detail": 6, "level": 8,
@@ -66,11 +80,6 @@ def _join(a: pa.Array, b: pa.Array) -> pa.Array:
     both = pc.and_(pc.not_equal(a, ""), pc.not_equal(b, ""))
     sep = pc.if_else(both, " ", "")
     return pc.binary_join_element_wise(a, sep, b, "")
-
-
-def _ts_ns(a: pa.Array) -> np.ndarray:
-    ts = pc.cast(a, pa.timestamp("ns", "UTC"))
-    return ts.cast(pa.int64()).to_numpy(zero_copy_only=False)
 
 
 def _take(
@@ -108,115 +117,25 @@ def _take(
     return value, rest, bad
 
 
-def _text(body: pa.Array) -> tuple[np.ndarray, dict[str, Any]]:
-    """slog text rows → (ok mask, columns for the ok rows)."""
-    parts = pc.split_pattern(body, " ", max_splits=2)
-    ok = pc.equal(pc.list_value_length(parts), 3)
-    p0, p1, p2 = (_fill(_el(parts, i)) for i in range(3))
-    traw = pc.utf8_slice_codeunits(p0, 5)
-    ok = pc.and_(ok, pc.match_substring_regex(traw, _RFC))
-    ok = pc.and_(ok, pc.starts_with(p1, "level="))
-    level = pc.utf8_slice_codeunits(p1, 6)
-    ok = pc.and_(ok, pc.is_in(level, _LEVELS))
-    ok = pc.and_(ok, pc.starts_with(p2, "msg="))
-    quoted = pc.starts_with(p2, 'msg="')
-    q = pc.split_pattern(pc.utf8_slice_codeunits(p2, 5), '"', max_splits=1)
-    qm, qafter = _el(q, 0), _el(q, 1)
-    q_ok = pc.and_(pc.invert(pc.is_null(qafter)), pc.invert(pc.match_substring(_fill(qm), "\\")))
-    q_ok = pc.and_(q_ok, pc.or_(pc.equal(_fill(qafter), ""), pc.starts_with(_fill(qafter), " ")))
-    b = pc.split_pattern(pc.utf8_slice_codeunits(p2, 4), " ", max_splits=1)
-    bm, brest = _fill(_el(b, 0)), _fill(_el(b, 1))
-    b_ok = pc.invert(pc.match_substring(bm, '"'))
-    ok = pc.and_(ok, pc.if_else(quoted, q_ok, b_ok))
-    ok = _fill_bool(ok)
-    msg = pc.if_else(quoted, _fill(qm), bm)
-    rest = pc.if_else(quoted, pc.utf8_slice_codeunits(_fill(qafter), 1), brest)
-    okn = ok.to_numpy(zero_copy_only=False)
-    cols = {
-        "t": _ts_ns(pc.filter(traw, ok)),
-        "level": pc.filter(level, ok),
-        "msg": pc.filter(msg, ok),
-        "rest": pc.filter(rest, ok),
-        "app_time": pc.filter(traw, ok),
-        "caller": None,
-        "console": False,
-    }
-    return okn, cols
-
-
 def _fill_bool(a: pa.Array) -> pa.Array:
     return pc.fill_null(a, False)
 
 
-def _json(body: pa.Array) -> tuple[np.ndarray, dict[str, Any]]:
-    ok = _fill_bool(pc.match_substring_regex(body, _JSON))
-    sub = pc.filter(body, ok)
-    s = pc.split_pattern(pc.utf8_slice_codeunits(sub, 9), '","level":"', max_splits=1)
-    traw, r1 = _el(s, 0), _el(s, 1)
-    s = pc.split_pattern(r1, '","msg":"', max_splits=1)
-    level, r2 = _el(s, 0), _el(s, 1)
-    s = pc.split_pattern(r2, '"', max_splits=1)
-    msg, r3 = _el(s, 0), _el(s, 1)
-    rr = pc.utf8_slice_codeunits(r3, 0, -1)
-    rr = pc.replace_substring_regex(rr, r',"(' + _KEY + r')":"([^" =]+)"', r" \1=\2")
-    rr = pc.replace_substring_regex(rr, r',"(' + _KEY + r')":("[^"]*")', r" \1=\2")
-    rr = pc.replace_substring_regex(
-        rr, r',"(' + _KEY + r')":(' + _NUM + r"|true|false|null)", r" \1=\2"
-    )
-    rest = pc.utf8_slice_codeunits(rr, 1)
-    cols = {
-        "t": _ts_ns(traw),
-        "level": level,
-        "msg": msg,
-        "rest": rest,
-        "app_time": traw,
-        "caller": None,
-        "console": False,
-    }
-    return ok.to_numpy(zero_copy_only=False), cols
+# ---- reading lines -----------------------------------------------------------------------------
 
-
-def _console(body: pa.Array) -> tuple[np.ndarray, dict[str, Any]]:
-    s = pc.split_pattern(body, " | ", max_splits=1)
-    tod, r1 = _el(s, 0), _fill(_el(s, 1))
-    lv = pc.utf8_slice_codeunits(r1, 0, 3)
-    r2 = pc.utf8_slice_codeunits(r1, 4)
-    s = pc.split_pattern(r2, " ", max_splits=1)
-    w, r3 = _fill(_el(s, 0)), _fill(_el(s, 1))
-    with_caller = pc.or_(pc.equal(r3, ">"), pc.starts_with(r3, "> "))
-    no_caller = pc.or_(pc.equal(r2, ">"), pc.starts_with(r2, "> "))
-    ok = pc.or_(with_caller, no_caller)
-    arrow = pc.if_else(with_caller, r3, r2)
-    tail = pc.utf8_slice_codeunits(arrow, 2)
-    ok = pc.and_(ok, pc.invert(pc.match_substring(tail, _SEP)))
-    ok = _fill_bool(ok)
-    caller = pc.if_else(with_caller, w, pa.scalar(None, pa.string()))
-    t2 = pc.replace_substring_regex(
-        tail, r"^(.*?)(?:^| )([A-Za-z_][\w.\-]*=)", "\\1" + _SEP + "\\2", max_replacements=1
-    )
-    s = pc.split_pattern(t2, _SEP, max_splits=1)
-    msg, rest = _el(s, 0), _fill(_el(s, 1))
-    names = dict(c.CONSOLE_LEVELS)
-    level = pc.take(
-        pa.array(list(names.values())), pc.index_in(lv, value_set=pa.array(list(names)))
-    )
-    okf = ok
-    tod_f = pc.filter(tod, okf)
-    t = _ts_ns(pc.binary_join_element_wise("1970-01-01T", tod_f, "Z", ""))
-    cols = {
-        "t": t,
-        "level": pc.filter(level, okf),
-        "msg": pc.filter(msg, okf),
-        "rest": pc.filter(rest, okf),
-        "app_time": tod_f,
-        "caller": pc.filter(caller, okf),
-        "console": True,
-    }
-    return ok.to_numpy(zero_copy_only=False), cols
+# chunk size: the byte-level pass keeps its temporaries small enough to stay in cache
+_BLOCK = 1 << 22
+_CSV_PARSE = pcsv.ParseOptions(
+    delimiter="\x01", quote_char=False, escape_char=False, newlines_in_values=False,
+    ignore_empty_lines=False,
+)
+_CSV_CONVERT = pcsv.ConvertOptions(
+    column_types={"line": pa.string()}, strings_can_be_null=False, quoted_strings_can_be_null=False,
+)
 
 
 def _split_lines(data: bytes) -> pa.Array | None:
-    """File bytes → string array of lines (no newlines), or None if not UTF-8."""
+    """File bytes → one string array of lines (no newlines), or None if not UTF-8."""
     if not data:
         return pa.array([], pa.string())
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -230,9 +149,7 @@ def _split_lines(data: bytes) -> pa.Array | None:
     typ = pa.large_string() if offsets[-1] >= 2**31 else pa.string()
     if typ == pa.string():
         offsets = offsets.astype(np.int32)
-    arr = pa.Array.from_buffers(
-        typ, n, [None, pa.py_buffer(offsets), pa.py_buffer(packed)]
-    )
+    arr = pa.Array.from_buffers(typ, n, [None, pa.py_buffer(offsets), pa.py_buffer(packed)])
     try:
         arr.validate(full=True)
     except pa.ArrowInvalid:
@@ -240,16 +157,35 @@ def _split_lines(data: bytes) -> pa.Array | None:
     return arr
 
 
+def _read_chunks(data: bytes) -> list[pa.Array] | None:
+    """File bytes → string arrays of its lines in order (Arrow's multi-threaded CSV reader with
+    one column and no quoting), or None when the bytes are not UTF-8."""
+    if not data:
+        return []
+    # the CSV reader also ends lines at \r and skips a BOM; those files take the numpy split
+    if b"\r" not in data and b"\x01" not in data and not data.startswith(b"\xef\xbb\xbf"):
+        opts = pcsv.ReadOptions(column_names=["line"], block_size=_BLOCK)
+        try:
+            tb = pcsv.read_csv(pa.py_buffer(data), read_options=opts,
+                               parse_options=_CSV_PARSE, convert_options=_CSV_CONVERT)
+        except (pa.ArrowException, ValueError):
+            pass
+        else:
+            return [ch for ch in tb.column(0).chunks if len(ch)]
+    arr = _split_lines(data)
+    return None if arr is None else [arr]
+
+
 def columns_from_bytes(data: bytes, date_ns: int | None) -> dict[str, Any] | None:
     """File bytes → parser columns, or None to fall back to the per-line path."""
-    arr = _split_lines(data)
-    if arr is None:
+    chunks = _read_chunks(data)
+    if chunks is None:
         text = data.decode("utf-8", errors="replace")
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         return columns_from_lines(lines, date_ns)
-    return _columns(arr, date_ns, check_breaks=b"\r" in data)
+    return _columns(chunks, date_ns)
 
 
 def columns_from_lines(lines: list[str], date_ns: int | None) -> dict[str, Any] | None:
@@ -257,180 +193,606 @@ def columns_from_lines(lines: list[str], date_ns: int | None) -> dict[str, Any] 
         arr = pa.array(lines, pa.string())
     except (pa.ArrowException, UnicodeEncodeError):
         return None
-    return _columns(arr, date_ns)
+    return _columns([arr] if len(arr) else [], date_ns)
 
 
-def _columns(arr: pa.Array, date_ns: int | None, *, check_breaks: bool = True) -> dict[str, Any]:
+# ---- byte-level helpers ------------------------------------------------------------------------
+
+_BIG = np.int64(2**62)
+_THREADS = min(4, os.cpu_count() or 1)
+_M = [np.uint64((1 << (8 * k)) - 1) for k in range(8)] + [np.uint64(2**64 - 1)]
+
+
+def _code(text: bytes) -> np.uint64:
+    return np.uint64(int.from_bytes(text, "little"))
+
+
+class _Bytes:
+    """Unaligned little-endian loads from one chunk's bytes; positions past the end read 0."""
+
+    def __init__(self, d: np.ndarray) -> None:
+        self.d = d
+        self.n = n = len(d)
+        k = min(n, 64)
+        pad = np.zeros(k + 72, np.uint8)
+        pad[:k] = d[n - k:]
+        self.tbase = n - k
+        self.t8 = np.ndarray((len(pad) - 7,), "<u8", buffer=pad, strides=(1,))
+        self.d8 = np.ndarray((n - 7,), "<u8", buffer=d, strides=(1,)) if n >= 8 else None
+
+    def u8(self, q: np.ndarray) -> np.ndarray:
+        q = np.asarray(q, np.int64)
+        hi = len(self.t8) - 1
+        if self.d8 is None:
+            return self.t8[np.clip(q - self.tbase, 0, hi)]
+        lim = self.n - 8
+        out = self.d8[np.clip(q, 0, lim)]
+        big = q > lim
+        if big.any():
+            out[big] = self.t8[np.clip(q[big] - self.tbase, 0, hi)]
+        return out
+
+    def byte(self, q: np.ndarray) -> np.ndarray:
+        q = np.asarray(q, np.int64)
+        if not self.n:
+            return np.zeros(len(q), np.uint8)
+        return np.where(q < self.n, self.d[np.clip(q, 0, self.n - 1)], 0).astype(np.uint8)
+
+    def bytes(self, q: np.ndarray, k: int) -> np.ndarray:
+        """(len(q), 8*k) matrix of the bytes from q on."""
+        return np.stack([self.u8(q + 8 * i) for i in range(k)], axis=1).view(np.uint8)
+
+    def eq(self, q: np.ndarray, text: bytes) -> np.ndarray:
+        """Does ``text`` start at q (bytes only; the caller checks the line end)?"""
+        ok = np.ones(len(q), bool)
+        for i in range(0, len(text), 8):
+            part = text[i: i + 8]
+            ok &= (self.u8(q + i) & _M[len(part)]) == _code(part)
+        return ok
+
+
+def _positions(d: np.ndarray, value: int) -> np.ndarray:
+    """Sorted positions of one byte value, with a sentinel far past the end."""
+    p = np.flatnonzero(d == value)
+    out = np.empty(len(p) + 1, np.int64)
+    out[:-1] = p
+    out[-1] = _BIG
+    return out
+
+
+def _nxt(pos: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """First position >= q (the sentinel when none)."""
+    return pos[np.minimum(np.searchsorted(pos, q), len(pos) - 1)]
+
+
+def _prv(pos: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Last position < q (-1 when none)."""
+    i = np.searchsorted(pos, q) - 1
+    return np.where(i >= 0, pos[np.maximum(i, 0)], -1)
+
+
+_DIM = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+_POW9 = 10 ** np.arange(8, -1, -1, dtype=np.int64)
+_DATE_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+
+
+def _days(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil)."""
+    y = y - (m <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * ((m + 9) % 12) + 2) // 5 + d - 1
+    return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
+
+
+def _digits(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Byte matrix → (digit values as int32, is-a-digit)."""
+    dg = mat - np.uint8(48)
+    return dg.astype(np.int32), dg < 10
+
+
+def _frac(dg: np.ndarray, isd: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """First ``count`` (0..9) digit columns of dg → (nanoseconds, all digits)."""
+    use = np.arange(9)[None, :] < count[:, None]
+    ok = np.where(use, isd[:, :9], True).all(axis=1)
+    return (np.where(use, dg[:, :9], 0).astype(np.int64) * _POW9).sum(axis=1), ok
+
+
+def _rfc(bb: _Bytes, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Strict RFC 3339 text in [p, q): ``YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)`` → (ns, ok).
+
+    A subset of what :func:`_common.parse_rfc3339` and ``DOCKER_RE`` accept, with equal values.
+    """
+    m = len(p)
+    if not m:
+        return np.zeros(0, np.int64), np.zeros(0, bool)
+    mat = bb.bytes(p, 4)
+    dg, isd = _digits(mat)
+    ln = q - p
+    ok = (ln >= 20) & isd[:, _DATE_DIGITS].all(axis=1)
+    ok &= (mat[:, 4] == 45) & (mat[:, 7] == 45) & (mat[:, 10] == 84) & (mat[:, 13] == 58)
+    ok &= mat[:, 16] == 58
+    y = dg[:, 0] * 1000 + dg[:, 1] * 100 + dg[:, 2] * 10 + dg[:, 3]
+    mo = dg[:, 5] * 10 + dg[:, 6]
+    dd = dg[:, 8] * 10 + dg[:, 9]
+    hh = dg[:, 11] * 10 + dg[:, 12]
+    mi = dg[:, 14] * 10 + dg[:, 15]
+    ss = dg[:, 17] * 10 + dg[:, 18]
+    ok &= (y >= 1678) & (y <= 2261) & (mo >= 1) & (mo <= 12) & (dd >= 1)
+    ok &= (hh <= 23) & (mi <= 59) & (ss <= 59)
+    mo = np.clip(mo, 1, 12)
+    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    ok &= dd <= _DIM[mo - 1] + ((mo == 2) & leap)
+    zone = bb.u8(q - 6).view(np.uint8).reshape(-1, 8)
+    zdg, zisd = _digits(zone)
+    is_z = zone[:, 5] == 90
+    z_ok = ((zone[:, 0] == 43) | (zone[:, 0] == 45)) & (zone[:, 3] == 58)
+    z_ok &= zisd[:, [1, 2, 4, 5]].all(axis=1)
+    off = ((zdg[:, 1] * 10 + zdg[:, 2]) * 3600 + (zdg[:, 4] * 10 + zdg[:, 5]) * 60)
+    off = np.where(is_z, 0, np.where(zone[:, 0] == 45, -off, off))
+    ok &= is_z | z_ok
+    fl = ln - 19 - np.where(is_z, 1, 6)
+    frac, f_ok = _frac(dg[:, 20:29], isd[:, 20:29], np.clip(fl - 1, 0, 9))
+    ok &= (fl == 0) | ((fl >= 2) & (fl <= 10) & (mat[:, 19] == 46) & f_ok)
+    ns = (_days(y, mo, dd).astype(np.int64) * 86400 + hh * 3600 + mi * 60 + ss - off) * c.NS + frac
+    return np.where(ok, ns, 0), ok
+
+
+_LEVEL_WORDS = (b"DEBUG", b"INFO", b"WARN", b"ERROR")
+_CONSOLE_WORDS = tuple(k.encode() + b" " for k in c.CONSOLE_LEVELS)
+_LEVEL_NAMES = pa.array([w.decode() for w in _LEVEL_WORDS] + list(c.CONSOLE_LEVELS.values()))
+_CONSOLE_BASE = len(_LEVEL_WORDS)
+
+
+def _level(bb: _Bytes, p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Index into _LEVEL_NAMES of the word in [p, q), or -1."""
+    w = bb.u8(p)
+    out = np.full(len(p), -1, np.int64)
+    for i, word in enumerate(_LEVEL_WORDS):
+        hit = ((q - p) == len(word)) & ((w & _M[len(word)]) == _code(word))
+        out[hit] = i
+    return out
+
+
+def _views(buf: pa.Buffer, base: int, p: np.ndarray, q: np.ndarray, valid: np.ndarray,
+           bb: _Bytes) -> pa.Array:
+    """Strings [p, q) of a chunk (null where not valid) without a pass over the chunk: a
+    string_view array over its buffer, cast to a plain string array."""
+    m = len(p)
+    if not m:
+        return pa.array([], pa.string())
+    ln = np.where(valid, q - p, 0)
+    pos = np.where(valid, p, 0)
+    v = np.zeros((m, 4), np.uint32)
+    v[:, 0] = ln
+    lo = bb.u8(pos)
+    hi = bb.u8(pos + 8)
+    short = ln <= 12
+    keep = [_M[k] for k in range(9)]
+    mask_lo = np.array(keep, np.uint64)[np.clip(ln, 0, 8)]
+    mask_hi = np.array(keep, np.uint64)[np.clip(ln - 8, 0, 8)]
+    lo &= np.where(short, mask_lo, _M[4])
+    hi &= np.where(short, mask_hi, 0)
+    lo_w = lo.view(np.uint32).reshape(-1, 2)
+    hi_w = hi.view(np.uint32).reshape(-1, 2)
+    v[:, 1] = lo_w[:, 0]
+    v[:, 2] = np.where(short, lo_w[:, 1], 0)
+    v[:, 3] = np.where(short, hi_w[:, 0], (pos + base).astype(np.uint32))
+    nulls = m - int(valid.sum())
+    bits = None if not nulls else pa.array(valid).buffers()[1]
+    arr = pa.Array.from_buffers(pa.string_view(), m, [bits, pa.py_buffer(v), buf],
+                                null_count=nulls)
+    return arr.cast(pa.string())
+
+
+def _rows(s: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Row of each byte position (s: row starts)."""
+    return np.searchsorted(s, pos, side="right") - 1
+
+
+_KEY_FIRST = np.zeros(256, bool)
+_KEY_CHAR = np.zeros(256, bool)
+for _ch in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_":
+    _KEY_FIRST[_ch] = _KEY_CHAR[_ch] = True
+for _ch in b"0123456789.-":
+    _KEY_CHAR[_ch] = True
+# first 4 bytes of every message that can mean something (LOG_MESSAGES, FAULT:/ACTION: and
+# the edge's connect line): a message starting otherwise is noise
+_MATTER = np.array(sorted({int(_code(k.encode()[:4])) for k in (*LOG_MESSAGES, c.EDGE_CONNECTED_MSG)
+                           if len(k) >= 4}), np.uint64)
+# (column, key) of the id fields, searched in the order the per-line parser cuts them
+_ID_KEYS = (("execution", "execution_id"), ("node", "node_id"), ("node2", "target_node"),
+            ("job", "job"), ("job2", "job_id"))
+
+
+# ---- the vectorised parser ---------------------------------------------------------------------
+
+_STR_COLS = ("kind", "node", "job", "execution", "state", "detail", "level", "msg")
+
+
+def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
+    """Lines (in chunks) → parser columns: ``t`` as int64 ns, the rest as Arrow arrays.
+
+    1. a byte-level numpy pass per chunk (:func:`_scan`): Docker prefix, format, time, level and
+       message span of every line; node/job/execution of noise lines; which lines matter;
+    2. the column-wise field parser (:func:`_structured`) on the lines that matter, all at once;
+    3. the per-line reference parser on whatever is unusual;
+    4. the date context of console lines, then the columns.
+    """
     from repro_lib.capture.logs import _parse_one
 
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    if arr.type == pa.large_string() and arr.nbytes < 2**31 - 1:
-        arr = arr.cast(pa.string())
-    n = len(arr)
-    slow = np.zeros(n, dtype=bool)
-    if check_breaks:
-        odd = _fill_bool(pc.match_substring_regex(arr, r"[\r\n]"))
-        slow |= odd.to_numpy(zero_copy_only=False)
-    dock = _fill_bool(pc.match_substring_regex(arr, _DOCKER)).to_numpy(zero_copy_only=False)
-    loose = _fill_bool(pc.match_substring_regex(arr, _DOCKER_LOOSE)).to_numpy(
-        zero_copy_only=False
-    )
-    slow |= loose & ~dock
-    dock &= ~slow
-    t = np.full(n, _NAT, dtype=np.int64)
-    dated = np.zeros(n, dtype=bool)
-    idx_d = np.flatnonzero(dock)
-    if len(idx_d):
-        dsub = arr.take(pa.array(idx_d))
-        try:
-            t[idx_d] = _ts_ns(pc.utf8_slice_codeunits(dsub, 0, 30))
-            dated[idx_d] = True
-        except pa.ArrowInvalid:
-            slow[idx_d] = True
-            dock[idx_d] = False
-            idx_d = idx_d[:0]
-    idx_nd = np.flatnonzero(~dock & ~slow)
-    if len(idx_d) == 0:
-        body, order = arr.take(pa.array(idx_nd)) if len(idx_nd) < n else arr, idx_nd
+    chunks = [a.cast(pa.string()) if a.type == pa.large_string() and a.nbytes < 2**31 - 1 else a
+              for a in chunks]
+    if len(chunks) > 1 and _THREADS > 1:  # numpy and Arrow release the GIL for the heavy parts
+        with ThreadPoolExecutor(_THREADS) as pool:
+            scans = list(pool.map(_scan, chunks))
     else:
-        bd = pc.utf8_slice_codeunits(arr.take(pa.array(idx_d)), 31)
-        bn = arr.take(pa.array(idx_nd))
-        body = pa.concat_arrays([bd, bn.cast(bd.type)])
-        order = np.concatenate([idx_d, idx_nd])
-    groups: list[tuple[np.ndarray, dict[str, Any]]] = []
-    is_text = pc.starts_with(body, "time=").to_numpy(zero_copy_only=False)
-    is_json = pc.starts_with(body, '{"time":"').to_numpy(zero_copy_only=False)
-    is_cons = _fill_bool(pc.match_substring_regex(body, _CONSOLE)).to_numpy(zero_copy_only=False)
-    structured = is_text | is_json | is_cons
-    maybe = (
-        pc.starts_with(body, "{").to_numpy(zero_copy_only=False)
-        | pc.starts_with(body, "level=").to_numpy(zero_copy_only=False)
-        | pc.match_substring(body, " msg=").to_numpy(zero_copy_only=False)
-        | _fill_bool(pc.match_substring_regex(body, r"^[0-9][0-9]")).to_numpy(
-            zero_copy_only=False
-        )
-    )
-    for mask, fn in ((is_text, _text), (is_json, _json), (is_cons & ~is_text, _console)):
-        pos = np.flatnonzero(mask)
-        if not len(pos):
-            continue
-        ok, cols = fn(body.take(pa.array(pos)))
-        slow[order[pos[~ok]]] = True
-        groups.append((order[pos[ok]], cols))
-    # plain lines: `log` behind a Docker prefix, else `raw`
-    plain = ~structured & ~maybe
-    ppos = np.flatnonzero(plain)
-    slow[order[~structured & maybe]] = True
-    # structured rows: message mapping, id fields, detail
-    s_idx_parts, s_cols = [], []
-    for idx, cols in groups:
-        s_idx_parts.append(idx)
-        s_cols.append(cols)
-    if s_idx_parts:
-        s_idx = np.concatenate(s_idx_parts)
-        sd = dock[s_idx]
-        msg = pa.concat_arrays([g["msg"] for g in s_cols])
-        rest = pa.concat_arrays([g["rest"] for g in s_cols])
-        level = pa.concat_arrays([g["level"] for g in s_cols])
-        app_time = pa.concat_arrays([g["app_time"] for g in s_cols])
-        caller = pa.concat_arrays(
-            [g["caller"] if g["caller"] is not None else pa.nulls(len(g["msg"]), pa.string())
-             for g in s_cols]
-        )
-        is_c = np.concatenate([np.full(len(g["msg"]), g["console"]) for g in s_cols])
-        own_t = np.concatenate([g["t"] for g in s_cols])
-        sres = _structured(msg, rest, level, app_time, caller, sd)
-        sbad = sres.pop("bad")
-        slow[s_idx[sbad]] = True
-        keep = ~sbad
-        s_idx, own_t, is_c, sd = s_idx[keep], own_t[keep], is_c[keep], sd[keep]
-        kmask = pa.array(keep)
-        sres = {k: pc.filter(v, kmask) for k, v in sres.items()}
-        t[s_idx[~sd]] = own_t[~sd]
-        dated[s_idx[~sd & ~is_c]] = True
-    else:
-        s_idx = np.zeros(0, dtype=np.int64)
-        is_c = sd = own_t = np.zeros(0, dtype=bool)
-        sres = {}
-    # slow rows through the reference parser (date context settled below)
+        scans = [_scan(a) for a in chunks]
+    lines = pa.chunked_array(chunks, type=pa.string()) if chunks else pa.chunked_array([], pa.string())
+    n = sum(x["n"] for x in scans)
+    start = np.cumsum([0] + [x["n"] for x in scans])[:-1]
+
+    def cat(key: str, dtype: Any = None) -> np.ndarray:
+        return np.concatenate([x[key] for x in scans]) if scans else np.zeros(0, dtype)
+
+    t, dated, tod, cons = cat("t", np.int64), cat("dated", bool), cat("tod", np.int64), cat("cons", bool)
+    slow, dock = cat("slow", bool), cat("dock", bool)
+    # 2. instrumented lines
+    m_idx = np.concatenate([x["matter"] + o for x, o in zip(scans, start, strict=True)]) if scans \
+        else np.zeros(0, np.int64)
+    mt_idx, mt = _matter([x["mcols"] for x in scans], m_idx, cat("fmt", np.int64), dock)
+    slow[np.setdiff1d(m_idx, mt_idx)] = True
+    cons &= ~slow
+    # 3. everything unusual: the per-line reference parser (date context settled below)
     slow_idx = np.flatnonzero(slow)
-    slow_lines = arr.take(pa.array(slow_idx)).to_pylist() if len(slow_idx) else []
+    t[slow_idx] = _NAT
+    dated[slow_idx] = False
+    slow_lines: list[str] = []
+    if len(slow_idx):
+        bounds = np.searchsorted(slow_idx, np.append(start, n))
+        for j, arr in enumerate(chunks):
+            local = slow_idx[bounds[j]: bounds[j + 1]] - start[j]
+            if len(local):
+                slow_lines += arr.take(pa.array(local)).to_pylist()
     slow_rows = [_parse_one(x.rstrip("\r\n"), None) for x in slow_lines]
     for i, (row, dtd) in zip(slow_idx, slow_rows, strict=True):
         if dtd:
             t[i] = row[0]
             dated[i] = True
-    # date context: the day of the previous dated line, else the caller's date
+    # 4. date context: the day of the previous dated line, else `date`
     day = np.where(dated, t - t % _DAY, _NAT)
     pos = np.where(dated, np.arange(n), -1)
-    np.maximum.accumulate(pos, out=pos) if n else None
-    prev = np.empty(n, dtype=np.int64)
     if n:
-        prev[0] = -1
-        prev[1:] = pos[:-1]
-    init = _NAT if date_ns is None else date_ns
-    ctx = np.where(prev >= 0, day[np.maximum(prev, 0)], init)
-    # console rows without Docker prefix
-    cons = is_c & ~sd
-    unknown = np.zeros(len(s_idx), dtype=bool)
-    if cons.any():
-        cctx = ctx[s_idx[cons]]
-        known = cctx != _NAT
-        tt = own_t[cons].copy()
-        tt[known] += cctx[known]
-        t[s_idx[cons]] = tt
-        unknown[np.flatnonzero(cons)[~known]] = True
-    if unknown.any():
-        sres["detail"] = pc.replace_with_mask(
-            sres["detail"],
-            pa.array(unknown),
-            pc.filter(_join(sres["detail"], pa.scalar("date=unknown")), pa.array(unknown)),
-        )
-    if "detail" in sres:
-        sres["detail"] = pc.if_else(
-            pc.equal(_fill(sres["detail"]), ""), pa.scalar(None, pa.string()), sres["detail"]
-        )
+        np.maximum.accumulate(pos, out=pos)
+    prev = np.empty(n, np.int64)
+    prev[:1] = -1
+    prev[1:] = pos[:-1]
+    ctx = np.where(prev >= 0, day[np.maximum(prev, 0)], _NAT if date_ns is None else date_ns)
+    known = ctx != _NAT
+    t[cons] = np.where(known[cons], ctx[cons] + tod[cons], tod[cons])
+    if len(mt_idx):
+        unknown = (cons & ~known)[mt_idx]
+        if unknown.any():
+            um = pa.array(unknown)
+            mt["detail"] = pc.replace_with_mask(
+                mt["detail"], um, pc.filter(_join(mt["detail"], pa.scalar("date=unknown")), um))
+        mt["detail"] = pc.if_else(pc.equal(_fill(mt["detail"]), ""),
+                                  pa.scalar(None, pa.string()), mt["detail"])
+        drop = pc.and_(pc.equal(mt["kind"], "log"),
+                       pc.not_equal(_fill(mt["msg"]), c.EDGE_CONNECTED_MSG))
+        mt["detail"] = pc.if_else(drop, pa.scalar(None, pa.string()), mt["detail"])
     for k, (i, (row, _dtd)) in enumerate(zip(slow_idx, slow_rows, strict=True)):
         if row[6] is not None and row[6].endswith("date=unknown") and ctx[i] != _NAT:
             slow_rows[k] = _parse_one(slow_lines[k].rstrip("\r\n"), int(ctx[i]))
     for i, (row, dtd) in zip(slow_idx, slow_rows, strict=True):
         if not dtd and row[0] is not None:
             t[i] = row[0]
-    # assemble
-    p_idx = order[ppos]
-    p_dock = dock[p_idx]
-    pmsg = pc.if_else(
-        pa.array(p_dock), body.take(pa.array(ppos)), pa.scalar(None, pa.string())
-    )
-    names = ("kind", "node", "job", "execution", "state", "detail", "level", "msg")
-    perm = np.concatenate([s_idx, p_idx, slow_idx])
-    inv = np.empty(n, dtype=np.int64)
-    inv[perm] = np.arange(n)
-    inv_a = pa.array(inv)
+    # the columns: noise and plain lines from the scan, the rest replaced in
     out: dict[str, Any] = {"t": t}
-    nulls_p = pa.nulls(len(p_idx), pa.string())
-    for name in names:
-        s_part = sres.get(name, pa.nulls(0, pa.string()))
-        if name == "kind":
-            p_part = pc.if_else(pa.array(p_dock), "log", "raw") if len(p_idx) else nulls_p
-        elif name == "msg":
-            p_part = pmsg
-        else:
-            p_part = nulls_p
-        slow_part = pa.array([r[0][_ROW_POS[name]] for r in slow_rows], pa.string())
-        parts = [x.cast(pa.string()) for x in (s_part, p_part, slow_part)]
-        out[name] = pa.concat_arrays(parts).take(inv_a)
-    line = arr
+    out["kind"] = pc.take(pa.array(["log", "raw"]),
+                          pa.array(np.concatenate([x["cols"]["kind"] for x in scans]) if scans
+                                   else np.zeros(0, np.int64)))
+    lv = np.concatenate([x["cols"]["level"] for x in scans]) if scans else np.zeros(0, np.int64)
+    out["level"] = pc.take(_LEVEL_NAMES, pa.array(lv, mask=lv < 0))
+    for col in ("msg", "node", "job", "execution"):
+        out[col] = pa.concat_arrays([x["cols"][col] for x in scans]) if scans else pa.nulls(0, pa.string())
+    out["state"] = out["detail"] = pa.nulls(n, pa.string())
+    repl = np.concatenate([mt_idx, slow_idx])
+    if len(repl):
+        order = pa.array(np.argsort(repl, kind="stable"))
+        mask = np.zeros(n, bool)
+        mask[repl] = True
+        mask_a = pa.array(mask)
+        edge = c.EDGE_CONNECTED_MSG
+        for col in _STR_COLS:
+            k = _ROW_POS[col]
+            if col == "detail":
+                vals = [None if r[1] == "log" and r[9] != edge else r[k] for r, _d in slow_rows]
+            else:
+                vals = [r[k] for r, _d in slow_rows]
+            both = pa.concat_arrays([mt[col].cast(pa.string()) if mt else pa.nulls(0, pa.string()),
+                                     pa.array(vals, pa.string())])
+            out[col] = pc.replace_with_mask(out[col], mask_a, both.take(order))
     fix = [k for k, x in enumerate(slow_lines) if x != slow_rows[k][0][7]]
     if fix:
-        mask = np.zeros(n, dtype=bool)
+        mask = np.zeros(n, bool)
         mask[slow_idx[fix]] = True
-        line = pc.replace_with_mask(
-            arr, pa.array(mask), pa.array([slow_rows[k][0][7] for k in fix], arr.type)
+        lines = pc.replace_with_mask(
+            lines.combine_chunks(), pa.array(mask),
+            pa.array([slow_rows[k][0][7] for k in fix], pa.string()),
         )
-    out["line"] = line
+    out["line"] = lines
     return out
+
+
+def _scan(a: pa.Array) -> dict[str, Any]:
+    """One chunk of lines → what the byte-level pass finds (see :func:`_columns`)."""
+    n = len(a)
+    bufs = a.buffers()
+    otype = np.int64 if a.type == pa.large_string() else np.int32
+    offs = np.frombuffer(bufs[1], otype)[a.offset: a.offset + n + 1].astype(np.int64)
+    base = int(offs[0])
+    data_buf = bufs[2] if bufs[2] is not None else pa.py_buffer(b"")
+    d = np.frombuffer(data_buf, np.uint8)[base: int(offs[-1])]
+    s, e = offs[:-1] - base, offs[1:] - base
+    bb = _Bytes(d)
+    slow = np.zeros(n, bool)
+    odd = np.flatnonzero(d.view(np.int8) < 32)  # control bytes and non-ASCII: per-line parser
+    if len(odd):
+        slow[_rows(s, odd)] = True
+    sp, qp, eqp, bsp = (_positions(d, x) for x in (32, 34, 61, 92))
+    t = np.full(n, _NAT, np.int64)
+    dated = np.zeros(n, bool)
+    # Docker's prefix
+    b = s.copy()
+    dock = np.zeros(n, bool)
+    ci = np.flatnonzero((e - s >= 11) & (bb.byte(s + 4) == 45) & (bb.byte(s + 10) == 84) & ~slow)
+    if len(ci):
+        sc = s[ci]
+        mat = bb.bytes(sc, 2)
+        _dg, isd = _digits(mat)
+        loose = isd[:, [0, 1, 2, 3, 5, 6, 8, 9]].all(axis=1) & (mat[:, 7] == 45)
+        sp1 = _nxt(sp, sc)
+        ns, ok = _rfc(bb, sc, sp1)
+        ok &= loose & (sp1 < e[ci])
+        hit = ci[ok]
+        dock[hit] = dated[hit] = True
+        t[hit] = ns[ok]
+        b[hit] = sp1[ok] + 1
+        slow[ci[loose & ~ok]] = True
+    # the body's format from its first bytes
+    blen = e - b
+    w = bb.u8(b)
+    wb = w.view(np.uint8).reshape(-1, 8)
+    dg, isd = _digits(wb)
+    live = ~slow
+    is_text = live & (blen >= 5) & ((w & _M[5]) == _code(b"time="))
+    is_json = live & (blen >= 9) & (w == _code(b'{"time":')) & (bb.byte(b + 8) == 34)
+    is_cons = live & (blen >= 8) & isd[:, [0, 1, 3, 4, 6, 7]].all(axis=1)
+    is_cons &= (wb[:, 2] == 58) & (wb[:, 5] == 58)
+    shaped = is_text | is_json | is_cons
+    maybe = (blen >= 1) & (wb[:, 0] == 123)
+    maybe |= (blen >= 6) & ((w & _M[6]) == _code(b"level="))
+    maybe |= (blen >= 2) & isd[:, 0] & isd[:, 1]
+    maybe &= live & ~shaped
+    other = np.flatnonzero(live & ~shaped & ~maybe)
+    if len(other):
+        has_msg = pc.match_substring(a.take(pa.array(other)), " msg=").to_numpy(zero_copy_only=False)
+        maybe[other[has_msg]] = True
+    slow |= maybe
+    # heads: message span [ms, me), the fields from r0, level index, own time
+    ms = np.zeros(n, np.int64)
+    me = np.zeros(n, np.int64)
+    r0 = e.copy()
+    lvl = np.full(n, -1, np.int64)
+    tod = np.zeros(n, np.int64)
+    at0 = np.zeros(n, np.int64)  # the app's own time text [at0, at1)
+    at1 = np.zeros(n, np.int64)
+    c0 = np.zeros(n, np.int64)  # console caller [c0, c1)
+    c1 = np.zeros(n, np.int64)
+    good = np.zeros(n, bool)
+    ti = np.flatnonzero(is_text)
+    if len(ti):
+        bt, et = b[ti], e[ti]
+        t1 = _nxt(sp, bt + 5)
+        ns, ok = _rfc(bb, bt + 5, t1)
+        ok &= (t1 + 7 <= et) & bb.eq(t1 + 1, b"level=")
+        l1 = _nxt(sp, t1 + 7)
+        lv = _level(bb, t1 + 7, l1)
+        ok &= (lv >= 0) & (l1 + 5 <= et) & bb.eq(l1 + 1, b"msg=")
+        m0 = l1 + 5
+        quoted = (m0 < et) & (bb.byte(m0) == 34)
+        cq = _nxt(qp, m0 + 1)
+        ok_q = (cq < et) & (_nxt(bsp, m0 + 1) > cq) & ((cq + 1 == et) | (bb.byte(cq + 1) == 32))
+        bend = np.minimum(_nxt(sp, m0), et)
+        ok_b = _nxt(qp, m0) >= bend
+        ok &= np.where(quoted, ok_q, ok_b)
+        after = np.where(quoted, cq + 1, bend)
+        ms[ti], me[ti] = np.where(quoted, m0 + 1, m0), np.where(quoted, cq, bend)
+        at0[ti], at1[ti] = bt + 5, t1
+        r0[ti] = np.minimum(after + 1, et)
+        lvl[ti], t[ti[ok & ~dock[ti]]] = lv, ns[ok & ~dock[ti]]
+        good[ti] = ok
+        dated[ti[ok]] = True
+    ji = np.flatnonzero(is_json)
+    if len(ji):
+        bj, ej = b[ji], e[ji]
+        t1 = _nxt(qp, bj + 9)
+        ns, ok = _rfc(bb, bj + 9, t1)
+        ok &= bb.eq(t1, b'","level":"')
+        l1 = _nxt(qp, t1 + 11)
+        lv = _level(bb, t1 + 11, l1)
+        ok &= (lv >= 0) & bb.eq(l1, b'","msg":"')
+        m1 = _nxt(qp, l1 + 9)
+        ok &= m1 < ej
+        # the whole line must be JSON of the simple shape json.loads reads the same way
+        bodies = _views(data_buf, base, bj, ej, ok, bb)
+        ok &= _fill_bool(pc.match_substring_regex(bodies, _JSON)).to_numpy(zero_copy_only=False)
+        ms[ji], me[ji], r0[ji] = l1 + 9, m1, m1 + 1
+        at0[ji], at1[ji] = bj + 9, t1
+        lvl[ji], t[ji[ok & ~dock[ji]]] = lv, ns[ok & ~dock[ji]]
+        good[ji] = ok
+        dated[ji[ok]] = True
+    ki = np.flatnonzero(is_cons)
+    if len(ki):
+        bk, ek = b[ki], e[ki]
+        kd = dg[ki]
+        ok = (kd[:, 0] * 10 + kd[:, 1] <= 23) & (kd[:, 3] * 10 + kd[:, 4] <= 59)
+        ok &= kd[:, 6] * 10 + kd[:, 7] <= 59
+        secs = (kd[:, 0] * 10 + kd[:, 1]) * 3600 + (kd[:, 3] * 10 + kd[:, 4]) * 60
+        secs += kd[:, 6] * 10 + kd[:, 7]
+        p8 = bk + 8
+        sp1 = _nxt(sp, p8)
+        fdg, fisd = _digits(bb.bytes(p8 + 1, 2))
+        frac, f_ok = _frac(fdg, fisd, np.clip(sp1 - p8 - 1, 0, 9))
+        has_frac = (p8 < ek) & (bb.byte(p8) == 46)
+        ok &= np.where(has_frac, (sp1 - p8 - 1 >= 1) & (sp1 - p8 - 1 <= 9) & f_ok, sp1 == p8)
+        ok &= (sp1 + 7 <= ek) & bb.eq(sp1, b" | ")
+        lw = bb.u8(sp1 + 3) & _M[4]
+        lv = np.full(len(ki), -1, np.int64)
+        for i, word in enumerate(_CONSOLE_WORDS):
+            lv[lw == _code(word)] = _CONSOLE_BASE + i
+        ok &= lv >= 0
+        p = sp1 + 7
+        w_end = np.minimum(_nxt(sp, p), ek)
+        cal = (w_end > p) & (w_end + 1 < ek) & (bb.byte(w_end + 1) == 62)
+        cal &= (w_end + 2 == ek) | (bb.byte(w_end + 2) == 32)
+        nocal = ~cal & (p < ek) & (bb.byte(p) == 62) & ((p + 1 == ek) | (bb.byte(p + 1) == 32))
+        ok &= cal | nocal
+        tail0 = np.minimum(np.where(cal, w_end + 1, p) + 2, ek)
+        # the message ends where the first `key=` field starts (CONSOLE_FIELDS_RE)
+        f = _nxt(eqp, tail0)
+        has_f = f < ek
+        ps = _prv(sp, f)
+        ws = np.where(ps >= tail0, ps + 1, tail0)
+        klen = f - ws
+        key = bb.bytes(ws, 2)
+        k_ok = (klen >= 1) & (klen <= 16) & _KEY_FIRST[key[:, 0]]
+        k_ok &= np.where(np.arange(16)[None, :] < klen[:, None], _KEY_CHAR[key], True).all(axis=1)
+        ok &= ~has_f | k_ok
+        ms[ki] = tail0
+        at0[ki], at1[ki] = bk, sp1
+        c0[ki], c1[ki] = np.where(cal, p, 0), np.where(cal, w_end, 0)
+        me[ki] = np.where(has_f, np.where(ws > tail0, ws - 1, tail0), ek)
+        r0[ki] = np.where(has_f, ws, ek)
+        lvl[ki] = lv
+        tod[ki] = secs.astype(np.int64) * c.NS + np.where(has_frac, frac, 0)
+        good[ki] = ok
+    slow |= shaped & ~good
+    # which lines matter: their message starts like an instrumented one
+    mlen = me - ms
+    matter = good & (mlen >= 4) & np.isin(bb.u8(ms) & _M[4], _MATTER)
+    noise = good & ~matter
+    ids, trouble = _noise_ids(bb, s, e, r0, noise & ~is_json, noise & is_json, sp, qp, eqp)
+    slow |= trouble
+    noise &= ~trouble
+    matter_idx = np.flatnonzero(matter)
+    fmt = np.where(is_text, 0, np.where(is_json, 1, 2))[matter_idx]
+    mi = matter_idx
+    one = np.ones(len(mi), bool)
+    is_j = is_json[mi]
+    # JSON fields keep their braces' inside: `,"k":v,…` without the closing `}`
+    matter_cols = {
+        "msg": _views(data_buf, base, ms[mi], me[mi], one, bb),
+        "rest": _views(data_buf, base, r0[mi], np.where(is_j, e[mi] - 1, e[mi]), one, bb),
+        "app_time": _views(data_buf, base, at0[mi], at1[mi], one, bb),
+        "caller": _views(data_buf, base, c0[mi], c1[mi], c1[mi] > c0[mi], bb),
+        "level": lvl[mi],
+    }
+    kind = np.where(noise | (plain_dock := live & ~shaped & ~slow & dock), 0, 1)
+    msg = _views(data_buf, base, np.where(noise, ms, b), np.where(noise, me, e), noise | plain_dock, bb)
+    cols = {"kind": kind, "level": np.where(noise, lvl, -1), "msg": msg}
+    for col in ("node", "job", "execution"):
+        p0, p1, valid = ids[col]
+        cols[col] = _views(data_buf, base, p0, p1, valid & noise, bb)
+    return {
+        "n": n, "t": t, "dated": dated, "tod": tod, "cons": is_cons & good & ~dock, "slow": slow,
+        "matter": matter_idx, "fmt": fmt, "dock": dock, "mcols": matter_cols, "cols": cols,
+    }
+
+
+def _noise_ids(bb: _Bytes, s: np.ndarray, e: np.ndarray, r0: np.ndarray, logfmt: np.ndarray,
+               json: np.ndarray, sp: np.ndarray, qp: np.ndarray, eqp: np.ndarray
+               ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+    """node/job/execution of noise lines as spans: {col: (p0, p1, found)}, and the lines whose
+    fields are too unusual to read this way (quotes before the key, quoted or bare JSON values)."""
+    n = len(s)
+    trouble = np.zeros(n, bool)
+    found = {k: (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, bool))
+             for k, _key in _ID_KEYS}
+    # key=value fields (slog text, console): `␠key=` in the fields part, a plain token;
+    # JSON fields: `,"key":"value"`. Candidates by the 4 bytes before `=` / `":`.
+    eqs = eqp[:-1]
+    jq = qp[:-1]
+    jq = jq[bb.byte(jq + 1) == 58]
+    cands = []
+    for is_json, where, pos in ((False, logfmt, eqs), (True, json, jq)):
+        if len(pos) and where.any():
+            cands.append((is_json, where, pos, bb.u8(pos - 4) & _M[4]))
+    for col, key in _ID_KEYS:
+        kb = key.encode()
+        for is_json, where, pos, tail4 in cands:
+            lead = b'"' if is_json else b" "
+            pos = pos[tail4 == _code((lead + kb)[-4:])]
+            if not len(pos):
+                continue
+            start = pos - len(kb)
+            if len(kb) > 3:
+                pos = pos[bb.eq(start - (2 if is_json else 1), (b',"' if is_json else b" ") + kb)]
+                start = pos - len(kb)
+            elif is_json:
+                pos = pos[bb.byte(start - 2) == 44]
+                start = pos - len(kb)
+            row = _rows(s, pos)
+            keep = where[row] & (start >= r0[row])
+            pos, start, row = pos[keep], start[keep], row[keep]
+            row, first = np.unique(row, return_index=True)
+            pos, start = pos[first], start[first]
+            if is_json:
+                v0 = pos + 3
+                bad = bb.byte(pos + 2) != 34
+                v1 = np.minimum(_nxt(qp, v0), e[row])
+            else:
+                v0 = pos + 1
+                bad = (_nxt(qp, r0[row]) < start) | ((v0 < e[row]) & (bb.byte(v0) == 34))
+                v1 = np.minimum(_nxt(sp, v0), e[row])
+            trouble[row[bad]] = True
+            p0, p1, fnd = found[col]
+            p0[row], p1[row], fnd[row] = v0, v1, True
+    ids: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for col, alt in (("execution", None), ("node", "node2"), ("job", "job2")):
+        p0, p1, fnd = found[col]
+        if alt is not None:
+            a0, a1, afnd = found[alt]
+            use = ~fnd & afnd
+            p0, p1, fnd = np.where(use, a0, p0), np.where(use, a1, p1), fnd | afnd
+        ids[col] = (p0, p1, fnd & (p1 > p0))
+    return ids, trouble
+
+
+def _matter(parts: list[dict[str, Any]], idx: np.ndarray, fmt: np.ndarray, dock: np.ndarray
+            ) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """Instrumented lines (message, fields, level, app time, caller from the scan) → (the rows
+    that parsed, their columns)."""
+    if not len(idx):
+        return idx, {}
+    cols = {k: pa.concat_arrays([p[k] for p in parts]) for k in ("msg", "rest", "app_time", "caller")}
+    level = pc.take(_LEVEL_NAMES, pa.array(np.concatenate([p["level"] for p in parts])))
+    rest = cols["rest"]
+    is_j = fmt == 1
+    if is_j.any():
+        jm = pa.array(is_j)
+        rr = pc.filter(rest, jm)
+        rr = pc.replace_substring_regex(rr, r',"(' + _KEY + r')":"([^" =]+)"', r" \1=\2")
+        rr = pc.replace_substring_regex(rr, r',"(' + _KEY + r')":("[^"]*")', r" \1=\2")
+        rr = pc.replace_substring_regex(
+            rr, r',"(' + _KEY + r')":(' + _NUM + r"|true|false|null)", r" \1=\2"
+        )
+        rest = pc.replace_with_mask(rest, jm, pc.utf8_slice_codeunits(rr, 1))
+    res = _structured(cols["msg"], rest, level, cols["app_time"], cols["caller"], dock[idx])
+    keep = ~res.pop("bad")
+    km = pa.array(keep)
+    return idx[keep], {k: pc.filter(v, km) for k, v in res.items()}
 
 
 def _structured(

@@ -11,7 +11,14 @@ argument, else 1970-01-01 with ``date=unknown`` in ``detail``; a row without tim
 previous row's time (the first rows the next known time), so sorting keeps file order.
 
 :func:`parse_line` is the reference; :func:`parse_file` and large :func:`parse_lines` inputs use a
-vectorised path (:mod:`repro_lib.capture._fast`) that gives the identical frame.
+vectorised path (:mod:`repro_lib.capture._fast`) that gives the same frame with one deliberate
+difference: **noise lines carry no ``detail``**. A noise line is a ``log`` row whose message is not
+``Edge connected to orchestrator`` (the heartbeat/info chatter that makes up most of a debug log);
+its ``t``, ``source``, ``kind``, ``node``, ``job``, ``execution``, ``level``, ``msg`` and ``line``
+are exactly the per-line parser's, but rendering its remaining fields into ``detail`` would cost
+more than everything else together, so the fast path leaves it empty (the fields are still in
+``line``). Instrumented lines, raw lines and the edge's connect line are identical in both paths.
+Pass ``fast=False`` to get ``detail`` for every line.
 """
 
 from __future__ import annotations
@@ -314,7 +321,8 @@ def _fill_t(t: np.ndarray) -> np.ndarray:
 
 
 def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
-    """Column data (``t`` as int ns with None/_NAT) → the finished, sorted event frame."""
+    """Column data (``t`` as int ns with None/_NAT; the rest lists or Arrow arrays) → the
+    finished event frame, sorted stably by ``t`` (no sort when it is already in order)."""
     t = cols["t"]
     if not isinstance(t, np.ndarray):
         t = np.array([_NAT if v is None else v for v in t], dtype=np.int64)
@@ -328,7 +336,9 @@ def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
         else:
             data[k] = pd.Series(cols[k], dtype="str")
     df = pd.DataFrame(data)
-    return add_t_s(df.sort_values("t", kind="stable", ignore_index=True))
+    if n > 1 and not (t[1:] >= t[:-1]).all():
+        df = df.sort_values("t", kind="stable", ignore_index=True)
+    return add_t_s(df)
 
 
 def parse_lines(
@@ -341,7 +351,8 @@ def parse_lines(
     """Many lines of one file → the event frame (see :func:`events_frame`).
 
     ``fast`` forces (True) or forbids (False) the vectorised path; by default it is used for
-    inputs of at least ``FAST_MIN_LINES`` lines. Both give the identical frame.
+    inputs of at least ``FAST_MIN_LINES`` lines. Both give the same frame except that the fast
+    path leaves ``detail`` empty on noise lines (see the module docstring).
     """
     lines = [
         x if isinstance(x, str) else bytes(x).decode("utf-8", errors="replace") for x in lines
@@ -370,7 +381,11 @@ def parse_file(
     date: _date | None = None,
     fast: bool = True,
 ) -> pd.DataFrame:
-    """A log file → the event frame; bytes are decoded as UTF-8 with errors replaced."""
+    """A log file → the event frame; bytes are decoded as UTF-8 with errors replaced.
+
+    ``fast`` (default) uses the vectorised path, which leaves ``detail`` empty on noise lines
+    (see the module docstring); ``fast=False`` runs the per-line parser on every line.
+    """
     path = Path(path)
     src = source if source is not None else source_from_path(path)
     data = path.read_bytes()
