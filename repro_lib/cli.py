@@ -21,7 +21,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a scenario file on a stack")
     r.add_argument("scenario", help="scenario YAML, e.g. scenarios/core-395.yaml")
-    r.add_argument("--backend", default="sim", help="sim (default)")
+    r.add_argument("--backend", default="sim", choices=["sim", "local", "compose", "cloud"],
+                   help="sim (default, virtual time); local (emulator processes + nats-server); compose "
+                        "(docker-compose.debug.yml); cloud (edges against an Expanso Cloud endpoint)")
+    r.add_argument("--keep", action="store_true", help="live backends: leave the stack up at the end")
+    r.add_argument("--image-tag", help="compose: EXPANSO_IMAGE_TAG (emulated, or debug for real instrumented images)")
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override timings.X, timings.preset, fix, params.X, edges (repeatable)")
     r.add_argument("--seed", type=int, default=0)
@@ -81,7 +85,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from repro_lib.scenario import load_scenario, run_scenario
 
     sc = load_scenario(args.scenario, args.sets)
-    run = run_scenario(sc, backend=args.backend, seed=args.seed)
+    options: dict[str, object] = {}
+    if args.backend != "sim":
+        options["keep"] = args.keep
+        if args.image_tag and args.backend == "compose":
+            options["image_tag"] = args.image_tag
+    run = run_scenario(sc, backend=args.backend, seed=args.seed, keep_up=args.keep, **options)
     if args.out:
         run.write(args.out, log_format=args.log_format)
     if args.json_path:

@@ -37,8 +37,14 @@ def events_from_logs(paths: list[Path], date: _date | None = None) -> pd.DataFra
     frames = [parse_file(p, date=date) for p in paths]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(df):
+        from repro_lib.emulator.stackbase import resolve_fault_nodes
+
         df = df.sort_values("t", kind="stable").reset_index(drop=True)
         df = add_t_s(df)
+        # docker events name the edge (target=edge1); give each fault the node id it had then
+        edges = [str(n) for n in df.loc[df["kind"] == "fault", "node"].dropna().unique()]
+        if edges:
+            df = resolve_fault_nodes(df, edges)
     return df
 
 

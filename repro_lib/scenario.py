@@ -389,8 +389,11 @@ def run_scenario(sc: Scenario, *, backend: str = "sim", seed: int = 0, stack: St
             if not keep_up and stack.backend != "sim":
                 stack.down()
     counts = dict(getattr(stack, "counts", {}) or {})
+    fields: dict[str, Any] = {"records": stack.records}
+    if hasattr(stack, "run_fields"):  # live stacks: events from captured logs, raw logs, real epoch
+        fields.update(stack.run_fields())
     return Run(scenario=sc, backend=stack.backend, seed=seed, timings=sc.timings, fix=sc.fix,
-               records=stack.records, snapshots=snapshots, steps=steps, counts=counts, error=error)
+               snapshots=snapshots, steps=steps, counts=counts, error=error, **fields)
 
 
 def run_step(stack: Stack, step: Step, snapshots: list[Any]) -> str:

@@ -131,10 +131,13 @@ class Session:
         """The run so far: events, snapshots (plus a final one), verdict, plot, diagnosis."""
         if self._run is None:
             final = self.stack.snapshot("final")
+            fields: dict[str, Any] = {"records": list(self.stack.records)}
+            if hasattr(self.stack, "run_fields"):  # live stacks: the events come from the captured logs
+                fields.update(self.stack.run_fields())
             self._run = Run(scenario=self.scenario, backend=self.stack.backend, seed=self.seed,
                             timings=self.scenario.timings, fix=self.scenario.fix,
-                            records=list(self.stack.records), snapshots=[*self.snapshots, final],
-                            steps=list(self.steps), counts=dict(getattr(self.stack, "counts", {}) or {}))
+                            snapshots=[*self.snapshots, final], steps=list(self.steps),
+                            counts=dict(getattr(self.stack, "counts", {}) or {}), **fields)
         return self._run
 
     def close(self) -> None:

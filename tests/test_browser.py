@@ -110,14 +110,21 @@ def test_explorer_in_jupyterlab(lab: tuple[str, str], tmp_path: Path) -> None:
             page.locator("li.lm-Menu-item[data-command='runmenu:run-all']:not(.lm-mod-disabled)").click()
             expect(page.locator(".jp-InputPrompt").first).not_to_have_text("[ ]:")
 
+            # Run All is done when every code cell shows an execution count (an idle status bar alone can
+            # show between cells); the notebook's last cell puts kill → deploy back to the seed's 5 s
+            page.wait_for_function("""() => {
+                const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(e => e.textContent);
+                return p.length > 0 && p.every(t => /\\[\\d+\\]/.test(t));
+            }""", polling=200)
             verdict = page.locator(".widget-html", has_text="VERDICT:").first
-            expect(verdict).to_contain_text("VERDICT: reproduced")   # the notebook ends on the seed's values
+            expect(verdict).to_contain_text("VERDICT: reproduced")
             expect(status).to_have_text(KERNEL_IDLE)
+            slider = page.locator(".widget-slider", has_text="kill → deploy").first
+            expect(slider.locator(".widget-readout")).to_have_text("5")
             page.locator(PLOT).first.wait_for()
             before = page.locator(PLOT).first.get_attribute("src")
 
             # drag the kill → deploy slider to ~70 % (≈ 630 s, long after the disconnect timeout)
-            slider = page.locator(".widget-slider", has_text="kill → deploy").first
             base_box = slider.locator(".noUi-base").bounding_box()
             handle = slider.locator(".noUi-handle").bounding_box()
             assert base_box and handle
