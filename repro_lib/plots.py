@@ -138,7 +138,9 @@ def plot_evals(src: Any, ax: Axes) -> int:
         g = ev[ev["trigger"] == trig]
         ax.scatter(g["t_s"], [i] * len(g), marker="|", s=260, c=_TRIGGER_COLORS.get(trig, "#546e7a"),
                    linewidths=2)
-        for t, n in g.groupby("t_s").size().items():
+        # one label per burst: a batch's evaluations are logged within microseconds of each other
+        burst = (g["t_s"].diff().fillna(1.0) > 0.5).cumsum()
+        for t, n in g.groupby(burst)["t_s"].agg(["first", "size"]).itertuples(index=False):
             ax.annotate(f"{n} eval{'s' if n > 1 else ''}", (t, i), xytext=(3, 4), textcoords="offset points",
                         fontsize=7)
     ax.set_yticks(range(len(triggers)), triggers, fontsize=8)

@@ -13,6 +13,7 @@ and the tables come back as DataFrames shaped like ``expanso-cli … list``::
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,9 @@ class Session:
         self.steps: list[dict[str, Any]] = []
         self._edges = set(self.scenario.edges)
         self._run: Run | None = None
+        self._closed = False
+        if self.stack.backend != "sim":  # a kernel that dies or a notebook that fails still tears down
+            atexit.register(self.close)
 
     # -- the seed's steps ----------------------------------------------------------------------
     def _step(self, op: str, value: Any) -> str:
@@ -141,8 +145,10 @@ class Session:
         return self._run
 
     def close(self) -> None:
-        """Tear down a live stack (no-op on the sim)."""
-        if self.stack.backend != "sim":
+        """Tear down a live stack (no-op on the sim); safe to call twice."""
+        if self.stack.backend != "sim" and not self._closed:
+            self._closed = True
+            atexit.unregister(self.close)
             self.stack.down()
 
 
