@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from repro_lib import clirender as render
 from repro_lib.capture import cli as capture_cli
-from repro_lib.emulator import render
 from repro_lib.emulator.edge import dump_disk, load_disk
 from repro_lib.emulator.local_stack import LocalStack, NatsServerMissing, find_nats_server
 from repro_lib.emulator.orchestrator import IdGen, OrchestratorProcess
@@ -57,13 +57,13 @@ ROWS = {
 
 
 @pytest.mark.parametrize("kind", list(ROWS))
-def test_render_is_byte_identical_to_capture_cli(kind: str) -> None:
+def test_emulator_output_parses_back(kind: str) -> None:
     rows = ROWS[kind]
     cols = list(rows[0])
+    assert capture_cli.render_table is render.render_table and capture_cli.KIND_COLUMNS is render.KIND_COLUMNS
     for style in ("box", "plain"):
-        assert render.render_table(rows, cols, style=style) == capture_cli.render_table(rows, cols, style=style)
-    assert render.render_json(rows, kind) == capture_cli.render_json(rows, kind)
-    assert render.KIND_COLUMNS == capture_cli.KIND_COLUMNS
+        table = capture_cli.parse_cli_output(render.render_table(rows, cols, style=style), kind)
+        assert list(table["id"]) == [r["id"] for r in rows]
     # and what the emulator prints parses back into the same frame the sim's columns use
     df = capture_cli.parse_cli_output(render.render_json(rows, kind), kind)
     assert list(df.columns[: len(capture_cli.KIND_COLUMNS[kind])]) == list(capture_cli.KIND_COLUMNS[kind])

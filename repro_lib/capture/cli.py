@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
+from repro_lib.clirender import KIND_COLUMNS, _cell, render_json, render_table
 from repro_lib.errors import ParseError
 
 __all__ = [
@@ -32,11 +33,6 @@ __all__ = [
     "parse_cli_output",
 ]
 
-KIND_COLUMNS: dict[str, tuple[str, ...]] = {
-    "nodes": ("id", "name", "state"),
-    "jobs": ("name", "id", "type", "state", "version"),
-    "executions": ("id", "job", "node", "state", "desired"),
-}
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "nodes": ("id", "state"),
     "jobs": ("name", "state"),
@@ -78,36 +74,6 @@ def _check_kind(kind: str) -> tuple[str, ...]:
         raise ParseError(
             f"unknown snapshot kind {kind!r}", hint=f"use one of {', '.join(KIND_COLUMNS)}"
         ) from None
-
-
-def _cell(v: object) -> str:
-    if v is None or (isinstance(v, float) and v != v):
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return str(v)
-
-
-def render_table(
-    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, style: str = "box"
-) -> str:
-    """A go-pretty-like table: ``box`` (borders) or ``plain`` (``--no-style``)."""
-    if style not in ("box", "plain"):
-        raise ValueError(f"unknown table style {style!r}; use box or plain")
-    headers = [col.upper().replace("_", " ") for col in columns]
-    body = [[_cell(r.get(col)).replace("\n", " ") for col in columns] for r in rows]
-    widths = [max([len(h), *(len(b[i]) for b in body)]) for i, h in enumerate(headers)]
-    if style == "plain":
-        lines = ["  ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)).rstrip()
-                 for cells in [headers, *body]]
-        return "\n".join(lines) + "\n"
-    sep = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-
-    def row(cells: list[str]) -> str:
-        return "| " + " | ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)) + " |"
-
-    out = [sep, row(headers), sep, *(row(b) for b in body), sep]
-    return "\n".join(out) + "\n"
 
 
 def _norm_header(h: str) -> str:
@@ -268,29 +234,6 @@ def parse_json(text: str, kind: str) -> pd.DataFrame:
         records.append({k: (_cell(v) if v is not None else None) for k, v in rec.items()})
     headers = [*paths, *extras]
     return _finish(records, headers, kind, " ".join(headers), strict=False)
-
-
-def render_json(rows: Sequence[Mapping[str, Any]], kind: str) -> str:
-    """Rows with :data:`KIND_COLUMNS` keys → ``--format json`` text in the API shape."""
-    _check_kind(kind)
-    out: list[dict[str, Any]] = []
-    for r in rows:
-        if kind == "nodes":
-            o: dict[str, Any] = {"id": r.get("id"), "name": r.get("name"),
-                                 "status": {"connection_state": r.get("state")}}
-        elif kind == "jobs":
-            o = {"name": r.get("name"), "id": r.get("id"), "type": r.get("type"),
-                 "version": r.get("version"),
-                 "status": {"state": {"state_type": r.get("state")}}}
-        else:
-            o = {"id": r.get("id"), "job_id": r.get("job"), "node_id": r.get("node"),
-                 "status": {"compute_state": {"state_type": r.get("state")},
-                            "desired_state": {"state_type": r.get("desired")}}}
-        for k, v in r.items():
-            if k not in KIND_COLUMNS[kind] and k not in o:
-                o[k] = v
-        out.append(o)
-    return json.dumps(out, indent=2, default=str) + "\n"
 
 
 def parse_cli_output(text: str, kind: str) -> pd.DataFrame:

@@ -49,7 +49,7 @@ WHEELS = ("nats-py", "pyyaml")
 # what the emulated processes import — and nothing else
 _SOURCES = ["errors.py", "durations.py", "timings.py", "jobs.py", "logfmt.py", "model/*.py",
             "emulator/__init__.py", "emulator/__main__.py", "emulator/cli.py", "emulator/edge.py",
-            "emulator/orchestrator.py", "emulator/render.py", "emulator/runtime.py", "emulator/standalone.py"]
+            "emulator/orchestrator.py", "clirender.py", "emulator/runtime.py", "emulator/standalone.py"]
 _STUB = '"""repro_lib, as far as the emulated images need it: model, logfmt, jobs, timings, emulator."""\n'
 _WRAPPER = ('#!/bin/sh\n# emulated {binary} (repro_lib.emulator)\n'
             'exec python3 /opt/expanso/repro_lib/emulator/standalone.py {role} "$@"\n')

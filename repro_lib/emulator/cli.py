@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from repro_lib.emulator.render import render_json, render_table
+from repro_lib.clirender import render_json, render_table
 
 __all__ = ["main", "TABLE_COLUMNS", "CliError"]
 

@@ -1,6 +1,6 @@
-"""CLI output without pandas: the same text as :func:`repro_lib.capture.cli.render_table` and
-:func:`repro_lib.capture.cli.render_json` (the emulated images carry no pandas, and
-``capture.cli`` imports it at module level). A test checks the two stay byte-identical."""
+"""``expanso-cli``-style output, with no pandas: go-pretty-like tables and ``--format json`` in the
+API shape. The emulator's CLI prints with these (the emulated images carry no pandas) and
+:mod:`repro_lib.capture.cli` re-exports them next to the parsers."""
 
 from __future__ import annotations
 
