@@ -6,13 +6,14 @@ since ``up``; ``advance`` lets time pass (virtual in the sim, real elsewhere).""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
+from repro_lib.errors import StackError
 from repro_lib.jobs import JobSpec
 from repro_lib.logfmt import LogRecord
 from repro_lib.snapshot import Snapshot
 
-__all__ = ["Stack", "BACKENDS"]
+__all__ = ["Stack", "BACKENDS", "StackGuards"]
 
 BACKENDS = ("sim", "local", "compose", "cloud")
 
@@ -39,3 +40,19 @@ class Stack(Protocol):
     def count_nodes(self, state: str) -> int: ...
     def job_state(self, name: str) -> str | None: ...
     def count_executions(self, job: str, state: str) -> int: ...
+
+
+class StackGuards:
+    """The argument checks every stack makes, with the same one-line errors."""
+
+    is_up: bool
+    edges: Any
+
+    def _need_up(self) -> None:
+        if not self.is_up:
+            raise StackError("the stack is not up", hint="add an `up: {}` step first")
+
+    def _need_edge(self, name: str) -> None:
+        if name not in self.edges:
+            raise StackError(f"unknown edge {name!r}",
+                             hint=f"edges are {', '.join(self.edges) or 'none'}; use join for a new one")

@@ -19,6 +19,7 @@ from typing import Any
 from repro_lib.errors import StackError
 from repro_lib.logfmt import LogRecord, format_record
 from repro_lib.snapshot import Snapshot
+from repro_lib.stack import StackGuards
 
 __all__ = ["LiveStack", "Progress", "apply_run_fields", "run_live", "resolve_fault_nodes", "UNIX_EPOCH",
            "QUICK_SETS"]
@@ -45,7 +46,7 @@ def _stderr_progress(msg: str) -> None:
     print(f"  … {msg}", file=sys.stderr, flush=True)
 
 
-class LiveStack:
+class LiveStack(StackGuards):
     """Base class: subclasses implement ``_start``, ``_stop``, ``_rows`` and the fault steps."""
 
     backend = "live"
@@ -279,14 +280,6 @@ class LiveStack:
     def _check(self) -> None:
         """Raise :class:`StackError` when the stack broke (e.g. the orchestrator died)."""
 
-    def _need_up(self) -> None:
-        if not self.is_up:
-            raise StackError("the stack is not up", hint="add an `up: {}` step first")
-
-    def _need_edge(self, name: str) -> None:
-        if name not in self.edges:
-            raise StackError(f"unknown edge {name!r}",
-                             hint=f"edges are {', '.join(self.edges) or 'none'}; use join for a new one")
 
 
 def resolve_fault_nodes(df: Any, edges: list[str]) -> Any:

@@ -22,6 +22,7 @@ from repro_lib.model.transport import ORCHESTRATOR_SUBJECT
 from repro_lib.model.types import ComputeState, DesiredState, NodeState, Policies, Publish, Timer
 from repro_lib.sim.bus import Bus
 from repro_lib.snapshot import Snapshot
+from repro_lib.stack import StackGuards
 from repro_lib.timings import Timings
 
 __all__ = ["SimStack"]
@@ -30,7 +31,7 @@ _ORCH = "orchestrator"
 _TRACKED = frozenset({"RunExecutionRequest", "CancelExecution", "Assignments", "ExecutionState"})
 
 
-class SimStack:
+class SimStack(StackGuards):
     """A :class:`repro_lib.stack.Stack` in virtual time. ``now`` is seconds since ``up``."""
 
     backend = "sim"
@@ -317,11 +318,3 @@ class SimStack:
     def _fault(self, kind: str, what: str, **kv: object) -> None:
         self.records.append(LogRecord(self.now, "sim", "INFO", f"{kind}: {what}", tuple(kv.items())))
 
-    def _need_up(self) -> None:
-        if not self.is_up:
-            raise StackError("the stack is not up", hint="add an `up: {}` step first")
-
-    def _need_edge(self, name: str) -> None:
-        if name not in self.edges:
-            raise StackError(f"unknown edge {name!r}",
-                             hint=f"edges are {', '.join(self.edges) or 'none'}; use join for a new one")
