@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from repro_lib.capture._common import EDGE_CONNECTED_MSG
+from repro_lib.capture._common import EDGE_CONNECTED_MSG, map_msg
 from repro_lib.capture.logs import (
     FRAME_COLUMNS,
     add_t_s,
@@ -294,7 +294,7 @@ _val = st.one_of(
     st.booleans(),
 )
 _msg = st.text(string.ascii_letters + string.digits + " :-_.", max_size=30).filter(
-    lambda m: "=" not in m and m == m.strip() and m)
+    lambda m: "=" not in m and m == m.strip() and m and map_msg(m)[0] == "log")  # e.g. not "FAULT"
 _epoch = st.datetimes(datetime(2000, 1, 1), datetime(2040, 1, 1)).map(
     lambda d: d.replace(tzinfo=UTC))
 
