@@ -13,3 +13,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def root(monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(ROOT)
     return ROOT
+
+
+# CI runs the property tests with a fixed seed (a failure reproduces exactly); locally they explore.
+try:
+    import os
+
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True, print_blob=True)
+    if os.environ.get("CI"):
+        settings.load_profile("ci")
+except ImportError:  # pragma: no cover
+    pass
