@@ -7,6 +7,7 @@ thread, with a progress bar and a Cancel button. The figure and the verdict are 
 
 from __future__ import annotations
 
+import html
 import threading
 from pathlib import Path
 from typing import Any
@@ -178,9 +179,10 @@ class TimingExplorer:
         v = run.verdict
         colour = {"reproduced": "#b00020", "not_reproduced": "#1b7f3b"}.get(v.verdict, "#a66b00")
         stuck = f" — {len(v.stuck)} execution(s) stuck" if v.stuck else ""
-        err = f" — error: {run.error}" if run.error else ""
-        self.status.value = (f"<b style='color:{colour}'>VERDICT: {v.verdict}</b>{stuck}{err} "
-                             f"<span style='color:#666'>(run {self.runs}: {' '.join(self.sets())})</span>")
+        head = f"<b style='color:{colour}'>VERDICT: {v.verdict}</b>{stuck}"
+        if run.error:  # a stopped run has no verdict worth stating; its partial timeline is still drawn
+            head = f"<b style='color:#a66b00'>RUN STOPPED: {html.escape(run.error)}</b>"
+        self.status.value = f"{head} <span style='color:#666'>(run {self.runs}: {' '.join(self.sets())})</span>"
         with self.plot:
             self.plot.clear_output(wait=True)
             fig = run.plot(figsize=self.figsize)

@@ -69,3 +69,32 @@ def test_bad_value_shows_an_error_not_a_traceback(explorer: TimingExplorer) -> N
     explorer.disconnect_timeout.value = 20          # … so the combination is invalid
     assert explorer.run() is None
     assert "ERROR" in explorer.status.value and "connected_after" in explorer.status.value
+
+
+def test_live_backend_runs_in_background_and_cancel_tears_down(root: Path) -> None:
+    """On a live backend the Run button starts a thread with progress; Cancel stops it at the next
+    step and the stack is torn down (here: the local-process backend over a real nats-server)."""
+    import subprocess
+    import time
+
+    from repro_lib.emulator.local_stack import find_nats_server
+
+    if find_nats_server() is None:
+        pytest.skip("nats-server not installed (apt-get install nats-server)")
+    x = TimingExplorer("scenarios/core-395.yaml", backend="local")
+    assert x.auto is False                       # sliders do not start minute-long runs
+    x.kill_to_deploy.value = 5
+    assert x.runs == 0
+    x.run_button.click()
+    deadline = time.monotonic() + 60
+    while x.progress.value < 0.2 and time.monotonic() < deadline:   # past `up`, into the waits
+        time.sleep(0.1)
+    assert x.run_button.disabled and not x.cancel_button.disabled
+    x.cancel_button.click()
+    assert x._thread is not None
+    x._thread.join(timeout=90)
+    assert not x._thread.is_alive()
+    assert "cancelled by the user" in x.status.value
+    assert not x.run_button.disabled and x.cancel_button.disabled
+    left = subprocess.run(["pgrep", "-f", "repro_lib/emulator/standalone.py"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", f"emulator processes left: {left.stdout}"
