@@ -307,10 +307,8 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
             cause = CAUSE_NOT_DISPATCHED
         else:
             cause = "delivered but not reported running (edge→orchestrator loss?)"
-        evidence = rows + m.index.tolist()
         findings.append(Finding(ex_id, job, node, name, created, dispatch, up, believed, returned,
                                 ev_after, redis, cause, sorted(set(rows))))
-        _ = evidence
     if not findings and verdict is None:
         notes.append("no pending execution found in these logs")
     return Diagnosis(verdict, findings, notes, events)

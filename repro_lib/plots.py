@@ -9,21 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline",):
-    try:
-        import IPython  # noqa: F401
-    except ImportError:  # pragma: no cover - plain scripts render off-screen
-        matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-
-from repro_lib import timeline as tl  # noqa: E402
+from repro_lib import timeline as tl
 
 __all__ = ["plot_run", "plot_nodes", "plot_executions", "plot_evals", "mark_actions", "COLORS", "save"]
 
