@@ -125,16 +125,32 @@ class Run:
         return diagnose(self.events, self.final, self.timings)
 
     def event_counts(self) -> dict[str, int]:
+        """How many dispatches were attempted, lost, refused, skipped, re-sent; node-join evaluations.
+
+        ``dispatch_lost`` counts what NATS dropped for want of a subscriber. A live NATS server does
+        not log that, so for live runs it counts run requests published (and not refused) that no edge
+        log shows as received — provided edge logs were captured at all."""
+        from repro_lib.timeline import dispatch_marks
+
         ev = self.events
-        run_lost = ev["kind"].eq("deliver") & ev["state"].isin(["lost", "dropped"]) & \
-            ev["detail"].fillna("").str.contains("type=RunExecutionRequest")
+        detail = ev["detail"].fillna("")
+        if (ev["source"].eq("nats") & ev["kind"].eq("deliver")).any():  # the sim logs what NATS dropped
+            lost = int((ev["kind"].eq("deliver") & ev["state"].isin(["lost", "dropped"])
+                        & detail.str.contains("type=RunExecutionRequest")).sum())
+        elif ev["source"].astype(str).str.startswith("edge").any():
+            marks = dispatch_marks(ev)
+            sent = marks.loc[marks["outcome"] == "sent", "execution"]
+            got = set(marks.loc[marks["outcome"] == "delivered", "execution"])
+            lost = int((~sent.isin(got)).sum())
+        else:
+            lost = 0
         return {
             "dispatch_attempts": int((ev["kind"].eq("dispatch") & ev["state"].eq("attempt")).sum()),
-            "dispatch_lost": int(run_lost.sum()),
+            "dispatch_lost": lost,
             "dispatch_refused": int((ev["kind"].eq("publish") & ev["state"].eq("refused")).sum()),
             "dispatch_skipped": int((ev["kind"].eq("dispatch") & ev["state"].eq("skipped")).sum()),
             "node_join_evals": int((ev["kind"].eq("eval") & ev["state"].eq("created")
-                                    & ev["detail"].fillna("").str.contains("trigger=node-join")).sum()),
+                                    & detail.str.contains("trigger=node-join")).sum()),
             "redispatches": int((ev["kind"].eq("dispatch") & ev["state"].eq("redispatch")).sum()),
         }
 

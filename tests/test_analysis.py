@@ -142,3 +142,20 @@ def test_run_repr_html_and_grep(root: Path) -> None:
     text = run.grep("DISPATCH|PUBLISH")
     assert text.count("DISPATCH: Attempting to send message") == 4
     assert text.count("connection_exists=true connection_alive=true") == 4
+
+
+def test_shipped_reference_run_from_the_emulated_compose_stack(root: Path) -> None:
+    """data/reference-run was captured from docker-compose.debug.yml (emulated images): it opens
+    without re-running anything and tells the same story as the sim."""
+    run = load_run("data/reference-run")
+    assert run.backend == "compose" and run.verdict.verdict == "reproduced"
+    assert {j["name"]: j["state"] for j in run.final.jobs} == {"test-heartbeat": "running",
+                                                               "new-test-job": "deploying"}
+    counts = run.event_counts()
+    assert counts["dispatch_attempts"] == 4 and counts["dispatch_lost"] == 2 and counts["node_join_evals"] >= 2
+    assert set(run.diagnose().causes.values()) == {CAUSE_LOST}
+    faults = run.events.query("kind == 'fault'")
+    assert {"kill", "start"} <= set(faults["state"])          # docker events: ground-truth fault times
+    assert len(tl.belief_gaps(run.events, run.final.t_s)) == 2
+    logs = inspect_paths(sorted(str(p) for p in Path("data/reference-run/logs").glob("*.log")))
+    assert logs.diagnosis.causes == run.diagnose().causes
