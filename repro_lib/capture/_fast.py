@@ -13,13 +13,16 @@ Pipeline (:func:`_columns`):
    its message starts like an instrumented one (the first four bytes of a :data:`LOG_MESSAGES`
    key, ``FAULT``/``ACTION`` or the edge's connect line); for the other ("noise") lines only
    node/job/execution are read, by locating ``␠node_id=`` / ``,"node_id":"`` style keys.
-   Strings are cut out of the chunk's buffer as Arrow ``string_view`` arrays and cast, so no
-   per-line Python runs.
+   Times are read from 8-byte words (SWAR digit checks and arithmetic). Strings are described
+   as Arrow ``string_view`` structs pointing into the chunk's buffer, so no per-line Python runs.
 3. **Lines that matter** (~5 %) go, all chunks at once, through the column-wise field parser
    (:func:`_structured`).
 4. **Anything unusual** — control or non-ASCII bytes, other time shapes, escapes, quoted id values,
    zerolog JSON key order, FAULT/ACTION messages, … — goes to :func:`logs._parse_one`, the
    reference parser; then the console date context is settled in numpy.
+5. **Columns** (:class:`_ViewColumn`): each string column is one ``string_view`` array over the
+   chunks' buffers plus those of the replacement values (instrumented and unusual lines are put
+   in place, no masked replaces), cast once (in threads) to the ``large_string`` pandas keeps.
 
 Noise lines get no ``detail`` here (see :mod:`repro_lib.capture.logs`); everything else equals the
 per-line parser, which the fuzz tests check.
@@ -201,6 +204,7 @@ def columns_from_lines(lines: list[str], date_ns: int | None) -> dict[str, Any] 
 _BIG = np.int64(2**62)
 _THREADS = min(4, os.cpu_count() or 1)
 _M = [np.uint64((1 << (8 * k)) - 1) for k in range(8)] + [np.uint64(2**64 - 1)]
+_MASKS = np.array(_M, np.uint64)
 
 
 def _code(text: bytes) -> np.uint64:
@@ -208,35 +212,21 @@ def _code(text: bytes) -> np.uint64:
 
 
 class _Bytes:
-    """Unaligned little-endian loads from one chunk's bytes; positions past the end read 0."""
+    """Unaligned little-endian loads from one chunk's bytes; positions past the end read 0
+    (negative ones read position 0)."""
 
     def __init__(self, d: np.ndarray) -> None:
-        self.d = d
         self.n = n = len(d)
-        k = min(n, 64)
-        pad = np.zeros(k + 72, np.uint8)
-        pad[:k] = d[n - k:]
-        self.tbase = n - k
-        self.t8 = np.ndarray((len(pad) - 7,), "<u8", buffer=pad, strides=(1,))
-        self.d8 = np.ndarray((n - 7,), "<u8", buffer=d, strides=(1,)) if n >= 8 else None
+        pad = np.zeros(n + 16, np.uint8)
+        pad[:n] = d
+        self.d = pad
+        self.d8 = np.ndarray((n + 9,), "<u8", buffer=pad, strides=(1,))
 
     def u8(self, q: np.ndarray) -> np.ndarray:
-        q = np.asarray(q, np.int64)
-        hi = len(self.t8) - 1
-        if self.d8 is None:
-            return self.t8[np.clip(q - self.tbase, 0, hi)]
-        lim = self.n - 8
-        out = self.d8[np.clip(q, 0, lim)]
-        big = q > lim
-        if big.any():
-            out[big] = self.t8[np.clip(q[big] - self.tbase, 0, hi)]
-        return out
+        return self.d8[np.clip(q, 0, self.n)]
 
     def byte(self, q: np.ndarray) -> np.ndarray:
-        q = np.asarray(q, np.int64)
-        if not self.n:
-            return np.zeros(len(q), np.uint8)
-        return np.where(q < self.n, self.d[np.clip(q, 0, self.n - 1)], 0).astype(np.uint8)
+        return self.d[np.clip(q, 0, self.n)]
 
     def bytes(self, q: np.ndarray, k: int) -> np.ndarray:
         """(len(q), 8*k) matrix of the bytes from q on."""
@@ -298,26 +288,69 @@ def _frac(dg: np.ndarray, isd: np.ndarray, count: np.ndarray) -> tuple[np.ndarra
     return (np.where(use, dg[:, :9], 0).astype(np.int64) * _POW9).sum(axis=1), ok
 
 
+_U = np.uint64
+_X30 = _U(0x3030303030303030)
+_X76 = _U(0x7676767676767676)
+_X80 = _U(0x8080808080808080)
+_X0F = _U(0x0F0F0F0F0F0F0F0F)
+
+
+def _dgt(x: np.ndarray, k: int) -> np.ndarray:
+    """Byte k of the words x (already xor-ed with '0's) as int64."""
+    return ((x >> _U(8 * k)) & _U(0xFF)).astype(np.int64)
+
+
+def _digits_ok(x: np.ndarray, mask: int) -> np.ndarray:
+    """Are the bytes of x (xor-ed with '0's; all bytes ASCII) selected by ``mask`` digits?"""
+    hi = _U(mask) & _X80
+    return (((x + _X76) | x) & hi) == 0
+
+
+def _frac_swar(bb: _Bytes, p: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``count`` (0..9) digits from p on → (nanoseconds as if padded with zeros, all digits)."""
+    keep = _MASKS[np.minimum(count, 8)]
+    x = (bb.u8(p) ^ _X30) & keep
+    ok = (((x + _X76) | x) & keep & _X80) == 0
+    # 8 digits, first digit in the lowest byte → their value (SWAR)
+    v = ((x & _X0F) * _U(2561)) >> _U(8)
+    v = ((v & _U(0x00FF00FF00FF00FF)) * _U(6553601)) >> _U(16)
+    v = ((v & _U(0x0000FFFF0000FFFF)) * _U(42949672960001)) >> _U(32)
+    ninth = count >= 9
+    d9 = bb.byte(p + 8).astype(np.int64) - 48
+    ok &= ~ninth | ((d9 >= 0) & (d9 <= 9))
+    return v.astype(np.int64) * 10 + np.where(ninth, d9, 0), ok
+
+
+_W0_SEP = _code(b"\x00\x00\x00\x00-\x00\x00-")
+_W0_SEPM = _code(b"\x00\x00\x00\x00\xff\x00\x00\xff")
+_W1_SEP = _code(b"\x00\x00T\x00\x00:\x00\x00")
+_W1_SEPM = _code(b"\x00\x00\xff\x00\x00\xff\x00\x00")
+_W0_DIG = 0x00FFFF00FFFFFFFF
+_W1_DIG = 0xFFFF00FFFF00FFFF
+_W2_DIG = 0x0000000000FFFF00
+
+
 def _rfc(bb: _Bytes, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Strict RFC 3339 text in [p, q): ``YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)`` → (ns, ok).
 
     A subset of what :func:`_common.parse_rfc3339` and ``DOCKER_RE`` accept, with equal values.
+    Digits are read from 8-byte words (SWAR), not byte matrices.
     """
     m = len(p)
     if not m:
         return np.zeros(0, np.int64), np.zeros(0, bool)
-    mat = bb.bytes(p, 4)
-    dg, isd = _digits(mat)
+    w0, w1, w2 = bb.u8(p), bb.u8(p + 8), bb.u8(p + 16)
+    x0, x1, x2 = w0 ^ _X30, w1 ^ _X30, w2 ^ _X30
     ln = q - p
-    ok = (ln >= 20) & isd[:, _DATE_DIGITS].all(axis=1)
-    ok &= (mat[:, 4] == 45) & (mat[:, 7] == 45) & (mat[:, 10] == 84) & (mat[:, 13] == 58)
-    ok &= mat[:, 16] == 58
-    y = dg[:, 0] * 1000 + dg[:, 1] * 100 + dg[:, 2] * 10 + dg[:, 3]
-    mo = dg[:, 5] * 10 + dg[:, 6]
-    dd = dg[:, 8] * 10 + dg[:, 9]
-    hh = dg[:, 11] * 10 + dg[:, 12]
-    mi = dg[:, 14] * 10 + dg[:, 15]
-    ss = dg[:, 17] * 10 + dg[:, 18]
+    ok = (ln >= 20) & _digits_ok(x0, _W0_DIG) & _digits_ok(x1, _W1_DIG) & _digits_ok(x2, _W2_DIG)
+    ok &= ((w0 & _W0_SEPM) == _W0_SEP) & ((w1 & _W1_SEPM) == _W1_SEP)
+    ok &= (w2 & _U(0xFF)) == _U(58)
+    y = _dgt(x0, 0) * 1000 + _dgt(x0, 1) * 100 + _dgt(x0, 2) * 10 + _dgt(x0, 3)
+    mo = _dgt(x0, 5) * 10 + _dgt(x0, 6)
+    dd = _dgt(x1, 0) * 10 + _dgt(x1, 1)
+    hh = _dgt(x1, 3) * 10 + _dgt(x1, 4)
+    mi = _dgt(x1, 6) * 10 + _dgt(x1, 7)
+    ss = _dgt(x2, 1) * 10 + _dgt(x2, 2)
     ok &= (y >= 1678) & (y <= 2261) & (mo >= 1) & (mo <= 12) & (dd >= 1)
     ok &= (hh <= 23) & (mi <= 59) & (ss <= 59)
     mo = np.clip(mo, 1, 12)
@@ -332,9 +365,9 @@ def _rfc(bb: _Bytes, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarr
     off = np.where(is_z, 0, np.where(zone[:, 0] == 45, -off, off))
     ok &= is_z | z_ok
     fl = ln - 19 - np.where(is_z, 1, 6)
-    frac, f_ok = _frac(dg[:, 20:29], isd[:, 20:29], np.clip(fl - 1, 0, 9))
-    ok &= (fl == 0) | ((fl >= 2) & (fl <= 10) & (mat[:, 19] == 46) & f_ok)
-    ns = (_days(y, mo, dd).astype(np.int64) * 86400 + hh * 3600 + mi * 60 + ss - off) * c.NS + frac
+    frac, f_ok = _frac_swar(bb, p + 20, np.clip(fl - 1, 0, 9))
+    ok &= (fl == 0) | ((fl >= 2) & (fl <= 10) & ((w2 >> _U(24)) & _U(0xFF) == _U(46)) & f_ok)
+    ns = (_days(y, mo, dd) * 86400 + hh * 3600 + mi * 60 + ss - off) * c.NS + frac
     return np.where(ok, ns, 0), ok
 
 
@@ -342,6 +375,7 @@ _LEVEL_WORDS = (b"DEBUG", b"INFO", b"WARN", b"ERROR")
 _CONSOLE_WORDS = tuple(k.encode() + b" " for k in c.CONSOLE_LEVELS)
 _LEVEL_NAMES = pa.array([w.decode() for w in _LEVEL_WORDS] + list(c.CONSOLE_LEVELS.values()))
 _CONSOLE_BASE = len(_LEVEL_WORDS)
+_KIND_NAMES = pa.array(["log", "raw"])
 
 
 def _level(bb: _Bytes, p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -354,23 +388,22 @@ def _level(bb: _Bytes, p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return out
 
 
-def _views(buf: pa.Buffer, base: int, p: np.ndarray, q: np.ndarray, valid: np.ndarray,
-           bb: _Bytes) -> pa.Array:
-    """Strings [p, q) of a chunk (null where not valid) without a pass over the chunk: a
-    string_view array over its buffer, cast to a plain string array."""
+def _view_structs(base: int, p: np.ndarray, q: np.ndarray, valid: np.ndarray, bb: _Bytes
+                  ) -> np.ndarray:
+    """Arrow ``string_view`` structs (m, 4) uint32 of the strings [p, q) of a chunk whose data
+    buffer holds the chunk's bytes from ``base`` on (buffer index 0; zero where not valid)."""
     m = len(p)
-    if not m:
-        return pa.array([], pa.string())
     ln = np.where(valid, q - p, 0)
     pos = np.where(valid, p, 0)
     v = np.zeros((m, 4), np.uint32)
+    if not m:
+        return v
     v[:, 0] = ln
     lo = bb.u8(pos)
     hi = bb.u8(pos + 8)
     short = ln <= 12
-    keep = [_M[k] for k in range(9)]
-    mask_lo = np.array(keep, np.uint64)[np.clip(ln, 0, 8)]
-    mask_hi = np.array(keep, np.uint64)[np.clip(ln - 8, 0, 8)]
+    mask_lo = _MASKS[np.minimum(ln, 8)]
+    mask_hi = _MASKS[np.clip(ln - 8, 0, 8)]
     lo &= np.where(short, mask_lo, _M[4])
     hi &= np.where(short, mask_hi, 0)
     lo_w = lo.view(np.uint32).reshape(-1, 2)
@@ -378,11 +411,78 @@ def _views(buf: pa.Buffer, base: int, p: np.ndarray, q: np.ndarray, valid: np.nd
     v[:, 1] = lo_w[:, 0]
     v[:, 2] = np.where(short, lo_w[:, 1], 0)
     v[:, 3] = np.where(short, hi_w[:, 0], (pos + base).astype(np.uint32))
+    return v
+
+
+def _views(buf: pa.Buffer, base: int, p: np.ndarray, q: np.ndarray, valid: np.ndarray,
+           bb: _Bytes) -> pa.Array:
+    """Strings [p, q) of a chunk (null where not valid) without a pass over the chunk: a
+    string_view array over its buffer, cast to a plain string array."""
+    m = len(p)
+    if not m:
+        return pa.array([], pa.string())
+    v = _view_structs(base, p, q, valid, bb)
     nulls = m - int(valid.sum())
     bits = None if not nulls else pa.array(valid).buffers()[1]
     arr = pa.Array.from_buffers(pa.string_view(), m, [bits, pa.py_buffer(v), buf],
                                 null_count=nulls)
     return arr.cast(pa.string())
+
+
+class _ViewColumn:
+    """One output string column built in place as Arrow ``string_view`` structs over several
+    data buffers (the chunks' bytes, then those of replacement arrays): no masked replaces."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.v = np.zeros((n, 4), np.uint32)
+        self.valid = np.zeros(n, bool)
+        self.bufs: list[pa.Buffer] = []
+
+    def put_structs(self, lo: int, v: np.ndarray, valid: np.ndarray, buf: pa.Buffer) -> None:
+        """Rows lo.. from :func:`_view_structs` over ``buf``."""
+        hi = lo + len(v)
+        self.v[lo:hi] = v
+        self.v[lo:hi, 2][v[:, 0] > 12] = len(self.bufs)
+        self.valid[lo:hi] = valid
+        self.bufs.append(buf)
+
+    def _structs(self, arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+        sv = arr.cast(pa.string_view())
+        bs = sv.buffers()
+        w = np.frombuffer(bs[1], np.uint32).reshape(-1, 4)[sv.offset: sv.offset + len(sv)].copy()
+        ok = ~np.asarray(sv.is_null().to_numpy(zero_copy_only=False), bool)
+        w[~ok] = 0
+        long = w[:, 0] > 12
+        w[long, 2] += len(self.bufs)
+        self.bufs.extend(b for b in bs[2:] if b is not None)
+        return w, ok
+
+    def put(self, idx: np.ndarray, arr: pa.Array) -> None:
+        """Rows ``idx`` ← the strings of ``arr`` (nulls included)."""
+        if not len(idx):
+            return
+        w, ok = self._structs(arr)
+        self.v.view("V16")[idx, 0] = w.view("V16")[:, 0]
+        self.valid[idx] = ok
+
+    def put_codes(self, names: pa.Array, codes: np.ndarray) -> None:
+        """Every row ← ``names[code]``, null where the code is negative."""
+        w, ok = self._structs(names)
+        w = np.concatenate([w, np.zeros((1, 4), np.uint32)])  # code -1: the null row
+        ok = np.append(ok, False)
+        self.v.view("V16")[:, 0] = w.view("V16")[codes, 0]
+        self.valid[:] = ok[codes]
+
+    def large(self) -> pa.Array:
+        return self.array().cast(pa.large_string())
+
+    def array(self) -> pa.Array:
+        nulls = self.n - int(self.valid.sum())
+        bits = None if not nulls else pa.array(self.valid).buffers()[1]
+        bufs = self.bufs or [pa.py_buffer(b"")]
+        return pa.Array.from_buffers(pa.string_view(), self.n, [bits, pa.py_buffer(self.v), *bufs],
+                                     null_count=nulls)
 
 
 def _rows(s: np.ndarray, pos: np.ndarray) -> np.ndarray:
@@ -487,32 +587,36 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
     for i, (row, dtd) in zip(slow_idx, slow_rows, strict=True):
         if not dtd and row[0] is not None:
             t[i] = row[0]
-    # the columns: noise and plain lines from the scan, the rest replaced in
+    # the columns, each built in one step: noise and plain lines from the scan (views into the
+    # chunks' bytes), the instrumented and unusual lines put in place
     out: dict[str, Any] = {"t": t}
-    out["kind"] = pc.take(pa.array(["log", "raw"]),
-                          pa.array(np.concatenate([x["cols"]["kind"] for x in scans]) if scans
-                                   else np.zeros(0, np.int64)))
+    vc = {col: _ViewColumn(n) for col in _STR_COLS}
+    kind = np.concatenate([x["cols"]["kind"] for x in scans]) if scans else np.zeros(0, np.int64)
+    vc["kind"].put_codes(_KIND_NAMES, kind)
     lv = np.concatenate([x["cols"]["level"] for x in scans]) if scans else np.zeros(0, np.int64)
-    out["level"] = pc.take(_LEVEL_NAMES, pa.array(lv, mask=lv < 0))
+    vc["level"].put_codes(_LEVEL_NAMES, lv)
     for col in ("msg", "node", "job", "execution"):
-        out[col] = pa.concat_arrays([x["cols"][col] for x in scans]) if scans else pa.nulls(0, pa.string())
-    out["state"] = out["detail"] = pa.nulls(n, pa.string())
-    repl = np.concatenate([mt_idx, slow_idx])
-    if len(repl):
-        order = pa.array(np.argsort(repl, kind="stable"))
-        mask = np.zeros(n, bool)
-        mask[repl] = True
-        mask_a = pa.array(mask)
-        edge = c.EDGE_CONNECTED_MSG
-        for col in _STR_COLS:
+        for x, o in zip(scans, start, strict=True):
+            v, valid = x["cols"][col]
+            vc[col].put_structs(int(o), v, valid, x["cols"]["buf"])
+    edge = c.EDGE_CONNECTED_MSG
+    for col in _STR_COLS:
+        if len(mt_idx):
+            vc[col].put(mt_idx, mt[col].cast(pa.string()))
+        if len(slow_idx):
             k = _ROW_POS[col]
             if col == "detail":
                 vals = [None if r[1] == "log" and r[9] != edge else r[k] for r, _d in slow_rows]
             else:
                 vals = [r[k] for r, _d in slow_rows]
-            both = pa.concat_arrays([mt[col].cast(pa.string()) if mt else pa.nulls(0, pa.string()),
-                                     pa.array(vals, pa.string())])
-            out[col] = pc.replace_with_mask(out[col], mask_a, both.take(order))
+            vc[col].put(slow_idx, pa.array(vals, pa.string()))
+    # the final copy into plain strings, which pandas wants, column by column in threads
+    if _THREADS > 1 and n >= 1 << 16:
+        with ThreadPoolExecutor(_THREADS) as pool:
+            arrays = list(pool.map(_ViewColumn.large, [vc[col] for col in _STR_COLS]))
+    else:
+        arrays = [vc[col].large() for col in _STR_COLS]
+    out.update(zip(_STR_COLS, arrays, strict=True))
     fix = [k for k, x in enumerate(slow_lines) if x != slow_rows[k][0][7]]
     if fix:
         mask = np.zeros(n, bool)
@@ -643,8 +747,7 @@ def _scan(a: pa.Array) -> dict[str, Any]:
         secs += kd[:, 6] * 10 + kd[:, 7]
         p8 = bk + 8
         sp1 = _nxt(sp, p8)
-        fdg, fisd = _digits(bb.bytes(p8 + 1, 2))
-        frac, f_ok = _frac(fdg, fisd, np.clip(sp1 - p8 - 1, 0, 9))
+        frac, f_ok = _frac_swar(bb, p8 + 1, np.clip(sp1 - p8 - 1, 0, 9))
         has_frac = (p8 < ek) & (bb.byte(p8) == 46)
         ok &= np.where(has_frac, (sp1 - p8 - 1 >= 1) & (sp1 - p8 - 1 <= 9) & f_ok, sp1 == p8)
         ok &= (sp1 + 7 <= ek) & bb.eq(sp1, b" | ")
@@ -700,11 +803,13 @@ def _scan(a: pa.Array) -> dict[str, Any]:
         "level": lvl[mi],
     }
     kind = np.where(noise | (plain_dock := live & ~shaped & ~slow & dock), 0, 1)
-    msg = _views(data_buf, base, np.where(noise, ms, b), np.where(noise, me, e), noise | plain_dock, bb)
-    cols = {"kind": kind, "level": np.where(noise, lvl, -1), "msg": msg}
+    mvalid = noise | plain_dock
+    msg = _view_structs(base, np.where(noise, ms, b), np.where(noise, me, e), mvalid, bb)
+    cols = {"kind": kind, "level": np.where(noise, lvl, -1), "msg": (msg, mvalid), "buf": data_buf}
     for col in ("node", "job", "execution"):
         p0, p1, valid = ids[col]
-        cols[col] = _views(data_buf, base, p0, p1, valid & noise, bb)
+        valid = valid & noise
+        cols[col] = (_view_structs(base, p0, p1, valid, bb), valid)
     return {
         "n": n, "t": t, "dated": dated, "tod": tod, "cons": is_cons & good & ~dock, "slow": slow,
         "matter": matter_idx, "fmt": fmt, "dock": dock, "mcols": matter_cols, "cols": cols,
@@ -721,10 +826,13 @@ def _noise_ids(bb: _Bytes, s: np.ndarray, e: np.ndarray, r0: np.ndarray, logfmt:
     found = {k: (np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, bool))
              for k, _key in _ID_KEYS}
     # key=value fields (slog text, console): `␠key=` in the fields part, a plain token;
-    # JSON fields: `,"key":"value"`. Candidates by the 4 bytes before `=` / `":`.
-    eqs = eqp[:-1]
-    jq = qp[:-1]
-    jq = jq[bb.byte(jq + 1) == 58]
+    # JSON fields: `,"key":"value"`. Candidates: `=` / `":` right after the last letter of a
+    # key (d, e or b; one pass over the chunk's bytes), then the 4 bytes before them.
+    d, nb = bb.d, bb.n
+    last = d[:nb]  # d has 16 zero bytes after the chunk
+    last = (last == 100) | (last == 101) | (last == 98)
+    eqs = np.flatnonzero(last & (d[1: nb + 1] == 61)) + 1
+    jq = np.flatnonzero(last & (d[1: nb + 1] == 34) & (d[2: nb + 2] == 58)) + 1
     cands = []
     for is_json, where, pos in ((False, logfmt, eqs), (True, json, jq)):
         if len(pos) and where.any():

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from repro_lib.capture import _common as c
 from repro_lib.events import COLUMNS
@@ -332,13 +333,26 @@ def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
     data["t_s"] = np.zeros(n)
     for k in _STR_COLUMNS:
         if k == "source":
-            data[k] = pd.Series([source] * n, dtype="str") if n else pd.Series([], dtype="str")
+            data[k] = pd.Series(_repeat_str(source, n), dtype="str")
         else:
             data[k] = pd.Series(cols[k], dtype="str")
-    df = pd.DataFrame(data)
+    df = pd.DataFrame(data, copy=False)
     if n > 1 and not (t[1:] >= t[:-1]).all():
         df = df.sort_values("t", kind="stable", ignore_index=True)
+        t = df["t"].array.asi8
+    if n and t[0] != _NAT:
+        # = add_t_s: (t - min t) in seconds, as pandas' total_seconds computes it
+        df["t_s"] = (t - t.min()) / c.NS
+        return df
     return add_t_s(df)
+
+
+def _repeat_str(value: str, n: int) -> pa.Array:
+    """``[value] * n`` as an Arrow string array, built from its buffers."""
+    raw = value.encode()
+    typ = pa.large_string() if len(raw) * n >= 2**31 else pa.string()
+    offs = np.arange(n + 1, dtype=np.int64 if typ == pa.large_string() else np.int32) * len(raw)
+    return pa.Array.from_buffers(typ, n, [None, pa.py_buffer(offs), pa.py_buffer(raw * n)])
 
 
 def parse_lines(
