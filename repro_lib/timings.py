@@ -104,8 +104,18 @@ def timings_from(spec: dict[str, Any] | None = None, **overrides: Any) -> Timing
         else:
             values[key] = parse_duration(raw, what=f"timing {key}")
     t = Timings(**values)
+    for name in _POSITIVE:
+        if getattr(t, name) <= 0:
+            raise SetError(f"timing {name} must be greater than 0, got {getattr(t, name)!r}",
+                           hint="a zero interval would make the model loop without time passing")
     if t.connected_after and t.connected_after >= t.disconnect_timeout:
         raise SetError("connected_after must be shorter than disconnect_timeout")
     return t
+
+
+# timings that pace a periodic loop or a timeout: 0 would spin (0 is fine for the delays)
+_POSITIVE = ("heartbeat_interval", "disconnect_timeout", "lost_timeout", "housekeeping_interval",
+             "watcher_initial_backoff", "watcher_max_backoff", "edge_reconnect_interval", "reeval_max_batch",
+             "dispatcher_max_attempts", "edge_heartbeat_miss_factor")
 
 

@@ -64,6 +64,7 @@ def test_sets_reach_timings_fix_params_and_preset(root: Path) -> None:
     (["timings.preset=turbo"], "unknown timing preset"),
     (["fix=retry-harder"], "unknown fix"),
     (["novalue"], "not KEY=VALUE"),
+    (["timings.heartbeat_interval=0s"], "heartbeat_interval must be greater than 0"),
 ])
 def test_bad_sets(root: Path, sets: list[str], match: str) -> None:
     with pytest.raises((SetError, ScenarioError), match=match):
@@ -184,3 +185,18 @@ def test_console_script_installed(root: Path) -> None:
     r = subprocess.run([str(exe), "run", "scenarios/core-395.yaml", "--quiet"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "VERDICT: reproduced"
+
+
+def test_sim_refuses_to_spin_without_time_passing(root: Path) -> None:
+    """A zero interval that slipped past validation ends in a clear error, not a hang."""
+    import dataclasses
+
+    from repro_lib import StackError, timings_from
+    from repro_lib.model.types import Policies
+    from repro_lib.sim.driver import SimStack
+
+    s = SimStack(dataclasses.replace(timings_from({}), heartbeat_interval=0.0), Policies(), ["edge1"])
+    s._SAME_TIME_LIMIT = 10_000
+    s.up()
+    with pytest.raises(StackError, match="not advancing time"):
+        s.advance(60)

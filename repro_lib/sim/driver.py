@@ -55,6 +55,7 @@ class SimStack(StackGuards):
         self.edges: dict[str, Edge] = {}
         self.alive: set[str] = set()
         self.is_up = False
+        self._last_t, self._same_t = -1.0, 0
         for name in edges:
             self._new_edge(name)
 
@@ -199,11 +200,24 @@ class SimStack(StackGuards):
             self._step()
         self.now = t
 
+    _SAME_TIME_LIMIT = 1_000_000  # events at one instant before we call it a livelock
+
+    def _guard(self, at: float) -> None:
+        if at == self._last_t:
+            self._same_t += 1
+            if self._same_t > self._SAME_TIME_LIMIT:
+                raise StackError(f"the model is not advancing time (over {self._SAME_TIME_LIMIT:,} events at "
+                                 f"t={at:g}s)", hint="check for a zero interval in the timings")
+        else:
+            self._last_t, self._same_t = at, 0
+
     def _push(self, at: float, item: tuple[Any, ...]) -> None:
         heapq.heappush(self._heap, (at, next(self._seq), item))
 
     def _step(self) -> None:
         at, _, item = heapq.heappop(self._heap)
+        if at == self.now:
+            self._guard(at)
         self.now = at
         op = item[0]
         if op == "timer":
