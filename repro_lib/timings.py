@@ -110,6 +110,10 @@ def timings_from(spec: dict[str, Any] | None = None, **overrides: Any) -> Timing
                            hint="a zero interval would make the model loop without time passing")
     if t.connected_after and t.connected_after >= t.disconnect_timeout:
         raise SetError("connected_after must be shorter than disconnect_timeout")
+    if t.lost_timeout <= t.disconnect_timeout:
+        raise SetError("lost_timeout must be longer than disconnect_timeout (NodeManagerConfig rule)")
+    if t.watcher_max_backoff < t.watcher_initial_backoff:
+        raise SetError("watcher_max_backoff must not be shorter than watcher_initial_backoff")
     return t
 
 

@@ -461,3 +461,19 @@ def test_cloud_stack_against_an_emulated_cloud_never_leaks_secrets(clean, tmp_pa
             data = f.read_bytes()
             assert token.encode() not in data and key.encode() not in data, f
     assert not any(token in s or key in s for s in said)
+
+
+def test_env_file_inline_comments_and_quotes_do_not_leak(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("EXPANSO_EDGE_BOOTSTRAP_TOKEN=tok-abcdef123 # my token\n"
+                   'EXPANSO_CLI_AUTH_API_KEY="key-xyz789" # comment\n'
+                   "export EXPANSO_ENDPOINT='https://example.invalid' # endpoint\n"
+                   'OTHER="a \\"quoted\\" # not a comment"\n')
+    values = read_env_file(env)
+    assert values["EXPANSO_EDGE_BOOTSTRAP_TOKEN"] == "tok-abcdef123"
+    assert values["EXPANSO_CLI_AUTH_API_KEY"] == "key-xyz789"
+    assert values["EXPANSO_ENDPOINT"] == "https://example.invalid"
+    assert values["OTHER"] == 'a "quoted" # not a comment'
+    r = Redactor(secrets_from(values))
+    assert r("token is tok-abcdef123, key key-xyz789") == f"token is {MASK}, key {MASK}"
+    assert r.redact_bytes(b"\xff tok-abcdef123 \xfe") == b"\xff " + MASK.encode() + b" \xfe"

@@ -65,6 +65,9 @@ def test_sets_reach_timings_fix_params_and_preset(root: Path) -> None:
     (["fix=retry-harder"], "unknown fix"),
     (["novalue"], "not KEY=VALUE"),
     (["timings.heartbeat_interval=0s"], "heartbeat_interval must be greater than 0"),
+    (["timings.housekeeping_interval=0s"], "housekeeping_interval must be greater than 0"),
+    (["timings.dispatcher_max_attempts=0"], "dispatcher_max_attempts must be greater than 0"),
+    (["timings.lost_timeout=1s"], "lost_timeout must be longer than disconnect_timeout"),
 ])
 def test_bad_sets(root: Path, sets: list[str], match: str) -> None:
     with pytest.raises((SetError, ScenarioError), match=match):

@@ -21,22 +21,45 @@ SECRET_KEYS = ("EXPANSO_EDGE_BOOTSTRAP_TOKEN", "EXPANSO_BOOTSTRAP_TOKEN", "EXPAN
 _SECRETISH = re.compile(r"(TOKEN|API_KEY|SECRET|PASSWORD)$", re.IGNORECASE)
 
 
+def _env_value(raw: str) -> str:
+    """One ``.env`` value as docker compose reads it: quoted values end at the closing quote
+    (backslash escapes in double quotes), unquoted ones at `` #`` (an inline comment)."""
+    raw = raw.strip()
+    if raw[:1] in ("'", '"'):
+        quote, out, i = raw[0], [], 1
+        while i < len(raw):
+            c = raw[i]
+            if c == "\\" and quote == '"' and i + 1 < len(raw):
+                nxt = raw[i + 1]
+                out.append({"n": "\n", "t": "\t", "r": "\r"}.get(nxt, nxt))
+                i += 2
+                continue
+            if c == quote:
+                return "".join(out)
+            out.append(c)
+            i += 1
+        return raw  # no closing quote: take the line as written
+    for marker in (" #", "\t#"):
+        cut = raw.find(marker)
+        if cut >= 0:
+            raw = raw[:cut]
+    return raw.rstrip()
+
+
 def read_env_file(path: str | Path) -> dict[str, str]:
-    """A ``.env`` file as compose reads it: ``KEY=VALUE`` lines, ``#`` comments, optional quotes."""
+    """A ``.env`` file as compose reads it: ``KEY=VALUE`` lines, ``#`` comments (also inline after
+    an unquoted value), optional quotes, an optional ``export`` prefix."""
     out: dict[str, str] = {}
     p = Path(path)
     if not p.is_file():
         return out
-    for line in p.read_text().splitlines():
+    for line in p.read_text(errors="replace").splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
         key, _, value = line.partition("=")
         key = key.strip().removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        out[key] = value
+        out[key] = _env_value(value)
     return out
 
 
@@ -79,7 +102,9 @@ class Redactor:
     def redact_bytes(self, data: bytes) -> bytes:
         if not self.secrets:
             return data
-        return self(data.decode("utf-8", errors="replace")).encode()
+        for secret in self.secrets:  # byte-wise: text that is not UTF-8 passes through untouched
+            data = data.replace(secret.encode(), MASK.encode())
+        return data
 
     def __bool__(self) -> bool:
         return bool(self.secrets)

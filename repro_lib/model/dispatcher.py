@@ -125,7 +125,7 @@ class Dispatcher:
                 self.position += 1
                 self.attempt = 0
                 continue
-            backoff = min(self.t.watcher_initial_backoff * 2 ** (self.attempt - 1),
+            backoff = min(self.t.watcher_initial_backoff * 2 ** min(self.attempt - 1, 60),
                           self.t.watcher_max_backoff)
             self._log(now, "WARN", "DISPATCH: Failed to send execution assignment - retrying",
                       ev.execution, err="node not connected", attempt=self.attempt,
