@@ -99,6 +99,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(f"VERDICT: {run.verdict.verdict}" if args.quiet else run.summary())
     if args.png:
         from repro_lib.plots import plot_run, save
+        Path(args.png).parent.mkdir(parents=True, exist_ok=True)
         print(f"timeline: {save(plot_run(run), args.png)}")
     if args.out:
         print(f"run folder: {args.out}")
@@ -119,6 +120,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     if args.png:
         from repro_lib.plots import plot_run, save
         src = result.run if result.run is not None else result.events
+        Path(args.png).parent.mkdir(parents=True, exist_ok=True)
         print(f"timeline: {save(plot_run(src, title=result.title), args.png)}")
     return 0
 

@@ -8,6 +8,7 @@ from repro_lib.errors import DurationError
 
 __all__ = ["parse_duration", "format_duration"]
 
+MAX_SECONDS = 365 * 86400.0
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
@@ -19,6 +20,8 @@ def parse_duration(value: object, *, what: str = "duration") -> float:
     if isinstance(value, int | float):
         if value < 0:
             raise DurationError(f"bad {what} {value!r}: negative", hint="use a value >= 0")
+        if value > MAX_SECONDS:
+            raise DurationError(f"{what} {value!r} is longer than a year", hint="use at most 365d")
         return float(value)
     text = str(value).strip()
     pos, total = 0, 0.0
@@ -29,6 +32,8 @@ def parse_duration(value: object, *, what: str = "duration") -> float:
         pos = m.end()
     if not text or pos != len(text):
         raise DurationError(f"bad {what} {value!r}", hint="write it like 15s, 5m, 1h or 200ms")
+    if total > MAX_SECONDS:
+        raise DurationError(f"{what} {value!r} is longer than a year", hint="use at most 365d")
     return total
 
 

@@ -99,6 +99,8 @@ def load_job(path: str | Path, *, search: tuple[Path, ...] = ()) -> JobSpec:
         if c.is_file():
             try:
                 data = yaml.safe_load(c.read_text())
+            except UnicodeDecodeError:
+                raise JobSpecError(f"{c}: not a text file") from None
             except yaml.YAMLError as e:
                 raise JobSpecError(f"{c}: not valid YAML ({str(e).splitlines()[0]})") from None
             return job_from_dict(data, str(path))

@@ -118,7 +118,12 @@ def render_report(notebook: str | Path, out_dir: str | Path, *, parameters: dict
 
 def _parameters_of(path: Path) -> list[str]:
     """Names assigned in the cell tagged ``parameters``."""
-    nb = json.loads(path.read_text())
+    try:
+        nb = json.loads(path.read_text())
+        if not isinstance(nb, dict) or "cells" not in nb:
+            raise ValueError
+    except (ValueError, UnicodeDecodeError):
+        raise ReportError(f"{path} is not a Jupyter notebook", hint="e.g. notebooks/01-walkthrough.ipynb") from None
     for cell in nb.get("cells", []):
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]

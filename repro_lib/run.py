@@ -70,8 +70,13 @@ class Run:
 
     @property
     def verdict(self) -> Verdict:
+        """The verdict on the final snapshot; ``inconclusive`` whenever the run stopped early."""
         if self._verdict is None:
-            self._verdict = verdict_of(self.final, self.timings, self.events)
+            v = verdict_of(self.final, self.timings, self.events)
+            if self.error:
+                v = Verdict("inconclusive", [], [f"the run stopped early: {self.error}",
+                                                 f"(at that point it looked {v.verdict})"])
+            self._verdict = v
         return self._verdict
 
     @property
@@ -219,8 +224,9 @@ class Run:
                 lines.append(f"  {s.execution}  {s.job:<16} on {s.node:<8} pending {s.pending_s:.1f}s")
         lines.append("")
         if self.error:
-            lines.append(f"ERROR: {self.error}")
-        lines.append("matches expect" if ok else "DOES NOT match expect: " + "; ".join(problems))
+            lines.append("DOES NOT match expect: the run stopped early (see above)")
+        else:
+            lines.append("matches expect" if ok else "DOES NOT match expect: " + "; ".join(problems))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -313,6 +319,24 @@ class ScenarioInfo:
 
 def load_run(path: str | Path) -> Run:
     """Open a run folder written by :meth:`Run.write` (or captured from a real stack)."""
+    from repro_lib.errors import ReproError
+
+    try:
+        return _load_run(Path(path))
+    except ReproError:
+        raise
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, yaml_error()) as e:
+        raise ReproError(f"{path}: a damaged run folder ({type(e).__name__}: {str(e)[:120]})",
+                         hint="re-run the scenario with --out, or inspect the log files in logs/") from None
+
+
+def yaml_error() -> type[Exception]:
+    import yaml
+
+    return yaml.YAMLError
+
+
+def _load_run(path: Path) -> Run:
     import yaml
 
     from repro_lib.errors import ReproError

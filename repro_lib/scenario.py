@@ -104,6 +104,9 @@ def load_scenario(path: str | Path, sets: list[str] | None = None) -> Scenario:
         raise ScenarioError("file not found", path=str(path), hint="check the path")
     try:
         doc = yaml.safe_load(p.read_text())
+    except UnicodeDecodeError:
+        raise ScenarioError("not a text file", hint="a scenario is a YAML file like scenarios/core-395.yaml",
+                            path=str(path)) from None
     except yaml.YAMLError as e:
         raise ScenarioError(f"not valid YAML ({str(e).splitlines()[0]})", path=str(path)) from None
     return parse_scenario(doc, path=p, sets=sets)
