@@ -104,7 +104,8 @@ def render_report(notebook: str | Path, out_dir: str | Path, *, parameters: dict
     t0 = time.perf_counter()
     try:
         pm.execute_notebook(str(src), str(executed), parameters=params, kernel_name="python3",
-                            cwd=str(cwd or Path.cwd()), progress_bar=False, execution_timeout=timeout)
+                            cwd=str(cwd or src.resolve().parent), progress_bar=False,
+                            execution_timeout=timeout)
     except pm.PapermillExecutionError as e:
         raise ReportError(f"{src.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}",
                           cell=e.cell_index, notebook=executed,

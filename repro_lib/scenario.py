@@ -181,7 +181,8 @@ def parse_scenario(doc: Any, *, path: Path | None = None, sets: list[str] | None
     raw_steps = doc.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ScenarioError("no `steps` (a list of one-key mappings)", path=where)
-    search = (path.parent,) if path else ()
+    # job files: the cwd, then the scenario's folder, then its parent (scenarios/ beside pipelines/)
+    search = (path.parent, path.parent.parent) if path else ()
     known_edges = set(edges)
     steps = [parse_step(i, s, params, known_edges, search, where) for i, s in enumerate(raw_steps)]
     return Scenario(name=str(name), description=str(doc.get("description") or ""), timings=timings,
