@@ -9,6 +9,7 @@ it since. ``not_reproduced``: every job that should run is running (or completed
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -55,10 +56,9 @@ def _joined_at(node: dict[str, Any], events: pd.DataFrame | None) -> float | Non
         return float(node["connected_since"])
     if events is None or events.empty:
         return None
-    mask = (events["node"] == node["id"]) & (
-        ((events["kind"] == "node") & (events["state"].isin(["connected", "connecting"])))
-        | (events["detail"].fillna("").str.contains("HANDSHAKE"))
-    )
+    # the last (re)join the logs show: a handshake, or a promotion to connected
+    mask = (events["node"] == node["id"]) & (events["kind"] == "node") & \
+        events["state"].isin(["handshake", "connected"])
     hits = events.loc[mask, "t_s"]
     return float(hits.iloc[-1]) if len(hits) else None
 
@@ -74,6 +74,7 @@ def _redispatched_since(ex_id: str, since: float, events: pd.DataFrame | None) -
 def verdict_of(snap: Snapshot, timings: Timings, events: pd.DataFrame | None = None) -> Verdict:
     """The verdict for the state in ``snap`` (usually the run's final snapshot)."""
     nodes = {n["id"]: n for n in snap.nodes}
+    all_names = [n.get("name") for n in snap.nodes]
     threshold = stuck_after(timings)
     stuck: list[Stuck] = []
     reasons: list[str] = []
@@ -83,6 +84,8 @@ def verdict_of(snap: Snapshot, timings: Timings, events: pd.DataFrame | None = N
             continue
         node = nodes.get(ex["node"])
         label = (node or {}).get("name") or ex.get("node_name") or ex["node"]
+        if all_names.count(label) > 1:
+            label = f"{label} ({ex['node']})"
         if node is None or node["state"] != "connected" or node.get("alive") is False:
             state = node["state"] if node else "unknown"
             truth = " (edge actually down)" if node and node.get("alive") is False else ""
@@ -155,14 +158,13 @@ class Finding:
         }[self.dispatch])
         if self.returned_s is not None:
             parts.append(f"{self.name} came back at {self.returned_s:.1f}s")
+        after = "after it came back" if self.returned_s is not None else "afterwards"
         if self.evals_after:
-            did = sorted({d for _, _, d in self.evals_after})
-            trig = sorted({t for _, t, _ in self.evals_after})
-            parts.append(f"{len(self.evals_after)} {'/'.join(trig)} evaluation(s) ran afterwards "
-                         f"({', '.join(f'{t:.1f}s' for t, _, _ in self.evals_after[:4])}) and "
-                         f"{' / '.join(did)}")
+            runs = ", ".join(f"{trig} at {t:.1f}s: {did}" for t, trig, did in self.evals_after[:4])
+            more = f" (+{len(self.evals_after) - 4} more)" if len(self.evals_after) > 4 else ""
+            parts.append(f"{len(self.evals_after)} evaluation(s) of its job ran {after} ({runs}{more})")
         elif self.created_s is not None:
-            parts.append("no evaluation of its job ran afterwards")
+            parts.append(f"no evaluation of its job ran {after}")
         if self.redispatches:
             parts.append(f"it was re-dispatched {self.redispatches} time(s)")
         return "; ".join(parts) + f". Cause: {self.cause}."
@@ -206,6 +208,7 @@ class Diagnosis:
         return f"<div class='repro-diagnosis'>{head}<ul>{items}</ul><ul>{notes}</ul></div>"
 
 
+_EVAL_ID = re.compile(r"eval_id=(\S+)")
 CAUSE_LOST = "lost dispatch (published into the void; nothing re-sends it)"
 CAUSE_REFUSED = "refused dispatch (ErrNodeNotConnected, dropped by RetryStrategySkip)"
 CAUSE_NEVER_RETURNED = "node never returned"
@@ -265,6 +268,8 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         job = info.get("job") or (own["job"].dropna().iloc[0] if own["job"].notna().any() else None)
         node = info.get("node") or (own["node"].dropna().iloc[0] if own["node"].notna().any() else None)
         name = names.get(str(node), info.get("node_name") or node)
+        if name and list(names.values()).count(name) > 1:  # a ghost and its successor share the name
+            name = f"{name} ({node})"
         created = float(own["t_s"].min()) if len(own) else info.get("created_at")
         m = marks[marks["execution"] == ex_id]
         outs = list(m["outcome"])
@@ -287,11 +292,17 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
             back = actual[(actual["node"] == node) & (actual["state"] == "up") & (actual["t0"] > t_disp)]
             returned = float(back["t0"].iloc[0]) if len(back) else None
         ev_after = []
-        for row in evals[(evals["job"] == job) & (evals["t_s"] >= (created or 0.0))].itertuples():
-            p = processed[(processed["job"] == job) & (processed["t_s"] >= row.t_s)
-                          & processed["detail"].fillna("").str.contains(f"trigger={row.trigger}")]
-            did = "did something" if len(p) and "empty=false" in str(p["detail"].iloc[0]) else (
-                "produced empty plans" if len(p) else "(outcome not logged)")
+        since = max(created or 0.0, returned or 0.0)  # what ran once the edge was back can judge it
+        for row in evals[(evals["job"] == job) & (evals["t_s"] >= since)].itertuples():
+            ev_id = _EVAL_ID.search(str(row.detail or ""))
+            pd_detail = processed["detail"].fillna("")
+            if ev_id:  # the same evaluation's "processed" line
+                p = processed[pd_detail.str.contains(f"eval_id={ev_id.group(1)}", regex=False)]
+            else:
+                p = processed[(processed["job"] == job) & (processed["t_s"] >= row.t_s)
+                              & pd_detail.str.contains(f"trigger={row.trigger}", regex=False)].head(1)
+            did = ("changed the plan" if "empty=false" in str(p["detail"].iloc[0]) else "produced an empty plan") \
+                if len(p) else "(outcome not logged)"
             ev_after.append((float(row.t_s), str(row.trigger), did))
         redis = outs.count("redispatched")
         final_node = snap_nodes.get(node, {})

@@ -169,4 +169,5 @@ def eval_marks(events: pd.DataFrame) -> pd.DataFrame:
     trig = created["detail"].fillna("").str.extract(_TRIGGER)[0]
     out = created[["t_s", "job"]].copy()
     out["trigger"] = trig.fillna("?")
+    out["detail"] = created["detail"]
     return out.reset_index(drop=True)

@@ -48,7 +48,9 @@ def test_diagnosis_names_the_stuck_executions_and_the_cause(root: Path, name: st
     assert {f.cause for f in d.findings} == ({cause} if cause else set())
     assert {f.execution for f in d.findings} >= {s.execution for s in run.verdict.stuck}
     for f in d.findings:
-        assert f.job == "new-test-job" and f.name in {"edge1", "edge2"}
+        assert f.job == "new-test-job" and f.name.split(" (")[0] in {"edge1", "edge2"}
+        if name == "new-identities":   # the ghost shares its name with the new edge: the id tells them apart
+            assert f.name == f"{f.name.split(' (')[0]} ({f.node})"
         assert f"Cause: {f.cause}." in d.text() and f.execution in d.text()
         assert len(d.evidence()) >= 3
 
@@ -60,8 +62,9 @@ def test_core_finding_tells_the_whole_story(root: Path) -> None:
     start = run.events.query("kind == 'fault' and state == 'start'")["t_s"].iloc[0]
     assert f.dispatch == "lost" and f.node_up_at_dispatch is False and f.believed_at_dispatch == "connected"
     assert f.created_s > kill and f.returned_s == pytest.approx(start)
-    assert [t for _, t, _ in f.evals_after] == ["node-join", "node-join"]
-    assert {d for _, _, d in f.evals_after} == {"produced empty plans"}
+    # only what ran after the edge came back can judge it: one node-join evaluation, an empty plan
+    assert [(t, d) for _, t, d in f.evals_after] == [("node-join", "produced an empty plan")]
+    assert f.evals_after[0][0] > start
 
 
 def test_belief_gap_is_the_kill_to_start_window(root: Path) -> None:
