@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from repro_lib.durations import format_duration
 from repro_lib.model.types import FIXES
 from repro_lib.run import Run
-from repro_lib.scenario import Scenario, parse_scenario, run_scenario
+from repro_lib.scenario import Scenario, parse_scenario, run_scenario, set_edges
 from repro_lib.timings import Timings, timings_from
 
 __all__ = [
@@ -34,20 +34,8 @@ def load_doc(path: str | Path) -> dict[str, Any]:
 
 
 def with_edges(doc: dict[str, Any], n: int) -> dict[str, Any]:
-    """The same scenario with ``n`` edges: kill/start/partition/heal steps act on all of them."""
-    doc = {**doc, "steps": [dict(s) for s in doc["steps"]]}
-    old = list(doc.get("edges") or ["edge1", "edge2"])
-    names = [f"edge{i}" for i in range(1, n + 1)]
-    doc["edges"] = names
-    for step in doc["steps"]:
-        op, v = next(iter(step.items()))
-        if op in ("kill", "start", "partition", "heal"):
-            listed = v.get("edges") if isinstance(v, dict) else v
-            if isinstance(listed, list) and sorted(listed) == sorted(old):
-                step[op] = {**v, "edges": names} if isinstance(v, dict) else names
-        elif op == "wait_for" and isinstance(v, dict) and v.get("nodes") and v.get("count") == len(old):
-            step[op] = {**v, "count": n}
-    return doc
+    """The same scenario with ``n`` edges (``edge1`` … ``edgeN``); see :func:`repro_lib.scenario.set_edges`."""
+    return set_edges(doc, [f"edge{i}" for i in range(1, n + 1)])
 
 
 def time_to_running(run: Run, job: str) -> float | None:

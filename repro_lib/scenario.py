@@ -35,7 +35,7 @@ from repro_lib.stack import Stack
 from repro_lib.timings import Timings, timings_from
 
 __all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "run_scenario", "STEP_NAMES", "parse_step",
-           "run_step", "make_stack", "apply_sets"]
+           "run_step", "make_stack", "apply_sets", "set_edges"]
 
 STEP_NAMES = ("up", "down", "wait_for", "sleep", "deploy", "stop_job", "kill", "start", "join",
               "partition", "heal", "restart_orchestrator", "snapshot")
@@ -112,6 +112,25 @@ def load_scenario(path: str | Path, sets: list[str] | None = None) -> Scenario:
     return parse_scenario(doc, path=p, sets=sets)
 
 
+def set_edges(doc: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """The same scenario on other edges: steps that acted on *all* the old edges (kill, start,
+    partition, heal) act on all the new ones, and ``wait_for nodes … count`` follows the number."""
+    doc = {**doc, "steps": [dict(s) if isinstance(s, dict) else s for s in doc.get("steps") or []]}
+    old = list(doc.get("edges") or ["edge1", "edge2"])
+    doc["edges"] = list(names)
+    for step in doc["steps"]:
+        if not isinstance(step, dict) or len(step) != 1:
+            continue
+        op, v = next(iter(step.items()))
+        if op in ("kill", "start", "partition", "heal"):
+            listed = v.get("edges") if isinstance(v, dict) else v
+            if isinstance(listed, list) and sorted(listed) == sorted(old):
+                step[op] = {**v, "edges": list(names)} if isinstance(v, dict) else list(names)
+        elif op == "wait_for" and isinstance(v, dict) and v.get("nodes") and v.get("count") == len(old):
+            step[op] = {**v, "count": len(names)}
+    return doc
+
+
 def apply_sets(doc: dict[str, Any], sets: list[str], where: str = "scenario") -> dict[str, Any]:
     """Apply ``timings.X=V``, ``fix=V``, ``params.X=V``, ``edges=a,b``, ``name=…`` overrides."""
     doc = copy.deepcopy(doc)
@@ -135,9 +154,14 @@ def apply_sets(doc: dict[str, Any], sets: list[str], where: str = "scenario") ->
             params[sub] = parsed
             doc["params"] = params
         elif key == "fix":
+            if not value.strip():
+                raise SetError("--set fix= needs a value", hint="none, block, redispatch-on-join, …")
             doc["fix"] = [v.strip() for v in value.split(",")] if "," in value else value.strip()
         elif key == "edges":
-            doc["edges"] = [v.strip() for v in value.split(",") if v.strip()]
+            names = [v.strip() for v in value.split(",") if v.strip()]
+            if not names or any(not re.fullmatch(r"[A-Za-z0-9_.-]+", n) for n in names):
+                raise SetError(f"--set edges={value!r}: expected names like edge1,edge2,edge3")
+            doc = set_edges(doc, names)
         elif key in ("name", "description"):
             doc[key] = value
         else:

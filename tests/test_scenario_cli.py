@@ -203,3 +203,26 @@ def test_sim_refuses_to_spin_without_time_passing(root: Path) -> None:
     s.up()
     with pytest.raises(StackError, match="not advancing time"):
         s.advance(60)
+
+
+def test_set_edges_rewrites_the_steps_that_act_on_all_edges(root: Path) -> None:
+    sc = load_scenario("scenarios/core-395.yaml", ["edges=edge1,edge2,edge3"])
+    kills = [s.args["edges"] for s in sc.steps if s.op in ("kill", "start")]
+    assert kills == [["edge1", "edge2", "edge3"]] * 2
+    assert [s.args["count"] for s in sc.steps if s.op == "wait_for" and "nodes" in s.args] == [3]
+    run = run_scenario(sc)
+    assert len(run.verdict.stuck) == 3 and {s.job for s in run.verdict.stuck} == {"new-test-job"}
+
+
+def test_edge_reconcile_does_not_cure_the_transport_race(root: Path) -> None:
+    """A finding, not in mechanics.md §6: approach D asks for assignments at the handshake — before
+    the dispatch that the not-yet-registered transport refuses even exists — so in the race it
+    comes too early. (It cures the publish-into-the-void case, where the executions predate the
+    reconnect.)"""
+    race = run_scenario(load_scenario("scenarios/transport-race.yaml", ["fix=edge-reconcile"]))
+    assert race.verdict.verdict == "reproduced"
+    asked = race.events.query("msg == 'API: assignments requested'")["t_s"]
+    created = race.events.query("kind == 'state' and job == 'new-test-job' and execution.notna()")["t_s"].min()
+    assert len(asked) >= 2 and (asked < created).all()
+    core = run_scenario(load_scenario("scenarios/core-395.yaml", ["fix=edge-reconcile"]))
+    assert core.verdict.verdict == "not_reproduced"
