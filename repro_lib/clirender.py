@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["KIND_COLUMNS", "render_table", "render_json"]
+__all__ = ["KIND_COLUMNS", "render_table", "render_json", "cell_text"]
 
 KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "nodes": ("id", "name", "state"),
@@ -17,7 +17,7 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _cell(v: object) -> str:
+def cell_text(v: object) -> str:
     if v is None or (isinstance(v, float) and v != v):
         return ""
     if isinstance(v, bool):
@@ -30,7 +30,7 @@ def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], *, s
     if style not in ("box", "plain"):
         raise ValueError(f"unknown table style {style!r}; use box or plain")
     headers = [col.upper().replace("_", " ") for col in columns]
-    body = [[_cell(r.get(col)).replace("\n", " ") for col in columns] for r in rows]
+    body = [[cell_text(r.get(col)).replace("\n", " ") for col in columns] for r in rows]
     widths = [max([len(h), *(len(b[i]) for b in body)]) for i, h in enumerate(headers)]
     if style == "plain":
         lines = ["  ".join(v.ljust(w) for v, w in zip(cells, widths, strict=True)).rstrip()

@@ -25,8 +25,12 @@ class Inspection:
 
     def text(self) -> str:
         kinds = self.events["kind"].value_counts().to_dict() if len(self.events) else {}
-        head = [f"{self.title}", f"{len(self.events)} events from {', '.join(self.sources)}: "
-                + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items()))]
+        if kinds:
+            counted = (f"{len(self.events)} events from {', '.join(self.sources)}: "
+                       + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
+        else:
+            counted = "no events: the files are empty"
+        head = [self.title, counted]
         return "\n".join(head) + "\n\n" + self.diagnosis.text()
 
 

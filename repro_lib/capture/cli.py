@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from repro_lib.clirender import KIND_COLUMNS, _cell, render_json, render_table
+from repro_lib.clirender import KIND_COLUMNS, cell_text, render_json, render_table
 from repro_lib.errors import ParseError
 
 __all__ = [
@@ -231,7 +231,7 @@ def parse_json(text: str, kind: str) -> pd.DataFrame:
                 if k not in extras:
                     extras.append(k)
                 rec[k] = v
-        records.append({k: (_cell(v) if v is not None else None) for k, v in rec.items()})
+        records.append({k: (cell_text(v) if v is not None else None) for k, v in rec.items()})
     headers = [*paths, *extras]
     return _finish(records, headers, kind, " ".join(headers), strict=False)
 
