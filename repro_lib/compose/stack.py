@@ -203,6 +203,19 @@ class _DockerStack(LiveStack):
         return r.exit_code, self.redact((out or b"").decode(errors="replace")), \
             self.redact((err or b"").decode(errors="replace"))
 
+    def _alive_node_ids(self) -> set[str] | None:
+        ids = self.current_node_ids()
+        running = {c.labels.get(_SERVICE_LABEL) for c in self.project_containers(all=False)}
+        return {ids[e] for e in self.edges if e in running and e in ids}
+
+    def _parse_rows(self, kind: str, text: str) -> list[dict[str, Any]]:
+        """``expanso-cli … list`` output (JSON or a table) -> the snapshot rows of ``kind``."""
+        from repro_lib.capture import parse_cli_output
+
+        df = parse_cli_output(text, kind)
+        rows = [{k: (None if v is None or v != v else v) for k, v in r.items()} for r in df.to_dict("records")]
+        return self.normalize(kind, rows)
+
 
 class ComposeStack(_DockerStack):
     """``docker-compose.debug.yml`` driven by the kit (see the module docstring)."""
@@ -374,8 +387,6 @@ class ComposeStack(_DockerStack):
         return out
 
     def _rows(self, kind: str, save: str | None = None) -> list[dict[str, Any]]:
-        from repro_lib.capture import parse_cli_output
-
         self._need_up()
         group = {"nodes": "node", "jobs": "job", "executions": "execution"}[kind]
         text = None
@@ -393,14 +404,7 @@ class ComposeStack(_DockerStack):
             self.cli_dir.mkdir(exist_ok=True)
             ext = "json" if self._json_ok.get(kind) else "txt"
             (self.cli_dir / f"{save}-{kind}.{ext}").write_text(text)
-        df = parse_cli_output(text, kind)
-        rows = [{k: (None if v is None or v != v else v) for k, v in r.items()} for r in df.to_dict("records")]
-        return self.normalize(kind, rows)
-
-    def _alive_node_ids(self) -> set[str] | None:
-        ids = self.current_node_ids()
-        running = {c.labels.get(_SERVICE_LABEL) for c in self.project_containers(all=False)}
-        return {ids[e] for e in self.edges if e in running and e in ids}
+        return self._parse_rows(kind, text)
 
     # -- Stack protocol ------------------------------------------------------------------------------
     def deploy(self, spec: JobSpec, *, force: bool = False) -> str:
@@ -646,22 +650,13 @@ class CloudStack(_DockerStack):
         return self.redact(r.stdout)
 
     def _rows(self, kind: str, save: str | None = None) -> list[dict[str, Any]]:
-        from repro_lib.capture import parse_cli_output
-
         self._need_up()
         group = {"nodes": "node", "jobs": "job", "executions": "execution"}[kind]
         text = self.cli(group, "list", "--format", "json")
         if save:
             self.cli_dir.mkdir(exist_ok=True)
             (self.cli_dir / f"{save}-{kind}.json").write_text(text)
-        df = parse_cli_output(text, kind)
-        rows = [{k: (None if v is None or v != v else v) for k, v in r.items()} for r in df.to_dict("records")]
-        return self.normalize(kind, rows)
-
-    def _alive_node_ids(self) -> set[str] | None:
-        ids = self.current_node_ids()
-        running = {c.labels.get(_SERVICE_LABEL) for c in self.project_containers(all=False)}
-        return {ids[e] for e in self.edges if e in running and e in ids}
+        return self._parse_rows(kind, text)
 
     def deploy(self, spec: JobSpec, *, force: bool = False) -> str:
         self._need_up()
