@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from repro_lib.errors import ReproError
@@ -86,13 +88,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     sc = load_scenario(args.scenario, args.sets)
     options: dict[str, object] = {}
+    capture: Path | None = None
     if args.backend != "sim":
         options["keep"] = args.keep
         if args.image_tag and args.backend == "compose":
             options["image_tag"] = args.image_tag
+        if args.out:  # capture beside the run folder; it stays there only if the run never finishes
+            Path(args.out).resolve().parent.mkdir(parents=True, exist_ok=True)
+            capture = Path(tempfile.mkdtemp(prefix=f".{Path(args.out).name}.capture-",
+                                            dir=Path(args.out).resolve().parent))
+            options["work_dir"] = capture
     run = run_scenario(sc, backend=args.backend, seed=args.seed, keep_up=args.keep, **options)
     if args.out:
         run.write(args.out, log_format=args.log_format)
+        if capture is not None:
+            shutil.rmtree(capture, ignore_errors=True)
     if args.json_path:
         Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json_path).write_text(json.dumps(run.to_json(), indent=2) + "\n")
