@@ -15,7 +15,7 @@ import os
 import secrets
 from typing import Any
 
-from repro_lib.emulator.runtime import Clock, EmulatorConfig, LogOut, Timers, connect_nats, run_main
+from repro_lib.emulator.runtime import Clock, EmulatorConfig, LogOut, Timers, connect_nats, route_outputs, run_main
 from repro_lib.model.edge import Edge, LocalExecution, _Persisted
 from repro_lib.model.transport import ORCHESTRATOR_SUBJECT
 from repro_lib.model.types import ComputeState
@@ -92,13 +92,7 @@ class EdgeProcess:
 
     # -- driving the model -----------------------------------------------------------------
     def flush(self) -> None:
-        pubs, timers, logs = self.edge.drain()
-        if logs:
-            self.out.emit(logs)
-        if timers and self.timers is not None:
-            self.timers.arm(timers)
-        for p in pubs:
-            self._outq.put_nowait((p.subject, json.dumps(p.payload).encode()))
+        route_outputs(self.edge.drain(), self.out, self.timers, self._outq)
         self.save()
 
     def _fire(self, at: float, key: Any) -> None:

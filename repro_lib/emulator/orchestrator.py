@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from repro_lib.emulator.runtime import Clock, EmulatorConfig, LogOut, Timers, connect_nats
+from repro_lib.emulator.runtime import Clock, EmulatorConfig, LogOut, Timers, connect_nats, route_outputs
 from repro_lib.errors import JobSpecError
 from repro_lib.jobs import job_from_dict
 from repro_lib.model.orchestrator import Orchestrator
@@ -128,13 +128,7 @@ class OrchestratorProcess:
 
     # -- driving the model -----------------------------------------------------------------
     def flush(self) -> None:
-        pubs, timers, logs = self.orch.drain()
-        if logs:
-            self.out.emit(logs)
-        if timers and self.timers is not None:
-            self.timers.arm(timers)
-        for p in pubs:
-            self._outq.put_nowait((p.subject, json.dumps(p.payload).encode()))
+        route_outputs(self.orch.drain(), self.out, self.timers, self._outq)
         self._save_soon()
 
     def _fire(self, at: float, key: Any) -> None:

@@ -134,6 +134,19 @@ _CONFIG_TIMINGS = {
 }
 
 
+def route_outputs(drained: tuple[list[Any], list[Timer], list[LogRecord]], out: LogOut,
+                  timers: Timers | None, queue: asyncio.Queue[tuple[str, bytes]]) -> None:
+    """Send a drained model :class:`~repro_lib.model.types.Outbox` where it goes: log records to
+    the log, timers to the timer wheel, publishes (in order) to the NATS publisher's queue."""
+    pubs, new_timers, logs = drained
+    if logs:
+        out.emit(logs)
+    if new_timers and timers is not None:
+        timers.arm(new_timers)
+    for p in pubs:
+        queue.put_nowait((p.subject, json.dumps(p.payload).encode()))
+
+
 def _dig(doc: Any, *path: str) -> Any:
     for p in path:
         doc = doc.get(p) if isinstance(doc, dict) else None
