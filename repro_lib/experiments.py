@@ -24,7 +24,7 @@ from repro_lib.timings import Timings, timings_from
 
 __all__ = [
     "load_doc", "with_edges", "time_to_running", "compare_fixes", "plot_fix_comparison", "race_boundary",
-    "sweep", "plot_race_map", "default_settle",
+    "sweep", "plot_race_map", "default_settle", "boundary_table",
 ]
 
 
@@ -131,6 +131,23 @@ def sweep(scenario: str | Path | dict[str, Any], *, kill_to_deploy: Iterable[flo
                      "verdict": run.verdict.verdict, "stuck": len(run.verdict.stuck),
                      "disconnect_timeout_s": sc.timings.disconnect_timeout,
                      "error": run.error})
+    return pd.DataFrame(rows)
+
+
+def boundary_table(grid: pd.DataFrame) -> pd.DataFrame:
+    """Per preset: where the window closed in the sweep, next to :func:`race_boundary`'s band.
+
+    Columns: preset, theory_lo_s, theory_hi_s, longest_stuck_s (the longest kill→deploy delay with
+    any stuck run), shortest_safe_s (the shortest delay from which every run was safe), runs, stuck_runs."""
+    rows = []
+    for preset, g in grid.groupby("preset", sort=False):
+        stuck = g.loc[g["verdict"] == "reproduced", "kill_to_deploy_s"]
+        safe = g.groupby("kill_to_deploy_s")["verdict"].apply(lambda v: bool((v == "not_reproduced").all()))
+        lo, hi = race_boundary(timings_from({"preset": preset}))
+        rows.append({"preset": preset, "theory_lo_s": lo, "theory_hi_s": hi,
+                     "longest_stuck_s": float(stuck.max()) if len(stuck) else float("nan"),
+                     "shortest_safe_s": float(safe[safe].index.min()) if safe.any() else float("nan"),
+                     "runs": len(g), "stuck_runs": int(len(stuck))})
     return pd.DataFrame(rows)
 
 

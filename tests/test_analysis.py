@@ -162,3 +162,18 @@ def test_shipped_reference_run_from_the_emulated_compose_stack(root: Path) -> No
     assert len(tl.belief_gaps(run.events, run.final.t_s)) == 2
     logs = inspect_paths(sorted(str(p) for p in Path("data/reference-run/logs").glob("*.log")))
     assert logs.diagnosis.causes == run.diagnose().causes
+
+
+def test_race_window_boundary_matches_theory(root: Path) -> None:
+    import numpy as np
+
+    from repro_lib.experiments import boundary_table, race_boundary, sweep
+    from repro_lib.timings import timings_from
+
+    grid = sweep("scenarios/core-395.yaml", kill_to_deploy=np.arange(60, 131, 10), downtime=[30],
+                 presets=["docs"], seeds=[0, 1, 2])
+    (row,) = boundary_table(grid).itertuples()
+    lo, hi = race_boundary(timings_from({"preset": "docs"}))
+    assert (row.theory_lo_s, row.theory_hi_s) == (lo, hi) == (75.0, 120.0)
+    assert lo - 10 <= row.longest_stuck_s <= hi and lo <= row.shortest_safe_s <= hi + 10
+    assert row.runs == 24 and 0 < row.stuck_runs < 24
