@@ -108,7 +108,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         Path(args.json_path).write_text(json.dumps(run.to_json(), indent=2) + "\n")
     print(f"VERDICT: {run.verdict.verdict}" if args.quiet else run.summary())
     if args.png:
-        from repro_lib.plots import plot_run, save
+        from repro_lib.analysis.plots import plot_run, save
         Path(args.png).parent.mkdir(parents=True, exist_ok=True)
         print(f"timeline: {save(plot_run(run), args.png)}")
     if args.out:
@@ -128,7 +128,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         result.events.to_csv(args.events, index=False)
         print(f"events: {args.events}")
     if args.png:
-        from repro_lib.plots import plot_run, save
+        from repro_lib.analysis.plots import plot_run, save
         src = result.run if result.run is not None else result.events
         Path(args.png).parent.mkdir(parents=True, exist_ok=True)
         print(f"timeline: {save(plot_run(src, title=result.title), args.png)}")

@@ -72,7 +72,7 @@ class Run:
     def verdict(self) -> Verdict:
         """The verdict on the final snapshot; ``inconclusive`` whenever the run stopped early."""
         if self._verdict is None:
-            v = verdict_of(self.final, self.timings, self.events)
+            v = verdict_of(self.final, self.timings, self.events, fix=self.fix)
             if self.error:
                 v = Verdict("inconclusive", [], [f"the run stopped early: {self.error}",
                                                  f"(at that point it looked {v.verdict})"])
@@ -86,7 +86,7 @@ class Run:
     @property
     def executions_over_time(self) -> pd.DataFrame:
         """One row per execution per state interval (execution, job, node, name, state, desired, t0, t1)."""
-        from repro_lib.timeline import executions_over_time
+        from repro_lib.analysis.timeline import executions_over_time
         return executions_over_time(self.events, self.final.t_s)
 
     def snapshots_frame(self, table: str = "executions") -> pd.DataFrame:
@@ -120,44 +120,20 @@ class Run:
         return "\n".join(f"{src:<{width}} | {line}" for src, line in zip(hits["source"], hits["line"], strict=False))
 
     def plot(self, **kw: Any) -> Any:
-        """The combined timeline figure (:func:`repro_lib.plots.plot_run`)."""
-        from repro_lib.plots import plot_run
+        """The combined timeline figure (:func:`repro_lib.analysis.plots.plot_run`)."""
+        from repro_lib.analysis.plots import plot_run
         return plot_run(self, **kw)
 
     def diagnose(self) -> Any:
         """The evidence-based diagnosis (:func:`repro_lib.analysis.diagnose`)."""
         from repro_lib.analysis import diagnose
-        return diagnose(self.events, self.final, self.timings)
+        return diagnose(self.events, self.final, self.timings, fix=self.fix)
 
     def event_counts(self) -> dict[str, int]:
-        """How many dispatches were attempted, lost, refused, skipped, re-sent; node-join evaluations.
-
-        ``dispatch_lost`` counts what NATS dropped for want of a subscriber. A live NATS server does
-        not log that, so for live runs it counts run requests published (and not refused) that no edge
-        log shows as received — provided edge logs were captured at all."""
-        from repro_lib.timeline import dispatch_marks
-
-        ev = self.events
-        detail = ev["detail"].fillna("")
-        if (ev["source"].eq("nats") & ev["kind"].eq("deliver")).any():  # the sim logs what NATS dropped
-            lost = int((ev["kind"].eq("deliver") & ev["state"].isin(["lost", "dropped"])
-                        & detail.str.contains("type=RunExecutionRequest")).sum())
-        elif ev["source"].astype(str).str.startswith("edge").any():
-            marks = dispatch_marks(ev)
-            sent = marks.loc[marks["outcome"] == "sent", "execution"]
-            got = set(marks.loc[marks["outcome"] == "delivered", "execution"])
-            lost = int((~sent.isin(got)).sum())
-        else:
-            lost = 0
-        return {
-            "dispatch_attempts": int((ev["kind"].eq("dispatch") & ev["state"].eq("attempt")).sum()),
-            "dispatch_lost": lost,
-            "dispatch_refused": int((ev["kind"].eq("publish") & ev["state"].eq("refused")).sum()),
-            "dispatch_skipped": int((ev["kind"].eq("dispatch") & ev["state"].eq("skipped")).sum()),
-            "node_join_evals": int((ev["kind"].eq("eval") & ev["state"].eq("created")
-                                    & detail.str.contains("trigger=node-join")).sum()),
-            "redispatches": int((ev["kind"].eq("dispatch") & ev["state"].eq("redispatch")).sum()),
-        }
+        """Dispatch attempts (first attempts), retries, lost, refused (one per refusal), skipped,
+        re-sends and node-join evaluations (:func:`repro_lib.analysis.counts.event_counts`)."""
+        from repro_lib.analysis.counts import event_counts
+        return event_counts(self.events)
 
     def matches_expect(self) -> tuple[bool, list[str]]:
         """Compare with the scenario's ``expect``: verdict, job states, stuck count."""

@@ -10,7 +10,6 @@ import pytest
 matplotlib.use("Agg")
 
 from repro_lib import load_scenario, run_scenario  # noqa: E402
-from repro_lib import timeline as tl  # noqa: E402
 from repro_lib.analysis import (  # noqa: E402
     CAUSE_LOST,
     CAUSE_NEVER_RETURNED,
@@ -18,10 +17,11 @@ from repro_lib.analysis import (  # noqa: E402
     NO_DISPATCH_HINT,
     diagnose,
 )
+from repro_lib.analysis import timeline as tl  # noqa: E402
+from repro_lib.analysis.plots import plot_run, save  # noqa: E402
 from repro_lib.cli import main  # noqa: E402
 from repro_lib.inspect import inspect_paths  # noqa: E402
 from repro_lib.logfmt import docker_prefix, format_record  # noqa: E402
-from repro_lib.plots import plot_run, save  # noqa: E402
 from repro_lib.run import load_run  # noqa: E402
 
 # scenario -> (cause of every pending new-test-job execution, how many)

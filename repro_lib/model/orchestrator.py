@@ -66,13 +66,15 @@ class Orchestrator:
         self.evals: list[Evaluation] = []
         self.plans: list[Plan] = []
         self._inflight: dict[str, Evaluation] = {}
+        self._next_housekeeping: float | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, now: float, *, check_phase: float | None = None) -> None:
         """Start the periodic work; ``check_phase`` offsets the first health check (a driver's jitter)."""
         self.nodes.start(now, check_phase)
         if self.policies.pending_timeout:
-            self.out.timers.append(Timer(now + self.t.housekeeping_interval, ("housekeeping",)))
+            self._next_housekeeping = now + self.t.housekeeping_interval
+            self.out.timers.append(Timer(self._next_housekeeping, ("housekeeping",)))
 
     def restart(self, now: float, *, check_phase: float | None = None) -> None:
         """The process came back: jobs, executions, nodes persist; memory does not."""
@@ -88,6 +90,45 @@ class Orchestrator:
 
     def drain(self) -> tuple[list[Any], list[Timer], list[LogRecord]]:
         return self.out.drain()
+
+    def remedies(self, now: float) -> dict[str, tuple[str, float]]:
+        """What the orchestrator will do unasked for each pending execution (desired=running,
+        state=pending): ``{execution id: (which re-dispatch, when)}``, read from its own timers and
+        queues — a node-join evaluation on its way (``redispatch-on-join``) or the next housekeeping
+        tick past ``pending_timeout`` (``pending-timeout``). Empty for the buggy build: nothing in it
+        ever re-sends a run request."""
+        out: dict[str, tuple[str, float]] = {}
+        pend = [e for e in self.executions.values()
+                if e.desired is DesiredState.RUNNING and e.state is ComputeState.PENDING]
+        connected = {n.id for n in self.nodes.connected()}
+        pend = [e for e in pend if e.node_id in connected]
+        if not pend:
+            return out
+        if self.policies.redispatch_on_join:
+            due: dict[str, float] = {}
+            queued = [*self._inflight.values(), *self.broker.ready, *self.broker.waiting.values()]
+            for ev in queued:  # already created: done within an evaluation or two
+                if ev.trigger is EvalTrigger.NODE_JOIN:
+                    due.setdefault(ev.job, now + 2 * self.t.eval_duration)
+            rv = self.reevaluator
+            if rv.deadline is not None and "join" in rv.batch.values():
+                for name, job in self.jobs.items():
+                    if not job.stopped and (job.type == "pipeline" or any(
+                            e.node_id in rv.batch for e in self.by_job[name] if not e.terminal)):
+                        due.setdefault(name, rv.deadline + self.t.eval_duration)
+            for e in pend:
+                if e.job in due:
+                    out[e.id] = ("node-join re-dispatch (redispatch-on-join)", due[e.job])
+        tick = self._next_housekeeping
+        if self.policies.pending_timeout and tick is not None:
+            step = self.t.housekeeping_interval
+            for e in pend:
+                if e.id in out:
+                    continue
+                wait = e.updated_at + self.t.pending_timeout - tick
+                n = max(0, -int(-(wait - 1e-6) // step))  # ticks after the next one
+                out[e.id] = ("pending-timeout re-dispatch", tick + n * step)
+        return out
 
     # -- API ----------------------------------------------------------------------------
     def deploy(self, now: float, spec: JobSpec, *, force: bool = False) -> str:
@@ -285,7 +326,8 @@ class Orchestrator:
 
     def _housekeeping(self, now: float) -> None:
         """Fix E: re-dispatch executions pending longer than ``pending_timeout``."""
-        self.out.timers.append(Timer(now + self.t.housekeeping_interval, ("housekeeping",)))
+        self._next_housekeeping = now + self.t.housekeeping_interval
+        self.out.timers.append(Timer(self._next_housekeeping, ("housekeeping",)))
         nodes = self.nodes.nodes
         for ex in self.executions.values():
             if (ex.state is ComputeState.PENDING and ex.desired is DesiredState.RUNNING

@@ -163,6 +163,7 @@ class SimStack(StackGuards):
         nodes = self.orch.nodes.nodes
         names = {n.id: n.name for n in nodes.values()}
         live_ids = {self.edges[n].node_id: n for n in self.alive}
+        due = self.orch.remedies(self.now) if self.orch_up else {}
         return Snapshot(
             t_s=self.now,
             label=label,
@@ -176,7 +177,10 @@ class SimStack(StackGuards):
                          "node_name": names.get(e.node_id, ""), "state": str(e.state),
                          "desired": str(e.desired), "version": e.version,
                          "created_at": e.created_at, "updated_at": e.updated_at,
-                         "dispatches": e.dispatches} for e in self.orch.executions.values()],
+                         "dispatches": e.dispatches,
+                         # the model's own timers: which fix re-sends it, and when (None: nothing will)
+                         "remedy": due.get(e.id, (None, None))[0], "remedy_at": due.get(e.id, (None, None))[1]}
+                        for e in self.orch.executions.values()],
         )
 
     # -- conditions for wait_for -----------------------------------------------------------

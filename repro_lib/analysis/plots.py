@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from repro_lib import timeline as tl
+from repro_lib.analysis import timeline as tl
 
 __all__ = ["plot_run", "plot_nodes", "plot_executions", "plot_evals", "mark_actions", "COLORS", "save"]
 

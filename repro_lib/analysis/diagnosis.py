@@ -1,0 +1,305 @@
+"""Diagnosis: what happened to each pending execution, honest about the evidence behind it.
+
+Built on the per-execution delivery table (:mod:`.delivery`), so it is linear in the events: the
+sentences, evaluations and evidence rows are worked out only for the findings that are shown
+(the first few of each class, or every one with ``all=True``). A cause the evidence cannot show
+is marked: without an edge log that speaks for the node, a publish is only a *probable* loss
+("delivery not checked — pass the edge logs").
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from repro_lib.analysis import timeline as tl
+from repro_lib.analysis.delivery import CLASSES, delivery_table, edge_nodes, stuck_after
+from repro_lib.analysis.verdict import Verdict, how_lost, verdict_from_table
+from repro_lib.snapshot import Snapshot
+from repro_lib.timings import Timings
+
+__all__ = ["Finding", "Diagnosis", "diagnose", "NO_DISPATCH_HINT", "CAUSE_LOST", "CAUSE_PROBABLE_LOST",
+           "CAUSE_REFUSED", "CAUSE_NEVER_RETURNED", "CAUSE_NOT_DISPATCHED", "CAUSE_RECOVERING",
+           "CAUSE_RETRYING", "CAUSE_BLOCKED", "SHOW_PER_CLASS", "SHOW_ALL_UP_TO"]
+
+NO_DISPATCH_HINT = ("no dispatch events found — was the orchestrator started with --log-level=debug "
+                    "and the instrumented build?")
+CAUSE_LOST = "lost dispatch (published into the void; nothing re-sends it)"
+CAUSE_PROBABLE_LOST = "probable lost dispatch — delivery not checked: pass the edge logs"
+CAUSE_REFUSED = "refused dispatch (ErrNodeNotConnected, dropped by RetryStrategySkip)"
+CAUSE_NEVER_RETURNED = "node never returned"
+CAUSE_NOT_DISPATCHED = "never dispatched"
+CAUSE_RECOVERING = "recovering (a re-dispatch is due)"
+CAUSE_RETRYING = "refused dispatch, being retried (RetryStrategyBlock)"
+CAUSE_BLOCKED = "not dispatched yet: the dispatcher is blocked behind another event (head-of-line)"
+SHOW_PER_CLASS = 3     # findings shown per class in a summary
+SHOW_ALL_UP_TO = 12    # up to this many findings, every one is shown
+_EVAL_ID = re.compile(r"eval_id=(\S+)")
+
+
+@dataclass
+class Finding:
+    """What happened to one pending execution, with the evidence rows behind it."""
+
+    execution: str
+    job: str | None
+    node: str | None
+    name: str | None
+    created_s: float | None
+    dispatch: str            # delivered | lost | refused | retrying | published | none
+    node_up_at_dispatch: bool | None
+    believed_at_dispatch: str | None
+    returned_s: float | None  # when the edge came back (None: never / unknown)
+    evals_after: list[tuple[float, str, str]]  # (t, trigger, what it did)
+    redispatches: int
+    cause: str
+    evidence: list[int] = field(default_factory=list)  # row labels in the events table
+    cls: str = "unknown"     # the class (see repro_lib.analysis.delivery)
+    confidence: str = "certain"  # certain | probable | not checked
+    due_s: float | None = None
+    actual_at_dispatch: str | None = None  # up | down | partitioned (None: not in the logs)
+
+    def sentence(self) -> str:
+        job = self.job if self.job else "(job unknown)"
+        who = f"[{self.cls}] {job} execution {self.execution} on {self.name or self.node or '(node unknown)'}"
+        parts = [f"{who}: created at {self.created_s:.1f}s" if self.created_s is not None else who]
+        if self.node_up_at_dispatch is False:
+            how = "cut off (partitioned)" if self.actual_at_dispatch == "partitioned" else "down"
+            parts.append(f"while {self.name} was actually {how} but believed {self.believed_at_dispatch}")
+        elif self.node_up_at_dispatch is None and self.believed_at_dispatch:
+            parts.append(f"while the orchestrator believed {self.name} {self.believed_at_dispatch} "
+                         "(whether it was really up is not in the logs)")
+        parts.append({
+            "lost": "its RunExecutionRequest was published (connection_exists=true connection_alive=true) "
+                    "and NATS dropped it: nobody was subscribed" if self.actual_at_dispatch != "partitioned" else
+                    "its RunExecutionRequest was published and NATS dropped it: the edge was cut off",
+            "refused": "its dispatch was refused (node not connected) and dropped",
+            "retrying": "its dispatch was refused and RetryStrategyBlock keeps retrying it",
+            "published": how_lost("published", self.confidence != "not checked"),
+            "delivered": "its RunExecutionRequest was delivered to the edge",
+            "none": "no dispatch of it appears in the logs",
+        }[self.dispatch])
+        if self.returned_s is not None:
+            parts.append(f"{self.name} came back at {self.returned_s:.1f}s")
+        after = "after it came back" if self.returned_s is not None else "afterwards"
+        if self.evals_after:
+            runs = ", ".join(f"{trig} at {t:.1f}s: {did}" for t, trig, did in self.evals_after[:4])
+            more = f" (+{len(self.evals_after) - 4} more)" if len(self.evals_after) > 4 else ""
+            parts.append(f"{len(self.evals_after)} evaluation(s) of its job ran {after} ({runs}{more})")
+        elif self.created_s is not None and self.job:
+            parts.append(f"no evaluation of its job ran {after}")
+        if self.redispatches:
+            parts.append(f"it was re-dispatched {self.redispatches} time(s)")
+        return "; ".join(parts) + f". Cause: {self.cause}."
+
+
+@dataclass
+class Diagnosis:
+    verdict: Verdict | None
+    findings: list[Finding]
+    notes: list[str]
+    events: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    table: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)  # every pending execution
+    shown_all: bool = True   # False: ``findings`` holds the first few of each class only
+
+    @property
+    def causes(self) -> dict[str, str]:
+        return {f.execution: f.cause for f in self.findings}
+
+    def frame(self) -> pd.DataFrame:
+        """One row per pending execution: execution, job, node, class, cause, due_s, detail."""
+        cols = ["execution", "job", "node", "class", "since_s", "due_s", "detail"]
+        if self.table.empty:
+            return pd.DataFrame(columns=cols)
+        t = self.table
+        names = tl.node_names(self.events) if len(self.events) else {}
+        detail = [how_lost(str(o), bool(e)) if c in ("lost", "refused", "unknown") else (m or r or "")
+                  for o, e, c, m, r in zip(t["outcome"], t["edge_log"], t["class"], t["missing"],
+                                           t["remedy"].fillna(""), strict=True)]
+        return pd.DataFrame({"execution": t["execution"], "job": t["job"].fillna("(unknown)"),
+                             "node": [names.get(str(n), n) for n in t["node"]], "class": t["class"],
+                             "since_s": t["since_s"].round(1), "due_s": t["due_s"].round(1),
+                             "detail": detail})
+
+    def counts(self) -> pd.DataFrame:
+        """Pending executions per job and class."""
+        if self.table.empty:
+            return pd.DataFrame()
+        c = pd.crosstab(self.table["job"].fillna("(unknown)"), self.table["class"])
+        return c[[k for k in CLASSES if k in c.columns]]
+
+    def evidence(self) -> pd.DataFrame:
+        """The event rows behind every finding."""
+        idx = sorted({i for f in self.findings for i in f.evidence})
+        return self.events.loc[idx] if idx else self.events.iloc[0:0]
+
+    def text(self) -> str:
+        lines = []
+        if self.verdict is not None:
+            lines.append(f"VERDICT: {self.verdict.verdict}")
+            lines += [f"  {r}" for r in self.verdict.reasons]
+        n = len(self.table)
+        if n and not self.shown_all:
+            lines += ["", f"{n} pending executions, per job and class:"]
+            lines += ["  " + ln for ln in self.counts().to_string().splitlines()]
+        if self.findings:
+            lines.append("")
+            if self.shown_all:
+                lines.append("What happened to each pending execution:")
+            else:
+                lines.append(f"The first {SHOW_PER_CLASS} of each class ({len(self.findings)} of {n}; "
+                             "`repro inspect --all` lists every one):")
+            lines += [f"- {f.sentence()}" for f in self.findings]
+        if self.notes:
+            lines.append("")
+            lines += [f"Note: {x}" for x in self.notes]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        items = "".join(f"<li>{html.escape(f.sentence())}</li>" for f in self.findings)
+        notes = "".join(f"<li><i>{html.escape(n)}</i></li>" for n in self.notes)
+        head = f"<b>VERDICT: {html.escape(self.verdict.verdict)}</b>" if self.verdict else ""
+        table = self.frame().to_html(index=False, na_rep="", border=0) if len(self.table) else ""
+        return f"<div class='repro-diagnosis'>{head}{table}<ul>{items}</ul><ul>{notes}</ul></div>"
+
+
+def _cause(cls: str, outcome: str, belief: str, down: bool, remedy: str | None, due: float,
+           missing: str, age: float, threshold: float) -> tuple[str, str]:
+    """(cause, confidence) for one execution."""
+    if cls == "lost":
+        return (CAUSE_NOT_DISPATCHED, "certain") if outcome == "none" else (CAUSE_LOST, "certain")
+    if cls == "refused":
+        return CAUSE_REFUSED, "certain"
+    if cls == "awaiting_node":
+        if down or belief in ("disconnected", "lost"):
+            return CAUSE_NEVER_RETURNED, "certain"
+        return f"node not back yet (it is {belief})", "certain"
+    if cls == "retrying":
+        return f"{CAUSE_RETRYING}, next attempt at t={due:.1f}s", "certain"
+    if cls == "blocked":
+        return CAUSE_BLOCKED, "certain"
+    if cls == "scheduled":
+        return f"recovering: {remedy} due at t={due:.1f}s", "certain"
+    if cls == "in_flight":
+        return "in flight (sent or created moments ago)", "certain"
+    if cls == "delivered":
+        if age < threshold:
+            return "delivered; the edge's running report is on its way", "certain"
+        return "delivered but not reported running (edge→orchestrator loss?)", "certain"
+    if outcome in ("published", "sent"):
+        return CAUSE_PROBABLE_LOST, "not checked"
+    return f"unknown — {missing}", "not checked"
+
+
+def _state_at(intervals: pd.DataFrame, node: str | None, t: float) -> str | None:
+    if node is None or intervals.empty:
+        return None
+    g = intervals[(intervals["node"] == node) & (intervals["t0"] <= t) & (t < intervals["t1"] + 1e-9)]
+    return str(g.iloc[-1]["state"]) if len(g) else None
+
+
+def _pick(tab: pd.DataFrame, all_: bool) -> pd.DataFrame:
+    """Every row (small tables, or ``all``), else the first few of each class, classes in order."""
+    if all_ or len(tab) <= SHOW_ALL_UP_TO:
+        return tab
+    order = {c: i for i, c in enumerate(CLASSES)}
+    head = tab.groupby("class", sort=False).head(SHOW_PER_CLASS)
+    return head.iloc[np.argsort([order.get(c, 99) for c in head["class"]], kind="stable")]
+
+
+def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Timings | None = None, *,
+             fix: list[str] | str | None = None, all: bool = False) -> Diagnosis:  # noqa: A002 - the CLI's --all
+    """Explain every pending execution from the events (and the final snapshot, if known).
+
+    The verdict is given when the final state is known: from ``snapshot``, or from execution and
+    job state lines in the events."""
+    notes: list[str] = []
+    t_end = snapshot.t_s if snapshot is not None else (float(events["t_s"].max()) if len(events) else 0.0)
+    tab = delivery_table(events, snapshot=snapshot, timings=timings, fix=fix, t_end=t_end)
+    names = tl.node_names(events) if len(events) else {}
+    if snapshot is not None:
+        names.update({n["id"]: n.get("name") or n["id"] for n in snapshot.nodes})
+    verdict = None
+    if snapshot is not None:
+        verdict = verdict_from_table(tab, snapshot.jobs, names=names, timings=timings, t_end=t_end)
+    elif ((events["kind"] == "state") & events["execution"].notna()).any():
+        jobs_rows = events[(events["kind"] == "state") & events["execution"].isna() & events["job"].notna()]
+        jobs = [{"name": j, "state": s} for j, s in jobs_rows.groupby("job", sort=False)["state"].last().items()]
+        verdict = verdict_from_table(tab, jobs, names=names, timings=timings, t_end=t_end)
+    if not events["kind"].isin(["dispatch", "publish"]).any():
+        notes.append(NO_DISPATCH_HINT)
+    # liveness is known where the stack logged its own start (``ACTION: up``) or faults were captured
+    has_faults = bool((events["kind"] == "fault").any() or
+                      ((events["kind"] == "action") & (events["state"] == "up")).any())
+    alive_known = snapshot is not None and any("alive" in n for n in snapshot.nodes)
+    if not has_faults and not alive_known:
+        notes.append("no fault events (kills/starts) were captured, so whether an edge was really up "
+                     "cannot be determined — only what the orchestrator believed")
+    unchecked = tab[tab["class"] == "unknown"]
+    if len(unchecked) and (unchecked["missing"].str.startswith("delivery not checked")).any():
+        nodes = ", ".join(dict.fromkeys(names.get(str(n), str(n)) for n in unchecked["node"].dropna()))
+        notes.append(f"delivery not checked for {nodes}: no edge log in these files speaks for them — pass "
+                     "the edge logs (docker logs --timestamps <edge container>); until then a lost dispatch "
+                     "is only probable")
+
+    threshold = stuck_after(timings)
+    shown = _pick(tab, all)
+    findings: list[Finding] = []
+    if len(shown):
+        ids = set(shown["execution"])
+        own = events.index[events["execution"].isin(ids).to_numpy()]
+        rows_of = pd.Series(own, index=events.loc[own, "execution"].to_numpy()).groupby(level=0).agg(list)
+        actual = tl.actual_intervals(events, t_end) if has_faults else pd.DataFrame(columns=["node", "state"])
+        belief = tl.belief_intervals(events, t_end)
+        marks = tl.dispatch_marks(events.loc[own]) if len(own) else pd.DataFrame(columns=["execution",
+                                                                                             "outcome"])
+        evals = tl.eval_marks(events)
+        processed = events[(events["kind"] == "eval") & (events["state"] == "processed")]
+        pdetail = processed["detail"].fillna("")
+        dup = {n for n in names.values() if list(names.values()).count(n) > 1}
+        for r in shown.rename(columns={"class": "cls"}).itertuples(index=False):
+            node = None if r.node is None or r.node != r.node else str(r.node)
+            name = names.get(str(node), node) if node else None
+            if name in dup:
+                name = f"{name} ({node})"
+            t_disp = float(r.last_send_s) if r.last_send_s == r.last_send_s else float(r.created_s)
+            up_state = _state_at(actual, node, t_disp) if has_faults else None
+            returned = None
+            if has_faults and node is not None:
+                back = actual[(actual["node"] == node) & (actual["state"] == "up") & (actual["t0"] > t_disp)]
+                returned = float(back["t0"].iloc[0]) if len(back) else None
+            job = None if r.job is None or r.job != r.job else str(r.job)
+            ev_after: list[tuple[float, str, str]] = []
+            if job is not None:
+                since = max(float(r.created_s), returned or 0.0)
+                for e in evals[(evals["job"] == job) & (evals["t_s"] >= since)].itertuples():
+                    m = _EVAL_ID.search(str(e.detail or ""))
+                    if m:
+                        p = processed[pdetail.str.contains(f"eval_id={m.group(1)}", regex=False)]
+                    else:
+                        p = processed[(processed["job"] == job) & (processed["t_s"] >= e.t_s)
+                                      & pdetail.str.contains(f"trigger={e.trigger}", regex=False)].head(1)
+                    did = ("changed the plan" if "empty=false" in str(p["detail"].iloc[0])
+                           else "produced an empty plan") if len(p) else "(outcome not logged)"
+                    ev_after.append((float(e.t_s), str(e.trigger), did))
+            outs = list(marks.loc[marks["execution"] == r.execution, "outcome"])
+            down = r.alive is not None and r.alive == r.alive and not bool(r.alive)
+            cause, conf = _cause(str(r.cls), str(r.outcome), str(r.belief), down, r.remedy,
+                                 float(r.due_s) if r.due_s == r.due_s else float("nan"), str(r.missing),
+                                 float(r.age_s), threshold)
+            dispatch = {"sent": "published", "nats_ok": "delivered"}.get(str(r.outcome), str(r.outcome))
+            findings.append(Finding(
+                str(r.execution), job, node, name, float(r.created_s), dispatch,
+                None if up_state is None else up_state == "up", _state_at(belief, node, t_disp), returned,
+                ev_after, outs.count("redispatched"), cause, sorted(rows_of.get(r.execution, [])),
+                str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state))
+    if tab.empty and verdict is None:
+        notes.append("no pending execution found in these logs")
+    if len(events) and edge_nodes(events).empty and events["source"].astype(str).str.startswith("edge").any():
+        notes.append("edge log files were given, but none of their lines could be read as events with a node "
+                     "id: delivery to the edges is not checked")
+    return Diagnosis(verdict, findings, notes, events, tab, shown_all=len(shown) == len(tab))
