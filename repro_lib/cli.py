@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--png", metavar="PATH", help="draw the timeline figure to PATH")
     i.add_argument("--date", help="date for console logs with no date (YYYY-MM-DD)")
     i.add_argument("--events", metavar="CSV", help="write the events table as CSV")
+    i.add_argument("--all", action="store_true",
+                   help="list every pending execution (large logs show the first few of each class)")
     rp = sub.add_parser("report", help="execute a notebook and render a self-contained HTML report")
     rp.add_argument("notebook", help="e.g. notebooks/01-walkthrough.ipynb")
     rp.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
@@ -122,7 +124,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from repro_lib.inspect import inspect_paths
 
-    result = inspect_paths(args.paths, date=args.date)
+    result = inspect_paths(args.paths, date=args.date, all=args.all)
     print(result.text())
     if args.events:
         result.events.to_csv(args.events, index=False)

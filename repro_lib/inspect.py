@@ -1,18 +1,49 @@
-"""Inspect what is on disk: a run folder, or log files saved from ``docker logs``."""
+"""Inspect what is on disk: a run folder, or log files saved from ``docker logs``.
+
+What was read is said per source (lines, parsed, raw share) before any conclusion, and whether an
+edge's side of the story is there is decided from the lines that could be read, not from file
+names."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date as _date
 from pathlib import Path
 
 import pandas as pd
 
 from repro_lib.analysis import Diagnosis, diagnose
+from repro_lib.analysis.delivery import NOT_EDGE_SOURCES, edge_nodes
 from repro_lib.errors import ReproError
 from repro_lib.run import Run, load_run
 
-__all__ = ["Inspection", "inspect_paths", "events_from_logs"]
+__all__ = ["Inspection", "SourceRead", "inspect_paths", "events_from_logs", "sources_read"]
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    """What one source contributed: its rows, how many were parsed, which nodes it speaks for."""
+
+    source: str
+    lines: int
+    parsed: int
+    nodes: tuple[str, ...] = ()
+
+    @property
+    def raw_pct(self) -> float:
+        return 100.0 * (self.lines - self.parsed) / self.lines if self.lines else 0.0
+
+
+def sources_read(events: pd.DataFrame) -> list[SourceRead]:
+    """Per source: rows, parsed rows (not ``raw``) and, for edge logs, the node ids they speak for."""
+    if events.empty:
+        return []
+    src = events["source"].astype(str)
+    rows = src.value_counts(sort=False)
+    parsed = src[events["kind"] != "raw"].value_counts(sort=False)
+    en = edge_nodes(events)
+    speaks = en.groupby("source", sort=False)["node"].agg(tuple) if len(en) else pd.Series(dtype=object)
+    return [SourceRead(s, int(rows[s]), int(parsed.get(s, 0)), tuple(speaks.get(s, ()))) for s in sorted(rows.index)]
 
 
 @dataclass
@@ -22,15 +53,22 @@ class Inspection:
     run: Run | None
     title: str
     sources: list[str]
+    read: list[SourceRead] = field(default_factory=list)
 
     def text(self) -> str:
-        kinds = self.events["kind"].value_counts().to_dict() if len(self.events) else {}
-        if kinds:
-            counted = (f"{len(self.events)} events from {', '.join(self.sources)}: "
-                       + ", ".join(f"{k}={v}" for k, v in sorted(kinds.items())))
-        else:
-            counted = "no events: the files are empty"
-        head = [self.title, counted]
+        head = [self.title]
+        if self.events.empty:
+            head.append("no events: the files are empty")
+            return "\n".join(head) + "\n\n" + self.diagnosis.text()
+        head.append("read:")
+        for r in self.read:
+            line = f"  {r.source:<14}{r.lines:>10,} lines, {r.parsed:>10,} parsed ({r.raw_pct:.0f}% raw)"
+            if r.source not in NOT_EDGE_SOURCES:
+                line += (f"; speaks for node {', '.join(r.nodes)}" if r.nodes else
+                         "; names no node id, so it cannot show what an edge received")
+            head.append(line)
+        kinds = self.events["kind"].value_counts().to_dict()
+        head.append(f"{len(self.events):,} events: " + ", ".join(f"{k}={v:,}" for k, v in sorted(kinds.items())))
         return "\n".join(head) + "\n\n" + self.diagnosis.text()
 
 
@@ -52,8 +90,8 @@ def events_from_logs(paths: list[Path], date: _date | None = None) -> pd.DataFra
     return df
 
 
-def inspect_paths(paths: list[str], *, date: str | None = None) -> Inspection:
-    """Diagnose a run folder (one path) or any number of log files."""
+def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = False) -> Inspection:  # noqa: A002
+    """Diagnose a run folder (one path) or any number of log files; ``all`` lists every finding."""
     ps = [Path(p) for p in paths]
     missing = [str(p) for p in ps if not p.exists()]
     if missing:
@@ -61,14 +99,14 @@ def inspect_paths(paths: list[str], *, date: str | None = None) -> Inspection:
     if len(ps) == 1 and ps[0].is_dir():
         if (ps[0] / "events.jsonl").is_file():
             run = load_run(ps[0])
-            diag = diagnose(run.events, run.final, run.timings)
+            diag = diagnose(run.events, run.final, run.timings, fix=run.fix, all=all)
             return Inspection(run.events, diag, run, f"run {run.scenario.name} ({run.backend}) from {ps[0]}",
-                              sorted(run.events["source"].dropna().unique()))
+                              sorted(run.events["source"].dropna().unique()), sources_read(run.events))
         ps = sorted(p for p in ps[0].rglob("*.log"))
         if not ps:
             raise ReproError(f"{paths[0]} has neither events.jsonl nor *.log files",
                              hint="pass a run folder written by `repro run --out` or log files")
     d = _date.fromisoformat(date) if date else None
     events = events_from_logs(ps, d)
-    return Inspection(events, diagnose(events), None, f"logs: {', '.join(str(p) for p in ps)}",
-                      sorted(events["source"].dropna().unique()) if len(events) else [])
+    return Inspection(events, diagnose(events, all=all), None, f"logs: {', '.join(str(p) for p in ps)}",
+                      sorted(events["source"].dropna().unique()) if len(events) else [], sources_read(events))

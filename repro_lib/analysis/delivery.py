@@ -329,7 +329,13 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
          "the execution's node is not in these logs"], default="")
     cand["missing"] = missing
     threshold = stuck_after(timings)
-    cand["stuck"] = np.isin(classes, STUCK_CLASSES) & (cand["age_s"].to_numpy(float) >= threshold) & \
+    # a node-join evaluation of its job that finished after the later of creation, last send and
+    # rejoin already had its chance to act: no need to wait out the threshold
+    ev_done = events.loc[(events["kind"] == "eval") & (events["state"] == "processed") & events["job"].notna()
+                         & events["detail"].fillna("").str.contains("trigger=node-join", regex=False)]
+    last_join_eval = ev_done.groupby("job", sort=False)["t_s"].max()
+    judged = cand["job"].map(last_join_eval).astype(float).to_numpy() > since
+    cand["stuck"] = np.isin(classes, STUCK_CLASSES) & ((cand["age_s"].to_numpy(float) >= threshold) | judged) & \
         (have_states or snapshot is not None)
     return cand.reset_index()[cols]
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from repro_lib.analysis import timeline as tl
-from repro_lib.analysis.delivery import CLASSES, delivery_table, edge_nodes, stuck_after
+from repro_lib.analysis.delivery import CLASSES, NOT_EDGE_SOURCES, delivery_table, edge_nodes, stuck_after
 from repro_lib.analysis.verdict import Verdict, how_lost, verdict_from_table
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
@@ -299,7 +299,10 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state))
     if tab.empty and verdict is None:
         notes.append("no pending execution found in these logs")
-    if len(events) and edge_nodes(events).empty and events["source"].astype(str).str.startswith("edge").any():
-        notes.append("edge log files were given, but none of their lines could be read as events with a node "
-                     "id: delivery to the edges is not checked")
+    if len(events):
+        src = events["source"].astype(str)
+        mute = sorted(set(src[~src.isin(NOT_EDGE_SOURCES)]) - set(edge_nodes(events)["source"]))
+        if mute:
+            notes.append(f"{', '.join(mute)}: none of its lines could be read as an event naming a node (an "
+                         "unknown format, or no node id in it), so it cannot show what that edge received")
     return Diagnosis(verdict, findings, notes, events, tab, shown_all=len(shown) == len(tab))

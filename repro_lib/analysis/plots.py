@@ -22,7 +22,7 @@ __all__ = ["plot_run", "plot_nodes", "plot_executions", "plot_evals", "mark_acti
 
 COLORS = {
     # actual
-    "up": "#66bb6a", "down": "#37474f", "partitioned": "#ff9800",
+    "up": "#66bb6a", "down": "#37474f", "partitioned": "#ff9800", "unknown": "#eeeeee",
     # belief
     "connecting": "#90caf9", "connected": "#1e88e5", "disconnected": "#b0bec5", "lost": "#6d4c41",
     # executions
@@ -54,8 +54,9 @@ def _events(src: Any) -> tuple[pd.DataFrame, float | None]:
 
 def _bars(ax: Axes, rows: pd.DataFrame, y: float, h: float, colors: dict[str, str], **kw: Any) -> None:
     for state, g in rows.groupby("state", sort=False):
+        extra = {"hatch": "xx", "edgecolor": "#9e9e9e", "linewidth": 0} if state == "unknown" else {}
         ax.broken_barh(list(zip(g["t0"], g["t1"] - g["t0"], strict=False)), (y - h / 2, h),
-                       facecolors=colors.get(str(state), "#e0e0e0"), **kw)
+                       facecolors=colors.get(str(state), "#e0e0e0"), **extra, **kw)
 
 
 def plot_nodes(src: Any, ax: Axes, t_end: float | None = None, *, marks: bool = True) -> list[str]:
@@ -149,7 +150,7 @@ def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None) ->
     acts = tl.action_marks(events)
     acts = acts[~acts["state"].isin(["up", "down"])]
     actual = tl.actual_intervals(events, end)
-    down = actual[actual["state"] != "up"]
+    down = actual[actual["state"].isin(["down", "partitioned"])]
     for ax in axes:
         for row in down.itertuples():
             ax.axvspan(row.t0, row.t1, color="#ffcdd2", alpha=0.25, lw=0, zorder=0)
@@ -170,6 +171,8 @@ def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None) ->
 
 def _legend(fig: Figure) -> None:
     handles = [Patch(color=COLORS[k], label=f"edge {k}") for k in ("up", "down", "partitioned")]
+    handles.append(Patch(facecolor=COLORS["unknown"], edgecolor="#9e9e9e", hatch="xx",
+                         label="edge up/down unknown (no source shows it)"))
     handles += [Patch(color=COLORS[k], label=f"believed {k}") for k in ("connecting", "connected",
                                                                         "disconnected", "lost")]
     handles.append(Patch(facecolor="none", edgecolor="#d50000", hatch="////",

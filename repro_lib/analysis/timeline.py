@@ -70,7 +70,9 @@ def belief_intervals(events: pd.DataFrame, t_end: float | None = None) -> pd.Dat
 def actual_intervals(events: pd.DataFrame, t_end: float | None = None) -> pd.DataFrame:
     """What was true: each edge up, down (killed) or partitioned, from fault events.
 
-    A node is up from the stack's ``up`` (or its ``start``/``join``) until a ``kill``."""
+    A node is up from the stack's ``up`` (or its ``start``/``join``) until a ``kill``. Where no
+    source shows liveness at all — logs alone, with neither the stack's ``up`` nor any fault — every
+    node is ``unknown`` from the first line that names it: never drawn as up."""
     end = _t_end(events, t_end)
     names = node_names(events)
     ups = events[(events["kind"] == "action") & (events["state"] == "up")]["t_s"]
@@ -79,6 +81,10 @@ def actual_intervals(events: pd.DataFrame, t_end: float | None = None) -> pd.Dat
                     & events["state"].isin(list(_ALIVE_STATES))]
     known = list(dict.fromkeys([*belief_intervals(events, end)["node"], *faults["node"]]))
     rows = []
+    if not len(ups) and not (events["kind"] == "fault").any():
+        first = events[events["node"].isin(known)].groupby("node", sort=False)["t_s"].min()
+        rows = [(n, names.get(str(n), str(n)), "unknown", float(first.get(n, 0.0)), end) for n in known]
+        return pd.DataFrame(rows, columns=_INTERVAL_COLUMNS)
     for node in known:
         g = faults[faults["node"] == node]
         changes = [(float(t), _ALIVE_STATES[s]) for t, s in zip(g["t_s"], g["state"], strict=False)]
@@ -98,7 +104,7 @@ def belief_gaps(events: pd.DataFrame, t_end: float | None = None) -> pd.DataFram
     actual = actual_intervals(events, end)
     belief = belief_intervals(events, end)
     rows = []
-    for a in actual[actual["state"] != "up"].itertuples():
+    for a in actual[actual["state"].isin(["down", "partitioned"])].itertuples():
         for b in belief[(belief["node"] == a.node) & (belief["state"] == "connected")].itertuples():
             t0, t1 = max(a.t0, b.t0), min(a.t1, b.t1)
             if t1 > t0:

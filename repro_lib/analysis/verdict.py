@@ -105,12 +105,12 @@ def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: 
     for (cls, job), g in stuck_rows.groupby(["class", "job"], sort=True, dropna=False):
         how = how_lost(str(g["outcome"].iloc[0]), bool(g["edge_log"].iloc[0]))
         reasons.append(f"{len(g)} execution(s) of {job} stuck ({cls}): {how}, on a node believed connected, "
-                       f"for over {threshold:g}s with nothing to re-send it — {_some(g, labels)}")
+                       f"and nothing will re-send it — {_some(g, labels)}")
     early = tab[tab["class"].isin(["lost", "refused"]) & ~tab["stuck"].astype(bool)]
     for cls, g in early.groupby("class", sort=True):
-        reasons.append(f"{len(g)} execution(s) {cls} only {g['age_s'].min():.1f}s ago (after creation, last send "
-                       f"or the node's rejoin): too soon to call them stuck — a node-join evaluation needs "
-                       f"{threshold:g}s; settle longer ({_some(g, labels)})")
+        reasons.append(f"{len(g)} execution(s) {cls} only {g['age_s'].min():.1f}s after their creation, last send "
+                       f"or their node's rejoin, and no node-join evaluation has run since: too soon to call "
+                       f"them stuck (that takes {threshold:g}s); settle longer ({_some(g, labels)})")
     for remedy, g in tab[tab["class"] == "scheduled"].groupby("remedy", sort=True):
         reasons.append(f"needs a longer settle: the {remedy} of {len(g)} execution(s) is due at "
                        f"t={g['due_s'].max():.1f}s ({_some(g, labels)})")
