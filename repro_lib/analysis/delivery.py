@@ -64,20 +64,25 @@ def stuck_after(timings: Timings | None) -> float:
 
 
 def edge_nodes(events: pd.DataFrame) -> pd.DataFrame:
-    """Per node id, the edge log that speaks for it: ``node``, ``source``, ``rows`` (parsed rows),
-    ``last_s`` (its last parsed row). Decided from parsed rows, never from file names."""
+    """Per node id, the edge log that speaks for it: ``node``, ``source``, ``rows`` (the source's
+    parsed rows), ``last_s`` (its last parsed row) and ``replaced_by`` — the node id that source
+    logged later, when the edge came back with a new identity (the old id is then a ghost).
+    Decided from parsed rows that name the node, never from file names."""
+    cols = ["node", "source", "rows", "last_s", "replaced_by"]
     src = events["source"].astype(str)
-    m = ~src.isin(NOT_EDGE_SOURCES) & ~events["kind"].isin(["raw"]) & events["node"].notna()
-    sub = events.loc[m, ["node", "source", "t_s"]]
+    parsed = ~src.isin(NOT_EDGE_SOURCES) & (events["kind"] != "raw")
+    sub = events.loc[parsed & events["node"].notna(), ["node", "source", "t_s"]]
     if sub.empty:
-        return pd.DataFrame(columns=["node", "source", "rows", "last_s"])
+        return pd.DataFrame(columns=cols)
     # every parsed row of that source counts as evidence that it was logging, not just the ones
     # that name the node (an edge's state lines carry no node id)
-    per_source = events.loc[~src.isin(NOT_EDGE_SOURCES) & (events["kind"] != "raw")].groupby(
-        "source", sort=False)["t_s"].agg(rows="size", last_s="max")
-    pairs = sub.drop_duplicates(["node", "source"])[["node", "source"]]
+    per_source = events.loc[parsed].groupby("source", sort=False)["t_s"].agg(rows="size", last_s="max")
+    latest = sub.drop_duplicates("source", keep="last").set_index("source")["node"]
+    pairs = sub.drop_duplicates(["node", "source"], keep="last")[["node", "source"]]
     out = pairs.merge(per_source, left_on="source", right_index=True, how="left")
-    return out.drop_duplicates("node", keep="last").reset_index(drop=True)
+    cur = out["source"].map(latest)
+    out["replaced_by"] = cur.where(cur != out["node"])
+    return out.drop_duplicates("node", keep="last").reset_index(drop=True)[cols]
 
 
 def _tag_rows(events: pd.DataFrame) -> pd.DataFrame:
@@ -142,6 +147,8 @@ def _node_facts(events: pd.DataFrame, snapshot: Snapshot | None, nodes: Iterable
     out["belief"] = last_b.reindex(out.index)
     out["rejoined_s"] = joins.reindex(out.index).astype(float)
     faults = events.loc[events["kind"] == "fault"]
+    starts = faults[faults["node"].isin(nodes) & faults["state"].isin(["start", "join"])]
+    out["restarted_s"] = starts.groupby("node", sort=False)["t_s"].max().reindex(out.index).astype(float)
     if len(faults):
         f = faults[faults["node"].isin(nodes) & faults["state"].isin(["kill", "start", "join", "partition",
                                                                         "heal"])]
@@ -172,10 +179,10 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     """One row per pending execution (desired=running, state=pending at the end) with its history
     and class. Columns: ``execution job node state desired created_s sends retries last_send_s
     outcome outcome_s due_s remedy belief alive rejoined_s edge_log since_s age_s class stuck
-    missing``. ``fix`` (the run's fixes, when known) bounds the remedies of live runs."""
+    missing replaced_by``. ``fix`` (the run's fixes, when known) bounds the remedies of live runs."""
     cols = ["execution", "job", "node", "state", "desired", "created_s", "sends", "retries", "last_send_s",
             "outcome", "outcome_s", "due_s", "remedy", "belief", "alive", "rejoined_s", "edge_log",
-            "since_s", "age_s", "class", "stuck", "missing"]
+            "since_s", "age_s", "class", "stuck", "missing", "replaced_by"]
     end = float(snapshot.t_s if snapshot is not None else
                 (t_end if t_end is not None else (events["t_s"].max() if len(events) else 0.0)))
     tagged = _tag_rows(events)
@@ -255,9 +262,17 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     cand["belief"] = node_key.map(nf["belief"]).fillna("unknown").to_numpy()
     cand["alive"] = node_key.map(nf["alive"]).to_numpy()
     cand["rejoined_s"] = node_key.map(nf["rejoined_s"]).astype(float).to_numpy()
+    # an edge (re)started after the node's last (re)join has not handshaked yet: its node is not back
+    booting = (node_key.map(nf["restarted_s"]).astype(float).to_numpy() > np.nan_to_num(
+        cand["rejoined_s"].to_numpy(float), nan=-np.inf))
+    cand.loc[booting & (cand["belief"] == "connected").to_numpy(), "belief"] = "restarting"
     en = edge_nodes(events).set_index("node") if len(events) else pd.DataFrame()
     edge_last = node_key.map(en["last_s"]) if len(en) else pd.Series(np.nan, index=cand.index)
     cand["edge_log"] = edge_last.notna().to_numpy()
+    cand["replaced_by"] = node_key.map(en["replaced_by"]).to_numpy(object) if len(en) else None
+    if len(en) and snapshot is None:  # an edge that logs a newer node id has left the old one behind
+        ghost = pd.notna(cand["replaced_by"]).to_numpy()
+        cand["alive"] = np.where(ghost, False, cand["alive"].to_numpy(object))
     since = np.fmax(np.fmax(cand["created_s"].to_numpy(float), np.nan_to_num(cand["last_send_s"].to_numpy(float),
                                                                                nan=-np.inf)),
                     np.nan_to_num(cand["rejoined_s"].to_numpy(float), nan=-np.inf))

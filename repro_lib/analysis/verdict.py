@@ -82,6 +82,12 @@ def _some(tab: pd.DataFrame, labels: pd.Series) -> str:
     return ", ".join(shown) + more
 
 
+def _not_back(belief: str, alive: Any, replaced_by: Any) -> str:
+    if isinstance(replaced_by, str):
+        return f"its edge came back as {replaced_by}; still believed {belief}"
+    return "actually down" if alive is False or alive == 0 else str(belief)
+
+
 def _jobs(tab: pd.DataFrame) -> str:
     return ", ".join(sorted({str(j) if j == j and j is not None else "(job unknown)" for j in tab["job"]}))
 
@@ -135,8 +141,8 @@ def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: 
                        f"({_some(g, labels)})")
     g = tab[tab["class"] == "awaiting_node"]
     if len(g):
-        why = [f"{labels[i]} ({'actually down' if a is False or a == 0 else b})"
-               for i, b, a in zip(g.index, g["belief"], g["alive"], strict=True)]
+        why = [f"{labels[i]} ({_not_back(b, a, rb)})"
+               for i, b, a, rb in zip(g.index, g["belief"], g["alive"], g["replaced_by"], strict=True)]
         where = ", ".join(dict.fromkeys(why))
         reasons.append(f"{len(g)} execution(s) of {_jobs(g)} pending on nodes that are not back: {where}")
     for miss, g in tab[tab["class"] == "unknown"].groupby("missing", sort=True):
