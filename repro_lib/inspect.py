@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from repro_lib.analysis import Diagnosis, diagnose
-from repro_lib.analysis.delivery import NOT_EDGE_SOURCES, edge_nodes
+from repro_lib.analysis.delivery import NOT_EDGE_SOURCES, edge_nodes, source_roles
 from repro_lib.errors import ReproError
 from repro_lib.run import Run, load_run
 
@@ -28,6 +28,7 @@ class SourceRead:
     lines: int
     parsed: int
     nodes: tuple[str, ...] = ()
+    role: str = "other"   # orchestrator | edge | other, judged from its lines (analysis.delivery.source_roles)
 
     @property
     def raw_pct(self) -> float:
@@ -43,7 +44,9 @@ def sources_read(events: pd.DataFrame) -> list[SourceRead]:
     parsed = src[events["kind"] != "raw"].value_counts(sort=False)
     en = edge_nodes(events)
     speaks = en.groupby("source", sort=False)["node"].agg(tuple) if len(en) else pd.Series(dtype=object)
-    return [SourceRead(s, int(rows[s]), int(parsed.get(s, 0)), tuple(speaks.get(s, ()))) for s in sorted(rows.index)]
+    roles = source_roles(events)
+    return [SourceRead(s, int(rows[s]), int(parsed.get(s, 0)), tuple(speaks.get(s, ())), roles.get(s, "other"))
+            for s in sorted(rows.index)]
 
 
 @dataclass
@@ -63,9 +66,13 @@ class Inspection:
         head.append("read:")
         for r in self.read:
             line = f"  {r.source:<14}{r.lines:>10,} lines, {r.parsed:>10,} parsed ({r.raw_pct:.0f}% raw)"
-            if r.source not in NOT_EDGE_SOURCES:
-                line += (f"; speaks for node {', '.join(r.nodes)}" if r.nodes else
-                         "; names no node id, so it cannot show what an edge received")
+            if r.role == "edge":
+                line += (f"; an edge log, speaks for node {', '.join(r.nodes)}" if r.nodes else
+                         "; an edge log that names no node id: it cannot show what an edge received")
+            elif r.role == "orchestrator":
+                line += "; an orchestrator log"
+            elif r.source not in NOT_EDGE_SOURCES:
+                line += "; read as neither an orchestrator's nor an edge's log"
             head.append(line)
         kinds = self.events["kind"].value_counts().to_dict()
         head.append(f"{len(self.events):,} events: " + ", ".join(f"{k}={v:,}" for k, v in sorted(kinds.items())))

@@ -44,7 +44,7 @@ from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
 __all__ = ["CLASSES", "STUCK_CLASSES", "IN_FLIGHT_S", "stuck_after", "delivery_table", "edge_nodes",
-           "NOT_EDGE_SOURCES"]
+           "relevant", "source_roles", "NOT_EDGE_SOURCES"]
 
 CLASSES = ("lost", "refused", "blocked", "retrying", "scheduled", "in_flight", "delivered",
            "awaiting_node", "unknown")
@@ -63,14 +63,57 @@ def stuck_after(timings: Timings | None) -> float:
     return (timings.reeval_batch_delay if timings is not None else 15.0) + 1.0
 
 
-def edge_nodes(events: pd.DataFrame) -> pd.DataFrame:
+_RELEVANT = ("state", "dispatch", "publish", "deliver", "node", "fault", "eval", "action")
+_READ = ("t_s", "source", "kind", "node", "job", "execution", "state", "detail", "msg")
+
+
+def relevant(events: pd.DataFrame) -> pd.DataFrame:
+    """The rows that can bear on a verdict (every kind but ``log`` and ``raw``), original labels and
+    order kept: one pass over a big table, so that everything after it works on a few percent of it."""
+    if events.empty:
+        return events
+    cols = [c for c in events.columns if c in _READ]
+    return events.loc[events["kind"].isin(_RELEVANT).to_numpy(), cols]
+
+
+_ORCHESTRATOR_KINDS = ("dispatch", "publish", "eval", "node", "reconcile")
+_EDGE_MESSAGES = ("EDGE:", "Edge connected to orchestrator")
+
+
+def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[str, str]:
+    """Each source's role, judged from what its parsed lines say — never from the file's name:
+    ``orchestrator`` (it logs dispatches, publishes, evaluations or node states), ``edge`` (it logs
+    what an edge does: receipts, ``EDGE:`` lines, its connection) or ``other``."""
+    if events.empty:
+        return {}
+    src = events["source"]
+    names = [str(x) for x in src.dropna().unique()]
+    roles = {x: "other" for x in names}
+    rel = relevant(events) if rel is None else rel
+    for x in rel.loc[rel["kind"].isin(_ORCHESTRATOR_KINDS), "source"].dropna().unique():
+        roles[str(x)] = "orchestrator"
+    maybe = [x for x in names if roles[x] == "other" and x not in NOT_EDGE_SOURCES]
+    if not maybe:
+        return roles
+    sub = events.loc[src.isin(maybe).to_numpy()]
+    said = (sub["kind"] == "deliver") & (sub["state"] == "delivered")
+    if "msg" in sub.columns:
+        said |= sub["msg"].fillna("").str.startswith(_EDGE_MESSAGES)
+    for x in sub.loc[said, "source"].unique():
+        roles[str(x)] = "edge"
+    return roles
+
+
+def edge_nodes(events: pd.DataFrame, roles: dict[str, str] | None = None) -> pd.DataFrame:
     """Per node id, the edge log that speaks for it: ``node``, ``source``, ``rows`` (the source's
     parsed rows), ``last_s`` (its last parsed row) and ``replaced_by`` — the node id that source
     logged later, when the edge came back with a new identity (the old id is then a ghost).
     Decided from parsed rows that name the node, never from file names."""
     cols = ["node", "source", "rows", "last_s", "replaced_by"]
-    src = events["source"].astype(str)
-    parsed = ~src.isin(NOT_EDGE_SOURCES) & (events["kind"] != "raw")
+    edge_sources = [x for x, role in (source_roles(events) if roles is None else roles).items() if role == "edge"]
+    if not edge_sources:
+        return pd.DataFrame(columns=cols)
+    parsed = events["source"].isin(edge_sources) & (events["kind"] != "raw")
     sub = events.loc[parsed & events["node"].notna(), ["node", "source", "t_s"]]
     if sub.empty:
         return pd.DataFrame(columns=cols)
@@ -175,7 +218,8 @@ def _fix_names(fix: Iterable[str] | str | None) -> set[str]:
 
 
 def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, timings: Timings | None = None,
-                   fix: Iterable[str] | str | None = None, t_end: float | None = None) -> pd.DataFrame:
+                   fix: Iterable[str] | str | None = None, t_end: float | None = None,
+                   edges: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per pending execution (desired=running, state=pending at the end) with its history
     and class. Columns: ``execution job node state desired created_s sends retries last_send_s
     outcome outcome_s due_s remedy belief alive rejoined_s edge_log since_s age_s class stuck
@@ -185,6 +229,9 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
             "since_s", "age_s", "class", "stuck", "missing", "replaced_by"]
     end = float(snapshot.t_s if snapshot is not None else
                 (t_end if t_end is not None else (events["t_s"].max() if len(events) else 0.0)))
+    if edges is None:
+        edges = edge_nodes(events)
+    events = relevant(events)
     tagged = _tag_rows(events)
     finals = _final_states(events, snapshot)
     have_states = len(finals) > 0
@@ -266,7 +313,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     booting = (node_key.map(nf["restarted_s"]).astype(float).to_numpy() > np.nan_to_num(
         cand["rejoined_s"].to_numpy(float), nan=-np.inf))
     cand.loc[booting & (cand["belief"] == "connected").to_numpy(), "belief"] = "restarting"
-    en = edge_nodes(events).set_index("node") if len(events) else pd.DataFrame()
+    en = edges.set_index("node")
     edge_last = node_key.map(en["last_s"]) if len(en) else pd.Series(np.nan, index=cand.index)
     cand["edge_log"] = edge_last.notna().to_numpy()
     cand["replaced_by"] = node_key.map(en["replaced_by"]).to_numpy(object) if len(en) else None

@@ -17,7 +17,15 @@ import numpy as np
 import pandas as pd
 
 from repro_lib.analysis import timeline as tl
-from repro_lib.analysis.delivery import CLASSES, NOT_EDGE_SOURCES, delivery_table, edge_nodes, stuck_after
+from repro_lib.analysis.delivery import (
+    CLASSES,
+    NOT_EDGE_SOURCES,
+    delivery_table,
+    edge_nodes,
+    relevant,
+    source_roles,
+    stuck_after,
+)
 from repro_lib.analysis.verdict import Verdict, how_lost, verdict_from_table
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
@@ -62,6 +70,7 @@ class Finding:
     confidence: str = "certain"  # certain | probable | not checked
     due_s: float | None = None
     actual_at_dispatch: str | None = None  # up | down | partitioned (None: not in the logs)
+    evals_after_count: int | None = None   # all of them (``evals_after`` holds the first four)
 
     def sentence(self) -> str:
         job = self.job if self.job else "(job unknown)"
@@ -87,9 +96,10 @@ class Finding:
             parts.append(f"{self.name} came back at {self.returned_s:.1f}s")
         after = "after it came back" if self.returned_s is not None else "afterwards"
         if self.evals_after:
+            n = max(self.evals_after_count or 0, len(self.evals_after))
             runs = ", ".join(f"{trig} at {t:.1f}s: {did}" for t, trig, did in self.evals_after[:4])
-            more = f" (+{len(self.evals_after) - 4} more)" if len(self.evals_after) > 4 else ""
-            parts.append(f"{len(self.evals_after)} evaluation(s) of its job ran {after} ({runs}{more})")
+            more = f" (+{n - 4} more)" if n > 4 else ""
+            parts.append(f"{n} evaluation(s) of its job ran {after} ({runs}{more})")
         elif self.created_s is not None and self.job:
             parts.append(f"no evaluation of its job ran {after}")
         if self.redispatches:
@@ -219,7 +229,11 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
     job state lines in the events."""
     notes: list[str] = []
     t_end = snapshot.t_s if snapshot is not None else (float(events["t_s"].max()) if len(events) else 0.0)
-    tab = delivery_table(events, snapshot=snapshot, timings=timings, fix=fix, t_end=t_end)
+    full = events
+    events = relevant(full)  # from here on: the few percent of rows that can bear on the verdict
+    roles = source_roles(full, events)
+    edges = edge_nodes(full, roles)
+    tab = delivery_table(events, snapshot=snapshot, timings=timings, fix=fix, t_end=t_end, edges=edges)
     names = tl.node_names(events) if len(events) else {}
     if snapshot is not None:
         names.update({n["id"]: n.get("name") or n["id"] for n in snapshot.nodes})
@@ -258,8 +272,11 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         marks = tl.dispatch_marks(events.loc[own]) if len(own) else pd.DataFrame(columns=["execution",
                                                                                              "outcome"])
         evals = tl.eval_marks(events)
+        ev_job = {j: g for j, g in evals.groupby("job", sort=False)}
         processed = events[(events["kind"] == "eval") & (events["state"] == "processed")]
         pdetail = processed["detail"].fillna("")
+        did_of = {k: ("produced an empty plan" if "empty=true" in d else "changed the plan")
+                  for k, d in zip(pdetail.str.extract(_EVAL_ID)[0], pdetail, strict=True) if isinstance(k, str)}
         dup = {n for n in names.values() if list(names.values()).count(n) > 1}
         for r in shown.rename(columns={"class": "cls"}).itertuples(index=False):
             node = None if r.node is None or r.node != r.node else str(r.node)
@@ -274,17 +291,20 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 returned = float(back["t0"].iloc[0]) if len(back) else None
             job = None if r.job is None or r.job != r.job else str(r.job)
             ev_after: list[tuple[float, str, str]] = []
-            if job is not None:
+            n_after = 0
+            if job is not None and job in ev_job:
                 since = max(float(r.created_s), returned or 0.0)
-                for e in evals[(evals["job"] == job) & (evals["t_s"] >= since)].itertuples():
+                later = ev_job[job][ev_job[job]["t_s"] >= since]
+                n_after = len(later)
+                for e in later.head(4).itertuples():  # the sentence names four, and counts the rest
                     m = _EVAL_ID.search(str(e.detail or ""))
                     if m:
-                        p = processed[pdetail.str.contains(f"eval_id={m.group(1)}", regex=False)]
+                        did = did_of.get(m.group(1), "(outcome not logged)")
                     else:
                         p = processed[(processed["job"] == job) & (processed["t_s"] >= e.t_s)
                                       & pdetail.str.contains(f"trigger={e.trigger}", regex=False)].head(1)
-                    did = ("changed the plan" if "empty=false" in str(p["detail"].iloc[0])
-                           else "produced an empty plan") if len(p) else "(outcome not logged)"
+                        did = ("changed the plan" if "empty=false" in str(p["detail"].iloc[0])
+                               else "produced an empty plan") if len(p) else "(outcome not logged)"
                     ev_after.append((float(e.t_s), str(e.trigger), did))
             outs = list(marks.loc[marks["execution"] == r.execution, "outcome"])
             down = r.alive is not None and r.alive == r.alive and not bool(r.alive)
@@ -296,13 +316,12 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 str(r.execution), job, node, name, float(r.created_s), dispatch,
                 None if up_state is None else up_state == "up", _state_at(belief, node, t_disp), returned,
                 ev_after, outs.count("redispatched"), cause, sorted(rows_of.get(r.execution, [])),
-                str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state))
+                str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state, n_after))
     if tab.empty and verdict is None:
         notes.append("no pending execution found in these logs")
-    if len(events):
-        src = events["source"].astype(str)
-        mute = sorted(set(src[~src.isin(NOT_EDGE_SOURCES)]) - set(edge_nodes(events)["source"]))
-        if mute:
-            notes.append(f"{', '.join(mute)}: none of its lines could be read as an event naming a node (an "
-                         "unknown format, or no node id in it), so it cannot show what that edge received")
-    return Diagnosis(verdict, findings, notes, events, tab, shown_all=len(shown) == len(tab))
+    mute = sorted(x for x, role in roles.items() if x not in NOT_EDGE_SOURCES and
+                  (role == "other" or (role == "edge" and x not in set(edges["source"]))))
+    if mute:
+        notes.append(f"{', '.join(mute)}: no line of it reads as an edge's (an unknown format, or no node id "
+                     "in it), so it cannot show what an edge received")
+    return Diagnosis(verdict, findings, notes, full, tab, shown_all=len(shown) == len(tab))
