@@ -174,8 +174,12 @@ class Run:
             "executions": [{"id": e["id"], "job": e["job"], "node": names.get(e["node"], e["node"]),
                             "node_id": e["node"], "state": e["state"], "desired": e["desired"]}
                            for e in snap.executions],
-            "stuck": [{"execution": s.execution, "job": s.job, "node": s.node, "pending_s": s.pending_s}
-                      for s in v.stuck],
+            "stuck": [{"execution": s.execution, "job": s.job, "node": s.node, "pending_s": s.pending_s,
+                       "cause": s.cause} for s in v.stuck],
+            "classes": v.classes,
+            "pending": ([{"execution": str(x), "job": None if j != j else j, "class": str(c)}
+                         for x, j, c in zip(v.table["execution"], v.table["job"], v.table["class"], strict=True)]
+                        if v.table is not None else []),
             "counts": self.event_counts(),
         }
 
@@ -189,15 +193,15 @@ class Run:
                  f"VERDICT: {v.verdict}"]
         lines += [f"  {r}" for r in v.reasons]
         lines.append("")
-        lines.append(f"{'JOB':<18}{'TYPE':<10}{'STATE':<10}EXECUTIONS")
+        lines.append(f"{'JOB':<18}{'TYPE':<10}{'STATE':<10}EXECUTIONS (state/desired)")
         for j in snap.jobs:
             states = ", ".join(f"{e['state']}/{e['desired']}" for e in snap.executions_of(j["name"]))
             lines.append(f"{j['name']:<18}{j['type']:<10}{j['state']:<10}{states}")
         if v.stuck:
             lines.append("")
-            lines.append("STUCK EXECUTIONS (desired=running, state=pending)")
+            lines.append("STUCK EXECUTIONS (desired=running, state=pending; nothing will re-send them)")
             for s in v.stuck:
-                lines.append(f"  {s.execution}  {s.job:<16} on {s.node:<8} pending {s.pending_s:.1f}s")
+                lines.append(f"  {s.execution}  {s.job:<16} on {s.node:<8} pending {s.pending_s:.1f}s  {s.cause}")
         lines.append("")
         if self.error:
             lines.append("DOES NOT match expect: the run stopped early (see above)")

@@ -334,3 +334,21 @@ def test_cli_inspect_of_a_copied_run_folder(tmp_path: Path, capsys: pytest.Captu
     assert main(["inspect", str(tmp_path / "copy")]) == 0
     out = capsys.readouterr().out
     assert "VERDICT: reproduced" in out and "stuck (refused)" in out and "speaks for node" in out
+
+
+def test_a_log_is_an_edge_log_by_what_it_says_not_by_its_file_name(tmp_path: Path) -> None:
+    """An orchestrator log saved as edge1.log must not count as the edge's side of the story."""
+    r = run("core-395")
+    r.write(tmp_path / "run")
+    misnamed = tmp_path / "edge1.log"
+    shutil.copy(tmp_path / "run" / "logs" / "orchestrator.log", misnamed)
+    ins = inspect_paths([str(misnamed)])
+    assert [x.role for x in ins.read] == ["orchestrator"] and "an orchestrator log" in ins.text()
+    assert {f.cause for f in ins.diagnosis.findings} == {CAUSE_PROBABLE_LOST}
+    # and an edge log under an odd name still counts
+    odd = tmp_path / "node-a.log"
+    shutil.copy(tmp_path / "run" / "logs" / "edge1.log", odd)
+    ins = inspect_paths([str(tmp_path / "run" / "logs" / "orchestrator.log"), str(odd)])
+    assert {x.source: x.role for x in ins.read} == {"node-a": "edge", "orchestrator": "orchestrator"}
+    causes = {f.name: f.cause for f in ins.diagnosis.findings}
+    assert causes == {"edge1": CAUSE_LOST, "edge2": CAUSE_PROBABLE_LOST}

@@ -59,6 +59,19 @@ def _bars(ax: Axes, rows: pd.DataFrame, y: float, h: float, colors: dict[str, st
                        facecolors=colors.get(str(state), "#e0e0e0"), **extra, **kw)
 
 
+def _inferred_losses(src: Any, events: pd.DataFrame, end: float | None) -> pd.DataFrame:
+    """Losses no NATS log shows but the edge logs prove (published, never received): a lost mark at
+    the last send, so a live or real run draws its ✖ like the sim does."""
+    from repro_lib.analysis.delivery import delivery_table
+
+    tab = getattr(getattr(src, "verdict", None), "table", None)
+    if tab is None:
+        tab = delivery_table(events, t_end=end)
+    hit = tab[tab["class"].eq("lost") & tab["outcome"].isin(["published", "sent"]) & tab["last_send_s"].notna()]
+    return pd.DataFrame({"t_s": hit["last_send_s"].astype(float), "node": hit["node"], "job": hit["job"],
+                         "execution": hit["execution"], "outcome": "lost"})
+
+
 def plot_nodes(src: Any, ax: Axes, t_end: float | None = None, *, marks: bool = True) -> list[str]:
     """Two lanes per node: what was true (up/down) and what the orchestrator believed.
     Hatched red where it believed 'connected' while the edge was down: the bug's window."""
@@ -84,7 +97,7 @@ def plot_nodes(src: Any, ax: Axes, t_end: float | None = None, *, marks: bool = 
                            facecolors="none", edgecolors="#d50000", hatch="////", linewidth=0.8)
         labels += [(y_bel, f"{label} · believed"), (y_act, f"{label} · actual")]
     if marks:
-        dm = tl.dispatch_marks(events)
+        dm = pd.concat([tl.dispatch_marks(events), _inferred_losses(src, events, end)], ignore_index=True)
         for outcome, (marker, colour, _) in _MARKS.items():
             g = dm[(dm["outcome"] == outcome) & dm["node"].isin(ys)]
             if len(g):
