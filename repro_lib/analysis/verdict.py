@@ -66,19 +66,21 @@ def how_lost(outcome: str, edge_log: bool) -> str:
           else "its run request was published; whether it arrived is not in these logs")
 
 
-def _labels(tab: pd.DataFrame, names: dict[str, str]) -> list[str]:
-    """Edge names; a name that two node ids share (a ghost and its successor) gets the id too."""
+def _labeller(names: dict[str, str]) -> Any:
+    """node id -> edge name; a name that two node ids share (a ghost and its successor) gets the id too."""
     seen: dict[str, set[str]] = {}
     for node_id, name in names.items():
         seen.setdefault(name, set()).add(node_id)
-    base = [names.get(str(n), str(n)) for n in tab["node"]]
-    return [f"{b} ({n})" if len(seen.get(b, ())) > 1 else b for b, n in zip(base, tab["node"], strict=True)]
+
+    def label(node: Any) -> str:
+        base = names.get(str(node), str(node))
+        return f"{base} ({node})" if len(seen.get(base, ())) > 1 else base
+    return label
 
 
-def _some(tab: pd.DataFrame, labels: pd.Series) -> str:
-    shown = [f"{x} on {labels[i]}" for i, x in zip(tab.index[:_EXAMPLES], tab["execution"][:_EXAMPLES],
-                                                   strict=True)]
-    more = f" (+{len(tab) - _EXAMPLES} more)" if len(tab) > _EXAMPLES else ""
+def _some(rows: list[dict[str, Any]]) -> str:
+    shown = [f"{r['execution']} on {r['label']}" for r in rows[:_EXAMPLES]]
+    more = f" (+{len(rows) - _EXAMPLES} more)" if len(rows) > _EXAMPLES else ""
     return ", ".join(shown) + more
 
 
@@ -88,71 +90,71 @@ def _not_back(belief: str, alive: Any, replaced_by: Any) -> str:
     return "actually down" if alive is False or alive == 0 else str(belief)
 
 
-def _jobs(tab: pd.DataFrame) -> str:
-    return ", ".join(sorted({str(j) if j == j and j is not None else "(job unknown)" for j in tab["job"]}))
+def _job(j: Any) -> str:
+    return str(j) if isinstance(j, str) else "(job unknown)"
+
+
+def _groups(rows: list[dict[str, Any]], *keys: str) -> dict[Any, list[dict[str, Any]]]:
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        out.setdefault(tuple(r[k] for k in keys) if len(keys) > 1 else r[keys[0]], []).append(r)
+    return dict(sorted(out.items(), key=lambda kv: str(kv[0])))
 
 
 def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: dict[str, str] | None = None,
                        timings: Timings | None = None, t_end: float = 0.0) -> Verdict:
     """The verdict and its reasons from a :func:`~.delivery.delivery_table` and the final job list."""
     threshold = stuck_after(timings)
-    names = names or {}
-    labels = pd.Series(_labels(tab, names), index=tab.index, dtype=object)
-    classes = {c: int(n) for c, n in tab["class"].value_counts().items()} if len(tab) else {}
-    classes = {c: classes[c] for c in CLASSES if c in classes}
+    label = _labeller(names or {})
+    rows = tab.to_dict("records") if len(tab) else []
+    for r in rows:
+        r["label"] = label(r["node"])
+    by_class = _groups(rows, "class")
+    classes = {c: len(by_class[c]) for c in CLASSES if c in by_class}
     reasons: list[str] = []
-    stuck_rows = tab[tab["stuck"].astype(bool)]
-    stuck = [Stuck(str(x), str(job), labels[i], str(node), round(t_end - float(created), 3), int(sends),
-                   str(cls), how_lost(str(outcome), bool(edge_log)))
-             for i, x, job, node, created, sends, cls, outcome, edge_log in zip(
-                 stuck_rows.index, stuck_rows["execution"], stuck_rows["job"], stuck_rows["node"],
-                 stuck_rows["created_s"], stuck_rows["sends"], stuck_rows["class"], stuck_rows["outcome"],
-                 stuck_rows["edge_log"], strict=True)]
-    for (cls, job), g in stuck_rows.groupby(["class", "job"], sort=True, dropna=False):
-        how = how_lost(str(g["outcome"].iloc[0]), bool(g["edge_log"].iloc[0]))
-        reasons.append(f"{len(g)} execution(s) of {job} stuck ({cls}): {how}, on a node believed connected, "
-                       f"and nothing will re-send it — {_some(g, labels)}")
-    early = tab[tab["class"].isin(["lost", "refused"]) & ~tab["stuck"].astype(bool)]
-    for cls, g in early.groupby("class", sort=True):
-        reasons.append(f"{len(g)} execution(s) {cls} only {g['age_s'].min():.1f}s after their creation, last send "
-                       f"or their node's rejoin, and no node-join evaluation has run since: too soon to call "
-                       f"them stuck (that takes {threshold:g}s); settle longer ({_some(g, labels)})")
-    for remedy, g in tab[tab["class"] == "scheduled"].groupby("remedy", sort=True):
+    stuck_rows = [r for r in rows if r["stuck"]]
+    stuck = [Stuck(str(r["execution"]), _job(r["job"]), r["label"], str(r["node"]),
+                   round(t_end - float(r["created_s"]), 3), int(r["sends"]), str(r["class"]),
+                   how_lost(str(r["outcome"]), bool(r["edge_log"]))) for r in stuck_rows]
+    for (cls, job), g in _groups(stuck_rows, "class", "job").items():
+        how = how_lost(str(g[0]["outcome"]), bool(g[0]["edge_log"]))
+        reasons.append(f"{len(g)} execution(s) of {_job(job)} stuck ({cls}): {how}, on a node believed connected, "
+                       f"and nothing will re-send it — {_some(g)}")
+    early = [r for r in rows if r["class"] in ("lost", "refused") and not r["stuck"]]
+    for cls, g in _groups(early, "class").items():
+        reasons.append(f"{len(g)} execution(s) {cls} only {min(r['age_s'] for r in g):.1f}s after their creation, "
+                       f"last send or their node's rejoin, and no node-join evaluation has run since: too soon to "
+                       f"call them stuck (that takes {threshold:g}s); settle longer ({_some(g)})")
+    for remedy, g in _groups(by_class.get("scheduled", []), "remedy").items():
         reasons.append(f"needs a longer settle: the {remedy} of {len(g)} execution(s) is due at "
-                       f"t={g['due_s'].max():.1f}s ({_some(g, labels)})")
-    g = tab[tab["class"] == "retrying"]
-    if len(g):
+                       f"t={max(r['due_s'] for r in g):.1f}s ({_some(g)})")
+    if g := by_class.get("retrying", []):
         reasons.append(f"{len(g)} execution(s) still retrying under RetryStrategyBlock, next attempt at "
-                       f"t={g['due_s'].min():.1f}s ({_some(g, labels)})")
-    g = tab[tab["class"] == "blocked"]
-    if len(g):
-        head = ", ".join(tab.loc[tab["class"] == "retrying", "execution"].head(2)) or "another event"
-        reasons.append(f"{len(g)} execution(s) of {_jobs(g)} not dispatched yet: the dispatcher is blocked "
-                       f"retrying {head} (RetryStrategyBlock's head-of-line blocking — fix A's price, "
-                       f"not issue 395) ({_some(g, labels)})")
-    g = tab[tab["class"] == "in_flight"]
-    if len(g):
-        reasons.append(f"{len(g)} execution(s) created or sent moments ago: too early to tell ({_some(g, labels)})")
-    g = tab[tab["class"] == "delivered"]
-    if len(g):
-        old = g[g["age_s"] >= threshold]
-        tail = (" — an edge→orchestrator state report lost? (not issue 395)" if len(old) else "")
-        reasons.append(f"{len(g)} execution(s) delivered to their edge, not yet reported running{tail} "
-                       f"({_some(g, labels)})")
-    g = tab[tab["class"] == "awaiting_node"]
-    if len(g):
-        why = [f"{labels[i]} ({_not_back(b, a, rb)})"
-               for i, b, a, rb in zip(g.index, g["belief"], g["alive"], g["replaced_by"], strict=True)]
-        where = ", ".join(dict.fromkeys(why))
-        reasons.append(f"{len(g)} execution(s) of {_jobs(g)} pending on nodes that are not back: {where}")
-    for miss, g in tab[tab["class"] == "unknown"].groupby("missing", sort=True):
-        reasons.append(f"{len(g)} execution(s) cannot be judged — {miss} ({_some(g, labels)})")
+                       f"t={min(r['due_s'] for r in g):.1f}s ({_some(g)})")
+    if g := by_class.get("blocked", []):
+        head = ", ".join(r["execution"] for r in by_class.get("retrying", [])[:2]) or "another event"
+        reasons.append(f"{len(g)} execution(s) of {', '.join(sorted({_job(r['job']) for r in g}))} not dispatched "
+                       f"yet: the dispatcher is blocked retrying {head} (RetryStrategyBlock's head-of-line "
+                       f"blocking — fix A's price, not issue 395) ({_some(g)})")
+    if g := by_class.get("in_flight", []):
+        reasons.append(f"{len(g)} execution(s) created or sent moments ago: too early to tell ({_some(g)})")
+    if g := by_class.get("delivered", []):
+        tail = (" — an edge→orchestrator state report lost? (not issue 395)"
+                if any(r["age_s"] >= threshold for r in g) else "")
+        reasons.append(f"{len(g)} execution(s) delivered to their edge, not yet reported running{tail} ({_some(g)})")
+    if g := by_class.get("awaiting_node", []):
+        where = ", ".join(dict.fromkeys(f"{r['label']} ({_not_back(r['belief'], r['alive'], r['replaced_by'])})"
+                                        for r in g))
+        reasons.append(f"{len(g)} execution(s) of {', '.join(sorted({_job(r['job']) for r in g}))} pending on "
+                       f"nodes that are not back: {where}")
+    for miss, g in _groups(by_class.get("unknown", []), "missing").items():
+        reasons.append(f"{len(g)} execution(s) cannot be judged — {miss} ({_some(g)})")
     if stuck:
         return Verdict("reproduced", stuck, reasons, classes, tab)
     bad = [j for j in jobs if j.get("state") not in OK_JOB_STATES]
-    if not bad and tab.empty:
+    if not bad and not rows:
         return Verdict("not_reproduced", [], ["every job that should run is running"], classes, tab)
-    pending_jobs = set(tab["job"].dropna().astype(str))
+    pending_jobs = {r["job"] for r in rows}
     reasons += [f"job {j['name']} is {j.get('state')}" for j in bad if j["name"] not in pending_jobs]
     return Verdict("inconclusive", [], reasons or ["no job is running and nothing is pending"], classes, tab)
 
