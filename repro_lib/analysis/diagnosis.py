@@ -172,7 +172,10 @@ class Diagnosis:
     def _repr_html_(self) -> str:
         items = "".join(f"<li>{html.escape(f.sentence())}</li>" for f in self.findings)
         notes = "".join(f"<li><i>{html.escape(n)}</i></li>" for n in self.notes)
-        head = f"<b>VERDICT: {html.escape(self.verdict.verdict)}</b>" if self.verdict else ""
+        head = ""
+        if self.verdict is not None:
+            why = "".join(f"<li>{html.escape(r)}</li>" for r in self.verdict.reasons)
+            head = f"<b>VERDICT: {html.escape(self.verdict.verdict)}</b><ul>{why}</ul>"
         table = self.frame().to_html(index=False, na_rep="", border=0) if len(self.table) else ""
         return f"<div class='repro-diagnosis'>{head}{table}<ul>{items}</ul><ul>{notes}</ul></div>"
 
