@@ -352,3 +352,30 @@ def test_a_log_is_an_edge_log_by_what_it_says_not_by_its_file_name(tmp_path: Pat
     assert {x.source: x.role for x in ins.read} == {"node-a": "edge", "orchestrator": "orchestrator"}
     causes = {f.name: f.cause for f in ins.diagnosis.findings}
     assert causes == {"edge1": CAUSE_LOST, "edge2": CAUSE_PROBABLE_LOST}
+
+
+def _slog(t: float, msg: str, **kv: str) -> str:
+    fields = " ".join(f"{k}={v}" for k, v in kv.items())
+    return f'time=2025-12-25T20:{int(t) // 60:02d}:{t % 60:06.3f}Z level=INFO msg="{msg}" {fields}\n'
+
+
+@pytest.mark.parametrize("publish_line", [True, False])
+def test_without_node_lines_only_a_live_publish_shows_the_node_believed_connected(tmp_path: Path,
+                                                                                  publish_line: bool) -> None:
+    orch = _slog(1, "EXECUTION: state changed", execution_id="e-1", job_id="j", node_id="n-a", state="pending",
+                 desired="running")
+    orch += _slog(1.001, "DISPATCH: Attempting to send message", execution_id="e-1", target_node="n-a")
+    if publish_line:
+        orch += _slog(1.002, "PUBLISH: Checking node connection", node_id="n-a", connection_exists="true",
+                      connection_alive="true")
+    orch += _slog(90, "API: job list")
+    edge = _slog(0.5, "Edge connected to orchestrator", node_id="n-a") + _slog(80, "EDGE: heartbeat", node_id="n-a")
+    (tmp_path / "orchestrator.log").write_text(orch)
+    (tmp_path / "edge-a.log").write_text(edge)
+    d = inspect_paths([str(tmp_path / "orchestrator.log"), str(tmp_path / "edge-a.log")]).diagnosis
+    assert d.verdict is not None
+    if publish_line:  # connection_alive=true: believed connected; the edge logged on and never got it
+        assert d.verdict.verdict == "reproduced" and [s.cause for s in d.verdict.stuck] == ["lost"]
+    else:
+        assert d.verdict.verdict == "inconclusive"
+        assert any("is not in these logs" in r for r in d.verdict.reasons)

@@ -343,6 +343,9 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     with np.errstate(invalid="ignore"):
         booting = restarted > np.nan_to_num(rejoined, nan=-np.inf)
     belief[booting & (belief == "connected")] = "restarting"
+    # no line about the node's state, but its last publish found the connection alive: the
+    # orchestrator believed it connected then ("PUBLISH: connection_exists=true connection_alive=true")
+    belief[(belief == "unknown") & after["published"] & (node != None)] = "connected"  # noqa: E711
     en = {nd: (src_last, rb) for nd, src_last, rb in zip(edges["node"], edges["last_s"], edges["replaced_by"],
                                                          strict=True)}
     edge_log = np.array([x in en for x in node], dtype=bool)
@@ -411,7 +414,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
         if r.job[i] is not None and "trigger=node-join" in (r.detail[i] or ""):
             join_eval[r.job[i]] = max(join_eval.get(r.job[i], -np.inf), r.t[i])
     judged = np.array([join_eval.get(j, -np.inf) for j in job], dtype=float) > since
-    stuck = np.isin(classes, STUCK_CLASSES) & ((end - since >= stuck_after(timings)) | judged) & \
+    stuck = np.isin(classes, STUCK_CLASSES) & ((end - since >= stuck_after(timings)) | judged) & connected & \
         (have_states or snapshot is not None)
     cand["due_s"] = due
     cand["remedy"] = remedy

@@ -120,7 +120,12 @@ def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: 
         how = how_lost(str(g[0]["outcome"]), bool(g[0]["edge_log"]))
         reasons.append(f"{len(g)} execution(s) of {_job(job)} stuck ({cls}): {how}, on a node believed connected, "
                        f"and nothing will re-send it — {_some(g)}")
-    early = [r for r in rows if r["class"] in ("lost", "refused") and not r["stuck"]]
+    unsure = [r for r in rows if r["class"] in ("lost", "refused") and r["belief"] != "connected"]
+    for cls, g in _groups(unsure, "class").items():
+        reasons.append(f"{len(g)} execution(s) {cls}, but whether the orchestrator still believes their node "
+                       f"connected is not in these logs — pass `node list` output or its node state lines "
+                       f"({_some(g)})")
+    early = [r for r in rows if r["class"] in ("lost", "refused") and not r["stuck"] and r["belief"] == "connected"]
     for cls, g in _groups(early, "class").items():
         reasons.append(f"{len(g)} execution(s) {cls} only {min(r['age_s'] for r in g):.1f}s after their creation, "
                        f"last send or their node's rejoin, and no node-join evaluation has run since: too soon to "
