@@ -22,7 +22,13 @@ Pipeline (:func:`_columns`):
    reference parser; then the console date context is settled in numpy.
 5. **Columns** (:class:`_ViewColumn`): each string column is one ``string_view`` array over the
    chunks' buffers plus those of the replacement values (instrumented and unusual lines are put
-   in place, no masked replaces), cast once (in threads) to the ``large_string`` pandas keeps.
+   in place, no masked replaces), cast once (in threads) to the ``large_string`` pandas keeps;
+   the few-valued columns (kind, level, state, detail) are int32 codes into their values
+   (:class:`_CodeColumn`), decoded by one take.
+
+Multi-MB temporaries are what costs most after the work itself (fresh pages are faulted in and
+zeroed), so the per-chunk byte masks and the padded copy reuse per-thread scratch arrays and the
+``=``/``"`` candidates of id keys come from the sorted byte positions, not from more passes.
 
 Noise lines get no ``detail`` here (see :mod:`repro_lib.capture.logs`); everything else equals the
 per-line parser, which the fuzz tests check.
@@ -31,6 +37,7 @@ per-line parser, which the fuzz tests check.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -211,14 +218,28 @@ def _code(text: bytes) -> np.uint64:
     return np.uint64(int.from_bytes(text, "little"))
 
 
+_LOCAL = threading.local()
+
+
+def _scratch(name: str, size: int, dtype: Any) -> np.ndarray:
+    """A per-thread work array of at least ``size`` items, reused from chunk to chunk: fresh
+    pages for every multi-MB temporary (page faults, zeroing) cost more than the work on them."""
+    buf = getattr(_LOCAL, name, None)
+    if buf is None or len(buf) < size:
+        buf = np.empty(size + size // 4 + (1 << 16), dtype)  # room for the next, larger chunk
+        setattr(_LOCAL, name, buf)
+    return buf[:size]
+
+
 class _Bytes:
     """Unaligned little-endian loads from one chunk's bytes; positions past the end read 0
-    (negative ones read position 0)."""
+    (negative ones read position 0). Valid until the thread's next chunk (a scratch copy)."""
 
     def __init__(self, d: np.ndarray) -> None:
         self.n = n = len(d)
-        pad = np.zeros(n + 16, np.uint8)
+        pad = _scratch("pad", n + 16, np.uint8)
         pad[:n] = d
+        pad[n:] = 0
         self.d = pad
         self.d8 = np.ndarray((n + 9,), "<u8", buffer=pad, strides=(1,))
 
@@ -243,7 +264,7 @@ class _Bytes:
 
 def _positions(d: np.ndarray, value: int) -> np.ndarray:
     """Sorted positions of one byte value, with a sentinel far past the end."""
-    p = np.flatnonzero(d == value)
+    p = np.flatnonzero(np.equal(d, value, out=_scratch("mask", len(d), bool)))
     out = np.empty(len(p) + 1, np.int64)
     out[:-1] = p
     out[-1] = _BIG
@@ -485,6 +506,45 @@ class _ViewColumn:
                                      null_count=nulls)
 
 
+class _CodeColumn:
+    """An output string column of few distinct values plus replacements (kind, level, state,
+    detail): int32 codes into the concatenated values, decoded once by a take."""
+
+    def __init__(self, n: int) -> None:
+        self.codes = np.full(n, -1, np.int32)
+        self.values: list[pa.Array] = []
+        self.size = 0
+
+    def _add(self, arr: pa.Array) -> int:
+        base = self.size
+        self.values.append(arr.cast(pa.large_string()))
+        self.size += len(arr)
+        return base
+
+    def put(self, idx: np.ndarray, arr: pa.Array) -> None:
+        """Rows ``idx`` ← the strings of ``arr`` (nulls included)."""
+        if not len(idx):
+            return
+        new = np.arange(len(arr), dtype=np.int32) + np.int32(self._add(arr))
+        if arr.null_count:
+            new[arr.is_null().to_numpy(zero_copy_only=False)] = -1
+        self.codes[idx] = new
+
+    def put_codes(self, names: pa.Array, codes: np.ndarray) -> None:
+        """Every row ← ``names[code]``, null where the code is negative."""
+        base = np.int32(self._add(names))
+        self.codes[:] = np.where(codes >= 0, codes + base, -1)
+
+    def large(self) -> pa.Array:
+        valid = self.codes >= 0
+        nulls = len(valid) - int(np.count_nonzero(valid))
+        if not self.values or nulls == len(valid):
+            return pa.nulls(len(valid), pa.large_string())
+        values = pa.concat_arrays(self.values)
+        idx = pa.array(self.codes, mask=~valid) if nulls else pa.array(self.codes)
+        return values.take(idx)
+
+
 def _rows(s: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """Row of each byte position (s: row starts)."""
     return np.searchsorted(s, pos, side="right") - 1
@@ -508,6 +568,7 @@ _ID_KEYS = (("execution", "execution_id"), ("node", "node_id"), ("node2", "targe
 # ---- the vectorised parser ---------------------------------------------------------------------
 
 _STR_COLS = ("kind", "node", "job", "execution", "state", "detail", "level", "msg")
+_CODE_COLS = ("kind", "state", "detail", "level")
 
 
 def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
@@ -590,7 +651,7 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
     # the columns, each built in one step: noise and plain lines from the scan (views into the
     # chunks' bytes), the instrumented and unusual lines put in place
     out: dict[str, Any] = {"t": t}
-    vc = {col: _ViewColumn(n) for col in _STR_COLS}
+    vc: dict[str, Any] = {col: _CodeColumn(n) if col in _CODE_COLS else _ViewColumn(n) for col in _STR_COLS}
     kind = np.concatenate([x["cols"]["kind"] for x in scans]) if scans else np.zeros(0, np.int64)
     vc["kind"].put_codes(_KIND_NAMES, kind)
     lv = np.concatenate([x["cols"]["level"] for x in scans]) if scans else np.zeros(0, np.int64)
@@ -613,7 +674,7 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
     # the final copy into plain strings, which pandas wants, column by column in threads
     if _THREADS > 1 and n >= 1 << 16:
         with ThreadPoolExecutor(_THREADS) as pool:
-            arrays = list(pool.map(_ViewColumn.large, [vc[col] for col in _STR_COLS]))
+            arrays = list(pool.map(lambda col: vc[col].large(), _STR_COLS))
     else:
         arrays = [vc[col].large() for col in _STR_COLS]
     out.update(zip(_STR_COLS, arrays, strict=True))
@@ -641,7 +702,8 @@ def _scan(a: pa.Array) -> dict[str, Any]:
     s, e = offs[:-1] - base, offs[1:] - base
     bb = _Bytes(d)
     slow = np.zeros(n, bool)
-    odd = np.flatnonzero(d.view(np.int8) < 32)  # control bytes and non-ASCII: per-line parser
+    # control bytes and non-ASCII: per-line parser
+    odd = np.flatnonzero(np.less(d.view(np.int8), 32, out=_scratch("mask", len(d), bool)))
     if len(odd):
         slow[_rows(s, odd)] = True
     sp, qp, eqp, bsp = (_positions(d, x) for x in (32, 34, 61, 92))
@@ -816,6 +878,13 @@ def _scan(a: pa.Array) -> dict[str, Any]:
     }
 
 
+def _after_key(d: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """The positions (sorted, in the chunk) right after a ``b``, ``d`` or ``e``."""
+    pos = pos[pos >= 1]
+    prev = d[pos - 1]
+    return pos[(prev == 100) | (prev == 101) | (prev == 98)]
+
+
 def _noise_ids(bb: _Bytes, s: np.ndarray, e: np.ndarray, r0: np.ndarray, logfmt: np.ndarray,
                json: np.ndarray, sp: np.ndarray, qp: np.ndarray, eqp: np.ndarray
                ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
@@ -827,12 +896,11 @@ def _noise_ids(bb: _Bytes, s: np.ndarray, e: np.ndarray, r0: np.ndarray, logfmt:
              for k, _key in _ID_KEYS}
     # key=value fields (slog text, console): `␠key=` in the fields part, a plain token;
     # JSON fields: `,"key":"value"`. Candidates: `=` / `":` right after the last letter of a
-    # key (d, e or b; one pass over the chunk's bytes), then the 4 bytes before them.
-    d, nb = bb.d, bb.n
-    last = d[:nb]  # d has 16 zero bytes after the chunk
-    last = (last == 100) | (last == 101) | (last == 98)
-    eqs = np.flatnonzero(last & (d[1: nb + 1] == 61)) + 1
-    jq = np.flatnonzero(last & (d[1: nb + 1] == 34) & (d[2: nb + 2] == 58)) + 1
+    # key (d, e or b; from the positions of `=` and `"`), then the 4 bytes before them.
+    d = bb.d  # d has 16 zero bytes after the chunk
+    eqs = _after_key(d, eqp[:-1])
+    jq = qp[:-1]
+    jq = _after_key(d, jq[d[jq + 1] == 58])
     cands = []
     for is_json, where, pos in ((False, logfmt, eqs), (True, json, jq)):
         if len(pos) and where.any():
