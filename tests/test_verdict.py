@@ -379,3 +379,13 @@ def test_without_node_lines_only_a_live_publish_shows_the_node_believed_connecte
     else:
         assert d.verdict.verdict == "inconclusive"
         assert any("is not in these logs" in r for r in d.verdict.reasons)
+
+
+def test_large_diagnosis_html_summarises_too(tmp_path: Path) -> None:
+    lines = [_slog(i * 0.01, "DISPATCH: Attempting to send message", execution_id=f"e-{i}", target_node="n-a")
+             for i in range(400)]
+    (tmp_path / "orchestrator.log").write_text("".join(lines))
+    d = inspect_paths([str(tmp_path / "orchestrator.log")]).diagnosis
+    h = d._repr_html_()
+    assert len(d.table) == 400 and not d.shown_all
+    assert "400 pending executions" in h and h.count("<li>[") <= SHOW_PER_CLASS * len(CLASSES)

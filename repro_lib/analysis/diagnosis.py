@@ -176,7 +176,15 @@ class Diagnosis:
         if self.verdict is not None:
             why = "".join(f"<li>{html.escape(r)}</li>" for r in self.verdict.reasons)
             head = f"<b>VERDICT: {html.escape(self.verdict.verdict)}</b><ul>{why}</ul>"
-        table = self.frame().to_html(index=False, na_rep="", border=0) if len(self.table) else ""
+        frame = self.frame()
+        if not self.shown_all:  # a big log: counts per job and class, then the rows of the findings shown
+            shown = {f.execution for f in self.findings}
+            frame = frame[frame["execution"].isin(shown)]
+            head += (f"<p>{len(self.table):,} pending executions, per job and class:</p>"
+                     + self.counts().to_html(border=0)
+                     + f"<p>The first {SHOW_PER_CLASS} of each class (<code>repro inspect --all</code> lists "
+                       "every one):</p>")
+        table = frame.to_html(index=False, na_rep="", border=0) if len(frame) else ""
         return f"<div class='repro-diagnosis'>{head}{table}<ul>{items}</ul><ul>{notes}</ul></div>"
 
 
