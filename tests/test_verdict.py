@@ -389,3 +389,27 @@ def test_large_diagnosis_html_summarises_too(tmp_path: Path) -> None:
     h = d._repr_html_()
     assert len(d.table) == 400 and not d.shown_all
     assert "400 pending executions" in h and h.count("<li>[") <= SHOW_PER_CLASS * len(CLASSES)
+
+
+@pytest.mark.parametrize("edge_span,cls,confidence", [((0.5, 80), "lost", "certain"),
+                                                      ((0.5, 0.9), "lost", "probable"),
+                                                      ((5, 80), "unknown", "not checked")])
+def test_an_edge_log_proves_a_loss_only_around_the_send(tmp_path: Path, edge_span: tuple[float, float], cls: str,
+                                                        confidence: str) -> None:
+    orch = _slog(0.2, "NODE: state changed", node_id="n-a", name="edge-a", state="connected")
+    orch += _slog(1, "EXECUTION: state changed", execution_id="e-1", job_id="j", node_id="n-a", state="pending",
+                  desired="running")
+    orch += _slog(1.001, "DISPATCH: Attempting to send message", execution_id="e-1", target_node="n-a")
+    orch += _slog(1.002, "PUBLISH: Checking node connection", node_id="n-a", connection_exists="true",
+                  connection_alive="true")
+    orch += _slog(90, "API: job list")
+    first, last = edge_span
+    edge = _slog(first, "Edge connected to orchestrator", node_id="n-a") + _slog(last, "EDGE: heartbeat", node_id="n-a")
+    (tmp_path / "orchestrator.log").write_text(orch)
+    (tmp_path / "edge-a.log").write_text(edge)
+    d = inspect_paths([str(tmp_path / "orchestrator.log"), str(tmp_path / "edge-a.log")]).diagnosis
+    [f] = d.findings
+    assert (f.cls, f.confidence) == (cls, confidence)
+    assert d.verdict.verdict == ("reproduced" if cls == "lost" else "inconclusive")
+    if cls == "unknown":
+        assert "starts after the send" in f.cause

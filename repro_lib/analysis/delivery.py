@@ -109,10 +109,10 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
 
 def edge_nodes(events: pd.DataFrame, roles: dict[str, str] | None = None) -> pd.DataFrame:
     """Per node id, the edge log that speaks for it: ``node``, ``source``, ``rows`` (the source's
-    parsed rows), ``last_s`` (its last parsed row) and ``replaced_by`` — the node id that source
+    parsed rows), ``first_s``/``last_s`` (its first and last parsed row) and ``replaced_by`` — the node id that source
     logged later, when the edge came back with a new identity (the old id is then a ghost).
     Decided from parsed rows that name the node, never from file names."""
-    cols = ["node", "source", "rows", "last_s", "replaced_by"]
+    cols = ["node", "source", "rows", "first_s", "last_s", "replaced_by"]
     edge_sources = [x for x, role in (source_roles(events) if roles is None else roles).items() if role == "edge"]
     if not edge_sources:
         return pd.DataFrame(columns=cols)
@@ -124,14 +124,15 @@ def edge_nodes(events: pd.DataFrame, roles: dict[str, str] | None = None) -> pd.
     # every parsed row of the source counts as evidence that it was logging, not just the ones
     # that name the node (an edge's state lines carry no node id)
     rows = np.bincount(code, minlength=len(uniq))
-    last_s = np.full(len(uniq), -np.inf)
+    last_s, first_s = np.full(len(uniq), -np.inf), np.full(len(uniq), np.inf)
     np.maximum.at(last_s, code, t)
+    np.minimum.at(first_s, code, t)
     latest: dict[int, object] = {}
     home: dict[object, int] = {}
     for i in np.flatnonzero(node != None):  # noqa: E711 - elementwise
         latest[code[i]] = home_node = node[i]
         home[home_node] = code[i]
-    out = [(n, str(uniq[c]), int(rows[c]), float(last_s[c]), latest[c] if latest[c] != n else None)
+    out = [(n, str(uniq[c]), int(rows[c]), float(first_s[c]), float(last_s[c]), latest[c] if latest[c] != n else None)
            for n, c in home.items()]
     return pd.DataFrame(out, columns=cols)
 
@@ -346,10 +347,16 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     # no line about the node's state, but its last publish found the connection alive: the
     # orchestrator believed it connected then ("PUBLISH: connection_exists=true connection_alive=true")
     belief[(belief == "unknown") & after["published"] & (node != None)] = "connected"  # noqa: E711
-    en = {nd: (src_last, rb) for nd, src_last, rb in zip(edges["node"], edges["last_s"], edges["replaced_by"],
-                                                         strict=True)}
-    edge_log = np.array([x in en for x in node], dtype=bool)
-    replaced_by = np.array([en[x][1] if x in en and isinstance(en[x][1], str) else None for x in node], dtype=object)
+    en = {nd: (first, last_, rb) for nd, first, last_, rb in zip(edges["node"], edges["first_s"], edges["last_s"],
+                                                                 edges["replaced_by"], strict=True)}
+    # does an edge log speak for the node around the send? "covers": it logged before and after it, so
+    # a receipt would be there; "ends_before": it stopped logging first (the edge was down, or the log
+    # is cut); "starts_after": it begins later, so it cannot tell; "": no edge log names the node
+    sent_at = np.where(has_send, last_send_s, created)
+    edge_log = np.array([("" if x not in en else "starts_after" if en[x][0] > at else
+                          "covers" if en[x][1] >= at else "ends_before") for x, at in zip(node, sent_at, strict=True)],
+                        dtype=object)
+    replaced_by = np.array([en[x][2] if x in en and isinstance(en[x][2], str) else None for x in node], dtype=object)
     if snapshot is None:  # an edge that logs a newer node id has left the old one behind
         alive[replaced_by != None] = False  # noqa: E711 - elementwise
     since = np.fmax(np.fmax(created, np.nan_to_num(last_send_s, nan=-np.inf)), np.nan_to_num(rejoined, nan=-np.inf))
@@ -398,13 +405,16 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     classes = np.select(
         [outcome == "delivered", ~node_back | down, ~np.isnan(due) & (outcome != "retrying"),
          outcome == "retrying", none & head_of_line, none & (not any_dispatch_logs), none & recent, none,
-         outcome == "refused", outcome == "lost", published & recent, published & edge_log, published],
+         outcome == "refused", outcome == "lost", published & recent,
+         published & np.isin(edge_log, ["covers", "ends_before"]), published],
         ["delivered", "awaiting_node", "scheduled", "retrying", "blocked", "unknown", "in_flight", "lost",
          "refused", "lost", "in_flight", "lost", "unknown"], default="unknown")
     unknown = classes == "unknown"
     missing = np.select(
-        [unknown & none, unknown & published & (node != None), unknown],  # noqa: E711 - elementwise
+        [unknown & none, unknown & published & (edge_log == "starts_after"),
+         unknown & published & (node != None), unknown],  # noqa: E711 - elementwise
         ["no dispatch lines: pass the orchestrator's log at --log-level=debug (instrumented build)",
+         "its edge's log starts after the send: pass the edge log from before it",
          "delivery not checked: pass the edge logs",
          "the execution's node is not in these logs"], default="")
     # a node-join evaluation of its job that finished after the later of creation, last send and

@@ -71,6 +71,7 @@ class Finding:
     due_s: float | None = None
     actual_at_dispatch: str | None = None  # up | down | partitioned (None: not in the logs)
     evals_after_count: int | None = None   # all of them (``evals_after`` holds the first four)
+    edge_log: str = ""       # how an edge log covers the send: covers | ends_before | starts_after | ""
 
     def sentence(self) -> str:
         job = self.job if self.job else "(job unknown)"
@@ -88,7 +89,7 @@ class Finding:
                     "its RunExecutionRequest was published and NATS dropped it: the edge was cut off",
             "refused": "its dispatch was refused (node not connected) and dropped",
             "retrying": "its dispatch was refused and RetryStrategyBlock keeps retrying it",
-            "published": how_lost("published", self.confidence != "not checked"),
+            "published": how_lost("published", self.edge_log),
             "delivered": "its RunExecutionRequest was delivered to the edge",
             "none": "no dispatch of it appears in the logs",
         }[self.dispatch])
@@ -127,7 +128,7 @@ class Diagnosis:
             return pd.DataFrame(columns=cols)
         t = self.table
         names = tl.node_names(self.events) if len(self.events) else {}
-        detail = [how_lost(str(o), bool(e)) if c in ("lost", "refused", "unknown") else (m or r or "")
+        detail = [how_lost(str(o), str(e)) if c in ("lost", "refused", "unknown") else (m or r or "")
                   for o, e, c, m, r in zip(t["outcome"], t["edge_log"], t["class"], t["missing"],
                                            t["remedy"].fillna(""), strict=True)]
         return pd.DataFrame({"execution": t["execution"], "job": t["job"].fillna("(unknown)"),
@@ -189,10 +190,14 @@ class Diagnosis:
 
 
 def _cause(cls: str, outcome: str, belief: str, down: bool, remedy: str | None, due: float,
-           missing: str, age: float, threshold: float) -> tuple[str, str]:
+           missing: str, age: float, threshold: float, edge_log: str) -> tuple[str, str]:
     """(cause, confidence) for one execution."""
     if cls == "lost":
-        return (CAUSE_NOT_DISPATCHED, "certain") if outcome == "none" else (CAUSE_LOST, "certain")
+        if outcome == "none":
+            return CAUSE_NOT_DISPATCHED, "certain"
+        if edge_log == "ends_before":
+            return f"probable {CAUSE_LOST} — its edge's log had gone quiet before the send", "probable"
+        return CAUSE_LOST, "certain"
     if cls == "refused":
         return CAUSE_REFUSED, "certain"
     if cls == "awaiting_node":
@@ -212,7 +217,7 @@ def _cause(cls: str, outcome: str, belief: str, down: bool, remedy: str | None, 
             return "delivered; the edge's running report is on its way", "certain"
         return "delivered but not reported running (edge→orchestrator loss?)", "certain"
     if outcome in ("published", "sent"):
-        return CAUSE_PROBABLE_LOST, "not checked"
+        return (f"probable lost dispatch — {missing}" if missing else CAUSE_PROBABLE_LOST), "not checked"
     return f"unknown — {missing}", "not checked"
 
 
@@ -321,13 +326,14 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
             down = r.alive is not None and r.alive == r.alive and not bool(r.alive)
             cause, conf = _cause(str(r.cls), str(r.outcome), str(r.belief), down, r.remedy,
                                  float(r.due_s) if r.due_s == r.due_s else float("nan"), str(r.missing),
-                                 float(r.age_s), threshold)
+                                 float(r.age_s), threshold, str(r.edge_log))
             dispatch = {"sent": "published", "nats_ok": "delivered"}.get(str(r.outcome), str(r.outcome))
             findings.append(Finding(
                 str(r.execution), job, node, name, float(r.created_s), dispatch,
                 None if up_state is None else up_state == "up", _state_at(belief, node, t_disp), returned,
                 ev_after, outs.count("redispatched"), cause, sorted(rows_of.get(r.execution, [])),
-                str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state, n_after))
+                str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state, n_after,
+                str(r.edge_log)))
     if tab.empty and verdict is None:
         notes.append("no pending execution found in these logs")
     mute = sorted(x for x, role in roles.items() if x not in NOT_EDGE_SOURCES and

@@ -54,16 +54,25 @@ class Verdict:
                 "reasons": self.reasons, "classes": self.classes}
 
 
-def how_lost(outcome: str, edge_log: bool) -> str:
-    """The words for what happened to an execution's last run request."""
-    return {
+def how_lost(outcome: str, edge_log: str) -> str:
+    """The words for what happened to an execution's last run request (``edge_log``: how an edge log
+    covers its send — see :func:`~.delivery.delivery_table`)."""
+    fixed = {
         "lost": "its run request was dropped by NATS (no subscriber, or cut off)",
         "refused": "its run request was refused (node not connected in the transport) and dropped",
         "none": "its run request was never sent",
         "retrying": "its run request was refused; RetryStrategyBlock retries it",
         "delivered": "its run request reached the edge",
-    }.get(outcome, "its run request was published and its edge's log shows no receipt" if edge_log
-          else "its run request was published; whether it arrived is not in these logs")
+    }
+    if outcome in fixed:
+        return fixed[outcome]
+    return {
+        "covers": "its run request was published and its edge's log, which ran on, shows no receipt",
+        "ends_before": "its run request was published after its edge's log had gone quiet (the edge was down, "
+                       "or the log is cut): probably lost",
+        "starts_after": "its run request was published before its edge's log begins: whether it arrived is "
+                        "not in these logs",
+    }.get(edge_log, "its run request was published; whether it arrived is not in these logs")
 
 
 def _labeller(names: dict[str, str]) -> Any:
@@ -115,9 +124,9 @@ def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: 
     stuck_rows = [r for r in rows if r["stuck"]]
     stuck = [Stuck(str(r["execution"]), _job(r["job"]), r["label"], str(r["node"]),
                    round(t_end - float(r["created_s"]), 3), int(r["sends"]), str(r["class"]),
-                   how_lost(str(r["outcome"]), bool(r["edge_log"]))) for r in stuck_rows]
+                   how_lost(str(r["outcome"]), str(r["edge_log"]))) for r in stuck_rows]
     for (cls, job), g in _groups(stuck_rows, "class", "job").items():
-        how = how_lost(str(g[0]["outcome"]), bool(g[0]["edge_log"]))
+        how = how_lost(str(g[0]["outcome"]), str(g[0]["edge_log"]))
         reasons.append(f"{len(g)} execution(s) of {_job(job)} stuck ({cls}): {how}, on a node believed connected, "
                        f"and nothing will re-send it — {_some(g)}")
     unsure = [r for r in rows if r["class"] in ("lost", "refused") and r["belief"] != "connected"]
