@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -89,6 +90,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from repro_lib.scenario import load_scenario, run_scenario
 
     sc = load_scenario(args.scenario, args.sets)
+    png_out = _out_path(args.png, "--png", _FIGURE_SUFFIXES) if args.png else None  # checked before the run
+    json_out = _out_path(args.json_path, "--json") if args.json_path else None
     options: dict[str, object] = {}
     capture: Path | None = None
     if args.backend != "sim":
@@ -105,14 +108,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         run.write(args.out, log_format=args.log_format)
         if capture is not None:
             shutil.rmtree(capture, ignore_errors=True)
-    if args.json_path:
-        Path(args.json_path).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_path).write_text(json.dumps(run.to_json(), indent=2) + "\n")
+    if json_out is not None:
+        json_out.write_text(json.dumps(run.to_json(), indent=2) + "\n")
     print(f"VERDICT: {run.verdict.verdict}" if args.quiet else run.summary())
-    if args.png:
-        from repro_lib.analysis.plots import plot_run, save
-        Path(args.png).parent.mkdir(parents=True, exist_ok=True)
-        print(f"timeline: {save(plot_run(run), args.png)}")
+    if png_out is not None:
+        from repro_lib.analysis.plots import plot_run
+        print(f"timeline: {_save_figure(plot_run(run), png_out)}")
     if args.out:
         print(f"run folder: {args.out}")
     if run.error:
@@ -121,19 +122,56 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0 if run.matches_expect()[0] else 1
 
 
+_FIGURE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps", ".ps")
+
+
+def _out_path(path: str, what: str, suffixes: tuple[str, ...] | None = None) -> Path:
+    """Check an output path before any work is done: a file (not a folder) in a folder we can write."""
+    out = Path(path)
+    if out.is_dir():
+        raise ReproError(f"{what} {path} is a directory", hint="give a file name")
+    if suffixes and out.suffix.lower() not in suffixes:
+        raise ReproError(f"{what} {path}: cannot write a {out.suffix or 'suffix-less'} file",
+                         hint=f"name it with one of {', '.join(suffixes[:4])}")
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ReproError(f"{what} {path}: cannot create {parent}: {e.strerror or e}") from None
+    if not os.access(parent, os.W_OK):
+        raise ReproError(f"{what} {path}: {parent} is not writable")
+    return out
+
+
+def _save_figure(fig: object, path: Path) -> str:
+    from repro_lib.analysis.plots import save
+
+    try:
+        return save(fig, str(path))
+    except OSError as e:
+        raise ReproError(f"cannot write {path}: {e.strerror or e}") from None
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from repro_lib.inspect import inspect_paths
 
+    events_out = _out_path(args.events, "--events", (".csv",)) if args.events else None
+    png_out = _out_path(args.png, "--png", _FIGURE_SUFFIXES) if args.png else None
     result = inspect_paths(args.paths, date=args.date, all=args.all)
-    print(result.text())
-    if args.events:
-        result.events.to_csv(args.events, index=False)
-        print(f"events: {args.events}")
-    if args.png:
-        from repro_lib.analysis.plots import plot_run, save
+    written = []
+    if events_out is not None:  # files first: a closed stdout must not lose them
+        try:
+            result.events.to_csv(events_out, index=False)
+        except OSError as e:
+            raise ReproError(f"cannot write {events_out}: {e.strerror or e}") from None
+        written.append(f"events: {events_out}")
+    if png_out is not None:
+        from repro_lib.analysis.plots import plot_run
         src = result.run if result.run is not None else result.events
-        Path(args.png).parent.mkdir(parents=True, exist_ok=True)
-        print(f"timeline: {save(plot_run(src, title=result.title), args.png)}")
+        written.append(f"timeline: {_save_figure(plot_run(src, title=result.title), png_out)}")
+    print(result.text())
+    for line in written:
+        print(line)
     return 0
 
 
@@ -154,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("repro: interrupted", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `repro inspect … | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     return 2
 
 

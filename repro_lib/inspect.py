@@ -17,7 +17,7 @@ from repro_lib.analysis.delivery import NOT_EDGE_SOURCES, edge_nodes, source_rol
 from repro_lib.errors import ReproError
 from repro_lib.run import Run, load_run
 
-__all__ = ["Inspection", "SourceRead", "inspect_paths", "events_from_logs", "sources_read"]
+__all__ = ["Inspection", "SourceRead", "inspect_paths", "events_from_logs", "sources_read", "parse_date"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class SourceRead:
     parsed: int
     nodes: tuple[str, ...] = ()
     role: str = "other"   # orchestrator | edge | other, judged from its lines (analysis.delivery.source_roles)
+    notes: str = ""       # what reading did: encoding, bytes replaced, lines cut
 
     @property
     def raw_pct(self) -> float:
@@ -45,7 +46,9 @@ def sources_read(events: pd.DataFrame) -> list[SourceRead]:
     en = edge_nodes(events)
     speaks = en.groupby("source", sort=False)["node"].agg(tuple) if len(en) else pd.Series(dtype=object)
     roles = source_roles(events)
-    return [SourceRead(s, int(rows[s]), int(parsed.get(s, 0)), tuple(speaks.get(s, ())), roles.get(s, "other"))
+    read = events.attrs.get("read") or {}
+    return [SourceRead(s, int(rows[s]), int(parsed.get(s, 0)), tuple(speaks.get(s, ())), roles.get(s, "other"),
+                       read[s].describe() if s in read else "")
             for s in sorted(rows.index)]
 
 
@@ -73,6 +76,8 @@ class Inspection:
                 line += "; an orchestrator log"
             elif r.source not in NOT_EDGE_SOURCES:
                 line += "; read as neither an orchestrator's nor an edge's log"
+            if r.notes:
+                line += f" ({r.notes})"
             head.append(line)
         kinds = self.events["kind"].value_counts().to_dict()
         head.append(f"{len(self.events):,} events: " + ", ".join(f"{k}={v:,}" for k, v in sorted(kinds.items())))
@@ -84,6 +89,10 @@ def events_from_logs(paths: list[Path], date: _date | None = None) -> pd.DataFra
     from repro_lib.capture import add_t_s, parse_file
 
     frames = [parse_file(p, date=date) for p in paths]
+    read = {}
+    for f in frames:
+        if len(f) and "read" in f.attrs:
+            read[str(f["source"].iloc[0])] = f.attrs["read"]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(df):
         from repro_lib.emulator.stackbase import resolve_fault_nodes
@@ -94,7 +103,28 @@ def events_from_logs(paths: list[Path], date: _date | None = None) -> pd.DataFra
         edges = [str(n) for n in df.loc[df["kind"] == "fault", "node"].dropna().unique()]
         if edges:
             df = resolve_fault_nodes(df, edges)
+    df.attrs["read"] = read
     return df
+
+
+def parse_date(text: str | None) -> _date | None:
+    """``--date YYYY-MM-DD`` → a date, or a one-line error."""
+    if not text:
+        return None
+    try:
+        return _date.fromisoformat(text)
+    except ValueError:
+        raise ReproError(f"--date must be a date like 2025-12-25, got {text!r}") from None
+
+
+def _log_files(folder: Path) -> list[Path]:
+    """The ``*.log`` files below a folder (a directory that happens to be called ``x.log`` is not one)."""
+    from repro_lib.capture.reader import check_log_path
+
+    found = sorted(p for p in folder.rglob("*.log") if not p.is_dir())
+    for p in found:
+        check_log_path(p)  # a FIFO or device among them: refused, not read forever
+    return found
 
 
 def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = False) -> Inspection:  # noqa: A002
@@ -103,17 +133,19 @@ def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = Fals
     missing = [str(p) for p in ps if not p.exists()]
     if missing:
         raise ReproError(f"not found: {', '.join(missing)}", hint="pass a run folder or log files")
+    d = parse_date(date)
+    if len(ps) > 1 and (dirs := [str(p) for p in ps if p.is_dir()]):
+        raise ReproError(f"{dirs[0]} is a directory", hint="pass log files, or a run folder on its own")
     if len(ps) == 1 and ps[0].is_dir():
         if (ps[0] / "events.jsonl").is_file():
             run = load_run(ps[0])
             diag = diagnose(run.events, run.final, run.timings, fix=run.fix, all=all)
             return Inspection(run.events, diag, run, f"run {run.scenario.name} ({run.backend}) from {ps[0]}",
                               sorted(run.events["source"].dropna().unique()), sources_read(run.events))
-        ps = sorted(p for p in ps[0].rglob("*.log"))
+        ps = _log_files(ps[0])
         if not ps:
             raise ReproError(f"{paths[0]} has neither events.jsonl nor *.log files",
                              hint="pass a run folder written by `repro run --out` or log files")
-    d = _date.fromisoformat(date) if date else None
     events = events_from_logs(ps, d)
     return Inspection(events, diagnose(events, all=all), None, f"logs: {', '.join(str(p) for p in ps)}",
                       sorted(events["source"].dropna().unique()) if len(events) else [], sources_read(events))

@@ -395,25 +395,33 @@ def parse_file(
     date: _date | None = None,
     fast: bool = True,
 ) -> pd.DataFrame:
-    """A log file → the event frame; bytes are decoded as UTF-8 with errors replaced.
+    """A log file → the event frame. The file is read by :func:`repro_lib.capture.reader.read_log`
+    (refused unless a regular file; BOM and UTF-16 handled; undecodable bytes replaced; lines over
+    64 KiB cut); what reading did is in ``frame.attrs["read"]`` (a ``ReadNotes``).
 
     ``fast`` (default) uses the vectorised path, which leaves ``detail`` empty on noise lines
     (see the module docstring); ``fast=False`` runs the per-line parser on every line.
     """
+    from repro_lib.capture.reader import read_log
+
     path = Path(path)
     src = source if source is not None else source_from_path(path)
-    data = path.read_bytes()
+    data, notes = read_log(path)
+    frame = None
     if fast:
         from repro_lib.capture import _fast
 
         cols = _fast.columns_from_bytes(data, _date_ns(date))
         if cols is not None:
-            return _build_frame(cols, src)
-    text = data.decode("utf-8", errors="replace")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return _build_frame(_slow_columns(lines, date), src)
+            frame = _build_frame(cols, src)
+    if frame is None:
+        text = data.decode("utf-8", errors="replace")
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        frame = _build_frame(_slow_columns(lines, date), src)
+    frame.attrs["read"] = notes
+    return frame
 
 
 def add_t_s(df: pd.DataFrame, t0: pd.Timestamp | datetime | None = None) -> pd.DataFrame:

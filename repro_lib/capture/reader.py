@@ -1,0 +1,173 @@
+"""Reading a log file someone handed us: refuse what is not a file, sniff the encoding, cap lines.
+
+:func:`read_log` returns UTF-8 bytes ready for the parser and a :class:`ReadNotes` saying what was
+done to them. It streams the file in blocks, so a 200 MB file that is one line costs one block of
+memory plus the capped line, never the whole line:
+
+- a FIFO, socket or device is refused by type (reading a FIFO would block forever);
+- a UTF-8 BOM is dropped; UTF-16 (with a BOM, as PowerShell's ``>`` writes it, or without one when
+  every other byte is NUL) is decoded and re-encoded as UTF-8;
+- undecodable bytes are replaced (U+FFFD) and counted;
+- a line longer than ``max_line`` bytes keeps its first ``max_line`` bytes and a marker
+  ``…[line cut: N bytes]`` — the parser and the ``line`` column never see more.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from repro_lib.errors import ReproError
+
+__all__ = ["ReadNotes", "read_log", "check_log_path", "MAX_LINE", "cut_marker"]
+
+MAX_LINE = 64 * 1024
+_BLOCK = 16 << 20
+_REPLACEMENT = "\ufffd"
+
+
+@dataclass
+class ReadNotes:
+    """What reading did to the bytes: encoding, undecodable bytes replaced, lines cut."""
+
+    encoding: str = "utf-8"
+    undecodable: int = 0
+    cut_lines: int = 0
+    bytes_read: int = 0
+
+    def describe(self) -> str:
+        parts = []
+        if self.encoding != "utf-8":
+            parts.append(f"read as {self.encoding}")
+        if self.undecodable:
+            parts.append(f"{self.undecodable:,} undecodable byte(s) replaced")
+        if self.cut_lines:
+            parts.append(f"{self.cut_lines:,} line(s) longer than {MAX_LINE // 1024} KiB cut")
+        return "; ".join(parts)
+
+
+def cut_marker(total: int) -> bytes:
+    return f"…[line cut: {total:,} bytes]".encode()
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def check_log_path(path: Path) -> None:
+    """Raise a one-line :class:`ReproError` unless ``path`` is a readable regular file."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ReproError(f"not found: {path}", hint="pass a run folder or log files") from None
+    except OSError as e:
+        raise ReproError(f"cannot read {path}: {e.strerror or e}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ReproError(f"{path} is a directory", hint="pass log files, or a run folder on its own")
+    for test, what in _KINDS:
+        if test(st.st_mode):
+            raise ReproError(f"{path} is {what}, not a file",
+                             hint="save the logs to a file first, e.g. docker logs --timestamps NAME > NAME.log")
+    if not os.access(path, os.R_OK):
+        raise ReproError(f"cannot read {path}: permission denied")
+
+
+def _sniff(head: bytes) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    sample = head[:4096]
+    if len(sample) >= 8 and sample.count(0) * 3 >= len(sample):  # ASCII text in UTF-16: every other byte NUL
+        return "utf-16-le" if sample[1::2].count(0) > sample[0::2].count(0) else "utf-16-be"
+    return "utf-8"
+
+
+class _Capper:
+    """Streams UTF-8 bytes out with every line longer than ``max_line`` cut. A block whose lines are
+    all short (the usual case) is checked with numpy and passed through whole."""
+
+    def __init__(self, max_line: int) -> None:
+        self.max = max_line
+        self.out: list[bytes] = []
+        self.cur = 0       # bytes of the current (unfinished) line seen so far
+        self.cut = 0       # lines cut
+
+    def feed(self, data: bytes) -> None:
+        nl = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+        if len(nl):
+            first, last = int(nl[0]), len(data) - int(nl[-1]) - 1
+            longest = int((np.diff(nl) - 1).max()) if len(nl) > 1 else 0
+            if self.cur + first <= self.max and longest <= self.max and last <= self.max:
+                self.out.append(data)
+                self.cur = last
+                return
+        elif self.cur + len(data) <= self.max:
+            self.out.append(data)
+            self.cur += len(data)
+            return
+        self._feed_slowly(data)
+
+    def _feed_slowly(self, data: bytes) -> None:
+        start, n = 0, len(data)
+        while start < n:
+            nl = data.find(b"\n", start)
+            end = n if nl < 0 else nl
+            room = self.max - self.cur
+            if room > 0:
+                self.out.append(data[start:start + min(end - start, room)])
+            self.cur += end - start
+            if nl < 0:
+                return
+            self._end_line()
+            self.out.append(b"\n")
+            start = nl + 1
+
+    def _end_line(self) -> None:
+        if self.cur > self.max:
+            self.out.append(cut_marker(self.cur))
+            self.cut += 1
+        self.cur = 0
+
+    def finish(self) -> bytes:
+        self._end_line()
+        return self.out[0] if len(self.out) == 1 else b"".join(self.out)
+
+
+def read_log(path: str | Path, *, max_line: int = MAX_LINE) -> tuple[bytes, ReadNotes]:
+    """The file's text as UTF-8 bytes (BOM dropped, UTF-16 converted, bad bytes replaced, long lines
+    cut) and what was done. Raises :class:`ReproError` for anything that is not a readable file."""
+    path = Path(path)
+    check_log_path(path)
+    notes = ReadNotes()
+    cap = _Capper(max_line)
+    try:
+        with path.open("rb") as fh:
+            block = fh.read(_BLOCK)
+            enc = _sniff(block)
+            notes.encoding = "utf-8" if enc == "utf-8-sig" else enc
+            dec = codecs.getincrementaldecoder(enc)(errors="replace")
+            while block:
+                notes.bytes_read += len(block)
+                if enc == "utf-8" and block.isascii() and not dec.getstate()[0]:
+                    cap.feed(block)  # plain ASCII: nothing to decode
+                else:
+                    text = dec.decode(block)
+                    had = block.count(_REPLACEMENT.encode()) if enc.startswith("utf-8") else 0
+                    notes.undecodable += text.count(_REPLACEMENT) - had
+                    cap.feed(text.encode("utf-8"))
+                block = fh.read(_BLOCK)
+            tail = dec.decode(b"", final=True)
+            if tail:
+                notes.undecodable += tail.count(_REPLACEMENT)
+                cap.feed(tail.encode("utf-8"))
+    except OSError as e:
+        raise ReproError(f"cannot read {path}: {e.strerror or e}") from None
+    data = cap.finish()
+    notes.cut_lines = cap.cut
+    return data, notes
