@@ -11,6 +11,7 @@ import json
 import re
 from datetime import date as _date
 
+from repro_lib.capture import upstream as _up
 from repro_lib.events import LOG_MESSAGES
 
 __all__: list[str] = []
@@ -66,9 +67,57 @@ CREATED_MSG = "REEVALUATOR: Created evaluation for job"
 # the one plain `log` message whose detail the fast path keeps (it names the edge's node)
 EDGE_CONNECTED_MSG = "Edge connected to orchestrator"
 PUBLISH_CHECK_MSG = "PUBLISH: Checking node connection"
-NODE_KEYS = ("node_id", "target_node")
-JOB_KEYS = ("job", "job_id")
-EXEC_KEYS = ("execution_id",)
+# our instrumented keys first, then the upstream (Bacalhau) ones — repro_lib.capture.upstream
+NODE_KEYS = ("node_id", "target_node", *(k for k, v in _up.FIELD_KEYS.items() if v == "node" and k != "node_id"))
+JOB_KEYS = ("job", "job_id", *(k for k, v in _up.FIELD_KEYS.items() if v == "job" and k not in ("job", "job_id")))
+EXEC_KEYS = ("execution_id",
+             *(k for k, v in _up.FIELD_KEYS.items() if v == "execution" and k != "execution_id"))
+_OURS = {"node_id", "target_node", "job", "job_id", "execution_id"}
+# a line that may hold something only the per-line parser reads: an upstream key, a `[Key:value]`
+# field, an upstream message text, a console line without `>` (zerolog >= 1.6), a compose, journald
+# or collector prefix, colour codes. The vectorised path sends such lines to the per-line parser.
+_UP_KEYS = sorted({k for k in (*_up.FIELD_KEYS, *_up.LIST_FIELD_KEYS)} - _OURS)
+UPSTREAM_HINT = (
+    r"(?:^|[ ,{\[])(?:" + "|".join(re.escape(k) for k in _UP_KEYS) + r')(?:=|":|:)'
+    + "|" + "|".join(re.escape(m) if not m.startswith("re:") else m[3:].lstrip("^").rstrip("$")
+                     for m, _k, _s, _c in _up.MESSAGES)
+    + r"|^\d\d:\d\d:\d\d(?:\.\d+)? \| [A-Z?]{3} [^>]*$"
+    + r"|^[A-Za-z][\w.-]*\s+\| |^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^\t]*\t"
+    + r"|\x1b\["
+)
+_UP_ROWS = [(re.compile(m[3:]) if m.startswith("re:") else m, k, st) for m, k, st, _c in _up.MESSAGES]
+_EXEC_CHANGED = re.compile(_up.EXEC_STATE_CHANGED_RE)
+_DESIRED_CHANGED = re.compile(_up.EXEC_DESIRED_STATE_CHANGED_RE)
+_HANDSHAKE = re.compile(_up.HANDSHAKE_SUCCESS_RE)
+_IDS_IN_MSG = (re.compile(_up.NODE_UNHEALTHY_RE), re.compile(_up.EVAL_ENQUEUED_RE),
+               re.compile(r"^(?:Accepting|Rejecting) bid for execution (?P<execution>\S+)"),
+               re.compile(r"^Execution (?P<execution>e-\S+) (?:completed|failed)$"))
+
+
+def map_upstream(msg: str) -> tuple[str, str | None, dict[str, str]]:
+    """(kind, state, ids found in the text) for an upstream (Bacalhau) message; ``log`` if none."""
+    for match, kind, state in _UP_ROWS:
+        hit = match.search(msg) if isinstance(match, re.Pattern) else (match in msg)
+        if not hit:
+            continue
+        ids: dict[str, str] = {}
+        st: str | None = state or None
+        if kind == "state":
+            m = _EXEC_CHANGED.search(msg)
+            if m:
+                st = m.group("new")
+                if m.group("new_desired"):
+                    ids["desired"] = _up.DESIRED_STATE_OURS.get(m.group("new_desired"), m.group("new_desired").lower())
+            elif (m := _DESIRED_CHANGED.search(msg)) is not None:
+                ids["desired"] = _up.DESIRED_STATE_OURS.get(m.group("new_desired"), m.group("new_desired").lower())
+            st = _up.COMPUTE_STATE_OURS.get(st, st.lower()) if st else None
+        elif kind == "node" and (m := _HANDSHAKE.search(msg)) is not None:
+            ids["node"] = m.group("node")
+        for rx in _IDS_IN_MSG:
+            if (m := rx.search(msg)) is not None:
+                ids.update({k: v for k, v in m.groupdict().items() if v and k in ("node", "job", "execution")})
+        return kind, st, ids
+    return "log", None, {}
 
 
 def ns_from_parts(

@@ -872,6 +872,8 @@ def _scan(a: pa.Array) -> dict[str, Any]:
         p0, p1, valid = ids[col]
         valid = valid & noise
         cols[col] = (_view_structs(base, p0, p1, valid, bb), valid)
+    if n:  # upstream keys/messages, other console and prefix shapes: only the per-line parser reads them
+        slow = slow | pc.match_substring_regex(a, c.UPSTREAM_HINT).to_numpy(zero_copy_only=False)
     return {
         "n": n, "t": t, "dated": dated, "tod": tod, "cons": is_cons & good & ~dock, "slow": slow,
         "matter": matter_idx, "fmt": fmt, "dock": dock, "mcols": matter_cols, "cols": cols,

@@ -24,6 +24,7 @@ Pass ``fast=False`` to get ``detail`` for every line.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from datetime import date as _date
@@ -210,14 +211,67 @@ def _parse_one(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], bool]:
         return (None, "raw", None, None, None, None, None, line, None, None), False
 
 
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# docker compose logs: `service  | …`
+_COMPOSE_RE = re.compile(r"([A-Za-z][\w.-]*)\s*\| (.*)", re.DOTALL)
+# journalctl: `Sep 30 16:10:44 host unit[pid]: …`
+_JOURNAL_RE = re.compile(r"[A-Z][a-z]{2} [ \d]\d (\d\d:\d\d:\d\d) (\S+) ([^\s\[:]+)(?:\[\d+\])?: (.*)", re.DOTALL)
+# a log collector's `2024-08-29 18:13:39 PDT<TAB>…`
+_COLLECTOR_RE = re.compile(
+    r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d{1,9})?)(?: ?([A-Z]{2,5}|Z|[+-]\d\d:?\d\d))?\t(.*)", re.DOTALL)
+_UTC_ZONES = (None, "Z", "UTC", "GMT", "+00:00", "+0000", "-00:00")
+# zerolog console >= 1.6 at info level: `12:09:07 | INF msg k=v` (no caller, no `>`)
+_CONSOLE16_RE = re.compile(r"(\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?) \| ([A-Z?]{3}) (.*)", re.DOTALL | re.ASCII)
+# zerolog console <= 1.5 context fields at the end: `… [NodeID:n-a4e0671b] [JobID:]`
+_BRACKETS_RE = re.compile(r"((?: ?\[[A-Za-z_][\w.\-]*:[^\]]*\])+)\s*$")
+_BRACKET_RE = re.compile(r"\[([A-Za-z_][\w.\-]*):([^\]]*)\]")
+
+
+def _brackets(tail: str) -> tuple[str, str]:
+    """(message part, ``key=value`` fields) of a console tail that ends in ``[Key:value]`` fields."""
+    m = _BRACKETS_RE.search(tail)
+    if m is None:
+        return tail, ""
+    fields = " ".join(f"{k}={c.render(v) if v else ''}" for k, v in _BRACKET_RE.findall(m.group(1)))
+    return tail[: m.start()].rstrip(), fields
+
+
+def _prefixes(body: str) -> tuple[str, int | None, int | None, list[str]]:
+    """Strip what collectors put in front of a line: compose service, Docker time, journald,
+    a collector's time. Returns (body, time ns if a dated prefix, time-of-day ns if an undated one,
+    detail fields)."""
+    prefix_ns = tod_ns = None
+    front: list[str] = []
+    for _ in range(3):
+        dm = c.DOCKER_RE.match(body)
+        if dm is not None and (ns := c.parse_rfc3339(dm.group(1))) is not None:
+            prefix_ns, body = ns, body[dm.end():]
+            continue
+        if body[:1].isalpha() and "| " in body[:80] and not body.startswith(("time=", "level=")):
+            m = _COMPOSE_RE.fullmatch(body)
+            if m is not None:
+                front.append(f"service={m.group(1)}")
+                body = m.group(2)
+                continue
+        if body[:1].isupper() and (m := _JOURNAL_RE.fullmatch(body)) is not None:
+            tod_ns = c.parse_tod(m.group(1))
+            front += [f"host={m.group(2)}", f"unit={m.group(3)}"]
+            body = m.group(4)
+            continue
+        if body[:1].isdigit() and "\t" in body[:40] and (m := _COLLECTOR_RE.fullmatch(body)) is not None:
+            if m.group(2) in _UTC_ZONES:
+                prefix_ns = c.parse_rfc3339(m.group(1).replace(" ", "T"))
+            else:
+                front.append(f"collector_time={c.render(m.group(1) + ' ' + m.group(2))}")
+            body = m.group(3)
+            continue
+        break
+    return body, prefix_ns, tod_ns, front
+
+
 def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], bool]:
-    docker_ns = None
-    body = line
-    dm = c.DOCKER_RE.match(line)
-    if dm is not None:
-        docker_ns = c.parse_rfc3339(dm.group(1))
-        if docker_ns is not None:
-            body = line[dm.end():]
+    body = _ANSI_RE.sub("", line) if "\x1b" in line else line
+    body, docker_ns, prefix_tod, pre_front = _prefixes(body)
     caller = None
     unknown_date = is_console = False
     parsed: tuple[Any, ...] | None = None
@@ -227,11 +281,18 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
         parsed = _parse_text(body)
     if parsed is None and body[:2].isdigit():
         cm = c.CONSOLE_RE.fullmatch(body)
-        if cm is not None and (tod := c.parse_tod(cm.group(1))) is not None:
+        if cm is not None and c.parse_tod(cm.group(1)) is not None:
             traw, lv, caller, tail = cm.groups()
-            tail = tail or ""
+        elif (cm := _CONSOLE16_RE.fullmatch(body)) is not None and c.parse_tod(cm.group(1)) is not None:
+            (traw, lv, tail), caller = cm.groups(), None
+        else:
+            cm = None
+        if cm is not None:
+            tod = c.parse_tod(traw)
+            tail, bracket_fields = _brackets(tail or "")
             fm = c.CONSOLE_FIELDS_RE.search(tail)
             msg, rest = (tail[: fm.start()], tail[fm.start(1):]) if fm else (tail, "")
+            rest = " ".join(x for x in (rest, bracket_fields) if x)
             if date_ns is None:
                 unknown_date = docker_ns is None
                 t_ns = tod
@@ -239,9 +300,13 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
                 t_ns = date_ns + tod
             parsed = (t_ns, c.CONSOLE_LEVELS.get(lv, lv), msg, rest, "", traw)
             is_console = True
+    if parsed is None and prefix_tod is not None and docker_ns is None:
+        # journald around a plain line: the message, at the journal's time of day
+        parsed = (prefix_tod if date_ns is None else date_ns + prefix_tod, None, body.strip(), "", "", None)
+        is_console, unknown_date = True, date_ns is None
     if parsed is None:
         if docker_ns is not None:
-            return (docker_ns, "log", None, None, None, None, None, line, None, body), True
+            return (docker_ns, "log", None, None, None, None, " ".join(pre_front) or None, line, None, body), True
         return (None, "raw", None, None, None, None, None, line, None, None), False
     t_ns, level, msg, rest, front, app_time = parsed
     dated = t_ns is not None and not is_console
@@ -257,6 +322,14 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
     node, rest = _take_first(rest, c.NODE_KEYS)
     job, rest = _take_first(rest, c.JOB_KEYS)
     extra: list[str] = []
+    if kind == "log" and msg:  # an upstream (Bacalhau) message: repro_lib.capture.upstream
+        kind, state, ids = c.map_upstream(msg)
+        node = node or ids.get("node")
+        job = job or ids.get("job")
+        execution = execution or ids.get("execution")
+        if "desired" in ids:
+            extra.append(f"desired={ids['desired']}")
+    front = " ".join(x for x in (*pre_front, front) if x)
     if msg in c.STATE_FIELD_MSGS:
         val, rest, found = _cut(rest, "state")
         if found:

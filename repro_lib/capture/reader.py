@@ -83,8 +83,11 @@ def _sniff(head: bytes) -> str:
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "utf-16"
     sample = head[:4096]
-    if len(sample) >= 8 and sample.count(0) * 3 >= len(sample):  # ASCII text in UTF-16: every other byte NUL
-        return "utf-16-le" if sample[1::2].count(0) > sample[0::2].count(0) else "utf-16-be"
+    if len(sample) >= 16:  # ASCII text in UTF-16 without a BOM: (nearly) every other byte NUL, the rest not
+        even, odd = sample[0::2], sample[1::2]
+        for nul, other, enc in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+            if nul.count(0) >= 0.9 * len(nul) and other.count(0) <= 0.05 * len(other):
+                return enc
     return "utf-8"
 
 
@@ -139,14 +142,60 @@ class _Capper:
         return self.out[0] if len(self.out) == 1 else b"".join(self.out)
 
 
-def read_log(path: str | Path, *, max_line: int = MAX_LINE) -> tuple[bytes, ReadNotes]:
+def _clean(path: Path, max_line: int) -> bytearray | None:
+    """The whole file in one buffer, when it is UTF-8 (no BOM) with no line over ``max_line``:
+    the usual case, read without a copy. None as soon as it is not."""
+    size = path.stat().st_size
+    if size <= 0:
+        return None  # /proc and friends report 0: read them the careful way
+    buf = bytearray(size)
+    view = memoryview(buf)
+    strict = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    pos = cur = 0
+    with path.open("rb") as fh:
+        while pos < size:
+            got = fh.readinto(view[pos:pos + _BLOCK])
+            if not got:
+                break
+            block = view[pos:pos + got]
+            if pos == 0 and _sniff(bytes(block[:4096])) != "utf-8":
+                return None
+            arr = np.frombuffer(block, np.uint8)
+            if int(arr.max()) >= 128 or strict.getstate()[0]:
+                try:
+                    strict.decode(block)
+                except UnicodeDecodeError:
+                    return None
+            nl = np.flatnonzero(arr == 10)
+            if len(nl):
+                longest = int((np.diff(nl) - 1).max()) if len(nl) > 1 else 0
+                if cur + int(nl[0]) > max_line or longest > max_line:
+                    return None
+                cur = got - int(nl[-1]) - 1
+            else:
+                cur += got
+            if cur > max_line:
+                return None
+            pos += got
+        if fh.read(1):
+            return None  # it grew while we read: take it the careful way
+    del view
+    del buf[pos:]
+    return buf
+
+
+def read_log(path: str | Path, *, max_line: int = MAX_LINE) -> tuple[bytes | bytearray, ReadNotes]:
     """The file's text as UTF-8 bytes (BOM dropped, UTF-16 converted, bad bytes replaced, long lines
     cut) and what was done. Raises :class:`ReproError` for anything that is not a readable file."""
     path = Path(path)
     check_log_path(path)
     notes = ReadNotes()
-    cap = _Capper(max_line)
     try:
+        clean = _clean(path, max_line)
+        if clean is not None:
+            notes.bytes_read = len(clean)
+            return clean, notes
+        cap = _Capper(max_line)
         with path.open("rb") as fh:
             block = fh.read(_BLOCK)
             enc = _sniff(block)
@@ -168,6 +217,5 @@ def read_log(path: str | Path, *, max_line: int = MAX_LINE) -> tuple[bytes, Read
                 cap.feed(tail.encode("utf-8"))
     except OSError as e:
         raise ReproError(f"cannot read {path}: {e.strerror or e}") from None
-    data = cap.finish()
     notes.cut_lines = cap.cut
-    return data, notes
+    return cap.finish(), notes

@@ -44,6 +44,8 @@ __all__ = [
     "STATE_FIELD_KEYS",
     "MESSAGES",
     "EXEC_STATE_CHANGED_RE",
+    "COMPUTE_STATE_OURS",
+    "DESIRED_STATE_OURS",
     "EXEC_DESIRED_STATE_CHANGED_RE",
     "HANDSHAKE_SUCCESS_RE",
     "EVAL_ENQUEUED_RE",
@@ -181,15 +183,17 @@ MESSAGES: list[tuple[str, str, str, str]] = [
     ("Worker is shutting down, not scheduling evaluation", "eval", "", "pkg/orchestrator/worker.go:151"),
     # --- dispatch (orchestrator -> compute), watcher retries -----------------------------------
     # compute -> orchestrator responses (compute's NCL message creator); before the orchestrator rows
-    ("re:^Accepting bid for execution \\S+", "dispatch", "attempt", _C + "watchers/ncl_message_creator.go:44"),
-    ("re:^Rejecting bid for execution \\S+", "dispatch", "attempt", _C + "watchers/ncl_message_creator.go:48"),
-    ("re:^Execution \\S+ completed$", "dispatch", "attempt", _C + "watchers/ncl_message_creator.go:52"),
-    ("re:^Execution \\S+ failed$", "dispatch", "attempt", _C + "watchers/ncl_message_creator.go:59"),
-    ("Accepting and running execution ", "dispatch", "attempt", _C + "watchers/bprotocol_dispatcher.go:74"),
+    # (the compute node answering proves the orchestrator's request arrived: kind deliver)
+    ("re:^Accepting bid for execution \\S+", "deliver", "delivered", _C + "watchers/ncl_message_creator.go:44"),
+    ("re:^Rejecting bid for execution \\S+", "deliver", "delivered", _C + "watchers/ncl_message_creator.go:48"),
+    ("re:^Execution \\S+ completed$", "state", "Completed", _C + "watchers/ncl_message_creator.go:52"),
+    ("re:^Execution \\S+ failed$", "state", "Failed", _C + "watchers/ncl_message_creator.go:59"),
+    ("Accepting and running execution ", "deliver", "delivered", _C + "watchers/bprotocol_dispatcher.go:74"),
     ("Asking for bid", "dispatch", "attempt", _W + "ncl_message_creator.go:170"),
     ("Accepting bid", "dispatch", "attempt", _W + "ncl_message_creator.go:185"),
-    ("Rejecting bid", "dispatch", "attempt", _W + "ncl_message_creator.go:198"),
-    ("Cancelling execution", "dispatch", "attempt", _W + "ncl_message_creator.go:210"),
+    # rejections and cancels are sent too, but they are no run request: plain rows
+    ("Rejecting bid", "log", "", _W + "ncl_message_creator.go:198"),
+    ("Cancelling execution", "log", "", _W + "ncl_message_creator.go:210"),
     # same four texts in the legacy bprotocol dispatcher: bprotocol_dispatcher.go:87/110/132/154
     (
         "re:Failed to notify node \\S+ that execution \\S+ was canceled",
@@ -254,6 +258,15 @@ EXEC_DESIRED_STATE_CHANGED_RE = (
 HANDSHAKE_SUCCESS_RE = r"handshake successful with node (?P<node>\S+)"
 EVAL_ENQUEUED_RE = r"enqueueing evaluation (?P<eval>\S+) for job (?P<job>\S+) triggered by: (?P<trigger>\S*)"
 NODE_UNHEALTHY_RE = r"Execution (?P<execution>\S+) is running on node (?P<node>\S+) which is not healthy"
+
+# Upstream compute states in our terms (the verdict reads pending/running/…): everything before
+# Running is "pending" — the execution exists and has not started on its node. (Our reading.)
+COMPUTE_STATE_OURS = {
+    "Undefined": "pending", "New": "pending", "AskForBid": "pending", "AskForBidAccepted": "pending",
+    "BidAccepted": "pending", "Running": "running", "Publishing": "running", "Completed": "completed",
+    "Failed": "failed", "Cancelled": "cancelled", "AskForBidRejected": "failed", "BidRejected": "failed",
+}
+DESIRED_STATE_OURS = {"Pending": "pending", "Running": "running", "Stopped": "stopped"}
 
 # pkg/models/execution_state_string.go (stringer of ExecutionStateType, iota order)
 COMPUTE_STATES = (
