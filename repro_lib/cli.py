@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from repro_lib.errors import ReproError
+from repro_lib.redact import redact
 
 __all__ = ["main"]
 
@@ -110,7 +111,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             shutil.rmtree(capture, ignore_errors=True)
     if json_out is not None:
         json_out.write_text(json.dumps(run.to_json(), indent=2) + "\n")
-    print(f"VERDICT: {run.verdict.verdict}" if args.quiet else run.summary())
+    print(f"VERDICT: {run.verdict.verdict}" if args.quiet else redact(run.summary()))
     if png_out is not None:
         from repro_lib.analysis.plots import plot_run
         print(f"timeline: {_save_figure(plot_run(run), png_out)}")
@@ -161,7 +162,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     written = []
     if events_out is not None:  # files first: a closed stdout must not lose them
         try:
-            result.events.to_csv(events_out, index=False)
+            from repro_lib.capture.logs import events_for_csv
+            events_for_csv(result.events).to_csv(events_out, index=False)
         except OSError as e:
             raise ReproError(f"cannot write {events_out}: {e.strerror or e}") from None
         written.append(f"events: {events_out}")
@@ -169,7 +171,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
         from repro_lib.analysis.plots import plot_run
         src = result.run if result.run is not None else result.events
         written.append(f"timeline: {_save_figure(plot_run(src, title=result.title), png_out)}")
-    print(result.text())
+    print(redact(result.text()))
     for line in written:
         print(line)
     return 0
@@ -187,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "demo":
             return _cmd_demo(args)
     except ReproError as e:
-        print(f"repro: {e}", file=sys.stderr)
+        print(redact(f"repro: {e}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("repro: interrupted", file=sys.stderr)

@@ -79,6 +79,9 @@ class Inspection:
             if r.notes:
                 line += f" ({r.notes})"
             head.append(line)
+        from repro_lib.capture.logs import date_undated_note
+        if (note := date_undated_note(self.events)):
+            head.append(note)
         kinds = self.events["kind"].value_counts().to_dict()
         head.append(f"{len(self.events):,} events: " + ", ".join(f"{k}={v:,}" for k, v in sorted(kinds.items())))
         return "\n".join(head) + "\n\n" + self.diagnosis.text()

@@ -17,12 +17,11 @@ from typing import Any
 
 from repro_lib.errors import ReproError
 
-__all__ = ["Report", "render_report", "make_offline", "ReportError"]
+__all__ = ["Report", "render_report", "make_offline", "redact_notebook", "ReportError"]
 
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _EXTERNAL = re.compile(r"""<(script|link)\b[^>]*\b(src|href)=["']https?://[^"']*["'][^>]*>(\s*</script>)?""", re.I)
 _MODULE_LOADER = re.compile(r"<script\b[^>]*>(?:(?!</script>).)*?https?://(?:(?!</script>).)*?</script>", re.S | re.I)
-_SECRET = re.compile(r"(?i)(bootstrap[_-]?token|api[_-]?key|token)(\s*[=:]\s*)([A-Za-z0-9_\-.]{12,})")
 
 
 class ReportError(ReproError):
@@ -43,9 +42,23 @@ class Report:
     seconds: float
 
 
-def redact(text: str) -> str:
-    """Mask anything that looks like a token or API key."""
-    return _SECRET.sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+def redact_notebook(nb: Any) -> Any:
+    """Every cell's source and every text output through :func:`repro_lib.redact.redact` (a papermill
+    parameter, a printed log line, a table cell); figures were redacted when they were drawn."""
+    from repro_lib.redact import redact
+
+    for cell in nb.cells:
+        cell["source"] = redact(cell.get("source") or "")
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = redact("".join(out["text"]) if isinstance(out["text"], list) else out["text"])
+            for mime, value in list(out.get("data", {}).items()):
+                if mime.startswith("text/") or mime == "application/json":
+                    text = "".join(value) if isinstance(value, list) else value
+                    out["data"][mime] = redact(text) if isinstance(text, str) else value
+            if "evalue" in out:
+                out["evalue"] = redact(out["evalue"])
+    return nb
 
 
 def make_offline(nb: Any) -> Any:
@@ -74,8 +87,7 @@ def _html(nb: Any, *, no_input: bool) -> str:
                             exclude_input_prompt=no_input)
     body, _ = exporter.from_notebook_node(nb)
     body = _EXTERNAL.sub("", body)
-    body = _MODULE_LOADER.sub("", body)  # e.g. the mermaid loader importing from a CDN
-    return redact(body)
+    return _MODULE_LOADER.sub("", body)  # e.g. the mermaid loader importing from a CDN
 
 
 def render_report(notebook: str | Path, out_dir: str | Path, *, parameters: dict[str, Any] | None = None,
@@ -110,7 +122,9 @@ def render_report(notebook: str | Path, out_dir: str | Path, *, parameters: dict
         raise ReportError(f"{src.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}",
                           cell=e.cell_index, notebook=executed,
                           hint=f"the partly executed notebook is at {executed}") from None
-    nb = make_offline(nbformat.read(executed, as_version=4))
+    nb = redact_notebook(nbformat.read(executed, as_version=4))
+    nbformat.write(nb, executed)  # the executed notebook is shared too
+    nb = make_offline(nb)
     html = out / (src.stem + ".html")
     html.write_text(_html(nb, no_input=no_input))
     return Report(html=html, notebook=executed, run_dir=run_dir if run_dir and run_dir.exists() else None,

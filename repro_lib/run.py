@@ -18,6 +18,7 @@ import pandas as pd
 from repro_lib.analysis import Verdict, verdict_of
 from repro_lib.events import COLUMNS, event_from_fields
 from repro_lib.logfmt import LogRecord, format_record
+from repro_lib.redact import redact, redact_frame
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
@@ -236,18 +237,21 @@ class Run:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         try:
             (tmp / "events.jsonl").write_text(
-                self.events.drop(columns=["line"]).to_json(orient="records", lines=True, date_format="iso",
-                                                           date_unit="ns"))
+                redact_frame(self.events.drop(columns=["line"])).to_json(
+                    orient="records", lines=True, date_format="iso", date_unit="ns"))
             logs = tmp / "logs"
             if self.raw_logs is not None and Path(self.raw_logs).is_dir():
                 shutil.copytree(self.raw_logs, logs)
+                for f in logs.rglob("*.log"):  # captured by a live stack: masked once more by shape
+                    if f.is_file():
+                        f.write_text(redact(f.read_text(errors="replace")))
             else:
                 logs.mkdir()
             by_source: dict[str, list[str]] = {}
             for r in self.records:
                 by_source.setdefault(r.source, []).append(format_record(r, self.epoch, log_format))
             for source, lines in by_source.items():
-                (logs / f"{source}.log").write_text("\n".join(lines) + "\n")
+                (logs / f"{source}.log").write_text(redact("\n".join(lines) + "\n"))
             (tmp / "snapshots.json").write_text(json.dumps([s.to_dict() for s in self.snapshots], indent=1))
             (tmp / "scenario.yaml").write_text(self.scenario.resolved_yaml())
             (tmp / "result.json").write_text(json.dumps(self.to_json(), indent=2))

@@ -104,10 +104,18 @@ def _noise(df: pd.DataFrame) -> pd.Series:
     return (df["kind"] == "log") & (df["msg"] != EDGE_CONNECTED_MSG)
 
 
+def _merged(df: pd.DataFrame) -> int:
+    """Lines folded into multi-line records (``lines=N`` in detail): one row per line otherwise."""
+    n = df["detail"].fillna("").str.extract(r"(?:^| )lines=(\d+)$")[0].dropna().astype(int)
+    return int((n - 1).sum())
+
+
 def _as_fast(slow: pd.DataFrame) -> pd.DataFrame:
     """The per-line parser's frame as the fast path gives it: noise lines without detail."""
     out = slow.copy()
-    out["detail"] = out["detail"].mask(_noise(out)).astype("str")
+    # a multi-line record's ``lines=N`` is added after both paths, so a noise row keeps just that
+    multi = out["detail"].fillna("").str.extract(r"(?:^| )(lines=\d+)$")[0]
+    out["detail"] = out["detail"].mask(_noise(out), multi).astype("str")
     return out
 
 
@@ -205,11 +213,14 @@ def test_mixed_file_banners_panics_garbage_truncated() -> None:
     path = FIX / "mixed-orchestrator.log"
     df = parse_file(path, date=DAY)
     n_lines = len(path.read_bytes().split(b"\n"))
-    assert len(df) == n_lines
+    # the Go panic and its five trace lines (signal, blank, goroutine, frame, file) are one record
+    assert len(df) == n_lines - 5
     assert df["t"].notna().all()
     assert df["t"].is_monotonic_increasing
     raw = df[df["kind"] == "raw"]
-    assert raw["line"].str.startswith("panic:").any()
+    panic = df[df["line"].str.startswith("panic:")].iloc[0]
+    assert (panic["kind"], panic["level"], panic["detail"]) == ("log", "PANIC", "lines=6")
+    assert panic["line"].endswith("dispatcher.go:103 +0x1d") and "goroutine 1 [running]:" in panic["line"]
     assert raw["line"].str.contains("\ufffd").any()  # invalid UTF-8 replaced
     # a truncated JSON line is kept as raw, not dropped; a slog text line cut inside its
     # fields still has its message, so it keeps its meaning
@@ -366,7 +377,7 @@ _any_line = st.one_of(_structured_line, st.text(max_size=60))
 def test_fast_path_equals_slow_path(lines: list[str], day: date | None) -> None:
     slow = parse_lines(lines, source="s", date=day, fast=False)
     fast = parse_lines(lines, source="s", date=day, fast=True)
-    assert len(slow) == len(lines)
+    assert len(slow) + _merged(slow) == len(lines)
     pd.testing.assert_frame_equal(fast, _as_fast(slow))
 
 
@@ -386,7 +397,7 @@ def test_parse_file_of_garbage(tmp_path_factory, chunks: list[bytes]) -> None:  
     path.write_bytes(data)
     df = parse_file(path)
     n = len(data.split(b"\n")) - (1 if data.endswith(b"\n") else 0) if data else 0
-    assert len(df) == n
+    assert len(df) + _merged(df) == n
     assert (df["source"] == "garbage").all() or n == 0
     pd.testing.assert_frame_equal(df, _as_fast(parse_file(path, fast=False)))
 
@@ -396,7 +407,7 @@ def test_big_input_uses_fast_path_and_matches() -> None:
     slow = parse_lines(lines, source="m", date=DAY, fast=False)
     fast = parse_lines(lines, source="m", date=DAY)
     pd.testing.assert_frame_equal(fast, _as_fast(slow))
-    assert len(fast) == len(lines)
+    assert len(fast) + _merged(fast) == len(lines)
 
 
 def test_json_values_rendered_in_detail() -> None:

@@ -230,7 +230,20 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
         fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0.12, 1, 0.97))
     _legend(fig)
+    _redact_text(fig)
     return fig
+
+
+def _redact_text(fig: Figure) -> None:
+    """Every label drawn comes from someone's logs: mask secrets in them (repro_lib.redact)."""
+    from matplotlib.text import Text
+
+    from repro_lib.redact import redact
+
+    for t in fig.findobj(Text):
+        text = t.get_text()
+        if text and (masked := redact(text)) != text:
+            t.set_text(masked)
 
 
 def save(fig: Figure, path: str, dpi: int = 110) -> str:

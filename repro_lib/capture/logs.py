@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from repro_lib.capture import _common as c
 from repro_lib.events import COLUMNS
@@ -47,6 +48,9 @@ __all__ = [
     "events_frame",
     "add_t_s",
     "source_from_path",
+    "date_unknown",
+    "date_undated_note",
+    "events_for_csv",
 ]
 
 EXTRA_COLUMNS = ("level", "msg")
@@ -410,6 +414,11 @@ def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
         else:
             data[k] = pd.Series(cols[k], dtype="str")
     df = pd.DataFrame(data, copy=False)
+    if len(merged := _join_continuations(df)) != n:
+        df, n = merged, len(merged)
+        t = df["t"].array.asi8
+    t = _date_from_later_lines(df, t)
+    _ids_by_shape(df)
     if n > 1 and not (t[1:] >= t[:-1]).all():
         df = df.sort_values("t", kind="stable", ignore_index=True)
         t = df["t"].array.asi8
@@ -418,6 +427,145 @@ def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
         df["t_s"] = (t - t.min()) / c.NS
         return df
     return add_t_s(df)
+
+
+def _date_from_later_lines(df: pd.DataFrame, t: np.ndarray) -> np.ndarray:
+    """Time-of-day-only rows before the first dated line (the parsers date them from the lines
+    before) take the date of the next dated line. Rows still on day 0 have no date anywhere in the
+    input: :func:`date_unknown` says so, and nothing prints them as 1970."""
+    tod = (t != _NAT) & (t >= 0) & (t < _DAY)
+    if not tod.any():
+        return t
+    dated = (t != _NAT) & (t >= _DAY)
+    if not dated.any():
+        return t
+    nxt = np.where(dated, np.arange(len(t)), len(t))
+    nxt = np.minimum.accumulate(nxt[::-1])[::-1]  # index of the next dated row (len: none)
+    fix = tod & (nxt < len(t))
+    if fix.any():
+        day = t[np.minimum(nxt, len(t) - 1)] // _DAY * _DAY
+        t = t.copy()
+        t[fix] = day[fix] + t[fix]
+        df["t"] = pd.Series(t.view("datetime64[ns]")).dt.tz_localize("UTC")
+    return t
+
+
+def date_unknown(t: pd.Series) -> pd.Series:
+    """Rows that carry a time of day but no date anywhere in their input (kept on day 0)."""
+    return t.notna() & (t < pd.Timestamp("1970-01-02", tz="UTC"))
+
+
+def date_undated_note(events: pd.DataFrame) -> str:
+    """One line for rows without a date (empty when every row has one)."""
+    if events.empty or "t" not in events:
+        return ""
+    n = int(date_unknown(events["t"]).sum())
+    if not n:
+        return ""
+    return (f"{n:,} row(s) carry only a time of day and no date anywhere in their file: they are shown as "
+            "times of day (date unknown) — pass --date YYYY-MM-DD to date them")
+
+
+def events_for_csv(events: pd.DataFrame) -> pd.DataFrame:
+    """The events table as ``--events`` writes it: a ``date`` column (``unknown`` where no date is
+    known, whose ``t`` is then a bare time of day — never 1970) and secrets redacted."""
+    from repro_lib.redact import redact_frame
+
+    out = events.copy()
+    unknown = date_unknown(out["t"])
+    t = out["t"]
+    out["t"] = [x.strftime("%H:%M:%S.%f") if u else x.isoformat() if x == x else ""
+                for x, u in zip(t, unknown, strict=True)]
+    out.insert(1, "date", ["unknown" if u else (x.date().isoformat() if x == x else "")
+                           for x, u in zip(t, unknown, strict=True)])
+    return redact_frame(out)
+
+
+_HEADS = ("panic: ", "fatal error: ")
+
+
+def _join_continuations(df: pd.DataFrame) -> pd.DataFrame:
+    """Multi-line records become one row: a Go panic (``panic: …`` and the goroutine trace after it)
+    or a message followed by indented lines, or by any lines when it ends in ``:``. The continuation
+    lines are appended to the record's ``line`` (newline-joined) and counted in ``detail`` as
+    ``lines=N``. Only time-less raw rows are ever attached, so parsed lines are never merged."""
+    kind = df["kind"].to_numpy(dtype=object)
+    raw_idx = np.flatnonzero(kind == "raw")
+    if not len(raw_idx):
+        return df
+    line = df["line"].to_numpy(dtype=object)
+    msg = df["msg"].to_numpy(dtype=object)
+    attach: dict[int, list[int]] = {}
+    rec = last = -2
+    open_all = False  # the record takes any following raw line (a panic, or a message ending in ':')
+    for i in raw_idx:
+        text = line[i] if isinstance(line[i], str) else ""
+        if i != last + 1:  # the raw run starts here: is the row before a record that continues?
+            prev = i - 1
+            rec = prev if prev >= 0 and kind[prev] != "raw" else -2
+            m = msg[prev] if rec >= 0 and isinstance(msg[prev], str) else ""
+            open_all = m.rstrip().endswith(":")
+            last = prev
+        if text.startswith(_HEADS):
+            rec, last, open_all = i, i, True
+            continue
+        if rec >= 0 and (open_all or text[:1] in (" ", "\t")):
+            attach.setdefault(rec, []).append(i)
+            last = i
+        else:
+            rec, last = -2, i
+    if not attach:
+        return df
+    drop = np.fromiter((j for rows in attach.values() for j in rows), dtype=np.int64)
+    heads = np.fromiter(attach, dtype=np.int64)
+    line = line.copy()
+    detail = df["detail"].to_numpy(dtype=object).copy()
+    for h, rows in attach.items():
+        line[h] = "\n".join([line[h], *(line[j] or "" for j in rows)])
+        more = f"lines={len(rows) + 1}"
+        detail[h] = f"{detail[h]} {more}" if isinstance(detail[h], str) and detail[h] else more
+    kind = kind.copy()
+    level = df["level"].to_numpy(dtype=object).copy()
+    msg = msg.copy()
+    for h in heads:  # a panic head has no time of its own: a log row at the time before it
+        if kind[h] == "raw":
+            first = line[h].split("\n", 1)[0]
+            kind[h], msg[h] = "log", first
+            level[h] = "PANIC" if first.startswith("panic: ") else "FATAL"
+    for col, values in (("line", line), ("detail", detail), ("kind", kind), ("level", level), ("msg", msg)):
+        df[col] = pd.Series(values, index=df.index, dtype=df[col].dtype)
+    keep = np.ones(len(df), bool)
+    keep[drop] = False
+    return df.loc[keep].reset_index(drop=True)
+
+
+# Bacalhau/Expanso ids have a shape: n-/j-/e- and 8 hex digits (the short form) or a UUID
+_UUID_TAIL = r"[0-9a-f]{8}(?:-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?"
+_SHAPES = {col: rf"(?:^|[^0-9A-Za-z_.-]){letter}-{_UUID_TAIL}(?:$|[^0-9A-Za-z_-])"
+           for col, letter in (("node", "n"), ("job", "j"), ("execution", "e"))}
+_SHAPE_IDS = {col: rf"(?:^|[^0-9A-Za-z_.-])(?P<id>{letter}-{_UUID_TAIL})(?:$|[^0-9A-Za-z_-])"
+              for col, letter in (("node", "n"), ("job", "j"), ("execution", "e"))}
+
+
+def _ids_by_shape(df: pd.DataFrame) -> None:
+    """Where no key named it, a node/job/execution id written in the text (``Shutting down server
+    n-d1c1…``, ``name=n-2952…``, ``[Server:n-24d6…]``) fills its column. One vectorised pass per
+    column over the rows still empty, the same for both parser paths."""
+    if df.empty:
+        return
+    for col, rx in _SHAPE_IDS.items():
+        miss = df[col].isna().to_numpy()
+        if not miss.any():
+            continue
+        lines = pa.array(df["line"].to_numpy(dtype=object)[miss], pa.string())
+        has = pc.match_substring_regex(lines, _SHAPES[col]).to_numpy(zero_copy_only=False)
+        if not has.any():
+            continue
+        found = pc.extract_regex(lines.filter(pa.array(has)), rx).field("id").to_pylist()
+        rows = np.flatnonzero(miss)[has]
+        values = df[col].to_numpy(dtype=object)
+        values[rows] = found
+        df[col] = pd.Series(values, index=df.index, dtype="str")
 
 
 def _repeat_str(value: str, n: int) -> pa.Array:
