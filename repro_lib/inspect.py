@@ -64,7 +64,8 @@ class Inspection:
     def text(self) -> str:
         head = [self.title]
         if self.events.empty:
-            head.append("no events: the files are empty")
+            head.append("no log events: only CLI output was given" if self.title.startswith("no logs")
+                        else "no events: the files are empty")
             return "\n".join(head) + "\n\n" + self.diagnosis.text()
         head.append("read:")
         for r in self.read:
@@ -149,6 +150,30 @@ def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = Fals
         if not ps:
             raise ReproError(f"{paths[0]} has neither events.jsonl nor *.log files",
                              hint="pass a run folder written by `repro run --out` or log files")
-    events = events_from_logs(ps, d)
-    return Inspection(events, diagnose(events, all=all), None, f"logs: {', '.join(str(p) for p in ps)}",
+    from repro_lib.capture.tables import read_cli_file, snapshot_from_tables
+
+    tables, logs, table_files = [], [], []
+    for p in ps:
+        found = read_cli_file(p)
+        if found is None:
+            logs.append(p)
+        else:
+            tables += found
+            table_files.append(f"{p} ({', '.join(k for k, _ in found)})")
+    events = events_from_logs(logs, d) if logs else _no_events()
+    snap = None
+    if tables:  # the CLI's latest node/job/execution lists are the final state the verdict reads
+        t0 = events["t"].min().timestamp() if len(events) and events["t"].notna().any() else None
+        snap = snapshot_from_tables(tables, float(events["t_s"].max()) if len(events) else 0.0, t0)
+    title = "logs: " + ", ".join(str(p) for p in logs) if logs else "no logs"
+    if table_files:
+        title += "; CLI output: " + ", ".join(table_files)
+    return Inspection(events, diagnose(events, snap, all=all), None, title,
                       sorted(events["source"].dropna().unique()) if len(events) else [], sources_read(events))
+
+
+def _no_events() -> pd.DataFrame:
+    from repro_lib.capture.logs import FRAME_COLUMNS
+
+    return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]" if c == "t" else float if c == "t_s" else "str")
+                         for c in FRAME_COLUMNS})

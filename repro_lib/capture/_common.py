@@ -83,7 +83,7 @@ UPSTREAM_HINT = (
                      for m, _k, _s, _c in _up.MESSAGES)
     + r"|^\d\d:\d\d:\d\d(?:\.\d+)? \| [A-Z?]{3} [^>]*$"
     + r"|^[A-Za-z][\w.-]*\s+\| |^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^\t]*\t"
-    + r"|\x1b\["
+    + r"|\x1b\[|^\^C|\[[A-Za-z_][\w.-]*:[^\]]*\]\s*$"
 )
 _UP_ROWS = [(re.compile(m[3:]) if m.startswith("re:") else m, k, st) for m, k, st, _c in _up.MESSAGES]
 _EXEC_CHANGED = re.compile(_up.EXEC_STATE_CHANGED_RE)

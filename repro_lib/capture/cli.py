@@ -155,9 +155,27 @@ def parse_table(text: str, kind: str) -> pd.DataFrame:
                 s == 0 or s >= len(r) or r[s - 1] == " " for s in starts
             )
             body.append(by_pos if aligned or len(by_gap) != len(headers) else by_gap)
+    headers, body = _unwrap(headers, body)
     records = [dict(zip(headers, (b + [""] * len(headers))[: len(headers)], strict=True))
                for b in body]
     return _finish(records, headers, kind, header_line, strict=True)
+
+
+def _unwrap(headers: list[str], body: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+    """A row whose first cell is empty continues the row above it (a wrapped header like
+    ``COMPUTE``/``STATE`` or a wrapped cell): its cells are appended, not a phantom row."""
+    rows = [list(headers), *(list(b) for b in body)]
+    out: list[list[str]] = []
+    for r in rows:
+        if out and r and not r[0].strip() and any(c.strip() for c in r):
+            prev = out[-1]
+            prev += [""] * (len(r) - len(prev))
+            for i, c in enumerate(r):
+                if c.strip():
+                    prev[i] = f"{prev[i]} {c.strip()}".strip()
+            continue
+        out.append(r)
+    return out[0], out[1:]
 
 
 def _dig(obj: Mapping[str, Any], *paths: str) -> Any:

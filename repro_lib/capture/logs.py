@@ -275,6 +275,8 @@ def _prefixes(body: str) -> tuple[str, int | None, int | None, list[str]]:
 
 def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], bool]:
     body = _ANSI_RE.sub("", line) if "\x1b" in line else line
+    if body.startswith("^C"):  # a terminal's echo of Ctrl-C, pasted along with the log
+        body = body[2:]
     body, docker_ns, prefix_tod, pre_front = _prefixes(body)
     caller = None
     unknown_date = is_console = False
