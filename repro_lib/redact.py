@@ -32,9 +32,10 @@ _PATTERNS = (
     # Authorization: Bearer xyz / Basic xyz
     (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+"), lambda m: f"{m.group(1)}{m.group(2)}{MASK}"),
     # key=value, key: value, "key":"value" (quoted values may hold spaces)
-    (re.compile(r"(?i)(?<![\w-])(" + _KEY + r")(['\"]?\s*[=:]\s*)\"(?:[^\"\\]|\\.)*\""),
+    (re.compile(r"(?i)(?<![\w-])(" + _KEY + r")((?:\\?['\"])?\s*[=:]\s*)\"(?:[^\"\\]|\\.)*\""),
      lambda m: f'{m.group(1)}{m.group(2)}"{MASK}"'),
-    (re.compile(r"(?i)(?<![\w-])(" + _KEY + r")(['\"]?\s*[=:]\s*'?)(?![\"*]{1,3}(?:[\s,;}]|$))([^\s\"',;&}\]]+)"),
+    # (also inside an escaped JSON string: note="{\"Token\":\"…\"}")
+    (re.compile(r"(?i)(?<![\w-])(" + _KEY + r")((?:\\?['\"])?\s*[=:]\s*(?:\\?['\"])?)([^\s\"',;&}\]\\]+)"),
      lambda m: f"{m.group(1)}{m.group(2)}{MASK}"),
 )
 
