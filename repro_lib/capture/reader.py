@@ -142,39 +142,50 @@ class _Capper:
         return self.out[0] if len(self.out) == 1 else b"".join(self.out)
 
 
-def _clean(path: Path, max_line: int) -> bytearray | None:
+def _clean(path: Path, max_line: int) -> bytes | bytearray | None:
     """The whole file in one buffer, when it is UTF-8 (no BOM) with no line over ``max_line``:
-    the usual case, read without a copy. None as soon as it is not."""
+    the usual case, read without a copy. None as soon as it is not (the first block is checked
+    before the file's full size is allocated, so a file that is one huge line costs one block)."""
     size = path.stat().st_size
     if size <= 0:
         return None  # /proc and friends report 0: read them the careful way
-    buf = bytearray(size)
-    view = memoryview(buf)
     strict = codecs.getincrementaldecoder("utf-8")(errors="strict")
-    pos = cur = 0
+    cur = 0
+
+    def ok(block: bytes | memoryview) -> bool:
+        nonlocal cur
+        arr = np.frombuffer(block, np.uint8)
+        if int(arr.max(initial=0)) >= 128 or strict.getstate()[0]:
+            try:
+                strict.decode(block)
+            except UnicodeDecodeError:
+                return False
+        nl = np.flatnonzero(arr == 10)
+        if len(nl):
+            longest = int((np.diff(nl) - 1).max()) if len(nl) > 1 else 0
+            if cur + int(nl[0]) > max_line or longest > max_line:
+                return False
+            cur = len(block) - int(nl[-1]) - 1
+        else:
+            cur += len(block)
+        return cur <= max_line
+
     with path.open("rb") as fh:
+        first = fh.read(_BLOCK)
+        if _sniff(first[:4096]) != "utf-8" or not ok(first):
+            return None
+        if len(first) >= size:
+            return None if fh.read(1) else first
+        buf = bytearray(size)
+        buf[: len(first)] = first
+        view = memoryview(buf)
+        pos = len(first)
+        del first
         while pos < size:
             got = fh.readinto(view[pos:pos + _BLOCK])
             if not got:
                 break
-            block = view[pos:pos + got]
-            if pos == 0 and _sniff(bytes(block[:4096])) != "utf-8":
-                return None
-            arr = np.frombuffer(block, np.uint8)
-            if int(arr.max()) >= 128 or strict.getstate()[0]:
-                try:
-                    strict.decode(block)
-                except UnicodeDecodeError:
-                    return None
-            nl = np.flatnonzero(arr == 10)
-            if len(nl):
-                longest = int((np.diff(nl) - 1).max()) if len(nl) > 1 else 0
-                if cur + int(nl[0]) > max_line or longest > max_line:
-                    return None
-                cur = got - int(nl[-1]) - 1
-            else:
-                cur += got
-            if cur > max_line:
+            if not ok(view[pos:pos + got]):
                 return None
             pos += got
         if fh.read(1):
