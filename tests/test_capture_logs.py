@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from repro_lib.capture import _common
 from repro_lib.capture._common import EDGE_CONNECTED_MSG, map_msg
 from repro_lib.capture.logs import (
     FRAME_COLUMNS,
@@ -297,8 +298,8 @@ def test_structured_line_without_time_inherits() -> None:
 
 _word = st.text(string.ascii_letters + string.digits + "-_./:", min_size=1, max_size=12)
 _key = st.from_regex(r"[a-z][a-z_]{0,10}", fullmatch=True).filter(
-    lambda k: k not in {"time", "level", "msg", "message", "execution_id", "node_id",
-                        "target_node", "job", "job_id", "state", "target"})
+    lambda k: k not in {"time", "level", "msg", "message", "state", "target", "desired",
+                        *_common.NODE_KEYS, *_common.JOB_KEYS, *_common.EXEC_KEYS})
 _val = st.one_of(
     _word,
     st.text(string.printable.replace("\x0b", "").replace("\x0c", "").replace("\r", ""), max_size=15),
@@ -306,7 +307,8 @@ _val = st.one_of(
     st.booleans(),
 )
 _msg = st.text(string.ascii_letters + string.digits + " :-_.", max_size=30).filter(
-    lambda m: "=" not in m and m == m.strip() and m and map_msg(m)[0] == "log")  # e.g. not "FAULT"
+    lambda m: "=" not in m and m == m.strip() and m and map_msg(m)[0] == "log"  # e.g. not "FAULT"
+    and _common.map_upstream(m)[0] == "log")  # nor an upstream (Bacalhau) message with a meaning
 _epoch = st.datetimes(datetime(2000, 1, 1), datetime(2040, 1, 1)).map(
     lambda d: d.replace(tzinfo=UTC))
 

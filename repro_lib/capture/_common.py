@@ -84,7 +84,24 @@ UPSTREAM_HINT = (
     + r"|^\d\d:\d\d:\d\d(?:\.\d+)? \| [A-Z?]{3} [^>]*$"
     + r"|^[A-Za-z][\w.-]*\s+\| |^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^\t]*\t"
     + r"|\x1b\[|^\^C|\[[A-Za-z_][\w.-]*:[^\]]*\]\s*$"
+    + r"|(?:^|[^=\"\w.-])[nje]-[0-9a-f]{8}|(?:^|[ ,{\[])(?:name|Name|Server)(?:=|\":\"|:)[nje]-[0-9a-f]{8}"
 )
+# ids by their shape where no key names them: in the message text or a bracket field (not after `=`
+# or a quote, which is a key's value), or under a key that holds a node id upstream (name=n-…)
+_UUID_TAIL = r"[0-9a-f]{8}(?:-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?"
+SHAPE_FREE_RE = re.compile(r"(?:^|[^=\"\w.-])(?P<id>(?P<kind>[nje])-" + _UUID_TAIL + r")(?![\w-])")
+SHAPE_KEYED_RE = re.compile(r"(?:^|[ ,{\[])(?:name|Name|Server)(?:=|\":\"|:)(?P<id>(?P<kind>[nje])-"
+                            + _UUID_TAIL + r")(?![\w-])")
+_SHAPE_COL = {"n": "node", "j": "job", "e": "execution"}
+
+
+def ids_by_shape(text: str) -> dict[str, str]:
+    """{column: id} for ids written by their shape in ``text`` (the first of each kind)."""
+    out: dict[str, str] = {}
+    for rx in (SHAPE_FREE_RE, SHAPE_KEYED_RE):
+        for m in rx.finditer(text):
+            out.setdefault(_SHAPE_COL[m.group("kind")], m.group("id"))
+    return out
 _UP_ROWS = [(re.compile(m[3:]) if m.startswith("re:") else m, k, st) for m, k, st, _c in _up.MESSAGES]
 _EXEC_CHANGED = re.compile(_up.EXEC_STATE_CHANGED_RE)
 _DESIRED_CHANGED = re.compile(_up.EXEC_DESIRED_STATE_CHANGED_RE)

@@ -336,6 +336,11 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
         if "desired" in ids:
             extra.append(f"desired={ids['desired']}")
     front = " ".join(x for x in (*pre_front, front) if x)
+    if node is None or job is None or execution is None:
+        shaped = c.ids_by_shape(body)
+        node = node or shaped.get("node")
+        job = job or shaped.get("job")
+        execution = execution or shaped.get("execution")
     if msg in c.STATE_FIELD_MSGS:
         val, rest, found = _cut(rest, "state")
         if found:
@@ -402,11 +407,17 @@ def _fill_t(t: np.ndarray) -> np.ndarray:
 
 def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
     """Column data (``t`` as int ns with None/_NAT; the rest lists or Arrow arrays) → the
-    finished event frame, sorted stably by ``t`` (no sort when it is already in order)."""
+    finished event frame, sorted stably by ``t`` (no sort when it is already in order). On the
+    way, both parser paths alike: multi-line records joined, ids read by their shape, time-of-day
+    rows dated from a later dated line."""
     t = cols["t"]
     if not isinstance(t, np.ndarray):
         t = np.array([_NAT if v is None else v for v in t], dtype=np.int64)
     t = _fill_t(t)
+    arrays = {k: cols[k] if isinstance(cols[k], pa.Array | pa.ChunkedArray) else pa.array(cols[k], pa.string())
+              for k in _STR_COLUMNS if k != "source"}
+    t, arrays = _join_continuations(t, arrays)
+    t = _date_from_later_lines(t)
     n = len(t)
     data: dict[str, Any] = {"t": pd.Series(t.view("datetime64[ns]")).dt.tz_localize("UTC")}
     data["t_s"] = np.zeros(n)
@@ -414,13 +425,8 @@ def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
         if k == "source":
             data[k] = pd.Series(_repeat_str(source, n), dtype="str")
         else:
-            data[k] = pd.Series(cols[k], dtype="str")
+            data[k] = pd.Series(arrays[k], dtype="str")
     df = pd.DataFrame(data, copy=False)
-    if len(merged := _join_continuations(df)) != n:
-        df, n = merged, len(merged)
-        t = df["t"].array.asi8
-    t = _date_from_later_lines(df, t)
-    _ids_by_shape(df)
     if n > 1 and not (t[1:] >= t[:-1]).all():
         df = df.sort_values("t", kind="stable", ignore_index=True)
         t = df["t"].array.asi8
@@ -431,7 +437,7 @@ def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
     return add_t_s(df)
 
 
-def _date_from_later_lines(df: pd.DataFrame, t: np.ndarray) -> np.ndarray:
+def _date_from_later_lines(t: np.ndarray) -> np.ndarray:
     """Time-of-day-only rows before the first dated line (the parsers date them from the lines
     before) take the date of the next dated line. Rows still on day 0 have no date anywhere in the
     input: :func:`date_unknown` says so, and nothing prints them as 1970."""
@@ -448,7 +454,6 @@ def _date_from_later_lines(df: pd.DataFrame, t: np.ndarray) -> np.ndarray:
         day = t[np.minimum(nxt, len(t) - 1)] // _DAY * _DAY
         t = t.copy()
         t[fix] = day[fix] + t[fix]
-        df["t"] = pd.Series(t.view("datetime64[ns]")).dt.tz_localize("UTC")
     return t
 
 
@@ -486,28 +491,31 @@ def events_for_csv(events: pd.DataFrame) -> pd.DataFrame:
 _HEADS = ("panic: ", "fatal error: ")
 
 
-def _join_continuations(df: pd.DataFrame) -> pd.DataFrame:
+def _join_continuations(t: np.ndarray, cols: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
     """Multi-line records become one row: a Go panic (``panic: …`` and the goroutine trace after it)
     or a message followed by indented lines, or by any lines when it ends in ``:``. The continuation
     lines are appended to the record's ``line`` (newline-joined) and counted in ``detail`` as
     ``lines=N``. Only time-less raw rows are ever attached, so parsed lines are never merged."""
-    kind = df["kind"].to_numpy(dtype=object)
-    raw_idx = np.flatnonzero(kind == "raw")
+    kind = cols["kind"]
+    raw_idx = np.flatnonzero(pc.fill_null(pc.equal(kind, "raw"), False).to_numpy(zero_copy_only=False))
     if not len(raw_idx):
-        return df
-    line = df["line"].to_numpy(dtype=object)
-    msg = df["msg"].to_numpy(dtype=object)
+        return t, cols
+    n = len(t)
+    raw_lines = cols["line"].take(pa.array(raw_idx)).to_pylist()
+    prev_idx = np.maximum(raw_idx - 1, 0)
+    prev_kind = kind.take(pa.array(prev_idx)).to_pylist()
+    prev_msg = cols["msg"].take(pa.array(prev_idx)).to_pylist()
+    raw_set = set(raw_idx.tolist())
     attach: dict[int, list[int]] = {}
     rec = last = -2
     open_all = False  # the record takes any following raw line (a panic, or a message ending in ':')
-    for i in raw_idx:
-        text = line[i] if isinstance(line[i], str) else ""
-        if i != last + 1:  # the raw run starts here: is the row before a record that continues?
-            prev = i - 1
-            rec = prev if prev >= 0 and kind[prev] != "raw" else -2
-            m = msg[prev] if rec >= 0 and isinstance(msg[prev], str) else ""
-            open_all = m.rstrip().endswith(":")
-            last = prev
+    for k, i in enumerate(raw_idx.tolist()):
+        text = raw_lines[k] or ""
+        if i != last + 1:  # a run of raw rows starts here: is the row before a record that continues?
+            is_rec = i > 0 and (i - 1) not in raw_set and prev_kind[k] != "raw"
+            rec = i - 1 if is_rec else -2
+            open_all = is_rec and (prev_msg[k] or "").rstrip().endswith(":")
+            last = i - 1
         if text.startswith(_HEADS):
             rec, last, open_all = i, i, True
             continue
@@ -517,57 +525,33 @@ def _join_continuations(df: pd.DataFrame) -> pd.DataFrame:
         else:
             rec, last = -2, i
     if not attach:
-        return df
-    drop = np.fromiter((j for rows in attach.values() for j in rows), dtype=np.int64)
+        return t, cols
     heads = np.fromiter(attach, dtype=np.int64)
-    line = line.copy()
-    detail = df["detail"].to_numpy(dtype=object).copy()
-    for h, rows in attach.items():
-        line[h] = "\n".join([line[h], *(line[j] or "" for j in rows)])
-        more = f"lines={len(rows) + 1}"
-        detail[h] = f"{detail[h]} {more}" if isinstance(detail[h], str) and detail[h] else more
-    kind = kind.copy()
-    level = df["level"].to_numpy(dtype=object).copy()
-    msg = msg.copy()
-    for h in heads:  # a panic head has no time of its own: a log row at the time before it
-        if kind[h] == "raw":
-            first = line[h].split("\n", 1)[0]
-            kind[h], msg[h] = "log", first
-            level[h] = "PANIC" if first.startswith("panic: ") else "FATAL"
-    for col, values in (("line", line), ("detail", detail), ("kind", kind), ("level", level), ("msg", msg)):
-        df[col] = pd.Series(values, index=df.index, dtype=df[col].dtype)
-    keep = np.ones(len(df), bool)
-    keep[drop] = False
-    return df.loc[keep].reset_index(drop=True)
-
-
-# Bacalhau/Expanso ids have a shape: n-/j-/e- and 8 hex digits (the short form) or a UUID
-_UUID_TAIL = r"[0-9a-f]{8}(?:-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?"
-_SHAPES = {col: rf"(?:^|[^0-9A-Za-z_.-]){letter}-{_UUID_TAIL}(?:$|[^0-9A-Za-z_-])"
-           for col, letter in (("node", "n"), ("job", "j"), ("execution", "e"))}
-_SHAPE_IDS = {col: rf"(?:^|[^0-9A-Za-z_.-])(?P<id>{letter}-{_UUID_TAIL})(?:$|[^0-9A-Za-z_-])"
-              for col, letter in (("node", "n"), ("job", "j"), ("execution", "e"))}
-
-
-def _ids_by_shape(df: pd.DataFrame) -> None:
-    """Where no key named it, a node/job/execution id written in the text (``Shutting down server
-    n-d1c1…``, ``name=n-2952…``, ``[Server:n-24d6…]``) fills its column. One vectorised pass per
-    column over the rows still empty, the same for both parser paths."""
-    if df.empty:
-        return
-    for col, rx in _SHAPE_IDS.items():
-        miss = df[col].isna().to_numpy()
-        if not miss.any():
-            continue
-        lines = pa.array(df["line"].to_numpy(dtype=object)[miss], pa.string())
-        has = pc.match_substring_regex(lines, _SHAPES[col]).to_numpy(zero_copy_only=False)
-        if not has.any():
-            continue
-        found = pc.extract_regex(lines.filter(pa.array(has)), rx).field("id").to_pylist()
-        rows = np.flatnonzero(miss)[has]
-        values = df[col].to_numpy(dtype=object)
-        values[rows] = found
-        df[col] = pd.Series(values, index=df.index, dtype="str")
+    lines_of = dict(zip(raw_idx.tolist(), raw_lines, strict=True))
+    head_vals = {k: cols[k].take(pa.array(heads)).to_pylist() for k in ("line", "detail", "kind", "level", "msg")}
+    new: dict[str, list[Any]] = {k: [] for k in head_vals}
+    for j, h in enumerate(heads.tolist()):
+        rows = attach[h]
+        line = "\n".join([head_vals["line"][j] or "", *(lines_of[r] or "" for r in rows)])
+        detail, more = head_vals["detail"][j], f"lines={len(rows) + 1}"
+        kind_h, level, msg = head_vals["kind"][j], head_vals["level"][j], head_vals["msg"][j]
+        if kind_h == "raw":  # a panic head has no time of its own: a log row at the time before it
+            first = line.split("\n", 1)[0]
+            kind_h, msg, level = "log", first, "PANIC" if first.startswith("panic: ") else "FATAL"
+        for col, v in (("line", line), ("detail", f"{detail} {more}" if detail else more), ("kind", kind_h),
+                       ("level", level), ("msg", msg)):
+            new[col].append(v)
+    mask = np.zeros(n, bool)
+    mask[heads] = True
+    out = dict(cols)
+    for col, vals in new.items():
+        arr = out[col].combine_chunks() if isinstance(out[col], pa.ChunkedArray) else out[col]
+        out[col] = pc.replace_with_mask(arr, pa.array(mask), pa.array(vals, arr.type))
+    keep = np.ones(n, bool)
+    keep[[r for rows in attach.values() for r in rows]] = False
+    keep_pa = pa.array(keep)
+    out = {col: pc.filter(a, keep_pa) for col, a in out.items()}
+    return t[keep], out
 
 
 def _repeat_str(value: str, n: int) -> pa.Array:
