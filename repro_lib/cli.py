@@ -178,7 +178,14 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    if argv[:1] == ["inspect"]:  # files and options in any order: `repro inspect a.log --date D b.txt`
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        args = sub.choices["inspect"].parse_intermixed_args(argv[1:])
+        args.command = "inspect"
+    else:
+        args = parser.parse_args(argv)
     try:
         if args.command == "run":
             return _cmd_run(args)

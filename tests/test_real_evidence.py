@@ -317,3 +317,19 @@ def test_a_secret_reaches_no_report(tmp_path: Path) -> None:
     for value in ("hunter2", "eyJhbGciOiJIUzI1NiJ9.abc.def", "pa55word"):
         assert value not in dumped
     assert "token=***" in dumped
+
+
+def test_roles_of_real_logs_and_their_names() -> None:
+    ins = inspect_paths([str(REAL / "bacalhau-issue-4860-compute-ncl-connect-1.6.log"),
+                         str(REAL / "bacalhau-issue-4860-orchestrator-console-1.6.log")])
+    roles = {r.source: r.role for r in ins.read}
+    # a compute node's own "Starting connection manager" lines make it an edge log, not an orchestrator's
+    assert roles == {"bacalhau-issue-4860-compute-ncl-connect-1.6": "edge",
+                     "bacalhau-issue-4860-orchestrator-console-1.6": "orchestrator"}
+
+
+def test_files_and_options_in_any_order(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["inspect", str(REAL / "bacalhau-pr-4763-serve-console-1.6.log"), "--date", "2024-12-12",
+                 str(REAL / "bacalhau-issue-4418-node-list-1.5-disconnected.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "CLI output:" in out and "(nodes)" in out and "no date anywhere" not in out

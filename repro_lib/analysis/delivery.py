@@ -91,9 +91,16 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
         return {}
     src = events["source"]
     roles = {str(x): "other" for x in src.dropna().unique()}
+    from repro_lib.capture._common import edge_side
+
     rel = relevant(events) if rel is None else rel
     kinds, sources = rel["kind"].to_numpy(dtype=object), rel["source"].to_numpy(dtype=object)
-    for x in set(sources[np.isin(kinds, _ORCHESTRATOR_KINDS)]):
+    orch = np.isin(kinds, _ORCHESTRATOR_KINDS)
+    if orch.any() and "msg" in rel.columns:  # an edge's own node lines (connecting, heartbeat failed) are not
+        msgs = rel["msg"].to_numpy(dtype=object, na_value=None)
+        for i in np.flatnonzero(orch & (kinds == "node")):
+            orch[i] = not edge_side(msgs[i])
+    for x in set(sources[orch]):
         roles[str(x)] = "orchestrator"
     maybe = [x for x, role in roles.items() if role == "other" and x not in NOT_EDGE_SOURCES]
     if not maybe:
@@ -102,6 +109,8 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
     said = ((sub["kind"] == "deliver") & (sub["state"] == "delivered")).to_numpy(dtype=bool)
     if "msg" in sub.columns:
         said = said | sub["msg"].fillna("").str.startswith(_EDGE_MESSAGES).to_numpy(dtype=bool)
+        if not said.any():  # upstream compute-side messages (few rows: only where nothing else said it)
+            said = np.array([edge_side(m) for m in sub["msg"].to_numpy(dtype=object, na_value=None)], dtype=bool)
     for x in set(sub["source"].to_numpy(dtype=object)[said]):
         roles[str(x)] = "edge"
     return roles

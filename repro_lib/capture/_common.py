@@ -103,6 +103,21 @@ def ids_by_shape(text: str) -> dict[str, str]:
             out.setdefault(_SHAPE_COL[m.group("kind")], m.group("id"))
     return out
 _UP_ROWS = [(re.compile(m[3:]) if m.startswith("re:") else m, k, st) for m, k, st, _c in _up.MESSAGES]
+# upstream messages that only a compute node (an edge) writes, by the file that writes them
+_COMPUTE_SIDE = ("pkg/compute/", "pkg/transport/nclprotocol/compute/", "pkg/transport/bprotocol/compute/",
+                 "pkg/node/compute")
+EDGE_SIDE_PATTERNS = tuple(re.compile(m[3:] if m.startswith("re:") else re.escape(m))
+                           for m, _k, _s, cit in _up.MESSAGES if cit.startswith(_COMPUTE_SIDE))
+
+
+def edge_side(msg: str | None) -> bool:
+    """Whether a message is one only an edge (compute node) writes: ours (``EDGE:``, the connect
+    line) or an upstream compute-side one."""
+    if not msg:
+        return False
+    if msg.startswith(("EDGE:", "Edge connected to orchestrator")):
+        return True
+    return any(rx.search(msg) for rx in EDGE_SIDE_PATTERNS)
 _EXEC_CHANGED = re.compile(_up.EXEC_STATE_CHANGED_RE)
 _DESIRED_CHANGED = re.compile(_up.EXEC_DESIRED_STATE_CHANGED_RE)
 _HANDSHAKE = re.compile(_up.HANDSHAKE_SUCCESS_RE)

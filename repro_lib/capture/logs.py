@@ -591,7 +591,8 @@ def parse_lines(
 
 def source_from_path(path: str | Path) -> str:
     """``logs/edge1-debug.log`` → ``edge1``."""
-    stem = Path(path).name.split(".")[0] or Path(path).name
+    name = Path(path).name
+    stem = re.sub(r"(?:\.(?:log|txt|out|json|jsonl|gz))+(?:\.\d+)?$", "", name) or name
     return stem.removesuffix("-debug") or stem
 
 
