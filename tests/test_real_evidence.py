@@ -334,3 +334,26 @@ def test_files_and_options_in_any_order(capsys: pytest.CaptureFixture[str]) -> N
                  str(REAL / "bacalhau-issue-4418-node-list-1.5-disconnected.txt")]) == 0
     out = capsys.readouterr().out
     assert "CLI output:" in out and "(nodes)" in out and "no date anywhere" not in out
+
+
+@pytest.mark.parametrize("prefix", ["", "2024-12-12T12:09:07.805517000Z ", "compute-1  | ",
+                                    "compute-1  | 2024-12-12T12:09:07.805517000Z "])
+def test_console_1_6_behind_docker_and_compose_prefixes(prefix: str) -> None:
+    from repro_lib.capture.logs import parse_line
+
+    r = parse_line(prefix + "12:09:07 | INF Starting connection manager node_id=n-2952ac48", source="edge1")
+    assert (r["level"], r["kind"], r["state"], r["node"]) == ("INFO", "node", "connecting", "n-2952ac48")
+    if "compose" in prefix:
+        assert "service=compute-1" in (r["detail"] or "")
+    if "2024" in prefix:
+        assert r["t"] == pd.Timestamp("2024-12-12T12:09:07.805517Z")  # the dated prefix wins
+
+
+def test_undated_figure_says_so(tmp_path: Path) -> None:
+    from repro_lib.analysis.plots import plot_run
+
+    ins = inspect_paths([str(REAL / "bacalhau-pr-4763-serve-console-1.6.log")])
+    fig = plot_run(ins.events, title=ins.title)
+    assert "date unknown" in fig._suptitle.get_text() and "1970" not in fig._suptitle.get_text()
+    ticks = [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
+    assert not any("1970" in t for t in ticks)

@@ -226,6 +226,10 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
         v = src.verdict.verdict
         title = (f"{src.scenario.name} — {src.backend}, fix {'+'.join(src.fix)}, timings "
                  f"{src.timings.preset} — verdict: {v}")
+    if "t" in events and len(events):
+        from repro_lib.capture.logs import date_unknown
+        if date_unknown(events["t"]).any():  # time-of-day-only logs: say so, never show 1970
+            title = f"{title or ''} — times of day only: date unknown (pass --date)".lstrip(" —")
     if title:
         fig.suptitle(title, fontsize=11, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0.12, 1, 0.97))
