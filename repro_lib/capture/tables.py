@@ -111,12 +111,10 @@ def _clean_table(text: str) -> str:
 
 
 def _ours(df: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """Upstream names and shapes → ours: compute states, a job list whose JOB column is the engine."""
-    if kind == "executions":
-        for col in ("state", "desired"):
-            if col in df:
-                df[col] = [_STATE_NAMES.get(str(v).replace(" ", "").lower(), v) if isinstance(v, str) else v
-                           for v in df[col]] if col == "state" else df[col]
+    """Upstream compute state names → ours (``AskForBid`` → pending, ``BidAccepted`` → pending …)."""
+    if kind == "executions" and "state" in df:
+        df["state"] = [_STATE_NAMES.get(v.replace(" ", "").lower(), v) if isinstance(v, str) else v
+                       for v in df["state"]]
     return df
 
 
