@@ -131,6 +131,25 @@ def set_edges(doc: dict[str, Any], names: list[str]) -> dict[str, Any]:
     return doc
 
 
+MAX_EDGES = 5000
+
+
+def edge_names(value: str) -> list[str]:
+    """``--set edges=``: a count (``20`` → edge1 … edge20) or names (``edge1,edge2``)."""
+    value = value.strip()
+    if value.isdigit():
+        n = int(value)
+        if not 1 <= n <= MAX_EDGES:
+            raise SetError(f"--set edges={value}: the number of edges must be 1 to {MAX_EDGES:,}")
+        return [f"edge{i}" for i in range(1, n + 1)]
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names or any(not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", n) for n in names):
+        raise SetError(f"--set edges={value!r}: expected a number of edges (20) or names like edge1,edge2,edge3")
+    if len(set(names)) != len(names):
+        raise SetError(f"--set edges={value!r}: an edge is named twice")
+    return names
+
+
 def apply_sets(doc: dict[str, Any], sets: list[str], where: str = "scenario") -> dict[str, Any]:
     """Apply ``timings.X=V``, ``fix=V``, ``params.X=V``, ``edges=a,b``, ``name=…`` overrides."""
     doc = copy.deepcopy(doc)
@@ -158,10 +177,7 @@ def apply_sets(doc: dict[str, Any], sets: list[str], where: str = "scenario") ->
                 raise SetError("--set fix= needs a value", hint="none, block, redispatch-on-join, …")
             doc["fix"] = [v.strip() for v in value.split(",")] if "," in value else value.strip()
         elif key == "edges":
-            names = [v.strip() for v in value.split(",") if v.strip()]
-            if not names or any(not re.fullmatch(r"[A-Za-z0-9_.-]+", n) for n in names):
-                raise SetError(f"--set edges={value!r}: expected names like edge1,edge2,edge3")
-            doc = set_edges(doc, names)
+            doc = set_edges(doc, edge_names(value))
         elif key in ("name", "description"):
             doc[key] = value
         else:

@@ -7,9 +7,11 @@ from the start of the run."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -80,8 +82,9 @@ def plot_nodes(src: Any, ax: Axes, t_end: float | None = None, *, marks: bool = 
     actual = tl.actual_intervals(events, end)
     belief = tl.belief_intervals(events, end)
     gaps = tl.belief_gaps(events, end)
-    nodes = list(dict.fromkeys([*belief.sort_values("name")["node"], *actual["node"]]))
     names = tl.node_names(events)
+    nodes = sorted(dict.fromkeys([*belief["node"], *actual["node"]]),
+                   key=lambda n: natural_key(names.get(str(n), str(n))))
     dup = {n for n in names.values() if list(names.values()).count(n) > 1}
     labels, ys = [], {}
     for i, node in enumerate(nodes):
@@ -163,15 +166,15 @@ def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None) ->
     acts = tl.action_marks(events)
     acts = acts[~acts["state"].isin(["up", "down"])]
     actual = tl.actual_intervals(events, end)
-    down = actual[actual["state"].isin(["down", "partitioned"])]
+    down = _union(actual[actual["state"].isin(["down", "partitioned"])])
     for ax in axes:
-        for row in down.itertuples():
-            ax.axvspan(row.t0, row.t1, color="#ffcdd2", alpha=0.25, lw=0, zorder=0)
+        for t0, t1 in down:  # one band where any edge is down, however many are
+            ax.axvspan(t0, t1, color="#ffcdd2", alpha=0.25, lw=0, zorder=0)
         for row in acts.itertuples():
             colour, style = _ACTION_STYLE.get(row.state, ("#616161", ":"))
             ax.axvline(row.t_s, color=colour, ls=style, lw=1, alpha=0.8, zorder=1)
     target = label_ax or axes[0]
-    grouped = acts.groupby("t_s", sort=True)["label"].apply(lambda s: ", ".join(dict.fromkeys(s)))
+    grouped = acts.groupby("t_s", sort=True)["label"].apply(_group_labels)
     span = max(float(end or 0), float(acts["t_s"].max()) if len(acts) else 0.0, 1e-9)
     ends = [-1e18] * 4  # right edge (data units) of the last label on each of 4 rows
     for t, label in grouped.items():
@@ -182,32 +185,184 @@ def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None) ->
     return len(acts)
 
 
-def _legend(fig: Figure) -> None:
-    handles = [Patch(color=COLORS[k], label=f"edge {k}") for k in ("up", "down", "partitioned")]
-    handles.append(Patch(facecolor=COLORS["unknown"], edgecolor="#9e9e9e", hatch="xx",
-                         label="edge up/down unknown (no source shows it)"))
-    handles += [Patch(color=COLORS[k], label=f"believed {k}") for k in ("connecting", "connected",
-                                                                        "disconnected", "lost")]
-    handles.append(Patch(facecolor="none", edgecolor="#d50000", hatch="////",
-                         label="believed connected while down"))
+PER_NODE_MAX = 6     # more edges than this: counts of edges per state, not a lane each
+PER_EXECUTION_MAX = 16  # more executions than this: one lane per job, shares of its executions per state
+MAX_JOB_LANES = 10
+
+
+def _union(intervals: pd.DataFrame) -> list[tuple[float, float]]:
+    """Overlapping [t0, t1) intervals merged."""
+    out: list[tuple[float, float]] = []
+    for t0, t1 in sorted(zip(intervals["t0"].astype(float), intervals["t1"].astype(float), strict=True)):
+        if out and t0 <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], t1))
+        else:
+            out.append((t0, t1))
+    return out
+
+
+def natural_key(text: str) -> list[Any]:
+    """``edge2`` before ``edge10``."""
+    return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", str(text))]
+
+
+def _group_labels(labels: pd.Series) -> str:
+    """``start edge1, start edge2, …`` at one moment → ``start 20 edges``."""
+    by_verb: dict[str, list[str]] = {}
+    for lab in dict.fromkeys(labels):
+        verb, _, what = str(lab).partition(" ")
+        by_verb.setdefault(verb, []).append(what)
+    parts = []
+    for verb, whats in by_verb.items():
+        if len(whats) > 3:
+            kind = "edges" if all(w.startswith("edge") for w in whats) else "targets"
+            parts.append(f"{verb} {len(whats)} {kind}")
+        else:
+            parts += [f"{verb} {w}".strip() for w in whats]
+    return ", ".join(parts)
+
+
+def _counts(intervals: pd.DataFrame, state: str) -> tuple[np.ndarray, np.ndarray]:
+    """How many rows of ``intervals`` are in ``state`` over time: (times, counts) of a step function."""
+    g = intervals[intervals["state"] == state]
+    if g.empty:
+        return np.zeros(0), np.zeros(0)
+    t0, t1 = np.sort(g["t0"].to_numpy(float)), np.sort(g["t1"].to_numpy(float))
+    times = np.unique(np.concatenate([t0, t1]))
+    return times, np.searchsorted(t0, times, "right") - np.searchsorted(t1, times, "right")
+
+
+def plot_nodes_aggregated(src: Any, ax: Axes, t_end: float | None = None) -> dict[str, bool]:
+    """Many edges: how many are actually down / cut off and how many the orchestrator believes
+    connected, disconnected or lost, over time; hatched red, how many it believes connected while they
+    are down (the bug's window); dispatch outcomes as marks along the top. Returns what was drawn."""
+    events, end = _events(src)
+    end = t_end if t_end is not None else end
+    actual, belief = tl.actual_intervals(events, end), tl.belief_intervals(events, end)
+    gaps = tl.belief_gaps(events, end)
+    n = max(1, len(set(actual["node"]) | set(belief["node"])))
+    drawn: dict[str, bool] = {}
+    for state in ("down", "partitioned"):  # the truth as shaded areas, the belief as lines over them
+        times, counts = _counts(actual, state)
+        if len(times):
+            ax.fill_between(times, counts, step="post", color=COLORS[state], alpha=0.35, lw=0)
+    for frame, state, label, style in ((actual, "down", "edges actually down", "-"),
+                                       (actual, "partitioned", "edges cut off (partitioned)", "-"),
+                                       (belief, "connected", "believed connected", "-"),
+                                       (belief, "connecting", "believed connecting", "--"),
+                                       (belief, "disconnected", "believed disconnected", "-"),
+                                       (belief, "lost", "believed lost", "-")):
+        times, counts = _counts(frame, state)
+        if len(times):
+            ax.step(times, counts, where="post", color=COLORS[state], lw=1.8, ls=style, label=label)
+            drawn[f"agg:{state}"] = True
+    times, counts = _counts(gaps.assign(state="gap"), "gap")
+    if len(times):
+        ax.fill_between(times, counts, step="post", facecolor="none", edgecolor="#d50000", hatch="////", lw=0.8)
+        drawn["gap"] = True
+    dm = pd.concat([tl.dispatch_marks(events), _inferred_losses(src, events, end)], ignore_index=True)
+    for k, (outcome, (marker, colour, _)) in enumerate(_MARKS.items()):
+        g = dm[dm["outcome"] == outcome]
+        if len(g):
+            ax.scatter(g["t_s"], np.full(len(g), n * (1.08 + 0.07 * k)), marker=marker, s=30, c=colour, zorder=5)
+            drawn[f"mark:{outcome}"] = True
+    ax.set_ylim(-0.02 * n, n * (1.12 + 0.07 * len(_MARKS)))
+    ax.set_ylabel(f"edges (of {n})", fontsize=8)
+    ax.tick_params(axis="y", labelsize=8)
+    ax.set_title(f"{n} edges: how many are down vs believed connected (hatched: believed connected while down); "
+                 "dispatches above", fontsize=9, loc="left")
+    ax.grid(axis="x", alpha=0.3)
+    return drawn
+
+
+def plot_executions_by_job(src: Any, ax: Axes, t_end: float | None = None) -> list[str]:
+    """Many executions: one lane per job (natural order, up to :data:`MAX_JOB_LANES`), its height
+    split by the share of the job's executions in each compute state over time."""
+    events, end = _events(src)
+    end = t_end if t_end is not None else end
+    ex = tl.executions_over_time(events, end)
+    jobs = sorted(ex["job"].dropna().unique(), key=natural_key)
+    shown = jobs[:MAX_JOB_LANES]
+    labels = []
+    for i, job in enumerate(reversed(shown)):
+        g = ex[ex["job"] == job]
+        total = g["execution"].nunique()
+        times = np.unique(np.concatenate([g["t0"].to_numpy(float), g["t1"].to_numpy(float)]))
+        base = np.zeros(len(times))
+        for state in ("running", "pending", "starting", "completed", "failed", "cancelled", "stopped"):
+            st = g[g["state"] == state]
+            if st.empty:
+                continue
+            t0, t1 = np.sort(st["t0"].to_numpy(float)), np.sort(st["t1"].to_numpy(float))
+            share = (np.searchsorted(t0, times, "right") - np.searchsorted(t1, times, "right")) / total * 0.8
+            ax.fill_between(times, i - 0.4 + base, i - 0.4 + base + share, step="post", color=COLORS[state], lw=0)
+            base = base + share
+        labels.append((i, f"{job} ({total})"))
+    if len(jobs) > len(shown):
+        ax.text(0.99, 0.02, f"+{len(jobs) - len(shown)} more jobs", transform=ax.transAxes, ha="right", fontsize=7)
+    if labels:
+        ax.set_yticks([y for y, _ in labels], [lab for _, lab in labels], fontsize=8)
+        ax.set_ylim(-0.6, len(labels) - 0.4)
+    ax.set_title("executions per job (lane height: share of the job's executions in each compute state)",
+                 fontsize=9, loc="left")
+    ax.grid(axis="x", alpha=0.3)
+    return [str(j) for j in shown]
+
+
+def _legend(fig: Figure, events: pd.DataFrame, end: float | None, aggregated: bool,
+            drawn: dict[str, bool]) -> None:
+    """A legend of what the figure draws, and nothing else."""
+    actual, belief = tl.actual_intervals(events, end), tl.belief_intervals(events, end)
+    ex_states = set(tl.executions_over_time(events, end)["state"])
+    acts = set(tl.action_marks(events)["state"])
+    handles: list[Any] = []
+    if aggregated:
+        names = {"down": "edges actually down", "partitioned": "edges cut off", "connected": "believed connected",
+                 "connecting": "believed connecting", "disconnected": "believed disconnected",
+                 "lost": "believed lost"}
+        handles += [Line2D([], [], color=COLORS[k], lw=1.8, label=v) for k, v in names.items()
+                    if drawn.get(f"agg:{k}")]
+    else:
+        handles += [Patch(color=COLORS[k], label=f"edge {k}") for k in ("up", "down", "partitioned")
+                    if k in set(actual["state"])]
+        if "unknown" in set(actual["state"]):
+            handles.append(Patch(facecolor=COLORS["unknown"], edgecolor="#9e9e9e", hatch="xx",
+                                 label="edge up/down unknown (no source shows it)"))
+        handles += [Patch(color=COLORS[k], label=f"believed {k}") for k in ("connecting", "connected",
+                                                                            "disconnected", "lost")
+                    if k in set(belief["state"])]
+    if drawn.get("gap"):
+        handles.append(Patch(facecolor="none", edgecolor="#d50000", hatch="////",
+                             label="believed connected while down"))
     handles += [Patch(color=COLORS[k], label=f"execution {k}") for k in ("pending", "running", "completed",
-                                                                         "failed", "cancelled")]
-    handles += [Line2D([], [], marker=m, color=c, ls="", label=lab) for m, c, lab in _MARKS.values()]
-    handles += [Line2D([], [], color=c, ls=s, label=k) for k, (c, s) in _ACTION_STYLE.items()
-                if k in ("deploy", "kill", "start", "partition", "restart")]
-    handles.append(Patch(color="#ffcdd2", alpha=0.5, label="an edge down/cut off"))
-    fig.legend(handles=handles, loc="lower center", ncol=6, fontsize=7, frameon=False)
+                                                                         "failed", "cancelled") if k in ex_states]
+    handles += [Line2D([], [], marker=m, color=c, ls="", label=lab) for k, (m, c, lab) in _MARKS.items()
+                if drawn.get(f"mark:{k}")]
+    handles += [Line2D([], [], color=c, ls=st, label=k) for k, (c, st) in _ACTION_STYLE.items()
+                if k in acts and k not in ("up", "down")]
+    if set(actual["state"]) & {"down", "partitioned"}:
+        handles.append(Patch(color="#ffcdd2", alpha=0.5, label="an edge down/cut off"))
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=8.5, frameon=False)
 
 
 def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
-             figsize: tuple[float, float] | None = None) -> Figure:
-    """The combined timeline of a :class:`~repro_lib.run.Run` (or an events table)."""
+             figsize: tuple[float, float] | None = None, xlim: tuple[float, float] | None = None) -> Figure:
+    """The combined timeline of a :class:`~repro_lib.run.Run` (or an events table). Up to
+    :data:`PER_NODE_MAX` edges get a lane each (natural order); more are drawn as counts per state.
+    Up to :data:`PER_EXECUTION_MAX` executions get a lane each; more are drawn per job. The height
+    is bounded (about 12 in at most). ``xlim`` fixes the time axis (to compare runs by eye)."""
     events, end = _events(src)
     end = t_end if t_end is not None else end
-    n_nodes = max(1, events.loc[events["kind"] == "node", "node"].nunique())
-    n_exec = max(1, events.loc[(events["kind"] == "state") & events["execution"].notna(), "execution"].nunique())
+    nodes = set(tl.belief_intervals(events, end)["node"]) | set(tl.actual_intervals(events, end)["node"])
+    n_nodes = max(1, len(nodes))
+    st = events[(events["kind"] == "state") & events["execution"].notna()]
+    n_exec, n_jobs = max(1, st["execution"].nunique()), max(1, st["job"].nunique())
     n_trig = max(1, tl.eval_marks(events)["trigger"].nunique())
-    heights = [0.8, 2 * n_nodes * 0.45 + 0.6, n_exec * 0.32 + 0.6, n_trig * 0.3 + 0.5]
+    many_nodes, many_execs = n_nodes > PER_NODE_MAX, n_exec > PER_EXECUTION_MAX
+    h_nodes = 2.6 if many_nodes else 2 * n_nodes * 0.45 + 0.6
+    h_execs = min(n_jobs, MAX_JOB_LANES) * 0.45 + 0.7 if many_execs else n_exec * 0.32 + 0.6
+    heights = [0.8, h_nodes, h_execs, n_trig * 0.3 + 0.5]
     fig, all_axes = plt.subplots(4, 1, sharex=True, figsize=figsize or (12, sum(heights) + 2.6),
                                  gridspec_kw={"height_ratios": heights})
     top, axes = all_axes[0], list(all_axes[1:])
@@ -215,12 +370,20 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
     for side in ("left", "right", "top"):
         top.spines[side].set_visible(False)
     top.set_title("actions and faults", fontsize=9, loc="left")
-    plot_nodes(events, axes[0], end)
-    plot_executions(events, axes[1], end)
+    if many_nodes:
+        drawn = plot_nodes_aggregated(src, axes[0], end)
+    else:
+        plot_nodes(src, axes[0], end)
+        dm = pd.concat([tl.dispatch_marks(events), _inferred_losses(src, events, end)], ignore_index=True)
+        drawn = {f"mark:{k}": True for k in set(dm["outcome"])}
+        drawn["gap"] = not tl.belief_gaps(events, end).empty
+    (plot_executions_by_job if many_execs else plot_executions)(events, axes[1], end)
     plot_evals(events, axes[2])
     mark_actions(src if not isinstance(src, pd.DataFrame) else events, axes, label_ax=top)
     axes[-1].set_xlabel("seconds since the start of the run")
-    if end:
+    if xlim is not None:
+        axes[-1].set_xlim(*xlim)
+    elif end:
         axes[-1].set_xlim(0, end * 1.04)
     if title is None and not isinstance(src, pd.DataFrame):
         v = src.verdict.verdict
@@ -232,8 +395,8 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
             title = f"{title or ''} — times of day only: date unknown (pass --date)".lstrip(" —")
     if title:
         fig.suptitle(title, fontsize=11, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0.12, 1, 0.97))
-    _legend(fig)
+    fig.tight_layout(rect=(0, 0.1, 1, 0.97))
+    _legend(fig, events, end, many_nodes, drawn)
     _redact_text(fig)
     return fig
 
