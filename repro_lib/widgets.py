@@ -18,7 +18,7 @@ from IPython.display import HTML, display
 
 from repro_lib.durations import format_duration
 from repro_lib.errors import ReproError
-from repro_lib.experiments import default_settle, load_doc, with_edges
+from repro_lib.experiments import load_doc, with_edges
 from repro_lib.model.types import FIXES
 from repro_lib.run import Run
 from repro_lib.scenario import parse_scenario, run_scenario
@@ -31,15 +31,31 @@ class Cancelled(ReproError):
     """The user pressed Cancel; the run stops at the next step and the stack is torn down."""
 
 
-def _slider(description: str, value: float, lo: float, hi: float, step: float) -> W.FloatSlider:
-    return W.FloatSlider(value=value, min=lo, max=hi, step=step, description=description,
-                         continuous_update=False, readout_format=".0f",
-                         style={"description_width": "150px"}, layout=W.Layout(width="460px"))
+_LABEL = {"description_width": "220px"}
+
+
+def _settle_needed(t: Any) -> float:
+    """After a restart, the time a node-join evaluation needs to be seen: the connecting stage (promoted
+    at a heartbeat) and the reevaluator batch, plus a little."""
+    return t.connected_after + (t.heartbeat_interval if t.connected_after else 0) + t.reeval_batch_delay + 2
+
+
+def _slider(description: str, value: float, lo: float, hi: float, step: float, tooltip: str) -> W.FloatSlider:
+    return W.FloatSlider(value=value, min=lo, max=hi, step=step, description=description, tooltip=tooltip,
+                         continuous_update=False, readout_format=".0f", style=_LABEL,
+                         layout=W.Layout(width="640px"))
 
 
 class TimingExplorer:
     """A panel over one scenario (default: core-395). ``explorer.widget`` is what to display;
-    ``explorer.run()`` runs with the current values (tests call it directly)."""
+    ``explorer.run()`` runs with the current values (tests call it directly).
+
+    Every result comes with its explanation (:func:`repro_lib.analysis.explain.explain`); the verdict,
+    the explanation and the figure are replaced together. Presets set the timings only — where the
+    settle is then too short for the preset, it is raised and the panel says so, and put back when
+    the preset goes back. **Reset** restores the scenario's values, **lock time axis** keeps the
+    x-axis of the current figure for the next runs, **Export** writes the run folder, the figure and
+    the exact ``repro run … --set …`` command."""
 
     def __init__(self, scenario: str | Path = "scenarios/core-395.yaml", *, backend: str = "sim", seed: int = 0,
                  auto: bool | None = None, figsize: tuple[float, float] = (11, 7.5)) -> None:
@@ -51,9 +67,13 @@ class TimingExplorer:
         self.auto = (backend == "sim") if auto is None else auto
         self.last_run: Run | None = None
         self.last_figure: Any = None
+        self.last_explanation: Any = None
         self.runs = 0
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
+        self._xlim: tuple[float, float] | None = None
+        self._settle_raised_from: float | None = None
+        self.note = ""
         params = self.doc.get("params") or {}
         t = timings_from(self.doc.get("timings") or {})
 
@@ -61,30 +81,50 @@ class TimingExplorer:
             from repro_lib.durations import parse_duration
             return parse_duration(params.get(name, default))
 
-        self.kill_to_deploy = _slider("kill → deploy (s)", p("kill_to_deploy", "5s"), 0, 900, 5)
-        self.downtime = _slider("downtime before restart (s)", p("downtime", "30s"), 0, 900, 5)
-        self.settle = _slider("settle after restart (s)", p("settle", "20s"), 5, 600, 5)
-        self.disconnect_timeout = _slider("disconnect_timeout (s)", t.disconnect_timeout, 3, 900, 1)
-        self.heartbeat_interval = _slider("heartbeat_interval (s)", t.heartbeat_interval, 1, 60, 1)
-        self.reeval_batch_delay = _slider("reeval batch delay (s)", t.reeval_batch_delay, 1, 60, 1)
-        self.preset = W.Dropdown(options=list(PRESETS), value=t.preset, description="timing preset",
-                                 style={"description_width": "150px"})
+        self.kill_to_deploy = _slider("kill → deploy (seconds)", p("kill_to_deploy", "5s"), 0, 900, 1,
+                                      "How long after the edges die the new job is deployed")
+        self.downtime = _slider("downtime before restart (s)", p("downtime", "30s"), 0, 900, 1,
+                                "How long the edges stay dead after that deploy")
+        self.settle = _slider("settle after restart (seconds)", p("settle", "20s"), 5, 900, 1,
+                              "How long after the restart the run is judged (the seed waits 20 s)")
+        self.disconnect_timeout = _slider("disconnect timeout (seconds)", t.disconnect_timeout, 3, 900, 1,
+                                          "No heartbeat for this long: the orchestrator marks the node disconnected")
+        self.heartbeat_interval = _slider("heartbeat interval (seconds)", t.heartbeat_interval, 1, 60, 1,
+                                          "How often an edge sends a heartbeat")
+        self.reeval_batch_delay = _slider("node-join batch delay (seconds)", t.reeval_batch_delay, 1, 60, 1,
+                                          "The reevaluator's debounce before a node-join evaluation")
+        self.preset = W.Dropdown(options=list(PRESETS), value=t.preset, description="timing preset", style=_LABEL,
+                                 tooltip="repro: 5 min timeout; docs: 90 s and a 30 s connecting stage; fast: 3 s")
         self.fix = W.Dropdown(options=list(FIXES), value=(self.doc.get("fix") or "none"), description="fix",
-                              style={"description_width": "150px"})
+                              style=_LABEL, tooltip="block = approach A; redispatch-on-join = B; edge-reconcile = D; "
+                                                     "pending-timeout = E")
         self.edges = W.IntSlider(value=len(self.doc.get("edges") or [1, 2]), min=1, max=20, description="edges",
-                                 continuous_update=False, style={"description_width": "150px"})
-        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
-        self.cancel_button = W.Button(description="Cancel", icon="stop", disabled=True)
+                                 continuous_update=False, style=_LABEL, layout=W.Layout(width="640px"),
+                                 tooltip="How many edges are killed and restarted")
+        self.lock_axis = W.Checkbox(value=False, description="lock time axis", indent=False,
+                                    tooltip="Keep the current figure's time axis for the next runs")
+        self.run_button = W.Button(description="Run", button_style="primary", icon="play", tooltip="Run now")
+        self.cancel_button = W.Button(description="Cancel", icon="stop", disabled=True,
+                                      tooltip="Stop a live run at its next step",
+                                      layout=W.Layout(display="none" if backend == "sim" else ""))
+        self.reset_button = W.Button(description="Reset", icon="undo", tooltip="Back to the scenario's own values")
+        self.export_button = W.Button(description="Export", icon="download",
+                                      tooltip="Save the run folder and the figure; print the repro run command")
         self.progress = W.FloatProgress(value=0, min=0, max=1, description="", layout=W.Layout(width="300px"))
         self.status = W.HTML("<b>VERDICT: (not run yet)</b>")
+        self.explanation = W.HTML("")
         self.plot = W.Output()
+        self._initial = {w: w.value for w in self.controls}
         self.run_button.on_click(lambda _: self.start())
         self.cancel_button.on_click(lambda _: self._cancel.set())
+        self.reset_button.on_click(lambda _: self.reset())
+        self.export_button.on_click(lambda _: print(self.export()))
+        self.lock_axis.observe(self._on_lock, names="value")
         self.preset.observe(self._on_preset, names="value")
         for w in self.controls:
             if w is not self.preset:
                 w.observe(self._on_change, names="value")
-        self._applying_preset = False
+        self._quiet = False
 
     # -- layout ----------------------------------------------------------------------------------
     @property
@@ -94,9 +134,9 @@ class TimingExplorer:
 
     @property
     def widget(self) -> W.Widget:
-        left = W.VBox(self.controls[:3] + [self.preset, self.fix, self.edges])
-        right = W.VBox(self.controls[4:7] + [W.HBox([self.run_button, self.cancel_button]), self.progress])
-        return W.VBox([W.HBox([left, right]), self.status, self.plot])
+        buttons = W.HBox([self.run_button, self.cancel_button, self.reset_button, self.export_button,
+                          self.lock_axis, self.progress])
+        return W.VBox([*self.controls, buttons, self.status, self.explanation, self.plot])
 
     def _ipython_display_(self) -> None:
         display(self.widget)
@@ -112,31 +152,80 @@ class TimingExplorer:
                 f"fix={self.fix.value}",
                 f"params.kill_to_deploy={d(self.kill_to_deploy.value)}",
                 f"params.downtime={d(self.downtime.value)}",
-                f"params.settle={d(self.settle.value)}"]
+                f"params.settle={d(self.settle.value)}",
+                f"edges={int(self.edges.value)}"]
+
+    def command(self) -> str:
+        """The ``repro run`` command line that reproduces the current result."""
+        import shlex
+        return " ".join(["repro", "run", shlex.quote(str(self.path)), *(f"--set {shlex.quote(x)}" for x in self.sets()),
+                         f"--seed {self.seed}", *([f"--backend {self.backend}"] if self.backend != "sim" else [])])
 
     def _on_preset(self, change: dict[str, Any]) -> None:
         t = timings_from({"preset": change["new"]})
-        self._applying_preset = True
+        need = _settle_needed(t)
+        self._quiet = True
         try:
-            self.settle.value = max(self.settle.value, default_settle(change["new"]))
             self.disconnect_timeout.value = t.disconnect_timeout
             self.heartbeat_interval.value = t.heartbeat_interval
             self.reeval_batch_delay.value = t.reeval_batch_delay
+            if self.settle.value < need:  # visibly, and undone when the preset goes back
+                if self._settle_raised_from is None:
+                    self._settle_raised_from = self.settle.value
+                self.settle.value = need
+                self.note = (f"settle raised to {need:g} s for the {change['new']} preset (connecting stage + "
+                             "node-join batch), so the node-join evaluation is seen")
+            elif self._settle_raised_from is not None and self._settle_raised_from >= need:
+                self.settle.value = self._settle_raised_from
+                self.note = f"settle back to {self._settle_raised_from:g} s"
+                self._settle_raised_from = None
         finally:
-            self._applying_preset = False
+            self._quiet = False
         self._on_change(change)
 
-    def _on_change(self, _: dict[str, Any]) -> None:
-        if self.auto and not self._applying_preset:
+    def _on_change(self, change: dict[str, Any]) -> None:
+        if change.get("owner") is self.settle and not self._quiet:
+            self._settle_raised_from = None  # the user set it: no longer ours to put back
+        if self.auto and not self._quiet:
             self.run()
+
+    def _on_lock(self, change: dict[str, Any]) -> None:
+        if change["new"] and self.last_figure is not None:
+            self._xlim = tuple(self.last_figure.axes[-1].get_xlim())
+        elif not change["new"]:
+            self._xlim = None
+
+    def reset(self) -> Run | None:
+        """Every control back to the scenario's own value, then one run."""
+        self._quiet = True
+        try:
+            for w, v in self._initial.items():
+                w.value = v
+            self._settle_raised_from = None
+            self.note = "reset to the scenario's values"
+        finally:
+            self._quiet = False
+        return self.run() if self.auto else None
+
+    def export(self, out_dir: str | Path = "out/explorer") -> str:
+        """Write the last run's folder and figure under ``out_dir``; return what was written and the command."""
+        if self.last_run is None:
+            return "nothing to export yet: run first"
+        from repro_lib.analysis.plots import save
+        out = Path(out_dir) / f"run-{self.runs:03d}"
+        self.last_run.write(out / "run")
+        png = save(self.last_run.plot(figsize=self.figsize, xlim=self._xlim), str(out / "timeline.png"))
+        (out / "command.txt").write_text(self.command() + "\n")
+        return f"{self.command()}\nrun folder: {out / 'run'}\nfigure: {png}"
 
     # -- running ----------------------------------------------------------------------------------
     def run(self) -> Run | None:
-        """Run once with the current values, synchronously; redraw verdict and figure."""
+        """Run once with the current values, synchronously; redraw verdict, explanation and figure."""
         self._cancel.clear()
+        self.status.value = f"<b style='color:#1565c0'>⏳ running… (run {self.runs + 1})</b>"
         try:
             doc = with_edges(self.doc, int(self.edges.value))
-            sc = parse_scenario(doc, path=self.path, sets=self.sets())
+            sc = parse_scenario(doc, path=self.path, sets=[x for x in self.sets() if not x.startswith("edges=")])
             steps = len(sc.steps)
 
             def progress(step: Any, _stack: Any) -> None:
@@ -147,7 +236,7 @@ class TimingExplorer:
 
             run = run_scenario(sc, backend=self.backend, seed=self.seed, progress=progress)
         except ReproError as e:
-            self.status.value = f"<b style='color:#b00020'>ERROR: {e}</b>"
+            self.status.value = f"<b style='color:#b00020'>ERROR: {html.escape(str(e))}</b>"
             return None
         self.runs += 1
         self.last_run = run
@@ -176,25 +265,39 @@ class TimingExplorer:
         self._thread.start()
 
     def _show(self, run: Run) -> None:
+        from repro_lib.analysis.explain import explain
+
         v = run.verdict
         colour = {"reproduced": "#b00020", "not_reproduced": "#1b7f3b"}.get(v.verdict, "#a66b00")
         stuck = f" — {len(v.stuck)} execution(s) stuck" if v.stuck else ""
         head = f"<b style='color:{colour}'>VERDICT: {v.verdict}</b>{stuck}"
         if run.error:  # a stopped run has no verdict worth stating; its partial timeline is still drawn
             head = f"<b style='color:#a66b00'>RUN STOPPED: {html.escape(run.error)}</b>"
-        self.status.value = f"{head} <span style='color:#666'>(run {self.runs}: {' '.join(self.sets())})</span>"
+        ex = explain(run)
+        self.last_explanation = ex
+        note = f"<br><i>{html.escape(self.note)}</i>" if self.note else ""
+        self.note = ""
+        fig = run.plot(figsize=self.figsize, xlim=self._xlim)
+        self.last_figure = fig
+        # the figure first, then the words: the verdict never sits above the previous timeline
         with self.plot:
             self.plot.clear_output(wait=True)
-            fig = run.plot(figsize=self.figsize)
-            self.last_figure = fig
             display(fig)
-            plt.close(fig)
+        plt.close(fig)
+        self.explanation.value = (f"<div style='max-width:1000px'>{html.escape(ex.text())}{note}</div>")
+        self.status.value = (f"{head} <span style='color:#666'>(run {self.runs}: <code>"
+                             f"{html.escape(self.command())}</code>)</span>")
 
     @property
     def verdict_text(self) -> str:
         """The verdict line as plain text (what a person reads in the panel)."""
         import re
-        return re.sub(r"<[^>]+>", "", self.status.value)
+        return html.unescape(re.sub(r"<[^>]+>", "", self.status.value))
+
+    @property
+    def explanation_text(self) -> str:
+        import re
+        return html.unescape(re.sub(r"<[^>]+>", "", self.explanation.value))
 
 
 def show_static(run: Run) -> None:

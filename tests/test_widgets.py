@@ -103,3 +103,76 @@ def test_live_backend_runs_in_background_and_cancel_tears_down(root: Path) -> No
     assert not x.run_button.disabled and x.cancel_button.disabled
     left = emulator_pids() - before
     assert not left, f"emulator processes left: {left}"
+
+
+# -- issue 10: the panel explains, resets, exports -----------------------------------------------------
+def test_explanation_comes_from_the_runs_own_events(explorer: TimingExplorer) -> None:
+    explorer.kill_to_deploy.value = 200           # deployed inside the window; the orchestrator notices later
+    explorer.downtime.value = 300
+    run = explorer.last_run
+    ev = run.events
+    noticed = ev[(ev["kind"] == "node") & (ev["state"] == "disconnected")]["t_s"].min()
+    deployed = ev[(ev["kind"] == "action") & (ev["state"] == "deploy") & (ev["job"] == "new-test-job")]["t_s"].iloc[0]
+    ex = explorer.last_explanation
+    assert ex.times["noticed"] == pytest.approx(noticed) and ex.times["deployed"] == pytest.approx(deployed)
+    text = explorer.explanation_text
+    assert f"noticed at {noticed:.1f}s" in text and f"deployed at {deployed:.1f}s" in text
+    assert "while the orchestrator still believed the edges connected" in text
+    assert "published into NATS with nobody subscribed" in text
+
+
+def test_fix_a_says_why_nothing_changed(explorer: TimingExplorer) -> None:
+    explorer.run()
+    explorer.fix.value = "block"
+    assert explorer.verdict_text.startswith("VERDICT: reproduced")
+    assert "Fix A (RetryStrategyBlock) cannot act here: the publish succeeded" in explorer.explanation_text
+
+
+def test_fix_e_says_when_its_remedy_is_due(explorer: TimingExplorer) -> None:
+    explorer.fix.value = "pending-timeout"
+    ex = explorer.last_explanation
+    assert explorer.verdict_text.startswith("VERDICT: inconclusive") and ex.settle_until is not None
+    assert f"due at t={ex.settle_until:.1f}s" in explorer.explanation_text
+    explorer.settle.value = explorer.settle.value + (ex.settle_until - explorer.last_run.final.t_s) + 5
+    assert explorer.verdict_text.startswith("VERDICT: not_reproduced")
+
+
+def test_preset_raises_settle_visibly_and_puts_it_back(explorer: TimingExplorer) -> None:
+    explorer.preset.value = "docs"
+    assert explorer.settle.value >= 62 and "settle raised to" in explorer.explanation_text
+    explorer.preset.value = "repro"
+    assert explorer.settle.value == 20 and "settle back to 20 s" in explorer.explanation_text
+
+
+def test_reset_and_export(explorer: TimingExplorer, tmp_path: Path) -> None:
+    explorer.kill_to_deploy.value = 400
+    explorer.fix.value = "block"
+    explorer.edges.value = 5
+    explorer.reset()
+    assert (explorer.kill_to_deploy.value, explorer.fix.value, explorer.edges.value) == (5, "none", 2)
+    assert explorer.verdict_text.startswith("VERDICT: reproduced")
+    out = explorer.export(tmp_path)
+    cmd = out.splitlines()[0]
+    assert cmd.startswith("repro run scenarios/core-395.yaml --set timings.preset=repro")
+    folder = next(tmp_path.glob("run-*"))
+    assert (folder / "timeline.png").stat().st_size > 10_000 and (folder / "run" / "events.jsonl").is_file()
+    # the command reproduces the panel's verdict
+    import shlex
+
+    from repro_lib.cli import main
+    args = shlex.split(cmd)[1:]
+    assert main([*args, "--quiet"]) == 0 and explorer.last_run.verdict.verdict == "reproduced"
+
+
+def test_lock_time_axis(explorer: TimingExplorer) -> None:
+    explorer.run()
+    xlim = explorer.last_figure.axes[-1].get_xlim()
+    explorer.lock_axis.value = True
+    explorer.kill_to_deploy.value = 400
+    assert explorer.last_figure.axes[-1].get_xlim() == xlim
+
+
+def test_labels_have_units_and_tooltips(explorer: TimingExplorer) -> None:
+    for w in explorer.controls:
+        assert w.tooltip and "_" not in w.description
+    assert explorer.cancel_button.layout.display == "none"  # nothing to cancel on the sim

@@ -380,6 +380,11 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
     (plot_executions_by_job if many_execs else plot_executions)(events, axes[1], end)
     plot_evals(events, axes[2])
     mark_actions(src if not isinstance(src, pd.DataFrame) else events, axes, label_ax=top)
+    _, noticed = tl.noticed_at(events)
+    if noticed is not None:  # the moment the orchestrator stopped believing the dead edges connected
+        axes[0].axvline(noticed, color=COLORS["disconnected"], ls="-.", lw=1.2, zorder=4)
+        axes[0].annotate("orchestrator noticed", (noticed, 1.0), xycoords=("data", "axes fraction"),
+                         xytext=(3, -10), textcoords="offset points", fontsize=7.5, color="#455a64")
     axes[-1].set_xlabel("seconds since the start of the run")
     if xlim is not None:
         axes[-1].set_xlim(*xlim)

@@ -17,6 +17,7 @@ __all__ = [
     "dispatch_marks",
     "action_marks",
     "eval_marks",
+    "noticed_at",
 ]
 
 _NAME = re.compile(r"(?:^|\s)(?:name|target)=([^\s]+)")
@@ -177,3 +178,15 @@ def eval_marks(events: pd.DataFrame) -> pd.DataFrame:
     out["trigger"] = trig.fillna("?")
     out["detail"] = created["detail"]
     return out.reset_index(drop=True)
+
+
+def noticed_at(events: pd.DataFrame) -> tuple[float | None, float | None]:
+    """(when the first edge was killed or cut off, when the orchestrator first marked one of those
+    edges disconnected after that) — the bug's window is between the two; None where not in the events."""
+    kills = events[(events["kind"] == "fault") & events["state"].isin(["kill", "partition"])]
+    if kills.empty:
+        return None, None
+    t_kill = float(kills["t_s"].min())
+    seen = events[(events["kind"] == "node") & (events["state"] == "disconnected")
+                  & events["node"].isin(set(kills["node"].dropna())) & (events["t_s"] >= t_kill)]
+    return t_kill, (float(seen["t_s"].min()) if len(seen) else None)
