@@ -130,7 +130,8 @@ def plot_executions(src: Any, ax: Axes, t_end: float | None = None) -> list[str]
         first = g.iloc[0]
         labels.append((i, f"{first['job']} · {first['name']}"))
         if g.iloc[-1]["state"] == "pending" and g.iloc[-1]["desired"] == "running":
-            ax.text(g.iloc[-1]["t1"], i, " pending", va="center", ha="left", fontsize=7, color="#b71c1c")
+            ax.text(g.iloc[-1]["t1"], i, " pending", va="center", ha="left", fontsize=7, color="#b71c1c",
+                    clip_on=True)
     if labels:
         ax.set_yticks([y for y, _ in labels], [lab for _, lab in labels], fontsize=8)
         ax.set_ylim(-0.6, len(labels) - 0.4)
@@ -152,6 +153,7 @@ def plot_evals(src: Any, ax: Axes) -> int:
         burst = (g["t_s"].diff().fillna(1.0) > 0.5).cumsum()
         for t, n in g.groupby(burst)["t_s"].agg(["first", "size"]).itertuples(index=False):
             ax.annotate(f"{n} eval{'s' if n > 1 else ''}", (t, i), xytext=(3, 4), textcoords="offset points",
+                        annotation_clip=True,
                         fontsize=7)
     ax.set_yticks(range(len(triggers)), triggers, fontsize=8)
     ax.set_ylim(-0.7, max(len(triggers), 1) - 0.3)
@@ -181,6 +183,7 @@ def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None) ->
         row = next((i for i, e in enumerate(ends) if t > e), min(range(4), key=lambda i: ends[i]))
         ends[row] = t + (len(label) + 2) * 0.0062 * span
         target.annotate(label, (t, 0.82 - 0.26 * row), xycoords=("data", "axes fraction"), xytext=(2, 0),
+                        annotation_clip=True,
                         textcoords="offset points", fontsize=7, ha="left", va="center")
     return len(acts)
 
@@ -384,6 +387,7 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
     if noticed is not None:  # the moment the orchestrator stopped believing the dead edges connected
         axes[0].axvline(noticed, color=COLORS["disconnected"], ls="-.", lw=1.2, zorder=4)
         axes[0].annotate("orchestrator noticed", (noticed, 1.0), xycoords=("data", "axes fraction"),
+                         annotation_clip=True,
                          xytext=(3, -10), textcoords="offset points", fontsize=7.5, color="#455a64")
     axes[-1].set_xlabel("seconds since the start of the run")
     if xlim is not None:
