@@ -6,7 +6,7 @@ tests can assert on the numbers."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +114,17 @@ def default_settle(preset: str) -> float:
 
 def sweep(scenario: str | Path | dict[str, Any], *, kill_to_deploy: Iterable[float], downtime: Iterable[float],
           presets: Sequence[str] = ("repro",), seeds: Sequence[int] = (0, 1, 2), sets: Sequence[str] = (),
-          settle: float | None = None) -> pd.DataFrame:
-    """Run the scenario over a grid; one row per (preset, kill_to_deploy, downtime, seed)."""
+          settle: float | None = None, progress: bool | Callable[[int, int], None] = False) -> pd.DataFrame:
+    """Run the scenario over a grid; one row per (preset, kill_to_deploy, downtime, seed).
+    ``progress=True`` shows a progress bar in a notebook (a line per 10 % elsewhere); a callable
+    gets ``(done, total)`` after every run."""
     doc = load_doc(scenario) if not isinstance(scenario, dict) else scenario
     path = Path(scenario) if not isinstance(scenario, dict) else None
     base: Scenario | None = None
     rows = []
-    for preset, k, d, seed in itertools.product(presets, kill_to_deploy, downtime, seeds):
+    grid = list(itertools.product(presets, kill_to_deploy, downtime, seeds))
+    tick = _progress(len(grid)) if progress is True else (progress or None)
+    for i, (preset, k, d, seed) in enumerate(grid, 1):
         extra = [f"timings.preset={preset}", f"params.kill_to_deploy={format_duration(k)}",
                  f"params.downtime={format_duration(d)}",
                  f"params.settle={format_duration(settle if settle is not None else default_settle(preset))}"]
@@ -131,7 +135,38 @@ def sweep(scenario: str | Path | dict[str, Any], *, kill_to_deploy: Iterable[flo
                      "verdict": run.verdict.verdict, "stuck": len(run.verdict.stuck),
                      "disconnect_timeout_s": sc.timings.disconnect_timeout,
                      "error": run.error})
+        if tick is not None:
+            tick(i, len(grid))
     return pd.DataFrame(rows)
+
+
+def _progress(total: int) -> Callable[[int, int], None]:
+    """A progress bar (ipywidgets) in a notebook, else a line per 10 %."""
+    import time
+
+    t0 = time.perf_counter()
+    try:
+        import ipywidgets as W
+        from IPython import get_ipython
+        from IPython.display import display
+
+        if get_ipython() is None:
+            raise ImportError
+        bar = W.IntProgress(min=0, max=total, description="sweep", layout=W.Layout(width="480px"))
+        label = W.HTML(f"0 / {total} runs")
+        display(W.HBox([bar, label]))
+
+        def tick(done: int, total: int) -> None:
+            bar.value = done
+            if done == total or done % max(1, total // 100) == 0:
+                rate = done / max(time.perf_counter() - t0, 1e-9)
+                label.value = f"{done} / {total} runs ({rate:.0f} runs/s)" + (" — done" if done == total else "")
+        return tick
+    except ImportError:
+        def tick(done: int, total: int) -> None:
+            if done == total or done % max(1, total // 10) == 0:
+                print(f"sweep: {done}/{total} runs ({time.perf_counter() - t0:.0f}s)", flush=True)
+        return tick
 
 
 def boundary_table(grid: pd.DataFrame) -> pd.DataFrame:
@@ -165,15 +200,16 @@ def plot_race_map(df: pd.DataFrame, *, sets: Sequence[str] = ()) -> Figure:
                            shading="flat")
         ax.set_yticks(range(len(ys)), [format_duration(y) for y in ys])
         lo, hi = race_boundary(timings_from({"preset": preset}))
-        ax.axvspan(lo, hi, color="black", alpha=0.12, label="theory: window closes here")
-        ax.axvline(lo, color="black", lw=1, ls="--")
-        ax.axvline(hi, color="black", lw=1, ls="--")
-        ax.set_xlabel("kill → deploy delay (s)")
-        ax.set_ylabel("deploy → edges restart (s)")
+        ax.axvspan(lo, hi, facecolor="none", edgecolor="#1a237e", hatch="xx", lw=1.5,
+                   label="theory: the window closes in this band")
+        ax.axvline(lo, color="#1a237e", lw=1.5, ls="--")
+        ax.axvline(hi, color="#1a237e", lw=1.5, ls="--")
+        ax.set_xlabel("kill → deploy delay (seconds)")
+        ax.set_ylabel("deploy → edges restart (duration)")
         t = timings_from({"preset": preset})
         ax.set_title(f"preset {preset}: disconnect_timeout {format_duration(t.disconnect_timeout)}, "
                      f"heartbeat {format_duration(t.heartbeat_interval)}", fontsize=9, loc="left")
-        ax.legend(loc="upper right", fontsize=7)
+        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.14), fontsize=8, frameon=False)
         fig.colorbar(im, ax=ax, label="fraction of runs stuck")
     fig.suptitle("Where jobs get stuck: a deploy before the orchestrator notices the dead edges",
                  fontsize=10, x=0.01, ha="left")
