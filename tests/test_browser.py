@@ -144,6 +144,39 @@ def test_explorer_in_jupyterlab(lab: tuple[str, str], tmp_path: Path) -> None:
             png = img.screenshot()
             dark = sum(Image.open(io.BytesIO(png)).convert("L").histogram()[:100])
             assert dark > 500, f"plot looks blank ({dark} dark pixels)"
+            # Reset: the scenario's values come back and the verdict with them
+            page.locator(".widget-button", has_text="Reset").click()
+            expect(verdict).to_contain_text("VERDICT: reproduced")
+            expect(slider.locator(".widget-readout")).to_have_text("5")
+            expect(status).to_have_text(KERNEL_IDLE)
+
+            # 20 edges: the figure switches to counts per state and is not blank
+            before = page.locator(PLOT).first.get_attribute("src")
+            edges = page.locator(".widget-slider:has(.widget-label:text-is('edges'))").first
+            eb = edges.locator(".noUi-base").bounding_box()
+            eh = edges.locator(".noUi-handle").bounding_box()
+            assert eb and eh
+            page.mouse.move(eh["x"] + eh["width"] / 2, eh["y"] + eh["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(eb["x"] + eb["width"] + 20, eh["y"] + eh["height"] / 2, steps=8)
+            page.mouse.up()
+            expect(edges.locator(".widget-readout")).to_have_text("20")
+            expect(verdict).to_contain_text("20 execution(s) stuck")
+            expect(status).to_have_text(KERNEL_IDLE)
+            _wait_plot_settled(page, before)
+            png20 = page.locator(PLOT).first.screenshot()
+            dark20 = sum(Image.open(io.BytesIO(png20)).convert("L").histogram()[:100])
+            assert dark20 > 500, f"the 20-edge plot looks blank ({dark20} dark pixels)"
+
+            # fix A: nothing changes, and the explanation says why
+            page.locator(".widget-dropdown:has(.widget-label:text-is('fix')) select").select_option("block")
+            explanation = page.locator(".widget-html", has_text="Fix A").first
+            expect(explanation).to_contain_text("cannot act here: the publish succeeded")
+            expect(verdict).to_contain_text("VERDICT: reproduced")
+            expect(status).to_have_text(KERNEL_IDLE)
+            page.locator(".widget-button", has_text="Reset").click()
+            expect(edges.locator(".widget-readout")).to_have_text("2")
+            expect(verdict).to_contain_text("VERDICT: reproduced — 2 execution(s) stuck")
             page.screenshot(path=str(tmp_path / "explorer.png"))
             shot = os.environ.get("REPRO_BROWSER_SHOT")
             if shot:
