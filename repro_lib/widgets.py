@@ -110,6 +110,9 @@ class TimingExplorer:
         self.reset_button = W.Button(description="Reset", icon="undo", tooltip="Back to the scenario's own values")
         self.export_button = W.Button(description="Export", icon="download",
                                       tooltip="Save the run folder and the figure; print the repro run command")
+        self.settle_button = W.Button(description="settle until the remedy", icon="forward",
+                                      tooltip="A fix's re-dispatch is due after this run ended: settle until then",
+                                      layout=W.Layout(display="none", width="auto"))
         self.progress = W.FloatProgress(value=0, min=0, max=1, description="", layout=W.Layout(width="300px"))
         self.status = W.HTML("<b>VERDICT: (not run yet)</b>")
         self.explanation = W.HTML("")
@@ -119,6 +122,7 @@ class TimingExplorer:
         self.cancel_button.on_click(lambda _: self._cancel.set())
         self.reset_button.on_click(lambda _: self.reset())
         self.export_button.on_click(lambda _: print(self.export()))
+        self.settle_button.on_click(lambda _: self.settle_until_remedy())
         self.lock_axis.observe(self._on_lock, names="value")
         self.preset.observe(self._on_preset, names="value")
         for w in self.controls:
@@ -135,7 +139,7 @@ class TimingExplorer:
     @property
     def widget(self) -> W.Widget:
         buttons = W.HBox([self.run_button, self.cancel_button, self.reset_button, self.export_button,
-                          self.lock_axis, self.progress])
+                          self.settle_button, self.lock_axis, self.progress])
         return W.VBox([*self.controls, buttons, self.status, self.explanation, self.plot])
 
     def _ipython_display_(self) -> None:
@@ -206,6 +210,14 @@ class TimingExplorer:
         finally:
             self._quiet = False
         return self.run() if self.auto else None
+
+    def settle_until_remedy(self) -> Run | None:
+        """One click: settle long enough for the remedy the last run said was due (fix E's timer)."""
+        ex, run = self.last_explanation, self.last_run
+        if ex is None or run is None or ex.settle_until is None:
+            return None
+        self.settle.value = min(self.settle.max, self.settle.value + (ex.settle_until - run.final.t_s) + 5)
+        return self.last_run
 
     def export(self, out_dir: str | Path = "out/explorer") -> str:
         """Write the last run's folder and figure under ``out_dir``; return what was written and the command."""
@@ -285,6 +297,9 @@ class TimingExplorer:
             display(fig)
         plt.close(fig)
         self.explanation.value = (f"<div style='max-width:1000px'>{html.escape(ex.text())}{note}</div>")
+        self.settle_button.layout.display = "" if ex.settle_until is not None else "none"
+        if ex.settle_until is not None:
+            self.settle_button.description = f"settle until t={ex.settle_until:.0f}s"
         self.status.value = (f"{head} <span style='color:#666'>(run {self.runs}: <code>"
                              f"{html.escape(self.command())}</code>)</span>")
 

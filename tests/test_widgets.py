@@ -133,8 +133,10 @@ def test_fix_e_says_when_its_remedy_is_due(explorer: TimingExplorer) -> None:
     ex = explorer.last_explanation
     assert explorer.verdict_text.startswith("VERDICT: inconclusive") and ex.settle_until is not None
     assert f"due at t={ex.settle_until:.1f}s" in explorer.explanation_text
-    explorer.settle.value = explorer.settle.value + (ex.settle_until - explorer.last_run.final.t_s) + 5
+    assert explorer.settle_button.layout.display == "" and "settle until" in explorer.settle_button.description
+    explorer.settle_until_remedy()  # the one-click button
     assert explorer.verdict_text.startswith("VERDICT: not_reproduced")
+    assert explorer.settle_button.layout.display == "none"
 
 
 def test_preset_raises_settle_visibly_and_puts_it_back(explorer: TimingExplorer) -> None:
