@@ -316,8 +316,11 @@ class TimingExplorer:
 
 
 def show_static(run: Run) -> None:
-    """What a shared HTML report needs: the verdict and the figure as plain outputs."""
+    """What a shared HTML report needs: the verdict, its explanation and the figure as plain outputs."""
+    from repro_lib.analysis.explain import explain
+
     display(HTML(run._repr_html_()))
+    display(HTML(f"<p style='max-width:1000px'>{html.escape(explain(run).text())}</p>"))
     fig = run.plot()
     display(fig)
     plt.close(fig)
