@@ -87,7 +87,40 @@ def _html(nb: Any, *, no_input: bool) -> str:
                             exclude_input_prompt=no_input)
     body, _ = exporter.from_notebook_node(nb)
     body = _EXTERNAL.sub("", body)
-    return _MODULE_LOADER.sub("", body)  # e.g. the mermaid loader importing from a CDN
+    body = _MODULE_LOADER.sub("", body)  # e.g. the mermaid loader importing from a CDN
+    # long log lines stay on one line and scroll, instead of breaking mid-word
+    return body.replace("</head>", _NOWRAP + "</head>", 1)
+
+
+_NOWRAP = ("<style>.jp-OutputArea-output pre{white-space:pre;overflow-x:auto;word-break:normal;"
+           "overflow-wrap:normal}</style>")
+
+
+def relativize_notebook(nb: Any, root: Path) -> Any:
+    """Paths under ``root`` (the repository) shown relative to it: a report sent to a maintainer shows
+    ``reports/walkthrough/run``, not the folder it was made in."""
+    prefix = str(root.resolve()).rstrip("/") + "/"
+
+    def rel(text: Any) -> Any:
+        return text.replace(prefix, "") if isinstance(text, str) else text
+
+    def walk(obj: Any) -> Any:  # the metadata too: papermill records the parameters there
+        if isinstance(obj, dict):
+            return {k: walk(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        return rel(obj)
+
+    nb["metadata"] = type(nb["metadata"])(walk(dict(nb["metadata"])))
+    for cell in nb.cells:
+        cell["source"] = rel(cell.get("source") or "")
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = rel("".join(out["text"]) if isinstance(out["text"], list) else out["text"])
+            for mime, value in list(out.get("data", {}).items()):
+                if mime.startswith("text/"):
+                    out["data"][mime] = rel("".join(value) if isinstance(value, list) else value)
+    return nb
 
 
 def render_report(notebook: str | Path, out_dir: str | Path, *, parameters: dict[str, Any] | None = None,
@@ -122,7 +155,7 @@ def render_report(notebook: str | Path, out_dir: str | Path, *, parameters: dict
         raise ReportError(f"{src.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}",
                           cell=e.cell_index, notebook=executed,
                           hint=f"the partly executed notebook is at {executed}") from None
-    nb = redact_notebook(nbformat.read(executed, as_version=4))
+    nb = relativize_notebook(redact_notebook(nbformat.read(executed, as_version=4)), Path.cwd())
     nbformat.write(nb, executed)  # the executed notebook is shared too
     nb = make_offline(nb)
     html = out / (src.stem + ".html")

@@ -357,3 +357,16 @@ def test_undated_figure_says_so(tmp_path: Path) -> None:
     assert "date unknown" in fig._suptitle.get_text() and "1970" not in fig._suptitle.get_text()
     ticks = [t.get_text() for ax in fig.axes for t in ax.get_xticklabels()]
     assert not any("1970" in t for t in ticks)
+
+
+def test_reports_show_repository_paths_relative(tmp_path: Path) -> None:
+    import nbformat
+
+    from repro_lib.report import relativize_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"parameters": {"RUN_DIR": str(ROOT / "reports" / "x" / "run")}}
+    nb.cells = [nbformat.v4.new_code_cell(f'RUN_DIR = "{ROOT}/reports/x/run"')]
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"run folder: {ROOT}/reports/x/run\n")]
+    dumped = nbformat.writes(relativize_notebook(nb, ROOT))
+    assert str(ROOT) not in dumped and "reports/x/run" in dumped
