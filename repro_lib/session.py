@@ -81,8 +81,29 @@ class Session:
         return self._step("sleep", duration)
 
     def deploy(self, path: str, *, force: bool = False) -> str:
-        """``expanso-cli job deploy FILE``: returns created / updated / NO_CHANGES_DETECTED."""
-        return self._step("deploy", {"file": path, "force": force})
+        """``expanso-cli job deploy FILE``: what the CLI prints — ``Job NAME created (id j-…, version 1)``
+        (or ``updated`` / ``NO_CHANGES_DETECTED``). The job's executions appear once its evaluation
+        has run, a moment later (see :meth:`wait_for`)."""
+        from repro_lib.jobs import load_job
+
+        result = self._step("deploy", {"file": path, "force": force})
+        try:
+            name = load_job(path).name
+        except Exception:  # noqa: BLE001 - the step already ran; the message is a courtesy
+            return result
+        job = next((j for j in self.stack.snapshot("job deploy").jobs if j.get("name") == name), None)
+        if job is None or result not in ("created", "updated"):
+            return result
+        return _Deployed(f"Job {name} {result} (id {job.get('id')}, version {job.get('version')})", result)
+
+    def wait_for_executions(self, job: str, count: int | None = None, timeout: str = "30s") -> str:
+        """Wait until ``job`` has its executions (by default one per connected node): its evaluation ran."""
+        n = count if count is not None else int(self.stack.count_nodes("connected"))
+
+        def placed() -> bool:
+            return sum(self.stack.count_executions(job, st) for st in ("pending", "starting", "running")) >= n
+
+        return "ok" if self.stack.wait_for(placed, parse_duration(timeout)) else "timeout"
 
     def stop_job(self, name: str) -> str:
         return self._step("stop_job", name)
@@ -152,3 +173,17 @@ class Session:
             self.stack.down()
 
 
+
+
+class _Deployed(str):
+    """The CLI's message, which still compares equal to the bare result (``== "created"``)."""
+
+    def __new__(cls, message: str, result: str) -> _Deployed:
+        obj = super().__new__(cls, message)
+        obj.result = result
+        return obj
+
+    def __eq__(self, other: object) -> bool:
+        return str.__eq__(self, other) or (isinstance(other, str) and other == self.result)
+
+    __hash__ = str.__hash__
