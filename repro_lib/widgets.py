@@ -16,7 +16,6 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 
-from repro_lib.durations import format_duration
 from repro_lib.errors import ReproError
 from repro_lib.experiments import load_doc, with_edges
 from repro_lib.model.types import FIXES
@@ -147,8 +146,10 @@ class TimingExplorer:
 
     # -- values -----------------------------------------------------------------------------------
     def sets(self) -> list[str]:
-        """The current values as ``--set`` overrides (what ``repro run`` would take)."""
-        d = format_duration
+        """The current values as ``--set`` overrides (what ``repro run`` would take), in seconds like the
+        sliders."""
+        def d(v: float) -> str:
+            return f"{v:g}s"
         return [f"timings.preset={self.preset.value}",
                 f"timings.disconnect_timeout={d(self.disconnect_timeout.value)}",
                 f"timings.heartbeat_interval={d(self.heartbeat_interval.value)}",

@@ -45,16 +45,16 @@ def test_format_duration_round_trips() -> None:
 
 def test_core_scenario_reads_like_the_seed(root: Path) -> None:
     sc = load_scenario("scenarios/core-395.yaml")
-    assert [s.op for s in sc.steps] == ["up", "wait_for", "deploy", "wait_for", "kill", "sleep", "deploy",
+    assert [s.op for s in sc.steps] == ["up", "wait_for", "deploy", "wait_for", "sleep", "kill", "sleep", "deploy",
                                         "sleep", "start", "sleep", "snapshot"]
-    assert sc.steps[5].args == {"duration": 5.0} and sc.steps[2].job.name == "test-heartbeat"
+    assert sc.steps[6].args == {"duration": 5.0} and sc.steps[2].job.name == "test-heartbeat"
 
 
 def test_sets_reach_timings_fix_params_and_preset(root: Path) -> None:
     sc = load_scenario("scenarios/core-395.yaml", ["timings.disconnect_timeout=90s", "fix=redispatch-on-join",
                                                     "params.kill_to_deploy=400s", "timings.preset=docs"])
     assert sc.timings.disconnect_timeout == 90 and sc.timings.connected_after == 30
-    assert sc.fix == ["redispatch-on-join"] and sc.steps[5].args["duration"] == 400
+    assert sc.fix == ["redispatch-on-join"] and sc.steps[6].args["duration"] == 400
 
 
 @pytest.mark.parametrize("sets,match", [
@@ -79,7 +79,7 @@ def test_bad_sets(root: Path, sets: list[str], match: str) -> None:
     (lambda d: d["steps"].__setitem__(5, {"sleep": "5 minutes"}), r"step 6: bad sleep duration '5 minutes'"),
     (lambda d: d["steps"].__setitem__(4, {"kill": ["edge9"]}), r"step 5: kill: unknown edge 'edge9'"),
     (lambda d: d["steps"].__setitem__(2, {"deploy": "pipelines/missing.yaml"}), r"step 3: deploy: job file"),
-    (lambda d: d["params"].pop("downtime"), r"step 8: unknown param \$\{downtime\}"),
+    (lambda d: d["params"].pop("downtime"), r"step 9: unknown param \$\{downtime\}"),
     (lambda d: d.__setitem__("stepz", []), r"unknown top-level key"),
     (lambda d: d["steps"].__setitem__(0, {"up": {}, "down": {}}), r"step 1: a step must be a one-key"),
 ])
@@ -173,7 +173,7 @@ def test_run_folder_contents(root: Path, tmp_path: Path) -> None:
     log = (out_dir / "logs" / "orchestrator.log").read_text()
     assert 'msg="PUBLISH: Checking node connection"' in log and "connection_alive=true" in log
     resolved = yaml.safe_load((out_dir / "scenario.yaml").read_text())
-    assert resolved["steps"][5] == {"sleep": {"duration": 5.0}}
+    assert resolved["steps"][6] == {"sleep": {"duration": 5.0}}
 
 
 def test_same_seed_same_log_different_seed_different_ids(root: Path) -> None:

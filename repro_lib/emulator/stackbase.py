@@ -38,7 +38,7 @@ Progress = Callable[[str], None]
 QUICK_SETS = (
     "timings.heartbeat_interval=3s", "timings.disconnect_timeout=60s", "timings.reeval_batch_delay=3s",
     "timings.edge_boot_delay=200ms", "timings.execution_start_delay=200ms", "timings.edge_reconnect_interval=2s",
-    "params.kill_to_deploy=1s", "params.downtime=4s", "params.settle=8s",
+    "params.connected_for=4s", "params.kill_to_deploy=1s", "params.downtime=4s", "params.settle=8s",
 )
 
 
