@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,23 +43,39 @@ class Report:
     seconds: float
 
 
-def redact_notebook(nb: Any) -> Any:
-    """Every cell's source and every text output through :func:`repro_lib.redact.redact` (a papermill
-    parameter, a printed log line, a table cell); figures were redacted when they were drawn."""
-    from repro_lib.redact import redact
+def _map_text(nb: Any, fn: Callable[[str], str]) -> Any:
+    """``fn`` over every text a notebook holds: the metadata (papermill records the parameters there),
+    each cell's source, and every text output (streams, text/* and JSON data, error values)."""
+    def walk(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            return {k: walk(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [walk(v) for v in obj]
+        return fn(obj) if isinstance(obj, str) else obj
 
+    def text(value: Any) -> Any:
+        value = "".join(value) if isinstance(value, list) else value
+        return fn(value) if isinstance(value, str) else value
+
+    nb["metadata"] = type(nb["metadata"])(walk(dict(nb["metadata"])))
     for cell in nb.cells:
-        cell["source"] = redact(cell.get("source") or "")
+        cell["source"] = text(cell.get("source") or "")
         for out in cell.get("outputs", []):
-            if "text" in out:
-                out["text"] = redact("".join(out["text"]) if isinstance(out["text"], list) else out["text"])
+            for key in ("text", "evalue"):
+                if key in out:
+                    out[key] = text(out[key])
             for mime, value in list(out.get("data", {}).items()):
                 if mime.startswith("text/") or mime == "application/json":
-                    text = "".join(value) if isinstance(value, list) else value
-                    out["data"][mime] = redact(text) if isinstance(text, str) else value
-            if "evalue" in out:
-                out["evalue"] = redact(out["evalue"])
+                    out["data"][mime] = text(value)
     return nb
+
+
+def redact_notebook(nb: Any) -> Any:
+    """Every text a notebook holds through :func:`repro_lib.redact.redact` (a papermill parameter, a
+    printed log line, a table cell); figures were redacted when they were drawn."""
+    from repro_lib.redact import redact
+
+    return _map_text(nb, redact)
 
 
 def make_offline(nb: Any) -> Any:
@@ -100,27 +117,7 @@ def relativize_notebook(nb: Any, root: Path) -> Any:
     """Paths under ``root`` (the repository) shown relative to it: a report sent to a maintainer shows
     ``reports/walkthrough/run``, not the folder it was made in."""
     prefix = str(root.resolve()).rstrip("/") + "/"
-
-    def rel(text: Any) -> Any:
-        return text.replace(prefix, "") if isinstance(text, str) else text
-
-    def walk(obj: Any) -> Any:  # the metadata too: papermill records the parameters there
-        if isinstance(obj, dict):
-            return {k: walk(v) for k, v in obj.items()}
-        if isinstance(obj, list):
-            return [walk(v) for v in obj]
-        return rel(obj)
-
-    nb["metadata"] = type(nb["metadata"])(walk(dict(nb["metadata"])))
-    for cell in nb.cells:
-        cell["source"] = rel(cell.get("source") or "")
-        for out in cell.get("outputs", []):
-            if "text" in out:
-                out["text"] = rel("".join(out["text"]) if isinstance(out["text"], list) else out["text"])
-            for mime, value in list(out.get("data", {}).items()):
-                if mime.startswith("text/"):
-                    out["data"][mime] = rel("".join(value) if isinstance(value, list) else value)
-    return nb
+    return _map_text(nb, lambda text: text.replace(prefix, ""))
 
 
 def render_report(notebook: str | Path, out_dir: str | Path, *, parameters: dict[str, Any] | None = None,

@@ -370,3 +370,13 @@ def test_reports_show_repository_paths_relative(tmp_path: Path) -> None:
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"run folder: {ROOT}/reports/x/run\n")]
     dumped = nbformat.writes(relativize_notebook(nb, ROOT))
     assert str(ROOT) not in dumped and "reports/x/run" in dumped
+
+
+def test_a_secret_passed_as_a_papermill_parameter_is_masked() -> None:
+    import nbformat
+
+    from repro_lib.report import redact_notebook
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["papermill"] = {"parameters": {"API_KEY": "api_key=AKIAZZZZ9999"}}
+    assert "AKIAZZZZ9999" not in nbformat.writes(redact_notebook(nb))
