@@ -176,12 +176,19 @@ def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None) ->
             colour, style = _ACTION_STYLE.get(row.state, ("#616161", ":"))
             ax.axvline(row.t_s, color=colour, ls=style, lw=1, alpha=0.8, zorder=1)
     target = label_ax or axes[0]
-    grouped = acts.groupby("t_s", sort=True)["label"].apply(_group_labels)
     span = max(float(end or 0), float(acts["t_s"].max()) if len(acts) else 0.0, 1e-9)
+    # actions within 1.5 % of the axis of each other share one label ("start edge1, start edge2")
+    acts = acts.sort_values("t_s", kind="stable")
+    first, group = -1e18, []
+    for t in acts["t_s"]:
+        if t - first > 0.015 * span:
+            first = t
+        group.append(first)
+    grouped = acts.assign(at=group).groupby("at", sort=True)["label"].apply(_group_labels)
     ends = [-1e18] * 4  # right edge (data units) of the last label on each of 4 rows
     for t, label in grouped.items():
         row = next((i for i, e in enumerate(ends) if t > e), min(range(4), key=lambda i: ends[i]))
-        ends[row] = t + (len(label) + 2) * 0.0062 * span
+        ends[row] = t + (len(label) + 3) * 0.0075 * span  # about one 7 pt character per 0.75 % of a 12 in axis
         target.annotate(label, (t, 0.82 - 0.26 * row), xycoords=("data", "axes fraction"), xytext=(2, 0),
                         annotation_clip=True,
                         textcoords="offset points", fontsize=7, ha="left", va="center")
