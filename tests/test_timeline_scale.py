@@ -60,3 +60,16 @@ def test_fixed_time_axis() -> None:
     run = run_scenario(load_scenario(ROOT / "scenarios" / "core-395.yaml"))
     fig = plot_run(run, xlim=(0, 600))
     assert fig.axes[-1].get_xlim() == (0.0, 600.0)
+
+
+def test_a_node_leave_from_a_re_handshake_says_so() -> None:
+    """docs preset: restarted edges re-handshake, connected → connecting, which the reevaluator counts
+    as a leave although no node was disconnected — the figure says what that evaluation was."""
+    run = run_scenario(load_scenario(ROOT / "scenarios" / "core-395.yaml",
+                                     ["timings.preset=docs", "params.settle=60s"]))
+    ev = run.events
+    assert not (ev["kind"].eq("node") & ev["state"].eq("disconnected")).any()
+    fig = plot_run(run)
+    labels = [t.get_text() for t in fig.axes[3].texts]
+    assert any("node-leave" in t.get_text() for t in fig.axes[3].get_yticklabels())
+    assert any("re-handshake: connected → connecting" in x for x in labels), labels

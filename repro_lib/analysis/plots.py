@@ -140,6 +140,20 @@ def plot_executions(src: Any, ax: Axes, t_end: float | None = None) -> list[str]
     return order
 
 
+def _leave_cause(events: pd.DataFrame, t: float, window: float = 120.0) -> str:
+    """What a node-leave batch at ``t`` came from: the last state change of each node in the batch window.
+    A re-handshake moves a connected node to ``connecting`` (``connected_after``), which the reevaluator
+    counts as a leave although nothing was disconnected."""
+    rows = events[(events["kind"] == "node") & events["state"].isin(["connecting", "connected", "disconnected", "lost"])
+                  & (events["t_s"] <= t) & (events["t_s"] >= t - window)]
+    last = set(rows.groupby("node", sort=False)["state"].last())
+    if last == {"connecting"}:
+        return "re-handshake: connected → connecting"
+    if last & {"disconnected", "lost"}:
+        return " / ".join(sorted(last & {"disconnected", "lost"}))
+    return "leave"
+
+
 def plot_evals(src: Any, ax: Axes) -> int:
     """Evaluations created by the reevaluator, one row per trigger."""
     events, _ = _events(src)
@@ -152,7 +166,8 @@ def plot_evals(src: Any, ax: Axes) -> int:
         # one label per burst: a batch's evaluations are logged within microseconds of each other
         burst = (g["t_s"].diff().fillna(1.0) > 0.5).cumsum()
         for t, n in g.groupby(burst)["t_s"].agg(["first", "size"]).itertuples(index=False):
-            ax.annotate(f"{n} eval{'s' if n > 1 else ''}", (t, i), xytext=(3, 4), textcoords="offset points",
+            why = f" ({_leave_cause(events, t)})" if trig == "node-leave" else ""
+            ax.annotate(f"{n} eval{'s' if n > 1 else ''}{why}", (t, i), xytext=(3, 4), textcoords="offset points",
                         annotation_clip=True,
                         fontsize=7)
     ax.set_yticks(range(len(triggers)), triggers, fontsize=8)
