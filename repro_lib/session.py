@@ -94,7 +94,7 @@ class Session:
         job = next((j for j in self.stack.snapshot("job deploy").jobs if j.get("name") == name), None)
         if job is None or result not in ("created", "updated"):
             return result
-        return _Deployed(f"Job {name} {result} (id {job.get('id')}, version {job.get('version')})", result)
+        return f"Job {name} {result} (id {job.get('id')}, version {job.get('version')})"
 
     def wait_for_executions(self, job: str, count: int | None = None, timeout: str = "30s") -> str:
         """Wait until ``job`` has its executions (by default one per connected node): its evaluation ran."""
@@ -174,16 +174,3 @@ class Session:
 
 
 
-
-class _Deployed(str):
-    """The CLI's message, which still compares equal to the bare result (``== "created"``)."""
-
-    def __new__(cls, message: str, result: str) -> _Deployed:
-        obj = super().__new__(cls, message)
-        obj.result = result
-        return obj
-
-    def __eq__(self, other: object) -> bool:
-        return str.__eq__(self, other) or (isinstance(other, str) and other == self.result)
-
-    __hash__ = str.__hash__

@@ -413,3 +413,16 @@ def test_an_edge_log_proves_a_loss_only_around_the_send(tmp_path: Path, edge_spa
     assert d.verdict.verdict == ("reproduced" if cls == "lost" else "inconclusive")
     if cls == "unknown":
         assert "starts after the send" in f.cause
+
+
+def test_nats_and_edge_logs_are_told_apart_by_their_lines_not_their_names(tmp_path: Path) -> None:
+    r = run("core-395")
+    r.write(tmp_path / "run")
+    logs = tmp_path / "run" / "logs"
+    shutil.copy(logs / "nats.log", tmp_path / "bus.log")        # NATS's own drop lines under another name
+    shutil.copy(logs / "edge1.log", tmp_path / "nats.log")      # an edge's log under NATS's name
+    ins = inspect_paths([str(logs / "orchestrator.log"), str(tmp_path / "bus.log"), str(tmp_path / "nats.log")])
+    roles = {x.source: x.role for x in ins.read}
+    assert roles["bus"] != "edge" and roles["nats"] == "edge"
+    causes = {f.name: f.cause for f in ins.diagnosis.findings}
+    assert causes == {"edge1": CAUSE_LOST, "edge2": CAUSE_LOST}  # NATS logged both drops, whatever the file's name

@@ -178,3 +178,19 @@ def test_labels_have_units_and_tooltips(explorer: TimingExplorer) -> None:
     for w in explorer.controls:
         assert w.tooltip and "_" not in w.description
     assert explorer.cancel_button.layout.display == "none"  # nothing to cancel on the sim
+
+
+def test_session_deploy_prints_what_the_cli_prints_and_waits_for_the_evaluation(root: Path) -> None:
+    import re
+
+    from repro_lib.session import Session
+
+    s = Session()
+    s.up()
+    s.wait_for(nodes="connected", count=2)
+    msg = s.deploy("pipelines/test-job.yaml")
+    assert re.fullmatch(r"Job test-heartbeat created \(id j-[0-9a-f]{8}, version 1\)", msg), msg
+    assert s.wait_for_executions("test-heartbeat") == "ok"
+    assert (s.execution_list()["job"] == "test-heartbeat").sum() == 2
+    assert s.deploy("pipelines/test-job.yaml") == "NO_CHANGES_DETECTED"
+    s.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from repro_lib.analysis.delivery import edge_nodes
+from repro_lib.analysis.timeline import bus_rows
 
 __all__ = ["event_counts"]
 
@@ -32,14 +33,14 @@ def event_counts(events: pd.DataFrame) -> dict[str, int]:
         check=detail[(kind == "publish") & (state == "refused")].str.contains("connection_exists=", regex=False))
     per_node = refused.groupby([refused["node"].fillna(""), "check"]).size().unstack(fill_value=0)
     n_refused = int(per_node.max(axis=1).sum()) if len(per_node) else 0
-    nats = (ev["source"] == "nats") & (kind == "deliver")
+    nats = bus_rows(ev)
     if nats.any():  # the sim logs what NATS dropped
         lost = int((nats & state.isin(["lost", "dropped"]) & detail.str.contains("type=RunExecutionRequest",
                                                                                   regex=False)).sum())
     else:
         seen = set(edge_nodes(ev)["node"]) if len(ev) else set()
         pub = ev.loc[(kind == "publish") & (state == "published") & ev["node"].isin(seen), "execution"].dropna()
-        got = set(ev.loc[(kind == "deliver") & (state == "delivered") & (ev["source"] != "nats"), "execution"])
+        got = set(ev.loc[(kind == "deliver") & (state == "delivered") & ~nats, "execution"])
         lost = int(len(set(pub) - got))
     return {
         "dispatch_attempts": int((attempt & ~retried).sum()),

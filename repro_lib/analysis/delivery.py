@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repro_lib.analysis.timeline import bus_rows
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
@@ -52,6 +53,7 @@ CLASSES = ("lost", "refused", "blocked", "retrying", "scheduled", "in_flight", "
            "awaiting_node", "unknown")
 STUCK_CLASSES = ("lost", "refused")
 IN_FLIGHT_S = 2.0  # a send younger than this may still arrive (NATS and edge logging latency)
+# the kit's own non-node sources: only to keep them out of "cannot show what an edge received" notes
 NOT_EDGE_SOURCES = frozenset({"orchestrator", "nats", "sim", "docker", "cli", "stack"})
 _TAGS = ("send", "retry", "skipped", "refused", "published", "nats_lost", "nats_ok", "edge_rx")
 _DESIRED_RX = re.compile(r"desired=([^\s]+)")
@@ -84,7 +86,7 @@ _EDGE_MESSAGES = ("EDGE:", "Edge connected to orchestrator")
 
 
 def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[str, str]:
-    """Each source's role, judged from what its parsed lines say — never from the file's name:
+    """Each source's role, judged from what its parsed lines say — never from its name:
     ``orchestrator`` (it logs dispatches, publishes, evaluations or node states), ``edge`` (it logs
     what an edge does: receipts, ``EDGE:`` lines, its connection) or ``other``."""
     if events.empty:
@@ -102,11 +104,11 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
             orch[i] = not edge_side(msgs[i])
     for x in set(sources[orch]):
         roles[str(x)] = "orchestrator"
-    maybe = [x for x, role in roles.items() if role == "other" and x not in NOT_EDGE_SOURCES]
+    maybe = [x for x, role in roles.items() if role == "other"]
     if not maybe:
         return roles
     sub = events.loc[src.isin(maybe).to_numpy()]
-    said = ((sub["kind"] == "deliver") & (sub["state"] == "delivered")).to_numpy(dtype=bool)
+    said = ((sub["kind"] == "deliver") & (sub["state"] == "delivered") & ~bus_rows(sub)).to_numpy(dtype=bool)
     if "msg" in sub.columns:
         said = said | sub["msg"].fillna("").str.startswith(_EDGE_MESSAGES).to_numpy(dtype=bool)
         if not said.any():  # upstream compute-side messages (few rows: only where nothing else said it)
@@ -160,6 +162,10 @@ class _Rows:
 
         self.kind, self.state, self.source = col("kind"), col("state"), col("source")
         self.node, self.job, self.execution, self.detail = col("node"), col("job"), col("execution"), col("detail")
+        msg = col("msg")
+        # what NATS itself logged, told from an edge's receipt by the line (the source where no message)
+        self.bus = np.array([m.startswith("NATS:") if m is not None else s == "nats"
+                             for m, s in zip(msg, self.source, strict=True)], dtype=bool)
 
     def where(self, mask: np.ndarray) -> np.ndarray:
         return np.flatnonzero(mask)
@@ -191,7 +197,7 @@ def _tags(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 code[j] = {"redispatch": 0, "retry": 1, "skipped": 2}.get(state, -1)
         elif kind == "publish":
             code[j] = {"refused": 3, "published": 4}.get(state, -1)
-        elif r.source[i] == "nats":
+        elif r.bus[i]:
             if "type=" not in d or "type=RunExecutionRequest" in d:
                 code[j] = 5 if state in ("lost", "dropped") else 6 if state == "delivered" else -1
         elif state == "delivered":

@@ -18,6 +18,7 @@ __all__ = [
     "action_marks",
     "eval_marks",
     "noticed_at",
+    "bus_rows",
 ]
 
 _NAME = re.compile(r"(?:^|\s)(?:name|target)=([^\s]+)")
@@ -130,6 +131,15 @@ def executions_over_time(events: pd.DataFrame, t_end: float | None = None) -> pd
     return pd.DataFrame(rows, columns=["execution", "job", "node", "name", "state", "desired", "t0", "t1"])
 
 
+def bus_rows(events: pd.DataFrame) -> pd.Series:
+    """Delivery rows that NATS itself logged (``NATS: message delivered`` / ``… dropped``), told apart
+    from an edge's receipt by what the line says; a frame without messages falls back to the source."""
+    deliver = events["kind"] == "deliver"
+    if "msg" in events.columns:
+        return deliver & events["msg"].fillna("").str.startswith("NATS:")
+    return deliver & (events["source"] == "nats")
+
+
 def dispatch_marks(events: pd.DataFrame) -> pd.DataFrame:
     """Every dispatch outcome as a mark: sent, refused, delivered, lost, skipped, redispatched."""
     ev = events
@@ -140,7 +150,7 @@ def dispatch_marks(events: pd.DataFrame) -> pd.DataFrame:
     outcome[(ev["kind"] == "publish") & (ev["state"] == "refused")] = "refused"
     outcome[(ev["kind"] == "dispatch") & (ev["state"] == "skipped")] = "skipped"
     outcome[(ev["kind"] == "dispatch") & (ev["state"] == "redispatch")] = "redispatched"
-    edge_rx = (ev["kind"] == "deliver") & (ev["state"] == "delivered") & (ev["source"] != "nats")
+    edge_rx = (ev["kind"] == "deliver") & (ev["state"] == "delivered") & ~bus_rows(ev)
     has_edge_rx = bool(edge_rx.any())
     outcome[edge_rx] = "delivered"
     if not has_edge_rx:  # only the bus saw it
