@@ -20,7 +20,7 @@ from pathlib import Path
 from repro_lib import load_scenario, run_scenario
 from repro_lib.jobs import job_from_dict
 from repro_lib.model.types import Policies
-from repro_lib.sim.driver import SimStack
+from repro_lib.stacks.sim import SimStack
 from repro_lib.timings import timings_from
 
 ROOT = Path(__file__).resolve().parent.parent

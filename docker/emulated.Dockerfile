@@ -1,5 +1,5 @@
 # The emulated images: the sans-IO model run live over NATS (repro_lib.emulator), no Expanso binaries.
-# Built offline by `python -m repro_lib.compose.images build` (scripts/docker-setup.sh) from a
+# Built offline by `python -m repro_lib.stacks.images build` (scripts/docker-setup.sh) from a
 # staged context (wheels/, app/, bin/) with `docker build --network=none --target <stage>`:
 #   orchestrator -> expanso-orchestrator:emulated   edge -> expanso-edge:emulated
 #   nats         -> expanso-nats:emulated (Debian's nats-server, no registry)

@@ -99,7 +99,7 @@ def events_from_logs(paths: list[Path], date: _date | None = None) -> pd.DataFra
             read[str(f["source"].iloc[0])] = f.attrs["read"]
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if len(df):
-        from repro_lib.emulator.stackbase import resolve_fault_nodes
+        from repro_lib.capture import resolve_fault_nodes
 
         df = df.sort_values("t", kind="stable").reset_index(drop=True)
         df = add_t_s(df)

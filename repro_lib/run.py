@@ -9,14 +9,15 @@ import platform
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from repro_lib.analysis import Verdict, verdict_of
-from repro_lib.events import COLUMNS, event_from_fields
+from repro_lib.capture.records import EPOCH, records_frame
+from repro_lib.events import COLUMNS
 from repro_lib.logfmt import LogRecord, format_record
 from repro_lib.redact import redact, redact_frame
 from repro_lib.snapshot import Snapshot
@@ -24,19 +25,7 @@ from repro_lib.timings import Timings
 
 __all__ = ["Run", "EPOCH", "records_frame", "load_run", "ScenarioInfo"]
 
-EPOCH = datetime(2025, 12, 25, 20, 0, 0, tzinfo=UTC)  # the sim's wall clock at t=0
 _VERSION = "0.1.0"
-
-
-def records_frame(records: list[LogRecord], epoch: datetime = EPOCH) -> pd.DataFrame:
-    """The events table for structured records (the sim's, or the emulator's)."""
-    rows = [event_from_fields(r.t, r.source, r.msg, dict(r.fields)) for r in records]
-    df = pd.DataFrame(rows, columns=["t_s", "source", "kind", "node", "job", "execution", "state",
-                                     "detail", "line"])
-    df["level"] = [r.level for r in records]
-    df["msg"] = [r.msg for r in records]
-    df.insert(0, "t", pd.Timestamp(epoch) + pd.to_timedelta(df["t_s"], unit="s"))
-    return df[list(COLUMNS) + ["level", "msg"]]
 
 
 @dataclass

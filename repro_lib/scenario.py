@@ -25,17 +25,16 @@ from repro_lib.errors import (
     ReproError,
     ScenarioError,
     SetError,
-    StackError,
     WaitTimeout,
 )
 from repro_lib.jobs import JobSpec, load_job
 from repro_lib.model.types import FIXES, Policies
 from repro_lib.run import Run
-from repro_lib.stack import Stack
+from repro_lib.stacks import Stack, make_stack
 from repro_lib.timings import Timings, timings_from
 
 __all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "run_scenario", "STEP_NAMES", "parse_step",
-           "run_step", "make_stack", "apply_sets", "set_edges"]
+           "run_step", "make_stack", "apply_sets", "set_edges", "run_live", "apply_run_fields"]
 
 STEP_NAMES = ("up", "down", "wait_for", "sleep", "deploy", "stop_job", "kill", "start", "join",
               "partition", "heal", "restart_orchestrator", "snapshot")
@@ -367,36 +366,6 @@ def _parse_wait(v: Any, where: str, i: int) -> dict[str, Any]:
 
 
 # -- running --------------------------------------------------------------------------------------
-def make_stack(backend: str, sc: Scenario, seed: int, **options: Any) -> Stack:
-    """The stack for ``backend``: ``sim`` (built in), ``local``, ``compose``, ``cloud``."""
-    target = STACKS.get(backend)
-    if target is None:
-        raise StackError(f"unknown backend {backend!r}", hint=f"use one of {', '.join(STACKS)}")
-    if isinstance(target, str):  # "module:factory", imported only when asked for
-        import importlib
-
-        module, _, attr = target.partition(":")
-        try:
-            target = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as e:
-            raise StackError(f"backend {backend!r} is not available ({e})") from None
-    return target(sc, seed, **options)
-
-
-def _sim(sc: Scenario, seed: int, **options: Any) -> Stack:
-    from repro_lib.sim.driver import SimStack
-    return SimStack(sc.timings, sc.policies, sc.edges, seed=seed, labels=sc.labels)
-
-
-# backend -> factory(scenario, seed, **options) or "module:factory" (lazy import)
-STACKS: dict[str, Any] = {
-    "sim": _sim,
-    "local": "repro_lib.emulator.local_stack:make_local_stack",
-    "compose": "repro_lib.compose.stack:make_compose_stack",
-    "cloud": "repro_lib.compose.stack:make_cloud_stack",
-}
-
-
 def _condition(stack: Stack, a: dict[str, Any]) -> Callable[[], bool]:
     if "nodes" in a:
         return lambda: stack.count_nodes(a["nodes"]) >= a["count"]
@@ -477,3 +446,19 @@ def run_step(stack: Stack, step: Step, snapshots: list[Any]) -> str:
             return "timeout"
         return "ok"
     return "ok"
+
+
+def apply_run_fields(run: Any, stack: Any) -> Any:
+    """Give a :class:`Run` made by ``run_scenario`` the live stack's events and raw logs."""
+    fields = stack.run_fields() if hasattr(stack, "run_fields") else {}
+    for k, v in fields.items():
+        setattr(run, k, v)
+    run._verdict = None
+    return run
+
+
+def run_live(sc: Any, backend: str, *, seed: int = 0, **options: Any) -> Any:
+    """``run_scenario`` on a live backend, with the captured events attached to the Run."""
+    stack = make_stack(backend, sc, seed, **options)
+    run = run_scenario(sc, backend=backend, seed=seed, stack=stack)
+    return apply_run_fields(run, stack)

@@ -21,8 +21,8 @@ import pandas as pd
 
 from repro_lib.durations import parse_duration
 from repro_lib.run import Run
-from repro_lib.scenario import Scenario, make_stack, parse_scenario, parse_step, run_step
-from repro_lib.stack import Stack
+from repro_lib.scenario import Scenario, parse_scenario, parse_step, run_step
+from repro_lib.stacks import Stack, make_stack
 
 __all__ = ["Session"]
 

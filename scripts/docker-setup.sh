@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1   # docker.io pulls in needrestart
 WORK=${REPRO_DOCKER_WORK:-/tmp/repro-docker}
-# the images are staged by repro_lib/compose/images.py: the venv's python if there is one, else python3
+# the images are staged by repro_lib/stacks/images.py: the venv's python if there is one, else python3
 # (run by path it needs only the standard library and pip, to download two wheels)
 if [ -n "${PYTHON:-}" ]; then PY=$PYTHON; elif [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 IMAGES=1
@@ -76,6 +76,6 @@ step "base image" "$t"
 # --- 4. emulated images, offline --------------------------------------------------------------
 t=$(now_ms)
 command -v "$PY" >/dev/null || { echo "docker-setup.sh: no python ($PY) to stage the images" >&2; exit 1; }
-"$PY" repro_lib/compose/images.py build
+"$PY" repro_lib/stacks/images.py build
 step "emulated images" "$t"
 step "total" "$T_ALL"

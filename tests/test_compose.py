@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from repro_lib.compose import images
-from repro_lib.compose.capture import docker_ts_ns
-from repro_lib.compose.redact import MASK, Redactor, read_env_file, secrets_from
-from repro_lib.compose.stack import (
+from repro_lib.redact import MASK, Redactor, read_env_file, secrets_from
+from repro_lib.scenario import load_scenario, parse_scenario, run_live, run_scenario
+from repro_lib.stacks import images
+from repro_lib.stacks.base import QUICK_SETS
+from repro_lib.stacks.compose import (
     CliCommandError,
     ComposeMissing,
     ComposeStack,
@@ -31,8 +32,7 @@ from repro_lib.compose.stack import (
     compose_command,
     docker_client,
 )
-from repro_lib.emulator.stackbase import QUICK_SETS, run_live
-from repro_lib.scenario import load_scenario, parse_scenario, run_scenario
+from repro_lib.stacks.dockerlogs import docker_ts_ns
 
 pytestmark = pytest.mark.timeout(300)  # a hung daemon fails the test (and its fixtures clean up)
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +79,7 @@ def test_unreachable_daemon_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_missing_compose_cli_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    import repro_lib.compose.stack as st
+    import repro_lib.stacks.compose as st
 
     monkeypatch.setattr(st.shutil, "which", lambda name: None)
     with pytest.raises(ComposeMissing, match="apt-get install docker-compose"):
@@ -245,7 +245,7 @@ def test_seed_commands_by_hand(clean, tmp_path: Path) -> None:
            "COMPOSE_PROJECT_NAME": TEST_PROJECT,
            "EXPANSO_EMULATOR_TIMINGS": json.dumps({"heartbeat_interval": "2s", "disconnect_timeout": "5m",
                                                   "reeval_batch_delay": "2s", "edge_reconnect_interval": "1s"})}
-    from repro_lib.compose.stack import _free_port
+    from repro_lib.stacks.compose import _free_port
 
     for k in ("NATS_HOST_PORT", "NATS_MONITOR_HOST_PORT", "ORCHESTRATOR_API_HOST_PORT"):
         env[k] = str(_free_port())
@@ -405,8 +405,9 @@ def test_cloud_stack_against_an_emulated_cloud_never_leaks_secrets(clean, tmp_pa
     --endpoint, and neither the token nor the API key appears in anything the kit wrote or said."""
     import sys
 
-    from repro_lib.compose.stack import CloudStack, _free_port
-    from repro_lib.emulator.local_stack import find_nats_server
+    from repro_lib.stacks.cloud import CloudStack
+    from repro_lib.stacks.compose import _free_port
+    from repro_lib.stacks.local import find_nats_server
 
     nats_bin = find_nats_server()
     if nats_bin is None:

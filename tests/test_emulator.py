@@ -18,14 +18,14 @@ import pytest
 from repro_lib import clirender as render
 from repro_lib.capture import cli as capture_cli
 from repro_lib.emulator.edge import dump_disk, load_disk
-from repro_lib.emulator.local_stack import LocalStack, NatsServerMissing, find_nats_server
 from repro_lib.emulator.orchestrator import IdGen, OrchestratorProcess
 from repro_lib.emulator.runtime import LogOut, load_config
-from repro_lib.emulator.stackbase import QUICK_SETS, run_live
 from repro_lib.errors import StackError
 from repro_lib.model.edge import LocalExecution, _Persisted
 from repro_lib.model.types import ComputeState
-from repro_lib.scenario import load_scenario, run_scenario
+from repro_lib.scenario import load_scenario, run_live, run_scenario
+from repro_lib.stacks.base import QUICK_SETS
+from repro_lib.stacks.local import LocalStack, NatsServerMissing, find_nats_server
 
 pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parent.parent
@@ -307,8 +307,9 @@ def test_local_dead_orchestrator_is_reported(tmp_path: Path) -> None:
 
 
 def test_live_stacks_implement_the_stack_protocol(tmp_path: Path) -> None:
-    from repro_lib.compose.stack import CloudStack, ComposeStack
-    from repro_lib.stack import Stack
+    from repro_lib.stacks import Stack
+    from repro_lib.stacks.cloud import CloudStack
+    from repro_lib.stacks.compose import ComposeStack
 
     sc = _quick("core-395.yaml")
     (tmp_path / ".env").write_text("")
@@ -325,8 +326,7 @@ def test_live_stacks_implement_the_stack_protocol(tmp_path: Path) -> None:
 def test_fault_rows_get_the_node_id_of_the_moment() -> None:
     import pandas as pd
 
-    from repro_lib.capture import parse_lines
-    from repro_lib.emulator.stackbase import resolve_fault_nodes
+    from repro_lib.capture import parse_lines, resolve_fault_nodes
 
     lines = {
         "edge1": ['time=2026-01-01T00:00:01.000Z level=INFO msg="EDGE: starting" node_id=n-old resumed=0',

@@ -36,7 +36,7 @@ from repro_lib.model.types import (
     Policies,
 )
 from repro_lib.run import records_frame
-from repro_lib.sim.driver import SimStack
+from repro_lib.stacks.sim import SimStack
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESETS = ["repro", "docs"]

@@ -196,7 +196,7 @@ def test_sim_refuses_to_spin_without_time_passing(root: Path) -> None:
 
     from repro_lib import StackError, timings_from
     from repro_lib.model.types import Policies
-    from repro_lib.sim.driver import SimStack
+    from repro_lib.stacks.sim import SimStack
 
     s = SimStack(dataclasses.replace(timings_from({}), heartbeat_interval=0.0), Policies(), ["edge1"])
     s._SAME_TIME_LIMIT = 10_000

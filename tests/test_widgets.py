@@ -77,7 +77,7 @@ def test_live_backend_runs_in_background_and_cancel_tears_down(root: Path) -> No
     import subprocess
     import time
 
-    from repro_lib.emulator.local_stack import find_nats_server
+    from repro_lib.stacks.local import find_nats_server
 
     if find_nats_server() is None:
         pytest.skip("nats-server not installed (apt-get install nats-server)")

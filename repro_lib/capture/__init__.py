@@ -15,7 +15,9 @@ from repro_lib.capture.logs import (
     parse_file,
     parse_line,
     parse_lines,
+    resolve_fault_nodes,
 )
+from repro_lib.capture.records import records_frame
 
 __all__ = [
     "add_t_s",
@@ -26,6 +28,8 @@ __all__ = [
     "parse_line",
     "parse_lines",
     "parse_table",
+    "records_frame",
     "render_json",
     "render_table",
+    "resolve_fault_nodes",
 ]

@@ -18,7 +18,7 @@ Pipeline (:func:`_columns`):
 3. **Lines that matter** (~5 %) go, all chunks at once, through the column-wise field parser
    (:func:`_structured`).
 4. **Anything unusual** — control or non-ASCII bytes, other time shapes, escapes, quoted id values,
-   zerolog JSON key order, FAULT/ACTION messages, … — goes to :func:`logs._parse_one`, the
+   zerolog JSON key order, FAULT/ACTION messages, … — goes to :func:`line.parse_one`, the
    reference parser; then the console date context is settled in numpy.
 5. **Columns** (:class:`_ViewColumn`): each string column is one ``string_view`` array over the
    chunks' buffers plus those of the replacement values (instrumented and unusual lines are put
@@ -47,6 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from repro_lib.capture import _common as c
+from repro_lib.capture.line import parse_one
 from repro_lib.events import LOG_MESSAGES
 
 __all__: list[str] = []
@@ -580,8 +581,6 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
     3. the per-line reference parser on whatever is unusual;
     4. the date context of console lines, then the columns.
     """
-    from repro_lib.capture.logs import _parse_one
-
     chunks = [a.cast(pa.string()) if a.type == pa.large_string() and a.nbytes < 2**31 - 1 else a
               for a in chunks]
     if len(chunks) > 1 and _THREADS > 1:  # numpy and Arrow release the GIL for the heavy parts
@@ -615,7 +614,7 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
             local = slow_idx[bounds[j]: bounds[j + 1]] - start[j]
             if len(local):
                 slow_lines += arr.take(pa.array(local)).to_pylist()
-    slow_rows = [_parse_one(x.rstrip("\r\n"), None) for x in slow_lines]
+    slow_rows = [parse_one(x.rstrip("\r\n"), None) for x in slow_lines]
     for i, (row, dtd) in zip(slow_idx, slow_rows, strict=True):
         if dtd:
             t[i] = row[0]
@@ -644,7 +643,7 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
         mt["detail"] = pc.if_else(drop, pa.scalar(None, pa.string()), mt["detail"])
     for k, (i, (row, _dtd)) in enumerate(zip(slow_idx, slow_rows, strict=True)):
         if row[6] is not None and row[6].endswith("date=unknown") and ctx[i] != _NAT:
-            slow_rows[k] = _parse_one(slow_lines[k].rstrip("\r\n"), int(ctx[i]))
+            slow_rows[k] = parse_one(slow_lines[k].rstrip("\r\n"), int(ctx[i]))
     for i, (row, dtd) in zip(slow_idx, slow_rows, strict=True):
         if not dtd and row[0] is not None:
             t[i] = row[0]

@@ -19,9 +19,9 @@ from typing import Any
 from repro_lib.errors import StackError
 from repro_lib.logfmt import LogRecord, format_record
 from repro_lib.snapshot import Snapshot
-from repro_lib.stack import StackGuards
+from repro_lib.stacks import StackGuards
 
-__all__ = ["LiveStack", "Progress", "apply_run_fields", "run_live", "resolve_fault_nodes", "UNIX_EPOCH",
+__all__ = ["LiveStack", "Progress", "UNIX_EPOCH",
            "QUICK_SETS"]
 
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -248,8 +248,8 @@ class LiveStack(StackGuards):
         """Every captured log file → one events table (``t_s`` from ``up``)."""
         import pandas as pd
 
-        from repro_lib.capture import add_t_s, parse_file
-        from repro_lib.run import records_frame
+        from repro_lib.capture import add_t_s, parse_file, resolve_fault_nodes
+        from repro_lib.capture.records import records_frame
 
         frames = [parse_file(p) for p in sorted(self.logs.glob("*.log")) if p.stat().st_size]
         if not frames:
@@ -279,47 +279,3 @@ class LiveStack(StackGuards):
 
     def _check(self) -> None:
         """Raise :class:`StackError` when the stack broke (e.g. the orchestrator died)."""
-
-
-
-def resolve_fault_nodes(df: Any, edges: list[str]) -> Any:
-    """Fault rows name the edge (``target=edge1``); give them the node id it had at that moment —
-    the id its next ``EDGE: starting`` line shows for a start, the previous one for a kill — so
-    they line up with the orchestrator's per-node belief."""
-    starting = df[(df["msg"] == "EDGE: starting") & df["node"].notna()]
-    faults = df.index[(df["kind"] == "fault") & df["node"].isin(edges)]
-    for i in faults:
-        name = str(df.at[i, "node"])
-        t = df.at[i, "t"]
-        mine = starting[starting["source"] == name]
-        if df.at[i, "state"] in ("start", "join"):
-            cand = mine[mine["t"] >= t]["node"]
-            node = cand.iloc[0] if len(cand) else None
-        else:
-            cand = mine[mine["t"] <= t]["node"]
-            node = cand.iloc[-1] if len(cand) else None
-        detail = df.at[i, "detail"]
-        detail = "" if not isinstance(detail, str) else detail
-        if f"target={name}" not in detail:
-            df.at[i, "detail"] = f"target={name}" + (f" {detail}" if detail else "")
-        if node is not None:
-            df.at[i, "node"] = node
-    return df
-
-
-def apply_run_fields(run: Any, stack: Any) -> Any:
-    """Give a :class:`Run` made by ``run_scenario`` the live stack's events and raw logs."""
-    fields = stack.run_fields() if hasattr(stack, "run_fields") else {}
-    for k, v in fields.items():
-        setattr(run, k, v)
-    run._verdict = None
-    return run
-
-
-def run_live(sc: Any, backend: str, *, seed: int = 0, **options: Any) -> Any:
-    """``run_scenario`` on a live backend, with the captured events attached to the Run."""
-    from repro_lib.scenario import make_stack, run_scenario
-
-    stack = make_stack(backend, sc, seed, **options)
-    run = run_scenario(sc, backend=backend, seed=seed, stack=stack)
-    return apply_run_fields(run, stack)

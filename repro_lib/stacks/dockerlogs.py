@@ -12,7 +12,7 @@ Docker events as ground-truth fault times (docker-recipe.md §4).
   ``FAULT: start`` line per kill/start of an edge or of the running orchestrator, with Docker's
   nanosecond time; everything else as ``DOCKER: <action>``), and attaches a follower on every
   ``start``.
-- Every line is passed through the :class:`~repro_lib.compose.redact.Redactor` before it is
+- Every line is passed through the :class:`~repro_lib.redact.Redactor` before it is
   written.
 """
 
@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from repro_lib.compose.redact import Redactor
+from repro_lib.redact import Redactor
 
 __all__ = ["DockerCapture", "docker_ts_ns", "EVENT_ACTIONS"]
 

@@ -24,9 +24,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from repro_lib.emulator.stackbase import LiveStack, Progress
 from repro_lib.errors import StackError
 from repro_lib.jobs import JobSpec
+from repro_lib.stacks.base import LiveStack, Progress
 
 __all__ = ["LocalStack", "make_local_stack", "NatsServerMissing", "EmulatorProcessError", "find_nats_server"]
 

@@ -20,19 +20,19 @@ from repro_lib.model.edge import Edge
 from repro_lib.model.orchestrator import Orchestrator
 from repro_lib.model.transport import ORCHESTRATOR_SUBJECT
 from repro_lib.model.types import ComputeState, DesiredState, NodeState, Policies, Publish, Timer
-from repro_lib.sim.bus import Bus
 from repro_lib.snapshot import Snapshot
-from repro_lib.stack import StackGuards
+from repro_lib.stacks import StackGuards
+from repro_lib.stacks.simbus import Bus
 from repro_lib.timings import Timings
 
-__all__ = ["SimStack"]
+__all__ = ["SimStack", "make_sim_stack"]
 
 _ORCH = "orchestrator"
 _TRACKED = frozenset({"RunExecutionRequest", "CancelExecution", "Assignments", "ExecutionState"})
 
 
 class SimStack(StackGuards):
-    """A :class:`repro_lib.stack.Stack` in virtual time. ``now`` is seconds since ``up``."""
+    """A :class:`repro_lib.stacks.Stack` in virtual time. ``now`` is seconds since ``up``."""
 
     backend = "sim"
 
@@ -336,3 +336,7 @@ class SimStack(StackGuards):
     def _fault(self, kind: str, what: str, **kv: object) -> None:
         self.records.append(LogRecord(self.now, "sim", "INFO", f"{kind}: {what}", tuple(kv.items())))
 
+
+def make_sim_stack(sc: Any, seed: int = 0, **options: Any) -> SimStack:
+    """``STACKS["sim"]``: the scenario's timings, fixes, edges and labels in virtual time."""
+    return SimStack(sc.timings, sc.policies, sc.edges, seed=seed, labels=sc.labels)

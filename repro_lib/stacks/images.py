@@ -7,9 +7,9 @@ downloaded on the host for the image's CPython 3.11), the model + emulator sourc
 image is built with ``docker build --network=none`` (no registry, no network) and labelled with
 a hash of the context: an image whose label matches is not rebuilt.
 
-    python -m repro_lib.compose.images build [--force]
-    python -m repro_lib.compose.images status
-    python3 repro_lib/compose/images.py build     # the same, without the venv
+    python -m repro_lib.stacks.images build [--force]
+    python -m repro_lib.stacks.images status
+    python3 repro_lib/stacks/images.py build     # the same, without the venv
 """
 
 from __future__ import annotations
@@ -174,7 +174,7 @@ def build(force: bool = False, *, base: str = BASE_TAG, say: bool = True) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m repro_lib.compose.images", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m repro_lib.stacks.images", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="build missing or outdated emulated images (offline)")
     b.add_argument("--force", action="store_true")
