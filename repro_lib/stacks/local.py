@@ -30,7 +30,7 @@ from repro_lib.stacks.base import LiveStack, Progress
 
 __all__ = ["LocalStack", "make_local_stack", "NatsServerMissing", "EmulatorProcessError", "find_nats_server"]
 
-_STANDALONE = Path(__file__).resolve().parent / "standalone.py"
+_STANDALONE = Path(__file__).resolve().parents[1] / "emulator" / "standalone.py"
 
 
 class NatsServerMissing(StackError):
