@@ -1,7 +1,8 @@
 """``repro``: run scenarios, inspect runs, render reports.
 
-Exit codes (like Jepsen's): 0 = the result matches the scenario's ``expect``; 1 = it does not;
-2 = an error (bad input, a stack that cannot start) — one line on stderr says what to do.
+Exit codes (like Jepsen's): 0 = the result matches the scenario's ``expect``; 1 = it does not
+(``search``: 0 = no counterexample in the budget, 1 = found one); 2 = an error (bad input, a stack
+that cannot start) — one line on stderr says what to do.
 """
 
 from __future__ import annotations
@@ -53,7 +54,60 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, metavar="DIR", help="output folder (default: reports/<notebook>)")
     rp.add_argument("--no-input", action="store_true", help="hide code cells in the HTML")
     sub.add_parser("demo", help="the main job: run the walkthrough on the sim and write its HTML report")
+    se = sub.add_parser("search", help="search fault schedules on the sim for ones a fix does not survive; "
+                                       "exit 1 when it found a counterexample")
+    se.add_argument("scenario", nargs="?", default="scenarios/core-395.yaml",
+                    help="the scenario whose timings the schedules use (default scenarios/core-395.yaml)")
+    se.add_argument("--fix", default="none", help="a fix, or all (every fix and none): none, block, "
+                                                  "redispatch-on-join, edge-reconcile, pending-timeout")
+    se.add_argument("--runs", type=int, default=500, help="schedules per fix (default 500)")
+    se.add_argument("--seed", type=int, default=0, help="the same seed gives the same counterexamples")
+    se.add_argument("--out", metavar="DIR", help="write each minimal counterexample as DIR/<fix>-<check>-<n>.yaml")
+    se.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    se.add_argument("--faults", default="all",
+                    help="all, none, or a comma list of kill,start,new_identity,partition,restart_orchestrator,join")
+    se.add_argument("--edges", type=int, default=3, help="at most this many edges per schedule (default 3)")
+    se.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="override the scenario's timings.X (repeatable)")
+    se.add_argument("--quiet", action="store_true", help="no progress line")
     return p
+
+
+def _cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
+    import shlex
+    import time
+
+    from repro_lib.search import search
+
+    if args.out:
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise ReproError(f"--out {out} is a file", hint="name a folder (it is created if missing)")
+    tty = sys.stderr.isatty()
+    last = [0.0]
+
+    def progress(p: dict[str, object]) -> None:
+        now = time.monotonic()
+        if args.quiet or (not tty and now - last[0] < 5 and p["shards"] != p["of"]):
+            return
+        last[0] = now
+        secs = float(p["seconds"]) or 1e-9  # type: ignore[arg-type]
+        line = (f"  … shards {p['shards']}/{p['of']} · runs {p['runs']} · {int(p['runs']) / secs:.0f} runs/s · "
+                f"counterexamples {p['failures']}")
+        print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
+
+    command = "repro search " + " ".join(shlex.quote(a) for a in argv)
+    report = search(args.scenario, fixes=[args.fix], runs=args.runs, seed=args.seed, out=args.out,
+                    workers=args.workers, faults=args.faults, edges=args.edges, sets=args.sets,
+                    progress=progress, command=command)
+    if tty and not args.quiet:
+        print(file=sys.stderr)
+    print(report.text())
+    print(f"{sum(report.runs.values())} runs in {report.seconds:.1f} s "
+          f"({sum(report.runs.values()) / max(report.seconds, 1e-9):.0f} runs/s, seed {report.seed})")
+    if not report.complete:
+        return 1 if report.failed else 2
+    return 1 if report.failed else 0
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -195,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_report(args)
         if args.command == "demo":
             return _cmd_demo(args)
+        if args.command == "search":
+            return _cmd_search(args, argv[1:])
     except ReproError as e:
         print(redact(f"repro: {e}"), file=sys.stderr)
         return 2

@@ -46,6 +46,7 @@ class Run:
     raw_logs: Path | None = None     # a folder of captured log files (live stacks): copied as logs/
     _events: pd.DataFrame | None = field(default=None, repr=False)
     _verdict: Verdict | None = field(default=None, repr=False)
+    _checks: list[Any] | None = field(default=None, repr=False)
 
     # -- tables -------------------------------------------------------------------------------
     @property
@@ -139,7 +140,21 @@ class Run:
                 problems.append(f"job {job} is {got}, expected {state}")
         if "stuck" in exp and int(exp["stuck"]) != len(self.verdict.stuck):
             problems.append(f"{len(self.verdict.stuck)} stuck executions, expected {exp['stuck']}")
+        if exp.get("violates"):
+            failed = {v.check for v in self.checks}
+            for check in exp["violates"]:
+                if check not in failed:
+                    problems.append(f"check {check} holds, expected it to fail")
         return not problems, problems
+
+    @property
+    def checks(self) -> list[Any]:
+        """Every failed liveness and safety check of this run (:mod:`repro_lib.analysis.checks`)."""
+        if self._checks is None:
+            from repro_lib.analysis.checks import check_run
+
+            self._checks = check_run(self)
+        return self._checks
 
     # -- outputs --------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -192,6 +207,10 @@ class Run:
             lines.append("STUCK EXECUTIONS (desired=running, state=pending; nothing will re-send them)")
             for s in v.stuck:
                 lines.append(f"  {s.execution}  {s.job:<16} on {s.node:<8} pending {s.pending_s:.1f}s  {s.cause}")
+        if self.scenario.expect.get("violates"):
+            lines.append("")
+            lines.append("CHECKS (liveness after the settle; safety at every moment)")
+            lines += [f"  FAILED {v}" for v in self.checks] or ["  all hold"]
         lines.append("")
         if self.error:
             lines.append("DOES NOT match expect: the run stopped early (see above)")

@@ -217,6 +217,15 @@ def parse_scenario(doc: Any, *, path: Path | None = None, sets: list[str] | None
     if "verdict" in expect and expect["verdict"] not in _VERDICTS:
         raise ScenarioError(f"expect.verdict {expect['verdict']!r} is not one of {', '.join(_VERDICTS)}",
                             path=where)
+    if "violates" in expect:
+        from repro_lib.analysis.checks import CHECKS
+
+        names = expect["violates"] if isinstance(expect["violates"], list) else [expect["violates"]]
+        bad = [c for c in names if c not in CHECKS]
+        if bad:
+            raise ScenarioError(f"expect.violates {bad[0]!r} is not a check", path=where,
+                                hint=f"use some of {', '.join(CHECKS)}")
+        expect = {**expect, "violates": list(names)}
     raw_steps = doc.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ScenarioError("no `steps` (a list of one-key mappings)", path=where)
@@ -454,6 +463,7 @@ def apply_run_fields(run: Any, stack: Any) -> Any:
     for k, v in fields.items():
         setattr(run, k, v)
     run._verdict = None
+    run._checks = None
     return run
 
 

@@ -140,6 +140,9 @@ class SimStack(StackGuards):
         self._orch_gen += 1
         self.bus.unsubscribe_owner(_ORCH)
         self._push(self.now + downtime, ("orch_up",))
+        # like the live stacks (stop, wait out the downtime, start): the step returns with the
+        # orchestrator up again, so no later step talks to an orchestrator that is not there
+        self.run_until(self.now + downtime)
 
     def advance(self, seconds: float) -> None:
         """``sleep``: let virtual time pass."""

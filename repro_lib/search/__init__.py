@@ -1,0 +1,214 @@
+"""What breaks a fix: search fault schedules on the sim, shrink every failure to a minimal scenario.
+
+    from repro_lib.search import search
+    report = search("scenarios/core-395.yaml", fixes=["redispatch-on-join"], runs=2000, seed=1, out="found")
+    print(report.matrix_markdown())
+
+- :mod:`.grammar` — the schedule grammar and the duration ladder;
+- :mod:`.oracle` — one schedule on the sim, judged by :mod:`repro_lib.analysis.checks`;
+- :mod:`.explore` — Hypothesis generation and shrinking in shards, on any ``concurrent.futures``
+  executor (a process pool, or ``dask.distributed``'s ``client.get_executor()``);
+- this module — the search as a whole: budgets, counterexample files, the fix matrix.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from repro_lib.analysis.checks import CHECKS
+from repro_lib.errors import ReproError
+from repro_lib.model.types import FIXES
+from repro_lib.search.explore import Counterexample, ShardResult, explore
+from repro_lib.search.grammar import FAULTS, parse_faults, scenario_doc
+from repro_lib.search.oracle import Context
+
+__all__ = ["search", "SearchReport", "Counterexample", "FAULTS", "FIXES", "KEEP"]
+
+#: counterexample files kept per (fix, check): the smallest distinct ones
+KEEP = 3
+
+
+@dataclass
+class SearchReport:
+    """What a search found: per fix, the runs made and the minimal counterexamples per check."""
+
+    fixes: list[str]
+    runs: dict[str, int]
+    found: dict[str, list[Counterexample]]
+    seed: int
+    complete: bool
+    seconds: float
+    files: list[Path] = field(default_factory=list)
+    command: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return any(self.found.values())
+
+    def matrix(self) -> list[dict[str, str]]:
+        """One row per fix: per check, "found: N (min K steps)" or "none in N runs"."""
+        rows = []
+        for fix in self.fixes:
+            row = {"fix": fix}
+            for check in CHECKS:
+                hits = [c for c in self.found.get(fix, []) if c.check == check]
+                row[check] = (f"**{len(hits)}** (min {min(len(c.schedule.steps) for c in hits)} steps)" if hits
+                              else f"none in {self.runs.get(fix, 0)} runs")
+            rows.append(row)
+        return rows
+
+    def matrix_markdown(self) -> str:
+        head = ["fix", *CHECKS]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(r[k] for k in head) + " |" for r in self.matrix()]
+        return "\n".join(lines)
+
+    def text(self) -> str:
+        out = [self.matrix_markdown(), ""]
+        for fix in self.fixes:
+            for c in self.found.get(fix, []):
+                out.append(f"{fix} · {c.check}: {len(c.schedule.steps)} steps, {c.schedule.edges} edge(s) — "
+                           f"{_describe_steps(c)}")
+        if self.files:
+            out.append(f"wrote {len(self.files)} scenario file(s): " + ", ".join(str(f) for f in self.files))
+        if not self.complete:
+            out.append("STOPPED EARLY (Ctrl-C): the table counts only the runs that finished")
+        return "\n".join(out)
+
+
+def search(scenario: str | Path = "scenarios/core-395.yaml", *, fixes: Sequence[str] = ("none",), runs: int = 500,
+           seed: int = 0, out: str | Path | None = None, workers: int = 1, executor: Executor | None = None,
+           faults: str | Sequence[str] | None = "all", edges: int = 3, max_steps: int = 10,
+           sets: Sequence[str] = (), progress: Callable[[dict[str, Any]], None] | None = None,
+           command: str = "") -> SearchReport:
+    """Search ``runs`` schedules per fix; shrink and (with ``out``) write every counterexample.
+
+    ``executor``: any :class:`concurrent.futures.Executor` (e.g. ``dask.distributed``'s
+    ``client.get_executor()``); without one, ``workers`` > 1 makes a local process pool.
+    The same ``seed`` gives the same counterexamples whatever runs them."""
+    import time
+
+    from repro_lib.scenario import load_scenario
+
+    if runs < 1:
+        raise ReproError("--runs must be at least 1")
+    if edges < 1:
+        raise ReproError("--edges must be at least 1")
+    fixes = list(FIXES) if list(fixes) == ["all"] else list(fixes)
+    bad = [f for f in fixes if f not in FIXES]
+    if bad:
+        raise ReproError(f"unknown fix {bad[0]!r}", hint=f"use all or one of {', '.join(FIXES)}")
+    try:
+        fault_kinds = parse_faults(faults)
+    except ValueError as e:
+        raise ReproError(str(e)) from None
+    path = Path(scenario)
+    sc = load_scenario(path, sets=list(sets))
+    root = _job_root(path)
+    timings_spec = dict((sc.raw or {}).get("timings") or {"preset": sc.timings.preset})
+    for s in sets:  # --set timings.X=V reaches the written files as well
+        k, _, v = s.partition("=")
+        if k.startswith("timings."):
+            timings_spec[k.split(".", 1)[1]] = v
+    contexts = [Context(timings_spec, fix, str(root), edges, max_steps, fault_kinds) for fix in fixes]
+    t0 = time.perf_counter()
+    own = None
+    if executor is None and workers > 1:
+        own = executor = ProcessPoolExecutor(workers, initializer=_ignore_sigint)
+    try:
+        shards, complete = explore(contexts, runs=runs, seed=seed, executor=executor, progress=progress)
+    finally:
+        if own is not None:
+            own.shutdown(wait=True, cancel_futures=True)
+    report = SearchReport(fixes, {f: 0 for f in fixes}, {f: [] for f in fixes}, seed, complete,
+                          time.perf_counter() - t0, command=command)
+    _collect(report, shards)
+    if out is not None:
+        report.files = write_counterexamples(report, Path(out), contexts, root)
+    return report
+
+
+def _collect(report: SearchReport, shards: list[ShardResult]) -> None:
+    for r in shards:
+        report.runs[r.fix] += r.runs
+        report.found[r.fix].extend(r.found)
+    for fix, found in report.found.items():
+        keep: list[Counterexample] = []
+        seen: set[str] = set()
+        for c in sorted(found, key=lambda c: (c.key(), c.shard)):
+            sig = f"{c.check}|{c.schedule.edges}|{c.schedule.steps!r}"
+            if sig in seen or sum(1 for k in keep if k.check == c.check) >= KEEP:
+                continue
+            seen.add(sig)
+            keep.append(c)
+        report.found[fix] = keep
+
+
+def write_counterexamples(report: SearchReport, out: Path, contexts: list[Context], root: Path) -> list[Path]:
+    """Each counterexample as ``OUT/<fix>-<check>-<n>.yaml``, runnable with ``repro run``."""
+    out.mkdir(parents=True, exist_ok=True)
+    job_dir = os.path.relpath(root.resolve(), out.resolve())
+    by_fix = {c.fix: c for c in contexts}
+    files = []
+    for fix in report.fixes:
+        n: dict[str, int] = {}
+        for c in report.found.get(fix, []):
+            n[c.check] = n.get(c.check, 0) + 1
+            name = f"{fix}-{c.check}-{n[c.check]}"
+            ctx = by_fix[fix]
+            expect: dict[str, Any] = {"violates": [c.check]}
+            if c.check == "stuck":
+                expect = {"verdict": "reproduced", **expect}
+            doc = scenario_doc(c.schedule, ctx.timings_spec, fix, name=name, settle=ctx.settle, expect=expect,
+                               description=_description(c, report), job_dir=job_dir)
+            path = out / f"{name}.yaml"
+            path.write_text(f"# found by: {report.command or 'repro search'}\n"
+                            + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100))
+            files.append(path)
+    return files
+
+
+def _description(c: Counterexample, report: SearchReport) -> str:
+    what = {
+        "stuck": "leaves a job stuck in deploying (the verdict is reproduced: issue 395)",
+        "not-running": "leaves a job that should run not running after everything is healed and settled",
+        "two-running": "runs two executions of one pipeline job on one node at once",
+        "running-on-lost": "keeps an execution running on a node the orchestrator has marked lost",
+        "running-without-executions": "shows a job running with no running execution",
+    }[c.check]
+    return (f"A minimal fault schedule under which fix {c.fix!r} {what}. Shrunk by repro search "
+            f"(seed {report.seed}): no step can be removed and no sleep shortened without losing the failure. "
+            f"Observed on the sim: {c.violation}.")
+
+
+def _describe_steps(c: Counterexample) -> str:
+    parts = []
+    for op, a in c.schedule.steps:
+        if op == "sleep":
+            parts.append(f"sleep {a:g}s")
+        elif isinstance(a, dict):
+            parts.append(op + " " + " ".join(f"{k}={v}" for k, v in a.items()))
+        else:
+            parts.append(f"{op} {a if isinstance(a, str) else ','.join(a)}")
+    return "; ".join(parts)
+
+
+def _job_root(path: Path) -> Path:
+    """The folder holding pipelines/: the scenario's parent's parent, else the cwd."""
+    for cand in (path.resolve().parent.parent, path.resolve().parent, Path.cwd()):
+        if (cand / "pipelines").is_dir():
+            return cand
+    raise ReproError(f"no pipelines/ folder beside {path}", hint="run from the repository root")
+
+
+def _ignore_sigint() -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops handing out shards and keeps results."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,0 +1,193 @@
+"""Exploration: Hypothesis draws schedules and shrinks failures; shards run on any Executor.
+
+A search of N runs is cut into shards of :data:`SHARD` runs. Shard *i* of fix *f* has its own
+Hypothesis seed derived from ``(seed, f, i)``, so what a shard finds depends on nothing but those
+three — not on the number of workers, the executor, or the order shards finish in. That is what
+makes ``--seed`` reproducible byte for byte and lets a ``dask.distributed`` client stand in for
+the local process pool.
+
+Inside a shard Hypothesis generates up to ``SHARD`` schedules; on a failure it shrinks (fewer
+choices, smaller ones: fewer steps, fewer edges, shorter durations), keeping one minimal
+example per failed check. A last greedy pass then removes any single step and shortens any sleep
+it still can, so every reported schedule is 1-minimal: no step can go and still fail the check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from repro_lib.analysis.checks import CHECKS, Violation
+from repro_lib.errors import ReproError
+from repro_lib.search.grammar import Schedule, draw_schedule, durations_for
+from repro_lib.search.oracle import Context, first_violation
+
+__all__ = ["SHARD", "ShardResult", "Counterexample", "run_shard", "shard_seed", "explore"]
+
+#: schedules per shard: small enough for live progress and a prompt Ctrl-C
+SHARD = 50
+
+
+@dataclass
+class Counterexample:
+    """A minimal schedule that fails ``check`` under ``fix``."""
+
+    fix: str
+    check: str
+    schedule: Schedule
+    violation: Violation
+    shard: int
+
+    def key(self) -> tuple[Any, ...]:
+        return (CHECKS.index(self.check), *self.schedule.key())
+
+
+@dataclass
+class ShardResult:
+    fix: str
+    shard: int
+    runs: int                                   # schedules generated (shrinking not counted)
+    calls: int                                  # every run of the oracle, shrinking included
+    found: list[Counterexample] = field(default_factory=list)
+    seconds: float = 0.0
+    first_found_s: float | None = None          # after the shard's start, once shrunk
+
+
+def shard_seed(seed: int, fix: str, shard: int) -> int:
+    """A seed for one shard from (seed, fix, shard) alone."""
+    h = hashlib.sha256(f"{seed}/{fix}/{shard}".encode()).digest()
+    return int.from_bytes(h[:8], "big")
+
+
+def run_shard(ctx: Context, seed: int, shard: int, runs: int = SHARD) -> ShardResult:
+    """Generate ``runs`` schedules with Hypothesis under ``ctx``; shrink each distinct failure."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import seed as hseed
+    from hypothesis import strategies as st
+
+    t0 = time.perf_counter()
+    last: dict[str, tuple[Schedule, Violation]] = {}
+    stats = {"calls": 0, "generated": 0}
+    fails = {c: type(f"Fails_{c.replace('-', '_')}", (AssertionError,), {}) for c in CHECKS}
+
+    @hseed(shard_seed(seed, ctx.fix, shard))
+    @settings(max_examples=runs, database=None, deadline=None, derandomize=False, verbosity=Verbosity.quiet,
+              suppress_health_check=list(HealthCheck), report_multiple_bugs=True,
+              phases=(Phase.generate, Phase.shrink), print_blob=False)
+    @given(st.data())
+    def prop(data: Any) -> None:
+        sched = draw_schedule(data.draw, ctx.timings, faults=ctx.faults, max_edges=ctx.max_edges,
+                              max_steps=ctx.max_steps)
+        stats["calls"] += 1
+        v = first_violation(sched, ctx)
+        if v is not None:
+            last[v.check] = (sched, v)
+            raise fails[v.check](str(v))
+
+    try:
+        prop()
+    except (AssertionError, ExceptionGroup):  # the failures we raised; anything else is a real error
+        pass
+    found = []
+    for check, (sched, v) in sorted(last.items(), key=lambda kv: CHECKS.index(kv[0])):
+        sched, v = greedy_shrink(sched, v, ctx)
+        found.append(Counterexample(ctx.fix, check, sched, v, shard))
+    took = time.perf_counter() - t0
+    return ShardResult(ctx.fix, shard, min(runs, stats["calls"]), stats["calls"], found, took,
+                       took if found else None)
+
+
+def greedy_shrink(sched: Schedule, v: Violation, ctx: Context) -> tuple[Schedule, Violation]:
+    """Remove single steps and shorten sleeps while the same check still fails (deterministic)."""
+    ladder = durations_for(ctx.timings)
+
+    def still(cand: Schedule) -> Violation | None:
+        try:
+            got = first_violation(cand, ctx)
+        except (RuntimeError, ReproError):  # not a valid schedule (e.g. a start without its kill)
+            return None
+        return got if got is not None and got.check == v.check else None
+
+    changed = True
+    while changed:
+        changed = False
+        for i in reversed(range(len(sched.steps) - 1)):  # two sleeps in a row -> one sleep of their sum
+            (op1, a1), (op2, a2) = sched.steps[i], sched.steps[i + 1]
+            if op1 == op2 == "sleep":
+                cand = Schedule(sched.edges, [*sched.steps[:i], ("sleep", round(float(a1) + float(a2), 3)),
+                                              *sched.steps[i + 2:]])
+                if (got := still(cand)) is not None:
+                    sched, v, changed = cand, got, True
+        for i in reversed(range(len(sched.steps))):
+            cand = Schedule(sched.edges, sched.steps[:i] + sched.steps[i + 1:])
+            if cand.steps and (got := still(cand)) is not None:
+                sched, v, changed = cand, got, True
+        if sched.edges > 1:
+            cand = _drop_last_edge(sched)
+            if cand is not None and (got := still(cand)) is not None:
+                sched, v, changed = cand, got, True
+        for i, (op, arg) in enumerate(sched.steps):
+            if op != "sleep":
+                continue
+            for d in ladder:
+                if d >= float(arg) or i >= len(sched.steps):
+                    break
+                cand = Schedule(sched.edges, [*sched.steps[:i], ("sleep", d), *sched.steps[i + 1:]])
+                if (got := still(cand)) is not None:
+                    sched, v, changed = cand, got, True
+                    break
+    return sched, v
+
+
+def _drop_last_edge(sched: Schedule) -> Schedule | None:
+    name = f"edge{sched.edges}"
+    steps = []
+    for op, arg in sched.steps:
+        if op == "join":
+            return None  # joined edges are numbered after the first ones
+        edges = arg["edges"] if isinstance(arg, dict) and "edges" in arg else arg
+        if op in ("kill", "start", "partition", "heal"):
+            rest = [e for e in edges if e != name]
+            if not rest:
+                continue
+            arg = {**arg, "edges": rest} if isinstance(arg, dict) else rest
+        steps.append((op, arg))
+    return Schedule(sched.edges - 1, steps) if steps else None
+
+
+def explore(contexts: Iterable[Context], *, runs: int, seed: int, executor: Executor | None = None,
+            progress: Callable[[dict[str, Any]], None] | None = None) -> tuple[list[ShardResult], bool]:
+    """Run ``runs`` schedules per context, in shards, on ``executor`` (in this process when None).
+
+    Returns the shard results (in a fixed order) and whether it ran to the end (False after
+    Ctrl-C: the shards that finished are kept)."""
+    tasks = [(ctx, i, min(SHARD, runs - i * SHARD)) for ctx in contexts for i in range(-(-runs // SHARD))]
+    results: dict[tuple[str, int], ShardResult] = {}
+    t0 = time.perf_counter()
+
+    def note(r: ShardResult) -> None:
+        results[(r.fix, r.shard)] = r
+        if progress:
+            done = list(results.values())
+            progress({"shards": len(done), "of": len(tasks), "runs": sum(x.runs for x in done),
+                      "failures": sum(len(x.found) for x in done), "seconds": time.perf_counter() - t0})
+
+    complete = True
+    try:
+        if executor is None:
+            for ctx, i, n in tasks:
+                note(run_shard(ctx, seed, i, n))
+        else:
+            pending: set[Future[ShardResult]] = {executor.submit(run_shard, ctx, seed, i, n) for ctx, i, n in tasks}
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    note(f.result())
+    except KeyboardInterrupt:
+        complete = False
+    order = {ctx.fix: k for k, ctx in enumerate(c for c, _, _ in tasks)}
+    return sorted(results.values(), key=lambda r: (order.get(r.fix, 0), r.shard)), complete

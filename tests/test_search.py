@@ -1,0 +1,154 @@
+"""`repro search`: the checks, the grammar, determinism, no false counterexamples, replays."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from repro_lib import load_scenario, run_scenario
+from repro_lib.analysis.checks import safety_violations
+from repro_lib.cli import main as repro
+from repro_lib.model.types import FIXES
+from repro_lib.search import search
+from repro_lib.search.grammar import FAULTS, Schedule, parse_faults
+from repro_lib.search.oracle import Context, evaluate
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = str(ROOT / "scenarios" / "core-395.yaml")
+
+
+# -- the checks on hand-made histories ---------------------------------------------------------
+def _ex(t: float, ex: str, node: str, state: str, job: str = "j") -> tuple:
+    return (t, "execution", node, job, ex, state, "running", None)
+
+
+def test_two_running_counts_only_after_the_grace() -> None:
+    h = [(0.0, "job", None, "j", None, "running", None, "pipeline"), _ex(0.0, "e1", "n1", "running"),
+         _ex(1.0, "e2", "n1", "running"), _ex(3.0, "e1", "n1", "stopped")]
+    assert safety_violations(h, grace=5.0, until=100.0) == []           # 2 s of overlap: a handover
+    found = safety_violations(h, grace=1.0, until=100.0)
+    assert [(v.check, v.t_s, v.node) for v in found] == [("two-running", 1.0, "n1")]
+
+
+def test_running_on_lost_and_running_without_executions() -> None:
+    h = [(0.0, "job", None, "j", None, "running", None, "pipeline"), _ex(0.0, "e1", "n1", "running"),
+         (10.0, "node", "n1", None, None, "lost", None, None), _ex(40.0, "e1", "n1", "failed")]
+    got = {(v.check, v.t_s) for v in safety_violations(h, grace=16.0, until=100.0)}
+    assert got == {("running-on-lost", 10.0), ("running-without-executions", 40.0)}
+
+
+def test_same_instant_changes_are_not_a_violation() -> None:
+    """A job marked running just before its execution, at the same time: never counted."""
+    h = [(5.0, "job", None, "j", None, "running", None, "pipeline"), _ex(5.0, "e1", "n1", "running")]
+    assert safety_violations(h, grace=0.0, until=50.0) == []
+
+
+def test_query_jobs_may_run_twice_on_a_node() -> None:
+    h = [_ex(0.0, "e1", "n1", "running", "q"), _ex(0.0, "e2", "n1", "running", "q")]
+    assert safety_violations(h, {"q": "query"}, grace=0.0, until=9.0) == []
+
+
+# -- the grammar and the oracle ----------------------------------------------------------------
+def test_parse_faults() -> None:
+    assert parse_faults("all") == FAULTS
+    assert parse_faults("none") == ()
+    assert parse_faults("new_identity") == ("start", "new_identity")
+    with pytest.raises(ValueError, match="unknown fault"):
+        parse_faults("kill,explode")
+
+
+def test_the_oracle_finds_issue_395_and_passes_a_healthy_schedule() -> None:
+    ctx = Context({"preset": "repro"}, "none", str(ROOT), faults=FAULTS)
+    healthy = Schedule(1, [("deploy", "pipelines/test-job.yaml"), ("sleep", 30.0)])
+    assert evaluate(healthy, ctx) == []
+    partition = Schedule(1, [("partition", ["edge1"]), ("deploy", "pipelines/test-job.yaml"), ("sleep", 16.0)])
+    assert [v.check for v in evaluate(partition, ctx)] == ["stuck"]
+    fixed = Context({"preset": "repro"}, "pending-timeout", str(ROOT), faults=FAULTS)
+    assert evaluate(partition, fixed) == []
+
+
+# -- the search ----------------------------------------------------------------------------------
+def test_no_faults_no_counterexamples_for_any_fix() -> None:
+    """Deploys, stops and sleeps alone never leave a job stuck or break safety, whatever the fix."""
+    report = search(CORE, fixes=["all"], runs=150, seed=3, faults="none")
+    assert report.fixes == list(FIXES)
+    assert report.runs == {f: 150 for f in FIXES}
+    assert not report.failed, report.text()
+
+
+def test_same_seed_same_files_whatever_the_workers(tmp_path: Path) -> None:
+    a = search(CORE, fixes=["redispatch-on-join"], runs=150, seed=7, out=tmp_path / "a", workers=1)
+    b = search(CORE, fixes=["redispatch-on-join"], runs=150, seed=7, out=tmp_path / "b", workers=2)
+    assert a.failed and a.files
+    assert [f.name for f in a.files] == [f.name for f in b.files]
+    for fa, fb in zip(a.files, b.files, strict=True):
+        assert fa.read_bytes() == fb.read_bytes()
+    c = search(CORE, fixes=["redispatch-on-join"], runs=150, seed=8, out=tmp_path / "c")
+    assert [f.read_bytes() for f in c.files] != [f.read_bytes() for f in a.files]
+
+
+def test_cli_search_exit_codes_and_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The issue's command (with a smaller budget): exit 1, and every written file re-runs with
+    `repro run` to what it claims — `reproduced`, or the failed check it names."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "found"
+    rc = repro(["search", CORE, "--fix", "redispatch-on-join", "--runs", "400", "--seed", "1", "--out", str(out),
+                "--workers", "2", "--quiet"])
+    text = capsys.readouterr().out
+    assert rc == 1, text
+    files = sorted(out.glob("redispatch-on-join-*.yaml"))
+    assert any(f.name.startswith("redispatch-on-join-stuck-") for f in files), text
+    for f in files:
+        assert f.read_text().startswith("# found by: repro search ")
+        assert repro(["run", str(f), "--quiet"]) == 0, f"{f.name} does not re-run to what it claims"
+        run = run_scenario(load_scenario(f))
+        claimed = run.scenario.expect["violates"][0]
+        assert claimed in {v.check for v in run.checks}
+        if claimed == "stuck":
+            assert run.verdict.verdict == "reproduced"
+    capsys.readouterr()
+    assert repro(["search", CORE, "--fix", "pending-timeout", "--runs", "50", "--faults", "none", "--quiet"]) == 0
+    assert "none in 50 runs" in capsys.readouterr().out
+    assert repro(["search", CORE, "--fix", "bogus", "--runs", "5"]) == 2
+    assert repro(["search", CORE, "--faults", "kill,explode", "--runs", "5"]) == 2
+    assert "unknown fault 'explode'" in capsys.readouterr().err
+
+
+def test_dask_localcluster_gives_the_same_counterexamples() -> None:
+    distributed = pytest.importorskip("distributed", reason="dask[distributed] is the `distributed` extra")
+    local = search(CORE, fixes=["edge-reconcile"], runs=100, seed=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            distributed.Client(cl) as client:
+        remote = search(CORE, fixes=["edge-reconcile"], runs=100, seed=2, executor=client.get_executor())
+    assert remote.runs == local.runs
+    assert [(c.check, c.schedule.steps) for c in remote.found["edge-reconcile"]] == \
+        [(c.check, c.schedule.steps) for c in local.found["edge-reconcile"]]
+
+
+def test_ctrl_c_stops_and_keeps_what_was_found(tmp_path: Path) -> None:
+    """SIGINT in the middle of a long search: exit 1 (something was found), a table, files kept."""
+    import signal
+    import time
+
+    out = tmp_path / "found"
+    proc = subprocess.Popen([sys.executable, "-m", "repro_lib.cli", "search", CORE, "--fix", "none", "--runs",
+                             "100000", "--out", str(out), "--workers", "2"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    line = ""
+    while time.monotonic() < deadline:  # wait for the first progress line with a counterexample in it
+        line = proc.stderr.readline() if proc.stderr else ""
+        if "counterexamples" in line and not line.rstrip().endswith("counterexamples 0"):
+            break
+    else:
+        proc.kill()
+        pytest.fail(f"no progress with a counterexample within 60 s: {line!r}")
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    assert "STOPPED EARLY" in stdout
+    assert list(out.glob("none-stuck-*.yaml")), stdout
