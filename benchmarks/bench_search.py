@@ -1,0 +1,78 @@
+"""Benchmark: `repro search` exploration throughput, and time to the first shrunk counterexample.
+
+Usage: ``python benchmarks/bench_search.py [--runs 1000]``
+
+Side by side in one run: 1 worker (in process), a 2-process pool, and a dask ``LocalCluster`` with
+2 worker processes (when dask[distributed] is installed). Throughput is schedules generated per
+wall second, with fix ``pending-timeout`` (which the search does not break, so no shrinking
+inflates the time); the baseline is the bare oracle (one schedule run and judged) in a loop.
+Targets: ≥ 100 schedules/s with 2 workers; for ``--fix redispatch-on-join --seed 1`` the first
+counterexample found and shrunk within 60 s, to at most 8 steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from repro_lib.search import search
+from repro_lib.search.explore import SHARD, run_shard
+from repro_lib.search.grammar import FAULTS
+from repro_lib.search.oracle import Context
+
+ROOT = Path(__file__).resolve().parent.parent
+CORE = str(ROOT / "scenarios" / "core-395.yaml")
+
+
+def _rate(label: str, **kw: object) -> float:
+    t0 = time.perf_counter()
+    r = search(CORE, fixes=["pending-timeout"], seed=11, **kw)  # type: ignore[arg-type]
+    dt = time.perf_counter() - t0
+    n = sum(r.runs.values())
+    found = sum(len(v) for v in r.found.values())
+    print(f"  {label:<28} {n:>6} schedules in {dt:6.2f} s = {n / dt:7.1f} schedules/s  (counterexamples {found})")
+    return n / dt
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=1000)
+    args = ap.parse_args()
+
+    ctx = Context({"preset": "repro"}, "pending-timeout", str(ROOT), faults=FAULTS)
+    t0 = time.perf_counter()
+    base = run_shard(ctx, 11, 0, SHARD)
+    bare = base.calls / (time.perf_counter() - t0)
+    print(f"exploration, fix pending-timeout, all faults, {args.runs} schedules (2-core machine):")
+    print(f"  {'baseline: one shard in process':<28} {base.calls:>6} schedules = {bare:7.1f} schedules/s")
+    one = _rate("1 worker (in process)", runs=args.runs)
+    two = _rate("2 worker processes", runs=args.runs, workers=2)
+    try:
+        import distributed
+    except ImportError:
+        print("  dask LocalCluster: dask[distributed] not installed (pip install -e .[distributed])")
+    else:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cl, distributed.Client(cl) as client:
+            _rate("dask LocalCluster, 2 workers", runs=args.runs, executor=client.get_executor())
+    print(f"  2 workers / 1 worker = {two / one:.2f}x; target >= 100 schedules/s with 2 workers: "
+          f"{'met' if two >= 100 else 'MISSED'}")
+
+    print("first counterexample, --fix redispatch-on-join --seed 1 (shard 0, one process):")
+    ctx = Context({"preset": "repro"}, "redispatch-on-join", str(ROOT), faults=FAULTS)
+    t0 = time.perf_counter()
+    r = run_shard(ctx, 1, 0, SHARD)
+    dt = time.perf_counter() - t0
+    smallest = min((c for c in r.found), key=lambda c: len(c.schedule.steps), default=None)
+    if smallest is None:
+        print(f"  none in the first shard ({r.runs} schedules, {dt:.1f} s)")
+        return
+    steps = len(smallest.schedule.steps)
+    print(f"  found and shrunk in {dt:.1f} s ({r.calls} oracle calls incl. shrinking): {smallest.check}, "
+          f"{steps} steps (+ the fixed prologue and epilogue); targets <= 60 s, <= 8 steps: "
+          f"{'met' if dt <= 60 and steps <= 8 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
