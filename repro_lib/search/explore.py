@@ -177,17 +177,20 @@ def explore(contexts: Iterable[Context], *, runs: int, seed: int, executor: Exec
                       "failures": sum(len(x.found) for x in done), "seconds": time.perf_counter() - t0})
 
     complete = True
+    pending: set[Future[ShardResult]] = set()
     try:
         if executor is None:
             for ctx, i, n in tasks:
                 note(run_shard(ctx, seed, i, n))
         else:
-            pending: set[Future[ShardResult]] = {executor.submit(run_shard, ctx, seed, i, n) for ctx, i, n in tasks}
+            pending = {executor.submit(run_shard, ctx, seed, i, n) for ctx, i, n in tasks}
             while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:
                     note(f.result())
     except KeyboardInterrupt:
         complete = False
+        for f in pending:  # shards not started are dropped; the caller's executor stays usable
+            f.cancel()
     order = {ctx.fix: k for k, ctx in enumerate(c for c, _, _ in tasks)}
     return sorted(results.values(), key=lambda r: (order.get(r.fix, 0), r.shard)), complete
