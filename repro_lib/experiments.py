@@ -23,7 +23,7 @@ from repro_lib.scenario import Scenario, parse_scenario, run_scenario, set_edges
 from repro_lib.timings import Timings, timings_from
 
 __all__ = [
-    "load_doc", "with_edges", "time_to_running", "compare_fixes", "plot_fix_comparison", "race_boundary",
+    "load_doc", "with_edges", "time_to_running", "compare_fixes", "fix_table", "plot_fix_comparison", "race_boundary",
     "sweep", "plot_race_map", "default_settle", "boundary_table",
 ]
 
@@ -74,21 +74,54 @@ def compare_fixes(scenario: str | Path | dict[str, Any], *, fixes: Sequence[str]
     return pd.DataFrame(rows), runs
 
 
+_DISPATCH_WORDS = [("dispatch_attempts", "sent"), ("dispatch_retries", "retried"), ("dispatch_lost", "lost"),
+                   ("dispatch_refused", "refused"), ("dispatch_skipped", "skipped"), ("redispatches", "re-sent")]
+
+
+def _seconds(v: Any) -> str:
+    return "never" if v is None or v != v else f"{float(v):.1f} s"
+
+
+def fix_table(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`compare_fixes`' table as a reader wants it: times to one decimal or ``never``, and the
+    dispatch counters folded into one column that names only what happened (``4 sent, 2 lost``)."""
+    out = pd.DataFrame({"fix": table["fix"], "verdict": table["verdict"]})
+    job = next((c[: -len(" state")] for c in table.columns if c.endswith(" state")), "job")
+    out[f"{job} state"] = table.get(f"{job} state", pd.Series(dtype=object)).fillna("(none)")
+    for col in table.columns:
+        if col.endswith("time_to_running_s"):
+            who = col[: -len("time_to_running_s")].strip() or job
+            out[f"{who} to running"] = [_seconds(v) for v in table[col]]
+    words = [(c, w) for c, w in _DISPATCH_WORDS if c in table.columns]
+    out["dispatches"] = [", ".join(f"{int(r[c])} {w}" for c, w in words if r[c]) or "none"
+                         for r in table.to_dict("records")]
+    if "node_join_evals" in table.columns:
+        out["node-join evals"] = table["node_join_evals"].astype(int)
+    return out
+
+
 def plot_fix_comparison(table: pd.DataFrame, *, title: str = "time to running per fix",
                         column: str = "time_to_running_s") -> Figure:
-    """Bars: time from deploy to running per fix; 'stuck' where it never ran."""
+    """Bars: time from deploy to running per fix. A fix under which the job never ran gets a hatched
+    bar that runs off the right edge of the axis (it is not a finite time) and says so."""
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(table) + 1.2))
     vals = table[column].astype(float)
     top = float(np.nanmax(vals)) if vals.notna().any() else 1.0
+    right = top * 1.45
     colours = ["#43a047" if v == "not_reproduced" else "#e53935" if v == "reproduced" else "#fb8c00"
                for v in table["verdict"]]
-    ax.barh(table["fix"], vals.fillna(top * 1.1), color=colours)
-    for i, (v, verdict) in enumerate(zip(vals, table["verdict"], strict=False)):
-        label = f"{v:.1f}s" if not np.isnan(v) else f"never ({verdict})"
-        ax.text((v if not np.isnan(v) else top * 1.1), i, f"  {label}", va="center", fontsize=8)
+    for i, (v, verdict, colour) in enumerate(zip(vals, table["verdict"], colours, strict=True)):
+        if np.isnan(v):  # never: an open-ended bar to (and past) the axis edge
+            ax.barh(i, right * 2, color="white", edgecolor=colour, hatch="///", lw=1.2)
+            ax.text(right * 0.02, i, f"never: still not running at the end ({verdict}) →", va="center",
+                    fontsize=8, color="#212121", bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.5})
+        else:
+            ax.barh(i, v, color=colour)
+            ax.text(v, i, f"  {v:.1f} s", va="center", fontsize=8)
+    ax.set_yticks(range(len(table)), list(table["fix"]))
     ax.invert_yaxis()
     ax.set_xlabel("seconds from deploy to job running")
-    ax.set_xlim(0, top * 1.5)
+    ax.set_xlim(0, right)
     ax.set_title(title, fontsize=10, loc="left")
     fig.tight_layout()
     return fig

@@ -48,6 +48,12 @@ class Run:
     _verdict: Verdict | None = field(default=None, repr=False)
     _checks: list[Any] | None = field(default=None, repr=False)
 
+    def __repr__(self) -> str:  # the dataclass default would print every record
+        end = f"{self.final.t_s:.1f}s" if self.snapshots else "no snapshot"
+        return (f"Run(scenario={self.scenario.name!r}, backend={self.backend!r}, fix={'+'.join(self.fix)!r}, "
+                f"seed={self.seed}, t_end={end}, records={len(self.records)}, "
+                f"error={self.error!r})")
+
     # -- tables -------------------------------------------------------------------------------
     @property
     def events(self) -> pd.DataFrame:
@@ -206,7 +212,9 @@ class Run:
             lines.append("")
             lines.append("STUCK EXECUTIONS (desired=running, state=pending; nothing will re-send them)")
             for s in v.stuck:
-                lines.append(f"  {s.execution}  {s.job:<16} on {s.node:<8} pending {s.pending_s:.1f}s  {s.cause}")
+                since = snap.t_s - s.pending_s
+                lines.append(f"  {s.execution}  {s.job:<16} on {s.node:<8} pending since t={since:.1f}s "
+                             f"({s.pending_s:.1f}s at the end)  {s.cause}")
         if self.scenario.expect.get("violates"):
             lines.append("")
             lines.append("CHECKS (liveness after the settle; safety at every moment)")
@@ -225,7 +233,8 @@ class Run:
         rows = "".join(f"<tr><td>{esc(j['name'])}</td><td>{esc(j['type'])}</td><td>{esc(j['state'])}</td></tr>"
                        for j in self.final.jobs)
         stuck = "".join(f"<tr><td>{esc(s.execution)}</td><td>{esc(s.job)}</td><td>{esc(s.node)}</td>"
-                        f"<td>{s.pending_s:.1f}s</td></tr>" for s in v.stuck)
+                        f"<td>since t={self.final.t_s - s.pending_s:.1f}s ({s.pending_s:.1f}s at the end)</td></tr>"
+                        for s in v.stuck)
         reasons = "".join(f"<li>{esc(r)}</li>" for r in v.reasons)
         return (
             f"<div class='repro-run'><b>{esc(self.scenario.name)}</b> on {esc(self.backend)} · fix "

@@ -81,6 +81,16 @@ class Scenario:
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def __repr__(self) -> str:  # short: a notebook shows it, and a shared report must not show local paths
+        where = ""
+        if self.path is not None:
+            try:
+                where = f", path={str(Path(self.path).resolve().relative_to(Path.cwd().resolve()))!r}"
+            except ValueError:
+                where = f", path={Path(self.path).name!r}"
+        return (f"Scenario(name={self.name!r}, fix={'+'.join(self.fix)!r}, edges={len(self.edges)}, "
+                f"steps={len(self.steps)}, timings={self.timings.preset!r}{where})")
+
     @property
     def policies(self) -> Policies:
         return Policies.from_fix(self.fix)

@@ -147,6 +147,38 @@ def test_run_repr_html_and_grep(root: Path) -> None:
     assert text.count("connection_exists=true connection_alive=true") == 4
 
 
+def test_run_and_scenario_reprs_are_short_and_show_no_local_path(root: Path) -> None:
+    run = run_scenario(load_scenario(root / "scenarios" / "core-395.yaml"))  # an absolute path
+    text = repr(run) + repr(run.scenario)
+    assert len(text) < 400 and str(root) not in text and "LogRecord" not in text, text
+    assert "path='scenarios/core-395.yaml'" in text and "fix='none'" in text
+    since = run.final.t_s - run.verdict.stuck[0].pending_s
+    assert f"pending since t={since:.1f}s" in run.summary()
+
+
+def test_pending_end_label_stays_inside_the_axis_when_zoomed(root: Path) -> None:
+    run = run_scenario(load_scenario("scenarios/core-395.yaml"))
+    for xlim in (None, (0.0, 90.0)):
+        execs = plot_run(run, xlim=xlim).axes[2]
+        labels = [t for t in execs.texts if t.get_gid() == "pending-end"]
+        right = execs.get_xlim()[1]
+        assert len(labels) == 2 and all(t.get_position()[0] <= right and t.get_ha() == "right" for t in labels)
+
+
+def test_fix_table_and_the_never_bar(root: Path) -> None:
+    from repro_lib.experiments import compare_fixes, fix_table, plot_fix_comparison
+
+    raw, _ = compare_fixes("scenarios/core-395.yaml", fixes=["none", "redispatch-on-join"], sets=["params.settle=2m"])
+    t = fix_table(raw).set_index("fix")
+    assert t.loc["none", "new-test-job to running"] == "never"
+    assert t.loc["redispatch-on-join", "new-test-job to running"] == f"{raw['time_to_running_s'][1]:.1f} s"
+    assert t.loc["none", "dispatches"] == "4 sent, 2 lost" and "2 re-sent" in t.loc["redispatch-on-join", "dispatches"]
+    ax = plot_fix_comparison(raw).axes[0]
+    never = [b for b in ax.patches if b.get_hatch()]
+    assert len(never) == 1 and never[0].get_x() + never[0].get_width() > ax.get_xlim()[1]  # runs off the edge
+    assert any(x.get_text().startswith("never") for x in ax.texts)
+
+
 def test_shipped_reference_run_from_the_emulated_compose_stack(root: Path) -> None:
     """data/reference-run was captured from docker-compose.debug.yml (emulated images): it opens
     without re-running anything and tells the same story as the sim."""

@@ -265,6 +265,16 @@ def test_walkthrough_diagnosis_frame_has_the_class_column() -> None:
     f = d.frame()
     assert list(f.columns)[:4] == ["execution", "job", "node", "class"] and set(f["class"]) == {"lost"}
     assert "<th>class</th>" in d._repr_html_()
+    # one clock per column: created before the node rejoined; nothing is due, so no empty "next try" column
+    assert "next_try_s" not in f.columns and (f["created_s"] < f["rejoined_s"]).all(), f
+    assert all(" and rejoined (handshake) at " in x.sentence() for x in d.findings), d.text()
+
+
+def test_diagnosis_frame_shows_when_the_next_try_is_due() -> None:
+    r = run("core-395", "fix=pending-timeout")
+    f = r.diagnose().frame().set_index("execution")
+    due = r.verdict.table.set_index("execution")["due_s"].round(1)
+    assert (f["next_try_s"] == due.loc[f.index]).all() and (f["next_try_s"] > r.final.t_s - 0.1).all(), f
 
 
 # -- properties ------------------------------------------------------------------------------------------

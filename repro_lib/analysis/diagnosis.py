@@ -72,6 +72,7 @@ class Finding:
     actual_at_dispatch: str | None = None  # up | down | partitioned (None: not in the logs)
     evals_after_count: int | None = None   # all of them (``evals_after`` holds the first four)
     edge_log: str = ""       # how an edge log covers the send: covers | ends_before | starts_after | ""
+    rejoined_s: float | None = None  # the node's last handshake with the orchestrator (None: not in the logs)
 
     def sentence(self) -> str:
         job = self.job if self.job else "(job unknown)"
@@ -94,7 +95,12 @@ class Finding:
             "none": "no dispatch of it appears in the logs",
         }[self.dispatch])
         if self.returned_s is not None:
-            parts.append(f"{self.name} came back at {self.returned_s:.1f}s")
+            back = f"{self.name} was started again at {self.returned_s:.1f}s"
+            if self.rejoined_s is not None and self.rejoined_s >= self.returned_s:
+                back += f" and rejoined (handshake) at {self.rejoined_s:.1f}s"
+            parts.append(back)
+        elif self.rejoined_s is not None and self.created_s is not None and self.rejoined_s > self.created_s:
+            parts.append(f"{self.name} rejoined (handshake) at {self.rejoined_s:.1f}s")
         after = "after it came back" if self.returned_s is not None else "afterwards"
         if self.evals_after:
             n = max(self.evals_after_count or 0, len(self.evals_after))
@@ -122,8 +128,10 @@ class Diagnosis:
         return {f.execution: f.cause for f in self.findings}
 
     def frame(self) -> pd.DataFrame:
-        """One row per pending execution: execution, job, node, class, cause, due_s, detail."""
-        cols = ["execution", "job", "node", "class", "since_s", "due_s", "detail"]
+        """One row per pending execution: execution, job, node, class, created_s (when it was created),
+        rejoined_s (its node's last handshake, if after that), next_try_s (when a retry or a fix's
+        re-dispatch is due; the column is left out when nothing is due), detail."""
+        cols = ["execution", "job", "node", "class", "created_s", "rejoined_s", "detail"]
         if self.table.empty:
             return pd.DataFrame(columns=cols)
         t = self.table
@@ -131,10 +139,12 @@ class Diagnosis:
         detail = [how_lost(str(o), str(e)) if c in ("lost", "refused", "unknown") else (m or r or "")
                   for o, e, c, m, r in zip(t["outcome"], t["edge_log"], t["class"], t["missing"],
                                            t["remedy"].fillna(""), strict=True)]
-        return pd.DataFrame({"execution": t["execution"], "job": t["job"].fillna("(unknown)"),
-                             "node": [names.get(str(n), n) for n in t["node"]], "class": t["class"],
-                             "since_s": t["since_s"].round(1), "due_s": t["due_s"].round(1),
-                             "detail": detail})
+        rejoined = t["rejoined_s"].where(t["rejoined_s"] > t["created_s"])
+        out = pd.DataFrame({"execution": t["execution"], "job": t["job"].fillna("(unknown)"),
+                            "node": [names.get(str(n), n) for n in t["node"]], "class": t["class"],
+                            "created_s": t["created_s"].round(1), "rejoined_s": rejoined.round(1),
+                            "next_try_s": t["due_s"].round(1), "detail": detail})
+        return out if out["next_try_s"].notna().any() else out.drop(columns=["next_try_s"])
 
     def counts(self) -> pd.DataFrame:
         """Pending executions per job and class."""
@@ -185,7 +195,7 @@ class Diagnosis:
                      + self.counts().to_html(border=0)
                      + f"<p>The first {SHOW_PER_CLASS} of each class (<code>repro inspect --all</code> lists "
                        "every one):</p>")
-        table = frame.to_html(index=False, na_rep="", border=0) if len(frame) else ""
+        table = frame.to_html(index=False, na_rep="—", border=0) if len(frame) else ""
         return f"<div class='repro-diagnosis'>{head}{table}<ul>{items}</ul><ul>{notes}</ul></div>"
 
 
@@ -333,7 +343,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 None if up_state is None else up_state == "up", _state_at(belief, node, t_disp), returned,
                 ev_after, outs.count("redispatched"), cause, sorted(rows_of.get(r.execution, [])),
                 str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state, n_after,
-                str(r.edge_log)))
+                str(r.edge_log), float(r.rejoined_s) if r.rejoined_s == r.rejoined_s else None))
     if tab.empty and verdict is None:
         notes.append("no pending execution found in these logs")
     mute = sorted(x for x, role in roles.items() if x not in NOT_EDGE_SOURCES and
