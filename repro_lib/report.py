@@ -147,7 +147,10 @@ def render_report(notebook: str | Path, out_dir: str | Path, *, parameters: dict
     try:
         pm.execute_notebook(str(src), str(executed), parameters=params, kernel_name="python3",
                             cwd=str(cwd or src.resolve().parent), progress_bar=False,
-                            execution_timeout=timeout)
+                            execution_timeout=timeout,
+                            # the kernel talks to papermill over loopback TCP; its warning about that
+                            # is noise to a reader of `make demo` (errors still show)
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except pm.PapermillExecutionError as e:
         raise ReportError(f"{src.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}",
                           cell=e.cell_index, notebook=executed,

@@ -67,7 +67,7 @@ def how_lost(outcome: str, edge_log: str) -> str:
     if outcome in fixed:
         return fixed[outcome]
     return {
-        "covers": "its run request was published and its edge's log, which ran on, shows no receipt",
+        "covers": "its run request was published and its edge's log, which goes on past the send, shows no receipt",
         "ends_before": "its run request was published after its edge's log had gone quiet (the edge was down, "
                        "or the log is cut): probably lost",
         "starts_after": "its run request was published before its edge's log begins: whether it arrived is "
