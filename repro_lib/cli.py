@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
                                        "exit 1 when it found a counterexample")
     se.add_argument("scenario", nargs="?", default="scenarios/core-395.yaml",
                     help="the scenario whose timings the schedules use (default scenarios/core-395.yaml)")
-    se.add_argument("--fix", default="none", help="a fix, or all (every fix and none): none, block, "
+    se.add_argument("--fix", default="none", help="a fix, a comma list, or all (every fix and none): none, block, "
                                                   "redispatch-on-join, edge-reconcile, pending-timeout")
     se.add_argument("--runs", type=int, default=500, help="schedules per fix (default 500)")
     se.add_argument("--seed", type=int, default=0, help="the same seed gives the same counterexamples")
@@ -97,7 +97,8 @@ def _cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
         print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
     command = "repro search " + " ".join(shlex.quote(a) for a in argv)
-    report = search(args.scenario, fixes=[args.fix], runs=args.runs, seed=args.seed, out=args.out,
+    fixes = [f.strip() for f in args.fix.split(",") if f.strip()] or ["none"]
+    report = search(args.scenario, fixes=fixes, runs=args.runs, seed=args.seed, out=args.out,
                     workers=args.workers, faults=args.faults, edges=args.edges, sets=args.sets,
                     progress=progress, command=command)
     if tty and not args.quiet:

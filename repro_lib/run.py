@@ -218,7 +218,10 @@ class Run:
         if self.scenario.expect.get("violates"):
             lines.append("")
             lines.append("CHECKS (liveness after the settle; safety at every moment)")
-            lines += [f"  FAILED {v}" for v in self.checks] or ["  all hold"]
+            if self.error:  # a partial run proves nothing either way
+                lines.append("  not judged: the run stopped early")
+            else:
+                lines += [f"  FAILED {v}" for v in self.checks] or ["  all hold"]
         lines.append("")
         if self.error:
             lines.append("DOES NOT match expect: the run stopped early (see above)")

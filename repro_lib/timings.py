@@ -5,6 +5,9 @@ Presets:
   reevaluator batch 15 s, lost 1 h.
 - ``docs``: current Expanso docs — disconnect timeout 90 s, connected_after 30 s.
 - ``fast``: 1 s heartbeat, 3 s disconnect timeout, 1 s batch (the repro's debug-fast compose).
+- ``replay``: every timing a remedy waits on is seconds long (lost 8 s, pending timeout 6 s, watcher
+  back-off 2 s, …), so a searched schedule — whose settle waits out all of them — replays on a live
+  stack in under a minute (``repro search --set timings.preset=replay``).
 """
 
 from __future__ import annotations
@@ -76,6 +79,19 @@ PRESETS: dict[str, dict[str, Any]] = {
         "housekeeping_interval": 1.0,
         "edge_reconnect_interval": 1.0,
         "restart_grace": 3.0,
+    },
+    "replay": {
+        "heartbeat_interval": 2.0,
+        "disconnect_timeout": 6.0,
+        "reeval_batch_delay": 2.0,
+        "lost_timeout": 8.0,
+        "pending_timeout": 6.0,
+        "housekeeping_interval": 2.0,
+        "watcher_max_backoff": 2.0,
+        "restart_grace": 3.0,
+        "edge_boot_delay": 0.2,
+        "execution_start_delay": 0.2,
+        "edge_reconnect_interval": 1.0,
     },
 }
 

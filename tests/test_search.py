@@ -46,6 +46,31 @@ def test_same_instant_changes_are_not_a_violation() -> None:
     assert safety_violations(h, grace=0.0, until=50.0) == []
 
 
+def test_a_job_the_user_stopped_is_not_expected_to_run() -> None:
+    """deploy, stop_job, then an orchestrator restart before either was evaluated: the job is left
+    `pending`, but the user asked it to stop — not a `not-running` counterexample. Without the stop
+    the same schedule is one, and the diagnosis says what the events show (no evaluation, a restart)."""
+    from repro_lib.analysis.checks import stopped_jobs
+
+    assert stopped_jobs([("deploy", "a"), ("stop_job", "a"), ("deploy", "b"), ("stop_job", "b"), ("deploy", "b")]) \
+        == {"a"}
+    ctx = Context({"preset": "replay"}, "redispatch-on-join", str(ROOT), max_edges=1)
+    restart = ("restart_orchestrator", {"downtime": 0.5})
+    stopped = Schedule(1, [("deploy", "pipelines/test-job.yaml"), ("stop_job", "test-heartbeat"), restart])
+    assert evaluate(stopped, ctx) == []
+    left = Schedule(1, [("deploy", "pipelines/query-job.yaml"), restart])  # no node-join re-evaluates a query job
+    assert [v.check for v in evaluate(left, ctx)] == ["not-running"]
+    from repro_lib.scenario import parse_scenario
+    from repro_lib.search.grammar import scenario_doc
+
+    run = run_scenario(parse_scenario(scenario_doc(left, ctx.timings_spec, ctx.fix, settle=ctx.settle,
+                                                   job_dir=ctx.job_dir)))
+    notes = run.diagnose().notes
+    assert any("query-job is pending with no execution" in n and "no evaluation of it appears" in n
+               and "the orchestrator was restarted at" in n for n in notes), notes
+    assert not any("--log-level=debug" in n for n in notes), notes  # no execution: nothing to dispatch
+
+
 def test_query_jobs_may_run_twice_on_a_node() -> None:
     h = [_ex(0.0, "e1", "n1", "running", "q"), _ex(0.0, "e2", "n1", "running", "q")]
     assert safety_violations(h, {"q": "query"}, grace=0.0, until=9.0) == []
@@ -152,3 +177,62 @@ def test_ctrl_c_stops_and_keeps_what_was_found(tmp_path: Path) -> None:
     assert proc.returncode == 1, stderr
     assert "STOPPED EARLY" in stdout
     assert list(out.glob("none-stuck-*.yaml")), stdout
+
+
+# -- replay on the live emulator: real nats-server, real processes, real time ---------------------------
+def _needs_nats() -> None:
+    from repro_lib.stacks.local import find_nats_server
+
+    if find_nats_server() is None:
+        pytest.skip("no nats-server binary (apt-get install nats-server, or scripts/docker-setup.sh --no-images)")
+
+
+@pytest.mark.slow
+def test_a_shrunk_counterexample_replays_on_real_nats_with_the_sims_verdict(tmp_path: Path) -> None:
+    """Search on the sim with the `replay` timings (every remedy fires within seconds), take a minimal
+    `stuck` schedule, and run its file on the local-process backend (nats-server, orchestrator and edge
+    processes): the same verdict and the same failed check as the sim.
+
+    Of the stuck schedules, the one with the kill before the deploy: after `deploy; kill` the kill races
+    the dispatch by ~10 ms on a real-time stack, while after `kill; deploy` the margin is the edge's boot
+    (the epilogue restarts it at once; it subscribes only when booted, ≥100 ms later)."""
+    _needs_nats()
+    from repro_lib.scenario import run_live
+
+    report = search(CORE, fixes=["none"], runs=100, seed=1, edges=1, faults="kill,start",
+                    sets=["timings.preset=replay"], out=tmp_path / "found")
+    stuck = [(c, f) for c, f in zip(report.found["none"], report.files, strict=True) if c.check == "stuck"]
+    ops = [[op for op, _ in c.schedule.steps] for c, _ in stuck]
+    chosen = [f for (c, f), o in zip(stuck, ops, strict=True) if "kill" in o and "deploy" in o
+              and o.index("kill") < o.index("deploy")]
+    assert chosen, f"no stuck schedule with the kill first: {ops}"
+    sc = load_scenario(chosen[0])
+    assert sc.timings.preset == "replay" and len(sc.steps) <= 8, sc
+    sim = run_scenario(sc)
+    live = run_live(sc, "local", work_dir=tmp_path / "work", progress=False)
+    assert live.error is None, live.error
+    assert sim.verdict.verdict == live.verdict.verdict == "reproduced", (sim.summary(), live.summary())
+    assert "stuck" in {v.check for v in sim.checks} and "stuck" in {v.check for v in live.checks}
+    assert live.matches_expect() == (True, [])
+    # the live evidence is real: a publish the orchestrator logged, no receipt in the edge's own log
+    ev = live.events
+    sent = ev[(ev["kind"] == "dispatch") & (ev["state"] == "attempt") & (ev["job"] == "test-heartbeat")]
+    got = ev[(ev["msg"] == "EDGE: Received RunExecutionRequest") & (ev["job"] == "test-heartbeat")]
+    assert len(sent) >= 1 and got.empty
+
+
+def test_a_partition_on_the_local_backend_stops_clearly_and_judges_nothing(tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """The local backend has no network to cut: a counterexample with a partition stops at that step with
+    one line naming the backends that can, and the summary does not claim the checks hold."""
+    _needs_nats()
+    f = tmp_path / "p.yaml"
+    f.write_text(f"name: p\ntimings: {{preset: replay}}\nedges: [edge1]\nsteps:\n- up: {{}}\n"
+                 f"- wait_for: {{nodes: connected, count: 1, timeout: 30s}}\n- partition: [edge1]\n"
+                 f"- deploy: {ROOT / 'pipelines' / 'test-job.yaml'}\n- heal: [edge1]\n- sleep: 5s\n"
+                 "expect: {violates: [stuck]}\n")
+    assert repro(["run", str(f), "--backend", "local"]) == 2
+    out, err = capsys.readouterr()
+    errors = [ln for ln in err.splitlines() if ln.startswith("repro: ")]  # (the other lines: progress)
+    assert len(errors) == 1 and "partition is not supported by the local-process backend" in errors[0], err
+    assert "not judged: the run stopped early" in out and "all hold" not in out

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["CHECKS", "LIVENESS", "SAFETY", "Violation", "history_from_records", "history_from_events",
-           "safety_violations", "safety_grace", "liveness_violations", "check_run"]
+           "safety_violations", "safety_grace", "liveness_violations", "check_run",
+           "stopped_jobs", "actions_from_records", "actions_from_events"]
 
 LIVENESS = ("stuck", "not-running")
 SAFETY = ("two-running", "running-on-lost", "running-without-executions")
@@ -191,6 +192,26 @@ def liveness_violations(final: Any, verdict: Any = None, *, stopped: Iterable[st
             for name, state in bad]
 
 
+def stopped_jobs(actions: Iterable[tuple[str, str]]) -> set[str]:
+    """Jobs whose last action was ``stop_job`` (from ``(op, job)`` pairs in order): the user asked them
+    not to run, so liveness does not expect them running — whatever state they were left in."""
+    last: dict[str, str] = {}
+    for op, job in actions:
+        if op in ("deploy", "stop_job") and job:
+            last[job] = op
+    return {j for j, op in last.items() if op == "stop_job"}
+
+
+def actions_from_records(records: Iterable[Any]) -> list[tuple[str, str]]:
+    return [(r.msg[len("ACTION: "):], str(dict(r.fields).get("job") or "")) for r in records
+            if r.msg.startswith("ACTION: ")]
+
+
+def actions_from_events(events: Any) -> list[tuple[str, str]]:
+    a = events[events["kind"] == "action"]
+    return [(str(op), "" if j != j else str(j)) for op, j in zip(a["state"], a["job"], strict=True)]
+
+
 def check_run(run: Any) -> list[Violation]:
     """Every check on a finished :class:`~repro_lib.run.Run` (any backend): liveness on its final
     snapshot and verdict, safety on its events table."""
@@ -199,7 +220,8 @@ def check_run(run: Any) -> list[Violation]:
     out = safety_violations(history_from_events(run.events), types, grace=safety_grace(run.timings),
                             until=final.t_s if final is not None else None)
     if final is not None:
-        out = liveness_violations(final, lambda: run.verdict) + out
+        stopped = stopped_jobs(actions_from_events(run.events))
+        out = liveness_violations(final, lambda: run.verdict, stopped=stopped) + out
     return out
 
 

@@ -73,12 +73,16 @@ class Finding:
     evals_after_count: int | None = None   # all of them (``evals_after`` holds the first four)
     edge_log: str = ""       # how an edge log covers the send: covers | ends_before | starts_after | ""
     rejoined_s: float | None = None  # the node's last handshake with the orchestrator (None: not in the logs)
+    booting_since: float | None = None  # its edge was (re)started then and had not handshaked by the send
 
     def sentence(self) -> str:
         job = self.job if self.job else "(job unknown)"
         who = f"[{self.cls}] {job} execution {self.execution} on {self.name or self.node or '(node unknown)'}"
         parts = [f"{who}: created at {self.created_s:.1f}s" if self.created_s is not None else who]
-        if self.node_up_at_dispatch is False:
+        if self.booting_since is not None:
+            parts.append(f"while {self.name} was still starting (started at {self.booting_since:.1f}s, "
+                         f"no handshake yet) but believed {self.believed_at_dispatch}")
+        elif self.node_up_at_dispatch is False:
             how = "cut off (partitioned)" if self.actual_at_dispatch == "partitioned" else "down"
             parts.append(f"while {self.name} was actually {how} but believed {self.believed_at_dispatch}")
         elif self.node_up_at_dispatch is None and self.believed_at_dispatch:
@@ -231,6 +235,33 @@ def _cause(cls: str, outcome: str, belief: str, down: bool, remedy: str | None, 
     return f"unknown — {missing}", "not checked"
 
 
+def _unplaced_jobs(events: pd.DataFrame) -> list[str]:
+    """A job left pending or queued without a single execution: what the events show about its
+    evaluation (processed or not) and any orchestrator restart after its deploy."""
+    if events.empty:
+        return []
+    jobs = events[(events["kind"] == "state") & events["execution"].isna() & events["job"].notna()]
+    last = jobs.groupby("job", sort=False)["state"].last()
+    with_execs = set(events.loc[events["execution"].notna(), "job"].dropna())
+    notes = []
+    for job, state in last.items():
+        if state not in ("pending", "queued") or job in with_execs:
+            continue
+        rows = jobs[jobs["job"] == job]
+        t0 = float(rows["t_s"].iloc[0])
+        after = events[events["t_s"] >= t0]
+        evals = after[(after["kind"] == "eval") & (after["job"] == job)]
+        restarts = after[(after["kind"] == "fault") & (after["state"] == "restart")]
+        text = f"{job} is {state} with no execution: it was stored at {t0:.1f}s and "
+        text += (f"{len(evals)} evaluation line(s) of it follow" if len(evals) else
+                 "no evaluation of it appears afterwards")
+        if len(restarts):
+            tr = float(restarts["t_s"].iloc[0])
+            text += f"; the orchestrator was restarted at {tr:.1f}s ({tr - t0:.1f}s after it was stored)"
+        notes.append(text)
+    return notes
+
+
 def _state_at(intervals: pd.DataFrame, node: str | None, t: float) -> str | None:
     if node is None or intervals.empty:
         return None
@@ -270,8 +301,9 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         jobs_rows = events[(events["kind"] == "state") & events["execution"].isna() & events["job"].notna()]
         jobs = [{"name": j, "state": s} for j, s in jobs_rows.groupby("job", sort=False)["state"].last().items()]
         verdict = verdict_from_table(tab, jobs, names=names, timings=timings, t_end=t_end)
-    if not events["kind"].isin(["dispatch", "publish"]).any():
-        notes.append(NO_DISPATCH_HINT)
+    if not events["kind"].isin(["dispatch", "publish"]).any() and events["execution"].notna().any():
+        notes.append(NO_DISPATCH_HINT)  # executions, but not one send of them: the debug lines are missing
+    notes += _unplaced_jobs(full)
     # liveness is known where the stack logged its own start (``ACTION: up``) or faults were captured
     has_faults = bool((events["kind"] == "fault").any() or
                       ((events["kind"] == "action") & (events["state"] == "up")).any())
@@ -311,8 +343,15 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 name = f"{name} ({node})"
             t_disp = float(r.last_send_s) if r.last_send_s == r.last_send_s else float(r.created_s)
             up_state = _state_at(actual, node, t_disp) if has_faults else None
-            returned = None
+            returned = booting = None
             if has_faults and node is not None:
+                starts = events[(events["kind"] == "fault") & (events["state"] == "start") & (events["node"] == node)
+                                & (events["t_s"] <= t_disp)]
+                if len(starts):
+                    ts = float(starts["t_s"].iloc[-1])
+                    shook = events[(events["kind"] == "node") & (events["state"] == "handshake")
+                                   & (events["node"] == node) & (events["t_s"] > ts) & (events["t_s"] <= t_disp)]
+                    booting = ts if shook.empty else None
                 back = actual[(actual["node"] == node) & (actual["state"] == "up") & (actual["t0"] > t_disp)]
                 returned = float(back["t0"].iloc[0]) if len(back) else None
             job = None if r.job is None or r.job != r.job else str(r.job)
@@ -343,7 +382,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 None if up_state is None else up_state == "up", _state_at(belief, node, t_disp), returned,
                 ev_after, outs.count("redispatched"), cause, sorted(rows_of.get(r.execution, [])),
                 str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state, n_after,
-                str(r.edge_log), float(r.rejoined_s) if r.rejoined_s == r.rejoined_s else None))
+                str(r.edge_log), float(r.rejoined_s) if r.rejoined_s == r.rejoined_s else None, booting))
     if tab.empty and verdict is None:
         notes.append("no pending execution found in these logs")
     mute = sorted(x for x, role in roles.items() if x not in NOT_EDGE_SOURCES and

@@ -48,6 +48,7 @@ class SearchReport:
     seconds: float
     files: list[Path] = field(default_factory=list)
     command: str = ""
+    contexts: dict[str, Context] = field(default_factory=dict, repr=False)
 
     @property
     def failed(self) -> bool:
@@ -64,6 +65,53 @@ class SearchReport:
                               else f"none in {self.runs.get(fix, 0)} runs")
             rows.append(row)
         return rows
+
+    def matrix_frame(self) -> Any:
+        """:meth:`matrix` as a DataFrame indexed by fix (for a notebook); plain text in the cells."""
+        import pandas as pd
+
+        rows = [{k: v.replace("**", "") for k, v in r.items()} for r in self.matrix()]
+        return pd.DataFrame(rows, columns=["fix", *CHECKS]).set_index("fix")
+
+    def smallest(self, fix: str) -> Counterexample | None:
+        """The fix's simplest counterexample over every check: fewest steps, then the first check in
+        :data:`CHECKS` (``stuck`` — issue 395 itself — before the others), then fewest edges and seconds asleep."""
+        found = self.found.get(fix) or []
+        return min(found, key=lambda c: (len(c.schedule.steps), CHECKS.index(c.check), c.schedule.key())) \
+            if found else None
+
+    def scenario_doc(self, c: Counterexample, *, job_dir: str | None = None, name: str | None = None) -> dict[str, Any]:
+        """The counterexample as a scenario document: what :func:`write_counterexamples` writes."""
+        ctx = self.contexts[c.fix]
+        expect: dict[str, Any] = {"violates": [c.check]}
+        if c.check == "stuck":
+            expect = {"verdict": "reproduced", **expect}
+        return scenario_doc(c.schedule, ctx.timings_spec, c.fix, name=name or f"{c.fix}-{c.check}",
+                            settle=ctx.settle, expect=expect, description=_description(c, self),
+                            job_dir=ctx.job_dir if job_dir is None else job_dir)
+
+    def replay(self, c: Counterexample, *, backend: str = "sim", seed: int = 0, **options: Any) -> Any:
+        """Run the counterexample again (on the sim by default, or a live ``backend``) and return the
+        :class:`~repro_lib.run.Run`: its timeline, diagnosis and checks."""
+        from repro_lib.scenario import parse_scenario, run_live, run_scenario
+
+        sc = parse_scenario(self.scenario_doc(c))
+        return run_scenario(sc, seed=seed) if backend == "sim" else run_live(sc, backend, seed=seed, **options)
+
+    @staticmethod
+    def window(c: Counterexample, run: Any) -> tuple[float, float]:
+        """The time axis that shows a replayed counterexample's action: from the start to a little after
+        the schedule's last step (and its violation, if that came earlier than the end of the settle)."""
+        t = run.timings
+        settle_from = next((float(s["t_start_s"]) for s in reversed(run.steps) if s["op"] == "sleep"), 0.0)
+        end = float(run.final.t_s)
+        at = c.violation.t_s if c.violation.t_s < end - 1e-6 else settle_from
+        return 0.0, max(settle_from, at) + 3 * t.reeval_batch_delay + 4 * t.heartbeat_interval
+
+    @staticmethod
+    def describe(c: Counterexample) -> list[str]:
+        """The counterexample's steps, one string each (see :func:`describe_steps`)."""
+        return describe_steps(c)
 
     def matrix_markdown(self) -> str:
         head = ["fix", *CHECKS]
@@ -102,7 +150,7 @@ def search(scenario: str | Path = "scenarios/core-395.yaml", *, fixes: Sequence[
         raise ReproError("--runs must be at least 1")
     if edges < 1:
         raise ReproError("--edges must be at least 1")
-    fixes = list(FIXES) if list(fixes) == ["all"] else list(fixes)
+    fixes = list(FIXES) if list(fixes) == ["all"] else list(dict.fromkeys(fixes))
     bad = [f for f in fixes if f not in FIXES]
     if bad:
         raise ReproError(f"unknown fix {bad[0]!r}", hint=f"use all or one of {', '.join(FIXES)}")
@@ -129,7 +177,7 @@ def search(scenario: str | Path = "scenarios/core-395.yaml", *, fixes: Sequence[
         if own is not None:
             own.shutdown(wait=True, cancel_futures=True)
     report = SearchReport(fixes, {f: 0 for f in fixes}, {f: [] for f in fixes}, seed, complete,
-                          time.perf_counter() - t0, command=command)
+                          time.perf_counter() - t0, command=command, contexts={c.fix: c for c in contexts})
     _collect(report, shards)
     if out is not None:
         report.files = write_counterexamples(report, Path(out), contexts, root)
@@ -156,19 +204,14 @@ def write_counterexamples(report: SearchReport, out: Path, contexts: list[Contex
     """Each counterexample as ``OUT/<fix>-<check>-<n>.yaml``, runnable with ``repro run``."""
     out.mkdir(parents=True, exist_ok=True)
     job_dir = os.path.relpath(root.resolve(), out.resolve())
-    by_fix = {c.fix: c for c in contexts}
+    report.contexts.update({c.fix: c for c in contexts if c.fix not in report.contexts})
     files = []
     for fix in report.fixes:
         n: dict[str, int] = {}
         for c in report.found.get(fix, []):
             n[c.check] = n.get(c.check, 0) + 1
             name = f"{fix}-{c.check}-{n[c.check]}"
-            ctx = by_fix[fix]
-            expect: dict[str, Any] = {"violates": [c.check]}
-            if c.check == "stuck":
-                expect = {"verdict": "reproduced", **expect}
-            doc = scenario_doc(c.schedule, ctx.timings_spec, fix, name=name, settle=ctx.settle, expect=expect,
-                               description=_description(c, report), job_dir=job_dir)
+            doc = report.scenario_doc(c, job_dir=job_dir, name=name)
             path = out / f"{name}.yaml"
             path.write_text(f"# found by: {report.command or 'repro search'}\n"
                             + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100))
@@ -190,6 +233,11 @@ def _description(c: Counterexample, report: SearchReport) -> str:
 
 
 def _describe_steps(c: Counterexample) -> str:
+    return "; ".join(describe_steps(c))
+
+
+def describe_steps(c: Counterexample) -> list[str]:
+    """The schedule's steps in scenario words: ``kill edge1``, ``sleep 0.5s``, ``deploy file=… force=True``."""
     parts = []
     for op, a in c.schedule.steps:
         if op == "sleep":
@@ -198,7 +246,7 @@ def _describe_steps(c: Counterexample) -> str:
             parts.append(op + " " + " ".join(f"{k}={v}" for k, v in a.items()))
         else:
             parts.append(f"{op} {a if isinstance(a, str) else ','.join(a)}")
-    return "; ".join(parts)
+    return parts
 
 
 def _job_root(path: Path) -> Path:

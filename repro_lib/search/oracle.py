@@ -12,10 +12,12 @@ from typing import Any
 
 from repro_lib.analysis.checks import (
     Violation,
+    actions_from_records,
     history_from_records,
     liveness_violations,
     safety_grace,
     safety_violations,
+    stopped_jobs,
 )
 from repro_lib.search.grammar import Schedule, scenario_doc, settle_for
 from repro_lib.timings import Timings, timings_from
@@ -52,7 +54,8 @@ def evaluate(sched: Schedule, ctx: Context) -> list[Violation]:
         raise RuntimeError(f"schedule did not run: {run.error}")
     final = run.snapshots[-1]
     types = {j["name"]: j.get("type") or "pipeline" for j in final.jobs}
-    out = liveness_violations(final, lambda: run.verdict)  # a stopped job is `stopped`: not judged
+    stopped = stopped_jobs(actions_from_records(run.records))  # the user stopped them: not expected to run
+    out = liveness_violations(final, lambda: run.verdict, stopped=stopped)
     return out + safety_violations(history_from_records(run.records), types, grace=safety_grace(ctx.timings),
                                    until=final.t_s)
 

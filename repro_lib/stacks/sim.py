@@ -243,6 +243,11 @@ class SimStack(StackGuards):
     def _edge_timer(self, name: str, key: tuple[Any, ...]) -> None:
         edge = self.edges[name]
         now = self.now
+        if key == ("heartbeat",) and self.bus.subscribers.get(edge.subject) != name:
+            # the process has booted: it connects to NATS and subscribes to its subject just before its
+            # first handshake (as the live edge does); a dispatch published while it was still starting
+            # found no subscriber and is lost
+            self.bus.subscribe(edge.subject, name)
         request = edge.on_timer(now, key)
         if request is not None:  # handshake / heartbeat: NATS request-reply, answered in place
             reply = None
@@ -311,8 +316,7 @@ class SimStack(StackGuards):
     def _boot(self, name: str) -> None:
         edge = self.edges[name]
         self.alive.add(name)
-        self.bus.subscribe(edge.subject, name)
-        edge.boot(self.now)
+        edge.boot(self.now)  # subscribed at its first handshake timer (see _edge_timer)
         pubs, timers, logs = edge.drain()
         jitter = self.rng.uniform(0.0, 0.5)  # container start-up varies; moves the heartbeat phase
         timers = [Timer(t.at + jitter, t.key) if t.key == ("heartbeat",) else t for t in timers]
