@@ -301,8 +301,11 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         jobs_rows = events[(events["kind"] == "state") & events["execution"].isna() & events["job"].notna()]
         jobs = [{"name": j, "state": s} for j, s in jobs_rows.groupby("job", sort=False)["state"].last().items()]
         verdict = verdict_from_table(tab, jobs, names=names, timings=timings, t_end=t_end)
-    if not events["kind"].isin(["dispatch", "publish"]).any() and events["execution"].notna().any():
-        notes.append(NO_DISPATCH_HINT)  # executions, but not one send of them: the debug lines are missing
+    jobs_seen = (events["job"].notna() & events["kind"].isin(["state", "eval"])).any()
+    if not events["kind"].isin(["dispatch", "publish"]).any() and (events["execution"].notna().any() or not jobs_seen):
+        # executions but not one send of them, or no job line at all: the debug lines are missing. (Jobs but no
+        # execution: there was nothing to dispatch, and _unplaced_jobs says what the events show.)
+        notes.append(NO_DISPATCH_HINT)
     notes += _unplaced_jobs(full)
     # liveness is known where the stack logged its own start (``ACTION: up``) or faults were captured
     has_faults = bool((events["kind"] == "fault").any() or
