@@ -104,6 +104,9 @@ def _cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
     if tty and not args.quiet:
         print(file=sys.stderr)
     print(report.text())
+    if report.failed:
+        print("\nEvery counterexample re-run under every fix (the checks that fail; — = all hold):")
+        print(report.cross_check_markdown())
     print(f"{sum(report.runs.values())} runs in {report.seconds:.1f} s "
           f"({sum(report.runs.values()) / max(report.seconds, 1e-9):.0f} runs/s, seed {report.seed})")
     if not report.complete:

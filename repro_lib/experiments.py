@@ -84,7 +84,7 @@ def _seconds(v: Any) -> str:
 
 def fix_table(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`compare_fixes`' table as a reader wants it: times to one decimal or ``never``, and the
-    dispatch counters folded into one column that names only what happened (``4 sent, 2 lost``)."""
+    dispatch counters folded into one column that names only what happened (``4 sent, 2 lost``); indexed by fix."""
     out = pd.DataFrame({"fix": table["fix"], "verdict": table["verdict"]})
     job = next((c[: -len(" state")] for c in table.columns if c.endswith(" state")), "job")
     out[f"{job} state"] = table.get(f"{job} state", pd.Series(dtype=object)).fillna("(none)")
@@ -93,11 +93,11 @@ def fix_table(table: pd.DataFrame) -> pd.DataFrame:
             who = col[: -len("time_to_running_s")].strip() or job
             out[f"{who} to running"] = [_seconds(v) for v in table[col]]
     words = [(c, w) for c, w in _DISPATCH_WORDS if c in table.columns]
-    out["dispatches"] = [", ".join(f"{int(r[c])} {w}" for c, w in words if r[c]) or "none"
+    out["dispatches"] = [", ".join(f"{int(r[c])} {w}" for c, w in words if r[c] == r[c] and r[c]) or "none"
                          for r in table.to_dict("records")]
     if "node_join_evals" in table.columns:
-        out["node-join evals"] = table["node_join_evals"].astype(int)
-    return out
+        out["node-join evals"] = table["node_join_evals"].fillna(0).astype(int)
+    return out.set_index("fix")
 
 
 def plot_fix_comparison(table: pd.DataFrame, *, title: str = "time to running per fix",

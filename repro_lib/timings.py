@@ -44,6 +44,7 @@ class Timings:
     eval_duration: float = 0.01        # broker dequeue -> plan committed
     nats_latency: float = 0.001
     edge_boot_delay: float = 1.0       # container start -> first handshake
+    edge_connect_delay: float = 0.1    # container start -> subscribed to its NATS subject (sim; live: measured ≈ 0.1 s)
     execution_start_delay: float = 1.0 # RunExecutionRequest -> running
     edge_heartbeat_miss_factor: int = 5
     edge_reconnect_interval: float = 10.0

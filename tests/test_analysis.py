@@ -169,7 +169,7 @@ def test_fix_table_and_the_never_bar(root: Path) -> None:
     from repro_lib.experiments import compare_fixes, fix_table, plot_fix_comparison
 
     raw, _ = compare_fixes("scenarios/core-395.yaml", fixes=["none", "redispatch-on-join"], sets=["params.settle=2m"])
-    t = fix_table(raw).set_index("fix")
+    t = fix_table(raw)
     assert t.loc["none", "new-test-job to running"] == "never"
     assert t.loc["redispatch-on-join", "new-test-job to running"] == f"{raw['time_to_running_s'][1]:.1f} s"
     assert t.loc["none", "dispatches"] == "4 sent, 2 lost" and "2 re-sent" in t.loc["redispatch-on-join", "dispatches"]

@@ -27,7 +27,7 @@ __all__ = ["CHECKS", "LIVENESS", "SAFETY", "Violation", "history_from_records", 
            "safety_violations", "safety_grace", "liveness_violations", "check_run",
            "stopped_jobs", "actions_from_records", "actions_from_events"]
 
-LIVENESS = ("stuck", "not-running")
+LIVENESS = ("stuck", "not-running", "not-stopped")
 SAFETY = ("two-running", "running-on-lost", "running-without-executions")
 CHECKS = LIVENESS + SAFETY
 
@@ -170,31 +170,39 @@ def safety_grace(timings: Any) -> float:
 
 def liveness_violations(final: Any, verdict: Any = None, *, stopped: Iterable[str] = ()) -> list[Violation]:
     """Jobs that should run but do not, in the final snapshot; ``stuck`` when ``verdict`` (a
-    :class:`~repro_lib.analysis.Verdict`, or a callable giving one) says ``reproduced``."""
+    :class:`~repro_lib.analysis.Verdict`, or a callable giving one) says ``reproduced``. A job in
+    ``stopped`` (the user's last action on it was a stop) must end ``stopped`` (or ``completed``/``failed``):
+    else ``not-stopped``."""
     stopped = set(stopped)
     bad = []
+    unstopped = []
     for j in final.jobs:
         name, state, jtype = j.get("name"), str(j.get("state")), j.get("type") or "pipeline"
-        if name in stopped or state == "stopped":
+        if name in stopped:
+            if state not in ("stopped", "completed", "failed"):
+                unstopped.append(Violation("not-stopped", final.t_s, name, None,
+                                           f"the job was stopped but is {state} after the settle"))
+            continue
+        if state == "stopped":
             continue
         if (jtype == "pipeline" and state != "running") or (jtype != "pipeline" and state in _WAITING):
             bad.append((name, state))
     if not bad:
-        return []
+        return unstopped
     v = verdict() if callable(verdict) else verdict
     if v is not None and getattr(v, "verdict", None) == "reproduced":
         stuck_jobs = {s.job for s in v.stuck}
         reason = "; ".join(v.reasons[:1])
-        return [Violation("stuck", final.t_s, name, None, f"the job is {state}: {reason}")
-                for name, state in bad if name in stuck_jobs] or \
-            [Violation("stuck", final.t_s, None, None, reason)]
+        return ([Violation("stuck", final.t_s, name, None, f"the job is {state}: {reason}")
+                 for name, state in bad if name in stuck_jobs] or
+                [Violation("stuck", final.t_s, None, None, reason)]) + unstopped
     return [Violation("not-running", final.t_s, name, None, f"the job is {state} after the settle")
-            for name, state in bad]
+            for name, state in bad] + unstopped
 
 
 def stopped_jobs(actions: Iterable[tuple[str, str]]) -> set[str]:
     """Jobs whose last action was ``stop_job`` (from ``(op, job)`` pairs in order): the user asked them
-    not to run, so liveness does not expect them running — whatever state they were left in."""
+    not to run, so liveness expects them ``stopped`` rather than running (check ``not-stopped``)."""
     last: dict[str, str] = {}
     for op, job in actions:
         if op in ("deploy", "stop_job") and job:

@@ -72,7 +72,7 @@ class Finding:
     actual_at_dispatch: str | None = None  # up | down | partitioned (None: not in the logs)
     evals_after_count: int | None = None   # all of them (``evals_after`` holds the first four)
     edge_log: str = ""       # how an edge log covers the send: covers | ends_before | starts_after | ""
-    rejoined_s: float | None = None  # the node's last handshake with the orchestrator (None: not in the logs)
+    rejoined_s: float | None = None  # when the orchestrator last marked the node connected (None: not in the logs)
     booting_since: float | None = None  # its edge was (re)started then and had not handshaked by the send
 
     def sentence(self) -> str:
@@ -101,10 +101,10 @@ class Finding:
         if self.returned_s is not None:
             back = f"{self.name} was started again at {self.returned_s:.1f}s"
             if self.rejoined_s is not None and self.rejoined_s >= self.returned_s:
-                back += f" and rejoined (handshake) at {self.rejoined_s:.1f}s"
+                back += f" and was connected again at {self.rejoined_s:.1f}s"
             parts.append(back)
         elif self.rejoined_s is not None and self.created_s is not None and self.rejoined_s > self.created_s:
-            parts.append(f"{self.name} rejoined (handshake) at {self.rejoined_s:.1f}s")
+            parts.append(f"{self.name} was connected again at {self.rejoined_s:.1f}s")
         after = "after it came back" if self.returned_s is not None else "afterwards"
         if self.evals_after:
             n = max(self.evals_after_count or 0, len(self.evals_after))
@@ -133,8 +133,8 @@ class Diagnosis:
 
     def frame(self) -> pd.DataFrame:
         """One row per pending execution: execution, job, node, class, created_s (when it was created),
-        rejoined_s (its node's last handshake, if after that), next_try_s (when a retry or a fix's
-        re-dispatch is due; the column is left out when nothing is due), detail."""
+        rejoined_s (when the orchestrator last marked its node connected, if after that), next_try_s (when
+        a retry or a fix's re-dispatch is due; the column is left out when nothing is due), detail."""
         cols = ["execution", "job", "node", "class", "created_s", "rejoined_s", "detail"]
         if self.table.empty:
             return pd.DataFrame(columns=cols)
@@ -235,9 +235,17 @@ def _cause(cls: str, outcome: str, belief: str, down: bool, remedy: str | None, 
     return f"unknown — {missing}", "not checked"
 
 
-def _unplaced_jobs(events: pd.DataFrame) -> list[str]:
+def _debug_seen(events: pd.DataFrame) -> bool:
+    """Whether the orchestrator's debug lines were captured (``EVAL: processed``, ``DISPATCH: …``)."""
+    if events.empty or "level" not in events:
+        return False
+    return bool((events["level"].astype(str).str.upper() == "DEBUG").any())
+
+
+def _unplaced_jobs(events: pd.DataFrame, debug: bool = True) -> list[str]:
     """A job left pending or queued without a single execution: what the events show about its
-    evaluation (processed or not) and any orchestrator restart after its deploy."""
+    evaluation (processed or not) and any orchestrator restart after its deploy. Evaluation lines are
+    debug-level: without ``debug`` their absence proves nothing, and the note says so."""
     if events.empty:
         return []
     jobs = events[(events["kind"] == "state") & events["execution"].isna() & events["job"].notna()]
@@ -254,7 +262,8 @@ def _unplaced_jobs(events: pd.DataFrame) -> list[str]:
         restarts = after[(after["kind"] == "fault") & (after["state"] == "restart")]
         text = f"{job} is {state} with no execution: it was stored at {t0:.1f}s and "
         text += (f"{len(evals)} evaluation line(s) of it follow" if len(evals) else
-                 "no evaluation of it appears afterwards")
+                 "no evaluation of it appears afterwards" if debug else
+                 "whether it was evaluated is not in these logs (evaluation lines are debug-level; none was captured)")
         if len(restarts):
             tr = float(restarts["t_s"].iloc[0])
             text += f"; the orchestrator was restarted at {tr:.1f}s ({tr - t0:.1f}s after it was stored)"
@@ -301,12 +310,12 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         jobs_rows = events[(events["kind"] == "state") & events["execution"].isna() & events["job"].notna()]
         jobs = [{"name": j, "state": s} for j, s in jobs_rows.groupby("job", sort=False)["state"].last().items()]
         verdict = verdict_from_table(tab, jobs, names=names, timings=timings, t_end=t_end)
-    jobs_seen = (events["job"].notna() & events["kind"].isin(["state", "eval"])).any()
-    if not events["kind"].isin(["dispatch", "publish"]).any() and (events["execution"].notna().any() or not jobs_seen):
-        # executions but not one send of them, or no job line at all: the debug lines are missing. (Jobs but no
-        # execution: there was nothing to dispatch, and _unplaced_jobs says what the events show.)
+    debug = _debug_seen(full)
+    if not events["kind"].isin(["dispatch", "publish"]).any() and (events["execution"].notna().any() or not debug):
+        # executions but not one send of them, or no debug line at all: the debug lines are missing. (Debug
+        # lines, jobs, no execution: nothing was dispatched, and _unplaced_jobs says what the events show.)
         notes.append(NO_DISPATCH_HINT)
-    notes += _unplaced_jobs(full)
+    notes += _unplaced_jobs(full, debug)
     # liveness is known where the stack logged its own start (``ACTION: up``) or faults were captured
     has_faults = bool((events["kind"] == "fault").any() or
                       ((events["kind"] == "action") & (events["state"] == "up")).any())
@@ -352,9 +361,10 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                                 & (events["t_s"] <= t_disp)]
                 if len(starts):
                     ts = float(starts["t_s"].iloc[-1])
-                    shook = events[(events["kind"] == "node") & (events["state"] == "handshake")
-                                   & (events["node"] == node) & (events["t_s"] > ts) & (events["t_s"] <= t_disp)]
-                    booting = ts if shook.empty else None
+                    between = events[(events["node"] == node) & (events["t_s"] > ts) & (events["t_s"] <= t_disp)]
+                    shook = between[(between["kind"] == "node") & (between["state"] == "handshake")]
+                    killed = between[(between["kind"] == "fault") & (between["state"] == "kill")]
+                    booting = ts if shook.empty and killed.empty else None
                 back = actual[(actual["node"] == node) & (actual["state"] == "up") & (actual["t0"] > t_disp)]
                 returned = float(back["t0"].iloc[0]) if len(back) else None
             job = None if r.job is None or r.job != r.job else str(r.job)

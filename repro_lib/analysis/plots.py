@@ -131,8 +131,9 @@ def plot_executions(src: Any, ax: Axes, t_end: float | None = None) -> list[str]
         labels.append((i, f"{first['job']} · {first['name']}"))
         if g.iloc[-1]["state"] == "pending" and g.iloc[-1]["desired"] == "running":
             # inside the end of the bar, so the axis edge never clips it (plot_run moves it into a zoom)
-            ax.text(g.iloc[-1]["t1"], i, "still pending ", va="center", ha="right", fontsize=7, color="#b71c1c",
-                    fontweight="bold", clip_on=True, gid="pending-end")
+            label = ax.text(g.iloc[-1]["t1"], i, "still pending ", va="center", ha="right", fontsize=7,
+                            color="#b71c1c", fontweight="bold", clip_on=True, gid="pending-end")
+            label.bar_start = float(g.iloc[-1]["t0"])  # type: ignore[attr-defined]  # (for a zoom, in plot_run)
     if labels:
         ax.set_yticks([y for y, _ in labels], [lab for _, lab in labels], fontsize=8)
         ax.set_ylim(-0.6, len(labels) - 0.4)
@@ -417,10 +418,14 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
         axes[-1].set_xlim(*xlim)
     elif end:
         axes[-1].set_xlim(0, end * 1.04)
-    right = axes[-1].get_xlim()[1]
-    for t in axes[1].texts:  # an end label beyond a zoom sits at the zoom's right edge instead
+    left, right = axes[-1].get_xlim()
+    for t in axes[1].texts:  # an end label beyond a zoom sits at the zoom's right edge, if its bar is in view
         if t.get_gid() == "pending-end" and t.get_position()[0] > right:
-            t.set_x(right)
+            start = getattr(t, "bar_start", left)
+            if start < right:
+                t.set_x(right)
+            else:
+                t.set_visible(False)
     if title is None and not isinstance(src, pd.DataFrame):
         v = src.verdict.verdict
         title = (f"{src.scenario.name} — {src.backend}, fix {'+'.join(src.fix)}, timings "

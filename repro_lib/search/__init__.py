@@ -82,7 +82,10 @@ class SearchReport:
 
     def scenario_doc(self, c: Counterexample, *, job_dir: str | None = None, name: str | None = None) -> dict[str, Any]:
         """The counterexample as a scenario document: what :func:`write_counterexamples` writes."""
-        ctx = self.contexts[c.fix]
+        ctx = self.contexts.get(c.fix)
+        if ctx is None:
+            raise ReproError(f"this report has no search context for fix {c.fix!r}",
+                             hint=f"replay a counterexample of one of {', '.join(self.contexts) or 'its fixes'}")
         expect: dict[str, Any] = {"violates": [c.check]}
         if c.check == "stuck":
             expect = {"verdict": "reproduced", **expect}
@@ -98,12 +101,43 @@ class SearchReport:
         sc = parse_scenario(self.scenario_doc(c))
         return run_scenario(sc, seed=seed) if backend == "sim" else run_live(sc, backend, seed=seed, **options)
 
+    def names(self) -> list[tuple[str, Counterexample]]:
+        """Every kept counterexample with its file stem (``<fix>-<check>-<n>``), in file order."""
+        out = []
+        for fix in self.fixes:
+            n: dict[str, int] = {}
+            for c in self.found.get(fix, []):
+                n[c.check] = n.get(c.check, 0) + 1
+                out.append((f"{fix}-{c.check}-{n[c.check]}", c))
+        return out
+
+    def cross_check(self, fixes: Sequence[str] = FIXES) -> Any:
+        """Every kept counterexample re-run on the sim under every fix: a DataFrame, one row per
+        counterexample, one column per fix, each cell the checks that fail (``—`` when all hold). A
+        schedule found for one fix often breaks others too; "none in N runs" in :meth:`matrix` is only
+        what that fix's own search drew."""
+        import pandas as pd
+
+        from repro_lib.search.oracle import Context, evaluate
+
+        rows = []
+        for name, c in self.names():
+            base = self.contexts[c.fix]
+            row: dict[str, str] = {"counterexample": name}
+            for fix in fixes:
+                ctx = Context(base.timings_spec, fix, base.job_dir, base.max_edges, base.max_steps, base.faults)
+                failed = list(dict.fromkeys(v.check for v in evaluate(c.schedule, ctx)))
+                row[fix] = ", ".join(failed) if failed else "—"
+            rows.append(row)
+        return pd.DataFrame(rows, columns=["counterexample", *fixes]).set_index("counterexample")
+
     @staticmethod
     def window(c: Counterexample, run: Any) -> tuple[float, float]:
         """The time axis that shows a replayed counterexample's action: from the start to a little after
         the schedule's last step (and its violation, if that came earlier than the end of the settle)."""
         t = run.timings
-        settle_from = next((float(s["t_start_s"]) for s in reversed(run.steps) if s["op"] == "sleep"), 0.0)
+        settle_from = next((float(s["t_start_s"]) for s in reversed(run.steps) if s["op"] == "sleep"),
+                           float(run.final.t_s))
         end = float(run.final.t_s)
         at = c.violation.t_s if c.violation.t_s < end - 1e-6 else settle_from
         return 0.0, max(settle_from, at) + 3 * t.reeval_batch_delay + 4 * t.heartbeat_interval
@@ -112,6 +146,16 @@ class SearchReport:
     def describe(c: Counterexample) -> list[str]:
         """The counterexample's steps, one string each (see :func:`describe_steps`)."""
         return describe_steps(c)
+
+    def cross_check_markdown(self, fixes: Sequence[str] = FIXES) -> str:
+        """:meth:`cross_check` as a Markdown table ("" when nothing was found)."""
+        t = self.cross_check(fixes)
+        if t.empty:
+            return ""
+        head = ["counterexample", *t.columns]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join([str(i), *map(str, r)]) + " |" for i, r in zip(t.index, t.to_numpy(), strict=True)]
+        return "\n".join(lines)
 
     def matrix_markdown(self) -> str:
         head = ["fix", *CHECKS]
@@ -150,7 +194,8 @@ def search(scenario: str | Path = "scenarios/core-395.yaml", *, fixes: Sequence[
         raise ReproError("--runs must be at least 1")
     if edges < 1:
         raise ReproError("--edges must be at least 1")
-    fixes = list(FIXES) if list(fixes) == ["all"] else list(dict.fromkeys(fixes))
+    fixes = [str(f).strip() for f in fixes if str(f).strip()]
+    fixes = list(FIXES) if "all" in fixes else list(dict.fromkeys(fixes))
     bad = [f for f in fixes if f not in FIXES]
     if bad:
         raise ReproError(f"unknown fix {bad[0]!r}", hint=f"use all or one of {', '.join(FIXES)}")
@@ -206,16 +251,12 @@ def write_counterexamples(report: SearchReport, out: Path, contexts: list[Contex
     job_dir = os.path.relpath(root.resolve(), out.resolve())
     report.contexts.update({c.fix: c for c in contexts if c.fix not in report.contexts})
     files = []
-    for fix in report.fixes:
-        n: dict[str, int] = {}
-        for c in report.found.get(fix, []):
-            n[c.check] = n.get(c.check, 0) + 1
-            name = f"{fix}-{c.check}-{n[c.check]}"
-            doc = report.scenario_doc(c, job_dir=job_dir, name=name)
-            path = out / f"{name}.yaml"
-            path.write_text(f"# found by: {report.command or 'repro search'}\n"
-                            + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100))
-            files.append(path)
+    for name, c in report.names():
+        doc = report.scenario_doc(c, job_dir=job_dir, name=name)
+        path = out / f"{name}.yaml"
+        path.write_text(f"# found by: {report.command or 'repro search'}\n"
+                        + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100))
+        files.append(path)
     return files
 
 
@@ -223,6 +264,7 @@ def _description(c: Counterexample, report: SearchReport) -> str:
     what = {
         "stuck": "leaves a job stuck in deploying (the verdict is reproduced: issue 395)",
         "not-running": "leaves a job that should run not running after everything is healed and settled",
+        "not-stopped": "leaves a job the user stopped not stopped after everything is healed and settled",
         "two-running": "runs two executions of one pipeline job on one node at once",
         "running-on-lost": "keeps an execution running on a node the orchestrator has marked lost",
         "running-without-executions": "shows a job running with no running execution",

@@ -243,11 +243,13 @@ class SimStack(StackGuards):
     def _edge_timer(self, name: str, key: tuple[Any, ...]) -> None:
         edge = self.edges[name]
         now = self.now
-        if key == ("heartbeat",) and self.bus.subscribers.get(edge.subject) != name:
-            # the process has booted: it connects to NATS and subscribes to its subject just before its
-            # first handshake (as the live edge does); a dispatch published while it was still starting
-            # found no subscriber and is lost
+        if key[0] in ("subscribe", "heartbeat") and self.bus.subscribers.get(edge.subject) != name:
+            # the process is up and connected to NATS: it subscribes to its subject (the live edge does so
+            # ~0.1 s after its start, before it handshakes); a dispatch published before that found no
+            # subscriber and was lost
             self.bus.subscribe(edge.subject, name)
+        if key[0] == "subscribe":
+            return
         request = edge.on_timer(now, key)
         if request is not None:  # handshake / heartbeat: NATS request-reply, answered in place
             reply = None
@@ -316,10 +318,13 @@ class SimStack(StackGuards):
     def _boot(self, name: str) -> None:
         edge = self.edges[name]
         self.alive.add(name)
-        edge.boot(self.now)  # subscribed at its first handshake timer (see _edge_timer)
+        edge.boot(self.now)
         pubs, timers, logs = edge.drain()
         jitter = self.rng.uniform(0.0, 0.5)  # container start-up varies; moves the heartbeat phase
         timers = [Timer(t.at + jitter, t.key) if t.key == ("heartbeat",) else t for t in timers]
+        # subscribed once connected to NATS (see _edge_timer); a kill before that cancels it with the process
+        timers.append(Timer(self.now + min(self.timings.edge_connect_delay, self.timings.edge_boot_delay),
+                            ("subscribe",)))
         self._emit(pubs, timers, logs, name, edge.gen)
 
     def _stop_edge(self, name: str) -> None:
