@@ -257,7 +257,8 @@ def test_report_helpers_smallest_window_replay_and_cross_check(tmp_path: Path) -
     for name, x in report.names():  # each fails its own check under its own fix, and E cures the lost dispatch
         assert x.check in cross.loc[name, x.fix]
     stuck = [n for n, x in report.names() if x.fix == "none" and x.check == "stuck"]
-    assert stuck and all(cross.loc[n, "block"] == "stuck" and cross.loc[n, "pending-timeout"] == "—" for n in stuck)
+    assert stuck and all(cross.loc[n, "pending-timeout"] == "—" for n in stuck), cross  # E cures every one
+    assert any(cross.loc[n, "block"] == "stuck" for n in stuck), cross  # A does not cure the publish into the void
     from repro_lib.errors import ReproError
 
     other = search(CORE, fixes=["block"], runs=20, seed=1)
