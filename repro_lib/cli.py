@@ -96,7 +96,17 @@ def _cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
                 f"counterexamples {p['failures']}")
         print(("\r" + line) if tty else line, end="" if tty else "\n", file=sys.stderr, flush=True)
 
-    command = "repro search " + " ".join(shlex.quote(a) for a in argv)
+    # the command as the files record it: what decides their content, not where they went or how many
+    # processes made them (so the same seed gives the same bytes whatever --workers and --out)
+    keep, skip = [], 0
+    for a in argv:
+        if skip:
+            skip -= 1
+        elif a in ("--workers", "--out"):
+            skip = 1
+        elif not (a.startswith(("--workers=", "--out=")) or a == "--quiet"):
+            keep.append(a)
+    command = "repro search " + " ".join(shlex.quote(a) for a in keep)
     fixes = [f.strip() for f in args.fix.split(",") if f.strip()] or ["none"]
     report = search(args.scenario, fixes=fixes, runs=args.runs, seed=args.seed, out=args.out,
                     workers=args.workers, faults=args.faults, edges=args.edges, sets=args.sets,

@@ -115,6 +115,21 @@ def test_same_seed_same_files_whatever_the_workers(tmp_path: Path) -> None:
         assert fa.read_bytes() == fb.read_bytes()
     c = search(CORE, fixes=["redispatch-on-join"], runs=150, seed=8, out=tmp_path / "c")
     assert [f.read_bytes() for f in c.files] != [f.read_bytes() for f in a.files]
+    assert a.runs == {"redispatch-on-join": 150} and 0 < a.distinct["redispatch-on-join"] <= 150
+
+
+def test_cli_files_are_the_same_bytes_whatever_workers_and_out(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The recorded command leaves out --workers, --out and --quiet: they do not change the files."""
+    args = ["search", CORE, "--fix", "edge-reconcile", "--runs", "100", "--seed", "4"]
+    assert repro([*args, "--out", str(tmp_path / "a"), "--quiet"]) == 1
+    assert repro([*args, "--workers", "2", f"--out={tmp_path / 'b'}"]) == 1
+    capsys.readouterr()
+    a, b = sorted((tmp_path / "a").iterdir()), sorted((tmp_path / "b").iterdir())
+    assert [f.name for f in a] == [f.name for f in b] and a
+    assert all(x.read_bytes() == y.read_bytes() for x, y in zip(a, b, strict=True))
+    head = f"# found by: repro search {CORE} --fix edge-reconcile --runs 100 --seed 4"
+    assert a[0].read_text().splitlines()[0] == head
 
 
 def test_cli_search_exit_codes_and_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -329,3 +344,20 @@ def test_an_edge_restarted_half_a_second_before_a_deploy_gets_it_live_and_in_the
     assert sim.verdict.verdict == live.verdict.verdict == "not_reproduced", (sim.summary(), live.summary())
     got = live.events[(live.events["msg"] == "EDGE: Received RunExecutionRequest")]
     assert len(got) >= 1
+
+
+def test_the_shrinker_keeps_to_the_grammar_and_drops_any_edge() -> None:
+    from repro_lib.search.explore import _drop_edge
+    from repro_lib.search.grammar import is_valid
+
+    ok = Schedule(2, [("deploy", "pipelines/test-job.yaml"), ("partition", ["edge2"]), ("heal", ["edge2"]),
+                      ("kill", ["edge1"]), ("start", {"edges": ["edge1"], "new_identity": True}), ("join", "edge3"),
+                      ("deploy", {"file": "pipelines/test-job.yaml", "force": True}), ("stop_job", "test-heartbeat")])
+    assert is_valid(ok)
+    for bad in ([("kill", ["edge1"]), ("kill", ["edge1"])], [("start", ["edge1"])], [("heal", ["edge1"])],
+                [("partition", ["edge1"]), ("kill", ["edge1"])], [("stop_job", "test-heartbeat")],
+                [("deploy", {"file": "pipelines/test-job.yaml", "force": True})], [("join", "edge4")], []):
+        assert not is_valid(Schedule(2, bad)), bad
+    # dropping edge1 renumbers edge2 -> edge1 and the joined edge3 -> edge2
+    dropped = _drop_edge(Schedule(2, [("partition", ["edge2"]), ("kill", ["edge1"]), ("join", "edge3")]), 1)
+    assert dropped == Schedule(1, [("partition", ["edge1"]), ("join", "edge2")]) and is_valid(dropped)

@@ -49,6 +49,7 @@ class SearchReport:
     files: list[Path] = field(default_factory=list)
     command: str = ""
     contexts: dict[str, Context] = field(default_factory=dict, repr=False)
+    distinct: dict[str, int] = field(default_factory=dict)  # per fix: distinct schedules among the runs
 
     @property
     def failed(self) -> bool:
@@ -171,6 +172,8 @@ class SearchReport:
                            f"{_describe_steps(c)}")
         if self.files:
             out.append(f"wrote {len(self.files)} scenario file(s): " + ", ".join(str(f) for f in self.files))
+        out.append("runs per fix (distinct schedules among them; the grammar's simplest draws repeat): "
+                   + ", ".join(f"{f} {self.runs.get(f, 0)} ({self.distinct.get(f, 0)})" for f in self.fixes))
         if not self.complete:
             out.append("STOPPED EARLY (Ctrl-C): the table counts only the runs that finished")
         return "\n".join(out)
@@ -230,9 +233,12 @@ def search(scenario: str | Path = "scenarios/core-395.yaml", *, fixes: Sequence[
 
 
 def _collect(report: SearchReport, shards: list[ShardResult]) -> None:
+    drawn: dict[str, set[str]] = {f: set() for f in report.fixes}
     for r in shards:
         report.runs[r.fix] += r.runs
         report.found[r.fix].extend(r.found)
+        drawn[r.fix] |= r.drawn
+    report.distinct = {f: len(d) for f, d in drawn.items()}
     for fix, found in report.found.items():
         keep: list[Counterexample] = []
         seen: set[str] = set()

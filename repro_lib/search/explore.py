@@ -28,7 +28,7 @@ from typing import Any
 
 from repro_lib.analysis.checks import CHECKS, Violation
 from repro_lib.errors import ReproError
-from repro_lib.search.grammar import JOBS, Schedule, draw_schedule, durations_for
+from repro_lib.search.grammar import JOBS, Schedule, draw_schedule, durations_for, is_valid
 from repro_lib.search.oracle import Context, evaluate
 
 __all__ = ["SHARD", "ShardResult", "Counterexample", "run_shard", "shard_seed", "explore"]
@@ -55,11 +55,12 @@ class Counterexample:
 class ShardResult:
     fix: str
     shard: int
-    runs: int                                   # schedules generated (shrinking not counted)
+    runs: int                                   # schedules drawn and judged (shrinking not counted)
     calls: int                                  # every run of the oracle, shrinking included
     found: list[Counterexample] = field(default_factory=list)
     seconds: float = 0.0
     first_found_s: float | None = None          # after the shard's start, once shrunk
+    drawn: set[str] = field(default_factory=set)  # a digest of each distinct schedule drawn
 
 
 def shard_seed(seed: int, fix: str, shard: int) -> int:
@@ -77,6 +78,7 @@ def run_shard(ctx: Context, seed: int, shard: int, runs: int = SHARD) -> ShardRe
     t0 = time.perf_counter()
     stats = {"calls": 0, "runs": 0}
     first: dict[str, tuple[Schedule, Violation]] = {}
+    drawn: set[str] = set()
 
     @hseed(shard_seed(seed, ctx.fix, shard))
     @settings(max_examples=runs, database=None, deadline=None, derandomize=False, verbosity=Verbosity.quiet,
@@ -87,6 +89,7 @@ def run_shard(ctx: Context, seed: int, shard: int, runs: int = SHARD) -> ShardRe
                               max_steps=ctx.max_steps)
         stats["calls"] += 1
         stats["runs"] += 1
+        drawn.add(hashlib.sha256(f"{sched.edges}|{sched.steps!r}".encode()).hexdigest()[:16])
         for v in evaluate(sched, ctx):
             first.setdefault(v.check, (sched, v))
 
@@ -96,7 +99,7 @@ def run_shard(ctx: Context, seed: int, shard: int, runs: int = SHARD) -> ShardRe
         sched, v = greedy_shrink(*first[check], ctx, stats)
         found.append(Counterexample(ctx.fix, check, sched, v, shard))
     took = time.perf_counter() - t0
-    return ShardResult(ctx.fix, shard, stats["runs"], stats["calls"], found, took, took if found else None)
+    return ShardResult(ctx.fix, shard, stats["runs"], stats["calls"], found, took, took if found else None, drawn)
 
 
 def greedy_shrink(sched: Schedule, v: Violation, ctx: Context,
@@ -106,6 +109,8 @@ def greedy_shrink(sched: Schedule, v: Violation, ctx: Context,
     ladder = durations_for(ctx.timings)
 
     def still(cand: Schedule) -> Violation | None:
+        if not is_valid(cand):  # only schedules the grammar could draw
+            return None
         if stats is not None:
             stats["calls"] += 1
         try:
@@ -128,10 +133,11 @@ def greedy_shrink(sched: Schedule, v: Violation, ctx: Context,
             cand = Schedule(sched.edges, sched.steps[:i] + sched.steps[i + 1:])
             if cand.steps and (got := still(cand)) is not None:
                 sched, v, changed = cand, got, True
-        if sched.edges > 1:
-            cand = _drop_last_edge(sched)
+        for k in reversed(range(1, sched.edges + 1)) if sched.edges > 1 else ():  # one edge fewer, any of them
+            cand = _drop_edge(sched, k)
             if cand is not None and (got := still(cand)) is not None:
                 sched, v, changed = cand, got, True
+                break
         for i in range(len(sched.steps)):  # a simpler argument: fewer edges, no force, no new identity, ...
             for arg in _simpler(*sched.steps[i], ladder) if i < len(sched.steps) else ():
                 cand = Schedule(sched.edges, [*sched.steps[:i], (sched.steps[i][0], arg), *sched.steps[i + 1:]])
@@ -172,15 +178,23 @@ def _simpler(op: str, arg: Any, ladder: list[float]) -> list[Any]:
     return out
 
 
-def _drop_last_edge(sched: Schedule) -> Schedule | None:
-    name = f"edge{sched.edges}"
+def _drop_edge(sched: Schedule, k: int) -> Schedule | None:
+    """The schedule without its initial edge ``edge<k>``: steps naming only it go, the higher edges
+    (joined ones included) are renumbered one down."""
+    gone = f"edge{k}"
+
+    def rename(e: str) -> str:
+        n = int(e[4:])
+        return f"edge{n - 1}" if n > k else e
+
     steps = []
     for op, arg in sched.steps:
         if op == "join":
-            return None  # joined edges are numbered after the first ones
-        edges = arg["edges"] if isinstance(arg, dict) and "edges" in arg else arg
+            steps.append((op, rename(arg)))
+            continue
         if op in ("kill", "start", "partition", "heal"):
-            rest = [e for e in edges if e != name]
+            edges = arg["edges"] if isinstance(arg, dict) else arg
+            rest = [rename(e) for e in edges if e != gone]
             if not rest:
                 continue
             arg = {**arg, "edges": rest} if isinstance(arg, dict) else rest

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from repro_lib.durations import format_duration
 from repro_lib.timings import Timings
 
-__all__ = ["FAULTS", "JOBS", "Schedule", "draw_schedule", "durations_for", "settle_for", "parse_faults"]
+__all__ = ["is_valid", "FAULTS", "JOBS", "Schedule", "draw_schedule", "durations_for", "settle_for", "parse_faults"]
 
 #: the fault kinds ``--faults`` may name; deploy, stop_job and sleep are always in the grammar
 FAULTS = ("kill", "start", "new_identity", "partition", "restart_orchestrator", "join")
@@ -168,6 +168,57 @@ def draw_schedule(draw: Callable[[Any], Any], timings: Timings, *, faults: Seque
             alive.append(name)
             sched.steps.append(("join", name))
     return sched
+
+
+def is_valid(sched: Schedule) -> bool:
+    """Whether :func:`draw_schedule` could have drawn ``sched`` (the shrinker's candidates must be
+    schedules of the same grammar: no kill of a dead or partitioned edge, no start of a running one,
+    no heal without its partition, no stop or ``--force`` of a job not deployed, joins in order)."""
+    names = [f"edge{i + 1}" for i in range(sched.edges)]
+    alive, killed, parted = set(names), set(), set()
+    deployed: set[str] = set()
+    joins = 0
+    job_of = {f: n for f, n, _ in JOBS}
+    for op, arg in sched.steps:
+        edges = arg["edges"] if isinstance(arg, dict) and "edges" in arg else arg
+        if op in ("kill", "start", "partition", "heal") and (not isinstance(edges, list) or not edges
+                                                             or len(set(edges)) != len(edges)):
+            return False
+        if op == "deploy":
+            file = arg["file"] if isinstance(arg, dict) else arg
+            if file not in job_of or (isinstance(arg, dict) and arg.get("force") and job_of[file] not in deployed):
+                return False
+            deployed.add(job_of[file])
+        elif op == "stop_job":
+            if arg not in deployed:
+                return False
+            deployed.discard(arg)
+        elif op == "kill":
+            if not set(edges) <= alive - parted:
+                return False
+            alive -= set(edges)
+            killed |= set(edges)
+        elif op == "start":
+            if not set(edges) <= killed:
+                return False
+            killed -= set(edges)
+            alive |= set(edges)
+        elif op == "partition":
+            if not set(edges) <= alive - parted:
+                return False
+            parted |= set(edges)
+        elif op == "heal":
+            if not set(edges) <= parted:
+                return False
+            parted -= set(edges)
+        elif op == "join":
+            joins += 1
+            if joins > MAX_JOINS or arg != f"edge{sched.edges + joins}":
+                return False
+            alive.add(arg)
+        elif op not in ("sleep", "restart_orchestrator"):
+            return False
+    return bool(sched.steps)
 
 
 def scenario_doc(sched: Schedule, timings_spec: dict[str, Any], fix: str, *, name: str = "search",
