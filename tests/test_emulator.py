@@ -254,6 +254,12 @@ def test_local_stack_cli_new_identity_and_teardown(tmp_path: Path, root: Path) -
         assert alive[old] is False and alive[new] is True
         with pytest.raises(StackError, match="unknown edge 'edge9'"):
             stack.kill(["edge9"])
+        # join: a new edge with labels handshakes; joining a name that exists is refused
+        stack.join("edge3", {"zone": "b"})
+        assert stack.wait_for(lambda: stack.count_nodes("connected") == 4, 20)
+        assert stack.labels["edge3"] == {"zone": "b"} and "edge3" in stack.current_node_ids()
+        with pytest.raises(StackError, match="edge 'edge3' already exists"):
+            stack.join("edge3")
         procs = list(stack.procs.values())
     finally:
         stack.down()

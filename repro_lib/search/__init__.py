@@ -169,7 +169,7 @@ class SearchReport:
         for fix in self.fixes:
             for c in self.found.get(fix, []):
                 out.append(f"{fix} · {c.check}: {len(c.schedule.steps)} steps, {c.schedule.edges} edge(s) — "
-                           f"{_describe_steps(c)}")
+                           f"{'; '.join(describe_steps(c))}")
         if self.files:
             out.append(f"wrote {len(self.files)} scenario file(s): " + ", ".join(str(f) for f in self.files))
         out.append("runs per fix (distinct schedules among them; the grammar's simplest draws repeat): "
@@ -278,10 +278,6 @@ def _description(c: Counterexample, report: SearchReport) -> str:
     return (f"A minimal fault schedule under which fix {c.fix!r} {what}. Shrunk by repro search "
             f"(seed {report.seed}): no step can be removed and no sleep shortened without losing the failure. "
             f"Observed on the sim: {c.violation}.")
-
-
-def _describe_steps(c: Counterexample) -> str:
-    return "; ".join(describe_steps(c))
 
 
 def describe_steps(c: Counterexample) -> list[str]:

@@ -119,6 +119,15 @@ class LiveStack(StackGuards):
             raise
         self.is_up = True
 
+    def _add_edge(self, name: str, labels: dict[str, str] | None) -> None:
+        """A ``join``'s bookkeeping: a new edge name (refused if it exists) and its labels."""
+        self._need_up()
+        if name in self.edges:
+            raise StackError(f"edge {name!r} already exists", hint="use start to bring it back")
+        self.edges.append(name)
+        if labels:
+            self.labels[name] = dict(labels)
+
     def down(self) -> None:
         if self._t0_wall is not None:
             self.stack_log("ACTION: down", keep=self.keep)

@@ -482,12 +482,7 @@ class ComposeStack(_DockerStack):
     def join(self, name: str, labels: dict[str, str] | None = None) -> None:
         """A new edge that is not in the compose file: ``docker run`` on the stack's network,
         labelled into the compose project (so it is captured and removed by ``down``)."""
-        self._need_up()
-        if name in self.edges:
-            raise StackError(f"edge {name!r} already exists", hint="use start to bring it back")
-        self.edges.append(name)
-        if labels:
-            self.labels[name] = dict(labels)
+        self._add_edge(name, labels)
         self._run_edge(name)
 
     def _run_edge(self, name: str) -> None:

@@ -256,12 +256,7 @@ class LocalStack(LiveStack):
             self._start_edge(name)
 
     def join(self, name: str, labels: dict[str, str] | None = None) -> None:
-        self._need_up()
-        if name in self.edges:
-            raise StackError(f"edge {name!r} already exists", hint="use start to bring it back")
-        self.edges.append(name)
-        if labels:
-            self.labels[name] = dict(labels)
+        self._add_edge(name, labels)
         self.stack_log("FAULT: join", target=name)
         self._start_edge(name)
 
