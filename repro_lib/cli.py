@@ -11,8 +11,10 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from repro_lib.errors import ReproError
@@ -77,12 +79,11 @@ def _cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
     import shlex
     import time
 
+    from repro_lib.output import check_dir
     from repro_lib.search import search
 
     if args.out:
-        out = Path(args.out)
-        if out.exists() and not out.is_dir():
-            raise ReproError(f"--out {out} is a file", hint="name a folder (it is created if missing)")
+        check_dir(args.out, "--out")  # before the search, not after it
     tty = sys.stderr.isatty()
     last = [0.0]
 
@@ -113,11 +114,11 @@ def _cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
                     progress=progress, command=command)
     if tty and not args.quiet:
         print(file=sys.stderr)
-    print(report.text())
+    _say(report.text())
     if report.failed:
-        print("\nEvery counterexample re-run under every fix (the checks that fail; — = all hold):")
-        print(report.cross_check_markdown())
-    print(f"{sum(report.runs.values())} runs in {report.seconds:.1f} s "
+        _say("\nEvery counterexample re-run under every fix (the checks that fail; — = all hold):")
+        _say(report.cross_check_markdown())
+    _say(f"{sum(report.runs.values())} runs in {report.seconds:.1f} s "
           f"({sum(report.runs.values()) / max(report.seconds, 1e-9):.0f} runs/s, seed {report.seed})")
     if not report.complete:
         return 1 if report.failed else 2
@@ -129,13 +130,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from repro_lib.report import render_report
 
-    params = {k: yaml.safe_load(v) if v.strip() else "" for k, v in args.parameter}
+    params = {}
+    for k, v in args.parameter:
+        try:
+            params[k] = yaml.safe_load(v) if v.strip() else ""
+        except yaml.YAMLError:
+            params[k] = v  # not YAML: the text as given
     out = args.out or str(Path("reports") / Path(args.notebook).stem)
     rep = render_report(args.notebook, out, parameters=params, no_input=args.no_input)
-    print(f"executed notebook: {rep.notebook}")
+    _say(f"executed notebook: {rep.notebook}")
     if rep.run_dir:
-        print(f"run folder:        {rep.run_dir}")
-    print(f"HTML report:       {rep.html}  ({rep.seconds:.1f}s)")
+        _say(f"run folder:        {rep.run_dir}")
+    _say(f"HTML report:       {rep.html}  ({rep.seconds:.1f}s)")
     return 0
 
 
@@ -147,102 +153,124 @@ def _cmd_demo(_: argparse.Namespace) -> int:
         raise ReproError("notebooks/01-walkthrough.ipynb not found", hint="run `repro demo` from the repository root")
     print("running notebooks/01-walkthrough.ipynb on the simulated stack …", flush=True)
     rep = render_report(nb, "reports/walkthrough")
-    print(f"executed notebook: {rep.notebook}")
+    _say(f"executed notebook: {rep.notebook}")
     if rep.run_dir:
-        print(f"run folder:        {rep.run_dir}")
-    print(f"HTML report:       {rep.html.resolve()}  ({rep.seconds:.1f}s)")
-    print("explore interactively: .venv/bin/jupyter lab notebooks/")
+        _say(f"run folder:        {rep.run_dir}")
+    _say(f"HTML report:       {rep.html.resolve()}  ({rep.seconds:.1f}s)")
+    _say("explore interactively: .venv/bin/jupyter lab notebooks/")
     return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from repro_lib.scenario import load_scenario, run_scenario
+    from repro_lib.output import FIGURE_SUFFIXES, check_dir, check_file, write_file
+    from repro_lib.scenario import Interrupted, load_scenario, run_scenario
 
     sc = load_scenario(args.scenario, args.sets)
-    png_out = _out_path(args.png, "--png", _FIGURE_SUFFIXES) if args.png else None  # checked before the run
-    json_out = _out_path(args.json_path, "--json") if args.json_path else None
+    # every destination is checked before the run, not after it
+    png_out = check_file(args.png, "--png", suffixes=FIGURE_SUFFIXES) if args.png else None
+    json_out = check_file(args.json_path, "--json") if args.json_path else None
+    out_dir = check_dir(args.out, "--out") if args.out else None
     options: dict[str, object] = {}
     capture: Path | None = None
     if args.backend != "sim":
         options["keep"] = args.keep
         if args.image_tag and args.backend == "compose":
             options["image_tag"] = args.image_tag
-        if args.out:  # capture beside the run folder; it stays there only if the run never finishes
-            Path(args.out).resolve().parent.mkdir(parents=True, exist_ok=True)
-            capture = Path(tempfile.mkdtemp(prefix=f".{Path(args.out).name}.capture-",
-                                            dir=Path(args.out).resolve().parent))
-            options["work_dir"] = capture
-    run = run_scenario(sc, backend=args.backend, seed=args.seed, keep_up=args.keep, **options)
-    if args.out:
-        run.write(args.out, log_format=args.log_format)
-        if capture is not None:
+        # the live stack's logs are captured into a hidden folder beside the destination (or a temp
+        # folder): the run folder copies them, then the capture is removed — also after Ctrl-C/SIGTERM
+        parent = out_dir.resolve().parent if out_dir is not None else None
+        if parent is not None:
+            parent.mkdir(parents=True, exist_ok=True)
+        capture = Path(tempfile.mkdtemp(prefix=f".{out_dir.name if out_dir else 'repro'}.capture-", dir=parent))
+        options["work_dir"] = capture
+    interrupted = None
+    try:
+        try:
+            run = run_scenario(sc, backend=args.backend, seed=args.seed, keep_up=args.keep, **options)
+        except Interrupted as e:  # Ctrl-C or SIGTERM: the partial run is still written and shown
+            if e.run is None:
+                raise
+            interrupted, run = e, e.run
+        if out_dir is not None:
+            run.write(out_dir, log_format=args.log_format)
+    finally:
+        if capture is not None and not args.keep:
             shutil.rmtree(capture, ignore_errors=True)
     if json_out is not None:
-        json_out.write_text(json.dumps(run.to_json(), indent=2) + "\n")
-    print(f"VERDICT: {run.verdict.verdict}" if args.quiet else redact(run.summary()))
+        write_file(json_out, json.dumps(run.to_json(), indent=2) + "\n", what="--json")
+    _say(f"VERDICT: {run.verdict.verdict}" if args.quiet else run.summary())
     if png_out is not None:
         from repro_lib.analysis.plots import plot_run
-        print(f"timeline: {_save_figure(plot_run(run), png_out)}")
-    if args.out:
-        print(f"run folder: {args.out}")
+        _say(f"timeline: {_save_figure(plot_run(run), png_out)}")
+    if out_dir is not None:
+        _say(f"run folder: {args.out}")
+    if interrupted is not None:
+        raise interrupted
     if run.error:
-        print(f"repro: {run.error}", file=sys.stderr)
+        print(redact(f"repro: {run.error}"), file=sys.stderr)
         return 2
     return 0 if run.matches_expect()[0] else 1
 
 
-_FIGURE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".eps", ".ps")
-
-
-def _out_path(path: str, what: str, suffixes: tuple[str, ...] | None = None) -> Path:
-    """Check an output path before any work is done: a file (not a folder) in a folder we can write."""
-    out = Path(path)
-    if out.is_dir():
-        raise ReproError(f"{what} {path} is a directory", hint="give a file name")
-    if suffixes and out.suffix.lower() not in suffixes:
-        raise ReproError(f"{what} {path}: cannot write a {out.suffix or 'suffix-less'} file",
-                         hint=f"name it with one of {', '.join(suffixes[:4])}")
-    parent = out.resolve().parent
+def _say(text: str) -> None:
+    """Everything ``repro`` prints goes through the one redaction."""
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ReproError(f"{what} {path}: cannot create {parent}: {e.strerror or e}") from None
-    if not os.access(parent, os.W_OK):
-        raise ReproError(f"{what} {path}: {parent} is not writable")
-    return out
+        print(redact(text))
+    except BrokenPipeError:
+        raise
+    except OSError as e:  # stdout on a full disk, a closed descriptor
+        raise _StdoutError(e) from None
+
+
+class _StdoutError(ReproError):
+    def __init__(self, e: OSError) -> None:
+        _quiet_stdout()
+        super().__init__(f"cannot write to standard output: {e.strerror or e}",
+                         hint="send the output to a file or a pipe that can take it")
 
 
 def _save_figure(fig: object, path: Path) -> str:
     from repro_lib.analysis.plots import save
 
-    try:
-        return save(fig, str(path))
-    except OSError as e:
-        raise ReproError(f"cannot write {path}: {e.strerror or e}") from None
+    return save(fig, str(path))  # type: ignore[arg-type]
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from repro_lib.inspect import inspect_paths
+    from repro_lib.output import FIGURE_SUFFIXES, check_file, write_with
 
-    events_out = _out_path(args.events, "--events", (".csv",)) if args.events else None
-    png_out = _out_path(args.png, "--png", _FIGURE_SUFFIXES) if args.png else None
+    events_out = check_file(args.events, "--events", suffixes=(".csv",)) if args.events else None
+    png_out = check_file(args.png, "--png", suffixes=FIGURE_SUFFIXES) if args.png else None
     result = inspect_paths(args.paths, date=args.date, all=args.all)
     written = []
     if events_out is not None:  # files first: a closed stdout must not lose them
-        try:
-            from repro_lib.capture.logs import events_for_csv
-            events_for_csv(result.events).to_csv(events_out, index=False)
-        except OSError as e:
-            raise ReproError(f"cannot write {events_out}: {e.strerror or e}") from None
+        from repro_lib.capture.logs import events_for_csv
+        table = events_for_csv(result.events)  # redacted
+        write_with(events_out, lambda tmp: table.to_csv(tmp, index=False), what="--events")
         written.append(f"events: {events_out}")
     if png_out is not None:
         from repro_lib.analysis.plots import plot_run
         src = result.run if result.run is not None else result.events
         written.append(f"timeline: {_save_figure(plot_run(src, title=result.title), png_out)}")
-    print(redact(result.text()))
+    _say(result.text())
     for line in written:
-        print(line)
+        _say(line)
     return 0
+
+
+def _on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM (and SIGHUP) do what Ctrl-C does: stop, clean up what the kit started, keep what it
+    captured. A second one during the clean-up is ignored, so the clean-up finishes."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _quiet_stdout() -> None:
+    """After stdout broke (a closed pipe, a full disk) send what is left to /dev/null, so Python's
+    own flush at exit prints no second error."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -254,28 +282,34 @@ def main(argv: list[str] | None = None) -> int:
         args.command = "inspect"
     else:
         args = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGHUP, _on_sigterm)
+    commands = {"run": _cmd_run, "inspect": _cmd_inspect, "report": _cmd_report, "demo": _cmd_demo}
     try:
-        if args.command == "run":
-            return _cmd_run(args)
-        if args.command == "inspect":
-            return _cmd_inspect(args)
-        if args.command == "report":
-            return _cmd_report(args)
-        if args.command == "demo":
-            return _cmd_demo(args)
-        if args.command == "search":
-            return _cmd_search(args, argv[1:])
+        rc = _cmd_search(args, argv[1:]) if args.command == "search" else commands[args.command](args)
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as e:
+            raise _StdoutError(e) from None
+        return rc
     except ReproError as e:
         print(redact(f"repro: {e}"), file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("repro: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        why = str(e) if str(e).startswith("SIG") else "Ctrl-C"
+        print(f"repro: interrupted ({why}); what was started is stopped, what was captured is kept",
+              file=sys.stderr)
         return 2
     except BrokenPipeError:  # `repro inspect … | head`: the reader has what it wanted
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _quiet_stdout()
         return 0
-    return 2
+    except OSError as e:  # a file that broke while it was read or written
+        where = f"{e.filename}: " if e.filename else ""
+        print(redact(f"repro: {where}{e.strerror or e}"), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -8,10 +8,17 @@ and every script nbconvert would fetch from a CDN (require.js, MathJax, the widg
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import shutil
+import signal
+import tempfile
+import threading
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,15 +50,20 @@ class Report:
     seconds: float
 
 
-def _map_text(nb: Any, fn: Callable[[str], str]) -> Any:
+def _map_text(nb: Any, fn: Callable[[str], str], *, keyed: Callable[[str, str], str] | None = None) -> Any:
     """``fn`` over every text a notebook holds: the metadata (papermill records the parameters there),
-    each cell's source, and every text output (streams, text/* and JSON data, error values)."""
-    def walk(obj: Any) -> Any:
+    each cell's source and metadata, and every output (streams, text/*, JSON data, error values).
+    ``keyed(key, text)`` is also applied to each text stored under a key in a mapping (metadata,
+    JSON data), where the key alone may say that the text is a secret."""
+    def walk(obj: Any, key: str | None = None) -> Any:
         if isinstance(obj, dict):
-            return {k: walk(v) for k, v in obj.items()}
+            return {k: walk(v, k) for k, v in obj.items()}
         if isinstance(obj, list):
-            return [walk(v) for v in obj]
-        return fn(obj) if isinstance(obj, str) else obj
+            return [walk(v, key) for v in obj]
+        if isinstance(obj, str):
+            obj = fn(obj)
+            return keyed(key, obj) if keyed and key else obj
+        return obj
 
     def text(value: Any) -> Any:
         value = "".join(value) if isinstance(value, list) else value
@@ -60,22 +72,31 @@ def _map_text(nb: Any, fn: Callable[[str], str]) -> Any:
     nb["metadata"] = type(nb["metadata"])(walk(dict(nb["metadata"])))
     for cell in nb.cells:
         cell["source"] = text(cell.get("source") or "")
+        if isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = type(cell["metadata"])(walk(dict(cell["metadata"])))
         for out in cell.get("outputs", []):
             for key in ("text", "evalue"):
                 if key in out:
                     out[key] = text(out[key])
+            if isinstance(out.get("traceback"), list):
+                out["traceback"] = [text(x) for x in out["traceback"]]
             for mime, value in list(out.get("data", {}).items()):
-                if mime.startswith("text/") or mime == "application/json":
-                    out["data"][mime] = text(value)
+                if mime.startswith("text/") or (mime.startswith("application/") and mime.endswith("json")):
+                    out["data"][mime] = walk(value) if isinstance(value, dict) else text(value)
     return nb
 
 
 def redact_notebook(nb: Any) -> Any:
     """Every text a notebook holds through :func:`repro_lib.redact.redact` (a papermill parameter, a
-    printed log line, a table cell); figures were redacted when they were drawn."""
-    from repro_lib.redact import redact
+    printed log line, a table cell, a traceback); figures were redacted when they were drawn. A value
+    stored under a secret-looking key (``{"TOKEN": "…"}`` in papermill's parameters) is masked whole."""
+    from repro_lib.redact import MASK, redact
 
-    return _map_text(nb, redact)
+    def keyed(key: str, value: str) -> str:
+        probe = f"{key}={value}"
+        return MASK if value and value != MASK and redact(probe) != probe else value
+
+    return _map_text(nb, redact, keyed=keyed)
 
 
 def make_offline(nb: Any) -> Any:
@@ -123,57 +144,167 @@ def relativize_notebook(nb: Any, root: Path) -> Any:
 def render_report(notebook: str | Path, out_dir: str | Path, *, parameters: dict[str, Any] | None = None,
                   no_input: bool = False, run_param: str | None = "RUN_DIR", timeout: int = 600,
                   cwd: str | Path | None = None) -> Report:
-    """Execute ``notebook`` with ``parameters`` into ``out_dir``: NAME.ipynb, NAME.html, run/."""
+    """Execute ``notebook`` with ``parameters`` into ``out_dir``: NAME.ipynb, NAME.html, run/.
+
+    ``out_dir`` is written through :func:`repro_lib.output.folder` (missing, empty or a report
+    folder the kit wrote; checked before the notebook runs). A notebook that fails or is
+    interrupted (Ctrl-C, SIGTERM) still leaves its partly executed notebook there — redacted like
+    everything else; the kernel's connection file (it holds the kernel's key) never outlives the call."""
     import nbformat
     import papermill as pm
+
+    from repro_lib.output import check_dir, folder
+
+    warnings.filterwarnings("ignore", message="Cell is missing an id field")  # nbformat's, on older notebooks
 
     src = Path(notebook)
     if not src.is_file():
         raise ReportError(f"notebook {src} not found", hint="e.g. notebooks/01-walkthrough.ipynb")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    executed = out / src.name
-    params = dict(parameters or {})
-    run_dir = None
     declared = _parameters_of(src)
-    if run_param and run_param in declared:
-        run_dir = (out / "run").resolve()
-        params.setdefault(run_param, str(run_dir))
-    unknown = sorted(set(params) - set(declared))
+    params = dict(parameters or {})
+    unknown = sorted(set(params) - set(declared) - ({run_param} if run_param in declared else set()))
     if unknown:
         raise ReportError(f"{src.name} has no parameter(s) {', '.join(unknown)}",
                           hint=f"its parameters are: {', '.join(declared) or 'none'}")
+    out = check_dir(out_dir, "report folder")
+    final_run = (out / "run").resolve() if run_param and run_param in declared else None
     t0 = time.perf_counter()
-    try:
-        pm.execute_notebook(str(src), str(executed), parameters=params, kernel_name="python3",
-                            cwd=str(cwd or src.resolve().parent), progress_bar=False,
-                            execution_timeout=timeout,
-                            # the kernel talks to papermill over loopback TCP; its warning about that
-                            # is noise to a reader of `make demo` (errors still show)
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
-    except pm.PapermillExecutionError as e:
-        raise ReportError(f"{src.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}",
-                          cell=e.cell_index, notebook=executed,
-                          hint=f"the partly executed notebook is at {executed}") from None
-    nb = relativize_notebook(redact_notebook(nbformat.read(executed, as_version=4)), Path.cwd())
-    nbformat.write(nb, executed)  # the executed notebook is shared too
-    nb = make_offline(nb)
-    html = out / (src.stem + ".html")
-    html.write_text(_html(nb, no_input=no_input))
-    return Report(html=html, notebook=executed, run_dir=run_dir if run_dir and run_dir.exists() else None,
+    with folder(out, "report folder", keep_on_error=True) as tmp, _private_runtime_dir():
+        executed = tmp / src.name
+        if final_run is not None:
+            params.setdefault(run_param, str(tmp.resolve() / "run"))  # type: ignore[index]
+
+        def finish() -> Any:  # the executed notebook as it is shared: redacted, paths as a reader sees them
+            nb = nbformat.read(executed, as_version=4)
+            nb = _map_text(nb, lambda text: text.replace(tmp.name, out.name))  # the temp folder's unique name
+            nb = relativize_notebook(redact_notebook(nb), Path.cwd())
+            nbformat.write(nb, executed)
+            return nb
+
+        try:
+            _execute(lambda: pm.execute_notebook(
+                str(src), str(executed), parameters=params, kernel_name="python3",
+                cwd=str(cwd or src.resolve().parent), progress_bar=False, execution_timeout=timeout,
+                # the kernel talks to papermill over loopback TCP; its warning about that is noise
+                # to a reader of `make demo` (errors still show)
+                extra_arguments=["--IPKernelApp.log_level=ERROR"]))
+        except BaseException as e:
+            _keep_partial(executed, finish)
+            if isinstance(e, pm.PapermillExecutionError):
+                raise ReportError(f"{src.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}",
+                                  cell=e.cell_index, notebook=out / src.name,
+                                  hint=f"the partly executed notebook is at {out / src.name}") from None
+            if isinstance(e, Exception) and not isinstance(e, ReproError):
+                first = (str(e).strip().splitlines() or [""])[0][:200]
+                raise ReportError(f"{src.name} could not be executed: {type(e).__name__}: {first}",
+                                  hint="check that it is a valid notebook (jupyter nbconvert --to notebook)") from None
+            raise
+        nb = make_offline(finish())
+        (tmp / (src.stem + ".html")).write_text(_html(nb, no_input=no_input))
+    return Report(html=out / (src.stem + ".html"), notebook=out / src.name,
+                  run_dir=final_run if final_run and final_run.exists() else None,
                   seconds=time.perf_counter() - t0)
+
+
+def _keep_partial(executed: Path, finish: Callable[[], Any]) -> None:
+    """A partly executed notebook is kept only redacted: one that cannot be read whole is removed."""
+    if not executed.exists():
+        return
+    try:
+        finish()
+    except BaseException:  # noqa: BLE001 - half-written JSON, a second Ctrl-C: never keep it unredacted
+        executed.unlink(missing_ok=True)
+
+
+def _execute(call: Callable[[], object]) -> None:
+    """Run papermill in a worker thread while this thread waits, so that Ctrl-C and SIGTERM reach
+    *us*: nbclient's own signal handlers (main thread only) would swallow them and leave the run
+    hanging. On an interrupt the kernel this call started is stopped, then the interrupt goes on."""
+    box: dict[str, BaseException] = {}
+
+    def work() -> None:
+        try:
+            call()
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+            box["error"] = e
+
+    before = _children()
+    worker = threading.Thread(target=work, name="repro-papermill", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except BaseException:
+        _stop(_children() - before)
+        worker.join(10)  # nbclient notices the dead kernel and unwinds (its clean-up included)
+        raise
+    if "error" in box:
+        raise box["error"]
+
+
+def _children() -> set[int]:
+    """This process's child processes (the kernel papermill starts is one)."""
+    me, found = os.getpid(), set()
+    for d in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if d.isdigit():
+            try:
+                if int(Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1]) == me:
+                    found.add(int(d))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+def _stop(pids: set[int], grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after ``grace`` seconds, to each of ``pids``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        end = time.monotonic() + grace
+        while time.monotonic() < end:
+            for pid in list(pids):
+                with contextlib.suppress(ChildProcessError):
+                    if os.waitpid(pid, os.WNOHANG)[0]:
+                        pids.discard(pid)
+            if not pids:
+                return
+            time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _private_runtime_dir() -> Iterator[None]:
+    """The kernel's connection file (it holds the key that signs the kernel's messages) goes into a
+    folder of our own, removed at the end whatever happens: jupyter_client makes it with
+    ``tempfile.mkstemp`` (so in ``tempfile.tempdir``), or in ``JUPYTER_RUNTIME_DIR``."""
+    runtime = tempfile.mkdtemp(prefix="repro-kernel-")
+    before = os.environ.get("JUPYTER_RUNTIME_DIR"), tempfile.tempdir
+    os.environ["JUPYTER_RUNTIME_DIR"] = runtime
+    tempfile.tempdir = runtime
+    try:
+        yield
+    finally:
+        if before[0] is None:
+            os.environ.pop("JUPYTER_RUNTIME_DIR", None)
+        else:
+            os.environ["JUPYTER_RUNTIME_DIR"] = before[0]
+        tempfile.tempdir = before[1]
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def _parameters_of(path: Path) -> list[str]:
     """Names assigned in the cell tagged ``parameters``."""
     try:
         nb = json.loads(path.read_text())
-        if not isinstance(nb, dict) or "cells" not in nb:
+        if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) \
+                or not all(isinstance(c, dict) for c in nb["cells"]):
             raise ValueError
     except (ValueError, UnicodeDecodeError):
         raise ReportError(f"{path} is not a Jupyter notebook", hint="e.g. notebooks/01-walkthrough.ipynb") from None
-    for cell in nb.get("cells", []):
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    for cell in nb["cells"]:
+        tags = (cell.get("metadata") or {}).get("tags") if isinstance(cell.get("metadata"), dict) else None
+        if isinstance(tags, list) and "parameters" in tags:
+            raw = cell.get("source", "")
+            src = "".join(map(str, raw)) if isinstance(raw, list) else str(raw)
             return re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)\s*=", src, flags=re.M)
     return []

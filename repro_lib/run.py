@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import platform
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -168,6 +166,7 @@ class Run:
         names = {n["id"]: n["name"] for n in snap.nodes}
         v = self.verdict
         return {
+            "written_by": f"repro_lib {_VERSION}",
             "scenario": self.scenario.name,
             "backend": self.backend,
             "seed": self.seed,
@@ -251,20 +250,22 @@ class Run:
         )
 
     def write(self, out_dir: str | Path, *, log_format: str = "text") -> Path:
-        """Write the run folder atomically: a temp folder renamed into place at the end."""
-        out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
+        """Write the run folder through :func:`repro_lib.output.folder`: into a temporary sibling,
+        renamed into place at the end; ``out_dir`` must be missing, empty or a run folder the kit
+        wrote. Every text file is redacted on its way to disk."""
+        from repro_lib.output import folder
+
+        with folder(out_dir, "run folder") as tmp:
             (tmp / "events.jsonl").write_text(
                 redact_frame(self.events.drop(columns=["line"])).to_json(
                     orient="records", lines=True, date_format="iso", date_unit="ns"))
             logs = tmp / "logs"
             if self.raw_logs is not None and Path(self.raw_logs).is_dir():
-                shutil.copytree(self.raw_logs, logs)
-                for f in logs.rglob("*.log"):  # captured by a live stack: masked once more by shape
-                    if f.is_file():
-                        f.write_text(redact(f.read_text(errors="replace")))
+                shutil.copytree(self.raw_logs, logs, symlinks=True,
+                                ignore=lambda _d, names: [n for n in names if n.startswith(".")])
+                for f in logs.rglob("*"):  # captured by a live stack: masked once more by shape
+                    if f.is_file() and not f.is_symlink():
+                        f.write_bytes(redact(f.read_bytes().decode(errors="replace")).encode())
             else:
                 logs.mkdir()
             by_source: dict[str, list[str]] = {}
@@ -272,22 +273,18 @@ class Run:
                 by_source.setdefault(r.source, []).append(format_record(r, self.epoch, log_format))
             for source, lines in by_source.items():
                 (logs / f"{source}.log").write_text(redact("\n".join(lines) + "\n"))
-            (tmp / "snapshots.json").write_text(json.dumps([s.to_dict() for s in self.snapshots], indent=1))
-            (tmp / "scenario.yaml").write_text(self.scenario.resolved_yaml())
-            (tmp / "result.json").write_text(json.dumps(self.to_json(), indent=2))
-            (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2))
-            if out.exists():
-                shutil.rmtree(out)
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return out
+            (tmp / "snapshots.json").write_text(
+                redact(json.dumps([s.to_dict() for s in self.snapshots], indent=1)))
+            (tmp / "scenario.yaml").write_text(redact(self.scenario.resolved_yaml()))
+            (tmp / "result.json").write_text(redact(json.dumps(self.to_json(), indent=2)))
+            (tmp / "manifest.json").write_text(redact(json.dumps(self.manifest(), indent=2)))
+        return Path(out_dir)
 
     def manifest(self) -> dict[str, Any]:
         import matplotlib
         import yaml
         return {
+            "written_by": f"repro_lib {_VERSION}",
             "repro_lib": _VERSION,
             "python": platform.python_version(),
             "pandas": pd.__version__,
@@ -329,7 +326,7 @@ def load_run(path: str | Path) -> Run:
         return _load_run(Path(path))
     except ReproError:
         raise
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError, yaml_error()) as e:
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError, UnicodeDecodeError, yaml_error()) as e:
         raise ReproError(f"{path}: a damaged run folder ({type(e).__name__}: {str(e)[:120]})",
                          hint="re-run the scenario with --out, or inspect the log files in logs/") from None
 
@@ -366,7 +363,9 @@ def _load_run(path: Path) -> Run:
         if c not in events.columns:
             events[c] = None
     snaps = [Snapshot.from_dict(d) for d in json.loads((p / "snapshots.json").read_text())] \
-        if (p / "snapshots.json").is_file() else [Snapshot(float(events["t_s"].max()) if len(events) else 0.0)]
+        if (p / "snapshots.json").is_file() else []
+    if not snaps:  # none kept (or an empty list): the end of the events stands in for the final state
+        snaps = [Snapshot(float(events["t_s"].max()) if len(events) and "t_s" in events else 0.0)]
     info = ScenarioInfo(name=manifest.get("scenario") or (doc or {}).get("name") or p.name,
                         expect=(doc or {}).get("expect") or {}, params=manifest.get("params") or {},
                         path=str(p), text=text)

@@ -33,8 +33,8 @@ from repro_lib.run import Run
 from repro_lib.stacks import Stack, make_stack
 from repro_lib.timings import Timings, timings_from
 
-__all__ = ["Scenario", "Step", "load_scenario", "parse_scenario", "run_scenario", "STEP_NAMES", "parse_step",
-           "run_step", "make_stack", "apply_sets", "set_edges", "run_live", "apply_run_fields"]
+__all__ = ["Interrupted", "Scenario", "Step", "load_scenario", "parse_scenario", "run_scenario", "STEP_NAMES",
+           "parse_step", "run_step", "make_stack", "apply_sets", "set_edges", "run_live", "apply_run_fields"]
 
 STEP_NAMES = ("up", "down", "wait_for", "sleep", "deploy", "stop_job", "kill", "start", "join",
               "partition", "heal", "restart_orchestrator", "snapshot")
@@ -403,6 +403,8 @@ def run_scenario(sc: Scenario, *, backend: str = "sim", seed: int = 0, stack: St
     snapshots = []
     steps: list[dict[str, Any]] = []
     error = None
+    interrupted: KeyboardInterrupt | None = None
+    step = None
     try:
         for step in sc.steps:
             if progress:
@@ -413,7 +415,11 @@ def run_scenario(sc: Scenario, *, backend: str = "sim", seed: int = 0, stack: St
                           "t_end_s": round(stack.now, 6), "result": result, "describe": step.describe()})
     except ReproError as e:
         error = str(e) if isinstance(e, ScenarioError) else str(
-            ScenarioError(e.message, path=str(sc.path or sc.name), step=step.index, hint=e.hint))
+            ScenarioError(e.message, path=str(sc.path or sc.name), step=step.index if step else None, hint=e.hint))
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM turned into it by the CLI: stop, keep what ran
+        interrupted = e
+        why = str(e) if str(e).startswith("SIG") else "Ctrl-C"
+        error = f"interrupted ({why}) at step {step.index + 1 if step else 0} of {len(sc.steps)}"
     finally:
         try:
             snapshots.append(stack.snapshot("final"))
@@ -424,8 +430,21 @@ def run_scenario(sc: Scenario, *, backend: str = "sim", seed: int = 0, stack: St
     fields: dict[str, Any] = {"records": stack.records}
     if hasattr(stack, "run_fields"):  # live stacks: events from captured logs, raw logs, real epoch
         fields.update(stack.run_fields())
-    return Run(scenario=sc, backend=stack.backend, seed=seed, timings=sc.timings, fix=sc.fix,
-               snapshots=snapshots, steps=steps, counts=counts, error=error, **fields)
+    run = Run(scenario=sc, backend=stack.backend, seed=seed, timings=sc.timings, fix=sc.fix,
+              snapshots=snapshots, steps=steps, counts=counts, error=error, **fields)
+    if interrupted is not None:
+        raise Interrupted(str(interrupted), run) from None
+    return run
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during :func:`run_scenario`: the stack is down, and ``run`` holds what ran
+    (its ``error`` says where it stopped; its verdict is judged on the partial evidence). Still a
+    KeyboardInterrupt, so a loop of runs stops."""
+
+    def __init__(self, why: str, run: Run | None = None) -> None:
+        super().__init__(why)
+        self.run = run
 
 
 def run_step(stack: Stack, step: Step, snapshots: list[Any]) -> str:

@@ -225,11 +225,14 @@ class TimingExplorer:
         if self.last_run is None:
             return "nothing to export yet: run first"
         from repro_lib.analysis.plots import save
+        from repro_lib.output import folder
+        from repro_lib.redact import redact
         out = Path(out_dir) / f"run-{self.runs:03d}"
-        self.last_run.write(out / "run")
-        png = save(self.last_run.plot(figsize=self.figsize, xlim=self._xlim), str(out / "timeline.png"))
-        (out / "command.txt").write_text(self.command() + "\n")
-        return f"{self.command()}\nrun folder: {out / 'run'}\nfigure: {png}"
+        with folder(out, "export folder") as tmp:  # missing, empty or an earlier export: never a user's folder
+            self.last_run.write(tmp / "run")
+            save(self.last_run.plot(figsize=self.figsize, xlim=self._xlim), str(tmp / "timeline.png"))
+            (tmp / "command.txt").write_text(redact(self.command() + "\n"))
+        return redact(f"{self.command()}\nrun folder: {out / 'run'}\nfigure: {out / 'timeline.png'}")
 
     # -- running ----------------------------------------------------------------------------------
     def run(self) -> Run | None:

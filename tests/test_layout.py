@@ -15,8 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "repro_lib"
 
-#: modules every layer may use: the shared vocabulary (no I/O, no layer of their own)
-VOCABULARY = {"errors", "durations", "timings", "jobs", "logfmt", "events", "snapshot", "clirender", "redact"}
+#: modules every layer may use: the shared vocabulary (no layer of their own; the only I/O is output's
+#: safe writing and redact's reading of .env)
+VOCABULARY = {"errors", "durations", "timings", "jobs", "logfmt", "events", "snapshot", "clirender", "redact",
+              "output"}
 #: the upper layers: drivers and faces
 DRIVERS = {"scenario", "run", "session", "experiments", "search"}
 FACES = {"cli", "widgets", "report", "inspect"}

@@ -455,6 +455,17 @@ def _redact_text(fig: Figure) -> None:
 
 
 def save(fig: Figure, path: str, dpi: int = 110) -> str:
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    """Write ``fig`` to ``path`` (.png, .svg or .pdf) through :func:`repro_lib.output.write_with`:
+    a temporary sibling renamed into place, never over a file the kit did not write. The file is
+    marked as the kit's in its metadata, so a later run may replace it."""
+    from repro_lib.output import FIGURE_SUFFIXES, MARK, check_file, write_with
+
+    out = check_file(path, "figure", suffixes=FIGURE_SUFFIXES)
+    fmt = out.suffix.lower().lstrip(".")
+    key = {"png": "Software", "svg": "Creator", "pdf": "Creator"}[fmt]
+    try:
+        write_with(out, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt,
+                                                metadata={key: f"{MARK} (matplotlib)"}), what="figure")
+    finally:
+        plt.close(fig)
     return path

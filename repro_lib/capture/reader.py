@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = ["ReadNotes", "read_log", "check_log_path", "MAX_LINE", "cut_marker"]
 
 MAX_LINE = 64 * 1024
 _BLOCK = 16 << 20
+_LONE_CR = re.compile(rb"\r(?!\n)")
 _REPLACEMENT = "\ufffd"
 
 
@@ -100,8 +102,15 @@ class _Capper:
         self.out: list[bytes] = []
         self.cur = 0       # bytes of the current (unfinished) line seen so far
         self.cut = 0       # lines cut
+        self._cr = False   # the last block ended with a CR
 
     def feed(self, data: bytes) -> None:
+        if self._cr:  # the block before ended with a CR: is it half of a CRLF?
+            data, self._cr = b"\r" + data, False
+        if b"\r" in data:  # a lone CR ends a line too (old Mac files, terminal progress lines)
+            if data.endswith(b"\r"):
+                data, self._cr = data[:-1], True
+            data = _LONE_CR.sub(b"\n", data)
         nl = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
         if len(nl):
             first, last = int(nl[0]), len(data) - int(nl[-1]) - 1
@@ -138,6 +147,9 @@ class _Capper:
         self.cur = 0
 
     def finish(self) -> bytes:
+        if self._cr:  # the file ended with a lone CR
+            self._cr = False
+            self.feed(b"\n")
         self._end_line()
         return self.out[0] if len(self.out) == 1 else b"".join(self.out)
 
@@ -160,6 +172,9 @@ def _clean(path: Path, max_line: int) -> bytes | bytearray | None:
                 strict.decode(block)
             except UnicodeDecodeError:
                 return False
+        cr = np.flatnonzero(arr == 13)
+        if len(cr) and (int(cr[-1]) == len(arr) - 1 or bool((arr[cr + 1] != 10).any())):
+            return False  # lone CRs end lines: the careful path turns them into newlines
         nl = np.flatnonzero(arr == 10)
         if len(nl):
             longest = int((np.diff(nl) - 1).max()) if len(nl) > 1 else 0

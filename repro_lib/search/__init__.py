@@ -26,6 +26,7 @@ import yaml
 from repro_lib.analysis.checks import CHECKS
 from repro_lib.errors import ReproError
 from repro_lib.model.types import FIXES
+from repro_lib.redact import redact
 from repro_lib.search.explore import Counterexample, ShardResult, explore
 from repro_lib.search.grammar import FAULTS, parse_faults, scenario_doc
 from repro_lib.search.oracle import Context
@@ -179,6 +180,12 @@ class SearchReport:
         return "\n".join(out)
 
 
+#: bounds on a search's size: far beyond any useful search, well inside this machine's memory
+MAX_RUNS = 10_000_000
+MAX_EDGES = 20
+MAX_WORKERS = 64
+
+
 def search(scenario: str | Path = "scenarios/core-395.yaml", *, fixes: Sequence[str] = ("none",), runs: int = 500,
            seed: int = 0, out: str | Path | None = None, workers: int = 1, executor: Executor | None = None,
            faults: str | Sequence[str] | None = "all", edges: int = 3, max_steps: int = 10,
@@ -193,10 +200,10 @@ def search(scenario: str | Path = "scenarios/core-395.yaml", *, fixes: Sequence[
 
     from repro_lib.scenario import load_scenario
 
-    if runs < 1:
-        raise ReproError("--runs must be at least 1")
-    if edges < 1:
-        raise ReproError("--edges must be at least 1")
+    for name, value, low, high in (("--runs", runs, 1, MAX_RUNS), ("--edges", edges, 1, MAX_EDGES),
+                                   ("--workers", workers, 1, MAX_WORKERS)):
+        if not low <= value <= high:
+            raise ReproError(f"{name} {value} is out of range", hint=f"give a whole number from {low} to {high:,}")
     fixes = [str(f).strip() for f in fixes if str(f).strip()]
     fixes = list(FIXES) if "all" in fixes else list(dict.fromkeys(fixes))
     bad = [f for f in fixes if f not in FIXES]
@@ -252,18 +259,22 @@ def _collect(report: SearchReport, shards: list[ShardResult]) -> None:
 
 
 def write_counterexamples(report: SearchReport, out: Path, contexts: list[Context], root: Path) -> list[Path]:
-    """Each counterexample as ``OUT/<fix>-<check>-<n>.yaml``, runnable with ``repro run``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Each counterexample as ``OUT/<fix>-<check>-<n>.yaml``, runnable with ``repro run``; ``OUT``
+    is written whole through :func:`repro_lib.output.folder` (missing, empty or the kit's own)."""
+    from repro_lib.output import folder
+
+    out = Path(out)
     job_dir = os.path.relpath(root.resolve(), out.resolve())
     report.contexts.update({c.fix: c for c in contexts if c.fix not in report.contexts})
-    files = []
-    for name, c in report.names():
-        doc = report.scenario_doc(c, job_dir=job_dir, name=name)
-        path = out / f"{name}.yaml"
-        path.write_text(f"# found by: {report.command or 'repro search'}\n"
-                        + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100))
-        files.append(path)
-    return files
+    names = []
+    with folder(out, "--out") as tmp:
+        for name, c in report.names():
+            doc = report.scenario_doc(c, job_dir=job_dir, name=name)
+            (tmp / f"{name}.yaml").write_text(redact(
+                f"# found by: {report.command or 'repro search'}\n"
+                + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)))
+            names.append(name)
+    return [out / f"{n}.yaml" for n in names]
 
 
 def _description(c: Counterexample, report: SearchReport) -> str:

@@ -20,8 +20,9 @@ on ``--fix all --runs 300``: measured, so left out.)
 from __future__ import annotations
 
 import hashlib
+import itertools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,8 @@ __all__ = ["SHARD", "ShardResult", "Counterexample", "run_shard", "shard_seed", 
 
 #: schedules per shard: small enough for live progress and a prompt Ctrl-C
 SHARD = 50
+#: shards queued on an executor at once (enough for a large cluster; memory flat for any --runs)
+WINDOW = 128
 
 
 @dataclass
@@ -208,7 +211,15 @@ def explore(contexts: Iterable[Context], *, runs: int, seed: int, executor: Exec
 
     Returns the shard results (in a fixed order) and whether it ran to the end (False after
     Ctrl-C: the shards that finished are kept)."""
-    tasks = [(ctx, i, min(SHARD, runs - i * SHARD)) for ctx in contexts for i in range(-(-runs // SHARD))]
+    contexts = list(contexts)
+    per_ctx = -(-runs // SHARD)
+    n_tasks = per_ctx * len(contexts)
+
+    def tasks() -> Iterator[tuple[Context, int, int]]:  # lazily: a huge --runs builds no list
+        for ctx in contexts:
+            for i in range(per_ctx):
+                yield ctx, i, min(SHARD, runs - i * SHARD)
+
     results: dict[tuple[str, int], ShardResult] = {}
     t0 = time.perf_counter()
 
@@ -216,18 +227,22 @@ def explore(contexts: Iterable[Context], *, runs: int, seed: int, executor: Exec
         results[(r.fix, r.shard)] = r
         if progress:
             done = list(results.values())
-            progress({"shards": len(done), "of": len(tasks), "runs": sum(x.runs for x in done),
+            progress({"shards": len(done), "of": n_tasks, "runs": sum(x.runs for x in done),
                       "failures": sum(len(x.found) for x in done), "seconds": time.perf_counter() - t0})
 
     complete = True
     pending: set[Future[ShardResult]] = set()
     try:
         if executor is None:
-            for ctx, i, n in tasks:
+            for ctx, i, n in tasks():
                 note(run_shard(ctx, seed, i, n))
         else:
-            pending = {executor.submit(run_shard, ctx, seed, i, n) for ctx, i, n in tasks}
-            while pending:
+            todo = tasks()
+            while True:  # at most `window` shards queued at once: memory stays flat for any --runs
+                for ctx, i, n in itertools.islice(todo, WINDOW - len(pending)):
+                    pending.add(executor.submit(run_shard, ctx, seed, i, n))
+                if not pending:
+                    break
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:
                     note(f.result())
@@ -235,5 +250,5 @@ def explore(contexts: Iterable[Context], *, runs: int, seed: int, executor: Exec
         complete = False
         for f in pending:  # shards not started are dropped; the caller's executor stays usable
             f.cancel()
-    order = {ctx.fix: k for k, ctx in enumerate(c for c, _, _ in tasks)}
+    order = {ctx.fix: k for k, ctx in enumerate(contexts)}
     return sorted(results.values(), key=lambda r: (order.get(r.fix, 0), r.shard)), complete

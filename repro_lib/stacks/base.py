@@ -7,7 +7,9 @@ Host side only (pandas is fine here); the emulated processes never import this m
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -66,7 +68,13 @@ class LiveStack(StackGuards):
         self.keep = keep
         self.records: list[LogRecord] = []  # live stacks: events come from the captured logs
         self.counts: dict[str, int] = {}
-        self.work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix=f"repro-{self.backend}-"))
+        self._owns_work = not work_dir  # a caller's work folder is the caller's to announce and remove
+        if work_dir:
+            self.work = Path(work_dir)
+        else:  # a temp folder of our own: removed when this process ends (unless the stack is kept up)
+            self.work = Path(tempfile.mkdtemp(prefix=f"repro-{self.backend}-"))
+            if not keep:
+                atexit.register(shutil.rmtree, self.work, True)
         self.work.mkdir(parents=True, exist_ok=True)
         self.logs = self.work / "logs"
         self.logs.mkdir(exist_ok=True)
@@ -133,8 +141,9 @@ class LiveStack(StackGuards):
             self.stack_log("ACTION: down", keep=self.keep)
         self._safe_stop("down")
         self.is_up = False
-        if self._t0_wall is not None:
-            self._say(f"logs captured in {self.logs}")
+        if self._t0_wall is not None and self._owns_work:
+            self._say(f"logs captured in {self.logs}" + ("" if self.keep else
+                      " (a temp folder, removed when this process ends: run.write(DIR) keeps them)"))
 
     def _safe_stop(self, why: str) -> None:
         try:
