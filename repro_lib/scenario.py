@@ -221,6 +221,8 @@ def parse_scenario(doc: Any, *, path: Path | None = None, sets: list[str] | None
     edges = doc.get("edges") or ["edge1", "edge2"]
     if not isinstance(edges, list) or not all(isinstance(e, str) and e for e in edges):
         raise ScenarioError("`edges` must be a list of names", path=where)
+    for e in edges:
+        _check_edge_name(e, where, None)
     expect = doc.get("expect") or {}
     if not isinstance(expect, dict):
         raise ScenarioError("`expect` must be a mapping", path=where)
@@ -293,6 +295,24 @@ def _only(args: dict[str, Any], allowed: set[str], op: str, where: str, i: int) 
                             hint=f"{op} takes {', '.join(sorted(allowed)) or 'no keys'}")
 
 
+#: names the events table and the stacks already give to something that is not an edge (events.py's
+#: ``source`` column): an edge called so would be mistaken for it
+RESERVED_NAMES = frozenset({"orchestrator", "nats", "sim", "docker", "cli", "stack", "expanso-cli"})
+_EDGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
+def _check_edge_name(name: str, where: str, step: int | None) -> None:
+    """An edge may be called anything a hostname or container may be called — except what the
+    events already call something else."""
+    if name.lower() in RESERVED_NAMES:
+        raise ScenarioError(f"an edge cannot be called {name!r}: the events already name the "
+                            f"{'NATS server' if name.lower() == 'nats' else name.lower()} so", path=where, step=step,
+                            hint=f"choose another name (reserved: {', '.join(sorted(RESERVED_NAMES))})")
+    if not _EDGE_NAME.fullmatch(name):
+        raise ScenarioError(f"edge name {name!r} is not a valid node name", path=where, step=step,
+                            hint="use letters, digits, '-', '_' or '.', starting with a letter or digit")
+
+
 def parse_step(i: int, raw: Any, params: dict[str, Any], edges: set[str], search: tuple[Path, ...],
                 where: str) -> Step:
     if not isinstance(raw, dict) or len(raw) != 1:
@@ -344,6 +364,7 @@ def parse_step(i: int, raw: Any, params: dict[str, Any], edges: set[str], search
         if args["name"] in edges:
             raise ScenarioError(f"join: edge {args['name']!r} already exists", path=where, step=i,
                                 hint="use start to bring back an existing edge")
+        _check_edge_name(args["name"], where, i)
         edges.add(args["name"])
     elif op == "restart_orchestrator":
         args = dict(v or {})
