@@ -150,17 +150,31 @@ def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = Fals
         if not ps:
             raise ReproError(f"{paths[0]} has neither events.jsonl nor *.log files",
                              hint="pass a run folder written by `repro run --out` or log files")
-    from repro_lib.capture.tables import read_cli_file, snapshot_from_tables
+    from repro_lib.capture.tables import read_paste, snapshot_from_tables
 
-    tables, logs, table_files = [], [], []
+    tables, logs, table_files, pasted = [], [], [], []
     for p in ps:
-        found = read_cli_file(p)
-        if found is None:
+        paste = read_paste(p)
+        if paste is None:
             logs.append(p)
+            continue
+        tables += paste.tables
+        kinds = list(dict.fromkeys(paste.kinds)) or ["no table"]
+        table_files.append(f"{p} ({', '.join(kinds)}{'; log lines too' if paste.also_log else ''})")
+        if paste.also_log:  # a paste with log lines in it: they are read as a log as well
+            logs.append(p)
+            pasted.append(paste.events[paste.events["kind"] != "raw"])
         else:
-            tables += found
-            table_files.append(f"{p} ({', '.join(k for k, _ in found)})")
+            pasted.append(paste.events)
     events = events_from_logs(logs, d) if logs else _no_events()
+    if pasted:  # every table row and pasted line reaches the events table (and --events)
+        from repro_lib.capture import add_t_s
+
+        read = events.attrs.get("read", {})
+        frames = [f for f in (events, *pasted) if len(f)]
+        events = pd.concat(frames, ignore_index=True) if frames else events
+        events = add_t_s(events.sort_values("t", kind="stable", na_position="last").reset_index(drop=True))
+        events.attrs["read"] = read
     snap = None
     if tables:  # the CLI's latest node/job/execution lists are the final state the verdict reads
         t0 = events["t"].min().timestamp() if len(events) and events["t"].notna().any() else None

@@ -305,11 +305,15 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         names.update({n["id"]: n.get("name") or n["id"] for n in snapshot.nodes})
     verdict = None
     if snapshot is not None:
-        verdict = verdict_from_table(tab, snapshot.jobs, names=names, timings=timings, t_end=t_end)
+        verdict = verdict_from_table(tab, snapshot.jobs, names=names, timings=timings, t_end=t_end,
+                                     executions=snapshot.executions)
     elif ((events["kind"] == "state") & events["execution"].notna()).any():
         jobs_rows = events[(events["kind"] == "state") & events["execution"].isna() & events["job"].notna()]
         jobs = [{"name": j, "state": s} for j, s in jobs_rows.groupby("job", sort=False)["state"].last().items()]
-        verdict = verdict_from_table(tab, jobs, names=names, timings=timings, t_end=t_end)
+        ex_rows = events[(events["kind"] == "state") & events["execution"].notna()]
+        last = ex_rows.groupby("execution", sort=False).last()
+        executions = [{"id": x, "job": r["job"], "state": r["state"], "desired": None} for x, r in last.iterrows()]
+        verdict = verdict_from_table(tab, jobs, names=names, timings=timings, t_end=t_end, executions=executions)
     debug = _debug_seen(full)
     if not events["kind"].isin(["dispatch", "publish"]).any() and (events["execution"].notna().any() or not debug):
         # executions but not one send of them, or no debug line at all: the debug lines are missing. (Debug

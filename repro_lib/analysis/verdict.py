@@ -21,7 +21,7 @@ from repro_lib.analysis.delivery import CLASSES, delivery_table, stuck_after
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
-__all__ = ["Stuck", "Verdict", "verdict_of", "verdict_from_table", "how_lost", "OK_JOB_STATES"]
+__all__ = ["Stuck", "Verdict", "verdict_of", "verdict_from_table", "how_lost", "unsupported", "OK_JOB_STATES"]
 
 OK_JOB_STATES = frozenset({"running", "completed", "stopped"})
 _EXAMPLES = 3
@@ -110,9 +110,41 @@ def _groups(rows: list[dict[str, Any]], *keys: str) -> dict[Any, list[dict[str, 
     return dict(sorted(out.items(), key=lambda kv: str(kv[0])))
 
 
+def unsupported(jobs: list[dict[str, Any]], executions: list[dict[str, Any]] | None) -> list[str]:
+    """Why the evidence cannot show that every job runs: a job's state word is not evidence — its
+    executions are. Each reason says what to pass. ``executions`` None: not known at all."""
+    if not jobs and not executions:
+        return ["no job and no execution is in the evidence, so nothing can be said about issue 395 — pass "
+                "`job list` and `job executions JOB` (or `job describe JOB`) output, or the orchestrator's log"]
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for e in executions or []:
+        by_job.setdefault(str(e.get("job")), []).append(e)
+    out = []
+    for j in jobs:
+        state = str(j.get("state") or "")
+        if state not in ("running", "completed"):
+            continue
+        name = str(j.get("name") or j.get("id"))
+        ex = by_job.get(name) or by_job.get(str(j.get("id"))) or []
+        if not ex:
+            out.append(f"job {name} says {state}, but none of its executions is in the evidence — pass "
+                       f"`job executions {name}` (or `job describe {name}`) output or the orchestrator's log")
+            continue
+        good = ("running", "completed") if state == "running" else ("completed",)
+        if not any(e.get("state") in good and e.get("desired") not in ("stopped",) or
+                   (state == "completed" and e.get("state") == "completed") for e in ex):
+            seen = ", ".join(f"{n}× {s}" for s, n in pd.Series(
+                [f"{e.get('state')}/desired {e.get('desired') or '?'}" for e in ex]).value_counts().items())
+            out.append(f"job {name} says {state}, but none of its {len(ex)} execution(s) is {good[0]} ({seen}): "
+                       "the job's state word is not evidence that it runs")
+    return out
+
+
 def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: dict[str, str] | None = None,
-                       timings: Timings | None = None, t_end: float = 0.0) -> Verdict:
-    """The verdict and its reasons from a :func:`~.delivery.delivery_table` and the final job list."""
+                       timings: Timings | None = None, t_end: float = 0.0,
+                       executions: list[dict[str, Any]] | None = None) -> Verdict:
+    """The verdict and its reasons from a :func:`~.delivery.delivery_table`, the final job list and
+    the final executions (``not_reproduced`` needs executions that run, not a job's state word)."""
     threshold = stuck_after(timings)
     label = _labeller(names or {})
     rows = tab.to_dict("records") if len(tab) else []
@@ -166,8 +198,11 @@ def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: 
     if stuck:
         return Verdict("reproduced", stuck, reasons, classes, tab)
     bad = [j for j in jobs if j.get("state") not in OK_JOB_STATES]
-    if not bad and not rows:
-        return Verdict("not_reproduced", [], ["every job that should run is running"], classes, tab)
+    missing = unsupported(jobs, executions)
+    if not bad and not rows and not missing:
+        return Verdict("not_reproduced", [], ["every job that should run has a running (or completed) execution"],
+                       classes, tab)
+    reasons += missing
     pending_jobs = {r["job"] for r in rows}
     reasons += [f"job {j['name']} is {j.get('state')}" for j in bad if j["name"] not in pending_jobs]
     return Verdict("inconclusive", [], reasons or ["no job is running and nothing is pending"], classes, tab)
@@ -189,4 +224,5 @@ def verdict_of(snap: Snapshot, timings: Timings, events: pd.DataFrame | None = N
     for e in snap.executions:
         if e.get("node_name"):
             names.setdefault(e["node"], e["node_name"])
-    return verdict_from_table(tab, snap.jobs, names=names, timings=timings, t_end=snap.t_s)
+    return verdict_from_table(tab, snap.jobs, names=names, timings=timings, t_end=snap.t_s,
+                              executions=snap.executions)

@@ -28,6 +28,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "render_table",
     "parse_table",
+    "split_table",
     "render_json",
     "parse_json",
     "parse_cli_output",
@@ -119,23 +120,32 @@ def _finish(records: list[dict[str, Any]], headers: list[str], kind: str, header
 
 
 def _split_plain(line: str, starts: list[int]) -> list[str]:
+    """Cells by the header's column starts; a start that falls inside a word (a paste that lost or
+    gained a leading space) is moved to the nearest word boundary within two characters."""
+    def snap(s: int) -> int:
+        if s == 0 or s >= len(line) or line[s - 1] == " ":
+            return s
+        for d in (1, -1, 2, -2):
+            p = s + d
+            if 0 < p < len(line) and line[p - 1] == " " and line[p] != " ":
+                return p
+        return s
+
+    cuts = [snap(s) for s in starts]
     cells = []
-    for i, s in enumerate(starts):
-        e = starts[i + 1] if i + 1 < len(starts) else None
+    for i, s in enumerate(cuts):
+        e = cuts[i + 1] if i + 1 < len(cuts) else None
         cells.append(line[s:e].strip())
     return cells
 
 
-def parse_table(text: str, kind: str) -> pd.DataFrame:
-    """A ``node|job|execution list`` table (box or ``--no-style``) → frame of :data:`KIND_COLUMNS`.
-
-    Raises :class:`~repro_lib.errors.ParseError` when a required column is missing.
-    """
-    _check_kind(kind)
+def split_table(text: str) -> tuple[str, list[str], list[list[str]]]:
+    """A table's header line, header cells and body rows (box or plain columns; a wrapped cell's
+    continuation lines joined into its row). Empty when the text holds no table."""
     lines = [ln.rstrip() for ln in text.translate(_BOX_CHARS).splitlines()]
     lines = [ln for ln in lines if ln.strip()]
-    if not lines or _NOTHING_RE.match(lines[0]):
-        return _empty(kind)
+    if not lines:
+        return "", [], []
     boxed = any(ln.lstrip().startswith("|") for ln in lines)
     if boxed:
         rows = [ln.strip() for ln in lines if ln.lstrip().startswith("|")]
@@ -156,9 +166,22 @@ def parse_table(text: str, kind: str) -> pd.DataFrame:
             )
             body.append(by_pos if aligned or len(by_gap) != len(headers) else by_gap)
     headers, body = _unwrap(headers, body)
+    return header_line, headers, body
+
+
+def parse_table(text: str, kind: str, *, strict: bool = True) -> pd.DataFrame:
+    """A ``node|job|execution list`` table (box or ``--no-style``) → frame of :data:`KIND_COLUMNS`.
+
+    Raises :class:`~repro_lib.errors.ParseError` when a required column is missing (``strict``).
+    """
+    _check_kind(kind)
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    if not first or _NOTHING_RE.match(first):
+        return _empty(kind)
+    header_line, headers, body = split_table(text)
     records = [dict(zip(headers, (b + [""] * len(headers))[: len(headers)], strict=True))
                for b in body]
-    return _finish(records, headers, kind, header_line, strict=True)
+    return _finish(records, headers, kind, header_line, strict=strict)
 
 
 def _unwrap(headers: list[str], body: list[list[str]]) -> tuple[list[str], list[list[str]]]:

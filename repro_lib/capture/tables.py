@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,11 @@ import pandas as pd
 import yaml
 
 from repro_lib.capture import upstream as up
-from repro_lib.capture.cli import parse_json, parse_table
+from repro_lib.capture.cli import parse_json, parse_table, split_table
 from repro_lib.errors import ParseError
 from repro_lib.snapshot import Snapshot
 
-__all__ = ["sniff_cli", "read_cli_file", "snapshot_from_tables", "CliTable"]
+__all__ = ["sniff_cli", "read_cli_file", "read_paste", "Paste", "snapshot_from_tables", "CliTable"]
 
 CliTable = tuple[str, pd.DataFrame]  # (kind, frame)
 _SPLIT = re.compile(r"\s{2,}|\s*[|│┃║]\s*")
@@ -226,3 +227,257 @@ def snapshot_from_tables(tables: list[CliTable], t_s: float, t0_unix: float | No
     jobs = [{**r, "name": r.get("name") or r.get("id"), "state": r.get("state") or "unknown"} for r in rows("jobs")]
     executions = [{**r, "desired": r.get("desired") or "running"} for r in rows("executions")]
     return Snapshot(t_s=t_s, label="cli", nodes=nodes, jobs=jobs, executions=executions)
+
+
+# -- pastes: CLI output wherever it stands in what someone pasted ----------------------------------------
+
+@dataclass
+class Paste:
+    """What :func:`read_paste` found in one file: the tables (the final state), the rows of the events
+    table (every table row, history and progress line, and every other line, so that a paste alone
+    still fills ``--events``), and whether log lines stand in it too."""
+
+    tables: list[CliTable]
+    events: pd.DataFrame
+    also_log: bool
+    kinds: list[str] = field(default_factory=list)
+
+
+_ID_SHAPES = re.compile(r"\b(?:(?P<e>e-[0-9a-f]{8}(?:-[0-9a-f-]{27})?)|(?P<j>j-[0-9a-f]{8}(?:-[0-9a-f-]{27})?)|"
+                        r"(?P<n>n-[0-9a-f]{8}(?:-[0-9a-f-]{27})?|Qm[1-9A-HJ-NP-Za-km-z]{6,44})|"
+                        r"(?P<u>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))\b")
+_JOB_ID_LINE = re.compile(r"\bJob ID:\s*(\S+)|\bjob (?:describe|executions) (\S+)|\bjob id[: ]+'?(\S+?)'?(?:\s|$)",
+                          re.I)
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                                       "Dec"), 1)}
+
+
+def _cell_time(text: str) -> pd.Timestamp | None:
+    """A table's TIME cell: ``2024-06-25 11:14:40``, ``Sep 17 17:54:16.793`` (no year: day 0 of
+    its month-day is unknown, kept as a time of day), ``15:35:17`` — naive, as printed."""
+    text = (text or "").strip()
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:\.\d+)?)", text)
+    if m:
+        return pd.Timestamp(f"{m.group(1)}T{m.group(2)}", tz="UTC")
+    m = re.fullmatch(r"(?:[A-Z][a-z]{2} \d{1,2} )?(\d\d:\d\d:\d\d(?:\.\d+)?)", text)
+    if m:
+        return pd.Timestamp(f"1970-01-01T{m.group(1)}", tz="UTC")  # a time of day, date unknown
+    return None
+
+
+_NODE_NAMED = re.compile(r"\b(?:[Ee]xecution on|[Nn]ode(?: ID)?:?)\s+([A-Za-z0-9][\w.-]{3,62})\b")
+
+
+def _first_id(text: str, group: str) -> str | None:
+    """The first id of a kind (``e``, ``j``, ``n``, ``u``: a bare UUID) written in ``text`` by its
+    shape — and, for a node, one named by its context (``execution on fd9ff673``, ``Node node-2``)."""
+    for m in _ID_SHAPES.finditer(text or ""):
+        if m.group(group):
+            return m.group(group)
+    if group == "n" and (m := _NODE_NAMED.search(text or "")) and m.group(1).lower() not in ("id", "list"):
+        return m.group(1)
+    return None
+
+
+def _rows_of(block: Any, source: str, job: str | None) -> list[dict[str, Any]]:
+    """Events rows for one history or progress block."""
+    _hl, headers, body = split_table(block.text)
+    keys = [re.sub(r"[\s\-.]+", "_", h.strip().rstrip(".").lower()).strip("_") for h in headers]
+    title_exec = _first_id(block.title, "e")
+    out = []
+    for cells in body:
+        r = dict(zip(keys, (cells + [""] * len(keys))[: len(keys)], strict=True))
+        state = r.get("new_state") or r.get("state") or ""
+        ours = _STATE_NAMES.get(state.replace(" ", "").lower()) if state else None
+        execution = r.get("exec_id") or r.get("execution_id") or ""
+        execution = execution if re.search(r"[0-9A-Za-z]", execution) else (title_exec or None)  # `/`, `----`
+        text = "  ".join(c for c in cells if c)
+        detail = "; ".join(f"{k}={v}" for k, v in r.items() if v and k not in ("time",))
+        out.append({"t": _cell_time(r.get("time", "")), "source": source, "kind": "cli",
+                    "node": r.get("node_id") or r.get("node") or _first_id(text, "n"),
+                    "job": job or _first_id(text, "j"), "execution": execution,
+                    "state": ours or (state.lower() or None), "detail": f"{block.kind}: {detail}",
+                    "line": text, "level": None,
+                    "msg": r.get("event") or r.get("comment") or r.get("topic") or state or None})
+    return out
+
+
+def _yaml_describe(text: str) -> list[CliTable]:
+    """A YAML ``describe`` (any API version, ``...`` elisions and all): the job's id and state and
+    each execution's id, node and state, read line by line (the text is often not valid YAML)."""
+    job_id = None
+    job_state = None
+    execs: list[dict[str, Any]] = []
+    cur: dict[str, Any] | None = None
+    cur_indent = -1
+    in_state = False
+    for ln in text.splitlines():
+        if not ln.strip():
+            continue
+        indent = len(ln) - len(ln.lstrip(" -"))
+        m = re.match(r"^(\s*)(- )?([A-Za-z]+):\s*\"?([^\"]*?)\"?\s*$", ln)
+        if not m:
+            continue
+        key, value = m.group(3), m.group(4).strip()
+        if not m.group(1) and not m.group(2):
+            in_state = key in ("State", "JobState", "Status")
+        if m.group(2) and key in ("ComputeReference", "NodeId", "NodeID", "ID", "State", "ShardIndex") \
+                and in_state:
+            cur = {}
+            execs.append(cur)
+            cur_indent = indent
+        elif cur is not None and indent < cur_indent:
+            cur = None
+        if key in ("JobID", "ID") and value and job_id is None and cur is None:
+            job_id = value
+        if cur is not None:
+            if key in ("ComputeReference", "ExecutionID"):
+                cur["id"] = value
+            elif key in ("NodeId", "NodeID"):
+                cur["node"] = value
+            elif key == "State":
+                cur["state"] = value
+        elif key == "State" and in_state and value and m.group(1) and len(m.group(1)) <= 4:
+            job_state = value  # the job's own state: the last State at the top of the State block
+    jobs = pd.DataFrame([{"name": job_id, "id": job_id, "type": None,
+                          "state": job_state.lower() if job_state else None, "version": None}])
+    rows = [{"id": e.get("id"), "job": job_id, "node": e.get("node"),
+             "state": _STATE_NAMES.get(str(e.get("state", "")).lower(), str(e.get("state", "")).lower() or None),
+             "desired": None} for e in execs if e.get("id") or e.get("node")]
+    tables: list[CliTable] = [("jobs", jobs)] if job_id else []
+    if rows:
+        tables.append(("executions", pd.DataFrame(rows, columns=["id", "job", "node", "state", "desired"])))
+    return tables
+
+
+def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
+    """The CLI output in a file — anywhere in it, after prompts, commands, errors and other tables —
+    or None when the file holds none (then it is a log)."""
+    from repro_lib.capture import paste as pp
+    from repro_lib.capture.logs import FRAME_COLUMNS
+
+    path = Path(path)
+    if text is None:
+        from repro_lib.capture.reader import check_log_path, read_log
+
+        check_log_path(path)
+        with path.open("rb") as fh:
+            head = fh.read(256 * 1024)
+        head_text = pp.strip_ansi(head.decode("utf-8", errors="replace"))
+        if not (head.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_like_cli(head_text)):
+            return None
+        data, _ = read_log(path)
+        text = bytes(data).decode("utf-8", errors="replace")
+    whole = sniff_cli(text)
+    if whole in ("nodes", "jobs", "executions") and text.lstrip()[:1] in "[{-":  # JSON/YAML output
+        found = read_cli_file(path, text)
+        if found:
+            return Paste(found, _table_events(found, path.stem), False, [k for k, _ in found])
+    blocks = pp.scan(text)
+    lines = pp.strip_ansi(text).split("\n")
+    commands = [i for i, ln in enumerate(lines) if pp.command_of(ln)]
+    phrases = [i for i, ln in enumerate(lines) if pp.CLI_PHRASES.match(ln)]
+    loglike = sum(1 for ln in lines if pp._LOGLIKE.match(ln))
+    if not blocks and not phrases and all(_LOG_COMMANDS.search(pp.command_of(lines[i]) or "") for i in commands):
+        return None  # no command, or only ones whose output is a log (`bacalhau serve`, `devstack` …)
+    in_block = sum(b.end - b.start for b in blocks if b.kind != "describe")
+    if not blocks and loglike * 2 > sum(1 for ln in lines if ln.strip()):
+        return None  # a log with a command line on top
+    tables: list[CliTable] = []
+    events: list[dict[str, Any]] = []
+    source = path.stem
+    describes = [b for b in blocks if b.kind == "describe"]
+
+    def job_of(b: Any) -> str | None:
+        for d in describes:
+            if d.start <= b.start < d.end:
+                return _describe_job(d.text)
+        return _job_in_command(b.command)
+
+    for b in blocks:
+        try:
+            if b.kind == "describe":
+                found = _describe(b.text)[:1]  # the job row; its tables are blocks of their own
+            elif b.kind == "yaml":
+                found = _yaml_describe(b.text)
+            elif b.kind in ("history", "progress"):
+                events += _rows_of(b, source, job_of(b))
+                continue
+            else:
+                frame = parse_table(_clean_table(b.text), b.kind, strict=False)
+                hdr = pp._cells(b.text.splitlines()[0] if not pp._BOX_LINE.match(b.text) else
+                                next(ln for ln in b.text.splitlines() if not set(ln.strip()) <= pp._BORDER))
+                heads = {pp._norm(c) for c in hdr}
+                if b.kind == "jobs" and {"id", "job"} <= heads and "name" not in heads:
+                    frame.insert(len(frame.columns), "engine", frame["name"])
+                    frame["name"] = frame["id"]
+                if b.kind == "executions" and (job := job_of(b)) and frame["job"].isna().all():
+                    frame["job"] = job
+                found = [(b.kind, _ours(frame, b.kind))]
+        except (ParseError, ValueError, KeyError, StopIteration):
+            continue
+        tables += found
+        events += _table_events_rows(found, source)
+    covered = {i for b in blocks if b.kind != "yaml" for i in range(b.start, b.end)}  # YAML lines: kept, ids and all
+    for i, ln in enumerate(lines):  # every other line is kept as it was, never dropped
+        if i in covered or not ln.strip():
+            continue
+        events.append({"t": None, "source": source, "kind": "raw", "node": _first_id(ln, "n"),
+                       "job": _first_id(ln, "j") or _first_id(ln, "u"), "execution": _first_id(ln, "e"),
+                       "state": None, "detail": "command" if i in commands else None, "line": ln, "level": None,
+                       "msg": ln.strip()})
+    frame = pd.DataFrame(events, columns=[c for c in FRAME_COLUMNS if c != "t_s"])
+    frame["t"] = pd.to_datetime(frame["t"], utc=True)
+    frame.insert(1, "t_s", float("nan"))
+    also_log = loglike >= 3 and loglike > in_block // 4
+    return Paste(tables, frame, also_log, [b.kind for b in blocks])
+
+
+#: commands whose output is a node's log, not CLI output
+_LOG_COMMANDS = re.compile(r"^\S+\s+(?:(?:--?\S+\s+)*)(?:serve|devstack|agent|config)\b")
+
+
+def _looks_like_cli(text: str) -> bool:
+    from repro_lib.capture import paste as pp
+
+    if sniff_cli(text) is not None:
+        return True
+    for ln in text.splitlines()[:400]:
+        if pp.command_of(ln) or pp.CLI_PHRASES.match(ln) or pp.header_kind(ln) or pp._DESCRIBE_KV.match(ln) \
+                or pp._YAML_TOP.match(ln):
+            return True
+    return False
+
+
+def _describe_job(text: str) -> str | None:
+    m = re.search(r"^\s*(?:Name|ID)\s+=\s+(\S.*?)\s*$", text, re.M)
+    return m.group(1) if m else None
+
+
+def _job_in_command(command: str | None) -> str | None:
+    if not command:
+        return None
+    m = re.search(r"\b(?:describe|executions|history|logs)\s+(\S+)", command)
+    return m.group(1) if m and not m.group(1).startswith("-") else None
+
+
+def _table_events_rows(tables: list[CliTable], source: str) -> list[dict[str, Any]]:
+    out = []
+    for kind, df in tables:
+        for r in df.astype(object).where(df.notna(), None).to_dict("records"):
+            node = r.get("node") if kind == "executions" else r.get("id") if kind == "nodes" else None
+            job = r.get("job") if kind == "executions" else r.get("name") if kind == "jobs" else None
+            out.append({"t": None, "source": source, "kind": "cli", "node": node, "job": job,
+                        "execution": r.get("id") if kind == "executions" else None, "state": r.get("state"),
+                        "detail": f"{kind}: " + "; ".join(f"{k}={v}" for k, v in r.items() if v is not None),
+                        "line": None, "level": None, "msg": None})
+    return out
+
+
+def _table_events(tables: list[CliTable], source: str) -> pd.DataFrame:
+    from repro_lib.capture.logs import FRAME_COLUMNS
+
+    frame = pd.DataFrame(_table_events_rows(tables, source), columns=[c for c in FRAME_COLUMNS if c != "t_s"])
+    frame["t"] = pd.to_datetime(frame["t"], utc=True)
+    frame.insert(1, "t_s", float("nan"))
+    return frame

@@ -1,0 +1,202 @@
+"""What people paste from a terminal: find the CLI output in it wherever it stands.
+
+A paste is rarely a bare table. It starts with the command (``$ bacalhau node list``, ``❯ bacalhau job
+describe j-…``, ``root@host:~# …``, a fish or venv prompt), holds several tables one after another,
+error lines, progress spinners, log lines, YAML. :func:`scan` reads it line by line and returns the
+blocks it recognises — wherever a table header, a ``describe`` block, or YAML/JSON output stands —
+each with the command that printed it, if one was pasted.
+
+Table kinds: ``nodes`` (``node list``, also before 1.3: no STATUS column, ``Qm…`` ids), ``jobs``
+(``job list``; the old ``bacalhau list``: CREATED ID JOB STATE VERIFIED PUBLISHED), ``executions``
+(``job executions``), ``history`` (``job history``, a describe's Job/Execution History; with or
+without LEVEL), ``progress`` (``job run``'s TIME EXEC. ID TOPIC EVENT), ``describe`` (text
+``key = value`` or YAML of any API version). ANSI colour codes are dropped first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["Block", "scan", "command_of", "strip_ansi", "header_kind", "PROMPT_RE", "CLI_PHRASES"]
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]")
+# a shell prompt (optional) and a command of ours: `$ `, `❯ `, `→ `, `user@host:~/x$ `, `host:~# `,
+# `user@host ~> ` (fish), `(venv) $ `, and the binary by any path or versioned name (v1.5.0/bacalhau,
+# bacalhau-1.5.0, ./bin/expanso-cli) or `go run .` in a checkout
+_PROMPT = (r"(?:\([\w.-]+\)\s*)?(?:[\w.-]+@[\w.-]+(?::\S*)?\s*[$#%>]|[\w.-]+@[\w.-]+\s+\S*\s*[$#%>]|"
+           r"[\w.-]+:\S*[$#]|[$#%❯→➜»>⟩])\s*")
+PROMPT_RE = re.compile(r"^\s*(?:" + _PROMPT + r")?(?P<cmd>(?:\S*/)?(?:bacalhau|expanso-cli|expanso)(?:-v?[\d.]+)?"
+                       r"(?=\s|$).*|go\s+run\s+\.(?=\s|$).*)$")
+_ANY_PROMPT_RE = re.compile(r"^\s*(?:\([\w.-]+\)\s*)?(?:[\w.-]+@[\w.-]+(?::\S*)?\s*[$#%>]|[$❯→➜»⟩])\s+\S")
+#: lines only the CLI prints
+CLI_PHRASES = re.compile(r"^\s*(?:Job successfully submitted|Checking job status|To get more details about the run|"
+                         r"To fetch more records|Job stop successfully submitted|Job Results By Node|"
+                         r"Error submitting job|Communicating with the network|Connecting to network)")
+_LOGLIKE = re.compile(r"^\s*(?:\[\d+\]\s+)?(?:\d\d:\d\d:\d\d(?:\.\d+)?\s+\|?\s*(?:TRC|DBG|INF|WRN|ERR|FTL|PNC)\b|"
+                      r"\d{4}-\d\d-\d\dT\d\d:\d\d|time=|level=|\{\s*\"(?:level|time|msg)\"|"
+                      r"(?:TRC|DBG|INF|WRN|ERR|FTL)\s+\S+\.go:\d+\s+>)")
+_BOX_LINE = re.compile(r"^\s*[|│┃║┌└├╭╰+]")
+_BORDER = set("+-=─━┌┐┬╭╮┼╪═└┘┴╰╯├┤ |│┃║")
+_SPLIT = re.compile(r"\s{2,}|\s*[|│┃║]\s*")
+_DESCRIBE_KV = re.compile(r"^\s*(?:ID|Name)\s+=\s+\S")
+_YAML_TOP = re.compile(r"^(?:APIVersion|Job|ID|JobID|Metadata|State|Spec|Status|ClientID|JobState):(?:\s|$)")
+_FOOTER = re.compile(r"^\s*To fetch more records")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def command_of(line: str) -> str | None:
+    """The command on a pasted prompt line (``bacalhau node list``), or None."""
+    m = PROMPT_RE.match(line)
+    return m.group("cmd").strip() if m else None
+
+
+def _cells(line: str) -> list[str]:
+    return [c for c in _SPLIT.split(line.strip().strip("|│┃║")) if c.strip()]
+
+
+def _norm(cell: str) -> str:
+    return re.sub(r"[\s\-.]+", "_", cell.strip().rstrip(".").lower()).strip("_")
+
+
+def header_kind(line: str) -> str | None:
+    """The kind of table whose header ``line`` is, or None."""
+    if not line.strip() or _LOGLIKE.match(line) or PROMPT_RE.match(line):
+        return None
+    cells = _cells(line)
+    if len(cells) < 3 or any(len(c) > 24 for c in cells):
+        return None
+    h = {_norm(c) for c in cells}
+    if not all(re.fullmatch(r"[a-z_#]+", x) for x in h):
+        return None  # a header is words: a row has ids, numbers, times
+    node = h & {"node", "node_id", "node_name"}
+    state = h & {"state", "status", "compute", "compute_state", "desired", "desired_state", "new_state"}
+    if "time" in h and h & {"exec_id", "execution_id"} and h & {"topic", "event"} and not h & {"rev"}:
+        return "progress"
+    if "time" in h and (h & {"rev", "level"}) and (h & {"state", "new_state", "topic", "event"}):
+        return "history"
+    if "id" in h and node and state:
+        return "executions"
+    if "id" in h and h & {"status", "state", "approval"} and not node and not h & {"job", "name", "desired"}:
+        return "nodes"
+    if "id" in h and "type" in h and h & {"labels", "cpu", "memory", "disk"} and not h & {"job", "state"}:
+        return "nodes"  # node list before 1.3: no STATUS column
+    if h & {"state", "status"} and h & {"type"} and h & {"name", "job", "id"} and not node:
+        return "jobs"
+    if "id" in h and "job" in h and "state" in h and h & {"created", "creation_time", "verified", "published",
+                                                           "result"}:
+        return "jobs"  # the old `bacalhau list`
+    return None
+
+
+@dataclass
+class Block:
+    """One recognised piece of CLI output: its kind, its text and where it stood."""
+
+    kind: str            # nodes | jobs | executions | history | progress | describe | yaml
+    text: str
+    start: int           # first line (0-based) in the paste
+    end: int             # one past its last line
+    command: str | None  # the pasted command that printed it, if any
+    title: str = ""      # for history: "Job History" or "Execution e-… History"
+
+
+def _table_end(lines: list[str], i: int, boxed: bool) -> int:
+    n = len(lines)
+    j = i + 1
+    while j < n:
+        ln = lines[j]
+        if boxed:
+            if not _BOX_LINE.match(ln):
+                break
+        elif (not ln.strip() or _FOOTER.match(ln) or PROMPT_RE.match(ln) or _ANY_PROMPT_RE.match(ln)
+              or _LOGLIKE.match(ln) or header_kind(ln) or CLI_PHRASES.match(ln)
+              or (not ln.startswith((" ", "\t")) and ln.rstrip().endswith(":") and len(_cells(ln)) == 1)):
+            break
+        j += 1
+    return j
+
+
+def _describe_end(lines: list[str], i: int) -> int:
+    """A text describe runs until the next prompt (its sections are separated by blank lines)."""
+    j = i + 1
+    while j < len(lines) and not (PROMPT_RE.match(lines[j]) or _ANY_PROMPT_RE.match(lines[j])
+                                  or _LOGLIKE.match(lines[j])):
+        j += 1
+    return j
+
+
+def _yaml_end(lines: list[str], i: int) -> int:
+    j = i + 1
+    while j < len(lines):
+        ln = lines[j]
+        if PROMPT_RE.match(ln) or _ANY_PROMPT_RE.match(ln) or _LOGLIKE.match(ln):
+            break
+        if ln.strip() and not ln.startswith((" ", "\t", "-")) and not _YAML_TOP.match(ln) \
+                and not re.match(r"^[A-Z]\w*:", ln):
+            break
+        j += 1
+    return j
+
+
+def scan(text: str) -> list[Block]:
+    """Every piece of CLI output in ``text``, in order."""
+    lines = strip_ansi(text).replace("\r\n", "\n").split("\n")
+    blocks: list[Block] = []
+    command: str | None = None
+    section = ""
+    i, n = 0, len(lines)
+    while i < n:
+        ln = lines[i]
+        cmd = command_of(ln)
+        if cmd is not None:
+            command, section = cmd, ""
+            i += 1
+            continue
+        if _ANY_PROMPT_RE.match(ln):
+            command, section = None, ""  # another program's command: what follows is not ours
+            i += 1
+            continue
+        stripped = ln.strip()
+        if stripped in ("Job History", "Executions") or re.fullmatch(r"Execution \S+ History", stripped):
+            section = stripped
+            i += 1
+            continue
+        if _DESCRIBE_KV.match(ln) and (i + 1 < n and re.match(r"^\s*\w[\w .]*\s+=\s", lines[i + 1])):
+            j = _describe_end(lines, i)
+            blocks.append(Block("describe", "\n".join(lines[i:j]), i, j, command))
+            i += 1  # past its `key = value` head: its tables are blocks of their own, inside it
+            while i < j and re.match(r"^\s*\w[\w .]*\s+=\s", lines[i]):
+                i += 1
+            continue
+        if _YAML_TOP.match(ln) and (command is None or _describe_cmd(command) or ln.startswith(("APIVersion", "Job:"))):
+            j = _yaml_end(lines, i)
+            body = "\n".join(lines[i:j])
+            if re.search(r"^\s*(?:JobID|ID|ComputeReference|NodeI[dD]):", body, re.M):
+                blocks.append(Block("yaml", body, i, j, command))
+                i = j
+                continue
+        boxed = bool(_BOX_LINE.match(ln))
+        probe = ln if not (boxed and set(stripped) <= _BORDER) else ""
+        kind = header_kind(probe) if probe else None
+        if kind is None and boxed and set(stripped) <= _BORDER and i + 1 < n:
+            kind = header_kind(lines[i + 1])  # a box's top border, then the header
+            if kind is not None:
+                j = _table_end(lines, i + 1, True)
+                blocks.append(Block(kind, "\n".join(lines[i:j]), i, j, command, section))
+                i = j
+                continue
+        if kind is not None:
+            j = _table_end(lines, i, boxed)
+            blocks.append(Block(kind, "\n".join(lines[i:j]), i, j, command, section))
+            i = j
+            continue
+        i += 1
+    return blocks
+
+
+def _describe_cmd(command: str) -> bool:
+    return bool(re.search(r"\b(?:describe|get)\b", command))
