@@ -46,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("paths", nargs="+", metavar="RUN_DIR_OR_LOGFILE")
     i.add_argument("--png", metavar="PATH", help="draw the timeline figure to PATH")
     i.add_argument("--date", help="date for console logs with no date (YYYY-MM-DD)")
+    i.add_argument("--tz", help="zone of log lines that carry none (-07:00, UTC, America/Los_Angeles); default: "
+                                "the offset of the lines that carry one, else UTC — the output says which")
     i.add_argument("--events", metavar="CSV", help="write the events table as CSV")
     i.add_argument("--all", action="store_true",
                    help="list every pending execution (large logs show the first few of each class)")
@@ -241,7 +243,7 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     events_out = check_file(args.events, "--events", suffixes=(".csv",)) if args.events else None
     png_out = check_file(args.png, "--png", suffixes=FIGURE_SUFFIXES) if args.png else None
-    result = inspect_paths(args.paths, date=args.date, all=args.all)
+    result = inspect_paths(args.paths, date=args.date, all=args.all, tz=args.tz)
     written = []
     if events_out is not None:  # files first: a closed stdout must not lose them
         from repro_lib.capture.logs import events_for_csv

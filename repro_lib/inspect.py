@@ -83,16 +83,21 @@ class Inspection:
         from repro_lib.capture.logs import date_undated_note
         if (note := date_undated_note(self.events)):
             head.append(note)
+        for note in self.events.attrs.get("zones") or []:
+            head.append(f"times: {note}")
         kinds = self.events["kind"].value_counts().to_dict()
         head.append(f"{len(self.events):,} events: " + ", ".join(f"{k}={v:,}" for k, v in sorted(kinds.items())))
         return "\n".join(head) + "\n\n" + self.diagnosis.text()
 
 
-def events_from_logs(paths: list[Path], date: _date | None = None) -> pd.DataFrame:
-    """Parse each log file (source from its name, ``edge1-debug.log`` -> edge1) into one table."""
+def events_from_logs(paths: list[Path], date: _date | None = None, tz: str | None = None) -> pd.DataFrame:
+    """Parse each log file (source from its name, ``edge1-debug.log`` -> edge1) into one table; lines
+    with no zone are read in the zone their file (or ``tz``) shows (``attrs["zones"]`` says how)."""
     from repro_lib.capture import add_t_s, parse_file
+    from repro_lib.capture.zones import parse_tz, settle_zones
 
     frames = [parse_file(p, date=date) for p in paths]
+    zones = settle_zones(frames, parse_tz(tz))
     read = {}
     for f in frames:
         if len(f) and "read" in f.attrs:
@@ -108,6 +113,7 @@ def events_from_logs(paths: list[Path], date: _date | None = None) -> pd.DataFra
         if edges:
             df = resolve_fault_nodes(df, edges)
     df.attrs["read"] = read
+    df.attrs["zones"] = zones
     return df
 
 
@@ -131,7 +137,8 @@ def _log_files(folder: Path) -> list[Path]:
     return found
 
 
-def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = False) -> Inspection:  # noqa: A002
+def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = False,  # noqa: A002
+                  tz: str | None = None) -> Inspection:
     """Diagnose a run folder (one path) or any number of log files; ``all`` lists every finding."""
     ps = [Path(p) for p in paths]
     missing = [str(p) for p in ps if not p.exists()]
@@ -166,15 +173,15 @@ def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = Fals
             pasted.append(paste.events[paste.events["kind"] != "raw"])
         else:
             pasted.append(paste.events)
-    events = events_from_logs(logs, d) if logs else _no_events()
+    events = events_from_logs(logs, d, tz) if logs else _no_events()
     if pasted:  # every table row and pasted line reaches the events table (and --events)
         from repro_lib.capture import add_t_s
 
-        read = events.attrs.get("read", {})
+        attrs = dict(events.attrs)
         frames = [f for f in (events, *pasted) if len(f)]
         events = pd.concat(frames, ignore_index=True) if frames else events
         events = add_t_s(events.sort_values("t", kind="stable", na_position="last").reset_index(drop=True))
-        events.attrs["read"] = read
+        events.attrs.update(attrs)
     snap = None
     if tables:  # the CLI's latest node/job/execution lists are the final state the verdict reads
         t0 = events["t"].min().timestamp() if len(events) and events["t"].notna().any() else None

@@ -1,0 +1,149 @@
+"""Time zones: console lines carry a local time of day and no zone; JSON and RFC 3339 lines carry an
+offset. A file that holds both (zerolog writes both from one process) tells the console lines'
+zone; ``--tz`` tells it for the rest. Console times are never stamped UTC silently: every
+inspection says which zone its zoneless lines were read in and why.
+
+:func:`settle_zones` works on the parsed frames of one inspection, in place:
+
+1. ``--tz`` given: every zoneless row is read in that zone;
+2. else a file whose offset-carrying lines all share one offset: its zoneless rows take it;
+3. else, when every offset-carrying line of the whole inspection shares one offset, zoneless
+   rows of the other files take it too (one machine, one zone: our reading, said in the note);
+4. else they stay UTC, and the note says so and names ``--tz``.
+
+A raw row (a line no parser understood) that starts with its own time of day keeps that time, on
+its neighbour's date, instead of its neighbour's time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from repro_lib.errors import ReproError
+
+__all__ = ["settle_zones", "parse_tz", "ZONE_NOTE"]
+
+ZONE_NOTE = "zones"
+_EXPLICIT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?\s*(Z|[+-]\d\d:?\d\d)(?![\d:])")
+# a zoneless time at the start of a line, after a compose/docker service prefix or a [pid]
+_NAIVE = re.compile(r"^(?:[\w.-]+\s+\|\s+)?(?:\[\d+\]\s+)?(?:\d{4}-\d\d-\d\d[T ]|[A-Z][a-z]{2}\s+\d{1,2}\s+)?"
+                    r"(\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(?![\d.,]|\s*(?:Z|[+-]\d\d:?\d\d|UTC)\b)")
+
+
+def parse_tz(text: str | None) -> ZoneInfo | timedelta | None:
+    """``--tz``: an offset (``-07:00``, ``+0530``, ``UTC``) or an IANA zone (``America/Los_Angeles``)."""
+    if not text:
+        return None
+    t = text.strip()
+    if t.upper() in ("UTC", "Z", "GMT"):
+        return timedelta(0)
+    m = re.fullmatch(r"(?:UTC)?([+-])(\d{1,2}):?(\d\d)?", t, re.I)
+    if m:
+        sign = -1 if m.group(1) == "-" else 1
+        return sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3) or 0))
+    try:
+        return ZoneInfo(t)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ReproError(f"--tz {text!r} is not a zone",
+                         hint="give an offset like -07:00 or a zone like America/Los_Angeles") from None
+
+
+def _offset(text: str) -> timedelta | None:
+    if text == "Z":
+        return timedelta(0)
+    sign = -1 if text[0] == "-" else 1
+    digits = text[1:].replace(":", "")
+    return sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4]))
+
+
+def _fmt(off: timedelta) -> str:
+    mins = int(off.total_seconds() // 60)
+    sign = "+" if mins >= 0 else "−"
+    return f"UTC{sign}{abs(mins) // 60:02d}:{abs(mins) % 60:02d}"
+
+
+def _first_lines(frame: pd.DataFrame) -> pd.Series:
+    return frame["line"].fillna("").astype(str).str.split("\n", n=1).str[0]
+
+
+def settle_zones(frames: list[pd.DataFrame], tz: ZoneInfo | timedelta | None = None) -> list[str]:
+    """Read every zoneless row of ``frames`` in its zone (see the module); returns one note per file
+    that had zoneless rows, saying which zone was used and why."""
+    found: list[tuple[pd.DataFrame, pd.Series, Counter[timedelta]]] = []
+    every: Counter[timedelta] = Counter()
+    for f in frames:
+        if not len(f) or "line" not in f:
+            found.append((f, pd.Series(False, index=f.index), Counter()))
+            continue
+        first = _first_lines(f)
+        offsets: Counter[timedelta] = Counter()
+        explicit = first.str.extract(_EXPLICIT)[0]
+        for m, k in explicit.dropna().value_counts().items():
+            offsets[_offset(str(m))] += int(k)
+        # zoneless: the line's own (leading) time has no zone — an offset elsewhere in the line (a
+        # start_time=… field) is evidence of the zone, not the line's own
+        naive = first.str.extract(_NAIVE)[0].notna() & f["t"].notna()
+        _own_time_for_raw(f, first)
+        found.append((f, naive, offsets))
+        every.update(offsets)
+    notes = []
+    for f, naive, offsets in found:
+        n = int(naive.sum())
+        if not n:
+            continue
+        src = str(f["source"].iloc[0])
+        if tz is not None:
+            how, zone = f"--tz {_tz_name(tz)}", tz
+        elif len(offsets) == 1:
+            zone = next(iter(offsets))
+            how = f"{_fmt(zone)}, the offset of the {offsets[zone]} line(s) with a zone in the same file"
+        elif not offsets and len(every) == 1:
+            zone = next(iter(every))
+            how = (f"{_fmt(zone)}, the offset of every line with a zone in the other files (one machine, "
+                   "one zone: our reading; pass --tz if not)")
+        else:
+            why = ("lines with different offsets" if len(offsets) > 1 or len(every) > 1
+                   else "no line with a zone")
+            notes.append(f"{src}: {n:,} line(s) carry a time with no zone; taken as UTC ({why} — pass --tz to say "
+                         "which zone they were written in)")
+            continue
+        _shift(f, naive, zone)
+        notes.append(f"{src}: {n:,} line(s) carry a time with no zone; read as {how}")
+    return notes
+
+
+def _tz_name(tz: ZoneInfo | timedelta) -> str:
+    return str(tz) if isinstance(tz, ZoneInfo) else _fmt(tz)
+
+
+def _shift(f: pd.DataFrame, naive: pd.Series, zone: ZoneInfo | timedelta) -> None:
+    """Local wall-clock times (stored as if UTC) → the UTC instants they name."""
+    t = f.loc[naive, "t"]
+    if isinstance(zone, timedelta):
+        f.loc[naive, "t"] = t - pd.Timedelta(zone)
+    else:
+        local = t.dt.tz_localize(None).dt.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
+        f.loc[naive, "t"] = local.dt.tz_convert("UTC")
+
+
+def _own_time_for_raw(f: pd.DataFrame, first: pd.Series) -> None:
+    """A raw row whose line starts with a time of day keeps it (on the date it was given)."""
+    raw = (f["kind"] == "raw") & f["t"].notna()
+    if not raw.any():
+        return
+    got = first[raw].str.extract(_NAIVE)
+    ok = got[0].notna()
+    if not ok.any():
+        return
+    idx = got.index[ok]
+    g = got.loc[idx]
+    frac = g[3].fillna("0").str.ljust(9, "0").astype(np.int64)
+    tod = (g[0].astype(np.int64) * 3600 + g[1].astype(np.int64) * 60 + g[2].astype(np.int64)) * 10**9 + frac
+    day = f.loc[idx, "t"].dt.floor("D")
+    f.loc[idx, "t"] = day + pd.to_timedelta(tod.to_numpy(), unit="ns")
