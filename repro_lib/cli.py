@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from typing import NoReturn
 
 from repro_lib.errors import ReproError
 from repro_lib.redact import redact
@@ -23,8 +24,17 @@ from repro_lib.redact import redact
 __all__ = ["main"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (like every other error) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(redact(f"repro: {self.prog.removeprefix('repro ')}: {message} — see `{self.prog} --help`")
+                         .replace("repro: repro: ", "repro: ") + "\n")
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="repro", description="Reproduce and inspect Expanso issue 395.")
+    p = _Parser(prog="repro", description="Reproduce and inspect Expanso issue 395.")
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="run a scenario file on a stack")
     r.add_argument("scenario", help="scenario YAML, e.g. scenarios/core-395.yaml")

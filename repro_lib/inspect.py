@@ -6,6 +6,7 @@ names."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date as _date
 from pathlib import Path
@@ -15,7 +16,7 @@ import pandas as pd
 from repro_lib.analysis import Diagnosis, diagnose
 from repro_lib.analysis.delivery import NOT_EDGE_SOURCES, edge_nodes, source_roles
 from repro_lib.errors import ReproError
-from repro_lib.run import Run, load_run
+from repro_lib.run import NO_SNAPSHOT, Run, load_run
 
 __all__ = ["Inspection", "SourceRead", "inspect_paths", "events_from_logs", "sources_read", "parse_date"]
 
@@ -96,7 +97,9 @@ def events_from_logs(paths: list[Path], date: _date | None = None, tz: str | Non
     from repro_lib.capture import add_t_s, parse_file
     from repro_lib.capture.zones import parse_tz, settle_zones
 
-    frames = [parse_file(p, date=date) for p in paths]
+    frames = [_by_service(parse_file(p, date=date)) for p in paths]
+    for p, f in zip(paths, frames, strict=True):
+        f.attrs["file"] = p.stem
     zones = settle_zones(frames, parse_tz(tz))
     read = {}
     for f in frames:
@@ -115,6 +118,21 @@ def events_from_logs(paths: list[Path], date: _date | None = None, tz: str | Non
     df.attrs["read"] = read
     df.attrs["zones"] = zones
     return df
+
+
+_SERVICE = re.compile(r"^(?:\S+Z\s+)?([A-Za-z][\w.-]*?)(?:[-_]\d+)?\s+\|\s")
+
+
+def _by_service(frame: pd.DataFrame) -> pd.DataFrame:
+    """``docker compose logs`` output names its service in front of each line (``edge1-1  | …``):
+    that service is the line's source (so one file of several services reads as several logs)."""
+    if not len(frame) or "line" not in frame:
+        return frame
+    first = frame["line"].fillna("").astype(str).str.split("\n", n=1).str[0]
+    svc = first.str.extract(_SERVICE)[0]
+    if svc.notna().sum() * 2 >= len(frame):  # a compose file, not a stray `|` in a message
+        frame["source"] = svc.fillna(frame["source"])
+    return frame
 
 
 def parse_date(text: str | None) -> _date | None:
@@ -151,7 +169,10 @@ def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = Fals
         if (ps[0] / "events.jsonl").is_file():
             run = load_run(ps[0])
             diag = diagnose(run.events, run.final, run.timings, fix=run.fix, all=all)
-            return Inspection(run.events, diag, run, f"run {run.scenario.name} ({run.backend}) from {ps[0]}",
+            title = f"run {run.scenario.name} ({run.backend}) from {ps[0]}"
+            if run.final.label == NO_SNAPSHOT:
+                title += f"\n{ps[0]}/snapshots.json holds no snapshot: the final state is what the events show"
+            return Inspection(run.events, diag, run, title,
                               sorted(run.events["source"].dropna().unique()), sources_read(run.events))
         ps = _log_files(ps[0])
         if not ps:

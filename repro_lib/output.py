@@ -100,7 +100,8 @@ def is_ours(path: str | Path) -> bool:
             return False
         if suffix == ".csv":
             with p.open("rb") as f:
-                return f.readline().startswith(b"t,date,source,kind,")
+                head = f.readline()
+                return head.startswith(b"t,date,") and b",source,kind," in head  # events_for_csv's header
         if suffix in (".yaml", ".yml"):
             with p.open("rb") as f:
                 return f.readline().startswith(b"# found by: repro search")

@@ -24,6 +24,8 @@ from repro_lib.timings import Timings
 __all__ = ["Run", "EPOCH", "records_frame", "load_run", "ScenarioInfo"]
 
 _VERSION = "0.1.0"
+#: the label of the stand-in final state of a run folder that kept no snapshot
+NO_SNAPSHOT = "no snapshot kept: the final state is what the events show"
 
 
 @dataclass
@@ -365,7 +367,8 @@ def _load_run(path: Path) -> Run:
     snaps = [Snapshot.from_dict(d) for d in json.loads((p / "snapshots.json").read_text())] \
         if (p / "snapshots.json").is_file() else []
     if not snaps:  # none kept (or an empty list): the end of the events stands in for the final state
-        snaps = [Snapshot(float(events["t_s"].max()) if len(events) and "t_s" in events else 0.0)]
+        snaps = [Snapshot(float(events["t_s"].max()) if len(events) and "t_s" in events else 0.0,
+                          label=NO_SNAPSHOT)]
     info = ScenarioInfo(name=manifest.get("scenario") or (doc or {}).get("name") or p.name,
                         expect=(doc or {}).get("expect") or {}, params=manifest.get("params") or {},
                         path=str(p), text=text)

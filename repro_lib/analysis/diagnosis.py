@@ -126,6 +126,7 @@ class Diagnosis:
     events: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
     table: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)  # every pending execution
     shown_all: bool = True   # False: ``findings`` holds the first few of each class only
+    alarms: list[str] = field(default_factory=list)  # panics and fatal errors in the evidence: read first
 
     @property
     def causes(self) -> dict[str, str]:
@@ -167,6 +168,9 @@ class Diagnosis:
         if self.verdict is not None:
             lines.append(f"VERDICT: {self.verdict.verdict}")
             lines += [f"  {r}" for r in self.verdict.reasons]
+        if self.alarms:
+            lines += ["", "Errors in the evidence (they may explain more than any class below):"]
+            lines += [f"  ! {a}" for a in self.alarms]
         n = len(self.table)
         if n and not self.shown_all:
             lines += ["", f"{n} pending executions, per job and class:"]
@@ -407,4 +411,33 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
     if mute:
         notes.append(f"{', '.join(mute)}: no line of it reads as an edge's (an unknown format, or no node id "
                      "in it), so it cannot show what an edge received")
-    return Diagnosis(verdict, findings, notes, full, tab, shown_all=len(shown) == len(tab))
+    return Diagnosis(verdict, findings, notes, full, tab, shown_all=len(shown) == len(tab), alarms=alarms(full))
+
+
+#: what must not stay buried in a log: a crash, a node that could not be created, an execution the
+#: system lost track of (each a finding of its own, whatever the verdict says)
+_ALARMS = (
+    ("panic", re.compile(r"^\s*panic: |^fatal error: |\bPANIC\b|\blevel[=:]\W?(?:panic|fatal)\b", re.I)),
+    ("error creating node", re.compile(r"error creating node", re.I)),
+    ("execution not found", re.compile(r"execution not found", re.I)),
+)
+
+
+def alarms(events: pd.DataFrame, most: int = 3) -> list[str]:
+    """One line per kind of alarm in ``events``: how many, and the first (source, time, text)."""
+    if events.empty or "line" not in events:
+        return []
+    text = events["line"].fillna("").astype(str)
+    level = events["level"].fillna("").astype(str) if "level" in events else pd.Series("", index=events.index)
+    out = []
+    for name, rx in _ALARMS:
+        hit = text.str.contains(rx) | ((name == "panic") & level.isin(["PANIC", "FATAL"]))
+        if not hit.any():
+            continue
+        rows = events[hit]
+        first = rows.iloc[0]
+        when = "" if pd.isna(first.get("t")) else f" at {pd.Timestamp(first['t']).strftime('%H:%M:%S')}"
+        line = str(first["line"]).split("\n", 1)[0].strip()
+        more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
+        out.append(f"{name}: {len(rows)} line(s){more} — first in {first['source']}{when}: {line[:160]}")
+    return out[:most]

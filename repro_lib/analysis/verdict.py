@@ -120,6 +120,13 @@ def unsupported(jobs: list[dict[str, Any]], executions: list[dict[str, Any]] | N
     for e in executions or []:
         by_job.setdefault(str(e.get("job")), []).append(e)
     out = []
+    listed = {str(j.get("name")) for j in jobs} | {str(j.get("id")) for j in jobs}
+    for job, ex in by_job.items():  # jobs known only from their executions
+        if job not in listed and not any(e.get("state") in ("running", "completed") for e in ex):
+            seen = ", ".join(f"{n}× {s}" for s, n in pd.Series(
+                [f"{e.get('state')}/desired {e.get('desired') or '?'}" for e in ex]).value_counts().items())
+            out.append(f"none of the {len(ex)} execution(s) of job {job} runs ({seen}), and the job's own state "
+                       f"is not in the evidence — pass `job describe {job}` output or the orchestrator's log")
     for j in jobs:
         state = str(j.get("state") or "")
         if state not in ("running", "completed"):

@@ -18,7 +18,9 @@ its ``t``, ``source``, ``kind``, ``node``, ``job``, ``execution``, ``level``, ``
 are exactly the per-line parser's, but rendering its remaining fields into ``detail`` would cost
 more than everything else together, so the fast path leaves it empty (the fields are still in
 ``line``). Instrumented lines, raw lines and the edge's connect line are identical in both paths.
-Pass ``fast=False`` to get ``detail`` for every line.
+:func:`parse_file` therefore reads files up to :data:`FAST_MIN_BYTES` (4 MiB: any paste, most logs
+people attach) with the per-line parser, so every ``key=value`` and ``[key:value]`` field reaches
+``detail``; pass ``fast=False`` to get ``detail`` for every line of a larger one too.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ _NAT = np.iinfo(np.int64).min
 _DAY = 86400 * c.NS
 # lines at least this many go through the vectorised path in parse_lines
 FAST_MIN_LINES = 2000
+# files larger than this go through the vectorised path in parse_file (smaller ones keep every field)
+FAST_MIN_BYTES = 4 << 20
 
 
 def parse_line(line: str, *, source: str, date: _date | None = None) -> dict[str, Any]:
@@ -304,14 +308,16 @@ def parse_file(
     *,
     source: str | None = None,
     date: _date | None = None,
-    fast: bool = True,
+    fast: bool | None = None,
 ) -> pd.DataFrame:
     """A log file → the event frame. The file is read by :func:`repro_lib.capture.reader.read_log`
     (refused unless a regular file; BOM and UTF-16 handled; undecodable bytes replaced; lines over
     64 KiB cut); what reading did is in ``frame.attrs["read"]`` (a ``ReadNotes``).
 
-    ``fast`` (default) uses the vectorised path, which leaves ``detail`` empty on noise lines
-    (see the module docstring); ``fast=False`` runs the per-line parser on every line.
+    ``fast=True`` uses the vectorised path, which leaves ``detail`` empty on noise lines (see the
+    module docstring); ``fast=False`` runs the per-line parser on every line, keeping every field;
+    the default picks the per-line parser up to :data:`FAST_MIN_BYTES` (what people paste) and the
+    vectorised one beyond (a day of a fleet's logs).
     """
     from repro_lib.capture.reader import read_log
 
@@ -319,6 +325,8 @@ def parse_file(
     src = source if source is not None else source_from_path(path)
     data, notes = read_log(path)
     frame = None
+    if fast is None:
+        fast = len(data) > FAST_MIN_BYTES
     if fast:
         from repro_lib.capture import _fast
 
@@ -326,11 +334,16 @@ def parse_file(
         if cols is not None:
             frame = _build_frame(cols, src)
     if frame is None:
+        from repro_lib.capture.legacy import normalise
+
         text = data.decode("utf-8", errors="replace")
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
-        frame = _build_frame(_slow_columns(lines, date), src)
+        readable, originals = normalise(lines)  # older and hard-wrapped shapes; `line` keeps the original
+        cols = _slow_columns(readable, date)
+        cols["line"] = originals
+        frame = _build_frame(cols, src)
     frame.attrs["read"] = notes
     return frame
 

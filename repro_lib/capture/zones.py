@@ -97,7 +97,7 @@ def settle_zones(frames: list[pd.DataFrame], tz: ZoneInfo | timedelta | None = N
         n = int(naive.sum())
         if not n:
             continue
-        src = str(f["source"].iloc[0])
+        src = str(f.attrs.get("file") or f["source"].iloc[0])
         if tz is not None:
             how, zone = f"--tz {_tz_name(tz)}", tz
         elif len(offsets) == 1:

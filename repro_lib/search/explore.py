@@ -19,8 +19,11 @@ on ``--fix all --runs 300``: measured, so left out.)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -72,8 +75,30 @@ def shard_seed(seed: int, fix: str, shard: int) -> int:
     return int.from_bytes(h[:8], "big")
 
 
+@contextlib.contextmanager
+def _no_hypothesis_folder() -> Iterator[None]:
+    """Hypothesis keeps caches in ``./.hypothesis`` (a folder in the user's current directory): point
+    it at a temporary folder of our own for the shard, removed after it."""
+    from hypothesis import configuration as hc
+
+    key = "__hypothesis_home_directory"
+    before = getattr(hc, key, None)
+    home = tempfile.mkdtemp(prefix="repro-hypothesis-")
+    hc.set_hypothesis_home_dir(home)
+    try:
+        yield
+    finally:
+        hc.set_hypothesis_home_dir(before)
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def run_shard(ctx: Context, seed: int, shard: int, runs: int = SHARD) -> ShardResult:
     """Draw and judge exactly ``runs`` schedules under ``ctx``; shrink the first failure of each check."""
+    with _no_hypothesis_folder():
+        return _run_shard(ctx, seed, shard, runs)
+
+
+def _run_shard(ctx: Context, seed: int, shard: int, runs: int) -> ShardResult:
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hseed
     from hypothesis import strategies as st
