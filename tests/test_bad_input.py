@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,11 +56,102 @@ def test_png_with_a_text_suffix(tmp_path: Path) -> None:
     assert not (tmp_path / "x.txt").exists()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere: an unwritable folder needs a normal user")
-def test_png_into_an_unwritable_folder(tmp_path: Path) -> None:
-    ro = tmp_path / "ro"
-    ro.mkdir(mode=0o500)
-    one_line_error(repro("inspect", str(ORCH), "--png", str(ro / "t.png")), "--png")
+class Unprivileged:
+    """Runs the CLI without root's power over files. As root: as user ``nobody`` (through setpriv or
+    runuser) when nobody can run the kit's interpreter; otherwise, with setpriv, as root stripped of the
+    capabilities that bypass file modes (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) — the same permission
+    checks a normal user meets, with the real interpreter. Not root: as ourselves. ``folder`` is a fresh
+    folder that user can reach (pytest's tmp_path under /tmp/pytest-of-root is 0700)."""
+
+    def __init__(self, prefix: list[str], folder: Path, home: Path) -> None:
+        self.prefix, self.folder, self.home = prefix, folder, home
+
+    def run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        env = [shutil.which("env") or "/usr/bin/env", f"HOME={self.home}", f"TMPDIR={self.home}",
+               f"MPLCONFIGDIR={self.home / 'matplotlib'}", f"XDG_CACHE_HOME={self.home / 'cache'}"]
+        return subprocess.run([*self.prefix, *env, *argv], capture_output=True, text=True, cwd=ROOT,
+                              stdin=subprocess.DEVNULL, timeout=timeout, check=False)
+
+    def repro(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", "repro_lib.cli", *args)
+
+    def can(self, what: str, path: Path) -> bool:
+        """Whether that user can ``read`` or ``write`` ``path`` (a capability may let it, whatever the mode)."""
+        mode = "os.R_OK" if what == "read" else "os.W_OK"
+        return self.run(sys.executable, "-c", f"import os, sys; sys.exit(0 if os.access(sys.argv[1], {mode}) else 1)",
+                        str(path)).returncode == 0
+
+    def runs_the_kit(self) -> str | None:
+        """None when this user can run the kit (interpreter, venv and repository readable), else why not."""
+        probe = self.run(sys.executable, "-c", "import sys, repro_lib.cli, pandas, matplotlib; "
+                         "print(*sys.version_info[:2])", timeout=300)
+        if probe.returncode != 0:
+            return (probe.stderr.strip().splitlines() or [f"exit {probe.returncode}"])[-1]
+        if probe.stdout.split() != [str(v) for v in sys.version_info[:2]]:
+            return f"it runs Python {probe.stdout.strip()}, not {sys.version_info[0]}.{sys.version_info[1]}"
+        return None
+
+
+def _closed_to_others(path: str) -> str:
+    """The first folder on the way to ``path`` (symbolic links resolved) that others cannot enter."""
+    real = Path(os.path.realpath(path))
+    for d in reversed(real.parents):
+        if not os.stat(d).st_mode & 0o001:
+            return f"{path} resolves to {real}, under {d} (mode {os.stat(d).st_mode & 0o777:o})"
+    return f"{path} resolves to {real}"
+
+
+@pytest.fixture
+def unprivileged() -> Iterator[Unprivileged]:
+    folder = Path(tempfile.mkdtemp(prefix="repro-unprivileged-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    try:
+        folder.chmod(0o755)
+        home = folder / "home"  # HOME, TMPDIR and caches of that user: matplotlib must not warn on stderr
+        home.mkdir()
+        if os.geteuid() != 0:
+            yield Unprivileged([], folder, home)
+            return
+        import pwd
+
+        setpriv, runuser = shutil.which("setpriv"), shutil.which("runuser")
+        if not setpriv and not runuser:
+            pytest.skip("running as root, and neither setpriv nor runuser is installed to drop privileges")
+        why_not = "there is no user nobody"
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            nobody = None
+        if nobody is not None:
+            os.chown(home, nobody.pw_uid, -1)
+            user = Unprivileged(["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+                                if setpriv else ["runuser", "-u", "nobody", "--"], folder, home)
+            why_not = user.runs_the_kit() or ""
+            if not why_not:
+                yield user
+                return
+            why_not = f"user nobody cannot run the kit ({why_not}): {_closed_to_others(sys.executable)}"
+            os.chown(home, 0, -1)
+        if not setpriv:
+            pytest.skip(f"running as root; {why_not}; and without setpriv root cannot drop its file capabilities")
+        user = Unprivileged(["setpriv", "--bounding-set=-dac_override,-dac_read_search"], folder, home)
+        if (fails := user.runs_the_kit()) is not None:
+            pytest.skip(f"running as root; {why_not}; and root without CAP_DAC_* cannot run it either: {fails}")
+        yield user
+    finally:
+        for dirpath, dirnames, _ in os.walk(folder):
+            for d in dirnames:
+                os.chmod(os.path.join(dirpath, d), 0o755)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_png_into_an_unwritable_folder(unprivileged: Unprivileged) -> None:
+    ro = unprivileged.folder / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)  # read-only for its owner and for everyone else
+    if unprivileged.can("write", ro):
+        pytest.skip("this user can write a 0555 folder (a capability such as CAP_DAC_OVERRIDE)")
+    one_line_error(unprivileged.repro("inspect", str(ORCH), "--png", str(ro / "t.png")), "--png")
+    assert not list(ro.iterdir())  # nothing written, no temporary sibling either
 
 
 def test_png_where_no_file_can_be_created() -> None:
@@ -115,10 +208,10 @@ def test_a_closed_stdout_ends_quietly() -> None:
     assert proc.wait(timeout=120) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
 
 
-def test_an_unreadable_file(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads every file: an unreadable file needs a normal user")
-    f = tmp_path / "orchestrator.log"
+def test_an_unreadable_file(unprivileged: Unprivileged) -> None:
+    f = unprivileged.folder / "orchestrator.log"
     f.write_text("x\n")
     f.chmod(0)
-    one_line_error(repro("inspect", str(f)), "cannot read")
+    if unprivileged.can("read", f):
+        pytest.skip("this user can read a mode-0 file (a capability such as CAP_DAC_READ_SEARCH)")
+    one_line_error(unprivileged.repro("inspect", str(f)), "cannot read")
