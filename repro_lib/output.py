@@ -145,6 +145,19 @@ def is_ours_dir(path: str | Path) -> bool:
     return p.is_dir() and not p.is_symlink() and _listed(p) is not None and _foreign(p) is None
 
 
+def _existing(out: Path, what: str, path: str | Path, link_hint: str) -> os.stat_result | None:
+    """The destination's stat (None: it does not exist); a symbolic link, or one that cannot be
+    looked at, is refused (writing through a link would change a file elsewhere)."""
+    if os.path.islink(out):
+        raise OutputError(f"{what} {path} is a symbolic link", hint=link_hint)
+    try:
+        return out.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise OutputError(f"{what} {path}: {e.strerror or e}", hint="choose another destination") from None
+
+
 def check_file(path: str | Path, what: str, *, suffixes: tuple[str, ...] | None = None) -> Path:
     """Refuse, before any work, a file destination the kit may not or cannot write."""
     out = Path(path)
@@ -153,14 +166,7 @@ def check_file(path: str | Path, what: str, *, suffixes: tuple[str, ...] | None 
     if suffixes and out.suffix.lower() not in suffixes:
         raise OutputError(f"{what} {path}: cannot write a {out.suffix or 'suffix-less'} file",
                           hint=f"name it with one of {', '.join(suffixes)}")
-    if os.path.islink(out):
-        raise OutputError(f"{what} {path} is a symbolic link", hint="name the file itself, or another name")
-    try:
-        st = out.stat()
-    except FileNotFoundError:
-        st = None
-    except OSError as e:
-        raise OutputError(f"{what} {path}: {e.strerror or e}", hint="choose another destination") from None
+    st = _existing(out, what, path, "name the file itself, or another name")
     if st is not None:
         if not stat.S_ISREG(st.st_mode):
             raise OutputError(f"{what} {path} is {_kind(st)}", hint="give the name of a regular file")
@@ -174,14 +180,7 @@ def check_file(path: str | Path, what: str, *, suffixes: tuple[str, ...] | None 
 def check_dir(path: str | Path, what: str) -> Path:
     """Refuse, before any work, a folder destination that is not missing, empty, or the kit's own."""
     out = Path(path)
-    if os.path.islink(out):
-        raise OutputError(f"{what} {path} is a symbolic link", hint="name a real folder")
-    try:
-        st = out.stat()
-    except FileNotFoundError:
-        st = None
-    except OSError as e:
-        raise OutputError(f"{what} {path}: {e.strerror or e}", hint="choose another folder") from None
+    st = _existing(out, what, path, "name a real folder")
     if st is not None:
         if not stat.S_ISDIR(st.st_mode):
             raise OutputError(f"{what} {path} is {'a file' if stat.S_ISREG(st.st_mode) else _kind(st)}",
