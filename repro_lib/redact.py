@@ -1,27 +1,100 @@
 """One redaction function for everything the kit writes: text output, ``--events`` CSV,
-``events.jsonl`` and the logs of run folders, figure labels and HTML reports.
+``events.jsonl`` and the logs of run folders, figure labels, HTML reports, notebooks, result.json,
+scenario.yaml and manifest.json.
 
-:func:`redact` masks secrets by their *shape*, whoever wrote them:
+:func:`redact` masks secrets by their *shape* (whoever wrote them) with :data:`MASK`, then every
+secret *value* the environment or ``.env`` names (:class:`Redactor`: bootstrap token, API keys;
+values shorter than 4 characters are ignored, they would redact ordinary text). The shapes, in every
+line format the kit reads (plain text, Go slog text/JSON, zerolog console/JSON, JSON nested or
+escaped inside a JSON string, docker and docker-compose prefixes, HTML-escaped quotes):
 
-- ``token=…``, ``password: …``, ``secret=…``, ``api_key=…`` and the like, in logfmt, YAML or JSON
-  (``"Token":"…"``), short values as well as long ones;
-- ``Authorization: Bearer …`` / ``Basic …``;
-- credentials in URLs, ``scheme://user:pass@host``;
+- **key = value** where the key *ends* in a secret-ish word (``token``, ``secret``, ``password``,
+  ``passwd``, ``pwd``, ``passphrase``, ``credentials``, ``authorization``, ``signature``,
+  ``secret_key``/``secretKey``, ``secret_id``, ``api_key``/``apiKey``/``X-Api-Key``, ``access_key``,
+  ``private_key``, ``client_key``, … ``db_pass``, ``_auth``), in snake, kebab, dotted, camel or
+  UPPER_SNAKE case: ``k=v``, ``k = v``, ``k: v``, ``k := v``, ``"k":"v"``, ``\\"k\\":\\"v\\"``, ``[k:v]``,
+  ``k='two words'``, ``k="two words"``, URL-encoded ``k%3Dv`` / ``k%3Av`` and query strings
+  (``?token=abc%2Fdef&x=1``: the value ends at ``&``). An ``Authorization`` value keeps its scheme
+  (``Bearer ***``); an unquoted value of a JSON key becomes ``"***"`` (the JSON stays valid). Not
+  secrets, left alone: placeholders (``null``, ``true``, ``str``, ``<nil>``, ``{{ .Token }}``, ``***``),
+  references (``$VAR``, ``${VAR}``, ``${VAR:?msg}``, compose's ``$$VAR``), values without a letter or
+  digit, ``PWD=/path``, pagination cursors (``next_token``, ``--next-token Ok46MTox``, ``page_token``),
+  paths (``/etc/passwd: …``), and a plain word after ``token:``, ``secret:``, ``authorization:``,
+  ``credentials:`` + space (``invalid token: expired``, ``needing authorization: Error response``) —
+  after a *password* key a plain word is masked (``passwd: swordfish``).
+- **CLI flags** ``--token x``, ``-token x``, ``--api-key x``, ``--client-secret 'a b'`` (a value that does
+  not start with ``-``; also ``"--token", "x"`` in argument lists), and ``--token=x`` as above.
+- ``config set <key> <value>`` whose key ends in a secret-ish word (``node.auth.secret``,
+  ``…authsecret``, ``auth.token``).
+- ``password x`` / ``passphrase x`` (keyword, space, value) when the value is quoted or holds a digit or
+  a symbol: ``password hunter2`` is masked, ``password reset`` is prose and stays.
+- ``credentials 'user:pass'``, ``credentials "user:pass"``, ``credentials user:pass`` (unquoted: only
+  a ``user:pass`` pair), ``credentials: …`` as key = value.
+- **mysql-style** ``-pPASS``: ``-p`` glued to a value, only after a MySQL/MariaDB client name
+  (``mysql``, ``mysqldump``, ``mysqladmin``, ``mysqlimport``, ``mysqlcheck``, ``mysqlshow``,
+  ``mysqlpump``, ``mariadb``, ``mariadb-dump``, ``mariadb-admin``) earlier in the same command (not
+  across ``|``, ``;``, ``&``), so ``find . -print``, ``docker run -p8080:80`` or ``ssh -p22`` stay;
+  likewise ``sshpass -p X`` and ``redis-cli … -a X``.
+- **URLs**: ``scheme://user:pass@host`` (the password), ``scheme://TOKEN@host`` (the whole userinfo)
+  for NATS/TLS/WebSocket/Redis/AMQP/MQTT schemes or when it is 20+ characters with a digit
+  (``ssh://git@host`` stays); Go MySQL DSNs ``user:pass@tcp(host)/db``.
+- ``Bearer x`` / ``Basic x`` anywhere when ``x`` looks like a credential (8+ characters with a digit,
+  ``+/=`` or inner capitals): ``bearer token``, ``Basic authentication`` stay.
+- **PEM private keys** (``-----BEGIN [RSA |EC |OPENSSH |ENCRYPTED |DSA |PGP ]PRIVATE KEY[ BLOCK]-----``):
+  the body is masked, the markers stay — on one line (JSON-escaped ``\\n`` or spaces), across the lines
+  of a multi-line text, and across consecutive rows of an events table (:func:`redact_frame`, per
+  ``source``: a stateful pass from a row whose text opens a block). Body lines are base64 (or
+  ``DEK-Info:``/``Proc-Type:`` headers, blank lines) after an optional docker timestamp, compose
+  ``service  |`` prefix, DataFrame index or ``<td>`` (a notebook's DataFrame view); the block ends at
+  END, or at the first line that is not body (a truncated key does not swallow the log after it).
+- **Tables** (multi-line text and consecutive table rows): a vertical row ``│ TOKEN │ abc │`` masks its
+  value cell; a header row whose cell is secret-ish (``│ NAME │ TOKEN │`` box-drawn or ``|``-separated,
+  or an UPPERCASE whitespace-aligned header ``NAME   TOKEN``) masks that column in the rows below, until a
+  line that is not a row of that table (box) or a blank line (whitespace-aligned).
+- **Well-known token shapes** (case-sensitive, after detect-secrets and the vendors' documented
+  formats; no entropy detector, so execution ids ``e-3f2a…`` and hex node ids stay readable): AWS key
+  ids ``AKIA/ASIA/ABIA/ACCA/A3T…`` (20 chars), GitHub ``ghp_/gho_/ghu_/ghs_/ghr_`` (36+) and
+  ``github_pat_``, GitLab ``glpat-`` & co., Slack ``xox[abposr]-…``, ``xapp-`` and webhooks, Stripe
+  ``sk_/rk_live_/test_``, JWTs ``eyJ….….…``, npm ``npm_`` (36), OpenAI/Anthropic ``sk-…`` (32+ chars
+  with a digit), Google ``AIza…``, SendGrid ``SG.….…``, PyPI ``pypi-AgE…``, Vault ``hvs./hvb./hvr.``,
+  Hugging Face ``hf_…``, Square ``sq0atp-/sq0csp-``. The recognizable prefix is kept (``ghp_***``).
+  Expanso/Bacalhau tokens have no published shape: they are caught by their keys
+  (``EXPANSO_*_TOKEN=``, ``--token``, ``bootstrap_token:``) and by their values from the environment.
 
-and, on top, every secret *value* the environment or ``.env`` names
-(:class:`Redactor`: bootstrap token, API keys — read from the environment and ``.env``), wherever
-it appears. Values shorter than 4 characters are ignored (they would redact ordinary text).
+Known false positives and limits (shape rules trade precision for recall):
+
+- prose with a secret-ish key and a separator loses the next word when it does not look like a plain
+  word: ``the api_key: see docs`` → ``the api_key: *** docs``, ``token=missing`` → ``token=***``;
+  conversely a plain all-letters word after ``token: `` (YAML) is taken for prose and kept;
+- ``--token flag`` / ``password reset-link`` (a word with a symbol after ``password``) are masked, and so
+  is a one-letter placeholder in documentation (``--api-key K``);
+- an unquoted value ends at whitespace, quotes, ``,;&}])<`` or a backslash: a password holding those
+  characters is only partly masked unless quoted; an unquoted YAML value with spaces keeps its words
+  after the first;
+- a secret with no secret-ish key and no known shape (``the password is hunter2``, a bare key value,
+  a lone PEM body line given to :func:`redact` without its BEGIN line) is not found — only the
+  environment's values catch it.
+
+Speed (``benchmarks/bench_redact.py``): a line is first tested with one prefilter regex (:data:`_CHEAP`)
+whose branches start at characters that are rare in logs, so a clean line costs one fast regex search
+(about a third of a plain ``(?i)token|secret|password`` search). A line with a hit goes through the rules,
+each behind a literal test (``@`` for URLs, ``mysql`` for ``-p``…), matched case-insensitively on a
+lowercased copy (``re.I`` is slow); keys are found from the prefilter's hits, not by trying every position.
+Multi-line text is scanned as one string and only the lines holding a hit (and the rows of an open PEM
+block or table) are redacted; :func:`redact_frame` scans each text column joined into one string the same
+way and rewrites only the rows that change.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["MASK", "SECRET_KEYS", "Redactor", "read_env_file", "redact", "redact_frame", "secrets_from"]
@@ -121,20 +194,507 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self.secrets)
 
-_KEY = (r"(?:[\w.-]*?(?:token|secret|passw(?:or)?d|passwd|pwd|api[_-]?key|apikey|access[_-]?key|"
-        r"private[_-]?key|client[_-]?secret|credentials?))")
-_PATTERNS = (
-    # scheme://user:password@host
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+):([^/\s@]+)@"), lambda m: f"{m.group(1)}:{MASK}@"),
-    # Authorization: Bearer xyz / Basic xyz
-    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+"), lambda m: f"{m.group(1)}{m.group(2)}{MASK}"),
-    # key=value, key: value, "key":"value" (quoted values may hold spaces)
-    (re.compile(r"(?i)(?<![\w-])(" + _KEY + r")((?:\\?['\"])?\s*[=:]\s*)\"(?:[^\"\\]|\\.)*\""),
-     lambda m: f'{m.group(1)}{m.group(2)}"{MASK}"'),
-    # (also inside an escaped JSON string: note="{\"Token\":\"…\"}")
-    (re.compile(r"(?i)(?<![\w-])(" + _KEY + r")((?:\\?['\"])?\s*[=:]\s*(?:\\?['\"])?)([^\s\"',;&}\]\\]+)"),
-     lambda m: f"{m.group(1)}{m.group(2)}{MASK}"),
-)
+
+# -- the prefilter ------------------------------------------------------------------------------------
+#: Every shape below holds one of these in its line, so a line without a match is clean. Each branch
+#: starts at a character that is rare in logs (then looks behind/ahead for the rest), so that ``re``
+#: skips most positions with a character-set test: ``token``/``key`` at ``k``, ``secret``/``credential``
+#: at ``c``, ``password``/``pwd`` at ``p``, ``auth`` at ``h``, ``bearer``/``basic`` at ``b``, ``signature``
+#: at ``g``, ``mysql`` at ``q``, URL user info and DSNs at ``@``, and the token prefixes.
+_CHEAP = re.compile(
+    r"c(?:(?i:re[td])|(?<=redis-c)li)|C(?i:re[td])"
+    r"|b(?:(?i:earer|asic)|(?<=mariadb))|B(?i:earer|asic)"
+    r"|g(?:(?i:nat)|h[pousr]_|ithub_pat_|l(?:pat|oas|dt|rt|cbt|ptt|ft|imt|agent|soat)-)|G(?:(?i:nat)|(?<=SG)\.)"
+    r"|p(?:(?i:ass|wd)|(?<=np)m_|ypi-)|P(?i:ass|wd)"
+    r"|h(?:(?<=(?i:aut)h)|f_|v[sbr]\.)|H(?<=(?i:aut)H)"
+    r"|k(?:(?i:e[ny])|(?<=[rs]k)_(?:live|test)_|(?<=sk)-|(?<=hooks\.slack)\.com)|K(?i:e[ny])"
+    r"|A(?:KIA|SIA|BIA|CCA|3T|Iza)|x(?:ox|app-)|J(?<=eyJ)|q(?:(?<=sq)0(?:atp|csp)-|(?<=mysq)l)|Q(?<=MYSQ)L|@")
+
+
+def _lower(line: str) -> str:
+    """``line.lower()`` with the same length (offsets of a match in it are offsets in ``line``)."""
+    low = line.lower()
+    if len(low) == len(line):
+        return low
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in line)
+
+
+#: a rule's replacement: the end of the replaced span (it starts where the match starts) and its text
+_Repl = tuple[int, str] | None
+_Rule = Callable[[re.Match[str], str, str], _Repl]
+
+
+def _apply(line: str, rx: re.Pattern[str], fn: _Rule, *, lower: bool = True) -> str:
+    """Match ``rx`` on the lowercased line (rules are written in lowercase: case-insensitive without
+    ``re.I``, which is slow) and splice ``fn(match, line, lowered)``'s replacements into ``line``."""
+    low = _lower(line) if lower else line
+    out: list[str] = []
+    last = 0
+    for m in rx.finditer(low):
+        if m.start() < last:
+            continue  # inside a value already masked
+        r = fn(m, line, low)
+        if r is None:
+            continue
+        out += (line[last:m.start()], r[1])
+        last = r[0]
+    if not out:
+        return line
+    out.append(line[last:])
+    return "".join(out)
+
+
+# -- key = value ----------------------------------------------------------------------------------------
+#: a key that ends in a secret-ish word (snake, kebab, dotted, camel and UPPER_SNAKE case alike)
+_KEY_END = re.compile(
+    r"(?:token|secret|secret[_.-]?(?:key|id)|passw(?:or)?d|passphrase|pwd|credentials?|authorization|signature"
+    r"|(?:api|app|auth|access|account|client|private|priv|service|db|database|signing|encryption|session|master"
+    r"|ssh)[_.-]?key|keypass|(?:^|[_.-])pass|(?:^|[_.-])_auth|basic[_.-]?auth|http[_.-]?auth)$")
+_NOT_SECRET_KEY = re.compile(r"(?:next|page|continuation|pagination|cursor|resume|sync)[_.-]?token$")
+#: values that are no secret: empty, null-ish, types (``token: str``), already masked, placeholders
+#: (``<token>``, ``{{ .Token }}``) and references (``$TOKEN``, ``${TOKEN:?set it}``, compose's ``$$TOKEN``)
+_PLACEHOLDER = re.compile(r"(?i)(?:null|nil|none|true|false|undefined|str|string|bytes|int|bool|\*+|<[^<>]*>"
+                          r"|\$\$?\{?[A-Za-z_]\w*(?:\}|:[-?=+][^}]*\}?)?|\{\{[^{}]*\}\}|\[?redacted\]?)")
+_QUOTED = (r"\\\"(?:[^\"\\]|\\(?!\"))*\\\"|\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|&quot;(?:(?!&quot;).)*&quot;"
+           r"|&#3[49];(?:(?!&#3[49];).)*&#3[49];")
+_SCHEME = re.compile(r"(?i)(?:bearer|basic|token|digest|negotiate|apikey)[ \t]+(?=\S)")
+_QUOTES = ("&quot;", "&#34;", "&#39;", '\\"', '"', "'")
+#: after a key: its separator (a closing quote, then ``=``, ``:``, ``:=``, ``%3D``/``%3A``)
+_KV_SEP = re.compile(r"(?:\\?[\"']|&quot;|&#3[49];)?(?:[ \t]*:=?[ \t]*|[ \t]+=[ \t]*|=|%3[ad])")
+#: after a CLI flag: whitespace, or ``", "`` in an argument list
+_FLAG_SEP = re.compile(r"[ \t]+|\\?[\"'][ \t]*,[ \t]*(?=\\?[\"'])")
+_KV_VALUE = re.compile(rf"(?P<q>{_QUOTED})|(?P<scheme>(?:bearer|basic|token|digest|negotiate|apikey)[ \t]+)?"
+                       r"(?P<v>[^\s\"',;&}\])<\\]+)")
+#: after ``%3D``: a URL-encoded value, which ends at an encoded ``&`` too
+_KV_VALUE_ENCODED = re.compile(r"(?P<v>(?:(?!%26)[^\s\"',;&}\])<\\])+)")
+
+
+def _secret_key(key: str) -> bool:
+    """``key`` (lowercased) names a secret: it ends in a secret-ish word and is no pagination cursor."""
+    return bool(_KEY_END.search(key)) and not _NOT_SECRET_KEY.search(key)
+
+
+def _no_secret(value: str) -> bool:
+    """A placeholder, or no letter or digit at all (``token=`` before a backtick, ``key: (``)."""
+    return not any(c.isalnum() for c in value) or bool(_PLACEHOLDER.fullmatch(value))
+
+
+def _masked_value(line: str, m: re.Match[str], *, key: str = "", json_key: bool = False) -> _Repl:
+    """The replacement of the value matched by ``m`` (a ``_KV_VALUE``-like match): quotes and an
+    ``Authorization`` scheme kept, placeholders left alone; an unquoted value of a JSON key becomes
+    ``"***"`` so that the JSON stays valid."""
+    groups = m.groupdict()
+    if groups.get("q") is not None:
+        q = line[m.start("q"):m.end("q")]
+        quote = next(x for x in _QUOTES if q.startswith(x))
+        inner = q[len(quote):len(q) - len(quote)]
+        scheme = _SCHEME.match(inner)
+        if _no_secret(inner[scheme.end():] if scheme else inner):
+            return None
+        return m.end(), line[m.start():m.start("q")] + quote + (scheme.group() if scheme else "") + MASK + quote
+    v = line[m.start("v"):m.end("v")]
+    if _no_secret(v) or (v[:1] in "/~" and key in ("pwd", "oldpwd")):
+        return None  # PWD=/home/x is the working directory
+    scheme = groups.get("scheme")
+    masked = f'"{MASK}"' if json_key and not scheme else MASK
+    return m.end(), line[m.start():m.start("v")] + masked
+
+
+#: keys that are also everyday words: ``invalid token: expired``, ``needing authorization: Error response``
+_WORD_KEYS = frozenset({"token", "secret", "authorization", "credential", "credentials", "signature"})
+_PLAIN_WORD = re.compile(r"[A-Z]?[a-z]{1,15}")
+
+
+def _prose_after_colon(line: str, key: str, sep: re.Match[str], v: re.Match[str]) -> bool:
+    """``token: expired`` in a sentence: a bare everyday key, a colon and a space, then a plain word
+    (lowercase or Capitalized, under 16 letters) — not a secret, which is quoted or holds digits,
+    symbols or inner capitals. Password keys are excluded: people do choose words as passwords."""
+    return (key in _WORD_KEYS and sep.group().rstrip().endswith(":") and sep.group()[-1:] in " \t"
+            and v.groupdict().get("v") is not None and not v.groupdict().get("scheme")
+            and bool(_PLAIN_WORD.fullmatch(line[v.start("v"):v.end("v")])))
+
+
+def _key_at(low: str, at: int) -> tuple[int, int]:
+    """The span of the key (a run of ``[\\w.-]``) around position ``at``."""
+    end = at
+    n = len(low)
+    while end < n and (low[end].isalnum() or low[end] in "_.-"):
+        end += 1
+    start = at
+    while start > 0 and (low[start - 1].isalnum() or low[start - 1] in "_.-"):
+        start -= 1
+    return start, end
+
+
+def _keyed(line: str) -> str:
+    """``key=value`` pairs and ``--flag value`` whose key is secret-ish. The keys are found from the
+    prefilter's hits (a secret-ish word holds one), not by trying every position of the line."""
+    low = _lower(line)
+    out: list[str] = []
+    last = seen = 0
+    for h in _CHEAP.finditer(line):
+        if h.start() < seen:
+            continue
+        start, end = _key_at(low, h.start())
+        seen = end
+        if start < last or (start and low[start - 1] in "/$") or low[max(0, start - 2):start] == "${" \
+                or not _secret_key(key := low[start:end]):
+            continue  # inside a masked value; a path (/etc/passwd:); a reference (${TOKEN:?x}); not secret-ish
+        r: _Repl = None
+        if sep := _KV_SEP.match(low, end):
+            v = (_KV_VALUE_ENCODED if sep.group().startswith("%") else _KV_VALUE).match(low, sep.end())
+            if v is not None and not _prose_after_colon(line, key, sep, v):
+                r = _masked_value(line, v, key=key, json_key=sep.group().startswith('"'))
+        elif key.startswith("-") and (sep := _FLAG_SEP.match(low, end)):
+            r = _spaced_value(line, low, sep.end())
+        if r is not None:
+            out += (line[last:start], line[start:sep.end()] + r[1])  # type: ignore[union-attr]
+            last = seen = r[0]
+    if not out:
+        return line
+    out.append(line[last:])
+    return "".join(out)
+
+
+# -- key, space, value ----------------------------------------------------------------------------------
+_PROSE = frozenset("is are was were be been must should will would can may required optional flag option "
+                   "not no and or the a an to for of in on at with from by if when value argument arguments "
+                   "file path string int bool duration".split())
+_SPACED_VALUE = re.compile(rf"(?!-)(?:(?P<q>{_QUOTED})|(?:\\?[\"'])?(?P<v>[^\s\"'\\]+))")
+_CONFIG_SET = re.compile(r"(?<![\w-])config[ \t]+set[ \t]+(?P<key>[\w.-]+)(?P<sep>[ \t]+)")
+_PASSWORD_WORD = re.compile(r"(?<![\w/.-])(?P<key>passw(?:or)?d|passphrase)(?P<sep>[ \t]+)")
+_CREDENTIALS_WORD = re.compile(r"(?<![\w/.-])(?P<key>credentials?)(?P<sep>[ \t]+)")
+_TOKENISH = re.compile(r"(?=[^\s\"'<>()\[\]{},;]*[0-9!@#$%^&*+=~_/\\-])[^\s\"'<>()\[\]{},;]{3,}")
+_PAIR = re.compile(r"[^\s\"'<>()\[\]{},;:]+:[^\s\"'<>()\[\]{},;]+")
+
+
+def _spaced_value(line: str, low: str, at: int, check: Callable[[str], bool] | None = None) -> _Repl:
+    """The value after a key and whitespace (a quoted string, or a word that is not prose)."""
+    v = _SPACED_VALUE.match(low, at)
+    if v is None:
+        return None
+    if v.group("v") is not None:
+        word = line[v.start("v"):v.end("v")]
+        if word.lower() in _PROSE or (check is not None and not check(word)):
+            return None
+    return _masked_value(line, v)
+
+
+def _spaced(m: re.Match[str], line: str, low: str, check: Callable[[str], bool] | None = None) -> _Repl:
+    """A key, whitespace, then its value (``config set``, ``password x``)."""
+    r = _spaced_value(line, low, m.end(), check)
+    return None if r is None else (r[0], line[m.start():m.end()] + r[1])
+
+
+def _config_set(m: re.Match[str], line: str, low: str) -> _Repl:
+    return _spaced(m, line, low) if _secret_key(m.group("key")) else None
+
+
+def _password_word(m: re.Match[str], line: str, low: str) -> _Repl:
+    return _spaced(m, line, low, lambda w: bool(_TOKENISH.fullmatch(w)))
+
+
+def _credentials_word(m: re.Match[str], line: str, low: str) -> _Repl:
+    return _spaced(m, line, low, lambda w: bool(_PAIR.fullmatch(w)))
+
+
+# -- commands with their own password flags -------------------------------------------------------------
+_CMD_VALUE = r"(?P<v>'[^'\n]*'|\"[^\"\n]*\"|[^\s'\"]+)"
+#: matched on the original line: ``-p`` is case-sensitive (``-P`` is mysql's port, sshpass's prompt)
+_DB_CLIENT_P = re.compile(r"(?<![\w-])(?i:mysql(?:dump|admin|import|check|show|pump)?|mariadb(?:-?dump|-?admin)?)"
+                          r"(?:\.exe)?\b[^|;&\n]{0,300}?[ \t]-p" + _CMD_VALUE)
+_SSHPASS = re.compile(r"(?<![\w-])sshpass(?:[ \t]+-[a-oq-zA-Z]\S*)*[ \t]+-p[ \t]*" + _CMD_VALUE)
+_REDIS_A = re.compile(r"(?<![\w-])redis-cli\b[^|;&\n]{0,300}?[ \t]-a[ \t]+" + _CMD_VALUE)
+
+
+def _cmd(m: re.Match[str], line: str, low: str) -> _Repl:
+    return m.end(), line[m.start():m.start("v")] + MASK
+
+
+# -- URLs, headers ----------------------------------------------------------------------------------------
+_URL_USERPASS = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s/:@'\"<>]*:(?P<v>[^\s/@'\"<>]+)@")
+_URL_USER = re.compile(r"\b(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<v>[^\s/:@'\"<>]+)@")
+_TOKEN_URL_SCHEMES = frozenset({"nats", "tls", "ws", "wss", "redis", "rediss", "amqp", "amqps", "mqtt", "mqtts"})
+_DSN = re.compile(r"(?<![\w/:.@-])[\w.-]+:(?P<v>[^\s/@:'\"]+)@(?:tcp|unix)\(")
+_BEARER = re.compile(r"\b(?:bearer|basic)[ \t]+(?P<v>[a-z0-9._~+/-]{8,}=*)")
+_CREDENTIAL_LIKE = re.compile(r"\d|[+/=]|[a-z][A-Z]|[A-Z][a-z]*[A-Z]")
+
+
+def _mask_v(m: re.Match[str], line: str, low: str = "") -> _Repl:
+    """Mask group ``v``, keep the rest of the match."""
+    if line[m.start("v"):m.end("v")] == MASK:
+        return None
+    return m.end(), line[m.start():m.start("v")] + MASK + line[m.end("v"):m.end()]
+
+
+def _url_user(m: re.Match[str], line: str, low: str) -> _Repl:
+    user = m.group("v")
+    if m.group("scheme") in _TOKEN_URL_SCHEMES or (len(user) >= 20 and any(c.isdigit() for c in user)):
+        return _mask_v(m, line)
+    return None
+
+
+def _bearer(m: re.Match[str], line: str, low: str) -> _Repl:
+    return _mask_v(m, line) if _CREDENTIAL_LIKE.search(line[m.start("v"):m.end("v")]) else None
+
+
+# -- well-known token shapes: matched on the original line, group 1 (the recognizable prefix) is kept ------
+_SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple((lits, re.compile(p)) for lits, p in (
+    (("AKIA", "ASIA", "ABIA", "ACCA", "A3T"), r"\b(AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b"),
+    (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), r"\b(gh[pousr]_)[A-Za-z0-9_]{36,}\b"),
+    (("github_pat_",), r"\b(github_pat_)[A-Za-z0-9_]{22,}\b"),
+    (("gl",), r"\b((?:glpat|gloas|gldt|glrt|glcbt|glptt|glft|glimt|glagent|glsoat)-)[A-Za-z0-9_-]{20,}"),
+    (("xox",), r"\b(xox[abposr]-)(?:\d+-)+[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"),
+    (("xapp-",), r"\b(xapp-)\d-[A-Za-z0-9-]{10,}"),
+    (("hooks.slack.com",), r"(https://hooks\.slack\.com/services/)T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+"),
+    (("k_live_", "k_test_"), r"\b([rs]k_(?:live|test)_)[0-9a-zA-Z]{24,}\b"),
+    (("eyJ",), r"\b()eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*"),
+    (("npm_",), r"\b(npm_)[A-Za-z0-9]{36,}\b"),
+    (("sk-",), r"\b(sk-)(?=[\w-]*\d)[A-Za-z0-9_-]{32,}"),
+    (("AIza",), r"\b(AIza)[0-9A-Za-z_-]{35}"),
+    (("SG.",), r"\b(SG\.)[\w-]{22}\.[\w-]{43}"),
+    (("pypi-",), r"\b(pypi-)AgE[A-Za-z0-9_-]{50,}"),
+    (("hvs.", "hvb.", "hvr."), r"\b(hv[sbr]\.)[A-Za-z0-9_-]{24,}"),
+    (("hf_",), r"\b(hf_)[A-Za-z0-9]{34,}\b"),
+    (("sq0",), r"\b(sq0(?:atp|csp)-)[0-9A-Za-z_-]{22,}"),
+))
+
+
+def _shape_repl(m: re.Match[str]) -> str:
+    return m.group(1) + MASK
+
+
+# -- PEM private keys -------------------------------------------------------------------------------------
+_PEM_MARK = r"(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+_PEM = re.compile(rf"(-----BEGIN {_PEM_MARK})(.*?)(-----END {_PEM_MARK}|$)", re.S)
+_PEM_END = re.compile(rf"-----END {_PEM_MARK}")
+_PEM_OPEN_BODY = re.compile(r"(?:[A-Za-z0-9+/=\s:,.-]|\\[nrt])*")
+_PEM_SEP = re.compile(r"(?s)((?:\\[nrt]|\s)*)(.*?)((?:\\[nrt]|\s)*)")
+#: a row inside a PEM block: docker timestamp / compose service / DataFrame index / ``<td>`` before the
+#: body (base64, or a ``DEK-Info:`` header's value; cut short with ``...`` in a DataFrame view)
+_TS = r"(?:\d{4}-\d\d-\d\dT[\d:.]+Z?[ \t]+)?"
+_PEM_ROW = re.compile(rf"(?P<pre>{_TS}(?:[\w.-]+[ \t]+\|[ \t]?)?{_TS}(?:\d+[ \t]+)?[ \t]*(?:<td>)?[ \t]*"
+                      r"(?:DEK-Info:[ \t]*(?:[\w-]+,)?|Comment:[ \t]*)?)(?P<body>(?:[A-Za-z0-9+/,-]+={0,3})?)"
+                      r"(?P<post>(?:\.\.\.|…)?[ \t]*(?:</td>)?\s*)")
+#: HTML table structure between the rows of a DataFrame view (``<tr>``, ``<th>12</th>``): not the body
+_HTML_ROW_MARKUP = re.compile(r"\s*(?:</?(?:tr|th|td|tbody)\b[^>]*>\s*\d*\s*)+")
+_PEM_MAX_ROWS = 2000
+
+
+def _mask_body(body: str) -> str:
+    lead, core, trail = _PEM_SEP.fullmatch(body).groups()  # type: ignore[union-attr]
+    return f"{lead}{MASK}{trail}" if core else body
+
+
+def _pem_sub(line: str) -> tuple[str, bool]:
+    """Mask PEM bodies on one line; also say whether a block stays open (BEGIN without END)."""
+    opened = False
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal opened
+        if m.group(3):
+            return m.group(1) + _mask_body(m.group(2)) + m.group(3)
+        opened = True  # no END on this line: mask what looks like key material, keep the rest (a JSON "})
+        body = _PEM_OPEN_BODY.match(m.group(2)).group(0)  # type: ignore[union-attr]
+        return m.group(1) + _mask_body(body) + m.group(2)[len(body):]
+
+    return _PEM.sub(repl, line), opened
+
+
+def _pem_body_row(line: str) -> str | None:
+    """A row inside an open PEM block, masked; ``None`` if it is not key material."""
+    if _HTML_ROW_MARKUP.fullmatch(line) or "Proc-Type:" in line:
+        return line  # markup between a DataFrame view's rows; ``Proc-Type: 4,ENCRYPTED`` says nothing
+    m = _PEM_ROW.fullmatch(line)
+    if m is None:
+        return None
+    return m.group("pre") + MASK + m.group("post") if m.group("body") else line
+
+
+# -- tables -----------------------------------------------------------------------------------------------
+_SECRET_WORDS = (r"(?:[a-z0-9]+[ _.-])*(?:token|secret|passw(?:or)?d|passphrase|credentials?"
+                 r"|(?:api|access|secret|private|client|auth)[ _.-]?key)")
+_SECRET_HEADER = re.compile(rf"(?i){_SECRET_WORDS}")
+_BOX_SEP = re.compile(r"([│┃║|])")
+_BOX_HEADER_CELL = re.compile(r"[A-Za-z][A-Za-z _./()#-]{0,40}")  # column names hold no digits
+_BORDER = re.compile(r"[\s─━═┄┈┼╋╬├┤┝┥┠┨╟╢┌┐└┘╭╮╰╯┬┴┏┓┗┛╔╗╚╝+=:-]*")
+_WS_CELL = re.compile(r"\S+(?: \S+)*")
+_WS_HEADER_CELL = re.compile(r"[A-Z][A-Z0-9_./()#-]*(?: [A-Z][A-Z0-9_./()#-]*)*")
+_TABLE_KV = re.compile(rf"^(?P<pre>[ \t]*[│┃║|][ \t]*(?P<key>{_SECRET_WORDS})[ \t]*[│┃║|][ \t]*)"
+                       r"(?P<v>[^│┃║|\s](?:[^│┃║|]*[^│┃║|\s])?)")
+_TABLE_MAX_ROWS = 100_000
+
+
+def _secret_header(cell: str) -> bool:
+    return bool(_SECRET_HEADER.fullmatch(cell)) and not _NOT_SECRET_KEY.search(cell.replace(" ", "_"))
+
+
+def _pad(cell: str) -> str:
+    """``cell`` with its content replaced by MASK, keeping its width where it can."""
+    core = cell.strip()
+    if not core or _BORDER.fullmatch(core):
+        return cell
+    i = cell.index(core)
+    return cell[:i] + MASK.ljust(len(core)) + cell[i + len(core):]
+
+
+class _Table:
+    """A table whose header names secret columns: masks those cells in the rows that follow."""
+
+    def __init__(self, box: bool, width: int, cols: list[int], ends: list[int] | None = None) -> None:
+        self.box, self.width, self.cols, self.ends, self.rows = box, width, cols, ends or [], 0
+
+    @classmethod
+    def from_header(cls, line: str) -> _Table | None:
+        if _BOX_SEP.search(line):
+            parts = _BOX_SEP.split(line)
+            cells = [p.strip() for p in parts[::2]]
+            named = [c for c in cells if c]
+            if len(named) == 2 and _secret_header(named[0]) and not named[1].isupper():
+                return None  # a key and its value: │ Token │ abc │
+            if len(named) >= 2 and all(_BOX_HEADER_CELL.fullmatch(c) for c in named):
+                cols = [i for i, c in enumerate(cells) if c and _secret_header(c)]
+                if cols:
+                    return cls(True, len(parts), cols)
+            return None
+        cells = list(_WS_CELL.finditer(line))
+        if len(cells) >= 2 and all(_WS_HEADER_CELL.fullmatch(c.group()) for c in cells):
+            cols = [k for k, c in enumerate(cells) if _secret_header(c.group())]
+            if cols:
+                starts = [c.start() for c in cells] + [1 << 30]
+                return cls(False, len(cells), [starts[k] for k in cols], [starts[k + 1] for k in cols])
+        return None
+
+    def row(self, line: str) -> str | None:
+        """``line`` with the secret cells masked, or ``None`` when the table ended before it."""
+        self.rows += 1
+        if self.rows > _TABLE_MAX_ROWS or not line.strip():
+            return None
+        if self.box:
+            if not _BOX_SEP.search(line):
+                return line if _BORDER.fullmatch(line) else None
+            parts = _BOX_SEP.split(line)
+            if len(parts) != self.width:
+                return None
+            for k in self.cols:
+                parts[2 * k] = _pad(parts[2 * k])
+            return "".join(parts)
+        out, last = [], 0
+        for start, end in zip(self.cols, self.ends, strict=True):
+            for c in _WS_CELL.finditer(line):
+                if c.end() > start and c.start() < end and c.start() >= last:
+                    out.append(line[last:c.start()] + MASK.ljust(len(c.group())))
+                    last = c.end()
+                    break
+        return "".join(out) + line[last:]
+
+
+def _table_kv(m: re.Match[str], line: str, low: str) -> _Repl:
+    if _Table.from_header(line) or _NOT_SECRET_KEY.search(m.group("key").replace(" ", "_")):
+        return None  # a header row, not a key and its value
+    return m.end(), line[m.start():m.start("v")] + MASK.ljust(m.end("v") - m.start("v"))
+
+
+# -- one line ---------------------------------------------------------------------------------------------
+_BOX_CHARS = ("│", "┃", "║", "|")
+
+
+def _redact_line(line: str) -> tuple[str, bool]:
+    """One line (that passed the prefilter) with every shape masked, and whether a PEM block opened.
+    Each rule runs only when its literal is in the line."""
+    opened = False
+    if "PRIVATE KEY" in line:
+        line, opened = _pem_sub(line)
+    low = _lower(line)
+    if "@" in low:
+        if "://" in low:
+            line = _apply(line, _URL_USERPASS, _mask_v)
+            line = _apply(line, _URL_USER, _url_user)
+        if "@tcp(" in low or "@unix(" in low:
+            line = _apply(line, _DSN, _mask_v)
+    if any(c in line for c in _BOX_CHARS):
+        line = _apply(line, _TABLE_KV, _table_kv)
+    if "config" in low:
+        line = _apply(line, _CONFIG_SET, _config_set)
+    line = _keyed(line)
+    if "passw" in low or "passph" in low:
+        line = _apply(line, _PASSWORD_WORD, _password_word)
+    if "credential" in low:
+        line = _apply(line, _CREDENTIALS_WORD, _credentials_word)
+    if "mysql" in low or "mariadb" in low:
+        line = _apply(line, _DB_CLIENT_P, _cmd, lower=False)
+    if "sshpass" in low:
+        line = _apply(line, _SSHPASS, _cmd, lower=False)
+    if "redis-cli" in low:
+        line = _apply(line, _REDIS_A, _cmd, lower=False)
+    if "bearer" in low or "basic" in low:
+        line = _apply(line, _BEARER, _bearer)
+    for lits, rx in _SHAPES:
+        if any(s in line for s in lits):
+            line = rx.sub(_shape_repl, line)
+    return line, opened
+
+
+class _Stream:
+    """Redacts consecutive lines (of a text, or rows of one source), carrying PEM and table context."""
+
+    def __init__(self) -> None:
+        self.pem_rows = 0
+        self.table: _Table | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.pem_rows) or self.table is not None
+
+    def feed(self, line: str) -> str:
+        if self.pem_rows:
+            if _PEM_END.search(line):
+                self.pem_rows = 0
+            else:
+                body = _pem_body_row(line)
+                if body is not None:
+                    self.pem_rows -= 1
+                    return body
+                self.pem_rows = 0  # a truncated block: this line is something else
+        if self.table is not None:
+            row = self.table.row(line)
+            if row is None:
+                self.table = None
+            else:
+                line = row
+        if not _CHEAP.search(line):
+            return line
+        if self.table is None and (table := _Table.from_header(line)):
+            self.table = table
+            return line
+        line, opened = _redact_line(line)
+        if opened:
+            self.pem_rows = _PEM_MAX_ROWS
+        return line
+
+
+def _redact_text(text: str) -> str:
+    """Multi-line text: only the lines holding a prefilter hit (and open PEM blocks, tables) are redacted."""
+    out: list[str] = []
+    pos, n = 0, len(text)
+    stream = _Stream()
+    while pos < n:
+        if not stream.active:
+            m = _CHEAP.search(text, pos)
+            if m is None:
+                out.append(text[pos:])
+                break
+            start = text.rfind("\n", pos, m.start()) + 1 or pos
+            out.append(text[pos:start])
+            pos = start
+        end = text.find("\n", pos)
+        if end < 0:
+            end = n
+        out.append(stream.feed(text[pos:end]))
+        if end < n:
+            out.append("\n")
+        pos = end + 1
+    return "".join(out)
 
 
 @lru_cache(maxsize=1)
@@ -144,35 +704,101 @@ def _known() -> Any:
 
 
 def redact(text: str) -> str:
-    """``text`` with every secret masked (``***``): by shape, then the known secret values."""
+    """``text`` with every secret masked (``***``): by shape, then the known secret values. ``text`` may
+    be one line or a whole file (PEM blocks and tables spanning lines are followed)."""
     if not text:
         return text
-    for rx, repl in _PATTERNS:
-        text = rx.sub(repl, text)
+    if "\n" in text:
+        text = _redact_text(text)
+    elif _CHEAP.search(text):
+        text = _redact_line(text)[0]
     known = _known()
     return known(text) if known else text
 
 
+# -- events tables ----------------------------------------------------------------------------------------
+def _next_rows(df: pd.DataFrame) -> np.ndarray:
+    """For each row position, the position of the next row of the same ``source`` (-1: none)."""
+    n = len(df)
+    nxt = np.full(n, -1, dtype=np.int64)
+    if n < 2:
+        return nxt
+    if "source" in df.columns:
+        codes, _ = pd.factorize(df["source"], use_na_sentinel=False)
+        order = np.lexsort((np.arange(n), codes))
+        same = codes[order[:-1]] == codes[order[1:]]
+        nxt[order[:-1][same]] = order[1:][same]
+    else:
+        nxt[:-1] = np.arange(1, n)
+    return nxt
+
+
+def _hit_rows(values: np.ndarray, known: Redactor | None) -> tuple[list[int], list[int]]:
+    """Rows whose text passes the prefilter, and rows holding a known secret value: the column is
+    joined into one string and scanned once (a hit's row is found by bisection)."""
+    texts = list(map(str, values))  # NaN and numbers are scanned too, only ``str`` rows are rewritten
+    big = "\n".join(texts)
+    lens = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1
+    starts = np.cumsum(lens) - lens
+
+    def rows_of(find: Callable[[int], int]) -> list[int]:
+        rows: list[int] = []
+        pos = 0
+        while (at := find(pos)) >= 0:
+            row = int(np.searchsorted(starts, at, side="right")) - 1
+            rows.append(row)
+            pos = int(starts[row] + lens[row])
+        return rows
+
+    def cheap(pos: int) -> int:
+        m = _CHEAP.search(big, pos)
+        return m.start() if m else -1
+
+    known_rows: set[int] = set()
+    for secret in known.secrets if known else ():
+        if secret in big:
+            known_rows.update(rows_of(lambda pos, s=secret: big.find(s, pos)))
+    return rows_of(cheap), sorted(known_rows)
+
+
+def _is_text(dtype: Any) -> bool:
+    return str(dtype) in ("object", "str", "string")
+
+
 def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A copy of an events table with every text column redacted (one pass per column)."""
+    """A copy of an events table with every text column redacted. Each column is scanned as one string
+    and only its rows with a prefilter hit are rewritten; a PEM block or a table spread over consecutive
+    rows of one ``source`` is followed row by row."""
     out = df.copy()
-    for col in out.columns:
-        if col in ("t", "t_s") or not (out[col].dtype == object or str(out[col].dtype) in ("str", "string")):
+    known = _known() or None
+    nxt: np.ndarray | None = None
+    for k, col in enumerate(out.columns):
+        if col in ("t", "t_s") or not _is_text(out.dtypes.iloc[k]):
             continue
-        values = out[col].to_numpy(dtype=object)
-        hit = [i for i, v in enumerate(values) if isinstance(v, str) and _maybe(v)]
-        if hit:
-            values = values.copy()
-            for i in hit:
-                values[i] = redact(values[i])
-            out[col] = pd.Series(values, index=out.index, dtype=out[col].dtype)
+        values = out.iloc[:, k].to_numpy(dtype=object)
+        hits, known_rows = _hit_rows(values, known)
+        if not hits and not known_rows:
+            continue
+        if nxt is None:
+            nxt = _next_rows(out)
+        new: dict[int, str] = {}
+        for i in hits:
+            v = values[i]
+            if i in new or not isinstance(v, str):
+                continue
+            if "\n" in v:
+                new[i] = _redact_text(v)
+                continue
+            stream = _Stream()
+            new[i] = stream.feed(v)
+            j = i
+            while stream.active and (j := int(nxt[j])) >= 0:
+                if isinstance(values[j], str):
+                    new[j] = stream.feed(values[j]) if "\n" not in values[j] else _redact_text(values[j])
+        for i in known_rows:
+            if isinstance(values[i], str):
+                new[i] = known(new.get(i, values[i]))  # type: ignore[misc]
+        changed = [i for i, v in new.items() if v != values[i]]
+        if changed:
+            out.iloc[changed, k] = [new[i] for i in changed]
     return out
-
-
-_CHEAP = re.compile(r"(?i)token|secret|passw|pwd|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credential|"
-                    r"bearer|basic|://")
-
-
-def _maybe(text: str) -> bool:
-    """A quick test before the full patterns (most lines hold no secret-ish word)."""
-    return bool(_CHEAP.search(text)) or bool(_known())
