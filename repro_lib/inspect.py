@@ -15,6 +15,7 @@ import pandas as pd
 
 from repro_lib.analysis import Diagnosis, diagnose
 from repro_lib.analysis.delivery import NOT_EDGE_SOURCES, edge_nodes, source_roles
+from repro_lib.capture.legacy import NATS_SERVER
 from repro_lib.errors import ReproError
 from repro_lib.run import NO_SNAPSHOT, Run, load_run
 
@@ -76,6 +77,8 @@ class Inspection:
                          "; an edge log that names no node id: it cannot show what an edge received")
             elif r.role == "orchestrator":
                 line += "; an orchestrator log"
+            elif r.source == "nats":
+                line += "; a NATS server's log (by its lines)"
             elif r.source not in NOT_EDGE_SOURCES:
                 line += "; read as neither an orchestrator's nor an edge's log"
             if r.notes:
@@ -132,6 +135,8 @@ def _by_service(frame: pd.DataFrame) -> pd.DataFrame:
     svc = first.str.extract(_SERVICE)[0]
     if svc.notna().sum() * 2 >= len(frame):  # a compose file, not a stray `|` in a message
         frame["source"] = svc.fillna(frame["source"])
+    elif first.str.match(NATS_SERVER).sum() * 2 >= len(frame):  # nats-server's own log, by its lines
+        frame["source"] = "nats"
     return frame
 
 

@@ -253,3 +253,15 @@ def test_panics_and_fatal_errors_are_surfaced() -> None:
         r = inspect_paths([str(REAL / name)])
         assert any(a.startswith(what) for a in r.diagnosis.alarms), (name, r.diagnosis.alarms)
         assert "Errors in the evidence" in r.text()
+
+
+def test_a_nats_server_log_is_read_as_one() -> None:
+    """nats-server's own lines (banner, traces, warnings): levels and times read, the file classified as
+    a NATS server's log by its lines (whatever it is called), never as an edge's."""
+    r = inspect_paths([str(REAL / "nats-docs-clients-banner-trace.log")])
+    assert set(r.events["source"]) == {"nats"}
+    assert r.events["level"].tolist()[:2] == ["INFO", "INFO"] and "TRACE" in set(r.events["level"])
+    assert r.events["t"].iloc[0] == pd.Timestamp("2021-09-29T02:23:05.189377Z")
+    assert "a NATS server's log" in r.text() and "taken as UTC" in r.text()
+    ev = inspect_paths([str(REAL / "nats-docs-jwt-cli-error-then-server-wrn-err.log")]).events
+    assert ev["level"].dropna().tolist() == ["WARN", "WARN", "ERROR", "WARN"]

@@ -1,5 +1,6 @@
 """Older and mangled line shapes, made readable before the per-line parser sees them:
 
+- nats-server's own lines, ``[pid] 2021/09/29 02:23:05.189377 [INF] …`` (its banner included);
 - Bacalhau's 2022 tab-separated lines, ``20h53m53.73<TAB>DEBUG<TAB>caller<TAB>message``;
 - a devstack's ``[pid] DBG caller > message`` behind a journald prefix (its time is journald's);
 - zerolog console records without the ``|`` or without a level
@@ -18,10 +19,14 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["normalise"]
+__all__ = ["normalise", "NATS_SERVER"]
 
 _TAB2022 = re.compile(r"^(\d\d)h(\d\d)m(\d\d(?:\.\d+)?)\t(TRACE|DEBUG|INFO|WARN(?:ING)?|ERROR|FATAL|PANIC)\t"
                       r"(\S+)\t(.*)$")
+#: nats-server's own log line: `[pid] 2021/09/29 02:23:05.189377 [INF] Starting nats-server`
+NATS_SERVER = re.compile(r"^\[(\d+)\] (\d{4})/(\d\d)/(\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?) "
+                         r"\[(TRC|DBG|INF|WRN|ERR|FTL)\] ?(.*)$")
+_NATS_LEVEL = {"TRC": "TRACE", "DBG": "DEBUG", "INF": "INFO", "WRN": "WARN", "ERR": "ERROR", "FTL": "FATAL"}
 _LEVEL3 = {"TRACE": "TRC", "DEBUG": "DBG", "INFO": "INF", "WARN": "WRN", "WARNING": "WRN", "ERROR": "ERR",
            "FATAL": "FTL", "PANIC": "PNC"}
 _JOURNAL = re.compile(r"^([A-Z][a-z]{2} [ \d]\d (\d\d:\d\d:\d\d))\s+(\S+) (.*)$", re.DOTALL)
@@ -49,6 +54,11 @@ def _continues(prev_last: str, line: str) -> bool:
 
 def _rewrite(line: str) -> str:
     """One (possibly joined) record in a shape the per-line parser reads."""
+    m = NATS_SERVER.match(line)
+    if m:  # nats-server's own log: local time, no zone (capture.zones reads it in its zone)
+        pid, y, mo, d, tod, lvl, msg = m.groups()
+        text = msg.strip().replace("\\", "\\\\").replace('"', '\\"')
+        return f'time={y}-{mo}-{d}T{tod} level={_NATS_LEVEL[lvl]} msg="{text}" pid={pid}'
     m = _TAB2022.match(line)
     if m:
         h, mi, s, lvl, caller, msg = m.groups()

@@ -32,7 +32,7 @@ __all__ = ["settle_zones", "parse_tz", "ZONE_NOTE"]
 ZONE_NOTE = "zones"
 _EXPLICIT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?\s*(Z|[+-]\d\d:?\d\d)(?![\d:])")
 # a zoneless time at the start of a line, after a compose/docker service prefix or a [pid]
-_NAIVE = re.compile(r"^(?:[\w.-]+\s+\|\s+)?(?:\[\d+\]\s+)?(?:\d{4}-\d\d-\d\d[T ]|[A-Z][a-z]{2}\s+\d{1,2}\s+)?"
+_NAIVE = re.compile(r"^(?:[\w.-]+\s+\|\s+)?(?:\[\d+\]\s+)?(?:\d{4}[-/]\d\d[-/]\d\d[T ]|[A-Z][a-z]{2}\s+\d{1,2}\s+)?"
                     r"(\d\d):(\d\d):(\d\d)(?:[.,](\d{1,9}))?(?![\d.,]|\s*(?:Z|[+-]\d\d:?\d\d|UTC)\b)")
 
 
