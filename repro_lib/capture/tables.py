@@ -438,13 +438,16 @@ _LOG_COMMANDS = re.compile(r"^\S+\s+(?:(?:--?\S+\s+)*)(?:serve|devstack|agent|co
 
 
 def _looks_like_cli(text: str) -> bool:
+    """Whether the head of a file shows CLI output (a command of ours whose output is not a log, a
+    table header, a describe, a phrase only the CLI prints): a log is never read whole twice."""
     from repro_lib.capture import paste as pp
 
     if sniff_cli(text) is not None:
         return True
     for ln in text.splitlines()[:400]:
-        if pp.command_of(ln) or pp.CLI_PHRASES.match(ln) or pp.header_kind(ln) or pp._DESCRIBE_KV.match(ln) \
-                or pp._YAML_TOP.match(ln):
+        cmd = pp.command_of(ln)
+        if (cmd and not _LOG_COMMANDS.search(cmd)) or pp.CLI_PHRASES.match(ln) or pp.header_kind(ln) \
+                or pp._DESCRIBE_KV.match(ln) or pp._YAML_TOP.match(ln):
             return True
     return False
 
