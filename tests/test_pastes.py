@@ -265,3 +265,14 @@ def test_a_nats_server_log_is_read_as_one() -> None:
     assert "a NATS server's log" in r.text() and "taken as UTC" in r.text()
     ev = inspect_paths([str(REAL / "nats-docs-jwt-cli-error-then-server-wrn-err.log")]).events
     assert ev["level"].dropna().tolist() == ["WARN", "WARN", "ERROR", "WARN"]
+
+
+def test_two_describes_of_two_jobs_both_reach_the_final_state() -> None:
+    """The job that ran must not hide the one whose executions failed (a later table adds rows; it
+    replaces only the rows of the same job)."""
+    files = [REAL / "bacalhau-issue-3731-describe-completed-with-failed-executions.txt",
+             REAL / "bacalhau-pr-4136-job-describe-prompt.txt"]
+    r = inspect_paths([str(f) for f in files])
+    v = r.diagnosis.verdict
+    assert v is not None and v.verdict == "inconclusive"
+    assert "Edit Justicons" in " ".join(v.reasons)

@@ -200,12 +200,20 @@ _TIMES = ("connected_since", "last_heartbeat", "created_at", "updated_at")
 
 
 def snapshot_from_tables(tables: list[CliTable], t_s: float, t0_unix: float | None = None) -> Snapshot:
-    """The latest table of each kind (in the order given) as the final :class:`Snapshot`. Unix times
-    in it (``connected_since`` …) become seconds since ``t0_unix`` (the logs' first line), or are
-    dropped when there are no logs to place them against."""
+    """The final :class:`Snapshot` from the tables (in the order given): for each kind, every row
+    seen, a later row replacing an earlier one of the same node, job or execution (two describes of
+    two jobs both count; a later `node list` updates the nodes of an earlier one). Unix times in it
+    (``connected_since`` …) become seconds since ``t0_unix`` (the logs' first line), or are dropped
+    when there are no logs to place them against."""
     latest: dict[str, pd.DataFrame] = {}
     for kind, frame in tables:
-        latest[kind] = frame
+        if kind in latest and len(frame):
+            key = "name" if kind == "jobs" else "id"
+            merged = pd.concat([latest[kind], frame], ignore_index=True)
+            ids = merged[key].where(merged[key].notna(), merged.index.astype(str))
+            latest[kind] = merged[~ids.duplicated(keep="last")].reset_index(drop=True)
+        elif len(frame) or kind not in latest:
+            latest[kind] = frame
 
     def rows(kind: str) -> list[dict[str, Any]]:
         if kind not in latest:
