@@ -135,7 +135,7 @@ def _by_service(frame: pd.DataFrame) -> pd.DataFrame:
     svc = first.str.extract(_SERVICE)[0]
     if svc.notna().sum() * 2 >= len(frame):  # a compose file, not a stray `|` in a message
         frame["source"] = svc.fillna(frame["source"])
-    elif first.str.match(NATS_SERVER).sum() * 2 >= len(frame):  # nats-server's own log, by its lines
+    elif (first.str.match(NATS_SERVER) & first.str.startswith("[")).sum() * 2 >= len(frame):  # nats-server's own
         frame["source"] = "nats"
     return frame
 

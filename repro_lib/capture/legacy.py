@@ -23,8 +23,8 @@ __all__ = ["normalise", "NATS_SERVER"]
 
 _TAB2022 = re.compile(r"^(\d\d)h(\d\d)m(\d\d(?:\.\d+)?)\t(TRACE|DEBUG|INFO|WARN(?:ING)?|ERROR|FATAL|PANIC)\t"
                       r"(\S+)\t(.*)$")
-#: nats-server's own log line: `[pid] 2021/09/29 02:23:05.189377 [INF] Starting nats-server`
-NATS_SERVER = re.compile(r"^\[(\d+)\] (\d{4})/(\d\d)/(\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?) "
+#: nats-server's own log line (and its tools'): `[pid] 2021/09/29 02:23:05.189377 [INF] Starting nats-server`
+NATS_SERVER = re.compile(r"^(?:\[(\d+)\] )?(\d{4})/(\d\d)/(\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?) "
                          r"\[(TRC|DBG|INF|WRN|ERR|FTL)\] ?(.*)$")
 _NATS_LEVEL = {"TRC": "TRACE", "DBG": "DEBUG", "INF": "INFO", "WRN": "WARN", "ERR": "ERROR", "FTL": "FATAL"}
 _LEVEL3 = {"TRACE": "TRC", "DEBUG": "DBG", "INFO": "INF", "WARN": "WRN", "WARNING": "WRN", "ERROR": "ERR",
@@ -58,7 +58,7 @@ def _rewrite(line: str) -> str:
     if m:  # nats-server's own log: local time, no zone (capture.zones reads it in its zone)
         pid, y, mo, d, tod, lvl, msg = m.groups()
         text = msg.strip().replace("\\", "\\\\").replace('"', '\\"')
-        return f'time={y}-{mo}-{d}T{tod} level={_NATS_LEVEL[lvl]} msg="{text}" pid={pid}'
+        return f'time={y}-{mo}-{d}T{tod} level={_NATS_LEVEL[lvl]} msg="{text}"' + (f" pid={pid}" if pid else "")
     m = _TAB2022.match(line)
     if m:
         h, mi, s, lvl, caller, msg = m.groups()
