@@ -25,7 +25,7 @@ REAL = ROOT / "tests" / "fixtures" / "real"
 EXPECTED = json.loads((REAL / "expected-issue18.json").read_text())
 
 _LEVEL = re.compile(r'(?:^|\s|\|\s|\]\s)(?:TRC|DBG|INF|WRN|ERR|FTL|PNC|\?\?\?)\s|"level":"|\blevel=|'
-                    r"\t(?:DEBUG|INFO|WARN|ERROR)\t")
+                    r"\t(?:DEBUG|INFO|WARN|ERROR)\t|\s\[(?:TRC|DBG|INF|WRN|ERR|FTL)\]\s")
 _TOD = re.compile(r"(?<![\d:])(\d\d):(\d\d):(\d\d)(?![\d:])|(\d\d)h(\d\d)m(\d\d)")
 _CONSOLE_TOD = re.compile(r"(?<![\d:])(\d\d):(\d\d):(\d\d)(?:\.\d+)? \| ")
 _RFC = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)")
