@@ -116,12 +116,17 @@ NOTEBOOK_CELLS = [
 ]
 
 
+def notebook(cells: list[tuple[dict[str, object], str]]) -> str:
+    """A notebook of code ``cells`` (metadata, source), as JSON."""
+    return json.dumps({"cells": [{"cell_type": "code", "metadata": m, "execution_count": None, "outputs": [],
+                                  "source": s, "id": f"c{i}"} for i, (m, s) in enumerate(cells)],
+                       "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                   "language": "python"}},
+                       "nbformat": 4, "nbformat_minor": 5})
+
+
 def test_a_report_that_fails_half_way_is_redacted(box: Path) -> None:
-    nb = {"cells": [{"cell_type": "code", "metadata": m, "execution_count": None, "outputs": [], "source": s,
-                     "id": f"c{i}"} for i, (m, s) in enumerate(NOTEBOOK_CELLS)],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    (box / "leaky.ipynb").write_text(json.dumps(nb))
+    (box / "leaky.ipynb").write_text(notebook(NOTEBOOK_CELLS))
     inputs = {p for p in box.rglob("*") if p.is_file()}
     p = repro("report", "leaky.ipynb", "-p", "TOKEN", "PLANTnbparam-3", "-p", "CORPUS", str(CORPUS),
               "--out", "rep", cwd=box)
@@ -136,12 +141,7 @@ def test_a_report_that_fails_half_way_is_redacted(box: Path) -> None:
 
 
 def test_a_report_that_succeeds_is_redacted_in_notebook_and_html(box: Path) -> None:
-    cells = NOTEBOOK_CELLS[:-1]
-    nb = {"cells": [{"cell_type": "code", "metadata": m, "execution_count": None, "outputs": [], "source": s,
-                     "id": f"c{i}"} for i, (m, s) in enumerate(cells)],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    (box / "ok.ipynb").write_text(json.dumps(nb))
+    (box / "ok.ipynb").write_text(notebook(NOTEBOOK_CELLS[:-1]))  # without the cell that raises
     inputs = {p for p in box.rglob("*") if p.is_file()}
     p = repro("report", "ok.ipynb", "-p", "TOKEN", "PLANTnbparam-4", "-p", "CORPUS", str(CORPUS), "--out", "rep",
               cwd=box)
