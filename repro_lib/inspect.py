@@ -131,11 +131,12 @@ def _by_service(frame: pd.DataFrame) -> pd.DataFrame:
     that service is the line's source (so one file of several services reads as several logs)."""
     if not len(frame) or "line" not in frame:
         return frame
-    first = frame["line"].fillna("").astype(str).str.split("\n", n=1).str[0]
-    svc = first.str.extract(_SERVICE)[0]
-    if svc.notna().sum() * 2 >= len(frame):  # a compose file, not a stray `|` in a message
+    # decided on the first 2,000 lines (a compose file has its prefix on every line), applied to all
+    head = frame["line"].iloc[:2000].fillna("").astype(str).str.split("\n", n=1).str[0]
+    if head.str.match(_SERVICE).sum() * 2 >= len(head):  # a compose file, not a stray `|` in a message
+        svc = frame["line"].fillna("").astype(str).str.extract(_SERVICE)[0]
         frame["source"] = svc.fillna(frame["source"])
-    elif (first.str.match(NATS_SERVER) & first.str.startswith("[")).sum() * 2 >= len(frame):  # nats-server's own
+    elif (head.str.match(NATS_SERVER) & head.str.startswith("[")).sum() * 2 >= len(head):  # nats-server's own
         frame["source"] = "nats"
     return frame
 

@@ -415,23 +415,33 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
 
 
 #: what must not stay buried in a log: a crash, a node that could not be created, an execution the
-#: system lost track of (each a finding of its own, whatever the verdict says)
+#: system lost track of (each a finding of its own, whatever the verdict says); case-insensitive substrings,
+#: matched by Arrow's kernels (a million lines in well under a second)
 _ALARMS = (
-    ("panic", re.compile(r"^\s*panic: |^fatal error: |\bPANIC\b|\blevel[=:]\W?(?:panic|fatal)\b", re.I)),
-    ("error creating node", re.compile(r"error creating node", re.I)),
-    ("execution not found", re.compile(r"execution not found", re.I)),
+    ("panic", ("panic:", "fatal error:")),
+    ("error creating node", ("error creating node",)),
+    ("execution not found", ("execution not found",)),
 )
 
 
 def alarms(events: pd.DataFrame, most: int = 3) -> list[str]:
     """One line per kind of alarm in ``events``: how many, and the first (source, time, text)."""
+    import pyarrow.compute as pc
+
     if events.empty or "line" not in events:
         return []
-    text = events["line"].fillna("").astype(str)
-    level = events["level"].fillna("").astype(str) if "level" in events else pd.Series("", index=events.index)
+    from repro_lib.capture.zones import arrow_strings
+
+    text = arrow_strings(events["line"])
+    level = events["level"].astype(str) if "level" in events else pd.Series("", index=events.index)
     out = []
-    for name, rx in _ALARMS:
-        hit = text.str.contains(rx) | ((name == "panic") & level.isin(["PANIC", "FATAL"]))
+    for name, needles in _ALARMS:
+        hit = np.zeros(len(events), dtype=bool)
+        for needle in needles:
+            hit |= pc.fill_null(pc.match_substring(text, needle, ignore_case=True), False).to_numpy(
+                zero_copy_only=False)
+        if name == "panic":
+            hit |= level.isin(["PANIC", "FATAL"]).to_numpy()
         if not hit.any():
             continue
         rows = events[hit]
