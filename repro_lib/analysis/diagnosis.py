@@ -315,8 +315,9 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         jobs_rows = events[(events["kind"] == "state") & events["execution"].isna() & events["job"].notna()]
         jobs = [{"name": j, "state": s} for j, s in jobs_rows.groupby("job", sort=False)["state"].last().items()]
         ex_rows = events[(events["kind"] == "state") & events["execution"].notna()]
-        last = ex_rows.groupby("execution", sort=False).last()
-        executions = [{"id": x, "job": r["job"], "state": r["state"], "desired": None} for x, r in last.iterrows()]
+        last = ex_rows.groupby("execution", sort=False)[["job", "state"]].last()
+        executions = [{"id": x, "job": j, "state": st, "desired": None}
+                      for x, j, st in zip(last.index, last["job"], last["state"], strict=True)]
         verdict = verdict_from_table(tab, jobs, names=names, timings=timings, t_end=t_end, executions=executions)
     debug = _debug_seen(full)
     if not events["kind"].isin(["dispatch", "publish"]).any() and (events["execution"].notna().any() or not debug):
