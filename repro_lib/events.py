@@ -27,8 +27,8 @@ COLUMNS = ("t", "t_s", "source", "kind", "node", "job", "execution", "state", "d
 
 KINDS = (
     "state",     # execution or job state change: state=compute state (execution) or job state
-    "dispatch",  # dispatcher: state=attempt | skipped | redispatch | retry
-    "publish",   # transport PublishAsync: state=published | refused
+    "dispatch",  # dispatcher: state=attempt | skipped | redispatch | retry | backoff (fix C's plane)
+    "publish",   # transport PublishAsync: state=published | refused; fix C's acked request: failed
     "deliver",   # NATS delivery of an orchestrator->edge message: state=delivered | lost | dropped
     "eval",      # evaluations: state=queued | batch | created | processed; detail has trigger=
     "node",      # orchestrator's belief about a node: state=handshake|connecting|connected|disconnected|lost
@@ -40,8 +40,8 @@ KINDS = (
 )
 
 STATES = {
-    "dispatch": ("attempt", "skipped", "redispatch", "retry"),
-    "publish": ("published", "refused"),
+    "dispatch": ("attempt", "skipped", "redispatch", "retry", "backoff"),
+    "publish": ("published", "refused", "failed"),
     "deliver": ("delivered", "lost", "dropped"),
     "eval": ("queued", "batch", "created", "processed"),
     "node": ("handshake", "connecting", "connected", "disconnected", "lost"),
@@ -73,6 +73,9 @@ LOG_MESSAGES: dict[str, tuple[str, str]] = {
     "RECONCILER: Checking rollout completion": ("reconcile", "checking"),
     "RECONCILER: STUCK EXECUTIONS DETECTED - dispatch may have failed": ("reconcile", "stuck"),
     "RECONCILER: Re-dispatching pending execution to reconnected node": ("dispatch", "redispatch"),
+    # fix C (upstream's NCL data plane, texts from dispatcher/recovery.go:61-64, 102)
+    "Failed to publish message": ("publish", "failed"),
+    "Performing backoff": ("dispatch", "backoff"),
     "HANDSHAKE: Node handshake completed": ("node", "handshake"),
     "NODE: state changed": ("node", ""),          # state= field carries the state
     "EXECUTION: state changed": ("state", ""),    # state= compute state, desired= desired state

@@ -75,7 +75,8 @@ def compare_fixes(scenario: str | Path | dict[str, Any], *, fixes: Sequence[str]
 
 
 _DISPATCH_WORDS = [("dispatch_attempts", "sent"), ("dispatch_retries", "retried"), ("dispatch_lost", "lost"),
-                   ("dispatch_refused", "refused"), ("dispatch_skipped", "skipped"), ("redispatches", "re-sent")]
+                   ("dispatch_refused", "refused"), ("dispatch_skipped", "skipped"), ("redispatches", "re-sent"),
+                   ("dispatch_failed", "failed (detected)"), ("replays", "replayed")]
 
 
 def _seconds(v: Any) -> str:

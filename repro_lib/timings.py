@@ -48,6 +48,11 @@ class Timings:
     execution_start_delay: float = 1.0 # RunExecutionRequest -> running
     edge_heartbeat_miss_factor: int = 5
     edge_reconnect_interval: float = 10.0
+    # fix C (sequence-replay), upstream's NCL data plane (docs/fix-c-sequence-replay.md §7.5)
+    plane_retry_base: float = 5.0       # dispatcher recovery back-off: 5 s doubling ...
+    plane_retry_max: float = 300.0      # ... to 5 min (dispatcher/config.go:24-25)
+    ack_wait: float = 30.0              # an unanswered request fails after this (publisher_config.go:113)
+    node_persist_interval: float = 300.0  # the replay cursor is persisted this often (nodes/manager.go:28)
 
     @property
     def health_check(self) -> float:
@@ -80,6 +85,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "housekeeping_interval": 1.0,
         "edge_reconnect_interval": 1.0,
         "restart_grace": 3.0,
+        "plane_retry_base": 1.0,
+        "plane_retry_max": 4.0,
+        "ack_wait": 3.0,
     },
     "replay": {
         "heartbeat_interval": 2.0,
@@ -93,6 +101,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "edge_boot_delay": 0.2,
         "execution_start_delay": 0.2,
         "edge_reconnect_interval": 1.0,
+        "plane_retry_base": 1.0,
+        "plane_retry_max": 2.0,
+        "ack_wait": 2.0,
     },
 }
 
@@ -131,12 +142,15 @@ def timings_from(spec: dict[str, Any] | None = None, **overrides: Any) -> Timing
         raise SetError("lost_timeout must be longer than disconnect_timeout (NodeManagerConfig rule)")
     if t.watcher_max_backoff < t.watcher_initial_backoff:
         raise SetError("watcher_max_backoff must not be shorter than watcher_initial_backoff")
+    if t.plane_retry_max < t.plane_retry_base:
+        raise SetError("plane_retry_max must not be shorter than plane_retry_base")
     return t
 
 
 # timings that pace a periodic loop or a timeout: 0 would spin (0 is fine for the delays)
 _POSITIVE = ("heartbeat_interval", "disconnect_timeout", "lost_timeout", "housekeeping_interval",
              "watcher_initial_backoff", "watcher_max_backoff", "edge_reconnect_interval", "reeval_max_batch",
-             "dispatcher_max_attempts", "edge_heartbeat_miss_factor")
+             "dispatcher_max_attempts", "edge_heartbeat_miss_factor", "plane_retry_base", "plane_retry_max",
+             "ack_wait")
 
 

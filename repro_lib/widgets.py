@@ -95,8 +95,8 @@ class TimingExplorer:
         self.preset = W.Dropdown(options=list(PRESETS), value=t.preset, description="timing preset", style=_LABEL,
                                  tooltip="repro: 5 min timeout; docs: 90 s and a 30 s connecting stage; fast: 3 s")
         self.fix = W.Dropdown(options=list(FIXES), value=(self.doc.get("fix") or "none"), description="fix",
-                              style=_LABEL, tooltip="block = approach A; redispatch-on-join = B; edge-reconcile = D; "
-                                                     "pending-timeout = E")
+                              style=_LABEL, tooltip="block = approach A; redispatch-on-join = B; sequence-replay = C "
+                                                     "(upstream's design); edge-reconcile = D; pending-timeout = E")
         self.edges = W.IntSlider(value=len(self.doc.get("edges") or [1, 2]), min=1, max=20, description="edges",
                                  continuous_update=False, style=_LABEL, layout=W.Layout(width="640px"),
                                  tooltip="How many edges are killed and restarted")

@@ -347,3 +347,29 @@ def test_fault_rows_get_the_node_id_of_the_moment() -> None:
     assert list(zip(faults["state"], faults["node"], strict=True)) == \
         [("start", "n-old"), ("kill", "n-old"), ("start", "n-new")]
     assert faults["detail"].str.startswith("target=edge1").all()
+
+
+@needs_nats
+@pytest.mark.slow
+def test_local_sequence_replay_detects_no_responders_and_replays(tmp_path: Path, root: Path) -> None:
+    """Fix C live: the run request to a dead edge fails with NATS's own 503 (a request with no
+    subscriber), the plane backs off, and the returning edge's handshake replays it — no node-join
+    re-dispatch involved; the sim says the same."""
+    sc = _quick("core-395.yaml", "fix=sequence-replay")
+    sim = run_scenario(sc)
+    live = run_live(sc, "local", work_dir=tmp_path / "work", progress=False)
+    assert live.error is None
+    assert sim.verdict.verdict == live.verdict.verdict == "not_reproduced"
+    assert final_states(live) == final_states(sim)
+    ev = live.events
+    failed = ev[(ev["kind"] == "publish") & (ev["state"] == "failed")]
+    assert len(failed) >= 2, "the dead edges' run requests were not detected as failed"
+    assert failed["detail"].str.contains("no responders available for request").all()
+    assert (ev["msg"] == "Performing backoff").sum() >= 2
+    assert live.event_counts()["redispatches"] == 0
+    got = ev[(ev["msg"] == "EDGE: Received RunExecutionRequest") & (ev["job"] == "new-test-job")]
+    assert set(got["source"]) == {"edge1", "edge2"}
+    # the replay came from a handshake's fresh plane, started at the cursor the heartbeats reported
+    started = ev[ev["msg"] == "Data plane started"]
+    assert started["detail"].str.contains("node reconnected").sum() >= 2
+    assert started["detail"].str.contains(r"startSeqNum=[1-9]", regex=True).sum() >= 2

@@ -125,6 +125,7 @@ def test_cli_core_json(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 
 @pytest.mark.parametrize("fix,verdict,code", [("redispatch-on-join", "not_reproduced", 1),
                                               ("block", "reproduced", 0),
+                                              ("sequence-replay", "not_reproduced", 1),
                                               ("edge-reconcile", "not_reproduced", 1)])
 def test_cli_fixes_on_core(root: Path, tmp_path: Path, fix: str, verdict: str, code: int) -> None:
     out = tmp_path / "out.json"

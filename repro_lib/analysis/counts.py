@@ -8,7 +8,10 @@
 - ``dispatch_lost``: run requests NATS dropped (the sim logs each drop); for live runs, where NATS
   logs none, run requests published that the edge log of their node never shows as received —
   counted only for nodes whose edge log was read;
-- ``redispatches``: the fixes' re-sends; ``node_join_evals``: evaluations created by node-join.
+- ``redispatches``: the fixes' re-sends; ``node_join_evals``: evaluations created by node-join;
+- fix C (``sequence-replay``): ``dispatch_failed``, requests its plane saw fail (NATS's 503 or no ack
+  in time: detected, unlike a publish into the void); ``replays``, sends of an event already sent
+  (after a failure the plane re-sends everything since the handshake).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ def event_counts(events: pd.DataFrame) -> dict[str, int]:
     prev = disp.groupby("execution", sort=False)["state"].shift()
     attempt = disp["state"] == "attempt"
     retried = attempt & (prev == "retry")
+    seq = detail[kind == "dispatch"].str.extract(r"(?:^| )seq=(\d+)", expand=False)
+    planed = attempt & seq.notna()
+    replayed = planed & pd.DataFrame({"e": disp["execution"], "s": seq}).duplicated()
     refused = ev.loc[(kind == "publish") & (state == "refused"), ["node"]].assign(
         check=detail[(kind == "publish") & (state == "refused")].str.contains("connection_exists=", regex=False))
     per_node = refused.groupby([refused["node"].fillna(""), "check"]).size().unstack(fill_value=0)
@@ -43,7 +49,7 @@ def event_counts(events: pd.DataFrame) -> dict[str, int]:
         got = set(ev.loc[(kind == "deliver") & (state == "delivered") & ~nats, "execution"])
         lost = int(len(set(pub) - got))
     return {
-        "dispatch_attempts": int((attempt & ~retried).sum()),
+        "dispatch_attempts": int((attempt & ~retried & ~replayed).sum()),
         "dispatch_retries": int(retried.sum()),
         "dispatch_lost": lost,
         "dispatch_refused": n_refused,
@@ -51,6 +57,8 @@ def event_counts(events: pd.DataFrame) -> dict[str, int]:
         "node_join_evals": int(((kind == "eval") & (state == "created")
                                 & detail.str.contains("trigger=node-join", regex=False)).sum()),
         "redispatches": int(((kind == "dispatch") & (state == "redispatch")).sum()),
+        "dispatch_failed": int(((kind == "publish") & (state == "failed")).sum()),
+        "replays": int(replayed.sum()),
     }
 
 

@@ -401,6 +401,17 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
             m = connected & (outcome != "retrying") & (bound > end)
             due = np.where(m, bound, due)
             remedy = np.where(m, "pending-timeout re-dispatch (at the latest)", remedy)
+        if "sequence-replay" in fixes:  # a node's plane failed a request: it replays everything at its retry
+            retry: dict[Any, tuple[float, float]] = {}
+            for i in r.where((r.kind == "dispatch") & (r.state == "backoff")):
+                m = _BACKOFF_RX.search(r.detail[i] or "")
+                if m and r.node[i] is not None:
+                    retry[r.node[i]] = (r.t[i], r.t[i] + float(m.group(1)) * _UNIT[m.group(2)])
+            for c, nd in enumerate(node):
+                failed_at, at_ = retry.get(nd, (np.nan, np.nan))
+                sent = last_send_s[c] if last_send_s[c] == last_send_s[c] else created[c]
+                if at_ > end and failed_at >= sent - IN_FLIGHT_S and np.isnan(due[c]) and outcome[c] != "retrying":
+                    due[c], remedy[c] = at_, "sequence-replay retry"
         if "redispatch-on-join" in fixes:
             bound = rejoined + t.reeval_batch_delay + 1.0
             with np.errstate(invalid="ignore"):

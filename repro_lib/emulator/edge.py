@@ -29,7 +29,7 @@ def dump_disk(disk: _Persisted) -> str:
     return json.dumps({
         "node_id": disk.node_id,
         "executions": [{"id": e.id, "job": e.job, "state": str(e.state), "run_for": e.run_for,
-                        "reported": str(e.reported) if e.reported is not None else None}
+                        "reported": str(e.reported) if e.reported is not None else None, "unacked": e.unacked}
                        for e in disk.executions.values()],
     }, indent=1)
 
@@ -40,7 +40,7 @@ def load_disk(text: str) -> _Persisted:
     for e in doc.get("executions", []):
         disk.executions[e["id"]] = LocalExecution(
             e["id"], e["job"], ComputeState(e["state"]), e.get("run_for"),
-            ComputeState(e["reported"]) if e.get("reported") else None)
+            ComputeState(e["reported"]) if e.get("reported") else None, bool(e.get("unacked")))
     return disk
 
 
@@ -54,7 +54,8 @@ class EdgeProcess:
         self.state_path = cfg.data_dir / STATE_FILE
         disk = self._load()
         self.edge = Edge(cfg.name, disk.node_id if disk else f"n-{secrets.token_hex(4)}", cfg.timings,
-                         labels=cfg.labels, reconcile_on_connect=cfg.policies.edge_reconcile)
+                         labels=cfg.labels, reconcile_on_connect=cfg.policies.edge_reconcile,
+                         sequence_replay=cfg.policies.sequence_replay)
         if disk is not None:
             self.edge.disk = disk
         self._written = ""
@@ -114,13 +115,29 @@ class EdgeProcess:
         self.flush()
 
     async def _publisher(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             subject, data = await self._outq.get()
+            if self.edge.sequence_replay and b'"ExecutionState"' in data:
+                loop.create_task(self._report_request(subject, data))
+                await asyncio.sleep(0)  # on the wire before the next message: order kept
+                continue
             try:
                 await self.nc.publish(subject, data)
             except Exception as e:  # noqa: BLE001 - lost, as core NATS would lose it
                 self.out.log(self.clock.now(), self.cfg.name, "WARN", "NATS: publish failed", subject=subject,
                              err=type(e).__name__)
+
+    async def _report_request(self, subject: str, data: bytes) -> None:
+        """Fix C: a state report is a request the orchestrator acks; a failure is sent again later."""
+        payload = json.loads(data)
+        try:
+            await self.nc.request(subject, data, timeout=self.cfg.timings.ack_wait)
+            ok = True
+        except Exception:  # noqa: BLE001 - no responders, timeout, connection down: not acked
+            ok = False
+        self.edge.on_report_result(self.clock.now(), str(payload.get("execution_id")), str(payload.get("state")), ok)
+        self.flush()
 
     async def _on_msg(self, msg: Any) -> None:
         try:
@@ -130,6 +147,11 @@ class EdgeProcess:
         if isinstance(payload, dict):
             self.edge.on_message(self.clock.now(), payload)
             self.flush()
+            if msg.reply:  # fix C's plane: acked once handled, whatever the handling did
+                try:
+                    await self.nc.publish(msg.reply, json.dumps({"type": "Ack", "seq": payload.get("seq")}).encode())
+                except Exception:  # noqa: BLE001, S110 - the orchestrator sees a timeout, as it would
+                    pass
 
     # -- the process ---------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> int:

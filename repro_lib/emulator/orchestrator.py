@@ -136,14 +136,34 @@ class OrchestratorProcess:
         self.flush()
 
     async def _publisher(self) -> None:
-        """One task publishes everything, in the order the model produced it."""
+        """One task publishes everything, in the order the model produced it. With fix C a node plane's
+        message is a request the edge acks (no subscriber: NATS's 503 at once; no answer: ``ack_wait``)."""
+        loop = asyncio.get_running_loop()
         while True:
             subject, data = await self._outq.get()
+            if self.orch.planes is not None and b'"seq":' in data:
+                loop.create_task(self._plane_request(subject, data))
+                await asyncio.sleep(0)  # the request is on the wire before the next message: order kept
+                continue
             try:
                 await self.nc.publish(subject, data)
             except Exception as e:  # noqa: BLE001 - a closed/reconnecting connection: the message is lost
                 self.out.log(self.clock.now(), _SOURCE, "WARN", "NATS: publish failed", subject=subject,
                              err=type(e).__name__)
+
+    async def _plane_request(self, subject: str, data: bytes) -> None:
+        import nats.errors
+
+        payload = json.loads(data)
+        try:
+            await self.nc.request(subject, data, timeout=self.cfg.timings.ack_wait)
+            outcome = "ack"
+        except nats.errors.NoRespondersError:
+            outcome = "no_responders"
+        except Exception:  # noqa: BLE001 - timeout, or the connection went away: no ack came
+            outcome = "timeout"
+        self.orch.on_publish_result(self.clock.now(), payload, outcome)
+        self.flush()
 
     async def _on_msg(self, msg: Any) -> None:
         try:
@@ -154,6 +174,8 @@ class OrchestratorProcess:
             return
         reply = self.orch.on_message(self.clock.now(), payload)
         self.flush()
+        if reply is None and msg.reply and self.orch.planes is not None:
+            reply = {"type": "Ack"}  # fix C: an edge's state report is a request the orchestrator acks
         if reply is None:
             return
         data = json.dumps(reply).encode()

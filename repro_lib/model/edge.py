@@ -4,6 +4,13 @@ It handshakes, heartbeats (request/reply: a missing reply counts as a miss), run
 ``RunExecutionRequest`` asks for, and keeps a local store that survives a restart with the same
 identity (the named volume), so a restarted edge resumes what it already had — without asking
 the orchestrator. With the ``edge-reconcile`` fix it asks for its assignments on (re)connect.
+
+With ``sequence-replay`` (fix C, docs/fix-c-sequence-replay.md §4, §7.3) it keeps upstream's incoming
+sequence tracker: set from the handshake reply, moved to each message's seq (no gap or order check),
+reported in every heartbeat; a duplicate run request or a cancel of an unknown or finished execution
+is logged ``Error handling message`` and acked anyway (``compute/message_handler.go:52-66``). Its own
+state reports are acked too; one that fails is sent again after a back-off and at the next handshake
+(the compute's outgoing plane, [I]: modelled as a re-send of every unacked report).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ class LocalExecution:
     state: ComputeState = ComputeState.PENDING
     run_for: float | None = None
     reported: ComputeState | None = None
+    unacked: bool = False   # fix C: the last report's ack has not come back
 
 
 @dataclass
@@ -40,11 +48,15 @@ class Edge:
     """One edge process. ``gen`` changes on every (re)start so stale timers are ignored."""
 
     def __init__(self, name: str, node_id: str, timings: Timings, *, labels: dict[str, str] | None = None,
-                 reconcile_on_connect: bool = False) -> None:
+                 reconcile_on_connect: bool = False, sequence_replay: bool = False) -> None:
         self.name = name
         self.t = timings
         self.labels = dict(labels or {})
         self.reconcile_on_connect = reconcile_on_connect
+        self.sequence_replay = sequence_replay
+        self.tracker = 0          # fix C: last orchestrator seq processed (memory; the handshake resets it)
+        self.report_failures = 0
+        self.report_retry_at: float | None = None
         self.disk = _Persisted(node_id)
         self.out = Outbox()
         self.gen = 0
@@ -64,6 +76,7 @@ class Edge:
         """The process starts: resume local executions, then handshake after boot delay."""
         self.gen += 1
         self.connected = False
+        self.report_failures, self.report_retry_at = 0, None
         self._log(now, "INFO", "EDGE: starting", node_id=self.node_id,
                   resumed=len(self._resumable()))
         for ex in self._resumable():
@@ -83,10 +96,16 @@ class Edge:
 
     # -- the connection -----------------------------------------------------------------
     def handshake_payload(self) -> dict[str, Any]:
-        return {"type": "Handshake", "node_id": self.node_id, "name": self.name, "labels": self.labels}
+        msg = {"type": "Handshake", "node_id": self.node_id, "name": self.name, "labels": self.labels}
+        if self.sequence_replay:  # sent, and ignored by the orchestrator ("for reference only")
+            msg["last_orch_seq"] = self.tracker
+        return msg
 
     def heartbeat_payload(self) -> dict[str, Any]:
-        return {"type": "Heartbeat", "node_id": self.node_id}
+        msg: dict[str, Any] = {"type": "Heartbeat", "node_id": self.node_id}
+        if self.sequence_replay:
+            msg["last_orch_seq"] = self.tracker
+        return msg
 
     def on_timer(self, now: float, key: tuple[Any, ...]) -> dict[str, Any] | None:
         """Timers; for ``heartbeat`` returns the request to send (handshake or heartbeat)."""
@@ -97,7 +116,11 @@ class Edge:
                 self.connected = False
                 self._log(now, "WARN", "EDGE: connection lost, reconnecting", node_id=self.node_id)
             return self.heartbeat_payload() if self.connected else self.handshake_payload()
-        if name == "exec_start":
+        if name == "report_retry":
+            if self.report_retry_at == now:
+                self.report_retry_at = None
+                self._resend_unacked()
+        elif name == "exec_start":
             self._start(now, key[1])
         elif name == "exec_done":
             ex = self.disk.executions.get(key[1])
@@ -119,6 +142,9 @@ class Edge:
             self.connected = True
             self.last_ack = now
             self._log(now, "INFO", "Edge connected to orchestrator", node_id=self.node_id)
+            if self.sequence_replay and "start_seq" in reply:
+                self.tracker = int(reply["start_seq"])  # "Always trust the orchestrator's starting sequence number"
+                self._resend_unacked()
             if self.reconcile_on_connect:
                 self.out.publishes.append(Publish(ORCHESTRATOR_SUBJECT,
                                                   {"type": "AssignmentsRequest", "node_id": self.node_id}))
@@ -131,8 +157,12 @@ class Edge:
             self.connected = False
 
     def on_message(self, now: float, payload: dict[str, Any]) -> None:
-        """A message on our subject (orchestrator -> edge)."""
+        """A message on our subject (orchestrator -> edge). A plane's message (``seq``, fix C) is acked
+        whatever its handling did (the driver answers the request once this returns)."""
         kind = payload.get("type")
+        if "seq" in payload and self.sequence_replay:
+            self._on_sequenced(now, payload)
+            return
         if kind == "RunExecutionRequest":
             self._run(now, payload, via="dispatch")
         elif kind == "Assignments":
@@ -142,6 +172,51 @@ class Edge:
             ex = self.disk.executions.get(str(payload.get("execution_id")))
             if ex is not None and ex.state not in (ComputeState.COMPLETED, ComputeState.FAILED):
                 self._set(now, ex, ComputeState.STOPPED)
+
+    def _on_sequenced(self, now: float, payload: dict[str, Any]) -> None:
+        seq, kind = int(payload["seq"]), payload.get("type")
+        ex_id = str(payload.get("execution_id"))
+        known = self.disk.executions.get(ex_id)
+        error = ""
+        if kind == "RunExecutionRequest":
+            if known is not None:
+                error = f"execution already exists: {ex_id}"
+            else:
+                self._run(now, payload, via="dispatch")
+        elif kind == "CancelExecution":
+            if known is None:
+                error = f"execution not found: {ex_id}"
+            elif known.state in (ComputeState.COMPLETED, ComputeState.FAILED, ComputeState.STOPPED,
+                                 ComputeState.CANCELLED):
+                error = f"execution {ex_id} is already in a terminal state"
+            else:
+                self._set(now, known, ComputeState.STOPPED)
+        if error:
+            self._log(now, "ERROR", "Error handling message", node_id=self.node_id, execution_id=ex_id,
+                      error=error, **{"Bacalhau-SeqNum": seq, "Bacalhau-Type": str(kind)})
+        self.tracker = seq  # OnProcessed: a plain store, even on an error (tracker.go:43-49)
+
+    def on_report_result(self, now: float, execution_id: str, state: str, ok: bool) -> None:
+        """Fix C: the orchestrator acked a state report, or the request failed (no responders, timeout)."""
+        ex = self.disk.executions.get(execution_id)
+        if ex is None or str(ex.reported) != state:
+            return
+        if ok:
+            ex.unacked = False
+            self.report_failures = 0
+            return
+        ex.unacked = True
+        if self.report_retry_at is None:
+            self.report_failures += 1
+            backoff = min(self.t.plane_retry_base * 2 ** min(self.report_failures - 1, 30), self.t.plane_retry_max)
+            self.report_retry_at = now + backoff
+            self.out.timers.append(Timer(self.report_retry_at, ("report_retry",)))
+
+    def _resend_unacked(self) -> None:
+        for ex in self.disk.executions.values():
+            if ex.unacked:
+                ex.reported = None
+                self._report(ex)
 
     # -- executions -------------------------------------------------------------------------
     def _run(self, now: float, msg: dict[str, Any], via: str) -> None:
@@ -175,6 +250,7 @@ class Edge:
         if ex.reported is ex.state:
             return
         ex.reported = ex.state
+        ex.unacked = self.sequence_replay
         self.out.publishes.append(Publish(ORCHESTRATOR_SUBJECT, {
             "type": "ExecutionState", "node_id": self.node_id, "execution_id": ex.id, "state": str(ex.state),
         }))

@@ -15,6 +15,7 @@ from typing import Any
 from repro_lib.jobs import JobSpec
 from repro_lib.logfmt import LogRecord
 from repro_lib.model.broker import EvalBroker
+from repro_lib.model.dataplane import DataPlanes
 from repro_lib.model.dispatcher import Dispatcher, run_request
 from repro_lib.model.node_manager import NodeEvent, NodeManager
 from repro_lib.model.reconciler import job_state, reconcile
@@ -58,6 +59,9 @@ class Orchestrator:
         self.transport = TransportManager(timings, self.out)
         strategy = RetryStrategy.BLOCK if policies.block else RetryStrategy.SKIP
         self.dispatcher = Dispatcher(timings, self.out, self.transport, strategy=strategy)
+        # fix C: per-node planes over the same event log replace the global watcher's dispatch
+        self.planes: DataPlanes | None = (DataPlanes(timings, self.out, self.dispatcher.store, self.dispatcher.specs)
+                                          if policies.sequence_replay else None)
         self.reevaluator = ReEvaluator(timings, self.out)
         self.broker = EvalBroker()
         self.jobs: dict[str, Job] = {}
@@ -82,6 +86,8 @@ class Orchestrator:
         self.reevaluator.reset()
         self.broker.reset()
         self.dispatcher.restart()
+        if self.planes is not None:
+            self.planes.reset()
         self._inflight.clear()
         self.nodes.restart(now)
         self._log(now, "INFO", "ORCHESTRATOR: started", restart=True,
@@ -119,6 +125,16 @@ class Orchestrator:
             for e in pend:
                 if e.job in due:
                     out[e.id] = ("node-join re-dispatch (redispatch-on-join)", due[e.job])
+        if self.planes is not None:
+            for e in pend:
+                due_c = self.planes.due(now, e.node_id)
+                if due_c is None and e.node_id not in self.planes.planes:
+                    # believed connected with no plane (after a restart): its next heartbeat is answered
+                    # HandshakeRequired and the handshake's fresh plane replays (at the latest)
+                    due_c = ("sequence-replay at the node's re-handshake (at the latest)",
+                             now + self.t.heartbeat_interval + self.t.edge_reconnect_interval + 1.0)
+                if due_c is not None and (e.id not in out or due_c[1] < out[e.id][1]):
+                    out[e.id] = due_c
         tick = self._next_housekeeping
         if self.policies.pending_timeout and tick is not None:
             step = self.t.housekeeping_interval
@@ -171,17 +187,25 @@ class Orchestrator:
             tr = self.transport
             if node_id not in tr.connections and node_id not in tr.registering:
                 return _HANDSHAKE_REQUIRED
+            if self.planes is not None and node_id not in self.planes.planes:
+                return _HANDSHAKE_REQUIRED  # handleHeartbeatRequest: no data plane -> ErrHandshakeRequired
             ok, events = self.nodes.heartbeat(now, node_id)
+            if ok and self.planes is not None:
+                self.planes.heartbeat(now, node_id, payload.get("last_orch_seq"))
             if events:
                 self._node_events(now, events)
             return _HEARTBEAT_ACK if ok else _HANDSHAKE_REQUIRED
         if kind == "Handshake":
+            known = node_id in self.nodes.nodes
             events = self.nodes.handshake(now, node_id, str(payload.get("name", node_id)),
                                           dict(payload.get("labels") or {}))
             self.transport.on_handshake(now, node_id)
+            reply = {"type": "HandshakeAck", "heartbeat_interval": self.t.heartbeat_interval,
+                     "disconnect_timeout": self.t.disconnect_timeout}
+            if self.planes is not None:  # the plane exists before the reply (orchestrator/manager.go:223-228)
+                reply["start_seq"] = self.planes.handshake(now, node_id, known)
             self._node_events(now, events)
-            return {"type": "HandshakeAck", "heartbeat_interval": self.t.heartbeat_interval,
-                    "disconnect_timeout": self.t.disconnect_timeout}
+            return reply
         if kind == "ExecutionState":
             self._execution_report(now, payload)
             return None
@@ -214,6 +238,8 @@ class Orchestrator:
             for ev in events:
                 if ev.current is NodeState.DISCONNECTED:
                     self.transport.on_disconnected(ev.node_id)
+                    if self.planes is not None:
+                        self.planes.drop(now, ev.node_id)
             self._node_events(now, events)
         elif name == "reeval_batch":
             self._batch(now, self.reevaluator.on_timer(now))
@@ -221,6 +247,9 @@ class Orchestrator:
             self._finish_eval(now, key[1])
         elif name == "watcher_retry":
             self.dispatcher.on_timer(now)
+        elif name == "plane_retry":
+            if self.planes is not None:
+                self.planes.on_timer(now, key[1], key[2])
         elif name == "transport_register":
             self.transport.on_timer(now, key[1])
         elif name == "housekeeping":
@@ -302,7 +331,7 @@ class Orchestrator:
                   trigger=str(ev.trigger), new=len(plan.new_executions),
                   updated=len(plan.updated_executions), redispatch=len(plan.redispatch),
                   empty=plan.is_empty())
-        self.dispatcher.run(now)
+        self._dispatch(now)
         for ex_id in plan.redispatch:
             self.dispatcher.redispatch(now, self.executions[ex_id], reason=str(ev.trigger))
 
@@ -316,6 +345,23 @@ class Orchestrator:
                   node_id=ex.node_id, state=str(state), desired=str(desired), version=ex.version)
         if announce:
             self.dispatcher.append(now, ex, previous)
+
+    def _dispatch(self, now: float) -> None:
+        """Send what the commit wrote: the global watcher, or (fix C) every node's plane."""
+        if self.planes is None:
+            self.dispatcher.run(now)
+            return
+        store = self.dispatcher.store
+        for ev in store[self.dispatcher.position:]:
+            self.planes.appended(ev)
+        self.dispatcher.position = len(store)
+        self.planes.pump_all(now)
+
+    def on_publish_result(self, now: float, payload: dict[str, Any], outcome: str) -> None:
+        """Fix C: what became of a plane's request (``ack``, ``no_responders``, ``timeout``)."""
+        if self.planes is not None and "seq" in payload:
+            self.planes.on_result(now, str(payload.get("node_id", "")), payload.get("plane"), int(payload["seq"]),
+                                  outcome, str(payload.get("type", "")), str(payload.get("execution_id", "")))
 
     def _refresh_job(self, now: float, job: Job) -> None:
         state = job_state(job, self.by_job[job.name], self.nodes.nodes)

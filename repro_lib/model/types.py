@@ -82,7 +82,7 @@ TERMINAL = frozenset(
     {ComputeState.COMPLETED, ComputeState.FAILED, ComputeState.STOPPED, ComputeState.CANCELLED}
 )
 
-FIXES = ("none", "block", "redispatch-on-join", "edge-reconcile", "pending-timeout")
+FIXES = ("none", "block", "redispatch-on-join", "sequence-replay", "edge-reconcile", "pending-timeout")
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,7 @@ class Policies:
 
     block: bool = False               # A: dispatcher watcher uses RetryStrategyBlock
     redispatch_on_join: bool = False  # B: reconciler re-dispatches pending executions on node-join
+    sequence_replay: bool = False     # C: upstream's per-node data plane: acked publishes, replay (model/dataplane.py)
     edge_reconcile: bool = False      # D: edge asks for its assignments on (re)connect
     pending_timeout: bool = False     # E: housekeeping re-dispatches executions pending > T
     global_nodes_to_avoid: bool = False  # README's claimed cascading failure (not the real rule)

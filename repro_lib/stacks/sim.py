@@ -237,6 +237,12 @@ class SimStack(StackGuards):
                 self._edge_timer(target, key)
         elif op == "deliver":
             self._deliver(item[1], item[2], item[3])
+        elif op == "plane_result":
+            if self.orch_up and item[1] == self._orch_gen:
+                self.orch.on_publish_result(at, item[2], item[3])
+                self._flush_orch()
+        elif op == "report_result":
+            self._report_result(item[1], item[2], item[3], item[4])
         elif op == "orch_up":
             self._start_orchestrator(restart=True)
 
@@ -275,6 +281,8 @@ class SimStack(StackGuards):
                                               msg, (("subject", subject), ("type", kind),
                                                     ("execution_id", payload.get("execution_id", "")),
                                                     ("node_id", node))))
+        if self.policies.sequence_replay:
+            self._request_outcome(payload, sender, outcome)
         if owner is None:
             return
         if owner == _ORCH:
@@ -285,6 +293,36 @@ class SimStack(StackGuards):
         else:
             self.edges[owner].on_message(self.now, payload)
             self._flush_edge(owner)
+        if self.policies.sequence_replay:
+            self._request_answered(payload, sender, owner)
+
+    # fix C: a plane's message and an edge's state report are requests the receiver acks. No subscriber
+    # = NATS's 503 at once; a subscriber cut off by a partition is still registered on the server, so the
+    # request times out after ack_wait [I]; delivered = acked once handled (the reply's latency ignored).
+    def _request_outcome(self, payload: dict[str, Any], sender: str, outcome: str) -> None:
+        if outcome == "delivered":
+            return
+        late = self.now + self.timings.ack_wait if outcome == "dropped" else self.now
+        result = "timeout" if outcome == "dropped" else "no_responders"
+        if sender == _ORCH and "seq" in payload:
+            if late > self.now:
+                self.orch.planes.awaiting(str(payload.get("node_id")), payload.get("plane"), late)
+            self._push(late, ("plane_result", self._orch_gen, payload, result))
+        elif sender != _ORCH and payload.get("type") == "ExecutionState" and sender in self.edges:
+            self._push(late, ("report_result", sender, self.edges[sender].gen, payload, False))
+
+    def _request_answered(self, payload: dict[str, Any], sender: str, owner: str) -> None:
+        if sender == _ORCH and "seq" in payload:
+            self.orch.on_publish_result(self.now, payload, "ack")
+            self._flush_orch()
+        elif owner == _ORCH and payload.get("type") == "ExecutionState" and sender in self.alive:
+            self._report_result(sender, self.edges[sender].gen, payload, True)
+
+    def _report_result(self, name: str, gen: int, payload: dict[str, Any], ok: bool) -> None:
+        edge = self.edges[name]
+        if name in self.alive and edge.gen == gen:
+            edge.on_report_result(self.now, str(payload.get("execution_id")), str(payload.get("state")), ok)
+            self._flush_edge(name)
 
     def _publish(self, subject: str, payload: dict[str, Any], sender: str) -> None:
         self._push(self.now + self.timings.nats_latency, ("deliver", subject, payload, sender))
@@ -313,7 +351,8 @@ class SimStack(StackGuards):
 
     def _new_edge(self, name: str) -> None:
         self.edges[name] = Edge(name, self._id("n"), self.timings, labels=self._labels.get(name),
-                                reconcile_on_connect=self.policies.edge_reconcile)
+                                reconcile_on_connect=self.policies.edge_reconcile,
+                                sequence_replay=self.policies.sequence_replay)
 
     def _boot(self, name: str) -> None:
         edge = self.edges[name]
