@@ -61,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--events", metavar="CSV", help="write the events table as CSV")
     i.add_argument("--all", action="store_true",
                    help="list every pending execution (large logs show the first few of each class)")
+    i.add_argument("--scenario", metavar="PATH",
+                   help="reconstruct the fault schedule the logs show and write it as a scenario (YAML, with the "
+                        "log line behind each step in its header; job stand-ins beside it), then replay it on the sim "
+                        "and print where model and logs disagree (implies --conformance)")
+    i.add_argument("--conformance", action="store_true",
+                   help="reconstruct the schedule, replay it on the sim and print the disagreements between the "
+                        "model and the logs (times within one health-check period + one heartbeat interval), "
+                        "without writing a scenario")
     rp = sub.add_parser("report", help="execute a notebook and render a self-contained HTML report")
     rp.add_argument("notebook", help="e.g. notebooks/01-walkthrough.ipynb")
     rp.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
@@ -73,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("scenario", nargs="?", default="scenarios/core-395.yaml",
                     help="the scenario whose timings the schedules use (default scenarios/core-395.yaml)")
     se.add_argument("--fix", default="none", help="a fix, a comma list, or all (every fix and none): none, block, "
-                                                  "redispatch-on-join, edge-reconcile, pending-timeout")
+                                                  "redispatch-on-join, sequence-replay, edge-reconcile, "
+                                                  "pending-timeout")
     se.add_argument("--runs", type=int, default=500, help="schedules per fix (default 500)")
     se.add_argument("--seed", type=int, default=0, help="the same seed gives the same counterexamples")
     se.add_argument("--out", metavar="DIR", help="write each minimal counterexample as DIR/<fix>-<check>-<n>.yaml")
@@ -253,7 +262,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
     events_out = check_file(args.events, "--events", suffixes=(".csv",)) if args.events else None
     png_out = check_file(args.png, "--png", suffixes=FIGURE_SUFFIXES) if args.png else None
+    scenario_out = check_file(args.scenario, "--scenario", suffixes=(".yaml", ".yml")) if args.scenario else None
     result = inspect_paths(args.paths, date=args.date, all=args.all, tz=args.tz)
+    if scenario_out is not None or args.conformance:
+        return _inspect_scenario(args, result, scenario_out)
     written = []
     if events_out is not None:  # files first: a closed stdout must not lose them
         from repro_lib.capture.logs import events_for_csv
@@ -267,6 +279,35 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     _say(result.text())
     for line in written:
         _say(line)
+    return 0
+
+
+def _inspect_scenario(args: argparse.Namespace, result: object, out: Path | None) -> int:
+    """``inspect --scenario/--conformance``: the reconstructed schedule, the scenario file, conformance."""
+    from repro_lib.analysis.conformance import disagreements, summary
+    from repro_lib.analysis.reconstruct import locate, reconstruct, write_scenario
+    from repro_lib.incident import conformance
+
+    events = result.events  # type: ignore[attr-defined]
+    diag = result.diagnosis  # type: ignore[attr-defined]
+    logs: list[Path] = []
+    for p in map(Path, args.paths):
+        logs += sorted(q for q in p.rglob("*.log") if q.is_file()) if p.is_dir() else [p]
+    rec = locate(reconstruct(events, verdict=diag.verdict.verdict if diag.verdict else None,
+                             name=out.stem if out else "incident"), logs)
+    _say(result.text())  # type: ignore[attr-defined]
+    _say("")
+    _say(rec.text())
+    if out is not None:
+        written = write_scenario(rec, out, sources=[p.name for p in logs])
+        _say(f"scenario: {written[0]}" + (f" (job stand-ins: {', '.join(p.name for p in written[1:])})"
+                                          if len(written) > 1 else ""))
+    table = conformance(events, rec)
+    bad = disagreements(table)
+    _say("")
+    if len(bad):
+        _say(bad.to_string(index=False))
+    _say(summary(table))
     return 0
 
 

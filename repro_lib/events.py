@@ -19,6 +19,8 @@ Columns
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["COLUMNS", "KINDS", "STATES", "Event", "LOG_MESSAGES", "event_from_fields"]
 
 from typing import NamedTuple
@@ -84,6 +86,11 @@ LOG_MESSAGES: dict[str, tuple[str, str]] = {
     "ACTION": ("action", ""),                     # msg "ACTION: deploy" etc.
 }
 
+
+#: names an edge may not have: the sources the kit's own rows already use (scenario files refuse them)
+RESERVED_EDGE_NAMES = frozenset({"orchestrator", "nats", "sim", "docker", "cli", "stack", "expanso-cli"})
+#: what an edge name may look like (a compose service name, a hostname)
+EDGE_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 class Event(NamedTuple):
     """One row of the events table (``t`` is seconds since run start in the sim)."""

@@ -104,7 +104,9 @@ def is_ours(path: str | Path) -> bool:
                 return head.startswith(b"t,date,") and b",source,kind," in head  # events_for_csv's header
         if suffix in (".yaml", ".yml"):
             with p.open("rb") as f:
-                return f.readline().startswith(b"# found by: repro search")
+                head = f.readline()
+                # search's counterexamples; inspect --scenario's reconstructions and their job files
+                return head.startswith((b"# found by: repro search", b"# reconstructed by: repro inspect"))
         if suffix in FIGURE_SUFFIXES:
             if p.stat().st_size > 64 << 20:
                 return False

@@ -195,6 +195,18 @@ class Run:
             "counts": self.event_counts(),
         }
 
+    def _cured_sentence(self) -> str | None:
+        """A fixed run of a scenario that expects the bug: say plainly that the fix cured it."""
+        from repro_lib.model.types import FIX_LETTERS
+
+        fixes = [f for f in self.fix if f != "none"]
+        if not fixes or self.scenario.expect.get("verdict") != "reproduced" or \
+                self.verdict.verdict != "not_reproduced" or self.scenario.expect.get("violates"):
+            return None
+        named = " + ".join(f"fix {FIX_LETTERS.get(f, '?')} ({f})" for f in fixes)
+        return (f"{named} cures it: the scenario expects reproduced without a fix, and with it every job that should "
+                "run is running (verdict not_reproduced, so not the scenario's expect)")
+
     def summary(self) -> str:
         """The short human summary ``repro run`` prints."""
         v = self.verdict
@@ -227,7 +239,11 @@ class Run:
         if self.error:
             lines.append("DOES NOT match expect: the run stopped early (see above)")
         else:
-            lines.append("matches expect" if ok else "DOES NOT match expect: " + "; ".join(problems))
+            cured = self._cured_sentence()
+            if not ok and cured:
+                lines.append(cured)
+            else:
+                lines.append("matches expect" if ok else "DOES NOT match expect: " + "; ".join(problems))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:

@@ -27,6 +27,7 @@ from repro_lib.errors import (
     SetError,
     WaitTimeout,
 )
+from repro_lib.events import EDGE_NAME_RE, RESERVED_EDGE_NAMES
 from repro_lib.jobs import JobSpec, load_job
 from repro_lib.model.types import FIXES, Policies
 from repro_lib.run import Run
@@ -297,8 +298,8 @@ def _only(args: dict[str, Any], allowed: set[str], op: str, where: str, i: int) 
 
 #: names the events table and the stacks already give to something that is not an edge (events.py's
 #: ``source`` column): an edge called so would be mistaken for it
-RESERVED_NAMES = frozenset({"orchestrator", "nats", "sim", "docker", "cli", "stack", "expanso-cli"})
-_EDGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+RESERVED_NAMES = RESERVED_EDGE_NAMES
+_EDGE_NAME = EDGE_NAME_RE
 
 
 def _check_edge_name(name: str, where: str, step: int | None) -> None:

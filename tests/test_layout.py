@@ -21,7 +21,7 @@ VOCABULARY = {"errors", "durations", "timings", "jobs", "logfmt", "events", "sna
               "output"}
 #: the upper layers: drivers and faces
 DRIVERS = {"scenario", "run", "session", "experiments", "search"}
-FACES = {"cli", "widgets", "report", "inspect"}
+FACES = {"cli", "widgets", "report", "inspect", "incident"}
 
 
 def _module_name(path: Path) -> str:

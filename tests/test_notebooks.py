@@ -17,9 +17,9 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 FAST_PARAMS = {"04-race-window": {"STEP": 30, "SEEDS": 2, "DOWNTIMES": [10, 300]}}
 
 
-def test_all_five_notebooks_exist() -> None:
+def test_all_six_notebooks_exist() -> None:
     assert [p.stem for p in NOTEBOOKS] == ["01-walkthrough", "02-timing-explorer", "03-fixes", "04-race-window",
-                                        "05-what-breaks-a-fix"]
+                                        "05-what-breaks-a-fix", "06-your-incident"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

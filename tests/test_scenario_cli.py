@@ -127,10 +127,17 @@ def test_cli_core_json(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture
                                               ("block", "reproduced", 0),
                                               ("sequence-replay", "not_reproduced", 1),
                                               ("edge-reconcile", "not_reproduced", 1)])
-def test_cli_fixes_on_core(root: Path, tmp_path: Path, fix: str, verdict: str, code: int) -> None:
+def test_cli_fixes_on_core(root: Path, tmp_path: Path, fix: str, verdict: str, code: int,
+                           capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out.json"
     assert main(["run", "scenarios/core-395.yaml", "--set", f"fix={fix}", "--json", str(out)]) == code
     assert json.loads(out.read_text())["verdict"] == verdict
+    text = capsys.readouterr().out
+    if verdict == "not_reproduced":  # a plain sentence, not a bare "DOES NOT match expect"
+        assert f"({fix}) cures it: the scenario expects reproduced without a fix" in text
+        assert "DOES NOT match expect" not in text
+    else:
+        assert "cures it" not in text
 
 
 def test_cli_bad_input_exit_2_one_line_nothing_written(root: Path, tmp_path: Path,

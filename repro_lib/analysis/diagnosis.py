@@ -105,7 +105,9 @@ class Finding:
             parts.append(back)
         elif self.rejoined_s is not None and self.created_s is not None and self.rejoined_s > self.created_s:
             parts.append(f"{self.name} was connected again at {self.rejoined_s:.1f}s")
-        after = "after it came back" if self.returned_s is not None else "afterwards"
+        rejoined_later = self.rejoined_s is not None and self.created_s is not None and self.rejoined_s > self.created_s
+        after = ("after it came back" if self.returned_s is not None else
+                 "after it was connected again" if rejoined_later else "after it was created")
         if self.evals_after:
             n = max(self.evals_after_count or 0, len(self.evals_after))
             runs = ", ".join(f"{trig} at {t:.1f}s: {did}" for t, trig, did in self.evals_after[:4])
@@ -380,7 +382,9 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
             ev_after: list[tuple[float, str, str]] = []
             n_after = 0
             if job is not None and job in ev_job:
-                since = max(float(r.created_s), returned or 0.0)
+                rejoin = float(r.rejoined_s) if r.rejoined_s == r.rejoined_s else 0.0
+                # "after it came back / was connected again / was created": never an earlier event
+                since = max(float(r.created_s), returned or (rejoin if rejoin > float(r.created_s) else 0.0))
                 later = ev_job[job][ev_job[job]["t_s"] >= since]
                 n_after = len(later)
                 for e in later.head(4).itertuples():  # the sentence names four, and counts the rest

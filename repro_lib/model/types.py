@@ -26,6 +26,7 @@ __all__ = [
     "Outbox",
     "Policies",
     "FIXES",
+    "FIX_LETTERS",
 ]
 
 
@@ -83,6 +84,9 @@ TERMINAL = frozenset(
 )
 
 FIXES = ("none", "block", "redispatch-on-join", "sequence-replay", "edge-reconcile", "pending-timeout")
+# mechanics.md §6's letters: A is the repro's patch, C upstream Bacalhau's own design
+FIX_LETTERS = {"block": "A", "redispatch-on-join": "B", "sequence-replay": "C", "edge-reconcile": "D",
+               "pending-timeout": "E"}
 
 
 @dataclass(frozen=True)

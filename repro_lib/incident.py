@@ -1,0 +1,169 @@
+"""Your incident, from logs to a decision (notebook 06, ``repro inspect --scenario``).
+
+:func:`investigate` reads a folder of logs (or files), diagnoses them, reconstructs the fault schedule
+they show (:mod:`repro_lib.analysis.reconstruct`), replays it on the sim and lists where the model and
+the logs disagree (:mod:`repro_lib.analysis.conformance`). :meth:`Incident.what_if` replays the same
+schedule under every fix: "would fix X have saved *this* incident?". Everything here is data plus two
+figures, so the notebook stays thin and the tests assert on the numbers.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from repro_lib.analysis.conformance import COLUMNS, compare, disagreements, observe, row, summary, tolerance
+from repro_lib.analysis.reconstruct import Reconstruction, locate, reconstruct, write_scenario
+from repro_lib.durations import format_duration
+from repro_lib.errors import ReproError
+from repro_lib.inspect import Inspection, inspect_paths
+from repro_lib.model.types import FIX_LETTERS, FIXES
+from repro_lib.run import Run
+from repro_lib.scenario import load_scenario, run_scenario
+
+__all__ = ["Incident", "investigate", "log_files", "conformance"]
+
+
+def log_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The log files under ``paths`` (folders searched for ``*.log``, files taken as given)."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(q for q in p.rglob("*.log") if q.is_file())
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise ReproError(f"no such file or folder: {p}", hint="pass a folder of logs or log files")
+    return out
+
+
+@dataclass
+class Incident:
+    """One incident: what the logs say, the schedule they show, the model's replay and the what-if."""
+
+    paths: list[Path]
+    inspection: Inspection
+    reconstruction: Reconstruction
+    conformance: pd.DataFrame
+    seed: int = 0
+    _what_if: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def verdict(self) -> str | None:
+        v = self.inspection.diagnosis.verdict
+        return v.verdict if v is not None else None
+
+    @property
+    def replay(self) -> Run:
+        """The sim's replay of the reconstructed schedule (no fix, or the fix the logs name)."""
+        return self.conformance.attrs["run"]
+
+    def schedule(self) -> pd.DataFrame:
+        """The reconstructed steps: t, step, basis (logged / inferred: rule / default), evidence."""
+        return self.reconstruction.table()
+
+    def timings(self) -> pd.DataFrame:
+        """Every timing the scenario uses: value, and whether the logs showed it or it is a default."""
+        rows = [{"timing": k, "value": g.value, "basis": g.label() if hasattr(g, "label") else g.basis}
+                for k, g in sorted(self.reconstruction.timings.items())]
+        return pd.DataFrame(rows, columns=["timing", "value", "basis"])
+
+    def disagreements(self) -> pd.DataFrame:
+        """Where the model's replay and the logs disagree, or cannot be compared (never hidden)."""
+        return disagreements(self.conformance)
+
+    def summary(self) -> str:
+        return summary(self.conformance)
+
+    def remedy_window(self) -> float:
+        """Seconds every fix needs to act after the last step: the slowest remedy (pending-timeout's
+        housekeeping, sequence-replay's longest back-off, a node-join batch after promotion) + slack."""
+        t = self.reconstruction.timings_obj()
+        return max(t.pending_timeout + t.housekeeping_interval, t.plane_retry_max,
+                   t.connected_after + t.reeval_batch_delay + 2 * t.heartbeat_interval) + 10.0
+
+    def what_if(self, fixes: Sequence[str] = FIXES) -> pd.DataFrame:
+        """The reconstructed schedule replayed under each fix, twice: with the incident's own settle (the
+        time its logs cover after the last step) and given time for every remedy (:meth:`remedy_window`).
+        Columns: fix, approach, verdict, stuck jobs, failed checks, then the same ``… given time``."""
+        if self._what_if is not None and list(self._what_if["fix"]) == list(fixes):
+            return self._what_if
+        rec = self.reconstruction
+        longer = replace(rec, end=rec.end + self.remedy_window())
+        extra = format_duration(self.remedy_window())
+        rows = []
+        for fix in fixes:
+            row: dict[str, Any] = {"fix": fix, "approach": FIX_LETTERS.get(fix, "—")}
+            for suffix, r in (("", rec), (f" (+{extra})", longer)):
+                run = self.replay if fix == "none" and r is rec and not self._fixed() else \
+                    conformance(self.inspection.events, r, fix=fix, seed=self.seed).attrs["run"]
+                row[f"verdict{suffix}"] = run.verdict.verdict
+                row[f"stuck jobs{suffix}"] = ", ".join(sorted({s.job for s in run.verdict.stuck})) or "none"
+                row[f"failed checks{suffix}"] = ", ".join(sorted({c.check for c in run.checks})) or "none"
+                if run.error:
+                    row[f"error{suffix}"] = run.error
+            rows.append(row)
+        self._what_if = pd.DataFrame(rows)
+        return self._what_if
+
+    def _fixed(self) -> bool:
+        return str(self.reconstruction.fix.value) not in ("none", "None", "")
+
+    def plot(self, **kw: Any) -> tuple[Any, Any]:
+        """Two timelines on one time axis: what the logs show, and the model's replay."""
+        from repro_lib.analysis.plots import plot_run
+
+        src = self.inspection.run if self.inspection.run is not None else self.inspection.events
+        end = max(float(self.inspection.events["t_s"].max() if len(self.inspection.events) else 0.0),
+                  float(self.replay.final.t_s))
+        xlim = kw.pop("xlim", (0, end * 1.02 + 1))
+        more = f" (+{len(self.paths) - 6} more)" if len(self.paths) > 6 else ""
+        names = ", ".join(p.name for p in self.paths[:6]) + more
+        real = plot_run(src, title=f"what the logs show ({names})", xlim=xlim, **kw)
+        model = plot_run(self.replay, title="the model's replay of the reconstructed schedule", xlim=xlim, **kw)
+        return real, model
+
+
+def conformance(real_events: pd.DataFrame, reconstruction: Reconstruction, *, fix: str = "none",
+                seed: int = 0) -> pd.DataFrame:
+    """Replay ``reconstruction`` on the sim (with ``fix``) and compare it with ``real_events``.
+    ``attrs["run"]`` holds the sim's Run, ``attrs["tolerance"]`` the time tolerance."""
+    rec = reconstruction
+    with tempfile.TemporaryDirectory(prefix="repro-conformance-") as tmp:
+        path = Path(tmp) / "incident.yaml"
+        write_scenario(rec, path)
+        sets = [f"fix={fix}"] if fix and fix != rec.fix.value else []
+        run = run_scenario(load_scenario(path, sets), seed=seed)
+    tol = tolerance(rec)
+    real = observe(real_events, rec.names, rec.verdict)
+    model = observe(run.events, None, run.verdict.verdict)
+    # the model names its nodes by the scenario's edge names already
+    table = compare(real, model, tol, list(rec.identities))
+    if run.error:
+        table = pd.concat([table, pd.DataFrame([row("replay", "run", None, run.error, False,
+                                                     "the replay stopped early")], columns=COLUMNS)],
+                          ignore_index=True)
+    table.attrs["run"] = run
+    table.attrs["tolerance"] = tol
+    return table
+
+
+def investigate(paths: Sequence[str | Path], *, tz: str | None = None, seed: int = 0) -> Incident:
+    """Diagnose the logs, reconstruct their schedule, and replay it on the sim."""
+    files = log_files(paths)
+    if not files:
+        raise ReproError(f"no log files in {', '.join(map(str, paths))}",
+                         hint="pass a folder with *.log files (docker logs, journalctl or the kit's own)")
+    result = inspect_paths([str(p) for p in files], tz=tz)
+    if result.events.empty:
+        raise ReproError("no log events in these files: nothing to reconstruct",
+                         hint="pass the orchestrator's log (and the edges'), not only CLI output")
+    verdict = result.diagnosis.verdict.verdict if result.diagnosis.verdict else None
+    rec = locate(reconstruct(result.events, verdict=verdict, name="incident"), files)
+    table = conformance(result.events, rec, seed=seed)
+    return Incident(files, result, rec, table, seed)
