@@ -2,10 +2,11 @@
 
 Run: python benchmarks/bench_sim.py [--runs N]
 Prints wall time per run and virtual s per wall s for (a) core-395 with 1 h of virtual time
-after the edges restart (2 edges, 2 jobs), split into the model run and the verdict, and
-(b) 1,000 edges with 100 pipeline jobs (the same story: kill every edge, deploy, restart, 1 h).
-Baseline in the same run: (c) the same 2-edge run with a bare heap loop that only schedules
-the heartbeats (the floor any DES pays).
+after the edges restart (2 edges, 2 jobs), split into the model run and the verdict, (b) the fleet-wide
+blip at 1,000 and 10,000 edges with 100 pipeline jobs (kill every edge, deploy, restart, 1 h) and (c) a
+quiet day of connected edges — (b) and (c) with every heartbeat a heap event (eager) and settled
+lazily, side by side, with peak traced memory. Baselines in the same run: a bare heap loop that only
+schedules the heartbeats (the floor any event-per-heartbeat simulation pays).
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from __future__ import annotations
 import argparse
 import heapq
 import itertools
+import json
+import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,6 +30,7 @@ from repro_lib.timings import timings_from
 
 ROOT = Path(__file__).resolve().parent.parent
 HOUR = 3600.0
+DAY = 86400.0
 
 
 _SPLIT: list[tuple[float, float]] = []  # (model run, verdict) seconds of each core_run
@@ -40,9 +46,11 @@ def core_run() -> float:
     return run.final.t_s
 
 
-def scale_run(n_edges: int, n_jobs: int) -> tuple[float, int]:
+def scale_run(n_edges: int, n_jobs: int, lazy: bool = True, quiet: float = 0.0) -> tuple[float, int]:
+    """The fleet-wide blip: every edge killed during a deploy of ``n_jobs`` pipeline jobs, back 30 s
+    later, then 1 h (+ ``quiet`` more seconds in which nothing happens)."""
     names = [f"edge{i}" for i in range(1, n_edges + 1)]
-    s = SimStack(timings_from({}), Policies(), names, seed=1)
+    s = SimStack(timings_from({}), Policies(), names, seed=1, lazy_heartbeats=lazy)
     s.up()
     assert s.wait_for(lambda: s.count_nodes("connected") == n_edges, 120)
     spec = {"type": "pipeline", "config": {"input": {"generate": {"interval": "10s"}}}}
@@ -54,10 +62,23 @@ def scale_run(n_edges: int, n_jobs: int) -> tuple[float, int]:
         s.deploy(job_from_dict({"name": f"job-{j}", **spec}))
     s.advance(30)
     s.start(names)
-    s.advance(HOUR)
+    s.advance(HOUR + quiet)
     pending = s.count_executions("job-1", "pending")
     assert pending == n_edges, pending
     return s.now, len(s.records)
+
+
+def quiet_run(n_edges: int, virtual: float, lazy: bool) -> float:
+    """Only the quiet part: ``n_edges`` connected edges, one job, ``virtual`` seconds in which nothing
+    happens. Returns the wall seconds of the quiet part alone."""
+    names = [f"edge{i}" for i in range(1, n_edges + 1)]
+    s = SimStack(timings_from({}), Policies(), names, seed=1, lazy_heartbeats=lazy)
+    s.up()
+    assert s.wait_for(lambda: s.count_nodes("connected") == n_edges, 120)
+    s.advance(60)
+    t0 = time.perf_counter()
+    s.advance(virtual)
+    return time.perf_counter() - t0
 
 
 def bare_heap(n_edges: int, virtual: float, interval: float = 15.0) -> int:
@@ -73,6 +94,25 @@ def bare_heap(n_edges: int, virtual: float, interval: float = 15.0) -> int:
     return n
 
 
+def _case(kind: str, n: int, jobs: int, lazy: bool) -> tuple[float, float, int, float]:
+    """One fleet case in a fresh process (so its peak RSS is its own): wall, virtual, records, peak MB."""
+    out = subprocess.run([sys.executable, __file__, "--case", f"{kind},{n},{jobs},{int(lazy)}"],
+                         capture_output=True, text=True, check=True)
+    wall, virt, nrec, peak = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(wall), float(virt), int(nrec), float(peak)
+
+
+def _run_case(spec: str) -> None:
+    kind, n, jobs, lazy = spec.split(",")
+    t0 = time.perf_counter()
+    if kind == "blip":
+        virt, nrec = scale_run(int(n), int(jobs), lazy == "1")
+        wall = time.perf_counter() - t0
+    else:
+        virt, nrec, wall = DAY, 0, quiet_run(int(n), DAY, lazy == "1")
+    print(json.dumps([wall, virt, nrec, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
+
+
 def timed(fn, runs: int) -> tuple[float, object]:
     walls, out = [], None
     for _ in range(runs):
@@ -85,9 +125,14 @@ def timed(fn, runs: int) -> tuple[float, object]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--edges", type=int, default=1000)
+    ap.add_argument("--fleet", default="1000,10000", help="edge counts, comma-separated")
+    ap.add_argument("--eager-max", type=int, default=10000, help="largest fleet also run eagerly")
+    ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--jobs", type=int, default=100)
     a = ap.parse_args()
+    if a.case:
+        _run_case(a.case)
+        return
     print(f"{'case':<44}{'wall/run':>12}{'virtual s':>12}{'virtual s / wall s':>22}")
     wall, virt = timed(core_run, a.runs)
     print(f"{'core-395, 2 edges, +1 h after restart':<44}{wall * 1000:>10.1f}ms{virt:>12.0f}{virt / wall:>22,.0f}")
@@ -98,13 +143,27 @@ def main() -> None:
     print(f"{'baseline: bare heap, 2 heartbeating edges':<44}{bwall * 1000:>10.1f}ms{virt:>12.0f}"
           f"{virt / bwall:>22,.0f}")
     print(f"  -> the full model costs {wall / bwall:.1f}x a bare heartbeat loop")
-    swall, (svirt, nrec) = timed(lambda: scale_run(a.edges, a.jobs), 1)
-    label = f"{a.edges} edges, {a.jobs} jobs, +1 h after restart"
-    print(f"{label:<44}{swall * 1000:>10.0f}ms{svirt:>12.0f}{svirt / swall:>22,.0f}   ({nrec:,} log records)")
-    bswall, _ = timed(lambda: bare_heap(a.edges, svirt), 1)
-    print(f"{'baseline: bare heap, ' + str(a.edges) + ' heartbeating edges':<44}{bswall * 1000:>10.0f}ms"
-          f"{svirt:>12.0f}{svirt / bswall:>22,.0f}")
-    print("targets: >= 200,000 virtual s/s for 2 edges; >= 1,000 for 1,000 edges")
+    print()
+    print("the fleet-wide blip (every edge killed during a deploy of the jobs, back 30 s later, then 1 h), and a")
+    print("quiet day of connected edges, each with heartbeats as heap events (eager) and settled lazily:")
+    print(f"{'case':<44}{'wall':>10}{'virtual s':>12}{'v-s / wall s':>15}{'peak MB':>10}")
+    sizes = [int(x) for x in a.fleet.split(",")]
+    for kind in ("blip", "quiet"):
+        for n in sizes:
+            for lazy in (False, True):
+                if not lazy and n > a.eager_max:
+                    continue
+                wall, virt, nrec, peak = _case(kind, n, a.jobs, lazy)
+                what = f"x {a.jobs} jobs, blip + 1 h" if kind == "blip" else "a quiet day"
+                label = f"{n:,} edges {what}, {'lazy' if lazy else 'eager'}"
+                extra = f"   ({nrec:,} log records)" if kind == "blip" else ""
+                print(f"{label:<44}{wall:>9.1f}s{virt:>12.0f}{virt / wall:>15,.0f}{peak:>10,.0f}{extra}",
+                      flush=True)
+    for n in sizes:
+        bswall, _ = timed(lambda n=n: bare_heap(n, DAY), 1)
+        print(f"{'baseline: bare heap, ' + f'{n:,}' + ' heartbeating edges, a day':<44}{bswall:>9.1f}s{DAY:>12.0f}"
+              f"{DAY / bswall:>15,.0f}")
+    print("targets: >= 200,000 virtual s/s for 2 edges; 10,000 edges x 100 jobs >= 1,000 v-s/s and <= 1 GB")
 
 
 if __name__ == "__main__":

@@ -126,12 +126,13 @@ def _html(nb: Any, *, no_input: bool) -> str:
     body, _ = exporter.from_notebook_node(nb)
     body = _EXTERNAL.sub("", body)
     body = _MODULE_LOADER.sub("", body)  # e.g. the mermaid loader importing from a CDN
-    # long log lines stay on one line and scroll, instead of breaking mid-word
-    return body.replace("</head>", _NOWRAP + "</head>", 1)
+    # long log lines wrap (at spaces first, inside a word only when it alone is wider than the page),
+    # so `connection_exists=true connection_alive=true` at the end of a line is on the page, not scrolled off
+    return body.replace("</head>", _WRAP + "</head>", 1)
 
 
-_NOWRAP = ("<style>.jp-OutputArea-output pre{white-space:pre;overflow-x:auto;word-break:normal;"
-           "overflow-wrap:normal}</style>")
+_WRAP = ("<style>.jp-OutputArea-output pre{white-space:pre-wrap;word-break:normal;"
+         "overflow-wrap:anywhere}</style>")
 
 
 def relativize_notebook(nb: Any, root: Path) -> Any:

@@ -35,6 +35,8 @@ _MARKS = {  # dispatch outcome -> (marker, colour, label)
     "sent": ("^", "#1565c0", "dispatch published"),
     "delivered": ("o", "#2e7d32", "delivered to edge"),
     "lost": ("X", "#d50000", "lost (no subscriber)"),
+    "lost_inferred": ("X", "#ff8a80", "lost (published; the edge log shows no receipt)"),
+    "failed": ("P", "#6a1b9a", "publish failed, detected (sequence-replay: 503 / no ack)"),
     "refused": ("s", "#ef6c00", "refused (node not connected)"),
     "skipped": ("x", "#ef6c00", "skipped (RetryStrategySkip)"),
     "redispatched": ("D", "#8e24aa", "re-dispatched (fix)"),
@@ -71,7 +73,25 @@ def _inferred_losses(src: Any, events: pd.DataFrame, end: float | None) -> pd.Da
         tab = delivery_table(events, t_end=end)
     hit = tab[tab["class"].eq("lost") & tab["outcome"].isin(["published", "sent"]) & tab["last_send_s"].notna()]
     return pd.DataFrame({"t_s": hit["last_send_s"].astype(float), "node": hit["node"], "job": hit["job"],
-                         "execution": hit["execution"], "outcome": "lost"})
+                         "execution": hit["execution"], "outcome": "lost_inferred"})
+
+
+def _failed(events: pd.DataFrame) -> pd.DataFrame:
+    """Fix C's detected publish failures (``Failed to publish message``): a loss the publisher knew of."""
+    f = events[(events["kind"] == "publish") & (events["state"] == "failed")]
+    return pd.DataFrame({"t_s": f["t_s"].astype(float), "node": f["node"], "job": f["job"],
+                         "execution": f["execution"], "outcome": "failed"})
+
+
+def _all_marks(src: Any, events: pd.DataFrame, end: float | None) -> pd.DataFrame:
+    return pd.concat([tl.dispatch_marks(events), _inferred_losses(src, events, end), _failed(events)],
+                     ignore_index=True)
+
+
+def _rehandshakes(events: pd.DataFrame) -> pd.DataFrame:
+    """Every handshake of a node after its first: the edge came back (step 4 of the bug)."""
+    hs = events[(events["kind"] == "node") & (events["state"] == "handshake") & events["node"].notna()]
+    return hs[hs.duplicated("node")][["t_s", "node"]]
 
 
 def plot_nodes(src: Any, ax: Axes, t_end: float | None = None, *, marks: bool = True) -> list[str]:
@@ -90,7 +110,8 @@ def plot_nodes(src: Any, ax: Axes, t_end: float | None = None, *, marks: bool = 
     for i, node in enumerate(nodes):
         name = names.get(str(node), str(node))
         label = f"{name} ({str(node)[:10]})" if name in dup else name
-        y_act, y_bel = 2 * i + 1.0, 2 * i + 0.55
+        k = len(nodes) - 1 - i  # the first edge on top, as in the executions panel
+        y_act, y_bel = 2 * k + 1.0, 2 * k + 0.55
         ys[node] = y_bel
         _bars(ax, actual[actual["node"] == node], y_act, 0.3, COLORS)
         _bars(ax, belief[belief["node"] == node], y_bel, 0.4, COLORS)
@@ -100,15 +121,19 @@ def plot_nodes(src: Any, ax: Axes, t_end: float | None = None, *, marks: bool = 
                            facecolors="none", edgecolors="#d50000", hatch="////", linewidth=0.8)
         labels += [(y_bel, f"{label} · believed"), (y_act, f"{label} · actual")]
     if marks:
-        dm = pd.concat([tl.dispatch_marks(events), _inferred_losses(src, events, end)], ignore_index=True)
+        dm = _all_marks(src, events, end)
         for outcome, (marker, colour, _) in _MARKS.items():
             g = dm[(dm["outcome"] == outcome) & dm["node"].isin(ys)]
             if len(g):
-                offset = {"sent": -0.28, "delivered": 0.28, "lost": 0.28, "refused": 0.28,
-                          "skipped": 0.28, "redispatched": -0.28}[outcome]
+                offset = {"sent": -0.28, "redispatched": -0.28, "failed": -0.28}.get(outcome, 0.28)
                 edge = {} if marker in ("x", "+", "|") else {"edgecolors": "white", "linewidths": 0.5}
                 ax.scatter(g["t_s"], [ys[n] + offset for n in g["node"]], marker=marker, s=46,
                            c=colour, zorder=5, **edge)
+        rh = _rehandshakes(events)
+        rh = rh[rh["node"].isin(ys)]
+        if len(rh):  # the edge's handshake on return: the orchestrator takes it for a node-join
+            ax.scatter(rh["t_s"], [ys[n] for n in rh["node"]], marker=">", s=40, c="#0d47a1", zorder=6,
+                       edgecolors="white", linewidths=0.5)
     if labels:
         ax.set_yticks([y for y, _ in labels], [lab for _, lab in labels], fontsize=8)
         ax.set_ylim(-0.1, 2 * len(nodes) + 0.1)
@@ -156,6 +181,23 @@ def _leave_cause(events: pd.DataFrame, t: float, window: float = 120.0) -> str:
     return "leave"
 
 
+def _join_outcome(events: pd.DataFrame, t: float, window: float = 5.0) -> str:
+    """What a node-join batch at ``t`` did, from its evaluations' ``EVAL: processed`` lines and the
+    re-dispatches they made: ``empty plan``, ``re-dispatched`` or ``changed the plan``."""
+    d = events[(events["t_s"] >= t) & (events["t_s"] <= t + window)]
+    red = d[(d["kind"] == "dispatch") & (d["state"] == "redispatch")]
+    done = d[(d["kind"] == "eval") & (d["state"] == "processed")]
+    done = done[done["detail"].fillna("").str.contains("trigger=node-join", regex=False)]
+    if len(red):
+        return f"re-dispatched {len(red)}"
+    if done.empty:
+        return "outcome not logged"
+    detail = done["detail"].fillna("")
+    if detail.str.contains("empty=true", regex=False).all():
+        return "empty plan"
+    return "changed the plan"
+
+
 def plot_evals(src: Any, ax: Axes) -> int:
     """Evaluations created by the reevaluator, one row per trigger."""
     events, _ = _events(src)
@@ -169,6 +211,8 @@ def plot_evals(src: Any, ax: Axes) -> int:
         burst = (g["t_s"].diff().fillna(1.0) > 0.5).cumsum()
         for t, n in g.groupby(burst)["t_s"].agg(["first", "size"]).itertuples(index=False):
             why = f" ({_leave_cause(events, t)})" if trig == "node-leave" else ""
+            if trig == "node-join":
+                why = f": {_join_outcome(events, t)}"
             ax.annotate(f"{n} eval{'s' if n > 1 else ''}{why}", (t, i), xytext=(3, 4), textcoords="offset points",
                         annotation_clip=True,
                         fontsize=7)
@@ -179,7 +223,8 @@ def plot_evals(src: Any, ax: Axes) -> int:
     return len(ev)
 
 
-def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None) -> int:
+def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None,
+                 window: tuple[float, float] | None = None) -> int:
     """Vertical lines for deploy / kill / start / …, labelled on ``label_ax``; edge-down windows shaded."""
     events, end = _events(src)
     acts = tl.action_marks(events)
@@ -194,6 +239,9 @@ def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None) ->
             ax.axvline(row.t_s, color=colour, ls=style, lw=1, alpha=0.8, zorder=1)
     target = label_ax or axes[0]
     span = max(float(end or 0), float(acts["t_s"].max()) if len(acts) else 0.0, 1e-9)
+    if window is not None:  # labels are grouped and spaced on the visible range, not the whole run
+        span = max(window[1] - window[0], 1e-9)
+        acts = acts[(acts["t_s"] >= window[0]) & (acts["t_s"] <= window[1])]
     # actions within 1.5 % of the axis of each other share one label ("start edge1, start edge2")
     acts = acts.sort_values("t_s", kind="stable")
     first, group = -1e18, []
@@ -205,10 +253,10 @@ def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None) ->
     ends = [-1e18] * 4  # right edge (data units) of the last label on each of 4 rows
     for t, label in grouped.items():
         row = next((i for i, e in enumerate(ends) if t > e), min(range(4), key=lambda i: ends[i]))
-        ends[row] = t + (len(label) + 3) * 0.0075 * span  # about one 7 pt character per 0.75 % of a 12 in axis
+        ends[row] = t + (len(label) + 3) * 0.0095 * span  # about one 8.5 pt character per 0.95 % of a 12 in axis
         target.annotate(label, (t, 0.82 - 0.26 * row), xycoords=("data", "axes fraction"), xytext=(2, 0),
                         annotation_clip=True,
-                        textcoords="offset points", fontsize=7, ha="left", va="center")
+                        textcoords="offset points", fontsize=8.5, ha="left", va="center")
     return len(acts)
 
 
@@ -249,14 +297,17 @@ def _group_labels(labels: pd.Series) -> str:
     return ", ".join(parts)
 
 
-def _counts(intervals: pd.DataFrame, state: str) -> tuple[np.ndarray, np.ndarray]:
+def _counts(intervals: pd.DataFrame, state: str, end: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """How many rows of ``intervals`` are in ``state`` over time: (times, counts) of a step function."""
     g = intervals[intervals["state"] == state]
     if g.empty:
         return np.zeros(0), np.zeros(0)
     t0, t1 = np.sort(g["t0"].to_numpy(float)), np.sort(g["t1"].to_numpy(float))
     times = np.unique(np.concatenate([t0, t1]))
-    return times, np.searchsorted(t0, times, "right") - np.searchsorted(t1, times, "right")
+    counts = np.searchsorted(t0, times, "right") - np.searchsorted(t1, times, "right")
+    if len(times) > 1 and end is not None and times[-1] >= end:
+        counts[-1] = counts[-2]  # the run ends there: intervals cut off at its end do not drop to 0
+    return times, counts
 
 
 def plot_nodes_aggregated(src: Any, ax: Axes, t_end: float | None = None) -> dict[str, bool]:
@@ -269,8 +320,9 @@ def plot_nodes_aggregated(src: Any, ax: Axes, t_end: float | None = None) -> dic
     gaps = tl.belief_gaps(events, end)
     n = max(1, len(set(actual["node"]) | set(belief["node"])))
     drawn: dict[str, bool] = {}
+    stop = end if end is not None else max([float(f["t1"].max()) for f in (actual, belief) if len(f)] or [0.0])
     for state in ("down", "partitioned"):  # the truth as shaded areas, the belief as lines over them
-        times, counts = _counts(actual, state)
+        times, counts = _counts(actual, state, stop)
         if len(times):
             ax.fill_between(times, counts, step="post", color=COLORS[state], alpha=0.35, lw=0)
     for frame, state, label, style in ((actual, "down", "edges actually down", "-"),
@@ -279,15 +331,15 @@ def plot_nodes_aggregated(src: Any, ax: Axes, t_end: float | None = None) -> dic
                                        (belief, "connecting", "believed connecting", "--"),
                                        (belief, "disconnected", "believed disconnected", "-"),
                                        (belief, "lost", "believed lost", "-")):
-        times, counts = _counts(frame, state)
+        times, counts = _counts(frame, state, stop)
         if len(times):
             ax.step(times, counts, where="post", color=COLORS[state], lw=1.8, ls=style, label=label)
             drawn[f"agg:{state}"] = True
-    times, counts = _counts(gaps.assign(state="gap"), "gap")
+    times, counts = _counts(gaps.assign(state="gap"), "gap", stop)
     if len(times):
         ax.fill_between(times, counts, step="post", facecolor="none", edgecolor="#d50000", hatch="////", lw=0.8)
         drawn["gap"] = True
-    dm = pd.concat([tl.dispatch_marks(events), _inferred_losses(src, events, end)], ignore_index=True)
+    dm = _all_marks(src, events, end)
     for k, (outcome, (marker, colour, _)) in enumerate(_MARKS.items()):
         g = dm[dm["outcome"] == outcome]
         if len(g):
@@ -365,12 +417,16 @@ def _legend(fig: Figure, events: pd.DataFrame, end: float | None, aggregated: bo
                                                                          "failed", "cancelled") if k in ex_states]
     handles += [Line2D([], [], marker=m, color=c, ls="", label=lab) for k, (m, c, lab) in _MARKS.items()
                 if drawn.get(f"mark:{k}")]
+    if drawn.get("rehandshake"):
+        handles.append(Line2D([], [], marker=">", color="#0d47a1", ls="", label="re-handshake (node-join)"))
     handles += [Line2D([], [], color=c, ls=st, label=k) for k, (c, st) in _ACTION_STYLE.items()
                 if k in acts and k not in ("up", "down")]
     if set(actual["state"]) & {"down", "partitioned"}:
         handles.append(Patch(color="#ffcdd2", alpha=0.5, label="an edge down/cut off"))
-    if handles:
-        fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=8.5, frameon=False)
+    if handles:  # as many columns as the longest label leaves room for across the figure
+        widest = max(len(h.get_label()) for h in handles)
+        ncol = max(2, min(6, len(handles), int(fig.get_figwidth() * 14 // (widest + 6))))
+        fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=8.5, frameon=False)
 
 
 def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
@@ -401,12 +457,18 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
         drawn = plot_nodes_aggregated(src, axes[0], end)
     else:
         plot_nodes(src, axes[0], end)
-        dm = pd.concat([tl.dispatch_marks(events), _inferred_losses(src, events, end)], ignore_index=True)
+        dm = _all_marks(src, events, end)
         drawn = {f"mark:{k}": True for k in set(dm["outcome"])}
         drawn["gap"] = not tl.belief_gaps(events, end).empty
-    (plot_executions_by_job if many_execs else plot_executions)(events, axes[1], end)
-    plot_evals(events, axes[2])
-    mark_actions(src if not isinstance(src, pd.DataFrame) else events, axes, label_ax=top)
+        drawn["rehandshake"] = not _rehandshakes(events).empty
+    lanes = (plot_executions_by_job if many_execs else plot_executions)(events, axes[1], end)
+    n_evals = plot_evals(events, axes[2])
+    mark_actions(src if not isinstance(src, pd.DataFrame) else events, axes, label_ax=top, window=xlim)
+    for ax, empty, what in ((axes[1], not lanes, "no execution in these events"),
+                            (axes[2], not n_evals, "no evaluation created by the reevaluator")):
+        if empty:  # an empty panel says so instead of showing 0–1 ticks
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", fontsize=8.5, color="#616161")
     _, noticed = tl.noticed_at(events)
     if noticed is not None:  # the moment the orchestrator stopped believing the dead edges connected
         axes[0].axvline(noticed, color=COLORS["disconnected"], ls="-.", lw=1.2, zorder=4)

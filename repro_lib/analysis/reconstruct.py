@@ -299,6 +299,8 @@ class _Builder:
 
         self.speakers = edge_nodes(ev, self.roles)
         ids += [str(n) for n in self.speakers["node"]]
+        if not ids:  # a log read as neither side's whose every line names one node: that node's own log
+            ids += self._single_node_logs()
         first = {}
         for n in dict.fromkeys(ids):
             if n in ("orchestrator", "nats", "sim", "stack", "docker"):
@@ -319,6 +321,28 @@ class _Builder:
             identities.setdefault(safe, []).append(n)
         self.first = first
         return names, identities
+
+    def _single_node_logs(self) -> list[str]:
+        ev = self.ev
+        other = ev[ev["source"].map(lambda x: self.roles.get(str(x), "other") == "other").to_numpy(dtype=bool)
+                   & ev["node"].notna().to_numpy(dtype=bool) & (ev["kind"] != "raw").to_numpy(dtype=bool)]
+        found: list[str] = []
+        for src, rows in other.groupby("source", sort=False):
+            nodes = set(map(str, rows["node"]))
+            if len(nodes) != 1:
+                continue
+            n = nodes.pop()
+            found.append(n)
+            self.notes.append(f"{src}: every parsed line names node {n}: read as that node's own log [I]")
+            text = rows["msg"].astype(str) + " " + rows["detail"].fillna("").astype(str)
+            timeouts = rows[text.str.contains(r"timeout|timed out|no responders", case=False, regex=True)]
+            if len(timeouts):
+                t0, t1 = timeouts["t_s"].min(), timeouts["t_s"].max()
+                first = _text(timeouts["line"].iloc[0], str(timeouts["msg"].iloc[0]))[:90]
+                self.unplaced.append(
+                    f"node {n}'s requests failed with a timeout from t={t0:g}s to t={t1:g}s ({first}): its "
+                    "orchestrator was unreachable then, but no line says when it went or came back")
+        return found
 
     # -- timings ----------------------------------------------------------------------------------------
     def _timings(self) -> tuple[dict[str, Guess], Guess, Guess]:

@@ -36,6 +36,10 @@ class NodeManager:
         self.out = out
         self.nodes: dict[str, Node] = {}
         self.checks_from = 0.0  # health checks are suspended before this (restart grace)
+        # nodes whose steady heartbeats a driver settles lazily (each arrives within heartbeat_interval <
+        # disconnect_timeout, so the health check cannot time them out); their last_heartbeat is brought
+        # up to date by the driver whenever it is read (stacks/sim.py)
+        self.settled: set[str] = set()
 
     # -- inputs -------------------------------------------------------------------------
     def start(self, now: float, phase: float | None = None) -> None:
@@ -80,8 +84,11 @@ class NodeManager:
             return []
         events: list[NodeEvent] = []
         timeout, lost = self.t.disconnect_timeout, self.t.lost_timeout
+        settled = self.settled
         for node in self.nodes.values():
             st = node.state
+            if st is NodeState.CONNECTED and node.id in settled:
+                continue
             if st is NodeState.CONNECTED or st is NodeState.CONNECTING:
                 if now - node.last_heartbeat > timeout:
                     node.disconnected_at = now

@@ -31,10 +31,27 @@ from repro_lib.search.explore import Counterexample, ShardResult, explore
 from repro_lib.search.grammar import FAULTS, parse_faults, scenario_doc
 from repro_lib.search.oracle import Context
 
-__all__ = ["search", "SearchReport", "Counterexample", "FAULTS", "FIXES", "KEEP"]
+__all__ = ["search", "SearchReport", "Counterexample", "Choice", "FAULTS", "FIXES", "KEEP", "short_steps"]
 
 #: counterexample files kept per (fix, check): the smallest distinct ones
 KEEP = 3
+
+
+@dataclass
+class Choice:
+    """The counterexample shown for one fix (:meth:`SearchReport.telling`) and why it was chosen."""
+
+    fix: str
+    name: str                       # its file stem, <fix>-<check>-<n>
+    counterexample: Counterexample
+    also_fails: list[str]           # the other fixes it fails under (the baseline "none" counted only for "none")
+    reason: str                     # one sentence: why this one
+
+    def markdown(self) -> str:
+        c = self.counterexample
+        return (f"### {self.fix}: `{self.name}` fails `{c.check}` in {len(c.schedule.steps)} step(s), "
+                f"{c.schedule.edges} edge(s)\n\n{self.reason}\n\n"
+                + "\n".join(f"1. `{step}`" for step in describe_steps(c)))
 
 
 @dataclass
@@ -148,6 +165,74 @@ class SearchReport:
     def describe(c: Counterexample) -> list[str]:
         """The counterexample's steps, one string each (see :func:`describe_steps`)."""
         return describe_steps(c)
+
+    def telling(self, fix: str, cross: Any = None) -> Choice | None:
+        """The fix's most telling counterexample: the one that fails under the fewest *other* fixes in
+        :meth:`cross_check` (ideally under this fix alone; for ``none``: the one the most fixes cure — the
+        baseline is not counted against a fix), then ``stuck`` before the other checks, then the smallest
+        (:meth:`Schedule.key`; the checks' order breaks an exact tie).
+        ``cross``: a :meth:`cross_check` already computed (it re-runs every file under every fix)."""
+        mine = [(n, c) for n, c in self.names() if c.fix == fix]
+        if not mine:
+            return None
+        cross = self.cross_check() if cross is None else cross
+        others = [f for f in cross.columns if f != fix and (fix == "none" or f != "none")]
+
+        def also(name: str) -> list[str]:
+            return [f for f in others if str(cross.loc[name, f]) != "—"]
+
+        def rank(nc: tuple[str, Counterexample]) -> tuple[Any, ...]:
+            n, x = nc
+            return (len(also(n)), x.check != "stuck", x.schedule.key(), CHECKS.index(x.check))
+
+        name, c = min(mine, key=rank)
+        more = also(name)
+        if not more:
+            why = ("it fails only without a fix: every fix cures it" if fix == "none" else
+                   f"among the fixes it fails under {fix} alone: every other fix cures it"
+                   + (f" (without a fix: {cross.loc[name, 'none']})" if "none" in cross.columns else ""))
+        elif len(more) == len(others):
+            why = f"every counterexample found for {fix} fails under every other fix too"
+        else:
+            why = (f"none of the {len(mine)} found for {fix} fails under it alone; this one also fails under "
+                   f"{', '.join(more)} — the fewest other fixes")
+        ties = [x for n, x in mine if len(also(n)) == len(more)]
+        size = f"the smallest ({len(c.schedule.steps)} steps)"
+        if len(ties) == 1:
+            tie = ""
+        elif c.check == "stuck":
+            stuck = sum(1 for x in ties if x.check == "stuck")
+            tie = "; of those it fails `stuck` (issue 395's own check)" + (f" and is {size}" if stuck > 1 else "")
+        else:
+            tie = f"; of those none fails `stuck`, and it is {size}"
+        return Choice(fix, name, c, more, f"Chosen because {why}{tie}.")
+
+    def cross_check_table(self, cross: Any = None) -> Any:
+        """:meth:`cross_check` with each row's schedule (its steps, short) beside its file name."""
+        cross = self.cross_check() if cross is None else cross
+        steps = dict((n, short_steps(c)) for n, c in self.names())
+        out = cross.copy()
+        out.insert(0, "steps", [steps.get(str(n), "") for n in out.index])
+        return out
+
+    def matrix_cross_checked(self, cross: Any = None) -> Any:
+        """:meth:`matrix_frame`, where a "none in N runs" cell is contradicted by :meth:`cross_check` (a
+        counterexample another fix's search drew fails that check under this fix) marked so:
+        ``none drawn in N runs; fails on <file> (cross-check)``."""
+        cross = self.cross_check() if cross is None else cross
+        frame = self.matrix_frame()
+        for fix in frame.index:
+            if fix not in cross.columns:
+                continue
+            for check in frame.columns:
+                if not str(frame.loc[fix, check]).startswith("none in "):
+                    continue
+                hits = [str(n) for n in cross.index if check in str(cross.loc[n, fix]).split(", ")]
+                if hits:
+                    more = f" and {len(hits) - 1} more" if len(hits) > 1 else ""
+                    frame.loc[fix, check] = (f"none drawn in {self.runs.get(fix, 0)} runs; fails on {hits[0]}{more} "
+                                             "(cross-check)")
+        return frame
 
     def cross_check_markdown(self, fixes: Sequence[str] = FIXES) -> str:
         """:meth:`cross_check` as a Markdown table ("" when nothing was found)."""
@@ -302,6 +387,15 @@ def describe_steps(c: Counterexample) -> list[str]:
         else:
             parts.append(f"{op} {a if isinstance(a, str) else ','.join(a)}")
     return parts
+
+
+def short_steps(c: Counterexample) -> str:
+    """The schedule in one short line: ``deploy test-job; kill edge1`` (job files by their stem)."""
+    out = []
+    for step in describe_steps(c):
+        words = [Path(w).stem if w.endswith((".yaml", ".yml")) else w for w in step.split(" ")]
+        out.append(" ".join(words))
+    return "; ".join(out)
 
 
 def _job_root(path: Path) -> Path:

@@ -2,6 +2,16 @@
 
 Deterministic: one heap ordered by (time, insertion order), one seeded RNG for ids and jitter.
 Same seed + same steps => the identical event log.
+
+Quiet edges cost nothing: once an edge's heartbeat is answered ``HeartbeatAck`` on a node the
+orchestrator holds ``connected`` (alive, not cut off, subscribed), its later heartbeats change nothing
+but two timestamps, so they are *settled lazily*: no heap event per heartbeat, the timestamps brought
+up to date (with the same float additions the events would have made) whenever something reads them
+or could change the picture — a fault on the edge, the orchestrator going down, a snapshot. The
+node manager skips such nodes in its health check (a heartbeat at least every ``heartbeat_interval``
+< ``disconnect_timeout`` can never time out). ``lazy_heartbeats=False`` runs every heartbeat as an
+event; the two give the same log (tests/test_sim_lazy.py). Not used with fix C, whose heartbeats
+carry a cursor the orchestrator stores.
 """
 
 from __future__ import annotations
@@ -17,7 +27,7 @@ from repro_lib.errors import StackError
 from repro_lib.jobs import JobSpec
 from repro_lib.logfmt import LogRecord
 from repro_lib.model.edge import Edge
-from repro_lib.model.orchestrator import Orchestrator
+from repro_lib.model.orchestrator import _HEARTBEAT_ACK, Orchestrator
 from repro_lib.model.transport import ORCHESTRATOR_SUBJECT
 from repro_lib.model.types import ComputeState, DesiredState, NodeState, Policies, Publish, Timer
 from repro_lib.snapshot import Snapshot
@@ -29,6 +39,7 @@ __all__ = ["SimStack", "make_sim_stack"]
 
 _ORCH = "orchestrator"
 _TRACKED = frozenset({"RunExecutionRequest", "CancelExecution", "Assignments", "ExecutionState"})
+_STEADY_REPLY = _HEARTBEAT_ACK
 
 
 class SimStack(StackGuards):
@@ -37,7 +48,7 @@ class SimStack(StackGuards):
     backend = "sim"
 
     def __init__(self, timings: Timings, policies: Policies, edges: list[str], *, seed: int = 0,
-                 labels: dict[str, dict[str, str]] | None = None) -> None:
+                 labels: dict[str, dict[str, str]] | None = None, lazy_heartbeats: bool = True) -> None:
         self.timings = timings
         self.policies = policies
         self.seed = seed
@@ -56,6 +67,10 @@ class SimStack(StackGuards):
         self.alive: set[str] = set()
         self.is_up = False
         self._last_t, self._same_t = -1.0, 0
+        self.lazy_heartbeats = (lazy_heartbeats and not policies.sequence_replay
+                                and 0 < timings.heartbeat_interval < timings.disconnect_timeout
+                                and timings.edge_heartbeat_miss_factor >= 2)
+        self._lazy: dict[str, float] = {}  # edge name -> its next heartbeat (settled lazily)
         for name in edges:
             self._new_edge(name)
 
@@ -69,6 +84,7 @@ class SimStack(StackGuards):
 
     def down(self) -> None:
         self._fault("ACTION", "down")
+        self._wake_all()
         for name in list(self.alive):
             self._stop_edge(name)
         self.orch_up = False
@@ -124,6 +140,7 @@ class SimStack(StackGuards):
     def partition(self, names: list[str]) -> None:
         for name in names:
             self._need_edge(name)
+            self._wake(name)
             self.bus.partitioned.add(name)
             self._fault("FAULT", "partition", target=name, node_id=self.edges[name].node_id)
 
@@ -136,6 +153,7 @@ class SimStack(StackGuards):
     def restart_orchestrator(self, downtime: float = 5.0) -> None:
         self._need_up()
         self._fault("FAULT", "restart", target=_ORCH, downtime=f"{downtime:g}s")
+        self._wake_all()
         self.orch_up = False
         self._orch_gen += 1
         self.bus.unsubscribe_owner(_ORCH)
@@ -163,6 +181,8 @@ class SimStack(StackGuards):
 
     def snapshot(self, label: str = "") -> Snapshot:
         self._fault("ACTION", "snapshot", label=label)
+        for name in list(self._lazy):
+            self._settle(name, self.now)
         nodes = self.orch.nodes.nodes
         names = {n.id: n.name for n in nodes.values()}
         live_ids = {self.edges[n].node_id: n for n in self.alive}
@@ -265,7 +285,53 @@ class SimStack(StackGuards):
                 if out.publishes or out.timers or out.logs:
                     self._flush_orch()
             edge.on_reply(now, reply)
+            if reply is _STEADY_REPLY and self.lazy_heartbeats and self._steady(name):
+                timers = edge.out.timers
+                if timers and timers[-1].key == ("heartbeat",):
+                    self._lazy[name] = timers.pop().at
+                    self.orch.nodes.settled.add(edge.node_id)
         self._flush_edge(name)
+
+    # -- quiet edges, settled lazily -------------------------------------------------------------
+    def _steady(self, name: str) -> bool:
+        """The edge's next heartbeats can only be answered HeartbeatAck and change nothing else."""
+        edge = self.edges[name]
+        node = self.orch.nodes.nodes.get(edge.node_id)
+        return (node is not None and node.state is NodeState.CONNECTED and edge.connected
+                and edge.node_id in self.orch.transport.connections and self.bus.subscribers.get(edge.subject) == name)
+
+    def _settle(self, name: str, until: float) -> float:
+        """Apply the lazily settled heartbeats up to ``until``: the edge's last ack and the node's last
+        heartbeat, by the same float additions the timer events make. Returns the next heartbeat time."""
+        nxt = self._lazy[name]
+        if nxt > until:
+            return nxt
+        interval = self.timings.heartbeat_interval
+        last = nxt
+        while nxt <= until:
+            last, nxt = nxt, nxt + interval
+        edge = self.edges[name]
+        edge.last_ack = last
+        node = self.orch.nodes.nodes.get(edge.node_id)
+        if node is not None:
+            node.last_heartbeat = last
+        self._lazy[name] = nxt
+        return nxt
+
+    def _wake(self, name: str, *, resume: bool = True) -> None:
+        """The edge's heartbeats become events again (a fault, the orchestrator going away)."""
+        if name not in self._lazy:
+            return
+        nxt = self._settle(name, self.now)
+        del self._lazy[name]
+        edge = self.edges[name]
+        self.orch.nodes.settled.discard(edge.node_id)
+        if resume:
+            self._push(nxt, ("timer", name, edge.gen, ("heartbeat",)))
+
+    def _wake_all(self) -> None:
+        for name in list(self._lazy):
+            self._wake(name)
 
     def _deliver(self, subject: str, payload: dict[str, Any], sender: str) -> None:
         owner, outcome = self.bus.route(subject, sender)
@@ -367,6 +433,7 @@ class SimStack(StackGuards):
         self._emit(pubs, timers, logs, name, edge.gen)
 
     def _stop_edge(self, name: str) -> None:
+        self._wake(name, resume=False)
         edge = self.edges[name]
         self.alive.discard(name)
         self.bus.unsubscribe_owner(name)
@@ -390,4 +457,5 @@ class SimStack(StackGuards):
 
 def make_sim_stack(sc: Any, seed: int = 0, **options: Any) -> SimStack:
     """``STACKS["sim"]``: the scenario's timings, fixes, edges and labels in virtual time."""
-    return SimStack(sc.timings, sc.policies, sc.edges, seed=seed, labels=sc.labels)
+    return SimStack(sc.timings, sc.policies, sc.edges, seed=seed, labels=sc.labels,
+                    lazy_heartbeats=bool(options.get("lazy_heartbeats", True)))
