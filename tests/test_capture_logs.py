@@ -423,3 +423,12 @@ def test_json_values_rendered_in_detail() -> None:
            "c": None, "d": {"e": [1, 2]}, "f": ""}
     row = parse_line(json.dumps(obj), source="s")
     assert row["detail"] == 'a="x y" b=1.5 c=null d="{\\"e\\":[1,2]}" f=""'
+
+
+def test_a_joined_record_that_reads_as_nothing_is_split_back(tmp_path: Path) -> None:
+    """Hypothesis found it: ``{:`` (a JSON start ending in a colon) took the next line as a hard wrap,
+    and the joined text read as nothing — one raw row for two lines, the second hidden inside it."""
+    path = tmp_path / "garbage-debug.log"
+    path.write_bytes(b"{:\n\x00")
+    df = parse_file(path)
+    assert list(df["line"]) == ["{:", "\x00"] and set(df["kind"]) == {"raw"}

@@ -99,6 +99,31 @@ def _slow_columns(lines: Iterable[str], date: _date | None) -> dict[str, list[An
     return cols
 
 
+def _unjoin_unread(readable: list[str], originals: list[str], date: _date | None) -> tuple[list[str], list[str]]:
+    """A record joined from several lines that still reads as nothing (``raw``) was no record: its lines
+    go back to being rows of their own, so no line is hidden inside another."""
+    joined = [i for i, o in enumerate(originals) if "\n" in o]
+    if not joined:
+        return readable, originals
+    kinds = _slow_columns([readable[i] for i in joined], date)["kind"]
+    bad = {i for i, kind in zip(joined, kinds, strict=True) if kind == "raw"}
+    if not bad:
+        return readable, originals
+    from repro_lib.capture.legacy import _rewrite
+
+    r2: list[str] = []
+    o2: list[str] = []
+    for i, (r, o) in enumerate(zip(readable, originals, strict=True)):
+        if i in bad:
+            parts = o.split("\n")
+            r2 += [_rewrite(x) for x in parts]
+            o2 += parts
+        else:
+            r2.append(r)
+            o2.append(o)
+    return r2, o2
+
+
 def _fill_t(t: np.ndarray) -> np.ndarray:
     """Rows without time take the previous row's time; leading ones the first known time."""
     known = t != _NAT
@@ -341,6 +366,7 @@ def parse_file(
         if lines and lines[-1] == "":
             lines.pop()
         readable, originals = normalise(lines)  # older and hard-wrapped shapes; `line` keeps the original
+        readable, originals = _unjoin_unread(readable, originals, date)
         cols = _slow_columns(readable, date)
         cols["line"] = originals
         frame = _build_frame(cols, src)
