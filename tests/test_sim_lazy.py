@@ -72,3 +72,42 @@ def test_lazy_settling_saves_heap_events() -> None:
         counts[lazy] = next(s._seq) - before
     assert counts[False] >= 20 * 3600 / 15 * 0.95        # an event per heartbeat
     assert counts[True] < counts[False] / 10, counts      # health checks and little else
+
+
+def test_the_counted_job_state_is_the_scanned_one() -> None:
+    """The orchestrator keeps per-wave counts for pipeline jobs' states: after runs full of updates,
+    stops, restarts and lost nodes, every job's state is what the full rule says, and the counts match
+    a recount."""
+    from repro_lib.model.reconciler import job_state
+
+    for fix in ("none", "redispatch-on-join", "pending-timeout"):
+        doc = {"name": "waves", "timings": {"preset": "fast"}, "fix": fix, "edges": ["edge1", "edge2", "edge3"],
+               "steps": [{"up": {}}, {"wait_for": {"nodes": "connected", "count": 3, "timeout": "1m"}},
+                         {"deploy": "pipelines/test-job.yaml"}, {"deploy": "pipelines/new-job.yaml"},
+                         {"sleep": "3s"}, {"kill": ["edge1"]}, {"deploy": {"file": "pipelines/new-job.yaml",
+                                                                          "force": True}},
+                         {"sleep": "20s"}, {"stop_job": "test-heartbeat"}, {"restart_orchestrator": {"downtime": "1s"}},
+                         {"start": ["edge1"]}, {"sleep": "30s"}, {"snapshot": {}}]}
+        sc = parse_scenario(doc)
+        from repro_lib.scenario import make_stack, run_step
+
+        stack = make_stack("sim", sc, 0)
+        snaps: list[object] = []
+        for step in sc.steps:
+            run_step(stack, step, snaps)
+        orch = stack.orch
+        checked = 0
+        for job in orch.jobs.values():
+            wave = orch._wave.get((job.name, job.version))
+            if job.type == "pipeline" and not job.stopped and wave and wave[0] > 0:
+                counted = "deploying" if wave[1] else "running"
+                assert counted == job_state(job, orch.by_job[job.name], orch.nodes.nodes).value, (fix, job.name)
+                checked += 1
+        assert checked >= 1
+        recount: dict[tuple[str, int], list[int]] = {}
+        for ex in orch.executions.values():
+            if ex.desired.value == "running" and not ex.terminal:
+                w = recount.setdefault((ex.job, ex.version), [0, 0])
+                w[0] += 1
+                w[1] += ex.state.value in ("pending", "starting")
+        assert {k: v for k, v in orch._wave.items() if v != [0, 0]} == recount

@@ -103,6 +103,7 @@ class OrchestratorProcess:
             orch = pickle.loads(self.state_path.read_bytes())
             if not isinstance(orch, Orchestrator):
                 raise TypeError(type(orch).__name__)
+            orch.upgrade()
         except Exception as e:  # noqa: BLE001 - an unreadable state file: start empty, say so
             self.out.log(self.clock.now(), _SOURCE, "WARN", "ORCHESTRATOR: state file unreadable, starting empty",
                          path=str(self.state_path), err=f"{type(e).__name__}: {e}"[:160])

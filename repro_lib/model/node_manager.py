@@ -40,6 +40,7 @@ class NodeManager:
         # disconnect_timeout, so the health check cannot time them out); their last_heartbeat is brought
         # up to date by the driver whenever it is read (stacks/sim.py)
         self.settled: set[str] = set()
+        self.version = 0  # bumped on every node state change (drivers cache counts per state on it)
 
     # -- inputs -------------------------------------------------------------------------
     def start(self, now: float, phase: float | None = None) -> None:
@@ -54,6 +55,7 @@ class NodeManager:
         if node is None:
             node = Node(id=node_id, name=name, labels=dict(labels))
             self.nodes[node_id] = node
+            self.version += 1
         node.last_heartbeat = now
         node.labels = dict(labels)
         self._log(now, "HANDSHAKE: Node handshake completed", node, previous=previous or "new")
@@ -99,6 +101,7 @@ class NodeManager:
 
     def restart(self, now: float) -> None:
         """Orchestrator restart: persisted nodes load as connected; checks wait ``restart_grace``."""
+        self.version += 1
         for node in self.nodes.values():
             if node.state is not NodeState.LOST:
                 node.state = NodeState.CONNECTED
@@ -113,6 +116,7 @@ class NodeManager:
     def _set(self, now: float, node: Node, state: NodeState, reason: str = "") -> list[NodeEvent]:
         previous = node.state
         node.state = state
+        self.version += 1
         fields: tuple[tuple[str, object], ...] = (
             ("node_id", node.id), ("name", node.name), ("state", str(state)),
         )

@@ -208,8 +208,10 @@ class SimStack(StackGuards):
 
     # -- conditions for wait_for -----------------------------------------------------------
     def count_nodes(self, state: str) -> int:
-        st = NodeState(state)
-        return sum(1 for n in self.orch.nodes.nodes.values() if n.state is st)
+        nm = self.orch.nodes
+        if getattr(self, "_node_counts", (None,))[0] != (id(nm), nm.version):  # a wait_for asks after every event
+            self._node_counts = ((id(nm), nm.version), Counter(n.state for n in nm.nodes.values()))
+        return self._node_counts[1][NodeState(state)]
 
     def job_state(self, name: str) -> str | None:
         job = self.orch.jobs.get(name)
