@@ -76,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default=None, metavar="DIR", help="output folder (default: reports/<notebook>)")
     rp.add_argument("--no-input", action="store_true", help="hide code cells in the HTML")
     sub.add_parser("demo", help="the main job: run the walkthrough on the sim and write its HTML report")
+    lab = sub.add_parser("lab", help="open the notebooks in JupyterLab on this machine only (127.0.0.1), as root too")
+    lab.add_argument("--port", type=int, default=8888, help="the port to listen on (default 8888; 0: any free one)")
     se = sub.add_parser("search", help="search fault schedules on the sim for ones a fix does not survive; "
                                        "exit 1 when it found a counterexample")
     se.add_argument("scenario", nargs="?", default="scenarios/core-395.yaml",
@@ -178,8 +180,30 @@ def _cmd_demo(_: argparse.Namespace) -> int:
     if rep.run_dir:
         _say(f"run folder:        {rep.run_dir}")
     _say(f"HTML report:       {rep.html.resolve()}  ({rep.seconds:.1f}s)")
-    _say("explore interactively: .venv/bin/jupyter lab notebooks/")
+    _say("explore interactively: repro lab   (JupyterLab on 127.0.0.1, notebooks/ open)")
     return 0
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    """JupyterLab on loopback, in the repository (so the notebooks' relative paths resolve). As root,
+    Jupyter refuses to start without ``--allow-root``: the kit passes it, since it listens on 127.0.0.1 only."""
+    import os
+    import shutil
+
+    if not Path("notebooks").is_dir() or not Path("pyproject.toml").is_file():
+        raise ReproError("no notebooks/ here", hint="run `repro lab` from the repository root")
+    if not 0 <= args.port <= 65535:
+        raise ReproError(f"--port {args.port} is not a port", hint="use 0-65535 (0: any free port)")
+    jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or shutil.which("jupyter")
+    if jupyter is None:
+        raise ReproError("jupyter is not installed in this environment", hint="run `make demo` (it installs it)")
+    cmd = [jupyter, "lab", "--ip=127.0.0.1", f"--port={args.port}", "--no-browser", "--ServerApp.open_browser=False"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")
+    print(f"starting JupyterLab on 127.0.0.1 in {Path.cwd()} — open the URL it prints; Ctrl-C twice to stop",
+          flush=True)
+    os.execv(jupyter, cmd)
+    return 0  # not reached
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -338,7 +362,8 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
         signal.signal(signal.SIGHUP, _on_sigterm)
-    commands = {"run": _cmd_run, "inspect": _cmd_inspect, "report": _cmd_report, "demo": _cmd_demo}
+    commands = {"run": _cmd_run, "inspect": _cmd_inspect, "report": _cmd_report, "demo": _cmd_demo,
+                "lab": _cmd_lab}
     try:
         rc = _cmd_search(args, argv[1:]) if args.command == "search" else commands[args.command](args)
         try:

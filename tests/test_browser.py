@@ -119,12 +119,31 @@ def test_explorer_in_jupyterlab(lab: tuple[str, str], tmp_path: Path) -> None:
             verdict = page.locator(".widget-html", has_text="VERDICT:").first
             expect(verdict).to_contain_text("VERDICT: reproduced")
             expect(status).to_have_text(KERNEL_IDLE)
+            # the live panel, not the static note it carries for HTML reports
+            expect(page.locator(".repro-explorer-placeholder")).to_have_count(0)
+            # every label and button reads whole (ellipsis-cut text is wider than its box) …
+            cut = page.evaluate("""() => [...document.querySelectorAll(
+                    '.jp-OutputArea .widget-label, .jp-OutputArea .jupyter-button, .jp-OutputArea .widget-label-basic')]
+                .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)""")
+            assert cut == [], f"labels cut: {cut}"
+            # … and so does every option of the fix dropdown, in the select's own font and room
+            fix_select = page.locator(".widget-dropdown:has(.widget-label:text-is('fix')) select")
+            too_wide = fix_select.evaluate("""s => {
+                const cs = getComputedStyle(s), c = document.createElement('canvas').getContext('2d');
+                c.font = `${cs.fontStyle} ${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+                const room = s.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+                return [...s.options].filter(o => c.measureText(o.text).width > room)
+                    .map(o => `${o.text}: ${c.measureText(o.text).width.toFixed(0)} > ${room}px`);
+            }""")
+            assert too_wide == [], f"fix options cut: {too_wide}"
             slider = page.locator(".widget-slider", has_text="kill → deploy").first
             expect(slider.locator(".widget-readout")).to_have_text("5")
             page.locator(PLOT).first.wait_for()
             before = page.locator(PLOT).first.get_attribute("src")
 
-            # drag the kill → deploy slider to ~70 % (≈ 630 s, long after the disconnect timeout)
+            # drag the kill → deploy slider to ~70 % (≈ 630 s, long after the disconnect timeout); the intro's
+            # tables push the panel down: the mouse reaches only what is on screen
+            slider.scroll_into_view_if_needed()
             base_box = slider.locator(".noUi-base").bounding_box()
             handle = slider.locator(".noUi-handle").bounding_box()
             assert base_box and handle
@@ -153,6 +172,7 @@ def test_explorer_in_jupyterlab(lab: tuple[str, str], tmp_path: Path) -> None:
             # 20 edges: the figure switches to counts per state and is not blank
             before = page.locator(PLOT).first.get_attribute("src")
             edges = page.locator(".widget-slider:has(.widget-label:text-is('edges'))").first
+            edges.scroll_into_view_if_needed()
             eb = edges.locator(".noUi-base").bounding_box()
             eh = edges.locator(".noUi-handle").bounding_box()
             assert eb and eh
@@ -179,6 +199,26 @@ def test_explorer_in_jupyterlab(lab: tuple[str, str], tmp_path: Path) -> None:
             expect(explanation).to_contain_text("cannot act here: the publish succeeded")
             expect(verdict).to_contain_text("VERDICT: reproduced")
             expect(status).to_have_text(KERNEL_IDLE)
+
+            # fix E: its remedy is due after the run; the button says when, whole, and settles until then
+            fix_select.select_option("pending-timeout")
+            settle = page.locator(".widget-button", has_text="settle until the remedy")
+            expect(settle).to_be_visible()
+            expect(settle).to_have_text(re.compile(r"settle until the remedy at t=\d+s"))
+            assert settle.evaluate("b => b.scrollWidth <= b.clientWidth"), "the settle button's label is cut"
+            expect(status).to_have_text(KERNEL_IDLE)
+            settle.click()
+            expect(verdict).to_contain_text("VERDICT: not_reproduced")
+            expect(verdict).to_contain_text(re.compile(r"params\.settle=\d+s "))
+            expect(status).to_have_text(KERNEL_IDLE)
+            # Export: what it wrote is in the panel, not in the log console
+            page.locator(".widget-button", has_text="Export").click()
+            exported = page.locator(".widget-html", has_text="Exported to").first
+            expect(exported).to_contain_text("timeline.png")
+            expect(exported).to_contain_text("repro run scenarios/core-395.yaml --set timings.preset=repro")
+            expect(exported).to_contain_text("--set fix=pending-timeout")
+            expect(status).to_have_text(KERNEL_IDLE)
+
             page.locator(".widget-button", has_text="Reset").click()
             expect(edges.locator(".widget-readout")).to_have_text("2")
             expect(verdict).to_contain_text("VERDICT: reproduced — 2 execution(s) stuck")
@@ -187,5 +227,67 @@ def test_explorer_in_jupyterlab(lab: tuple[str, str], tmp_path: Path) -> None:
             if shot:
                 shutil.copy(tmp_path / "explorer.png", shot)
             assert external == [], f"the page reached outside loopback: {external[:5]}"
+        finally:
+            browser.close()
+
+
+def test_notebook05_report_shows_each_counterexample_zoomed_in_chromium(tmp_path: Path) -> None:
+    """Notebook 05 rendered to offline HTML and opened in headless chromium: every counterexample figure
+    is zoomed to its steps (the text above it names a window of seconds, not the hour's settle), decodes
+    to a real image that is not blank, and is followed by its settle line."""
+    from PIL import Image
+
+    from repro_lib.report import render_report
+
+    rep = render_report(ROOT / "notebooks/05-what-breaks-a-fix.ipynb", tmp_path / "report", cwd=ROOT,
+                        parameters={"FIXES": "none,redispatch-on-join", "RUNS": 50,
+                                    "OUT": str(tmp_path / "found")})
+    expect.set_options(timeout=30_000)
+    window = re.compile(r"Zoomed to the steps: t = ([\d.]+)–([\d.]+) s")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            external: list[str] = []
+            page.on("request", lambda r: external.append(r.url)
+                    if not r.url.startswith(("file://", "data:", "blob:")) else None)
+            page.goto(rep.html.as_uri())
+            expect(page.locator("body")).to_contain_text("checks passed")
+            # each "Zoomed to the steps" text, the first image after it and the text after that image
+            pairs = page.evaluate("""() => {
+                const outs = [...document.querySelectorAll('.jp-OutputArea-output')];
+                const found = [];
+                outs.forEach((o, i) => {
+                    if (!o.innerText.includes('Zoomed to the steps: t =')) return;
+                    const j = outs.findIndex((x, k) => k > i && x.querySelector('img'));
+                    if (j < 0) return;
+                    const img = outs[j].querySelector('img');
+                    img.setAttribute('data-zoom', String(found.length));
+                    found.push({text: o.innerText, after: (outs[j + 1] || {innerText: ''}).innerText});
+                });
+                return found;
+            }""")
+            heads = page.locator(".jp-RenderedMarkdown h3").all_inner_texts()
+            assert len(pairs) == 2 == len([h for h in heads if " fails " in h]), (pairs, heads)
+            for i, pair in enumerate(pairs):
+                m = window.search(pair["text"])
+                assert m, pair["text"]
+                lo, hi = float(m.group(1)), float(m.group(2))
+                assert 0 <= lo < hi < 60, (lo, hi)  # the steps, seconds wide, not the settle's hour
+                assert "outside the zoomed window" in pair["text"] or "inside the zoomed window" in pair["text"]
+                assert pair["after"].startswith("Then settled"), pair["after"]
+                img = page.locator(f"img[data-zoom='{i}']")
+                img.evaluate("i => i.decode().then(() => new Promise(r => requestAnimationFrame(() => "
+                             "requestAnimationFrame(r))))")
+                w, h = img.evaluate("i => [i.naturalWidth, i.naturalHeight]")
+                assert w >= 800 and h >= 400, (w, h)
+                shot = Image.open(io.BytesIO(img.screenshot()))
+                dark = sum(shot.convert("L").histogram()[:100])
+                # lanes are coloured; a figure of empty panels (frames, ticks, titles, legend) is ~0.2 % colour
+                saturation = shot.convert("RGB").convert("HSV").getchannel("S").histogram()
+                colour = sum(saturation[80:]) / (shot.width * shot.height)
+                assert colour > 0.02 and dark > 500, f"figure {i} looks blank ({colour:.1%} colour, {dark} dark)"
+            page.screenshot(path=str(tmp_path / "nb05.png"), full_page=False)
+            assert external == [], f"the report reached outside the file: {external[:5]}"
         finally:
             browser.close()
