@@ -72,7 +72,7 @@ def test_an_inferred_loss_is_not_labelled_as_a_nats_drop() -> None:
     fig = plot_run(inspect_paths(logs).events, title="logs only")
     labels = _legend(fig)
     assert "lost (published; the edge log shows no receipt)" in labels
-    assert "lost (no subscriber)" not in labels
+    assert "lost (no subscriber, or cut off)" not in labels
 
 
 def test_a_detected_failure_of_fix_c_has_its_own_mark() -> None:

@@ -171,6 +171,9 @@ def zoom_figure(run: Any, window: tuple[float, float] | None = None, *, title: s
         if ax is None:
             continue
         ax.set_yticks([])
+        for t in list(ax.texts):  # plot_run's own note for a whole-run empty panel: this one is about the window
+            if t.get_text().startswith(("no execution in these events", "no evaluation created by the reevaluator")):
+                t.remove()
         ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#546e7a",
                 style="italic", gid=f"empty-{which}")
     extra = []

@@ -34,7 +34,7 @@ COLORS = {
 _MARKS = {  # dispatch outcome -> (marker, colour, label)
     "sent": ("^", "#1565c0", "dispatch published"),
     "delivered": ("o", "#2e7d32", "delivered to edge"),
-    "lost": ("X", "#d50000", "lost (no subscriber)"),
+    "lost": ("X", "#d50000", "lost (no subscriber, or cut off)"),
     "lost_inferred": ("X", "#ff8a80", "lost (published; the edge log shows no receipt)"),
     "failed": ("P", "#6a1b9a", "publish failed, detected (sequence-replay: 503 / no ack)"),
     "refused": ("s", "#ef6c00", "refused (node not connected)"),
@@ -468,7 +468,8 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
                             (axes[2], not n_evals, "no evaluation created by the reevaluator")):
         if empty:  # an empty panel says so instead of showing 0–1 ticks
             ax.set_yticks([])
-            ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", fontsize=8.5, color="#616161")
+            ax.text(0.5, 0.5, what, transform=ax.transAxes, ha="center", va="center", fontsize=8.5, color="#616161",
+                    gid="empty-panel")
     _, noticed = tl.noticed_at(events)
     if noticed is not None:  # the moment the orchestrator stopped believing the dead edges connected
         axes[0].axvline(noticed, color=COLORS["disconnected"], ls="-.", lw=1.2, zorder=4)
