@@ -59,6 +59,14 @@ def main() -> None:
             _rate("dask LocalCluster, 2 workers", runs=args.runs, executor=client.get_executor())
     print(f"  2 workers / 1 worker = {two / one:.2f}x; target >= 100 schedules/s with 2 workers: "
           f"{'met' if two >= 100 else 'MISSED'}")
+    import repro_lib.stacks.sim as sim
+
+    sim.LAZY_HEARTBEATS = False  # the sim as it was: every heartbeat a heap event (same counterexamples)
+    try:
+        old = _rate("1 worker, eager heartbeats", runs=args.runs)
+    finally:
+        sim.LAZY_HEARTBEATS = True
+    print(f"  quiet edges settled lazily / every heartbeat an event (1 worker): {one / old:.2f}x")
 
     print("first counterexample, --fix redispatch-on-join --seed 1 (shard 0, one process):")
     ctx = Context({"preset": "repro"}, "redispatch-on-join", str(ROOT), faults=FAULTS)

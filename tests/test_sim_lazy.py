@@ -111,3 +111,20 @@ def test_the_counted_job_state_is_the_scanned_one() -> None:
                 w[0] += 1
                 w[1] += ex.state.value in ("pending", "starting")
         assert {k: v for k, v in orch._wave.items() if v != [0, 0]} == recount
+
+
+def test_search_finds_the_same_counterexamples_byte_for_byte_lazily(tmp_path: Path) -> None:
+    import repro_lib.stacks.sim as sim
+    from repro_lib.search import search
+
+    core = str(Path("scenarios/core-395.yaml"))
+    lazy = search(core, fixes=["none", "redispatch-on-join"], runs=100, seed=5, out=tmp_path / "lazy")
+    sim.LAZY_HEARTBEATS = False
+    try:
+        eager = search(core, fixes=["none", "redispatch-on-join"], runs=100, seed=5, out=tmp_path / "eager")
+    finally:
+        sim.LAZY_HEARTBEATS = True
+    a = {p.name: p.read_bytes() for p in (tmp_path / "lazy").glob("*.yaml")}
+    b = {p.name: p.read_bytes() for p in (tmp_path / "eager").glob("*.yaml")}
+    assert a and a == b
+    assert lazy.runs == eager.runs

@@ -457,7 +457,11 @@ class SimStack(StackGuards):
         self.records.append(LogRecord(self.now, "sim", "INFO", f"{kind}: {what}", tuple(kv.items())))
 
 
+#: the default for ``lazy_heartbeats`` (a benchmark switches it off to measure the old way beside the new)
+LAZY_HEARTBEATS = True
+
+
 def make_sim_stack(sc: Any, seed: int = 0, **options: Any) -> SimStack:
     """``STACKS["sim"]``: the scenario's timings, fixes, edges and labels in virtual time."""
     return SimStack(sc.timings, sc.policies, sc.edges, seed=seed, labels=sc.labels,
-                    lazy_heartbeats=bool(options.get("lazy_heartbeats", True)))
+                    lazy_heartbeats=bool(options.get("lazy_heartbeats", LAZY_HEARTBEATS)))
