@@ -182,10 +182,11 @@ SIGNALS = [signal.SIGINT, signal.SIGTERM]
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 @pytest.mark.parametrize("point", ["running", "writing"])
 def test_sim_run(sandbox: Path, sig: int, point: str) -> None:
-    """Interrupted while the sim runs (300 edges settling 12 h of virtual time: ~7 s of CPU after the
-    imports' ~1.3 s), and while the run folder of a 400-edge run (~1 s of writing) is being written."""
+    """Interrupted while the sim runs (1,500 edges settling 10 days of virtual time: ~18 s of CPU — quiet
+    edges are settled lazily, so it takes a big fleet and a long settle), and while the run folder of a
+    400-edge run (~1 s of writing) is being written."""
     before = _tmp_names()
-    size = ["edges=300", "--set", "params.settle=12h"] if point == "running" else ["edges=400"]
+    size = ["edges=1500", "--set", "params.settle=10d"] if point == "running" else ["edges=400"]
     r = Repro(sandbox, "run", "scenarios/core-395.yaml", "--set", *size, "--out", "out/run", "--json", "out/r.json")
     if point == "running":
         r.wait(lambda: cpu_seconds(r.proc.pid) > 3.0, 60, "the run to be under way")
