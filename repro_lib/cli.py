@@ -180,7 +180,7 @@ def _cmd_demo(_: argparse.Namespace) -> int:
     if rep.run_dir:
         _say(f"run folder:        {rep.run_dir}")
     _say(f"HTML report:       {rep.html.resolve()}  ({rep.seconds:.1f}s)")
-    _say("explore interactively: repro lab   (JupyterLab on 127.0.0.1, notebooks/ open)")
+    _say("explore interactively: .venv/bin/repro lab   (JupyterLab on 127.0.0.1, notebooks/ open)")
     return 0
 
 
