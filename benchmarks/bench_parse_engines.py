@@ -91,8 +91,11 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=2)
     a = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="bench-engines-"))
-    path = tmp / "orchestrator-debug.log"
+    with tempfile.TemporaryDirectory(prefix="bench-engines-") as tmp:  # removed however the run ends
+        _run(Path(tmp) / "orchestrator-debug.log", a)
+
+
+def _run(path: Path, a: argparse.Namespace) -> None:
     generate(path, a.lines, 1)
     path.read_bytes()
     print(f"{a.lines:,} mixed lines, {path.stat().st_size / 1e6:.0f} MB; best of {a.repeat} (2-core machine)")
@@ -123,7 +126,6 @@ def main() -> None:
     print(f"{'engine':<34}{'best s':>8}{'x grep':>8}  what")
     for label, t, note in rows:
         print(f"{label:<34}{t:8.2f}{t / floor if t == t else float('nan'):8.1f}  {note}")
-    path.unlink()
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ class Incident:
 
     def timings(self) -> pd.DataFrame:
         """Every timing the scenario uses: value, and whether the logs showed it or it is a default."""
-        rows = [{"timing": k, "value": g.value, "basis": g.label() if hasattr(g, "label") else g.basis}
+        rows = [{"timing": k, "value": g.value, "basis": f"{g.basis}: {g.rule}" if g.rule else g.basis}
                 for k, g in sorted(self.reconstruction.timings.items())]
         return pd.DataFrame(rows, columns=["timing", "value", "basis"])
 

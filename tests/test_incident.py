@@ -61,7 +61,8 @@ def test_what_if_answers_per_fix_with_the_incidents_settle_and_given_time(core: 
 def test_the_two_timelines_share_one_time_axis(core: object) -> None:
     real, model = core.plot()
     assert real.axes[-1].get_xlim() == model.axes[-1].get_xlim()
-    assert "what the logs show" in real._suptitle.get_text() if real._suptitle else real.axes[0].get_title()
+    assert real._suptitle is not None and real._suptitle.get_text().startswith("what the logs show (")
+    assert model._suptitle is not None and "replay" in model._suptitle.get_text()
 
 
 def test_a_fixed_incident_shows_the_fix_curing_it(tmp_path: Path) -> None:
@@ -77,7 +78,7 @@ def test_real_bacalhau_log_gives_what_it_can_and_says_so() -> None:
     steps = inc.schedule()
     assert list(steps["step"])[:1] == ["up"]  # the edge is there; no fault is invented
     assert not steps["step"].str.contains("kill|partition|restart").any()
-    assert (inc.timings()["basis"] == "default").sum() >= 5
+    assert inc.timings()["basis"].str.startswith("default").sum() >= 5
 
 
 def test_bad_input_is_one_line(tmp_path: Path) -> None:

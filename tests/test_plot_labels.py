@@ -81,9 +81,19 @@ def test_a_detected_failure_of_fix_c_has_its_own_mark() -> None:
 
 
 def test_report_wraps_long_log_lines() -> None:
-    from repro_lib.report import _WRAP
+    """The rendered report's output blocks wrap, so a long line's end stays on the page."""
+    import nbformat
 
-    assert "white-space:pre-wrap" in _WRAP and "overflow-x:auto" not in _WRAP
+    from repro_lib.report import _html
+
+    line = "time=2025-12-25T20:01:07Z level=DEBUG msg=\"PUBLISH: Checking node connection\" " + "x=y " * 40 + \
+        "connection_exists=true connection_alive=true"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "print(line)", outputs=[nbformat.v4.new_output("stream", name="stdout", text=line + "\n")])])
+    body = _html(nb, no_input=False)
+    head = body.split("</head>", 1)[0]
+    assert "white-space:pre-wrap" in head and "white-space:pre;" not in head.split("jp-OutputArea-output pre")[-1]
+    assert "connection_exists=true connection_alive=true" in body
 
 
 def test_an_empty_panel_says_so_instead_of_ticks() -> None:

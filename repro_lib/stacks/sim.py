@@ -71,6 +71,7 @@ class SimStack(StackGuards):
                                 and 0 < timings.heartbeat_interval < timings.disconnect_timeout
                                 and timings.edge_heartbeat_miss_factor >= 2)
         self._lazy: dict[str, float] = {}  # edge name -> its next heartbeat (settled lazily)
+        self._node_counts: tuple[tuple[int, int], Counter[NodeState]] | None = None
         for name in edges:
             self._new_edge(name)
 
@@ -209,8 +210,9 @@ class SimStack(StackGuards):
     # -- conditions for wait_for -----------------------------------------------------------
     def count_nodes(self, state: str) -> int:
         nm = self.orch.nodes
-        if getattr(self, "_node_counts", (None,))[0] != (id(nm), nm.version):  # a wait_for asks after every event
-            self._node_counts = ((id(nm), nm.version), Counter(n.state for n in nm.nodes.values()))
+        key = (id(nm), nm.version)
+        if self._node_counts is None or self._node_counts[0] != key:  # a wait_for asks after every event
+            self._node_counts = (key, Counter(n.state for n in nm.nodes.values()))
         return self._node_counts[1][NodeState(state)]
 
     def job_state(self, name: str) -> str | None:
