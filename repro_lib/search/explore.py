@@ -23,7 +23,9 @@ import contextlib
 import hashlib
 import itertools
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -262,18 +264,52 @@ def explore(contexts: Iterable[Context], *, runs: int, seed: int, executor: Exec
             for ctx, i, n in tasks():
                 note(run_shard(ctx, seed, i, n))
         else:
-            todo = tasks()
-            while True:  # at most `window` shards queued at once: memory stays flat for any --runs
-                for ctx, i, n in itertools.islice(todo, WINDOW - len(pending)):
-                    pending.add(executor.submit(run_shard, ctx, seed, i, n))
-                if not pending:
-                    break
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    note(f.result())
+            with _stop_requested() as stop:
+                todo = tasks()
+                while not stop.is_set():  # at most `window` shards queued: memory flat for any --runs
+                    for ctx, i, n in itertools.islice(todo, WINDOW - len(pending)):
+                        pending.add(executor.submit(run_shard, ctx, seed, i, n))
+                    if not pending:
+                        break
+                    finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        note(f.result())
+                if stop.is_set():
+                    raise KeyboardInterrupt(stop.signame)
     except KeyboardInterrupt:
         complete = False
         for f in pending:  # shards not started are dropped; the caller's executor stays usable
             f.cancel()
     order = {ctx.fix: k for k, ctx in enumerate(contexts)}
     return sorted(results.values(), key=lambda r: (order.get(r.fix, 0), r.shard)), complete
+
+
+class _Stop(threading.Event):
+    signame = "SIGINT"
+
+
+@contextlib.contextmanager
+def _stop_requested() -> Iterator[_Stop]:
+    """While shards run on an executor, Ctrl-C and SIGTERM/SIGHUP set a flag the loop polls instead
+    of raising inside ``concurrent.futures`` (an exception landing in its locks could leave the pool
+    unable to shut down). Off the main thread, signals stay as they are."""
+    stop = _Stop()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.signame = signal.Signals(signum).name
+        stop.set()
+
+    sigs = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    before = {s: signal.getsignal(s) for s in sigs}
+    for s in sigs:
+        if before[s] is not signal.SIG_IGN:
+            signal.signal(s, on_signal)
+    try:
+        yield stop
+    finally:
+        for s, h in before.items():
+            if h is not None:  # None: set outside Python, cannot be put back from here
+                signal.signal(s, h)
