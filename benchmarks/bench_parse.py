@@ -29,8 +29,13 @@ EPOCH = datetime(2025, 12, 25, 20, 0, 0, tzinfo=UTC)
 NODES = [f"n-{random.Random(i).getrandbits(32):08x}" for i in range(6)]
 
 
-def _instrumented(rng: random.Random, t: float) -> LogRecord:
-    node = rng.choice(NODES)
+def node_ids(n: int) -> list[str]:
+    """``n`` node ids, the first six those of :data:`NODES`."""
+    return [f"n-{random.Random(i).getrandbits(32):08x}" for i in range(n)]
+
+
+def _instrumented(rng: random.Random, t: float, nodes: list[str] = NODES) -> LogRecord:
+    node = rng.choice(nodes)
     ex = f"e-{rng.getrandbits(64):016x}"
     job = rng.choice(["test-heartbeat", "new-test-job", "scada-ingest"])
     options = [
@@ -53,8 +58,8 @@ def _instrumented(rng: random.Random, t: float) -> LogRecord:
     return LogRecord(t, "orchestrator", level, msg, fields)
 
 
-def _noise(rng: random.Random, t: float, i: int) -> LogRecord:
-    node = rng.choice(NODES)
+def _noise(rng: random.Random, t: float, i: int, nodes: list[str] = NODES) -> LogRecord:
+    node = rng.choice(nodes)
     if rng.random() < 0.7:
         return LogRecord(t, "orchestrator", "DEBUG", "heartbeat received",
                          (("node_id", node), ("seq", i), ("latency_ms", rng.randint(1, 40))))
@@ -62,20 +67,22 @@ def _noise(rng: random.Random, t: float, i: int) -> LogRecord:
                      (("pending", rng.randint(0, 5)), ("inflight", rng.randint(0, 3))))
 
 
-def generate(path: Path, n: int, seed: int = 1) -> None:
-    """Write ``n`` mixed-format lines to ``path``."""
+def generate(path: Path, n: int, seed: int = 1, nodes: int = 6, step: float = 0.01) -> None:
+    """Write ``n`` mixed-format lines to ``path``, one every ``step`` seconds, about ``nodes`` nodes
+    (``nodes=1000, step=86400 / n``: a day of a 1,000-edge fleet)."""
     rng = random.Random(seed)
     fmts = ("text", "json", "console")
+    ids = NODES if nodes == len(NODES) else node_ids(nodes)
     with path.open("w", encoding="utf-8") as fh:
         for i in range(n):
-            t = i * 0.01
+            t = i * step
             r = rng.random()
             if r < 0.004:
                 fh.write(rng.choice(["panic: runtime error: nil map", "goroutine 1 [running]:",
                                      "\tmain.go:12 +0x1d", "==== Expanso Edge v2.1.21 ====",
                                      '{"truncated":"lin']) + "\n")
                 continue
-            rec = _instrumented(rng, t) if r < 0.054 else _noise(rng, t, i)
+            rec = _instrumented(rng, t, ids) if r < 0.054 else _noise(rng, t, i, ids)
             line = format_record(rec, EPOCH, fmts[i % 3])
             if rng.random() < 0.2:
                 line = docker_prefix(EPOCH, t) + line

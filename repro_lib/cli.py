@@ -15,6 +15,8 @@ import signal
 import sys
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -61,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
     i.add_argument("--events", metavar="CSV", help="write the events table as CSV")
     i.add_argument("--all", action="store_true",
                    help="list every pending execution (large logs show the first few of each class)")
+    keep = i.add_mutually_exclusive_group()
+    keep.add_argument("--condense", dest="condense", action="store_const", const=True, default=None,
+                      help="read the logs in blocks and keep only the rows a diagnosis reads (the default for "
+                           "inputs over 256 MiB: memory bounded by the evidence, not the input)")
+    keep.add_argument("--no-condense", dest="condense", action="store_const", const=False,
+                      help="hold every row, whatever the size (--events then writes them all)")
     i.add_argument("--scenario", metavar="PATH",
                    help="reconstruct the fault schedule the logs show and write it as a scenario (YAML, with the "
                         "log line behind each step in its header; job stand-ins beside it), then replay it on the sim "
@@ -100,7 +108,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
     import shlex
-    import time
 
     from repro_lib.output import check_dir
     from repro_lib.search import search
@@ -287,7 +294,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     events_out = check_file(args.events, "--events", suffixes=(".csv",)) if args.events else None
     png_out = check_file(args.png, "--png", suffixes=FIGURE_SUFFIXES) if args.png else None
     scenario_out = check_file(args.scenario, "--scenario", suffixes=(".yaml", ".yml")) if args.scenario else None
-    result = inspect_paths(args.paths, date=args.date, all=args.all, tz=args.tz)
+    result = inspect_paths(args.paths, date=args.date, all=args.all, tz=args.tz, condense=args.condense,
+                           progress=_read_progress())
     if scenario_out is not None or args.conformance:
         return _inspect_scenario(args, result, scenario_out)
     written = []
@@ -304,6 +312,28 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     for line in written:
         _say(line)
     return 0
+
+
+def _read_progress() -> Callable[[int, int], None] | None:
+    """A progress bar on stderr while big logs are read — on a terminal only (a pipe or a CI log gets
+    none); cleared when reading ends."""
+    if not sys.stderr.isatty():
+        return None
+    t0, last = time.monotonic(), [0.0]
+
+    def show(done: int, size: int) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.2 and done < size:
+            return
+        last[0] = now
+        frac = done / size if size else 1.0
+        bar = "#" * int(30 * frac)
+        line = (f"  reading {done / 2**20:,.0f} of {size / 2**20:,.0f} MiB [{bar:<30}] {100 * frac:3.0f}% "
+                f"{now - t0:.0f}s")
+        end = "\r" + " " * len(line) + "\r" if done >= size else ""
+        print("\r" + line + end, end="", file=sys.stderr, flush=True)
+
+    return show
 
 
 def _inspect_scenario(args: argparse.Namespace, result: object, out: Path | None) -> int:

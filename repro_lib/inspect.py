@@ -7,10 +7,13 @@ names."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date as _date
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from repro_lib.analysis import Diagnosis, diagnose
@@ -42,9 +45,14 @@ def sources_read(events: pd.DataFrame) -> list[SourceRead]:
     """Per source: rows, parsed rows (not ``raw``) and, for edge logs, the node ids they speak for."""
     if events.empty:
         return []
+    from repro_lib.capture.condense import totals_of
+
     src = events["source"].astype(str)
     rows = src.value_counts(sort=False)
     parsed = src[events["kind"] != "raw"].value_counts(sort=False)
+    if (tot := totals_of(events)) is not None:  # a condensed table: the counts of every row read
+        rows = pd.Series({str(k): v for k, v in tot.lines.items()}, dtype=int)
+        parsed = pd.Series({str(k): v for k, v in tot.parsed.items()}, dtype=int)
     en = edge_nodes(events)
     speaks = en.groupby("source", sort=False)["node"].agg(tuple) if len(en) else pd.Series(dtype=object)
     roles = source_roles(events)
@@ -84,20 +92,41 @@ class Inspection:
             if r.notes:
                 line += f" ({r.notes})"
             head.append(line)
+        from repro_lib.capture.condense import totals_of
         from repro_lib.capture.logs import date_undated_note
-        if (note := date_undated_note(self.events)):
+
+        tot = totals_of(self.events)
+        if tot is not None:
+            head.append(f"condensed: {tot.kept:,} of {tot.rows:,} rows kept, those a diagnosis reads; the rest are "
+                        "counted (--no-condense holds every row)")
+        if (note := date_undated_note(self.events, None if tot is None else tot.undated)):
             head.append(note)
         for note in self.events.attrs.get("zones") or []:
             head.append(f"times: {note}")
-        kinds = self.events["kind"].value_counts().to_dict()
-        head.append(f"{len(self.events):,} events: " + ", ".join(f"{k}={v:,}" for k, v in sorted(kinds.items())))
+        kinds = self.events["kind"].value_counts().to_dict() if tot is None else dict(tot.kinds)
+        n = len(self.events) if tot is None else tot.rows
+        head.append(f"{n:,} events: " + ", ".join(f"{k}={v:,}" for k, v in sorted(kinds.items())))
         return "\n".join(head) + "\n\n" + self.diagnosis.text()
 
 
-def events_from_logs(paths: list[Path], date: _date | None = None, tz: str | None = None) -> pd.DataFrame:
+def events_from_logs(paths: list[Path], date: _date | None = None, tz: str | None = None, *,
+                     condense: bool = False, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Parse each log file (source from its name, ``edge1-debug.log`` -> edge1) into one table; lines
-    with no zone are read in the zone their file (or ``tz``) shows (``attrs["zones"]`` says how)."""
-    from repro_lib.capture import add_t_s, parse_file
+    with no zone are read in the zone their file (or ``tz``) shows (``attrs["zones"]`` says how).
+
+    ``condense``: read the files in blocks and keep only the rows a diagnosis reads, with counts of
+    the rest in ``attrs["condensed"]`` (:mod:`repro_lib.capture.condense`): memory bounded by the
+    evidence, not the input; ``progress(bytes read, bytes in all)`` after each block read."""
+    from repro_lib.capture._common import system_pool
+
+    with system_pool():
+        if condense:
+            return _condensed(paths, date, tz, progress)
+        return _full(paths, date, tz)
+
+
+def _full(paths: list[Path], date: _date | None, tz: str | None) -> pd.DataFrame:
+    from repro_lib.capture import parse_file
     from repro_lib.capture.zones import parse_tz, settle_zones
 
     frames = [_by_service(parse_file(p, date=date)) for p in paths]
@@ -108,9 +137,12 @@ def events_from_logs(paths: list[Path], date: _date | None = None, tz: str | Non
     for f in frames:
         if len(f) and "read" in f.attrs:
             read[str(f["source"].iloc[0])] = f.attrs["read"]
-    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return _finish(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), read, zones)
+
+
+def _finish(df: pd.DataFrame, read: dict[str, Any], zones: list[str]) -> pd.DataFrame:
     if len(df):
-        from repro_lib.capture import resolve_fault_nodes
+        from repro_lib.capture import add_t_s, resolve_fault_nodes
 
         df = df.sort_values("t", kind="stable").reset_index(drop=True)
         df = add_t_s(df)
@@ -123,22 +155,99 @@ def events_from_logs(paths: list[Path], date: _date | None = None, tz: str | Non
     return df
 
 
+def _condensed(paths: list[Path], date: _date | None, tz: str | None,
+               progress: Callable[[int, int], None] | None) -> pd.DataFrame:
+    """:func:`events_from_logs` with ``condense``: per block, parse, settle its zone evidence and keep
+    what :func:`repro_lib.capture.condense.condense` keeps; the zones are decided once every file is read."""
+    from collections import Counter
+
+    from repro_lib.capture.condense import Totals, condense
+    from repro_lib.capture.logs import FAST_MIN_BYTES, frame_from_bytes, source_from_path
+    from repro_lib.capture.reader import read_log_blocks
+    from repro_lib.capture.zones import _shift, decide_zone, parse_tz, zone_evidence
+
+    zone_arg = parse_tz(tz)
+    sizes = [p.stat().st_size for p in paths]
+    total, before = Totals(), 0
+    files: list[tuple[Path, pd.DataFrame, np.ndarray, Counter[Any], int]] = []
+    read: dict[str, Any] = {}
+    for p, size in zip(paths, sizes, strict=True):
+        src, fast = source_from_path(p), size > FAST_MIN_BYTES
+        kept: list[pd.DataFrame] = []
+        naive_kept: list[np.ndarray] = []
+        offsets: Counter[Any] = Counter()
+        n_naive, mode, notes = 0, "", None
+
+        def tick(done: int, _size: int, base: int = before) -> None:
+            if progress is not None:
+                progress(base + done, sum(sizes))
+
+        for data, got in read_log_blocks(p, block_bytes=BLOCK_BYTES, progress=tick):
+            notes = got
+            f = frame_from_bytes(data, src, date=date, fast=fast)
+            del data
+            if mode == "":
+                mode = _service_mode(f)
+            f = _apply_service(f, mode)
+            naive, off = zone_evidence(f)
+            offsets.update(off)
+            n_naive += int(naive.sum())
+            mask, tot = condense(f, naive)
+            total.add(tot)
+            kept.append(f.loc[mask])
+            naive_kept.append(naive[mask])
+        before += size
+        frame = pd.concat(kept, ignore_index=True) if kept else _no_events()
+        if len(frame) and notes is not None:
+            first = frame["t"].to_numpy(dtype="datetime64[ns]").argmin() if frame["t"].notna().any() else 0
+            read[str(frame["source"].iloc[int(first)])] = notes
+        files.append((p, frame, np.concatenate(naive_kept) if naive_kept else np.zeros(0, bool), offsets, n_naive))
+    every: Counter[Any] = Counter()
+    for *_, offsets, _n in files:
+        every.update(offsets)
+    zones = []
+    for p, frame, naive, offsets, n in files:
+        if not n:
+            continue
+        note, zone = decide_zone(p.stem, n, offsets, every, zone_arg)
+        if zone is not None and naive.any():
+            _shift(frame, pd.Series(naive, index=frame.index), zone)
+        zones.append(note)
+    frames = [f for _, f, *_ in files if len(f)]
+    df = _finish(pd.concat(frames, ignore_index=True) if frames else _no_events(), read, zones)
+    df.attrs["condensed"] = total
+    return df
+
+
 _SERVICE = re.compile(r"^(?:\S+Z\s+)?([A-Za-z][\w.-]*?)(?:[-_]\d+)?\s+\|\s")
+
+
+def _service_mode(frame: pd.DataFrame) -> str | None:
+    """``compose`` when the lines carry ``docker compose logs``' service prefix, ``nats`` when they are
+    a nats-server's own; decided on the first 2,000 lines."""
+    if not len(frame) or "line" not in frame:
+        return None
+    head = frame["line"].iloc[:2000].fillna("").astype(str).str.split("\n", n=1).str[0]
+    if head.str.match(_SERVICE).sum() * 2 >= len(head):  # a compose file, not a stray `|` in a message
+        return "compose"
+    if (head.str.match(NATS_SERVER) & head.str.startswith("[")).sum() * 2 >= len(head):  # nats-server's own
+        return "nats"
+    return None
+
+
+def _apply_service(frame: pd.DataFrame, mode: str | None) -> pd.DataFrame:
+    if mode == "compose":
+        svc = frame["line"].fillna("").astype(str).str.extract(_SERVICE)[0]
+        frame["source"] = svc.fillna(frame["source"])
+    elif mode == "nats":
+        frame["source"] = "nats"
+    return frame
 
 
 def _by_service(frame: pd.DataFrame) -> pd.DataFrame:
     """``docker compose logs`` output names its service in front of each line (``edge1-1  | …``):
     that service is the line's source (so one file of several services reads as several logs)."""
-    if not len(frame) or "line" not in frame:
-        return frame
-    # decided on the first 2,000 lines (a compose file has its prefix on every line), applied to all
-    head = frame["line"].iloc[:2000].fillna("").astype(str).str.split("\n", n=1).str[0]
-    if head.str.match(_SERVICE).sum() * 2 >= len(head):  # a compose file, not a stray `|` in a message
-        svc = frame["line"].fillna("").astype(str).str.extract(_SERVICE)[0]
-        frame["source"] = svc.fillna(frame["source"])
-    elif (head.str.match(NATS_SERVER) & head.str.startswith("[")).sum() * 2 >= len(head):  # nats-server's own
-        frame["source"] = "nats"
-    return frame
+    return _apply_service(frame, _service_mode(frame))
 
 
 def parse_date(text: str | None) -> _date | None:
@@ -161,9 +270,26 @@ def _log_files(folder: Path) -> list[Path]:
     return found
 
 
+#: the condensed reading's block: parsing one costs ~10× its size at the peak (measured: bench_inspect.py)
+BLOCK_BYTES = 32 << 20
+#: logs bigger than this (in all) are read condensed unless told otherwise (:mod:`repro_lib.capture.condense`)
+CONDENSE_BYTES = 256 << 20
+
+
 def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = False,  # noqa: A002
-                  tz: str | None = None) -> Inspection:
-    """Diagnose a run folder (one path) or any number of log files; ``all`` lists every finding."""
+                  tz: str | None = None, condense: bool | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> Inspection:
+    """Diagnose a run folder (one path) or any number of log files; ``all`` lists every finding.
+    ``condense`` (default: when the logs exceed :data:`CONDENSE_BYTES`) keeps only the rows a
+    diagnosis reads; ``progress(bytes read, bytes in all)`` is called while they are read."""
+    from repro_lib.capture._common import system_pool
+
+    with system_pool():
+        return _inspect_paths(paths, date=date, all=all, tz=tz, condense=condense, progress=progress)
+
+
+def _inspect_paths(paths: list[str], *, date: str | None, all: bool,  # noqa: A002
+                   tz: str | None, condense: bool | None, progress: Callable[[int, int], None] | None) -> Inspection:
     ps = [Path(p) for p in paths]
     missing = [str(p) for p in ps if not p.exists()]
     if missing:
@@ -200,11 +326,18 @@ def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = Fals
             pasted.append(paste.events[paste.events["kind"] != "raw"])
         else:
             pasted.append(paste.events)
-    events = events_from_logs(logs, d, tz) if logs else _no_events()
+    if condense is None:
+        condense = sum(p.stat().st_size for p in logs) > CONDENSE_BYTES
+    events = events_from_logs(logs, d, tz, condense=condense, progress=progress) if logs else _no_events()
     if pasted:  # every table row and pasted line reaches the events table (and --events)
         from repro_lib.capture import add_t_s
 
         attrs = dict(events.attrs)
+        if (tot := attrs.get("condensed")) is not None:  # pasted rows are all kept: count them in
+            from repro_lib.capture.condense import count
+
+            for f in pasted:
+                tot.add(count(f))
         frames = [f for f in (events, *pasted) if len(f)]
         events = pd.concat(frames, ignore_index=True) if frames else events
         events = add_t_s(events.sort_values("t", kind="stable", na_position="last").reset_index(drop=True))

@@ -135,6 +135,10 @@ def edge_nodes(events: pd.DataFrame, roles: dict[str, str] | None = None) -> pd.
     # every parsed row of the source counts as evidence that it was logging, not just the ones
     # that name the node (an edge's state lines carry no node id)
     rows = np.bincount(code, minlength=len(uniq))
+    from repro_lib.capture.condense import totals_of
+
+    if (tot := totals_of(events)) is not None:  # a condensed table: the parsed rows of every line read
+        rows = np.array([tot.parsed.get(str(u), 0) for u in uniq], dtype=np.int64)
     last_s, first_s = np.full(len(uniq), -np.inf), np.full(len(uniq), np.inf)
     np.maximum.at(last_s, code, t)
     np.minimum.at(first_s, code, t)

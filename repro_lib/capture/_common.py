@@ -7,14 +7,33 @@ path (:mod:`repro_lib.capture._fast`) follow the rules written here, so they agr
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from datetime import date as _date
 
 from repro_lib.capture import upstream as _up
 from repro_lib.events import LOG_MESSAGES
 
 __all__: list[str] = []
+
+
+@contextlib.contextmanager
+def system_pool() -> Iterator[None]:
+    """Arrow allocates from the C library's allocator while this is open, then as before. Arrow's
+    own jemalloc pool hands freed pages straight back to the kernel, so every multi-MB temporary of a
+    big parse is faulted in and zeroed anew: on 1 M lines that was 2.3 s of a 5.0 s parse in the
+    kernel; with the system pool the parse takes 2.1 s (benchmarks/bench_inspect.py,
+    ``--pool``). Scoped, so a notebook's own Arrow work keeps whatever pool it chose."""
+    import pyarrow as pa
+
+    before = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(before)
 
 NS = 1_000_000_000
 _EPOCH_ORD = _date(1970, 1, 1).toordinal()

@@ -18,6 +18,8 @@ import codecs
 import os
 import re
 import stat
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +27,7 @@ import numpy as np
 
 from repro_lib.errors import ReproError
 
-__all__ = ["ReadNotes", "read_log", "check_log_path", "MAX_LINE", "cut_marker"]
+__all__ = ["ReadNotes", "read_log", "read_log_blocks", "check_log_path", "MAX_LINE", "cut_marker"]
 
 MAX_LINE = 64 * 1024
 _BLOCK = 16 << 20
@@ -245,3 +247,79 @@ def read_log(path: str | Path, *, max_line: int = MAX_LINE) -> tuple[bytes | byt
         raise ReproError(f"cannot read {path}: {e.strerror or e}") from None
     notes.cut_lines = cap.cut
     return cap.finish(), notes
+
+
+#: where a block may end: before a line that starts with a full date (docker's prefix, slog's
+#: ``time=``, JSON's ``{"time":``, optionally behind a compose service prefix) — such a line is a record
+#: of its own, never a continuation, and it settles the date of the time-of-day lines after it
+_SAFE_START = re.compile(rb'\n(?=(?:[\w.-]+ +\| )?(?:\d{4}-\d\d-\d\d[T ]|time="?\d{4}-|\{"time":"\d{4}-))')
+_TAIL = 1 << 20
+
+
+def _safe_cut(buf: bytes | bytearray) -> int:
+    """The length of ``buf``'s longest prefix that ends where a block may end (0: nowhere)."""
+    lo = max(0, len(buf) - _TAIL)
+    while True:
+        last = deque(_SAFE_START.finditer(buf, lo), maxlen=1)
+        if last:
+            return last[0].start() + 1
+        if lo == 0:
+            break
+        lo = max(0, lo - 4 * _TAIL)
+    nl = buf.rfind(b"\n")  # no dated line at all: any line end will do
+    return nl + 1
+
+
+def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: int = MAX_LINE,
+                    progress: Callable[[int, int], None] | None = None) -> Iterator[tuple[bytes, ReadNotes]]:
+    """The file as :func:`read_log` would return it, in blocks of about ``block_bytes`` that end
+    before a dated line (so no record, multi-line panic or date context is split), for inputs too big
+    to hold at once. Each item is (block, the notes so far); ``progress(bytes read, file size)``
+    is called after each raw read."""
+    path = Path(path)
+    check_log_path(path)
+    notes = ReadNotes()
+    size = path.stat().st_size
+    cap = _Capper(max_line)
+    carry = b""
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(_BLOCK)
+            enc = _sniff(raw)
+            notes.encoding = "utf-8" if enc == "utf-8-sig" else enc
+            dec = codecs.getincrementaldecoder(enc)(errors="replace")
+            while raw:
+                notes.bytes_read += len(raw)
+                if enc == "utf-8" and raw.isascii() and not dec.getstate()[0]:
+                    cap.feed(raw)
+                else:
+                    text = dec.decode(raw)
+                    had = raw.count(_REPLACEMENT.encode()) if enc.startswith("utf-8") else 0
+                    notes.undecodable += text.count(_REPLACEMENT) - had
+                    cap.feed(text.encode("utf-8"))
+                if progress is not None:
+                    progress(notes.bytes_read, size)
+                raw = fh.read(_BLOCK)
+                if not raw:
+                    break
+                if len(carry) + sum(map(len, cap.out)) < block_bytes:
+                    continue
+                buf = carry + b"".join(cap.out)
+                cap.out = []
+                cut = _safe_cut(buf)
+                if cut <= 0:  # one record longer than a block so far: keep reading
+                    carry = buf
+                    continue
+                notes.cut_lines = cap.cut
+                yield bytes(buf[:cut]), notes
+                carry = buf[cut:]
+            tail = dec.decode(b"", final=True)
+            if tail:
+                notes.undecodable += tail.count(_REPLACEMENT)
+                cap.feed(tail.encode("utf-8"))
+    except OSError as e:
+        raise ReproError(f"cannot read {path}: {e.strerror or e}") from None
+    last = carry + cap.finish()
+    notes.cut_lines = cap.cut
+    if last:
+        yield last, notes

@@ -28,7 +28,7 @@ import pandas as pd
 
 from repro_lib.errors import ReproError
 
-__all__ = ["settle_zones", "parse_tz", "arrow_strings", "ZONE_NOTE"]
+__all__ = ["settle_zones", "zone_evidence", "decide_zone", "parse_tz", "arrow_strings", "ZONE_NOTE"]
 
 ZONE_NOTE = "zones"
 _EXPLICIT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?\s*(Z|[+-]\d\d:?\d\d)(?![\d:])")
@@ -94,28 +94,9 @@ def settle_zones(frames: list[pd.DataFrame], tz: ZoneInfo | timedelta | None = N
     """Read every zoneless row of ``frames`` in its zone (see the module); returns one note per file
     that had zoneless rows, saying which zone was used and why. Arrow's RE2 kernels do the scanning
     (a million lines in about a second)."""
-    import pyarrow.compute as pc
-
-    found: list[tuple[pd.DataFrame, np.ndarray, Counter[timedelta]]] = []
+    found = [(f, *zone_evidence(f)) for f in frames]
     every: Counter[timedelta] = Counter()
-    for f in frames:
-        if not len(f) or "line" not in f:
-            found.append((f, np.zeros(len(f), dtype=bool), Counter()))
-            continue
-        lines = arrow_strings(f["line"])
-        offsets: Counter[timedelta] = Counter()
-        got = pc.extract_regex(lines, _EXPLICIT_RE2)
-        zone = pc.struct_field(got, "zone")
-        counts = pc.value_counts(pc.drop_null(zone))
-        for item in counts.to_pylist():
-            offsets[_offset(str(item["values"]))] += int(item["counts"])
-        # zoneless: the line's own (leading) time has no zone — an offset elsewhere in the line (a
-        # start_time=… field) is evidence of the zone, not the line's own
-        lead = pc.fill_null(pc.match_substring_regex(lines, _LEAD_RE2), False).to_numpy(zero_copy_only=False)
-        zoned = pc.fill_null(pc.match_substring_regex(lines, _LEAD_ZONED_RE2), False).to_numpy(zero_copy_only=False)
-        naive = lead & ~zoned & f["t"].notna().to_numpy()
-        _own_time_for_raw(f)
-        found.append((f, naive, offsets))
+    for _, _, offsets in found:
         every.update(offsets)
     notes = []
     for f, naive, offsets in found:
@@ -123,24 +104,54 @@ def settle_zones(frames: list[pd.DataFrame], tz: ZoneInfo | timedelta | None = N
         if not n:
             continue
         src = str(f.attrs.get("file") or f["source"].iloc[0])
-        if tz is not None:
-            how, zone = f"--tz {_tz_name(tz)}", tz
-        elif len(offsets) == 1:
-            zone = next(iter(offsets))
-            how = f"{_fmt(zone)}, the offset of the {offsets[zone]} line(s) with a zone in the same file"
-        elif not offsets and len(every) == 1:
-            zone = next(iter(every))
-            how = (f"{_fmt(zone)}, the offset of every line with a zone in the other files (one machine, "
-                   "one zone: our reading; pass --tz if not)")
-        else:
-            why = ("lines with different offsets" if len(offsets) > 1 or len(every) > 1
-                   else "no line with a zone")
-            notes.append(f"{src}: {n:,} line(s) carry a time with no zone; taken as UTC ({why} — pass --tz to say "
-                         "which zone they were written in)")
-            continue
-        _shift(f, pd.Series(naive, index=f.index), zone)
-        notes.append(f"{src}: {n:,} line(s) carry a time with no zone; read as {how}")
+        note, zone = decide_zone(src, n, offsets, every, tz)
+        if zone is not None:
+            _shift(f, pd.Series(naive, index=f.index), zone)
+        notes.append(note)
     return notes
+
+
+def zone_evidence(f: pd.DataFrame) -> tuple[np.ndarray, Counter[timedelta]]:
+    """(rows whose own leading time has no zone, the count of each offset written in the lines); raw
+    rows that start with a time of day take it (:func:`_own_time_for_raw`)."""
+    import pyarrow.compute as pc
+
+    offsets: Counter[timedelta] = Counter()
+    if not len(f) or "line" not in f:
+        return np.zeros(len(f), dtype=bool), offsets
+    lines = arrow_strings(f["line"])
+    got = pc.extract_regex(lines, _EXPLICIT_RE2)
+    zone = pc.struct_field(got, "zone")
+    counts = pc.value_counts(pc.drop_null(zone))
+    for item in counts.to_pylist():
+        offsets[_offset(str(item["values"]))] += int(item["counts"])
+    # zoneless: the line's own (leading) time has no zone — an offset elsewhere in the line (a
+    # start_time=… field) is evidence of the zone, not the line's own
+    lead = pc.fill_null(pc.match_substring_regex(lines, _LEAD_RE2), False).to_numpy(zero_copy_only=False)
+    zoned = pc.fill_null(pc.match_substring_regex(lines, _LEAD_ZONED_RE2), False).to_numpy(zero_copy_only=False)
+    naive = lead & ~zoned & f["t"].notna().to_numpy()
+    _own_time_for_raw(f)
+    return naive, offsets
+
+
+def decide_zone(src: str, n: int, offsets: Counter[timedelta], every: Counter[timedelta],
+                tz: ZoneInfo | timedelta | None) -> tuple[str, ZoneInfo | timedelta | None]:
+    """(the note for a file with ``n`` zoneless rows, the zone to read them in; None: taken as UTC)."""
+    if tz is not None:
+        how, zone = f"--tz {_tz_name(tz)}", tz
+    elif len(offsets) == 1:
+        zone = next(iter(offsets))
+        how = f"{_fmt(zone)}, the offset of the {offsets[zone]:,} line(s) with a zone in the same file"
+    elif not offsets and len(every) == 1:
+        zone = next(iter(every))
+        how = (f"{_fmt(zone)}, the offset of every line with a zone in the other files (one machine, "
+               "one zone: our reading; pass --tz if not)")
+    else:
+        why = ("lines with different offsets" if len(offsets) > 1 or len(every) > 1
+               else "no line with a zone")
+        return (f"{src}: {n:,} line(s) carry a time with no zone; taken as UTC ({why} — pass --tz to say "
+                "which zone they were written in)"), None
+    return f"{src}: {n:,} line(s) carry a time with no zone; read as {how}", zone
 
 
 def _tz_name(tz: ZoneInfo | timedelta) -> str:
