@@ -35,6 +35,10 @@ from bench_parse import generate  # noqa: E402
 _CHILD = r"""
 import json, resource, sys, time
 t0 = time.perf_counter()
+if sys.argv[3] == "jemalloc":  # the baseline: Arrow's default pool, as before the parse asked for the system one
+    import contextlib
+    import repro_lib.capture._common as common
+    common.system_pool = contextlib.nullcontext
 from repro_lib.inspect import inspect_paths
 from repro_lib.analysis import diagnose
 from repro_lib.inspect import events_from_logs, sources_read, Inspection
@@ -61,8 +65,9 @@ def _grep(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def _inspect(path: Path, mode: str = "full") -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-c", _CHILD, str(path), mode], capture_output=True, text=True, check=True)
+def _inspect(path: Path, mode: str = "full", pool: str = "system") -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(path), mode, pool], capture_output=True, text=True,
+                         check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -133,17 +138,19 @@ def mix(tmp: Path, args: argparse.Namespace) -> None:
         runs = [_inspect(path) for _ in range(max(1, args.repeat))]
         best = min(runs, key=lambda r: r["total"])
         cond = min((_inspect(path, "condense") for _ in range(max(1, args.repeat))), key=lambda r: r["total"])
-        results[n] = (min(greps), best, path.stat().st_size, cond)
+        jem = min((_inspect(path, "full", "jemalloc") for _ in range(max(1, args.repeat))), key=lambda r: r["total"])
+        results[n] = (min(greps), best, path.stat().st_size, cond, jem)
         path.unlink()
     print(f"{'lines':>10}{'MB':>6}{'reading':>10}{'grep s':>8}{'parse s':>9}{'analysis s':>11}{'text s':>8}"
           f"{'total s':>9}{'x grep':>8}{'pending':>9}{'peak MB':>9}")
-    for n, (g, r, size, c) in results.items():
-        for name, x in (("full", r), ("condensed", c)):
+    for n, (g, r, size, c, j) in results.items():
+        for name, x in (("full", r), ("condensed", c), ("jemalloc", j)):
             print(f"{n:>10,}{size / 1e6:>6.0f}{name:>10}{g:>8.3f}{x['parse']:>9.3f}{x['analysis']:>11.3f}"
                   f"{x['text']:>8.3f}{x['total']:>9.3f}{x['total'] / g:>8.1f}{x['pending']:>9,}{x['maxrss_mb']:>9.0f}")
         if r["text_body"] != c["text_body"]:
             print(f"  !! {n:,} lines: the condensed text differs from the full one")
-    (_, small, _, _), (_, big, _, _) = results[args.small], results[args.lines]
+    print("jemalloc: the full reading with Arrow's default memory pool, as before 2026-12-02 (the baseline)")
+    (_, small, _, _, _), (_, big, _, _, _) = results[args.small], results[args.lines]
     print(f"scaling: {args.lines:,} lines took {big['total'] / small['total']:.1f}x the time of {args.small:,} "
           f"(linear = {args.lines / args.small:.0f}x); import of the kit, not counted: {big['import']:.2f}s")
 

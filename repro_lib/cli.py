@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn
 
@@ -294,8 +293,13 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     events_out = check_file(args.events, "--events", suffixes=(".csv",)) if args.events else None
     png_out = check_file(args.png, "--png", suffixes=FIGURE_SUFFIXES) if args.png else None
     scenario_out = check_file(args.scenario, "--scenario", suffixes=(".yaml", ".yml")) if args.scenario else None
-    result = inspect_paths(args.paths, date=args.date, all=args.all, tz=args.tz, condense=args.condense,
-                           progress=_read_progress())
+    bar = _ReadBar() if sys.stderr.isatty() else None
+    try:
+        result = inspect_paths(args.paths, date=args.date, all=args.all, tz=args.tz, condense=args.condense,
+                               progress=bar)
+    finally:
+        if bar is not None:
+            bar.clear()
     if scenario_out is not None or args.conformance:
         return _inspect_scenario(args, result, scenario_out)
     written = []
@@ -314,26 +318,30 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_progress() -> Callable[[int, int], None] | None:
-    """A progress bar on stderr while big logs are read — on a terminal only (a pipe or a CI log gets
-    none); cleared when reading ends."""
-    if not sys.stderr.isatty():
-        return None
-    t0, last = time.monotonic(), [0.0]
+class _ReadBar:
+    """A progress bar on stderr while logs are read — drawn only on a terminal (a pipe or a CI log
+    gets none), at most five times a second, and wiped when reading ends (also on Ctrl-C)."""
 
-    def show(done: int, size: int) -> None:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.last = 0.0
+        self.width = 0
+
+    def __call__(self, done: int, size: int) -> None:
         now = time.monotonic()
-        if now - last[0] < 0.2 and done < size:
+        if now - self.last < 0.2 and done < size:
             return
-        last[0] = now
-        frac = done / size if size else 1.0
-        bar = "#" * int(30 * frac)
-        line = (f"  reading {done / 2**20:,.0f} of {size / 2**20:,.0f} MiB [{bar:<30}] {100 * frac:3.0f}% "
-                f"{now - t0:.0f}s")
-        end = "\r" + " " * len(line) + "\r" if done >= size else ""
-        print("\r" + line + end, end="", file=sys.stderr, flush=True)
+        self.last = now
+        frac = min(1.0, done / size) if size else 1.0  # a log still growing as it is read: never past 100 %
+        line = (f"  reading {done / 2**20:,.0f} of {size / 2**20:,.0f} MiB [{'#' * int(30 * frac):<30}] "
+                f"{100 * frac:3.0f}% {now - self.t0:.0f}s")
+        self.width = max(self.width, len(line))
+        print("\r" + line.ljust(self.width), end="", file=sys.stderr, flush=True)
 
-    return show
+    def clear(self) -> None:
+        if self.width:
+            print("\r" + " " * self.width + "\r", end="", file=sys.stderr, flush=True)
+            self.width = 0
 
 
 def _inspect_scenario(args: argparse.Namespace, result: object, out: Path | None) -> int:

@@ -326,6 +326,10 @@ def _inspect_paths(paths: list[str], *, date: str | None, all: bool,  # noqa: A0
             pasted.append(paste.events[paste.events["kind"] != "raw"])
         else:
             pasted.append(paste.events)
+    from repro_lib.capture.reader import check_log_path
+
+    for p in logs:  # a FIFO or an unreadable file among them: said before any long reading
+        check_log_path(p)
     if condense is None:
         condense = sum(p.stat().st_size for p in logs) > CONDENSE_BYTES
     events = events_from_logs(logs, d, tz, condense=condense, progress=progress) if logs else _no_events()

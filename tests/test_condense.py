@@ -228,4 +228,5 @@ def test_cli_condense_flag_and_a_progress_bar_only_on_a_terminal(tmp_path: Path)
     os.close(main)
     assert proc.returncode == 0
     assert b"reading " in seen and b"100%" in seen and b"MiB [" in seen
+    assert seen.endswith(b"\r") and seen.split(b"\r")[-2].strip() == b""  # wiped: the terminal is left clean
     assert "VERDICT" in out

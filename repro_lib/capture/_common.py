@@ -24,8 +24,8 @@ def system_pool() -> Iterator[None]:
     """Arrow allocates from the C library's allocator while this is open, then as before. Arrow's
     own jemalloc pool hands freed pages straight back to the kernel, so every multi-MB temporary of a
     big parse is faulted in and zeroed anew: on 1 M lines that was 2.3 s of a 5.0 s parse in the
-    kernel; with the system pool the parse takes 2.1 s (benchmarks/bench_inspect.py,
-    ``--pool``). Scoped, so a notebook's own Arrow work keeps whatever pool it chose."""
+    kernel; with the system pool the parse takes 2.1 s (benchmarks/bench_inspect.py: its
+    ``jemalloc`` row). Scoped, so a notebook's own Arrow work keeps whatever pool it chose."""
     import pyarrow as pa
 
     before = pa.default_memory_pool()
