@@ -199,8 +199,9 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
         before += size
         frame = pd.concat(kept, ignore_index=True) if kept else _no_events()
         if len(frame) and notes is not None:
-            first = frame["t"].to_numpy(dtype="datetime64[ns]").argmin() if frame["t"].notna().any() else 0
-            read[str(frame["source"].iloc[int(first)])] = notes
+            # keyed as the full reading keys it: by the source of the file's earliest row
+            first = frame.index.get_loc(frame["t"].idxmin()) if frame["t"].notna().any() else 0
+            read[str(frame["source"].iloc[first])] = notes
         files.append((p, frame, np.concatenate(naive_kept) if naive_kept else np.zeros(0, bool), offsets, n_naive))
     every: Counter[Any] = Counter()
     for *_, offsets, _n in files:
