@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from repro_lib.analysis.timeline import bus_rows
+from repro_lib.capture._common import EDGE_MESSAGES, RELEVANT_KINDS
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
@@ -68,7 +69,7 @@ def stuck_after(timings: Timings | None) -> float:
     return (timings.reeval_batch_delay if timings is not None else 15.0) + 1.0
 
 
-_RELEVANT = ("state", "dispatch", "publish", "deliver", "node", "fault", "eval", "action")
+_RELEVANT = RELEVANT_KINDS
 _READ = ("t_s", "source", "kind", "node", "job", "execution", "state", "detail", "msg")
 
 
@@ -82,7 +83,7 @@ def relevant(events: pd.DataFrame) -> pd.DataFrame:
 
 
 _ORCHESTRATOR_KINDS = ("dispatch", "publish", "eval", "node", "reconcile")
-_EDGE_MESSAGES = ("EDGE:", "Edge connected to orchestrator")
+_EDGE_MESSAGES = EDGE_MESSAGES
 
 
 def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[str, str]:

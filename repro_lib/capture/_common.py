@@ -129,12 +129,18 @@ EDGE_SIDE_PATTERNS = tuple(re.compile(m[3:] if m.startswith("re:") else re.escap
                            for m, _k, _s, cit in _up.MESSAGES if cit.startswith(_COMPUTE_SIDE))
 
 
+#: the kinds of row that can bear on a verdict (``analysis.delivery.relevant``; ``condense`` keeps them all)
+RELEVANT_KINDS = ("state", "dispatch", "publish", "deliver", "node", "fault", "eval", "action")
+#: the first words of the lines only an edge of ours writes
+EDGE_MESSAGES = ("EDGE:", "Edge connected to orchestrator")
+
+
 def edge_side(msg: str | None) -> bool:
     """Whether a message is one only an edge (compute node) writes: ours (``EDGE:``, the connect
     line) or an upstream compute-side one."""
     if not msg:
         return False
-    if msg.startswith(("EDGE:", "Edge connected to orchestrator")):
+    if msg.startswith(EDGE_MESSAGES):
         return True
     return any(rx.search(msg) for rx in EDGE_SIDE_PATTERNS)
 _EXEC_CHANGED = re.compile(_up.EXEC_STATE_CHANGED_RE)

@@ -76,8 +76,7 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
     """(a mask of the rows of ``block`` to keep, the counts of all its rows). ``naive``: the rows whose
     time is read in a zone settled later (their earliest and latest are kept apart from the rest's,
     since the shift may reorder them)."""
-    from repro_lib.analysis.delivery import _EDGE_MESSAGES, _RELEVANT
-    from repro_lib.capture._common import edge_side
+    from repro_lib.capture._common import EDGE_MESSAGES, RELEVANT_KINDS, edge_side
     from repro_lib.capture.zones import arrow_strings
 
     n = len(block)
@@ -90,7 +89,7 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
     kind = block["kind"].to_numpy(dtype=object, na_value=None)
     parsed = kind != "raw"
 
-    keep = np.isin(kind, list(_RELEVANT))
+    keep = np.isin(kind, list(RELEVANT_KINDS))
     keep[_first_per(src, np.arange(n))] = True  # every source read has a row (its role is judged per source)
     # alarms: the needles anywhere in the line (one case-blind pass), and panic/fatal levels
     text = arrow_strings(block["line"])
@@ -107,7 +106,7 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
     # lines only an edge writes (decided once per distinct message: a fleet repeats a few hundred)
     if "msg" in block:
         codes, uniq = pd.factorize(block["msg"].to_numpy(dtype=object, na_value=None))
-        said = np.array([isinstance(m, str) and (m.startswith(_EDGE_MESSAGES) or edge_side(m)) for m in uniq],
+        said = np.array([isinstance(m, str) and (m.startswith(EDGE_MESSAGES) or edge_side(m)) for m in uniq],
                         dtype=bool)
         if said.any():
             keep |= (codes >= 0) & said[np.maximum(codes, 0)]
