@@ -1,12 +1,15 @@
 """How fast is the sim? Virtual seconds per wall second, for the core scenario and at scale.
 
-Run: python benchmarks/bench_sim.py [--runs N]
+Run: python benchmarks/bench_sim.py [--runs N] [--fleet 1000,10000] [--before REV]
 Prints wall time per run and virtual s per wall s for (a) core-395 with 1 h of virtual time
 after the edges restart (2 edges, 2 jobs), split into the model run and the verdict, (b) the fleet-wide
 blip at 1,000 and 10,000 edges with 100 pipeline jobs (kill every edge, deploy, restart, 1 h) and (c) a
-quiet day of connected edges — (b) and (c) with every heartbeat a heap event (eager) and settled
-lazily, side by side, with peak traced memory. Baselines in the same run: a bare heap loop that only
-schedules the heartbeats (the floor any event-per-heartbeat simulation pays).
+quiet day of connected edges — (b) and (c) side by side per fleet size (so the growth shows), each in a
+fresh process with its peak RSS: settled lazily (this code), with every heartbeat a heap event (eager,
+up to ``--eager-max`` edges) and, with ``--before REV``, the same cases on the kit as committed at REV
+(``git archive``, read-only; e.g. ``--before a5a6586``: before issue 20's compact records).
+Baselines in the same run: a bare heap loop that only schedules the heartbeats (the floor any
+event-per-heartbeat simulation pays).
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ import argparse
 import heapq
 import itertools
 import json
+import os
 import resource
 import statistics
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -94,12 +100,27 @@ def bare_heap(n_edges: int, virtual: float, interval: float = 15.0) -> int:
     return n
 
 
-def _case(kind: str, n: int, jobs: int, lazy: bool) -> tuple[float, float, int, float]:
-    """One fleet case in a fresh process (so its peak RSS is its own): wall, virtual, records, peak MB."""
+def _case(kind: str, n: int, jobs: int, lazy: bool, kit: str | None = None) -> tuple[float, float, int, float]:
+    """One fleet case in a fresh process (so its peak RSS is its own): wall, virtual, records, peak MB.
+    ``kit``: a folder holding another ``repro_lib`` to run instead of this one."""
+    env = dict(os.environ)
+    if kit:
+        env["PYTHONPATH"] = kit + os.pathsep + env.get("PYTHONPATH", "")
     out = subprocess.run([sys.executable, __file__, "--case", f"{kind},{n},{jobs},{int(lazy)}"],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True, check=True, env=env)
     wall, virt, nrec, peak = json.loads(out.stdout.strip().splitlines()[-1])
     return float(wall), float(virt), int(nrec), float(peak)
+
+
+def _kit_at(rev: str, into: str) -> str:
+    """``repro_lib`` as committed at ``rev``, unpacked under ``into`` (git archive: reads the repository only)."""
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "repro_lib"],
+                          capture_output=True, check=True).stdout
+    tar = Path(into) / "kit.tar"
+    tar.write_bytes(data)
+    with tarfile.open(tar) as tf:
+        tf.extractall(into, filter="data")
+    return into
 
 
 def _run_case(spec: str) -> None:
@@ -111,6 +132,33 @@ def _run_case(spec: str) -> None:
     else:
         virt, nrec, wall = DAY, 0, quiet_run(int(n), DAY, lazy == "1")
     print(json.dumps([wall, virt, nrec, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))
+
+
+def _fleet_table(sizes: list[int], jobs: int, eager_max: int, kit: str | None, rev: str | None) -> None:
+    """The blip and the quiet day, one row per way of running them, the fleet sizes side by side."""
+    print(f"the fleet-wide blip (every edge killed during a deploy of {jobs} pipeline jobs, back 30 s later, "
+          "then 1 h) and a")
+    print("quiet day of connected edges; each case in its own process: wall s, virtual s per wall s, peak RSS MB")
+    ways = [("lazy", True, None)] + [("eager heartbeats", False, None)] + ([(f"at {rev}", True, kit)] if kit else [])
+    cell = 38
+    head = "".join(f"{f'{n:,} edges':>{cell}}" for n in sizes)
+    print(f"{'case':<34}{head}" + ("   growth (wall)" if len(sizes) > 1 else ""))
+    print(f"{'':<34}" + f"{'wall':>9}{'v-s/s':>11}{'peak MB':>9}{'records':>9}" * len(sizes))
+    for kind in ("blip", "quiet"):
+        for label, lazy, where in ways:
+            walls: list[float] = []
+            row = f"{(f'blip x {jobs} jobs, ' if kind == 'blip' else 'quiet day, ') + label:<34}"
+            for n in sizes:
+                if not lazy and n > eager_max:
+                    row += f"{'(--eager-max)':>{cell}}"
+                    continue
+                wall, virt, nrec, peak = _case(kind, n, jobs, lazy, where)
+                walls.append(wall)
+                recs = f"{nrec / 1e6:.2f}M" if kind == "blip" else "-"
+                row += f"{wall:>8.1f}s{virt / wall:>11,.0f}{peak:>9,.0f}{recs:>9}"
+            if len(walls) == len(sizes) > 1:
+                row += f"   x{walls[-1] / walls[0]:.1f} for x{sizes[-1] / sizes[0]:.3g} edges"
+            print(row, flush=True)
 
 
 def timed(fn, runs: int) -> tuple[float, object]:
@@ -126,7 +174,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--fleet", default="1000,10000", help="edge counts, comma-separated")
-    ap.add_argument("--eager-max", type=int, default=10000, help="largest fleet also run eagerly")
+    ap.add_argument("--eager-max", type=int, default=1000, help="largest fleet also run eagerly")
+    ap.add_argument("--before", metavar="REV", help="also run the fleet cases on repro_lib as committed at REV")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--jobs", type=int, default=100)
     a = ap.parse_args()
@@ -144,21 +193,10 @@ def main() -> None:
           f"{virt / bwall:>22,.0f}")
     print(f"  -> the full model costs {wall / bwall:.1f}x a bare heartbeat loop")
     print()
-    print("the fleet-wide blip (every edge killed during a deploy of the jobs, back 30 s later, then 1 h), and a")
-    print("quiet day of connected edges, each with heartbeats as heap events (eager) and settled lazily:")
-    print(f"{'case':<44}{'wall':>10}{'virtual s':>12}{'v-s / wall s':>15}{'peak MB':>10}")
     sizes = [int(x) for x in a.fleet.split(",")]
-    for kind in ("blip", "quiet"):
-        for n in sizes:
-            for lazy in (False, True):
-                if not lazy and n > a.eager_max:
-                    continue
-                wall, virt, nrec, peak = _case(kind, n, a.jobs, lazy)
-                what = f"x {a.jobs} jobs, blip + 1 h" if kind == "blip" else "a quiet day"
-                label = f"{n:,} edges {what}, {'lazy' if lazy else 'eager'}"
-                extra = f"   ({nrec:,} log records)" if kind == "blip" else ""
-                print(f"{label:<44}{wall:>9.1f}s{virt:>12.0f}{virt / wall:>15,.0f}{peak:>10,.0f}{extra}",
-                      flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        kit = _kit_at(a.before, tmp) if a.before else None
+        _fleet_table(sizes, a.jobs, a.eager_max, kit, a.before)
     for n in sizes:
         bswall, _ = timed(lambda n=n: bare_heap(n, DAY), 1)
         print(f"{'baseline: bare heap, ' + f'{n:,}' + ' heartbeating edges, a day':<44}{bswall:>9.1f}s{DAY:>12.0f}"

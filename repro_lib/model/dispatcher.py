@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from repro_lib.logfmt import LogRecord
+from repro_lib.model.records import DispatchAttempt
 from repro_lib.model.transport import ErrNodeNotConnected, TransportManager
 from repro_lib.model.types import (
     ComputeState,
@@ -42,6 +43,9 @@ class ExecutionUpsert(NamedTuple):
     execution: Execution
     previous: tuple[DesiredState, ComputeState] | None
     desired: DesiredState
+
+
+_new_upsert = tuple.__new__  # ExecutionUpsert(...) without the named tuple's Python-level __new__
 
 
 def run_request(ex: Execution, spec: Any) -> dict[str, Any]:
@@ -85,7 +89,8 @@ class Dispatcher:
     def append(self, now: float, ex: Execution,
                previous: tuple[DesiredState, ComputeState] | None) -> None:
         """The job store committed a write: append its event and let the watcher run."""
-        self.store.append(ExecutionUpsert(len(self.store), ex, previous, ex.desired))
+        store = self.store
+        store.append(_new_upsert(ExecutionUpsert, (len(store), ex, previous, ex.desired)))
 
     def restart(self) -> None:
         """Ephemeral watcher + LatestIterator: resume after the latest event, forget retries."""
@@ -106,10 +111,10 @@ class Dispatcher:
         """Handle events in order until the store is drained or a retry is pending."""
         if self._retry_at is not None:
             return
-        store = self.store
+        store, specs = self.store, self.specs
         while self.position < len(store):
             ev = store[self.position]
-            msg = message_for(ev, self.specs[ev.execution.job])
+            msg = message_for(ev, specs[ev.execution.job])
             if msg is None:
                 self.position += 1
                 continue
@@ -142,8 +147,7 @@ class Dispatcher:
 
     def _handle(self, now: float, ex: Execution, msg: dict[str, Any], redispatch: bool = False) -> bool:
         if not redispatch:
-            self._log(now, "DEBUG", "DISPATCH: Attempting to send message", ex,
-                      event_type=msg["type"], job_id=ex.job)
+            self.out.logs.append(DispatchAttempt(now, ex, msg["type"]))
         ex.dispatches += 1
         try:
             self.transport.publish_async(now, ex.node_id, msg)

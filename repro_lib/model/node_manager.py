@@ -6,6 +6,7 @@ heartbeat, whatever happened to the edge. That window is where issue 395 lives.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import NamedTuple
 
 from repro_lib.logfmt import LogRecord
@@ -41,6 +42,7 @@ class NodeManager:
         # up to date by the driver whenever it is read (stacks/sim.py)
         self.settled: set[str] = set()
         self.version = 0  # bumped on every node state change (drivers cache counts per state on it)
+        self._counts: tuple[int, Counter[NodeState]] | None = None  # (version, nodes per state)
 
     # -- inputs -------------------------------------------------------------------------
     def start(self, now: float, phase: float | None = None) -> None:
@@ -55,7 +57,7 @@ class NodeManager:
         if node is None:
             node = Node(id=node_id, name=name, labels=dict(labels))
             self.nodes[node_id] = node
-            self.version += 1
+            self._bump(None, node.state)
         node.last_heartbeat = now
         node.labels = dict(labels)
         self._log(now, "HANDSHAKE: Node handshake completed", node, previous=previous or "new")
@@ -112,11 +114,31 @@ class NodeManager:
     def connected(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.state is NodeState.CONNECTED]
 
+    def count(self, state: NodeState) -> int:
+        """How many nodes are in ``state``. Kept up to date as states change (a driver's ``wait_for``
+        asks after every event: a recount each time would cost O(nodes) per node state change)."""
+        counts = getattr(self, "_counts", None)  # absent on a manager unpickled from an older kit
+        if counts is None or counts[0] != self.version:
+            counts = (self.version, Counter(n.state for n in self.nodes.values()))
+            self._counts = counts
+        return counts[1][state]
+
     # -- internals ------------------------------------------------------------------------
+    def _bump(self, previous: NodeState | None, state: NodeState) -> None:
+        """A node changed state (``previous`` None: a new node): bump the version, carry the counts along."""
+        counts = getattr(self, "_counts", None)
+        self.version += 1
+        if counts is not None and counts[0] == self.version - 1:
+            by_state = counts[1]
+            if previous is not None:
+                by_state[previous] -= 1
+            by_state[state] += 1
+            self._counts = (self.version, by_state)
+
     def _set(self, now: float, node: Node, state: NodeState, reason: str = "") -> list[NodeEvent]:
         previous = node.state
         node.state = state
-        self.version += 1
+        self._bump(previous, state)
         fields: tuple[tuple[str, object], ...] = (
             ("node_id", node.id), ("name", node.name), ("state", str(state)),
         )

@@ -8,9 +8,11 @@ anyone is subscribed. That success is how a dispatch to a dead edge vanishes wit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from repro_lib.logfmt import LogRecord
+from repro_lib.model.records import ConnectionCheck
 from repro_lib.model.types import Outbox, Publish, Timer
 from repro_lib.timings import Timings
 
@@ -19,8 +21,9 @@ __all__ = ["TransportManager", "ErrNodeNotConnected", "node_subject", "ORCHESTRA
 ORCHESTRATOR_SUBJECT = "expanso.orchestrator.in"
 
 
+@lru_cache(maxsize=1 << 16)
 def node_subject(node_id: str) -> str:
-    """Orchestrator -> edge subject for one node."""
+    """Orchestrator -> edge subject for one node (one string per node, however many messages name it)."""
     return f"expanso.node.{node_id}.in"
 
 
@@ -72,10 +75,7 @@ class TransportManager:
         """Publish to the node or raise :class:`ErrNodeNotConnected`."""
         conn = self.connections.get(node_id)
         exists, alive = conn is not None, bool(conn and conn.alive)
-        self.out.logs.append(LogRecord(now, "orchestrator", "DEBUG", "PUBLISH: Checking node connection", (
-            ("node_id", node_id), ("connection_exists", exists), ("connection_alive", alive),
-            ("execution_id", payload.get("execution_id", "")),
-        )))
+        self.out.logs.append(ConnectionCheck(now, node_id, exists, alive, payload.get("execution_id", "")))
         if not (exists and alive):
             self.out.logs.append(LogRecord(now, "orchestrator", "WARN",
                 "PUBLISH: Node not connected - message will be LOST", (
