@@ -431,6 +431,7 @@ _ALARMS = (
 
 def alarms(events: pd.DataFrame, most: int = 3) -> list[str]:
     """One line per kind of alarm in ``events``: how many, and the first (source, time, text)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     if events.empty or "line" not in events:
@@ -438,12 +439,17 @@ def alarms(events: pd.DataFrame, most: int = 3) -> list[str]:
     from repro_lib.capture.zones import arrow_strings
 
     text = arrow_strings(events["line"])
-    level = events["level"].astype(str) if "level" in events else pd.Series("", index=events.index)
+    level = events["level"] if "level" in events else pd.Series("", index=events.index)
+    # one case-blind pass for every needle; each alarm's own needles only on the lines it found
+    any_rx = "|".join(re.escape(n) for _, needles in _ALARMS for n in needles)
+    cand = np.flatnonzero(pc.fill_null(pc.match_substring_regex(text, any_rx, ignore_case=True), False).to_numpy(
+        zero_copy_only=False))
+    sub = text.take(pa.array(cand, pa.int64()))
     out = []
     for name, needles in _ALARMS:
         hit = np.zeros(len(events), dtype=bool)
         for needle in needles:
-            hit |= pc.fill_null(pc.match_substring(text, needle, ignore_case=True), False).to_numpy(
+            hit[cand] |= pc.fill_null(pc.match_substring(sub, needle, ignore_case=True), False).to_numpy(
                 zero_copy_only=False)
         if name == "panic":
             hit |= level.isin(["PANIC", "FATAL"]).to_numpy()
