@@ -63,13 +63,43 @@ def totals_of(events: pd.DataFrame) -> Totals | None:
     return got if isinstance(got, Totals) else None
 
 
+class _Codes:
+    """A text column as int codes (-1: no value) into its few distinct ``values`` (Arrow's dictionary
+    encoding: one hash pass, no Python object per row)."""
+
+    def __init__(self, frame: pd.DataFrame, col: str) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from repro_lib.capture.zones import arrow_strings
+
+        if col not in frame:
+            self.codes, self.values = np.full(len(frame), -1, dtype=np.int64), []
+            return
+        arr = arrow_strings(frame[col])
+        if isinstance(arr, pa.ChunkedArray):  # one dictionary for all rows
+            arr = arr.combine_chunks()
+        enc = pc.dictionary_encode(arr)
+        self.codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        self.values = enc.dictionary.to_pylist()
+
+    def code(self, value: str) -> int:
+        return self.values.index(value) if value in self.values else -2
+
+    def mask(self, values: tuple[str, ...] | list[str]) -> np.ndarray:
+        return np.isin(self.codes, [self.code(v) for v in values])
+
+
 def _first_per(keys: np.ndarray, rows: np.ndarray, last: bool = False) -> np.ndarray:
     """Of ``rows`` (positions, in order), the first (or last) one of each distinct key."""
     if not len(rows):
         return rows
-    k = pd.Series(keys[rows])
-    pick = ~k.duplicated(keep="last" if last else "first").to_numpy()
-    return rows[pick]
+    k = keys[rows]
+    if last:
+        _, at = np.unique(k[::-1], return_index=True)
+        return np.sort(rows[len(rows) - 1 - at])
+    _, at = np.unique(k, return_index=True)
+    return np.sort(rows[at])
 
 
 def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.ndarray, Totals]:
@@ -84,53 +114,43 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
         return np.zeros(0, dtype=bool), Totals()
     import pyarrow.compute as pc
 
-    tot = count(block)
-    src = block["source"].to_numpy(dtype=object, na_value=None)
-    kind = block["kind"].to_numpy(dtype=object, na_value=None)
-    parsed = kind != "raw"
+    src, kind = _Codes(block, "source"), _Codes(block, "kind")
+    tot = _count(block, src, kind)
+    parsed = kind.codes != kind.code("raw")
 
-    keep = np.isin(kind, list(RELEVANT_KINDS))
-    keep[_first_per(src, np.arange(n))] = True  # every source read has a row (its role is judged per source)
+    keep = kind.mask(RELEVANT_KINDS)
+    keep[_first_per(src.codes, np.arange(n))] = True  # every source read has a row (its role is judged per source)
     # alarms: the needles anywhere in the line (one case-blind pass), and panic/fatal levels
     text = arrow_strings(block["line"])
     keep |= pc.fill_null(pc.match_substring_regex(text, _ALARM_RE2, ignore_case=True), False).to_numpy(
         zero_copy_only=False)
-    if "level" in block:
-        codes, uniq = pd.factorize(block["level"].to_numpy(dtype=object, na_value=None), use_na_sentinel=False)
-        level = np.array([str(u).upper() for u in uniq], dtype=object)[codes]
-    else:
-        level = np.full(n, "", dtype=object)
-    keep |= np.isin(level, ["PANIC", "FATAL"])
-    debug = np.flatnonzero(level == "DEBUG")
-    keep[debug[:1]] = True
+    level = _Codes(block, "level")
+    upper = np.array([str(v).upper() for v in level.values] + [""], dtype=object)[level.codes]  # -1: ""
+    keep |= np.isin(upper, ["PANIC", "FATAL"])
+    keep[np.flatnonzero(upper == "DEBUG")[:1]] = True
     # lines only an edge writes (decided once per distinct message: a fleet repeats a few hundred)
-    if "msg" in block:
-        codes, uniq = pd.factorize(block["msg"].to_numpy(dtype=object, na_value=None))
-        said = np.array([isinstance(m, str) and (m.startswith(EDGE_MESSAGES) or edge_side(m)) for m in uniq],
-                        dtype=bool)
-        if said.any():
-            keep |= (codes >= 0) & said[np.maximum(codes, 0)]
+    msg = _Codes(block, "msg")
+    said = np.array([isinstance(m, str) and (m.startswith(EDGE_MESSAGES) or edge_side(m)) for m in msg.values]
+                    + [False], dtype=bool)
+    keep |= said[msg.codes]
     # per source: earliest and latest parsed row (edge_nodes' first_s/last_s) and rows with no time
     t = block["t"].to_numpy(dtype="datetime64[ns]").view(np.int64)
     nat = t == np.iinfo(np.int64).min
     p_rows = np.flatnonzero(parsed)
     if len(p_rows):
         order = p_rows[np.argsort(t[p_rows], kind="stable")]
-        keep[_first_per(src, order)] = True
-        keep[_first_per(src, order[~nat[order]], last=True)] = True
-        keep[_first_per(src, p_rows[nat[p_rows]])] = True
+        keep[_first_per(src.codes, order)] = True
+        keep[_first_per(src.codes, order[~nat[order]], last=True)] = True
+        keep[_first_per(src.codes, p_rows[nat[p_rows]])] = True
     # per (source, node): the last parsed row naming the node (who speaks for it, and its latest id)
-    node = block["node"].to_numpy(dtype=object, na_value=None)
-    named = np.flatnonzero(parsed & (node != None))  # noqa: E711 - elementwise
+    node = _Codes(block, "node")
+    named = np.flatnonzero(parsed & (node.codes >= 0))
     if len(named):
-        s_code = pd.factorize(src[named])[0].astype(np.int64)
-        n_code = pd.factorize(node[named])[0].astype(np.int64)
-        keep[named[_first_per(s_code * (int(n_code.max()) + 1) + n_code, np.arange(len(named)), last=True)]] = True
+        pair = src.codes[named] * (len(node.values) + 1) + node.codes[named]
+        keep[named[_first_per(pair, np.arange(len(named)), last=True)]] = True
     # per job: one row with an execution id (a job "with executions")
-    job, ex = block["job"].to_numpy(dtype=object, na_value=None), block["execution"].to_numpy(dtype=object,
-                                                                                              na_value=None)
-    with_ex = np.flatnonzero((ex != None) & (job != None))  # noqa: E711
-    keep[_first_per(job, with_ex)] = True
+    job, ex = _Codes(block, "job"), _Codes(block, "execution")
+    keep[_first_per(job.codes, np.flatnonzero((ex.codes >= 0) & (job.codes >= 0)))] = True
     # the earliest and latest row by time (t0 and the end of the evidence), zoned and zoneless apart
     nv = np.zeros(n, dtype=bool) if naive is None else naive
     for part in (np.flatnonzero(~nat & nv), np.flatnonzero(~nat & ~nv)):
@@ -143,15 +163,19 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
 
 def count(frame: pd.DataFrame) -> Totals:
     """The counts of every row of ``frame`` (``kept``: all of them)."""
+    tot = _count(frame, _Codes(frame, "source"), _Codes(frame, "kind")) if len(frame) else Totals()
+    tot.kept = len(frame)
+    return tot
+
+
+def _count(frame: pd.DataFrame, src: _Codes, kind: _Codes) -> Totals:
     from repro_lib.capture.logs import date_unknown
 
-    tot = Totals(kept=len(frame))
-    if not len(frame):
-        return tot
-    src = frame["source"].to_numpy(dtype=object, na_value=None)
-    kind = frame["kind"].to_numpy(dtype=object, na_value=None)
-    for into, values in ((tot.lines, src), (tot.parsed, src[kind != "raw"]), (tot.kinds, kind)):
-        codes, uniq = pd.factorize(values, use_na_sentinel=False)
-        into.update(dict(zip(uniq.tolist(), np.bincount(codes, minlength=len(uniq)).tolist(), strict=True)))
+    tot = Totals()
+    parsed = kind.codes != kind.code("raw")
+    for into, codes, values in ((tot.lines, src.codes, src.values), (tot.parsed, src.codes[parsed], src.values),
+                                (tot.kinds, kind.codes, kind.values)):
+        got = np.bincount(codes + 1, minlength=len(values) + 1)  # slot 0: no value
+        into.update({v: int(c) for v, c in zip([None, *values], got.tolist(), strict=True) if c})
     tot.undated = int(date_unknown(frame["t"]).sum())
     return tot
