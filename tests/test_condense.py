@@ -83,6 +83,8 @@ def test_blocks_join_to_what_read_log_returns(tmp_path: Path, tiny_blocks: None)
         blocks = list(read_log_blocks(f, block_bytes=16 << 10))
         assert b"".join(b for b, _ in blocks) == bytes(whole), f
         assert blocks[-1][1].describe() == notes.describe(), f
+        # memory: no block holds more than the block size, one raw read and one capped line
+        assert max(len(b) for b, _ in blocks) <= (16 << 10) + reader._BLOCK + reader.MAX_LINE + 100, f
         if len(blocks) > 1 and f.name not in ("undated.log", "long-line.log"):
             # every block but the first starts with a dated line: no record, panic or date context split
             assert all(b[:4].isdigit() or b.startswith((b"time=", b'{"time"')) for b, _ in blocks[1:]), f
