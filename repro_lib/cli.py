@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     keep = i.add_mutually_exclusive_group()
     keep.add_argument("--condense", dest="condense", action="store_const", const=True, default=None,
                       help="read the logs in blocks and keep only the rows a diagnosis reads (the default for "
-                           "inputs over 256 MiB: memory bounded by the evidence, not the input)")
+                           "inputs over 256 MiB, except with --scenario/--conformance, which read every heartbeat "
+                           "line: memory bounded by the evidence, not the input)")
     keep.add_argument("--no-condense", dest="condense", action="store_const", const=False,
                       help="hold every row, whatever the size (--events then writes them all)")
     i.add_argument("--scenario", metavar="PATH",
@@ -293,9 +294,15 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     events_out = check_file(args.events, "--events", suffixes=(".csv",)) if args.events else None
     png_out = check_file(args.png, "--png", suffixes=FIGURE_SUFFIXES) if args.png else None
     scenario_out = check_file(args.scenario, "--scenario", suffixes=(".yaml", ".yml")) if args.scenario else None
+    condense = args.condense
+    if scenario_out is not None or args.conformance:  # the schedule is read off every heartbeat line
+        if condense:
+            raise ReproError("--scenario/--conformance read every heartbeat line; a condensed reading drops them",
+                             hint="leave out --condense")
+        condense = False
     bar = _ReadBar() if sys.stderr.isatty() else None
     try:
-        result = inspect_paths(args.paths, date=args.date, all=args.all, tz=args.tz, condense=args.condense,
+        result = inspect_paths(args.paths, date=args.date, all=args.all, tz=args.tz, condense=condense,
                                progress=bar)
     finally:
         if bar is not None:

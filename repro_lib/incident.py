@@ -159,7 +159,7 @@ def investigate(paths: Sequence[str | Path], *, tz: str | None = None, seed: int
     if not files:
         raise ReproError(f"no log files in {', '.join(map(str, paths))}",
                          hint="pass a folder with *.log files (docker logs, journalctl or the kit's own)")
-    result = inspect_paths([str(p) for p in files], tz=tz)
+    result = inspect_paths([str(p) for p in files], tz=tz, condense=False)  # reconstruct reads every heartbeat
     if result.events.empty:
         raise ReproError("no log events in these files: nothing to reconstruct",
                          hint="pass the orchestrator's log (and the edges'), not only CLI output")

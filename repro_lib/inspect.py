@@ -6,8 +6,9 @@ names."""
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date as _date
 from pathlib import Path
@@ -172,7 +173,7 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
     files: list[tuple[Path, pd.DataFrame, np.ndarray, Counter[Any], int]] = []
     read: dict[str, Any] = {}
     for p, size in zip(paths, sizes, strict=True):
-        src, fast = source_from_path(p), size > FAST_MIN_BYTES
+        src = source_from_path(p)
         kept: list[pd.DataFrame] = []
         naive_kept: list[np.ndarray] = []
         offsets: Counter[Any] = Counter()
@@ -182,7 +183,19 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
             if progress is not None:
                 progress(base + done, sum(sizes))
 
-        for data, got in read_log_blocks(p, block_bytes=BLOCK_BYTES, progress=tick):
+        blocks = read_log_blocks(p, block_bytes=BLOCK_BYTES, first_at_least=FAST_MIN_BYTES + 1, progress=tick)
+        # the parser the full reading would pick: by the length read, known once a second block comes
+        # (the first holds more than FAST_MIN_BYTES then) or the first is the whole file
+        head = list(itertools.islice(blocks, 2))
+        fast = len(head) > 1 or (len(head) == 1 and len(head[0][0]) > FAST_MIN_BYTES)
+
+        def each(head: list[tuple[bytes, Any]] = head, rest: Iterator[tuple[bytes, Any]] = blocks
+                 ) -> Iterator[tuple[bytes, Any]]:
+            while head:  # handed on and let go: no block outlives its turn
+                yield head.pop(0)
+            yield from rest
+
+        for data, got in each():
             notes = got
             f = frame_from_bytes(data, src, date=date, fast=fast)
             del data

@@ -13,10 +13,10 @@ functions read those counts where they would count rows (``inspect.sources_read`
 diagnosis and text as the full one: ``tests/test_condense.py`` checks it on generated fleets, on sim
 runs in every format and on every real fixture, cut into 16 KiB blocks.
 
-Two counts are taken per block before the zones are settled (they are decided once every file is
-read): rows without a date, and so the "no date" note, count a zoneless time-of-day row shifted
-across midnight by its zone where the full table would not — our reading of a case no log we have
-shows.
+Zones are settled once every file is read, so what depends on the order of rows is kept per class —
+rows in a zone settled later, the others, rows with no time — and sorted out when the table is.
+Files the per-line parser reads (up to 4 MiB) are never cut, and a block ends only before a record
+with a full date of its own (:func:`repro_lib.capture.reader.read_log_blocks`).
 """
 
 from __future__ import annotations
@@ -133,26 +133,30 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
     said = np.array([isinstance(m, str) and (m.startswith(EDGE_MESSAGES) or edge_side(m)) for m in msg.values]
                     + [False], dtype=bool)
     keep |= said[msg.codes]
-    # per source: earliest and latest parsed row (edge_nodes' first_s/last_s) and rows with no time
+    # per source: earliest and latest parsed row (edge_nodes' first_s/last_s); per (source, node): the last
+    # parsed row naming the node (who speaks for it, and its latest id) — "last" as the sorted table will
+    # have it: by time, zoneless rows apart (their zone, settled later, moves them), rows with no time after
     t = block["t"].to_numpy(dtype="datetime64[ns]").view(np.int64)
     nat = t == np.iinfo(np.int64).min
+    nv = np.zeros(n, dtype=bool) if naive is None else naive
+    classes = (~nat & nv, ~nat & ~nv, nat)
     p_rows = np.flatnonzero(parsed)
-    if len(p_rows):
-        order = p_rows[np.argsort(t[p_rows], kind="stable")]
-        keep[_first_per(src.codes, order)] = True
-        keep[_first_per(src.codes, order[~nat[order]], last=True)] = True
-        keep[_first_per(src.codes, p_rows[nat[p_rows]])] = True
-    # per (source, node): the last parsed row naming the node (who speaks for it, and its latest id)
     node = _Codes(block, "node")
-    named = np.flatnonzero(parsed & (node.codes >= 0))
-    if len(named):
-        pair = src.codes[named] * (len(node.values) + 1) + node.codes[named]
-        keep[named[_first_per(pair, np.arange(len(named)), last=True)]] = True
+    named = p_rows[node.codes[p_rows] >= 0]
+    pair = src.codes * (len(node.values) + 1) + node.codes
+    for cls in classes:
+        for rows, keys, first in ((p_rows, src.codes, True), (named, pair, False)):
+            sub = rows[cls[rows]]
+            if not len(sub):
+                continue
+            order = sub[np.argsort(t[sub], kind="stable")]
+            if first:
+                keep[_first_per(keys, order)] = True
+            keep[_first_per(keys, order, last=True)] = True
     # per job: one row with an execution id (a job "with executions")
     job, ex = _Codes(block, "job"), _Codes(block, "execution")
     keep[_first_per(job.codes, np.flatnonzero((ex.codes >= 0) & (job.codes >= 0)))] = True
     # the earliest and latest row by time (t0 and the end of the evidence), zoned and zoneless apart
-    nv = np.zeros(n, dtype=bool) if naive is None else naive
     for part in (np.flatnonzero(~nat & nv), np.flatnonzero(~nat & ~nv)):
         if len(part):
             keep[part[np.argmin(t[part])]] = True

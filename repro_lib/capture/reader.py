@@ -18,7 +18,6 @@ import codecs
 import os
 import re
 import stat
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ class ReadNotes:
     undecodable: int = 0
     cut_lines: int = 0
     bytes_read: int = 0
+    loose_cuts: int = 0  # blocks of a condensed reading cut with no record of its own date near (read_log_blocks)
 
     def describe(self) -> str:
         parts = []
@@ -52,6 +52,9 @@ class ReadNotes:
             parts.append(f"{self.undecodable:,} undecodable byte(s) replaced")
         if self.cut_lines:
             parts.append(f"{self.cut_lines:,} line(s) longer than {MAX_LINE // 1024} KiB cut")
+        if self.loose_cuts:
+            parts.append(f"{self.loose_cuts:,} block(s) cut with no dated record near: times of day next to the cut "
+                         "dated within their block (our reading)")
         return "; ".join(parts)
 
 
@@ -249,33 +252,66 @@ def read_log(path: str | Path, *, max_line: int = MAX_LINE) -> tuple[bytes | byt
     return cap.finish(), notes
 
 
-#: where a block may end: before a line that starts with a full date (docker's prefix, slog's
-#: ``time=``, JSON's ``{"time":``, optionally behind a compose service prefix) — such a line is a record
-#: of its own, never a continuation, and it settles the date of the time-of-day lines after it
-_SAFE_START = re.compile(rb'\n(?=(?:[\w.-]+ +\| )?(?:\d{4}-\d\d-\d\d[T ]|time="?\d{4}-|\{"time":"\d{4}-))')
-_TAIL = 1 << 20
+#: a line that may start a record with a date of its own: not indented, a full date near its start
+_DATED_START = re.compile(rb"\n(?=[^\s][^\n]{0,200}?\d{4}-\d\d-\d\d)")
+_WINDOW = 1 << 20
 
 
-def _safe_cut(buf: bytes | bytearray) -> int:
-    """The length of ``buf``'s longest prefix that ends where a block may end (0: nowhere)."""
-    lo = max(0, len(buf) - _TAIL)
+def _own_dated_record(line: bytes | bytearray) -> bool:
+    """Whether ``line`` reads as a record (never a continuation: only time-less raw rows are attached)
+    that carries a full date of its own (so the time-of-day lines after it are dated from it)."""
+    from repro_lib.capture.line import parse_one
+
+    row, dated = parse_one(bytes(line).decode("utf-8", errors="replace").rstrip("\r"), None)
+    return dated and row[1] != "raw" and row[0] is not None
+
+
+def _timed_record(line: bytes | bytearray) -> bool:
+    from repro_lib.capture.line import parse_one
+
+    row, _ = parse_one(bytes(line).decode("utf-8", errors="replace").rstrip("\r"), None)
+    return row[1] != "raw" and row[0] is not None
+
+
+def _safe_cut(buf: bytes | bytearray, loose: bool) -> tuple[int, bool]:
+    """(where a block of ``buf`` may end — 0: nowhere yet —, whether only loosely): before the last
+    complete line that is a record with its own full date — nothing before it continues past it, and
+    the lines after it are dated from it as in the whole file. With ``loose`` (the buffer has grown far
+    past a block with no such line), before the last record with a time, else at the last line end."""
+    end = buf.rfind(b"\n")  # the last line may be incomplete: never a candidate
+    if end <= 0:
+        return 0, False
+    hi, lo = end, max(0, end - _WINDOW)
     while True:
-        last = deque(_SAFE_START.finditer(buf, lo), maxlen=1)
-        if last:
-            return last[0].start() + 1
+        starts = [m.start() + 1 for m in _DATED_START.finditer(buf, lo, hi)]
+        for st in reversed(starts[-64:]):  # a few tries per window: the parse is the judge
+            if _own_dated_record(buf[st:buf.index(b"\n", st)]):
+                return st, False
         if lo == 0:
             break
-        lo = max(0, lo - 4 * _TAIL)
-    nl = buf.rfind(b"\n")  # no dated line at all: any line end will do
-    return nl + 1
+        hi, lo = lo + 1, max(0, lo - 8 * _WINDOW)
+    if not loose:
+        return 0, False
+    st = end
+    for _ in range(4096):
+        st = buf.rfind(b"\n", 0, st - 1) + 1 if st > 0 else 0
+        if st <= 0:
+            break
+        if _timed_record(buf[st:buf.index(b"\n", st)]):
+            return st, True
+    return end + 1, True
 
 
 def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: int = MAX_LINE,
+                    first_at_least: int = 0,
                     progress: Callable[[int, int], None] | None = None) -> Iterator[tuple[bytes, ReadNotes]]:
-    """The file as :func:`read_log` would return it, in blocks of about ``block_bytes`` that end
-    before a dated line (so no record, multi-line panic or date context is split), for inputs too big
-    to hold at once. Each item is (block, the notes so far); ``progress(bytes read, file size)``
-    is called after each raw read."""
+    """The file as :func:`read_log` would return it, in blocks of about ``block_bytes``, for inputs too
+    big to hold at once. A block ends before a record with a full date of its own (so no multi-line
+    record is split, and the time-of-day lines after the cut are dated as in the whole file); only when
+    none turns up within four blocks is a block cut before any timed record (``loose_cuts`` in the
+    notes). No block is yielded before ``first_at_least`` bytes are read: a file shorter than that is
+    one block, the whole of it. Each item is (block, the notes so far); ``progress(bytes read, file
+    size)`` is called after each raw read."""
     path = Path(path)
     check_log_path(path)
     notes = ReadNotes()
@@ -302,14 +338,16 @@ def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: 
                 raw = fh.read(_BLOCK)
                 if not raw:
                     break
-                if len(carry) + sum(map(len, cap.out)) < block_bytes:
+                if len(carry) + sum(map(len, cap.out)) < max(block_bytes, first_at_least):
                     continue
                 buf = carry + b"".join(cap.out)
                 cap.out = []
-                cut = _safe_cut(buf)
-                if cut <= 0:  # one record longer than a block so far: keep reading
+                cut, loose = _safe_cut(buf, len(buf) >= 4 * max(block_bytes, max_line))
+                if cut <= 0:  # no place to cut yet: keep reading
                     carry = buf
                     continue
+                first_at_least = 0
+                notes.loose_cuts += loose
                 notes.cut_lines = cap.cut
                 yield bytes(buf[:cut]), notes
                 carry = buf[cut:]

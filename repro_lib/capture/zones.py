@@ -158,14 +158,24 @@ def _tz_name(tz: ZoneInfo | timedelta) -> str:
     return str(tz) if isinstance(tz, ZoneInfo) else _fmt(tz)
 
 
+_DAY1 = pd.Timestamp("1970-01-02", tz="UTC")
+
+
 def _shift(f: pd.DataFrame, naive: pd.Series, zone: ZoneInfo | timedelta) -> None:
-    """Local wall-clock times (stored as if UTC) → the UTC instants they name."""
+    """Local wall-clock times (stored as if UTC) → the UTC instants they name. A time of day with no
+    date anywhere (kept on day 0) stays a time of day: shifted round the clock, never into 1969 or
+    onto 1970-01-02, where it would read as a date."""
     t = f.loc[naive, "t"]
     if isinstance(zone, timedelta):
-        f.loc[naive, "t"] = t - pd.Timedelta(zone)
+        out = t - pd.Timedelta(zone)
     else:
         local = t.dt.tz_localize(None).dt.tz_localize(zone, ambiguous="NaT", nonexistent="shift_forward")
-        f.loc[naive, "t"] = local.dt.tz_convert("UTC")
+        out = local.dt.tz_convert("UTC")
+    undated = (t < _DAY1).to_numpy(dtype=bool)
+    if undated.any():
+        epoch = pd.Timestamp(0, tz="UTC")
+        out = out.where(~undated, epoch + (out - epoch) % pd.Timedelta(days=1))
+    f.loc[naive, "t"] = out
 
 
 def _own_time_for_raw(f: pd.DataFrame) -> None:
