@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -81,8 +82,9 @@ def test_live_backend_runs_in_background_and_cancel_tears_down(root: Path) -> No
 
     if find_nats_server() is None:
         pytest.skip("nats-server not installed (apt-get install nats-server)")
-    def emulator_pids() -> set[str]:
-        r = subprocess.run(["pgrep", "-f", "repro_lib/emulator/standalone.py"], capture_output=True, text=True)
+    def emulator_pids() -> set[str]:  # this test's own: children of this process (others may run tests too)
+        r = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "repro_lib/emulator/standalone.py"],
+                           capture_output=True, text=True)
         return set(r.stdout.split())
 
     before = emulator_pids()          # other people's runs on this machine are not ours to judge
@@ -101,7 +103,9 @@ def test_live_backend_runs_in_background_and_cancel_tears_down(root: Path) -> No
     assert not x._thread.is_alive()
     assert "cancelled by the user" in x.status.value
     assert not x.run_button.disabled and x.cancel_button.disabled
-    left = emulator_pids() - before
+    gone_by = time.monotonic() + 10  # torn down: each process gets its SIGTERM, then is waited for
+    while (left := emulator_pids() - before) and time.monotonic() < gone_by:
+        time.sleep(0.1)
     assert not left, f"emulator processes left: {left}"
 
 
