@@ -23,7 +23,7 @@ from repro_lib.capture.records import records_frame
 from repro_lib.jobs import job_from_dict
 from repro_lib.logfmt import FORMATS, LogRecord, format_record
 from repro_lib.model.records import LazyRecord, record_of
-from repro_lib.model.types import NodeState, Policies
+from repro_lib.model.types import FIXES, NodeState, Policies
 from repro_lib.run import EPOCH
 from repro_lib.scenario import make_stack, parse_scenario, run_step
 from repro_lib.stacks.sim import SimStack
@@ -216,3 +216,34 @@ def test_the_engine_leaves_the_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         (gc.enable if was else gc.disable)()
+
+
+@pytest.mark.parametrize("fix", FIXES)
+def test_a_reused_plan_is_the_plan_reconcile_makes(fix: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An evaluation that finds nothing changed since its job's last one reuses that plan (orchestrator
+    ``_reconcile``): at every evaluation of the fault mix and the fleet blip, the plan equals a fresh
+    ``reconcile`` of the same inputs, reused or not, and some are reused."""
+    from repro_lib.model import orchestrator as orch_mod
+    fresh_calls = Counter()
+    real = orch_mod.reconcile
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        fresh_calls["miss"] += 1
+        return real(*args, **kwargs)
+
+    def checked(self: Any, ev: Any, job: Any, execs: Any, busy: Any) -> Any:
+        plan = cached(self, ev, job, execs, busy)
+        fresh = real(ev, job, execs, self.nodes.nodes, self.policies, busy_nodes=busy)
+        assert plan.eval is ev
+        assert (plan.new_executions, plan.updated_executions, plan.redispatch, plan.stuck) == \
+            (fresh.new_executions, fresh.updated_executions, fresh.redispatch, fresh.stuck)
+        fresh_calls["evals"] += 1
+        return plan
+
+    cached = orch_mod.Orchestrator._reconcile
+    monkeypatch.setattr(orch_mod, "reconcile", counted)
+    monkeypatch.setattr(orch_mod.Orchestrator, "_reconcile", checked)
+    run_scenario(_mix(fix), seed=3)
+    if fix in _BLIP:
+        _blip(60, 4, fix)
+    assert fresh_calls["evals"] > fresh_calls["miss"] > 0, fresh_calls

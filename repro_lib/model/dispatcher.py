@@ -21,13 +21,14 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from repro_lib.logfmt import LogRecord
-from repro_lib.model.records import DispatchAttempt
-from repro_lib.model.transport import ErrNodeNotConnected, TransportManager
+from repro_lib.model.records import ConnectionCheck, DispatchAttempt
+from repro_lib.model.transport import ErrNodeNotConnected, TransportManager, node_subject
 from repro_lib.model.types import (
     ComputeState,
     DesiredState,
     Execution,
     Outbox,
+    Publish,
     RetryStrategy,
     Timer,
 )
@@ -46,6 +47,7 @@ class ExecutionUpsert(NamedTuple):
 
 
 _new_upsert = tuple.__new__  # ExecutionUpsert(...) without the named tuple's Python-level __new__
+_new_publish = tuple.__new__  # Publish(...), the same way
 
 
 def run_request(ex: Execution, spec: Any) -> dict[str, Any]:
@@ -92,6 +94,14 @@ class Dispatcher:
         store = self.store
         store.append(_new_upsert(ExecutionUpsert, (len(store), ex, previous, ex.desired)))
 
+    def append_created(self, executions: list[Execution]) -> None:
+        """:meth:`append` for executions just created (``previous`` None), in order: one commit's
+        10,000 new executions at scale."""
+        store = self.store
+        seq = len(store)
+        store += [_new_upsert(ExecutionUpsert, (i, ex, None, ex.desired))
+                  for i, ex in enumerate(executions, seq)]
+
     def restart(self) -> None:
         """Ephemeral watcher + LatestIterator: resume after the latest event, forget retries."""
         self.position = len(self.store)
@@ -112,7 +122,43 @@ class Dispatcher:
         if self._retry_at is not None:
             return
         store, specs = self.store, self.specs
+        # the commonest event by far (a deploy to 10,000 nodes): a new execution for a node with a live
+        # connection. Its message, attempt, connection check and publish are inlined below — exactly what
+        # message_for -> run_request, _handle and TransportManager.publish_async do for it, minus their
+        # calls; anything else (and a transport whose publish_async is not the stock one) goes the long way
+        transport = self.transport
+        fast = type(transport).publish_async is TransportManager.publish_async
+        connections, logs, checks, publishes = (transport.connections, self.out.logs, transport.out.logs,
+                                                transport.out.publishes)
+        running, subject_of = DesiredState.RUNNING, node_subject
         while self.position < len(store):
+            if fast:  # as many such events in a row as there are
+                pos = start = self.position
+                end = len(store)  # nothing below appends to the store
+                try:
+                    while pos < end:
+                        ev = store[pos]
+                        if ev.previous is not None or ev.desired is not running:
+                            break
+                        ex = ev.execution
+                        node_id = ex.node_id
+                        conn = connections.get(node_id)
+                        if conn is None or not conn.alive:
+                            break
+                        spec = specs[ex.job]
+                        msg = {"type": "RunExecutionRequest", "execution_id": ex.id, "job": ex.job,
+                               "job_type": spec.type, "version": ex.version, "run_for": spec.run_for}
+                        logs.append(DispatchAttempt(now, ex, "RunExecutionRequest"))
+                        ex.dispatches += 1
+                        checks.append(ConnectionCheck(now, node_id, True, True, ex.id))
+                        publishes.append(_new_publish(Publish, (subject_of(node_id), msg)))
+                        pos += 1
+                finally:
+                    if pos != start:
+                        self.position = pos
+                        self.attempt = 0
+                if pos == end:
+                    return
             ev = store[self.position]
             msg = message_for(ev, specs[ev.execution.job])
             if msg is None:

@@ -120,7 +120,7 @@ class ConnectionCheck(LazyRecord):
 
     def __init__(self, t: float, node_id: str, exists: bool, alive: bool, execution_id: Any) -> None:
         self.t, self.node_id, self.execution_id = t, node_id, execution_id
-        self.connection = _CONNECTION.index((exists, alive))
+        self.connection = (2 if exists else 0) + (1 if alive else 0)  # its index in _CONNECTION
 
     def pairs(self) -> tuple[tuple[str, object], ...]:
         exists, alive = _CONNECTION[self.connection]

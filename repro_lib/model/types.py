@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from repro_lib.logfmt import LogRecord
 
@@ -188,9 +188,10 @@ class Plan:
         return not (self.new_executions or self.updated_executions or self.redispatch)
 
 
-@dataclass(frozen=True)
-class Publish:
-    """Output: publish ``payload`` on NATS ``subject``."""
+class Publish(NamedTuple):
+    """Output: publish ``payload`` on NATS ``subject``. A named tuple (immutable, compared by value, like
+    the frozen dataclass it was): a fleet's deploy makes a million of them, and the hot paths build one
+    with ``tuple.__new__`` and hand it on as the ``(subject, payload)`` pair it is (stacks/sim.py)."""
 
     subject: str
     payload: dict[str, Any]

@@ -17,8 +17,11 @@ Big runs (issue 20: 10,000 edges x 100 jobs, a million executions): the four log
 execution are kept as compact records, built into ``LogRecord`` when read (model/records.py); the
 publishes of one step are one heap event (handled in order, or one by one under ``wait_for``); node
 counts per state are kept as states change; the cyclic collector is paused while the engine runs and
-what a big step leaves is promoted without the young collections walking it. The log, snapshots and
-counts are those of before, digest for digest (tests/test_sim_scale.py).
+what a big step leaves is promoted without the young collections walking it. A batch's messages that
+nobody subscribes to (a deploy to a killed fleet: a million run requests) are counted and logged lost
+without a call each (:meth:`SimStack._deliveries`); the model's own per-execution path is inlined likewise
+(dispatcher, orchestrator commit), and an evaluation that finds nothing changed reuses its job's last plan.
+The log, snapshots and counts are those of before, digest for digest (tests/test_sim_scale.py).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ _ORCH = "orchestrator"
 _TRACKED = frozenset({"RunExecutionRequest", "CancelExecution", "Assignments", "ExecutionState"})
 _STEADY_REPLY = _HEARTBEAT_ACK
 _COUNT_KEY = {(k, o): f"{k}:{o}" for k in _TRACKED for o in ("delivered", "lost", "dropped")}
+_LOST_KEY = {k: _COUNT_KEY[k, "lost"] for k in _TRACKED}
 
 
 def _pause_gc() -> bool:
@@ -94,6 +98,21 @@ def _collector_paused(method: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+class _Ids:
+    """The orchestrator's ids: the stack's (seeded), one at a time or ``many`` in a row (a commit's 10,000)."""
+
+    __slots__ = ("stack",)
+
+    def __init__(self, stack: SimStack) -> None:
+        self.stack = stack
+
+    def __call__(self, prefix: str) -> str:
+        return self.stack._id(prefix)
+
+    def many(self, prefix: str, n: int) -> list[str]:
+        return self.stack._ids(prefix, n)
+
+
 class SimStack(StackGuards):
     """A :class:`repro_lib.stacks.Stack` in virtual time. ``now`` is seconds since ``up``."""
 
@@ -112,7 +131,7 @@ class SimStack(StackGuards):
         self._heap: list[tuple[Any, ...]] = []
         self._seq = itertools.count()
         self._labels = labels or {}
-        self.orch = Orchestrator(timings, policies, self._id)
+        self.orch = Orchestrator(timings, policies, _Ids(self))
         self.orch_up = False
         self._orch_gen = 0
         self.edges: dict[str, Edge] = {}
@@ -318,19 +337,7 @@ class SimStack(StackGuards):
         self.now = at
         op = item[0]
         if op == "deliveries":
-            batch, i = item[1], item[2]
-            end = i + 1 if single else len(batch)
-            try:
-                while True:
-                    subject, payload, sender = batch[i]
-                    i += 1
-                    self._deliver(subject, payload, sender)
-                    if i == end:
-                        break
-                    self._guard(at)  # the next message, at the same instant
-            finally:
-                if i < len(batch):  # single, or a message raised: the rest stay due
-                    heapq.heappush(heap, (at, seq, ("deliveries", batch, i)))
+            self._deliveries(at, seq, item[1], item[2], item[3], single)
         elif op == "timer":
             _, target, gen, key = item
             if target == _ORCH:
@@ -349,6 +356,38 @@ class SimStack(StackGuards):
             self._report_result(item[1], item[2], item[3], item[4])
         elif op == "orch_up":
             self._start_orchestrator(restart=True)
+
+    def _deliveries(self, at: float, seq: int, batch: list[Publish], i: int, sender: str, single: bool) -> None:
+        """The publishes of one step (``batch[i:]``, all from ``sender``), in order; see :meth:`_step`.
+
+        A message to a subject nobody subscribes to (every run request to a killed fleet: a million at
+        scale) is counted and logged ``lost`` right here — what :meth:`Bus.route` and :meth:`_deliver`
+        do for it, without their calls; any other message goes through :meth:`_deliver`. (Who is
+        partitioned and the fix C requests cannot change while the engine runs; subscriptions are looked
+        up message by message.)"""
+        end = i + 1 if single else len(batch)
+        deliver, guard = self._deliver, self._guard
+        fast = not self.policies.sequence_replay and sender not in self.bus.partitioned
+        subscribers, counts, records = self.bus.subscribers, self.counts, self.records
+        try:
+            while True:
+                subject, payload = batch[i]
+                i += 1
+                if fast and subject not in subscribers:
+                    kind = payload.get("type")
+                    key = _LOST_KEY.get(kind)
+                    if key is not None:  # kind in _TRACKED
+                        counts[key] += 1
+                        records.append(NatsOutcome(at, "lost", subject, kind, payload.get("execution_id", ""),
+                                                   payload.get("node_id")))
+                else:
+                    deliver(subject, payload, sender)
+                if i == end:
+                    break
+                guard(at)  # the next message, at the same instant
+        finally:
+            if i < len(batch):  # single, or a message raised: the rest stay due
+                heapq.heappush(self._heap, (at, seq, ("deliveries", batch, i, sender)))
 
     def _edge_timer(self, name: str, key: tuple[Any, ...]) -> None:
         edge = self.edges[name]
@@ -483,9 +522,8 @@ class SimStack(StackGuards):
 
     def _emit(self, pubs: list[Publish], timers: list[Timer], logs: list[LogRecord], owner: str,
               gen: int) -> None:
-        if len(pubs) > 1:  # one heap event for them all, in order (see _step)
-            self._push(self.now + self.timings.nats_latency,
-                       ("deliveries", [(p.subject, p.payload, owner) for p in pubs], 0))
+        if len(pubs) > 1:  # one heap event for them all, in order (see _step); the drained list itself
+            self._push(self.now + self.timings.nats_latency, ("deliveries", pubs, 0, owner))
         elif pubs:
             self._publish(pubs[0].subject, pubs[0].payload, owner)
         for tm in timers:
@@ -496,6 +534,11 @@ class SimStack(StackGuards):
     # -- helpers ------------------------------------------------------------------------------
     def _id(self, prefix: str) -> str:
         return f"{prefix}-{self.rng.getrandbits(32):08x}"
+
+    def _ids(self, prefix: str, n: int) -> list[str]:
+        """``n`` ids in a row: the same as ``n`` calls of :meth:`_id`."""
+        bits, fmt = self.rng.getrandbits, prefix.replace("%", "%%") + "-%08x"  # the same text, formatted faster
+        return [fmt % bits(32) for _ in range(n)]
 
     def _new_edge(self, name: str) -> None:
         self.edges[name] = Edge(name, self._id("n"), self.timings, labels=self._labels.get(name),
