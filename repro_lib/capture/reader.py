@@ -215,6 +215,25 @@ def _clean(path: Path, max_line: int) -> bytes | bytearray | None:
     return buf
 
 
+def _feed(raw: bytes, enc: str, dec: codecs.IncrementalDecoder, cap: _Capper, notes: ReadNotes, *,
+          final: bool = False) -> None:
+    """One raw block (or, ``final``, the decoder's tail) decoded into ``cap``, counted in ``notes``."""
+    if final:
+        tail = dec.decode(b"", final=True)
+        if tail:
+            notes.undecodable += tail.count(_REPLACEMENT)
+            cap.feed(tail.encode("utf-8"))
+        return
+    notes.bytes_read += len(raw)
+    if enc == "utf-8" and raw.isascii() and not dec.getstate()[0]:
+        cap.feed(raw)  # plain ASCII: nothing to decode
+        return
+    text = dec.decode(raw)
+    had = raw.count(_REPLACEMENT.encode()) if enc.startswith("utf-8") else 0
+    notes.undecodable += text.count(_REPLACEMENT) - had
+    cap.feed(text.encode("utf-8"))
+
+
 def read_log(path: str | Path, *, max_line: int = MAX_LINE) -> tuple[bytes | bytearray, ReadNotes]:
     """The file's text as UTF-8 bytes (BOM dropped, UTF-16 converted, bad bytes replaced, long lines
     cut) and what was done. Raises :class:`ReproError` for anything that is not a readable file."""
@@ -233,19 +252,9 @@ def read_log(path: str | Path, *, max_line: int = MAX_LINE) -> tuple[bytes | byt
             notes.encoding = "utf-8" if enc == "utf-8-sig" else enc
             dec = codecs.getincrementaldecoder(enc)(errors="replace")
             while block:
-                notes.bytes_read += len(block)
-                if enc == "utf-8" and block.isascii() and not dec.getstate()[0]:
-                    cap.feed(block)  # plain ASCII: nothing to decode
-                else:
-                    text = dec.decode(block)
-                    had = block.count(_REPLACEMENT.encode()) if enc.startswith("utf-8") else 0
-                    notes.undecodable += text.count(_REPLACEMENT) - had
-                    cap.feed(text.encode("utf-8"))
+                _feed(block, enc, dec, cap, notes)
                 block = fh.read(_BLOCK)
-            tail = dec.decode(b"", final=True)
-            if tail:
-                notes.undecodable += tail.count(_REPLACEMENT)
-                cap.feed(tail.encode("utf-8"))
+            _feed(b"", enc, dec, cap, notes, final=True)
     except OSError as e:
         raise ReproError(f"cannot read {path}: {e.strerror or e}") from None
     notes.cut_lines = cap.cut
@@ -325,14 +334,7 @@ def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: 
             notes.encoding = "utf-8" if enc == "utf-8-sig" else enc
             dec = codecs.getincrementaldecoder(enc)(errors="replace")
             while raw:
-                notes.bytes_read += len(raw)
-                if enc == "utf-8" and raw.isascii() and not dec.getstate()[0]:
-                    cap.feed(raw)
-                else:
-                    text = dec.decode(raw)
-                    had = raw.count(_REPLACEMENT.encode()) if enc.startswith("utf-8") else 0
-                    notes.undecodable += text.count(_REPLACEMENT) - had
-                    cap.feed(text.encode("utf-8"))
+                _feed(raw, enc, dec, cap, notes)
                 if progress is not None:
                     progress(notes.bytes_read, size)
                 raw = fh.read(_BLOCK)
@@ -351,10 +353,7 @@ def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: 
                 notes.cut_lines = cap.cut
                 yield bytes(buf[:cut]), notes
                 carry = buf[cut:]
-            tail = dec.decode(b"", final=True)
-            if tail:
-                notes.undecodable += tail.count(_REPLACEMENT)
-                cap.feed(tail.encode("utf-8"))
+            _feed(b"", enc, dec, cap, notes, final=True)
     except OSError as e:
         raise ReproError(f"cannot read {path}: {e.strerror or e}") from None
     last = carry + cap.finish()
