@@ -1,6 +1,6 @@
 """Benchmark: `repro search` exploration throughput, and time to the first shrunk counterexample.
 
-Usage: ``python benchmarks/bench_search.py [--runs 1000]``
+Usage: ``python benchmarks/bench_search.py [--runs 1000] [--before REV]``
 
 Side by side in one run: 1 worker (in process), a 2-process pool, and a dask ``LocalCluster`` with
 2 worker processes (when dask[distributed] is installed). Throughput is schedules drawn and judged
@@ -8,12 +8,19 @@ per wall second (every shard draws exactly its share), with fix ``pending-timeou
 includes shrinking the few counterexamples found (``not-stopped``, ``not-running``, ...). The
 baseline is the bare oracle — every run of the model, shrinking included — in one shard.
 Targets: ≥ 100 schedules/s with 2 workers; for ``--fix redispatch-on-join --seed 1`` the first
-counterexample found and shrunk within 60 s, to at most 8 steps.
+counterexample found and shrunk within 60 s, to at most 8 steps. ``--before REV`` also runs the
+1-worker search on the kit as committed at REV (``git archive``, read-only), each in a fresh process,
+and compares the counterexample files the two write byte for byte.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,9 +43,48 @@ def _rate(label: str, **kw: object) -> float:
     return n / dt
 
 
+_CHILD = r"""
+import hashlib, json, sys, time
+from pathlib import Path
+from repro_lib.search import search
+core, runs, out = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])
+t0 = time.perf_counter()
+r = search(core, fixes=["pending-timeout"], seed=11, runs=runs, out=str(out))
+dt = time.perf_counter() - t0
+h = hashlib.sha256()
+for f in sorted(p for p in out.rglob("*") if p.is_file()):
+    h.update(f.relative_to(out).as_posix().encode() + b"\0" + f.read_bytes())
+print(json.dumps({"rate": sum(r.runs.values()) / dt, "files": sum(1 for p in out.rglob("*") if p.is_file()),
+                  "digest": h.hexdigest()}))
+"""
+
+
+def _versus(rev: str, runs: int) -> None:
+    """The same 1-worker search on this kit and on the kit at ``rev``, each in its own process."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_sim import _kit_at
+
+    with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp:
+        (Path(tmp) / "old").mkdir()
+        old_kit = _kit_at(rev, str(Path(tmp) / "old"))
+        got = {}
+        for label, kit in (("now", str(ROOT)), (f"at {rev}", old_kit)):
+            env = {**os.environ, "PYTHONPATH": kit}
+            out = Path(tmp) / f"found-{len(got)}"
+            r = subprocess.run([sys.executable, "-c", _CHILD, CORE, str(runs), str(out)], env=env, cwd=tmp,
+                               capture_output=True, text=True, check=True)
+            got[label] = json.loads(r.stdout.strip().splitlines()[-1])
+            print(f"  1 worker, the kit {label:<14} {got[label]['rate']:7.1f} schedules/s, "
+                  f"{got[label]['files']} counterexample file(s), sha256 {got[label]['digest'][:16]}")
+        now, old = got["now"], got[f"at {rev}"]
+        print(f"  now / at {rev}: {now['rate'] / old['rate']:.2f}x; counterexample files "
+              f"{'byte-identical' if now['digest'] == old['digest'] else 'DIFFERENT'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=1000)
+    ap.add_argument("--before", metavar="REV", help="also run the 1-worker search on the kit at REV")
     args = ap.parse_args()
 
     ctx = Context({"preset": "repro"}, "pending-timeout", str(ROOT), faults=FAULTS)
@@ -67,6 +113,8 @@ def main() -> None:
     finally:
         sim.LAZY_HEARTBEATS = True
     print(f"  quiet edges settled lazily / every heartbeat an event (1 worker): {one / old:.2f}x")
+    if args.before:
+        _versus(args.before, args.runs)
 
     print("first counterexample, --fix redispatch-on-join --seed 1 (shard 0, one process):")
     ctx = Context({"preset": "repro"}, "redispatch-on-join", str(ROOT), faults=FAULTS)
