@@ -215,6 +215,13 @@ def _clean(path: Path, max_line: int) -> bytes | bytearray | None:
     return buf
 
 
+def _decoder(first: bytes, notes: ReadNotes) -> tuple[str, codecs.IncrementalDecoder]:
+    """The file's encoding, sniffed from its first block (said in ``notes``), and a decoder for it."""
+    enc = _sniff(first)
+    notes.encoding = "utf-8" if enc == "utf-8-sig" else enc
+    return enc, codecs.getincrementaldecoder(enc)(errors="replace")
+
+
 def _feed(raw: bytes, enc: str, dec: codecs.IncrementalDecoder, cap: _Capper, notes: ReadNotes, *,
           final: bool = False) -> None:
     """One raw block (or, ``final``, the decoder's tail) decoded into ``cap``, counted in ``notes``."""
@@ -248,9 +255,7 @@ def read_log(path: str | Path, *, max_line: int = MAX_LINE) -> tuple[bytes | byt
         cap = _Capper(max_line)
         with path.open("rb") as fh:
             block = fh.read(_BLOCK)
-            enc = _sniff(block)
-            notes.encoding = "utf-8" if enc == "utf-8-sig" else enc
-            dec = codecs.getincrementaldecoder(enc)(errors="replace")
+            enc, dec = _decoder(block, notes)
             while block:
                 _feed(block, enc, dec, cap, notes)
                 block = fh.read(_BLOCK)
@@ -330,9 +335,7 @@ def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: 
     try:
         with path.open("rb") as fh:
             raw = fh.read(_BLOCK)
-            enc = _sniff(raw)
-            notes.encoding = "utf-8" if enc == "utf-8-sig" else enc
-            dec = codecs.getincrementaldecoder(enc)(errors="replace")
+            enc, dec = _decoder(raw, notes)
             while raw:
                 _feed(raw, enc, dec, cap, notes)
                 if progress is not None:
