@@ -123,9 +123,9 @@ class Dispatcher:
             return
         store, specs = self.store, self.specs
         # the commonest event by far (a deploy to 10,000 nodes): a new execution for a node with a live
-        # connection. Its message, attempt, connection check and publish are inlined below — exactly what
-        # message_for -> run_request, _handle and TransportManager.publish_async do for it, minus their
-        # calls; anything else (and a transport whose publish_async is not the stock one) goes the long way
+        # connection. Its attempt, connection check and publish are inlined below — exactly what
+        # message_for, _handle and TransportManager.publish_async do for it, minus their calls; anything
+        # else (and a transport whose publish_async is not the stock one) goes the long way
         transport = self.transport
         fast = type(transport).publish_async is TransportManager.publish_async
         connections, logs, checks, publishes = (transport.connections, self.out.logs, transport.out.logs,
@@ -145,9 +145,7 @@ class Dispatcher:
                         conn = connections.get(node_id)
                         if conn is None or not conn.alive:
                             break
-                        spec = specs[ex.job]
-                        msg = {"type": "RunExecutionRequest", "execution_id": ex.id, "job": ex.job,
-                               "job_type": spec.type, "version": ex.version, "run_for": spec.run_for}
+                        msg = run_request(ex, specs[ex.job])  # the one message shape, not a copy of it
                         logs.append(DispatchAttempt(now, ex, "RunExecutionRequest"))
                         ex.dispatches += 1
                         checks.append(ConnectionCheck(now, node_id, True, True, ex.id))
