@@ -17,7 +17,9 @@ die() { echo "build-debug.sh: $*" >&2; exit 1; }
 [ "$TAG" != emulated ] || die "EXPANSO_IMAGE_TAG=emulated is the emulated images' tag — build those with scripts/docker-setup.sh"
 
 # --- the binaries: present, Linux ELF, right architecture -------------------------------------
-arch=$(docker info --format '{{.Architecture}}' 2>/dev/null || uname -m)
+# with no daemon reachable, `docker info` still prints a blank line: fall back to this machine's CPU
+arch=$(docker info --format '{{.Architecture}}' 2>/dev/null | tr -d '[:space:]' || true)
+[ -n "$arch" ] || arch=$(uname -m)
 case "$arch" in x86_64|amd64) want_machine=3e; want_name=amd64 ;; aarch64|arm64) want_machine=b7; want_name=arm64 ;; *) want_machine=""; want_name=$arch ;; esac
 for b in expanso-orchestrator expanso-edge expanso-cli; do
   f="$BIN_DIR/$b"
