@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from repro_lib.logfmt import LogRecord
-from repro_lib.model.records import ConnectionCheck, DispatchAttempt
+from repro_lib.model.records import ConnectionCheck, DispatchAttempt, DispatchBlock
 from repro_lib.model.transport import ErrNodeNotConnected, TransportManager, node_subject
 from repro_lib.model.types import (
     ComputeState,
@@ -34,7 +34,7 @@ from repro_lib.model.types import (
 )
 from repro_lib.timings import Timings
 
-__all__ = ["Dispatcher", "ExecutionUpsert", "message_for"]
+__all__ = ["Dispatcher", "ExecutionUpsert", "RunRequests", "message_for", "run_request"]
 
 
 class ExecutionUpsert(NamedTuple):
@@ -61,6 +61,25 @@ def run_request(ex: Execution, spec: Any) -> dict[str, Any]:
     }
 
 
+class RunRequests:
+    """Run requests to executions in a row, published as one output (the sim's bulk outputs: a deploy's
+    10,000 at scale): reads as the ``Publish(node_subject(ex.node_id), run_request(ex, spec))`` of each,
+    built when read. ``specs``: each job's spec as it was when they were sent."""
+
+    __slots__ = ("executions", "specs")
+
+    def __init__(self, executions: list[Execution], specs: dict[str, Any]) -> None:
+        self.executions, self.specs = executions, specs
+
+    def __len__(self) -> int:
+        return len(self.executions)
+
+    def __iter__(self) -> Any:
+        specs = self.specs
+        return (_new_publish(Publish, (node_subject(ex.node_id), run_request(ex, specs[ex.job])))
+                for ex in self.executions)
+
+
 def message_for(ev: ExecutionUpsert, spec: Any) -> dict[str, Any] | None:
     """The message creator: only a state *transition* produces a message."""
     if ev.previous is None:
@@ -73,7 +92,13 @@ def message_for(ev: ExecutionUpsert, spec: Any) -> dict[str, Any] | None:
 
 
 class Dispatcher:
-    """The watcher over the execution event store, with its retry strategy."""
+    """The watcher over the execution event store, with its retry strategy.
+
+    ``bulk`` (set by the sim, which reads them): a run of new executions sent to live connections goes
+    out as one :class:`RunRequests` and one :class:`~repro_lib.model.records.DispatchBlock` instead of a
+    ``Publish`` and two log lines each — the same messages and lines, built when read."""
+
+    bulk = False
 
     def __init__(self, timings: Timings, out: Outbox, transport: TransportManager, *,
                  strategy: RetryStrategy = RetryStrategy.SKIP) -> None:
@@ -132,7 +157,29 @@ class Dispatcher:
                                                 transport.out.publishes)
         running, subject_of = DesiredState.RUNNING, node_subject
         while self.position < len(store):
-            if fast:  # as many such events in a row as there are
+            if fast and self.bulk and self.out is transport.out:
+                pos = start = self.position
+                end = len(store)
+                while pos < end:  # the same run as below, its messages and lines held whole
+                    ev = store[pos]
+                    if ev.previous is not None or ev.desired is not running:
+                        break
+                    ex = ev.execution
+                    conn = connections.get(ex.node_id)
+                    if conn is None or not conn.alive:
+                        break
+                    ex.dispatches += 1
+                    pos += 1
+                if pos != start:
+                    run = [ev.execution for ev in store[start:pos]]
+                    sent = {job: specs[job] for job in {ex.job for ex in run}}
+                    logs.append(DispatchBlock(now, run))
+                    publishes.append(RunRequests(run, sent))
+                    self.position = pos
+                    self.attempt = 0
+                if pos == end:
+                    return
+            elif fast:  # as many such events in a row as there are
                 pos = start = self.position
                 end = len(store)  # nothing below appends to the store
                 try:

@@ -13,7 +13,7 @@ from repro_lib.logfmt import LogRecord
 from repro_lib.model.types import Node, NodeState, Outbox, Timer
 from repro_lib.timings import Timings
 
-__all__ = ["NodeManager", "NodeEvent"]
+__all__ = ["NodeManager", "NodeEvent", "NodeIndex"]
 
 # Virtual times are sums of float intervals (e.g. handshake + 15 s + 15 s), so "stable for
 # connected_after" or "disconnected for lost_timeout" can come out as 29.999999999999986 s and
@@ -27,6 +27,26 @@ class NodeEvent(NamedTuple):
     node_id: str
     previous: NodeState | None
     current: NodeState
+
+
+class NodeIndex:
+    """One version of the node table, read for a reconcile: the connected nodes' ids (in the table's order)
+    and, per set of unhealthy states, the ids of the nodes in none of them."""
+
+    __slots__ = ("version", "size", "connected", "_states", "_healthy")
+
+    def __init__(self, nodes: dict[str, Node], version: int) -> None:
+        self.version, self.size = version, len(nodes)
+        self._states = [(node_id, n.state) for node_id, n in nodes.items()]
+        connected = NodeState.CONNECTED
+        self.connected = [n.id for n in nodes.values() if n.state is connected]
+        self._healthy: dict[tuple[NodeState, ...], frozenset[str]] = {}
+
+    def healthy(self, unhealthy: tuple[NodeState, ...]) -> frozenset[str]:
+        ids = self._healthy.get(unhealthy)
+        if ids is None:
+            ids = self._healthy[unhealthy] = frozenset(i for i, st in self._states if st not in unhealthy)
+        return ids
 
 
 class NodeManager:
@@ -122,6 +142,14 @@ class NodeManager:
             counts = (self.version, Counter(n.state for n in self.nodes.values()))
             self._counts = counts
         return counts[1][state]
+
+    def index(self) -> NodeIndex:
+        """The node table as the reconciler reads it, kept while no node changes state (at a fleet's
+        node-join, 100 jobs reconcile against the same 10,000 nodes)."""
+        index = getattr(self, "_index", None)  # absent on a manager unpickled from an older kit
+        if index is None or index.version != self.version or index.size != len(self.nodes):
+            index = self._index = NodeIndex(self.nodes, self.version)
+        return index
 
     # -- internals ------------------------------------------------------------------------
     def _bump(self, previous: NodeState | None, state: NodeState) -> None:

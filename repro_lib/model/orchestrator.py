@@ -19,7 +19,7 @@ from repro_lib.model.dataplane import DataPlanes
 from repro_lib.model.dispatcher import Dispatcher, run_request
 from repro_lib.model.node_manager import NodeEvent, NodeManager
 from repro_lib.model.reconciler import job_state, reconcile
-from repro_lib.model.records import ExecutionChanged
+from repro_lib.model.records import ChangedBlock, ExecutionChanged
 from repro_lib.model.reevaluator import ReEvaluator
 from repro_lib.model.transport import TransportManager
 from repro_lib.model.types import (
@@ -49,7 +49,16 @@ _DISPATCH_CODE = "orchestrator/internal/transport/dispatcher.go:103 PublishAsync
 
 
 class Orchestrator:
-    """Node manager, transport, dispatcher, reevaluator, broker, reconciler and planner."""
+    """Node manager, transport, dispatcher, reevaluator, broker, reconciler and planner.
+
+    ``bulk`` (:meth:`use_blocks`, the sim's): a commit's new executions log their lines as one
+    :class:`~repro_lib.model.records.ChangedBlock`, and the dispatcher sends in runs (its ``bulk``)."""
+
+    bulk = False
+
+    def use_blocks(self) -> None:
+        """Let outputs hold runs of lines and messages whole: for a driver that reads them (the sim)."""
+        self.bulk = self.dispatcher.bulk = True
 
     def __init__(self, timings: Timings, policies: Policies, ids: Callable[[str], str]) -> None:
         self.t = timings
@@ -337,7 +346,7 @@ class Orchestrator:
             plan = Plan(ev, list(was.new_executions), list(was.updated_executions), list(was.redispatch),
                         list(was.stuck))
         else:
-            plan = reconcile(ev, job, execs, nodes.nodes, self.policies, busy_nodes=busy)
+            plan = reconcile(ev, job, execs, nodes.nodes, self.policies, busy_nodes=busy, index=nodes.index())
         self._last_plan[job.name] = (key, plan)
         return plan
 
@@ -364,7 +373,10 @@ class Orchestrator:
             wave = self._wave.setdefault((name, version), [0, 0])
             wave[0] += len(new)  # self._count(ex, +1) each: desired running, state pending
             wave[1] += len(new)
-            self.out.logs += [ExecutionChanged(now, ex, pending, running) for ex in new]
+            if self.bulk:  # the sim reads blocks: the same lines, built when read
+                self.out.logs.append(ChangedBlock(now, new, pending, running))
+            else:
+                self.out.logs += [ExecutionChanged(now, ex, pending, running) for ex in new]
             self.dispatcher.append_created(new)
         self._refresh_job(now, job)
         self._log(now, "DEBUG", "EVAL: processed", eval_id=ev.id, job_id=job.name,

@@ -12,11 +12,14 @@ it becomes that ``LogRecord``.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from repro_lib.logfmt import LogRecord
 
-__all__ = ["LazyRecord", "ExecutionChanged", "DispatchAttempt", "ConnectionCheck", "NatsOutcome", "record_of"]
+__all__ = ["LazyRecord", "ExecutionChanged", "DispatchAttempt", "ConnectionCheck", "NatsOutcome", "record_of",
+           "RecordBlock", "ChangedBlock", "DispatchBlock", "LostBlock", "RecordLog"]
 
 
 class LazyRecord:
@@ -160,3 +163,171 @@ class NatsOutcome(LazyRecord):
         node = self.node_id or self.subject.split(".")[2]
         return (("subject", self.subject), ("type", self.key[1]), ("execution_id", self.execution_id),
                 ("node_id", node))
+
+
+# -- runs of lines held whole (issue 20: a commit's or a dispatch's 10,000 lines as one object) ----------
+class RecordBlock:
+    """Lines of one shape in a row, held as one object in a :class:`RecordLog`: ``len`` lines, each the
+    :class:`LazyRecord` that would have been appended in its place, built when read."""
+
+    __slots__ = ()
+
+    def __len__(self) -> int:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def __iter__(self) -> Any:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def __getitem__(self, i: int) -> LazyRecord:
+        for k, rec in enumerate(self):  # blocks are read whole; an index is rare (a test, a notebook)
+            if k == i:
+                return rec
+        raise IndexError(i)
+
+
+class ChangedBlock(RecordBlock):
+    """``EXECUTION: state changed`` for executions created in one commit, in order."""
+
+    __slots__ = ("t", "executions", "state", "desired")
+
+    def __init__(self, t: float, executions: list[Any], state: Any, desired: Any) -> None:
+        self.t, self.executions, self.state, self.desired = t, executions, state, desired
+
+    def __len__(self) -> int:
+        return len(self.executions)
+
+    def __iter__(self) -> Any:
+        t, state, desired = self.t, self.state, self.desired
+        return (ExecutionChanged(t, ex, state, desired) for ex in self.executions)
+
+
+class DispatchBlock(RecordBlock):
+    """The watcher's run requests for executions in a row, each to a live connection: per execution its
+    ``DISPATCH: Attempting to send message`` and the transport's ``PUBLISH: Checking node connection``."""
+
+    __slots__ = ("t", "executions")
+
+    def __init__(self, t: float, executions: list[Any]) -> None:
+        self.t, self.executions = t, executions
+
+    def __len__(self) -> int:
+        return 2 * len(self.executions)
+
+    def __iter__(self) -> Any:
+        t = self.t
+        for ex in self.executions:
+            yield DispatchAttempt(t, ex, "RunExecutionRequest")
+            yield ConnectionCheck(t, ex.node_id, True, True, ex.id)
+
+
+class LostBlock(RecordBlock):
+    """``NATS: no subscriber - message dropped`` for run requests in a row (``subjects[i]`` the subject of
+    ``executions[i]``'s node)."""
+
+    __slots__ = ("t", "executions", "subjects")
+
+    def __init__(self, t: float, executions: list[Any], subjects: list[str]) -> None:
+        self.t, self.executions, self.subjects = t, executions, subjects
+
+    def __len__(self) -> int:
+        return len(self.executions)
+
+    def __iter__(self) -> Any:
+        t = self.t
+        return (NatsOutcome(t, "lost", subject, "RunExecutionRequest", ex.id, None)
+                for ex, subject in zip(self.executions, self.subjects, strict=True))
+
+
+class RecordLog(Sequence):  # type: ignore[type-arg]
+    """The sim's log: a list of records in which a :class:`RecordBlock` stands for its lines.
+
+    Reads as the plain list it replaces — ``len``, iteration, indexing and slicing count lines, not
+    blocks; ``append``, ``extend`` and ``+=`` take records or blocks; equal to a list of the same lines.
+    Pickled, it is that list."""
+
+    __slots__ = ("_items", "_n", "_starts", "_at")
+
+    def __init__(self, records: Iterable[Any] = ()) -> None:
+        self._items: list[Any] = []
+        self._n = 0
+        self._starts: list[int] = []   # per block: the index of its first line
+        self._at: list[int] = []       # per block: its index in _items
+        self.extend(records)
+
+    def append(self, rec: Any) -> None:
+        if isinstance(rec, RecordBlock):
+            self._block(rec)
+            return
+        self._items.append(rec)
+        self._n += 1
+
+    def _block(self, block: RecordBlock) -> None:
+        n = len(block)
+        if n:
+            self._starts.append(self._n)
+            self._at.append(len(self._items))
+            self._items.append(block)
+            self._n += n
+
+    def extend(self, records: Iterable[Any]) -> None:
+        items = self._items
+        for rec in records:
+            if isinstance(rec, RecordBlock):
+                self._block(rec)
+            else:
+                items.append(rec)
+                self._n += 1
+
+    def __iadd__(self, records: Iterable[Any]) -> RecordLog:
+        self.extend(records)
+        return self
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __iter__(self) -> Iterator[Any]:
+        if not self._starts:
+            return iter(self._items)
+        return self._walk()
+
+    def _walk(self) -> Iterator[Any]:
+        for item in self._items:
+            if isinstance(item, RecordBlock):
+                yield from item
+            else:
+                yield item
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return list(self)[i] if self._starts else self._items[i]
+        if not self._starts:
+            return self._items[i]
+        n = self._n
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("record index out of range")
+        b = bisect_right(self._starts, i) - 1
+        if b < 0:
+            return self._items[i]
+        start, block = self._starts[b], self._items[self._at[b]]
+        if i < start + len(block):
+            return block[i - start]
+        return self._items[self._at[b] + 1 + (i - start - len(block))]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RecordLog | list | tuple):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the list
+
+    def __repr__(self) -> str:
+        return f"RecordLog({list(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return RecordLog, (list(self),)

@@ -38,10 +38,11 @@ from typing import Any
 from repro_lib.errors import StackError
 from repro_lib.jobs import JobSpec
 from repro_lib.logfmt import LogRecord
+from repro_lib.model.dispatcher import RunRequests, run_request
 from repro_lib.model.edge import Edge
 from repro_lib.model.orchestrator import _HEARTBEAT_ACK, Orchestrator
-from repro_lib.model.records import NatsOutcome
-from repro_lib.model.transport import ORCHESTRATOR_SUBJECT
+from repro_lib.model.records import LostBlock, NatsOutcome, RecordLog
+from repro_lib.model.transport import ORCHESTRATOR_SUBJECT, node_subject
 from repro_lib.model.types import ComputeState, DesiredState, NodeState, Policies, Publish, Timer
 from repro_lib.snapshot import Snapshot
 from repro_lib.stacks import StackGuards
@@ -98,6 +99,33 @@ def _collector_paused(method: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
+def _spread(batch: list[Any], i: int, end: int) -> None:
+    """Cut every :class:`RunRequests` in ``batch[i:end]``, in place, into its messages."""
+    for k in range(end - 1, i - 1, -1):
+        item = batch[k]
+        if type(item) is RunRequests:
+            batch[k:k + 1] = list(item)
+
+
+def _cut(run: RunRequests, subjects: list[str], subscribers: Any) -> list[Any]:
+    """``run`` as the runs of its messages with no subscriber (each a :class:`RunRequests`) and, between
+    them, the messages to a subscriber (each a ``Publish``), in order."""
+    out: list[Any] = []
+    lost: list[Any] = []
+    specs = run.specs
+    for ex, subject in zip(run.executions, subjects, strict=True):
+        if subject in subscribers:
+            if lost:
+                out.append(RunRequests(lost, specs))
+                lost = []
+            out.append(Publish(subject, run_request(ex, specs[ex.job])))
+        else:
+            lost.append(ex)
+    if lost:
+        out.append(RunRequests(lost, specs))
+    return out
+
+
 class _Ids:
     """The orchestrator's ids: the stack's (seeded), one at a time or ``many`` in a row (a commit's 10,000)."""
 
@@ -125,13 +153,14 @@ class SimStack(StackGuards):
         self.seed = seed
         self.rng = random.Random(seed)
         self.now = 0.0
-        self.records: list[LogRecord] = []
+        self.records: RecordLog = RecordLog()  # runs of lines held whole (model/records.py)
         self.counts: Counter[str] = Counter()
         self.bus = Bus()
         self._heap: list[tuple[Any, ...]] = []
         self._seq = itertools.count()
         self._labels = labels or {}
         self.orch = Orchestrator(timings, policies, _Ids(self))
+        self.orch.use_blocks()  # a deploy's 10,000 run requests and their lines as one output each
         self.orch_up = False
         self._orch_gen = 0
         self.edges: dict[str, Edge] = {}
@@ -357,37 +386,68 @@ class SimStack(StackGuards):
         elif op == "orch_up":
             self._start_orchestrator(restart=True)
 
-    def _deliveries(self, at: float, seq: int, batch: list[Publish], i: int, sender: str, single: bool) -> None:
+    def _deliveries(self, at: float, seq: int, batch: list[Any], i: int, sender: str, single: bool) -> None:
         """The publishes of one step (``batch[i:]``, all from ``sender``), in order; see :meth:`_step`.
 
         A message to a subject nobody subscribes to (every run request to a killed fleet: a million at
         scale) is counted and logged ``lost`` right here — what :meth:`Bus.route` and :meth:`_deliver`
-        do for it, without their calls; any other message goes through :meth:`_deliver`. (Who is
-        partitioned and the fix C requests cannot change while the engine runs; subscriptions are looked
-        up message by message.)"""
+        do for it, without their calls; any other message goes through :meth:`_deliver`. A
+        :class:`RunRequests` (a deploy's run requests, held whole) none of whose subjects has a subscriber
+        is lost whole, as one :class:`LostBlock`; any other is first cut, in place, into such runs and the
+        messages between them. (Who is partitioned and the fix C requests cannot change while the engine
+        runs; subscriptions are looked up message by message, a run's as the run is reached.)"""
+        fast = not self.policies.sequence_replay and sender not in self.bus.partitioned
+        if single or not fast:
+            _spread(batch, i, i + 1 if single else len(batch))
         end = i + 1 if single else len(batch)
         deliver, guard = self._deliver, self._guard
-        fast = not self.policies.sequence_replay and sender not in self.bus.partitioned
         subscribers, counts, records = self.bus.subscribers, self.counts, self.records
         try:
             while True:
-                subject, payload = batch[i]
-                i += 1
-                if fast and subject not in subscribers:
-                    kind = payload.get("type")
-                    key = _LOST_KEY.get(kind)
-                    if key is not None:  # kind in _TRACKED
-                        counts[key] += 1
-                        records.append(NatsOutcome(at, "lost", subject, kind, payload.get("execution_id", ""),
-                                                   payload.get("node_id")))
+                item = batch[i]
+                if type(item) is RunRequests:  # fast, and more messages than one event
+                    subjects = [node_subject(ex.node_id) for ex in item.executions]
+                    if any(subject in subscribers for subject in subjects):
+                        batch[i:i + 1] = _cut(item, subjects, subscribers)
+                        end = len(batch)
+                        continue
+                    n = len(subjects)
+                    # its first message was guarded (by _step, or below as "the next message"); the rest
+                    if not self._guard_many(at, n - 1):
+                        _spread(batch, i, i + 1)  # message by message: the error comes at the one it names
+                        end = len(batch)
+                        continue
+                    counts[_LOST_KEY["RunExecutionRequest"]] += n
+                    records.append(LostBlock(at, item.executions, subjects))
+                    i += 1
                 else:
-                    deliver(subject, payload, sender)
+                    subject, payload = item
+                    i += 1
+                    if fast and subject not in subscribers:
+                        kind = payload.get("type")
+                        key = _LOST_KEY.get(kind)
+                        if key is not None:  # kind in _TRACKED
+                            counts[key] += 1
+                            records.append(NatsOutcome(at, "lost", subject, kind, payload.get("execution_id", ""),
+                                                       payload.get("node_id")))
+                    else:
+                        deliver(subject, payload, sender)
                 if i == end:
                     break
                 guard(at)  # the next message, at the same instant
         finally:
             if i < len(batch):  # single, or a message raised: the rest stay due
                 heapq.heappush(self._heap, (at, seq, ("deliveries", batch, i, sender)))
+
+    def _guard_many(self, at: float, n: int) -> bool:
+        """:meth:`_guard` ``n`` times; or, when that would pass the limit, nothing and False."""
+        if n <= 0:
+            return True
+        same = self._same_t + n if at == self._last_t else n - 1
+        if same > self._SAME_TIME_LIMIT:
+            return False
+        self._last_t, self._same_t = at, same
+        return True
 
     def _edge_timer(self, name: str, key: tuple[Any, ...]) -> None:
         edge = self.edges[name]
@@ -522,7 +582,10 @@ class SimStack(StackGuards):
 
     def _emit(self, pubs: list[Publish], timers: list[Timer], logs: list[LogRecord], owner: str,
               gen: int) -> None:
-        if len(pubs) > 1:  # one heap event for them all, in order (see _step); the drained list itself
+        if len(pubs) == 1 and type(pubs[0]) is RunRequests and len(pubs[0]) == 1:
+            pubs = list(pubs[0])  # one message: as one
+        if len(pubs) > 1 or (pubs and type(pubs[0]) is RunRequests):
+            # one heap event for them all, in order (see _step); the drained list itself
             self._push(self.now + self.timings.nats_latency, ("deliveries", pubs, 0, owner))
         elif pubs:
             self._publish(pubs[0].subject, pubs[0].payload, owner)
