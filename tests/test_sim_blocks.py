@@ -244,3 +244,14 @@ def test_the_reconciler_plans_the_same_from_the_node_index(seed: int) -> None:
         before = nm.index()
         nm._set(2.0, next(iter(nm.nodes.values())), NodeState.LOST)
         assert nm.index() is not before
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 17, 10_000])
+def test_many_ids_are_the_ids_drawn_one_at_a_time(n: int) -> None:
+    """``SimStack._ids`` draws 32 n bits at once: the same ids, and the same generator state after, as n
+    draws of 32 (CPython fills a long draw a word at a time from the lowest; this pins it)."""
+    one, many = SimStack(timings_from({}), Policies(), ["edge1"], seed=9), \
+        SimStack(timings_from({}), Policies(), ["edge1"], seed=9)
+    one.rng.random(), many.rng.random()
+    assert [one._id("e") for _ in range(n)] == many._ids("e", n)
+    assert one.rng.random() == many.rng.random()

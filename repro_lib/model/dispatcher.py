@@ -18,6 +18,8 @@ events committed before it are never dispatched.
 
 from __future__ import annotations
 
+from itertools import count, repeat
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from repro_lib.logfmt import LogRecord
@@ -48,6 +50,7 @@ class ExecutionUpsert(NamedTuple):
 
 _new_upsert = tuple.__new__  # ExecutionUpsert(...) without the named tuple's Python-level __new__
 _new_publish = tuple.__new__  # Publish(...), the same way
+_DESIRED = attrgetter("desired")
 
 
 def run_request(ex: Execution, spec: Any) -> dict[str, Any]:
@@ -123,9 +126,9 @@ class Dispatcher:
         """:meth:`append` for executions just created (``previous`` None), in order: one commit's
         10,000 new executions at scale."""
         store = self.store
-        seq = len(store)
-        store += [_new_upsert(ExecutionUpsert, (i, ex, None, ex.desired))
-                  for i, ex in enumerate(executions, seq)]
+        n = len(executions)
+        store += map(_new_upsert, repeat(ExecutionUpsert, n),  # one C loop: tuple.__new__ on each 4-tuple
+                     zip(count(len(store)), executions, repeat(None, n), map(_DESIRED, executions)))
 
     def restart(self) -> None:
         """Ephemeral watcher + LatestIterator: resume after the latest event, forget retries."""

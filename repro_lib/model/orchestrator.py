@@ -10,6 +10,7 @@ a clock or touches a socket.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import repeat
 from typing import Any
 
 from repro_lib.jobs import JobSpec
@@ -365,8 +366,11 @@ class Orchestrator:
             # one id per execution, drawn in order (nothing else draws one in between)
             many = getattr(self.ids, "many", None)
             ids = many("e", len(nodes)) if many is not None else [self.ids("e") for _ in nodes]
-            new = [Execution(i, name, version, node_id, running, pending, now, now)
-                   for i, node_id in zip(ids, nodes, strict=True)]
+            if len(ids) != len(nodes):
+                raise ValueError(f"{len(ids)} execution ids for {len(nodes)} nodes")
+            n = len(nodes)  # Execution(id, name, version, node_id, running, pending, now, now) each, in one C loop
+            new = list(map(Execution, ids, repeat(name, n), repeat(version, n), nodes, repeat(running, n),
+                           repeat(pending, n), repeat(now, n), repeat(now, n)))
             self.executions.update(zip(ids, new, strict=True))  # in order: a repeated id keeps the later one, as before
             self.by_job[name] += new
             self._exec_rev[name] = self._exec_rev.get(name, 0) + 1

@@ -599,9 +599,14 @@ class SimStack(StackGuards):
         return f"{prefix}-{self.rng.getrandbits(32):08x}"
 
     def _ids(self, prefix: str, n: int) -> list[str]:
-        """``n`` ids in a row: the same as ``n`` calls of :meth:`_id`."""
-        bits, fmt = self.rng.getrandbits, prefix.replace("%", "%%") + "-%08x"  # the same text, formatted faster
-        return [fmt % bits(32) for _ in range(n)]
+        """``n`` ids in a row: the same as ``n`` calls of :meth:`_id`. One draw of ``32 n`` bits is those ``n``
+        draws of 32, the first in the lowest word (CPython fills a long draw a 32-bit word at a time, from the
+        least significant; ``tests/test_sim_blocks.py`` checks it)."""
+        if n <= 0:
+            return []
+        words = self.rng.getrandbits(32 * n).to_bytes(4 * n, "big").hex()  # the last draw first
+        head = prefix + "-"
+        return [head + words[k:k + 8] for k in range(8 * (n - 1), -8, -8)]
 
     def _new_edge(self, name: str) -> None:
         self.edges[name] = Edge(name, self._id("n"), self.timings, labels=self._labels.get(name),
