@@ -163,7 +163,7 @@ def test_a_fleet_gives_the_same_log_with_blocks(monkeypatch: pytest.MonkeyPatch,
     for name in ("_cut", "_spread"):
         real = getattr(sim, name)
         monkeypatch.setattr(sim, name, lambda *a, _f=real, _n=name: calls.append(_n) or _f(*a))
-    held, plain = _both(monkeypatch, lambda: _fleet(24, 4, **CASES[case]))
+    held, plain = _both(monkeypatch, lambda: _fleet(40, 4, **CASES[case]))
     if case in _WAYS:
         assert _WAYS[case] in calls
     assert _lines(held.records) == _lines(plain.records)
@@ -173,13 +173,13 @@ def test_a_fleet_gives_the_same_log_with_blocks(monkeypatch: pytest.MonkeyPatch,
         assert any(isinstance(x, LostBlock) for x in held.records._items)
         assert any(isinstance(x, DispatchBlock) for x in held.records._items)
         held_whole = sum(len(x) for x in held.records._items if isinstance(x, RecordBlock))
-        assert held_whole >= 4 * 24 * 3  # per execution to a dead edge: changed, attempt, check, lost
+        assert held_whole >= 4 * 40 * 3  # per execution to a dead edge: changed, attempt, check, lost
         assert not plain.records._starts
 
 
 @pytest.mark.parametrize("fix", FIXES)
 def test_every_fix_gives_the_same_log_with_blocks(monkeypatch: pytest.MonkeyPatch, fix: str) -> None:
-    held, plain = _both(monkeypatch, lambda: _fleet(12, 3, kill=lambda ns: ns[::2], fix=fix))
+    held, plain = _both(monkeypatch, lambda: _fleet(80, 3, kill=lambda ns: ns[::2], fix=fix))
     assert _lines(held.records) == _lines(plain.records) and held.counts == plain.counts
 
 

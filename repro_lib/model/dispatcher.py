@@ -23,7 +23,7 @@ from operator import attrgetter
 from typing import Any, NamedTuple
 
 from repro_lib.logfmt import LogRecord
-from repro_lib.model.records import ConnectionCheck, DispatchAttempt, DispatchBlock
+from repro_lib.model.records import BLOCK_MIN, ConnectionCheck, DispatchAttempt, DispatchBlock
 from repro_lib.model.transport import ErrNodeNotConnected, TransportManager, node_subject
 from repro_lib.model.types import (
     ComputeState,
@@ -97,9 +97,10 @@ def message_for(ev: ExecutionUpsert, spec: Any) -> dict[str, Any] | None:
 class Dispatcher:
     """The watcher over the execution event store, with its retry strategy.
 
-    ``bulk`` (set by the sim, which reads them): a run of new executions sent to live connections goes
-    out as one :class:`RunRequests` and one :class:`~repro_lib.model.records.DispatchBlock` instead of a
-    ``Publish`` and two log lines each — the same messages and lines, built when read."""
+    ``bulk`` (set by the sim, which reads them): a run of new executions sent to live connections (of
+    ``BLOCK_MIN`` or more: a deploy to a fleet) goes out as one :class:`RunRequests` and one
+    :class:`~repro_lib.model.records.DispatchBlock` instead of a ``Publish`` and two log lines each — the
+    same messages and lines, built when read."""
 
     bulk = False
 
@@ -159,30 +160,31 @@ class Dispatcher:
         connections, logs, checks, publishes = (transport.connections, self.out.logs, transport.out.logs,
                                                 transport.out.publishes)
         running, subject_of = DesiredState.RUNNING, node_subject
+        blocks = fast and self.bulk and self.out is transport.out
         while self.position < len(store):
-            if fast and self.bulk and self.out is transport.out:
+            if blocks:
                 pos = start = self.position
                 end = len(store)
-                while pos < end:  # the same run as below, its messages and lines held whole
+                while pos < end:  # the run the loop below would send; as one, when it is long
                     ev = store[pos]
                     if ev.previous is not None or ev.desired is not running:
                         break
-                    ex = ev.execution
-                    conn = connections.get(ex.node_id)
+                    conn = connections.get(ev.execution.node_id)
                     if conn is None or not conn.alive:
                         break
-                    ex.dispatches += 1
                     pos += 1
-                if pos != start:
+                if pos - start >= BLOCK_MIN:
                     run = [ev.execution for ev in store[start:pos]]
                     sent = {job: specs[job] for job in {ex.job for ex in run}}
+                    for ex in run:
+                        ex.dispatches += 1
                     logs.append(DispatchBlock(now, run))
                     publishes.append(RunRequests(run, sent))
                     self.position = pos
                     self.attempt = 0
-                if pos == end:
-                    return
-            elif fast:  # as many such events in a row as there are
+                    if pos == end:
+                        return
+            if fast:  # as many such events in a row as there are (none, after a run sent whole)
                 pos = start = self.position
                 end = len(store)  # nothing below appends to the store
                 try:

@@ -20,7 +20,7 @@ from repro_lib.model.dataplane import DataPlanes
 from repro_lib.model.dispatcher import Dispatcher, run_request
 from repro_lib.model.node_manager import NodeEvent, NodeManager
 from repro_lib.model.reconciler import job_state, reconcile
-from repro_lib.model.records import ChangedBlock, ExecutionChanged
+from repro_lib.model.records import BLOCK_MIN, ChangedBlock, ExecutionChanged
 from repro_lib.model.reevaluator import ReEvaluator
 from repro_lib.model.transport import TransportManager
 from repro_lib.model.types import (
@@ -377,7 +377,7 @@ class Orchestrator:
             wave = self._wave.setdefault((name, version), [0, 0])
             wave[0] += len(new)  # self._count(ex, +1) each: desired running, state pending
             wave[1] += len(new)
-            if self.bulk:  # the sim reads blocks: the same lines, built when read
+            if self.bulk and len(new) >= BLOCK_MIN:  # the sim reads blocks: the same lines, built when read
                 self.out.logs.append(ChangedBlock(now, new, pending, running))
             else:
                 self.out.logs += [ExecutionChanged(now, ex, pending, running) for ex in new]

@@ -19,7 +19,7 @@ from typing import Any
 from repro_lib.logfmt import LogRecord
 
 __all__ = ["LazyRecord", "ExecutionChanged", "DispatchAttempt", "ConnectionCheck", "NatsOutcome", "record_of",
-           "RecordBlock", "ChangedBlock", "DispatchBlock", "LostBlock", "RecordLog"]
+           "RecordBlock", "ChangedBlock", "DispatchBlock", "LostBlock", "RecordLog", "BLOCK_MIN"]
 
 
 class LazyRecord:
@@ -166,6 +166,9 @@ class NatsOutcome(LazyRecord):
 
 
 # -- runs of lines held whole (issue 20: a commit's or a dispatch's 10,000 lines as one object) ----------
+BLOCK_MIN = 32  # shorter runs stay a line an object: a block's bookkeeping would cost more than it saves
+
+
 class RecordBlock:
     """Lines of one shape in a row, held as one object in a :class:`RecordLog`: ``len`` lines, each the
     :class:`LazyRecord` that would have been appended in its place, built when read."""
