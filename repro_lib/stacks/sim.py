@@ -21,7 +21,11 @@ what a big step leaves is promoted without the young collections walking it. A b
 nobody subscribes to (a deploy to a killed fleet: a million run requests) are counted and logged lost
 without a call each (:meth:`SimStack._deliveries`); the model's own per-execution path is inlined likewise
 (dispatcher, orchestrator commit), and an evaluation that finds nothing changed reuses its job's last plan.
-The log, snapshots and counts are those of before, digest for digest (tests/test_sim_scale.py).
+Runs of 32 or more are held whole (``Orchestrator.use_blocks``): a commit's new executions log one
+``ChangedBlock``, the watcher's run of dispatches one ``DispatchBlock`` and one ``RunRequests`` output, and
+the run requests lost to a killed fleet one ``LostBlock``; :attr:`SimStack.records` is a ``RecordLog``
+that reads as the list of their lines. The log, snapshots and counts are those of before, digest for digest
+(tests/test_sim_scale.py), and those of a line an object (tests/test_sim_blocks.py).
 """
 
 from __future__ import annotations
