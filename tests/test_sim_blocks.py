@@ -95,6 +95,27 @@ def test_a_record_log_reads_as_the_list_of_its_lines() -> None:
         "subject": "expanso.node.n-1.in", "type": "RunExecutionRequest", "execution_id": "e-1", "node_id": "n-1"}
 
 
+def test_a_record_log_behaves_as_a_list_where_a_review_found_it_did_not() -> None:
+    """Extending by itself, tuples, reading backwards, stepped slices, non-integer indexes, copy and +."""
+    exs = [_ex(i) for i in range(40)]
+    parts: list[Any] = [_rec(0), DispatchBlock(1.0, exs), _rec(1), ChangedBlock(2.0, exs, ComputeState.PENDING,
+                                                                                DesiredState.RUNNING)]
+    log = RecordLog(parts)
+    flat = [record_of(r) for p in parts for r in (p if isinstance(p, RecordBlock) else [p])]
+    assert _lines(reversed(log)) == _lines(reversed(flat))
+    for sl in (slice(None, None, -1), slice(5, 90, 7), slice(-3, None), slice(70, 10, -9), slice(200, 300)):
+        assert _lines(log[sl]) == _lines(flat[sl]), sl
+    assert log != tuple(flat) and log == flat
+    with pytest.raises(TypeError):
+        log[2.0]
+    assert log.copy() == flat and isinstance(log.copy(), list)
+    assert log + [_rec(9)] == [*flat, _rec(9)] and [_rec(9)] + log == [_rec(9), *flat]
+    log += log  # a list doubles
+    assert len(log) == 2 * len(flat) and log == flat + flat
+    log.clear()
+    assert log == [] and len(log) == 0
+
+
 def test_an_empty_record_log_is_an_empty_list() -> None:
     log = RecordLog()
     assert log == [] and len(log) == 0 and list(log) == [] and log[:] == []

@@ -12,6 +12,7 @@ it becomes that ``LogRecord``.
 
 from __future__ import annotations
 
+import operator
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -181,11 +182,8 @@ class RecordBlock:
     def __iter__(self) -> Any:  # pragma: no cover - every subclass has its own
         raise NotImplementedError
 
-    def __getitem__(self, i: int) -> LazyRecord:
-        for k, rec in enumerate(self):  # blocks are read whole; an index is rare (a test, a notebook)
-            if k == i:
-                return rec
-        raise IndexError(i)
+    def __getitem__(self, i: int) -> LazyRecord:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
 
 
 class ChangedBlock(RecordBlock):
@@ -202,6 +200,9 @@ class ChangedBlock(RecordBlock):
     def __iter__(self) -> Any:
         t, state, desired = self.t, self.state, self.desired
         return (ExecutionChanged(t, ex, state, desired) for ex in self.executions)
+
+    def __getitem__(self, i: int) -> LazyRecord:
+        return ExecutionChanged(self.t, self.executions[i], self.state, self.desired)
 
 
 class DispatchBlock(RecordBlock):
@@ -222,6 +223,16 @@ class DispatchBlock(RecordBlock):
             yield DispatchAttempt(t, ex, "RunExecutionRequest")
             yield ConnectionCheck(t, ex.node_id, True, True, ex.id)
 
+    def __getitem__(self, i: int) -> LazyRecord:
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        ex = self.executions[i >> 1]
+        if i & 1 == 0:
+            return DispatchAttempt(self.t, ex, "RunExecutionRequest")
+        return ConnectionCheck(self.t, ex.node_id, True, True, ex.id)
+
 
 class LostBlock(RecordBlock):
     """``NATS: no subscriber - message dropped`` for run requests in a row (``subjects[i]`` the subject of
@@ -240,13 +251,18 @@ class LostBlock(RecordBlock):
         return (NatsOutcome(t, "lost", subject, "RunExecutionRequest", ex.id, None)
                 for ex, subject in zip(self.executions, self.subjects, strict=True))
 
+    def __getitem__(self, i: int) -> LazyRecord:
+        return NatsOutcome(self.t, "lost", self.subjects[i], "RunExecutionRequest", self.executions[i].id, None)
+
 
 class RecordLog(Sequence):  # type: ignore[type-arg]
     """The sim's log: a list of records in which a :class:`RecordBlock` stands for its lines.
 
-    Reads as the plain list it replaces — ``len``, iteration, indexing and slicing count lines, not
-    blocks; ``append``, ``extend`` and ``+=`` take records or blocks; equal to a list of the same lines.
-    Pickled, it is that list."""
+    Reads as the plain list it replaces — ``len``, iteration (both ways), indexing and slicing count lines,
+    not blocks; ``append``, ``extend``, ``+=`` and ``clear`` take records or blocks; equal to a list of the
+    same lines; ``copy()`` and ``+`` give plain lists. Not supported: changing a line in place (``insert``,
+    ``pop``, ``del``, item assignment) — the sim only ever appends. A line inside a block is built anew at
+    each read (equal, not identical). Pickled, it is that list."""
 
     __slots__ = ("_items", "_n", "_starts", "_at")
 
@@ -273,6 +289,8 @@ class RecordLog(Sequence):  # type: ignore[type-arg]
             self._n += n
 
     def extend(self, records: Iterable[Any]) -> None:
+        if records is self:  # log += log: what it held before, once more
+            records = list(self._items)
         items = self._items
         for rec in records:
             if isinstance(rec, RecordBlock):
@@ -284,6 +302,22 @@ class RecordLog(Sequence):  # type: ignore[type-arg]
     def __iadd__(self, records: Iterable[Any]) -> RecordLog:
         self.extend(records)
         return self
+
+    def clear(self) -> None:
+        self._items, self._n, self._starts, self._at = [], 0, [], []
+
+    def copy(self) -> list[Any]:
+        return list(self)
+
+    def __add__(self, other: Any) -> list[Any]:
+        if not isinstance(other, RecordLog | list):
+            return NotImplemented
+        return list(self) + list(other)
+
+    def __radd__(self, other: Any) -> list[Any]:
+        if not isinstance(other, list):
+            return NotImplemented
+        return other + list(self)
 
     def __len__(self) -> int:
         return self._n
@@ -300,11 +334,22 @@ class RecordLog(Sequence):  # type: ignore[type-arg]
             else:
                 yield item
 
+    def __reversed__(self) -> Iterator[Any]:
+        for item in reversed(self._items):
+            if isinstance(item, RecordBlock):
+                for k in range(len(item) - 1, -1, -1):
+                    yield item[k]
+            else:
+                yield item
+
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
-            return list(self)[i] if self._starts else self._items[i]
+            if not self._starts:
+                return self._items[i]
+            return [self[k] for k in range(*i.indices(self._n))]
         if not self._starts:
             return self._items[i]
+        i = operator.index(i)
         n = self._n
         if i < 0:
             i += n
@@ -319,7 +364,7 @@ class RecordLog(Sequence):  # type: ignore[type-arg]
         return self._items[self._at[b] + 1 + (i - start - len(block))]
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, RecordLog | list | tuple):
+        if isinstance(other, RecordLog | list):  # as a list: never equal to a tuple
             return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
         return NotImplemented
 
