@@ -267,12 +267,13 @@ def test_the_reconciler_plans_the_same_from_the_node_index(seed: int) -> None:
         assert nm.index() is not before
 
 
+@pytest.mark.parametrize("prefix", ["e", "a b", "x%y"])
 @pytest.mark.parametrize("n", [0, 1, 2, 3, 17, 10_000])
-def test_many_ids_are_the_ids_drawn_one_at_a_time(n: int) -> None:
+def test_many_ids_are_the_ids_drawn_one_at_a_time(n: int, prefix: str) -> None:
     """``SimStack._ids`` draws 32 n bits at once: the same ids, and the same generator state after, as n
     draws of 32 (CPython fills a long draw a word at a time from the lowest; this pins it)."""
     one, many = SimStack(timings_from({}), Policies(), ["edge1"], seed=9), \
         SimStack(timings_from({}), Policies(), ["edge1"], seed=9)
     one.rng.random(), many.rng.random()
-    assert [one._id("e") for _ in range(n)] == many._ids("e", n)
+    assert [one._id(prefix) for _ in range(n)] == many._ids(prefix, n)
     assert one.rng.random() == many.rng.random()

@@ -50,7 +50,7 @@ class ExecutionUpsert(NamedTuple):
 
 _new_upsert = tuple.__new__  # ExecutionUpsert(...) without the named tuple's Python-level __new__
 _new_publish = tuple.__new__  # Publish(...), the same way
-_DESIRED = attrgetter("desired")
+_DESIRED, _EXECUTION, _JOB = attrgetter("desired"), attrgetter("execution"), attrgetter("job")
 
 
 def run_request(ex: Execution, spec: Any) -> dict[str, Any]:
@@ -162,27 +162,24 @@ class Dispatcher:
         running, subject_of = DesiredState.RUNNING, node_subject
         blocks = fast and self.bulk and self.out is transport.out
         while self.position < len(store):
-            if blocks:
-                pos = start = self.position
-                end = len(store)
-                while pos < end:  # the run the loop below would send; as one, when it is long
-                    ev = store[pos]
-                    if ev.previous is not None or ev.desired is not running:
-                        break
-                    conn = connections.get(ev.execution.node_id)
-                    if conn is None or not conn.alive:
-                        break
-                    pos += 1
-                if pos - start >= BLOCK_MIN:
-                    run = [ev.execution for ev in store[start:pos]]
-                    sent = {job: specs[job] for job in {ex.job for ex in run}}
+            if blocks and len(store) - self.position >= BLOCK_MIN:
+                start = self.position
+                evs = store[start:]
+                # the run the loop below would send (as one, when it is long): its conditions, a comprehension
+                ok = [ev.previous is None and ev.desired is running
+                      and (conn := connections.get(ev.execution.node_id)) is not None and conn.alive
+                      for ev in evs]
+                stop = len(ok) if all(ok) else ok.index(False)
+                if stop >= BLOCK_MIN:
+                    run = list(map(_EXECUTION, evs[:stop]))
+                    sent = {job: specs[job] for job in set(map(_JOB, run))}
                     for ex in run:
                         ex.dispatches += 1
                     logs.append(DispatchBlock(now, run))
                     publishes.append(RunRequests(run, sent))
-                    self.position = pos
+                    self.position = start + stop
                     self.attempt = 0
-                    if pos == end:
+                    if stop == len(evs):
                         return
             if fast:  # as many such events in a row as there are (none, after a run sent whole)
                 pos = start = self.position

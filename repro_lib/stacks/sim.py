@@ -37,6 +37,7 @@ import itertools
 import random
 from collections import Counter
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 
 from repro_lib.errors import StackError
@@ -60,6 +61,7 @@ _TRACKED = frozenset({"RunExecutionRequest", "CancelExecution", "Assignments", "
 _STEADY_REPLY = _HEARTBEAT_ACK
 _COUNT_KEY = {(k, o): f"{k}:{o}" for k in _TRACKED for o in ("delivered", "lost", "dropped")}
 _LOST_KEY = {k: _COUNT_KEY[k, "lost"] for k in _TRACKED}
+_NODE_ID = attrgetter("node_id")
 
 
 def _pause_gc() -> bool:
@@ -410,7 +412,7 @@ class SimStack(StackGuards):
             while True:
                 item = batch[i]
                 if type(item) is RunRequests:  # fast, and more messages than one event
-                    subjects = [node_subject(ex.node_id) for ex in item.executions]
+                    subjects = list(map(node_subject, map(_NODE_ID, item.executions)))
                     if any(subject in subscribers for subject in subjects):
                         batch[i:i + 1] = _cut(item, subjects, subscribers)
                         end = len(batch)
@@ -608,9 +610,14 @@ class SimStack(StackGuards):
         least significant; ``tests/test_sim_blocks.py`` checks it)."""
         if n <= 0:
             return []
-        words = self.rng.getrandbits(32 * n).to_bytes(4 * n, "big").hex()  # the last draw first
+        words = self.rng.getrandbits(32 * n).to_bytes(4 * n, "big")  # the last draw first
         head = prefix + "-"
-        return [head + words[k:k + 8] for k in range(8 * (n - 1), -8, -8)]
+        if " " in head:
+            hexed = words.hex()
+            return [head + hexed[k:k + 8] for k in range(8 * (n - 1), -8, -8)]
+        ids = (head + words.hex(" ", 4).replace(" ", " " + head)).split(" ")  # C loops, not one per id
+        ids.reverse()
+        return ids
 
     def _new_edge(self, name: str) -> None:
         self.edges[name] = Edge(name, self._id("n"), self.timings, labels=self._labels.get(name),
