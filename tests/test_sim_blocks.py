@@ -277,3 +277,38 @@ def test_many_ids_are_the_ids_drawn_one_at_a_time(n: int, prefix: str) -> None:
     one.rng.random(), many.rng.random()
     assert [one._id(prefix) for _ in range(n)] == many._ids(prefix, n)
     assert one.rng.random() == many.rng.random()
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_the_health_check_keeps_its_list_only_while_nothing_changes(seed: int) -> None:
+    """Handshakes, heartbeats, nodes settled and woken, restarts and health checks at random: the same events
+    and lines as a manager that makes its list afresh at every check (a plain ``set``: no revision)."""
+    import copy
+    import random
+
+    from repro_lib.model.node_manager import NodeManager
+    from repro_lib.model.types import Outbox
+
+    rng = random.Random(seed)
+    t = timings_from({})
+    kept, fresh = NodeManager(t, Outbox()), NodeManager(t, Outbox())
+    fresh.settled = set()
+    now = 0.0
+    for _ in range(400):
+        now += rng.choice([0.5, 5.0, t.health_check, t.disconnect_timeout])
+        op, node = rng.random(), f"n-{rng.randint(0, 12)}"
+        for nm in (kept, fresh):
+            if op < 0.15:
+                nm.handshake(now, node, node, {})
+            elif op < 0.45:
+                nm.heartbeat(now, node)
+            elif op < 0.6:
+                nm.settled.add(node)
+            elif op < 0.7:
+                nm.settled.discard(node)
+            elif op < 0.72:
+                nm.restart(now)
+        if op >= 0.72:
+            assert kept.health_check(now) == fresh.health_check(now)
+        assert _lines(kept.out.logs) == _lines(fresh.out.logs)
+    assert kept._watch is not None and copy.deepcopy(kept.settled).rev == kept.settled.rev

@@ -13,7 +13,7 @@ from repro_lib.logfmt import LogRecord
 from repro_lib.model.types import Node, NodeState, Outbox, Timer
 from repro_lib.timings import Timings
 
-__all__ = ["NodeManager", "NodeEvent", "NodeIndex"]
+__all__ = ["NodeManager", "NodeEvent", "NodeIndex", "Settled"]
 
 # Virtual times are sums of float intervals (e.g. handshake + 15 s + 15 s), so "stable for
 # connected_after" or "disconnected for lost_timeout" can come out as 29.999999999999986 s and
@@ -27,6 +27,31 @@ class NodeEvent(NamedTuple):
     node_id: str
     previous: NodeState | None
     current: NodeState
+
+
+class Settled(set):  # type: ignore[type-arg]
+    """The node ids a driver settles lazily (see :class:`NodeManager`), with a revision bumped on every change
+    (the health check keeps its list of nodes to look at while neither this nor the node table changes)."""
+
+    rev = 0
+
+    def add(self, node_id: str) -> None:
+        if node_id not in self:
+            super().add(node_id)
+            self.rev += 1
+
+    def discard(self, node_id: str) -> None:
+        if node_id in self:
+            super().discard(node_id)
+            self.rev += 1
+
+    def remove(self, node_id: str) -> None:
+        super().remove(node_id)
+        self.rev += 1
+
+    def clear(self) -> None:
+        super().clear()
+        self.rev += 1
 
 
 class NodeIndex:
@@ -60,7 +85,8 @@ class NodeManager:
         # nodes whose steady heartbeats a driver settles lazily (each arrives within heartbeat_interval <
         # disconnect_timeout, so the health check cannot time them out); their last_heartbeat is brought
         # up to date by the driver whenever it is read (stacks/sim.py)
-        self.settled: set[str] = set()
+        self.settled: set[str] = Settled()
+        self._watch: tuple[tuple[int, int, int], list[Node]] | None = None  # see health_check
         self.version = 0  # bumped on every node state change (drivers cache counts per state on it)
         self._counts: tuple[int, Counter[NodeState]] | None = None  # (version, nodes per state)
 
@@ -108,11 +134,8 @@ class NodeManager:
             return []
         events: list[NodeEvent] = []
         timeout, lost = self.t.disconnect_timeout, self.t.lost_timeout
-        settled = self.settled
-        for node in self.nodes.values():
+        for node in self._watched():
             st = node.state
-            if st is NodeState.CONNECTED and node.id in settled:
-                continue
             if st is NodeState.CONNECTED or st is NodeState.CONNECTING:
                 if now - node.last_heartbeat > timeout:
                     node.disconnected_at = now
@@ -120,6 +143,22 @@ class NodeManager:
             elif st is NodeState.DISCONNECTED and now - node.disconnected_at >= lost - _EPS:
                 events += self._set(now, node, NodeState.LOST, reason="lost timeout")
         return events
+
+    def _watched(self) -> list[Node]:
+        """The nodes a health check looks at, in the table's order: all but the connected ones a driver
+        settles. Kept while no node changes state and nothing is settled or woken — a quiet fleet's checks
+        then cost nothing per node (a check changes only the state of the node it looks at, so the list made
+        before it is the list it would make node by node)."""
+        settled = self.settled
+        rev = getattr(settled, "rev", None)  # a plain set: a manager unpickled from an older kit
+        key = (self.version, -1 if rev is None else rev, len(self.nodes))
+        watch = getattr(self, "_watch", None)
+        if rev is not None and watch is not None and watch[0] == key:
+            return watch[1]
+        connected = NodeState.CONNECTED
+        nodes = [n for n in self.nodes.values() if not (n.state is connected and n.id in settled)]
+        self._watch = (key, nodes)
+        return nodes
 
     def restart(self, now: float) -> None:
         """Orchestrator restart: persisted nodes load as connected; checks wait ``restart_grace``."""

@@ -18,7 +18,7 @@ from repro_lib.logfmt import LogRecord
 from repro_lib.model.broker import EvalBroker
 from repro_lib.model.dataplane import DataPlanes
 from repro_lib.model.dispatcher import Dispatcher, run_request
-from repro_lib.model.node_manager import NodeEvent, NodeManager
+from repro_lib.model.node_manager import NodeEvent, NodeManager, Settled
 from repro_lib.model.reconciler import job_state, reconcile
 from repro_lib.model.records import BLOCK_MIN, ChangedBlock, ExecutionChanged
 from repro_lib.model.reevaluator import ReEvaluator
@@ -427,7 +427,7 @@ class Orchestrator:
         if not hasattr(self, "planes"):
             self.planes = None
         if not hasattr(self.nodes, "version"):
-            self.nodes.version, self.nodes.settled = 0, set()
+            self.nodes.version, self.nodes.settled = 0, Settled()
         if not hasattr(self, "_wave"):
             self._wave = {}
             for ex in self.executions.values():
