@@ -155,7 +155,8 @@ def _fleet_table(sizes: list[int], jobs: int, eager_max: int, kit: str | None, r
                 wall, virt, nrec, peak = _case(kind, n, jobs, lazy, where)
                 walls.append(wall)
                 recs = f"{nrec / 1e6:.2f}M" if kind == "blip" else "-"
-                row += f"{wall:>8.1f}s{virt / wall:>11,.0f}{peak:>9,.0f}{recs:>9}"
+                shown = f"{wall:.1f}s" if wall >= 0.1 else f"{wall * 1000:.0f}ms"
+                row += f"{shown:>9}{virt / wall:>11,.0f}{peak:>9,.0f}{recs:>9}"
             if len(walls) == len(sizes) > 1:
                 row += f"   x{walls[-1] / walls[0]:.1f} for x{sizes[-1] / sizes[0]:.3g} edges"
             print(row, flush=True)
