@@ -413,7 +413,7 @@ class SimStack(StackGuards):
                 item = batch[i]
                 if type(item) is RunRequests:  # fast, and more messages than one event
                     subjects = list(map(node_subject, map(_NODE_ID, item.executions)))
-                    if any(subject in subscribers for subject in subjects):
+                    if not subscribers.keys().isdisjoint(subjects):  # some subject has a subscriber
                         batch[i:i + 1] = _cut(item, subjects, subscribers)
                         end = len(batch)
                         continue
