@@ -126,12 +126,28 @@ def test_an_empty_record_log_is_an_empty_list() -> None:
 # -- the sim with and without ----------------------------------------------------------------------
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: Path(p).stem)
 def test_every_scenario_gives_the_same_log_with_blocks(monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """The scenarios have 2 or 3 edges, under BLOCK_MIN: with it at 1, every run of one or more is held whole."""
+    from repro_lib.model import dispatcher, orchestrator
+
     sc = load_scenario(path)
-    held, plain = _both(monkeypatch, lambda: run_scenario(sc, seed=5))
+
+    def small_blocks() -> Any:
+        with monkeypatch.context() as m:
+            m.setattr(dispatcher, "BLOCK_MIN", 1)
+            m.setattr(orchestrator, "BLOCK_MIN", 1)
+            return run_scenario(sc, seed=5)
+
+    held = small_blocks()
+    with monkeypatch.context() as m:
+        _blocks_off(m)
+        plain = run_scenario(sc, seed=5)
     assert held.error == plain.error
     assert _lines(held.records) == _lines(plain.records)
     assert [s.to_dict() for s in held.snapshots] == [s.to_dict() for s in plain.snapshots]
     assert (held.verdict.verdict if held.verdict else None) == (plain.verdict.verdict if plain.verdict else None)
+    if any(r.msg == "DISPATCH: Attempting to send message" for r in plain.records):
+        assert any(isinstance(x, RecordBlock) for x in held.records._items)  # the blocks were there to compare
+    assert not plain.records._starts
 
 
 def _fleet(n: int, jobs: int, *, kill: Callable[[list[str]], list[str]], fix: str = "none",
@@ -208,22 +224,20 @@ def test_the_livelock_guard_stops_at_the_same_message(monkeypatch: pytest.Monkey
     """A run of lost requests that would pass the same-instant limit is gone through message by message,
     so the error names the same instant after the same lines."""
     monkeypatch.setattr(SimStack, "_SAME_TIME_LIMIT", 40)
-
-    def run() -> tuple[str, int, list[tuple[Any, ...]]]:
-        try:
-            _fleet(60, 2, kill=lambda ns: ns)
-        except StackError as e:
-            return str(e), _last[0], []
-        raise AssertionError("the guard did not fire")
-
-    _last = [0]
+    last = [0]  # lines in the log when the guard was last asked
     orig = SimStack._guard
 
     def counting(self: SimStack, at: float) -> None:
-        _last[0] = len(self.records)
+        last[0] = len(self.records)
         orig(self, at)
 
     monkeypatch.setattr(SimStack, "_guard", counting)
+
+    def run() -> tuple[str, int]:
+        with pytest.raises(StackError) as e:
+            _fleet(60, 2, kill=lambda ns: ns)
+        return str(e.value), last[0]
+
     held, plain = _both(monkeypatch, run)
     assert held[0] == plain[0] and "not advancing time" in held[0]
     assert held[1] == plain[1] > 0
