@@ -24,9 +24,120 @@ from repro_lib.errors import ReproError
 from repro_lib.inspect import Inspection, inspect_paths
 from repro_lib.model.types import FIX_LETTERS, FIXES
 from repro_lib.run import Run
-from repro_lib.scenario import load_scenario, run_scenario
+from repro_lib.scenario import Scenario, load_scenario, run_scenario
 
-__all__ = ["Incident", "investigate", "log_files", "conformance"]
+__all__ = ["Incident", "investigate", "log_files", "conformance", "Premise", "premise", "CANNOT_SAY"]
+
+#: ``repro run``'s exit code when a what-if is asked of a replay that does not reproduce the incident
+CANNOT_SAY = 3
+
+
+def _classes_text(c: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none"
+
+
+@dataclass
+class Premise:
+    """What a what-if stands on: the no-fix replay of a reconstructed incident gives the verdict and the
+    classes the logs show. ``holds`` is False when it does not, and then no fix's answer is given."""
+
+    verdict: str                      # the logs' diagnosis
+    classes: dict[str, int]
+    replay_verdict: str               # the replay with the incident's own fix
+    replay_classes: dict[str, int]
+    own_fix: str
+    asked_fix: str
+    basis: dict[str, Any] = field(default_factory=dict)   # the scenario's ``incident`` block
+    replay_error: str | None = None
+
+    @property
+    def holds(self) -> bool:
+        return (self.replay_error is None and self.verdict == self.replay_verdict
+                and dict(self.classes) == dict(self.replay_classes))
+
+    @property
+    def what_if(self) -> bool:
+        """Whether the run asks a what-if (a fix other than the one the logs show)."""
+        return self.asked_fix != self.own_fix
+
+    def disagreements(self) -> list[str]:
+        out = []
+        if self.replay_error:
+            out.append(f"the replay stopped early: {self.replay_error}")
+        if self.verdict != self.replay_verdict:
+            out.append(f"verdict: your logs {self.verdict}, the replay {self.replay_verdict}")
+        if dict(self.classes) != dict(self.replay_classes):
+            out.append(f"pending executions by class: your logs {_classes_text(self.classes)}, the replay "
+                       f"{_classes_text(self.replay_classes)}")
+        return out
+
+    def sureness(self) -> list[str]:
+        """How sure the answer is: conformance rows as written, inferred steps and timings, defaults."""
+        b = self.basis
+        lines = []
+        conf = b.get("conformance")
+        if isinstance(conf, dict):
+            lines.append(f"conformance with your logs (when the scenario was written): {conf.get('agree', '?')} agree, "
+                         f"{conf.get('disagree', '?')} disagree, {conf.get('cannot_compare', '?')} cannot be compared")
+            lines += [f"  disagrees: {r}" for r in (conf.get("disagreeing") or [])[:8]]
+        steps = b.get("inferred_steps") or []
+        lines.append(f"inferred steps ({len(steps)}):" + ("" if steps else " none, every step is logged"))
+        lines += [f"  {x}" for x in steps[:8]] + ([f"  … {len(steps) - 8} more"] if len(steps) > 8 else [])
+        tim = b.get("inferred_timings") or []
+        lines.append(f"inferred timings ({len(tim)}):" + ("" if tim else " none"))
+        lines += [f"  {x}" for x in tim[:8]]
+        dft = b.get("default_timings") or []
+        lines.append("default timings (not in the logs, the preset's value): " + (", ".join(dft) or "none"))
+        return lines
+
+    def answer(self, run: Run) -> str:
+        """The what-if's answer, for a run with the asked fix (only meaningful when the premise holds)."""
+        v = run.verdict
+        stuck = sorted({s.job for s in v.stuck})
+        was = f"{self.verdict} ({_classes_text(self.classes)})"
+        now = f"{v.verdict} ({_classes_text(v.classes)})"
+        if not self.holds:
+            return f"what-if: cannot say (see the premise below); the fixed replay gives {now}"
+        if v.verdict == "not_reproduced" and self.verdict == "reproduced":
+            verdict = f"fix {self.asked_fix} would have saved this incident"
+        elif stuck:
+            verdict = f"fix {self.asked_fix} would not have saved this incident: {', '.join(stuck)} still stuck"
+        else:
+            verdict = f"with fix {self.asked_fix} the incident ends differently"
+        return f"what-if: {verdict} — your logs {was}, with the fix {now} (after the same time as your logs)"
+
+    def text(self) -> str:
+        """The premise, as ``repro run`` prints it before (or instead of) an answer."""
+        head = (f"premise: the replay with the fix your logs show ({self.own_fix}) gives {self.replay_verdict} "
+                f"({_classes_text(self.replay_classes)}); your logs show {self.verdict} "
+                f"({_classes_text(self.classes)}) — ")
+        if self.holds:
+            lines = [head + "it reproduces your incident"]
+        else:
+            lines = [head + "it does not reproduce your incident"]
+            if self.what_if:
+                lines.insert(0, f"cannot say whether fix {self.asked_fix} would have saved your incident: the replay "
+                                "does not reproduce it")
+            lines += [f"  {d}" for d in self.disagreements()]
+            lines.append("  what to do: correct the steps or timings the header marks inferred/default (the evidence "
+                         "intervals are in the file), then run it again without --set fix")
+        return "\n".join(lines + self.sureness())
+
+
+def premise(sc: Scenario, sets: Sequence[str] = (), *, seed: int = 0) -> Premise | None:
+    """For a scenario reconstructed from logs (it has an ``incident`` block): replay it on the sim with the
+    fix the logs show and the same other ``--set`` values, and compare with what the logs show. ``None``
+    for any other scenario."""
+    inc = sc.raw.get("incident") if isinstance(sc.raw, dict) else None
+    if not isinstance(inc, dict) or sc.path is None:
+        return None
+    own = str(inc.get("fix") or "none")
+    asked = "+".join(sc.fix) if sc.fix else "none"
+    base = [x for x in sets if not x.split("=", 1)[0].strip() == "fix"] + [f"fix={own}"]
+    run = run_scenario(load_scenario(sc.path, base), seed=seed)
+    classes = inc.get("classes") if isinstance(inc.get("classes"), dict) else {}
+    return Premise(str(inc.get("verdict") or "unknown"), dict(classes), run.verdict.verdict,
+                   dict(run.verdict.classes), own.replace(",", "+"), asked, dict(inc), run.error)
 
 
 def log_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -129,11 +240,12 @@ class Incident:
         return real, model
 
 
-def conformance(real_events: pd.DataFrame, reconstruction: Reconstruction, *, fix: str = "none",
+def conformance(real_events: pd.DataFrame, reconstruction: Reconstruction, *, fix: str | None = None,
                 seed: int = 0) -> pd.DataFrame:
-    """Replay ``reconstruction`` on the sim (with ``fix``) and compare it with ``real_events``.
-    ``attrs["run"]`` holds the sim's Run, ``attrs["tolerance"]`` the time tolerance."""
+    """Replay ``reconstruction`` on the sim (with ``fix``; by default the fix the logs show) and compare it
+    with ``real_events``. ``attrs["run"]`` holds the sim's Run, ``attrs["tolerance"]`` the time tolerance."""
     rec = reconstruction
+    fix = str(rec.fix.value) if fix is None else fix
     with tempfile.TemporaryDirectory(prefix="repro-conformance-") as tmp:
         path = Path(tmp) / "incident.yaml"
         write_scenario(rec, path)

@@ -144,6 +144,8 @@ class Run:
             got = (self.final.job(job) or {}).get("state")
             if got != state:
                 problems.append(f"job {job} is {got}, expected {state}")
+        if "classes" in exp and dict(exp["classes"]) != dict(self.verdict.classes):
+            problems.append(f"classes {_classes(self.verdict.classes)}, expected {_classes(exp['classes'])}")
         if "stuck" in exp and int(exp["stuck"]) != len(self.verdict.stuck):
             problems.append(f"{len(self.verdict.stuck)} stuck executions, expected {exp['stuck']}")
         if exp.get("violates"):
@@ -394,3 +396,7 @@ def _load_run(path: Path) -> Run:
                steps=list(manifest.get("steps") or []), error=manifest.get("error"), epoch=epoch,
                _events=events)
 
+
+def _classes(c: dict[str, int]) -> str:
+    """``{lost: 2, refused: 1}`` as ``lost 2, refused 1`` (``none`` when empty)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none"

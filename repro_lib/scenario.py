@@ -39,7 +39,7 @@ __all__ = ["Interrupted", "Scenario", "Step", "load_scenario", "parse_scenario",
 
 STEP_NAMES = ("up", "down", "wait_for", "sleep", "deploy", "stop_job", "kill", "start", "join",
               "partition", "heal", "restart_orchestrator", "snapshot")
-_TOP_KEYS = {"name", "description", "timings", "fix", "edges", "params", "steps", "expect", "labels"}
+_TOP_KEYS = {"name", "description", "timings", "fix", "edges", "params", "steps", "expect", "labels", "incident"}
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _VERDICTS = ("reproduced", "not_reproduced", "inconclusive")
 
@@ -239,6 +239,21 @@ def parse_scenario(doc: Any, *, path: Path | None = None, sets: list[str] | None
             raise ScenarioError(f"expect.violates {bad[0]!r} is not a check", path=where,
                                 hint=f"use some of {', '.join(CHECKS)}")
         expect = {**expect, "violates": list(names)}
+    if "classes" in expect:
+        from repro_lib.analysis.delivery import CLASSES
+
+        cl = expect["classes"]
+        if not isinstance(cl, dict) or not all(k in CLASSES and isinstance(v, int) and not isinstance(v, bool)
+                                                and v >= 0 for k, v in cl.items()):
+            raise ScenarioError("expect.classes must map a class to a count, e.g. {lost: 2}", path=where,
+                                hint=f"classes: {', '.join(CLASSES)}")
+    incident = doc.get("incident")
+    if incident is not None and not isinstance(incident, dict):
+        raise ScenarioError("`incident` must be a mapping (written by repro inspect --scenario)", path=where)
+    if isinstance(incident, dict) and "fix" in incident and str(incident["fix"]) not in FIXES and not all(
+            f in FIXES for f in str(incident["fix"]).split(",")):
+        raise ScenarioError(f"incident.fix {incident['fix']!r} is not a fix", path=where,
+                            hint=f"use one of {', '.join(FIXES)}")
     raw_steps = doc.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ScenarioError("no `steps` (a list of one-key mappings)", path=where)

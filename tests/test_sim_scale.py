@@ -87,6 +87,9 @@ def _h(obj: object) -> str:
 
 
 def _digests(records: Any, snapshots: list[Any]) -> tuple[str, str, int]:
+    # the orchestrator's start banner (its settings, as the live emulator logs them) came after these digests;
+    # it is left out so the pins still hold every other line (its own test: test_reconstruct's banner tests)
+    records = [r for r in records if not (r.msg == "ORCHESTRATOR: started" and ("restart", False) in r.fields)]
     return (_h([(r.t, r.source, r.level, r.msg, r.fields) for r in records]),
             _h([s.to_dict() for s in snapshots]), len(records))
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from repro_lib.analysis.reconstruct import Reconstruction
 
-__all__ = ["COLUMNS", "Observed", "observe", "compare", "tolerance", "summary", "disagreements", "row"]
+__all__ = ["agreement", "COLUMNS", "Observed", "observe", "compare", "tolerance", "summary", "disagreements", "row"]
 
 COLUMNS = ["what", "subject", "real", "model", "agree", "note"]
 _NAME = re.compile(r"\bname=(\S+)")
@@ -166,6 +166,17 @@ def compare(real: Observed, model: Observed, tol: float, edges: list[str]) -> pd
 def disagreements(table: pd.DataFrame) -> pd.DataFrame:
     """Rows that disagree or cannot be compared (agree is False or None)."""
     return table[table["agree"].map(lambda a: a is not True)]
+
+
+def agreement(table: pd.DataFrame) -> dict[str, object]:
+    """The counts and the disagreeing rows, as a scenario's ``incident.conformance`` records them."""
+    bad = table[table["agree"].map(lambda a: a is not True)]
+    rows = [f"{r.what} {r.subject}: logs {r.real}, model {r.model}" + (f" ({r.note})" if r.note else "")
+            for r in bad.itertuples()]
+    return {"agree": int(table["agree"].map(lambda a: a is True).sum()),
+            "disagree": int(table["agree"].map(lambda a: a is False).sum()),
+            "cannot_compare": int(table["agree"].map(lambda a: a is None).sum()),
+            "disagreeing": rows[:20]}
 
 
 def summary(table: pd.DataFrame) -> str:

@@ -38,6 +38,8 @@ EXACT_SOURCES = frozenset({"sim", "stack", "docker"})
 _KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 _ALIVE_EXEC = {"running", "completed", "Running", "Completed", "Publishing"}
 _TEARDOWN = {"EDGE: shutting down", "ORCHESTRATOR: shutting down"}
+#: an edge's words for losing its orchestrator (the start of a fault, never a sign of life)
+_LOSS = r"connection lost|lost connection|disconnected|reconnect|timed? ?out|no responders|unreachable|closed"
 _OP_ORDER = {"restart_orchestrator": 0, "kill": 1, "partition": 2, "heal": 3, "start": 4, "join": 5,
              "deploy": 6, "stop_job": 7}
 
@@ -66,6 +68,8 @@ class RStep:
     basis: str                       # logged | inferred | default
     rule: str = ""
     evidence: list[Evidence] = field(default_factory=list)
+    #: for an inferred step, the interval the evidence allows (seconds from the first event)
+    window: tuple[float, float] | None = None
 
     def step(self) -> dict[str, Any]:
         return {self.op: self.args}
@@ -93,6 +97,8 @@ class JobGuess:
     type_basis: str
     versions: list[int] = field(default_factory=lambda: [1])
     run_for: float | None = None
+    #: the edges it ran on when the logs show it skipped a connected edge (a selector the logs imply) [I]
+    only_on: list[str] | None = None
 
 
 @dataclass
@@ -113,6 +119,33 @@ class Reconstruction:
     unplaced: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     name: str = "incident"
+    #: the logs' diagnosis: pending executions per class (the premise a what-if stands on)
+    classes: dict[str, int] = field(default_factory=dict)
+    #: conformance of the no-fix replay with the logs, as written into the file (``incident.conformance``)
+    agreement: dict[str, Any] | None = None
+    sources: list[str] = field(default_factory=list)
+
+    def basis(self) -> dict[str, list[str]]:
+        """Which steps and timings are inferred or default (how sure the replay is)."""
+        steps = [f"{_describe(s)} at t={s.t:.3f}s" + (f" (the evidence allows {s.window[0]:.3f}s … {s.window[1]:.3f}s)"
+                                                     if s.window else "") for s in self.steps if s.basis == "inferred"
+                 and s.op != "up"]
+        inferred = [f"{k} = {format_duration(g.value)} ({g.rule})" for k, g in self.timings.items()
+                    if g.basis == "inferred"]
+        default = [k for k, g in self.timings.items() if g.basis == "default"]
+        return {"inferred steps": steps, "inferred timings": inferred, "default timings": default}
+
+    def incident_doc(self) -> dict[str, Any]:
+        """The ``incident:`` block: what the logs show, which the replay must reproduce before any what-if."""
+        doc: dict[str, Any] = {"logs": list(self.sources), "verdict": self.verdict or "unknown",
+                               "classes": dict(self.classes), "fix": str(self.fix.value)}
+        if self.agreement is not None:
+            doc["conformance"] = self.agreement
+        b = self.basis()
+        doc["inferred_steps"] = b["inferred steps"]
+        doc["inferred_timings"] = b["inferred timings"]
+        doc["default_timings"] = b["default timings"]
+        return doc
 
     def table(self) -> pd.DataFrame:
         """One row per step: t, step, basis, evidence."""
@@ -168,8 +201,15 @@ class Reconstruction:
         doc: dict[str, Any] = {"name": self.name, "description": "reconstructed from logs by repro inspect --scenario",
                                "timings": self.timings_doc(), "fix": self.fix.value, "edges": list(self.edges),
                                "steps": steps}
+        labels: dict[str, dict[str, str]] = {}
+        for g in self.jobs.values():
+            for e in g.only_on or []:
+                labels.setdefault(e, {})[_selector_key(g.name)] = "selected"
+        if labels:
+            doc["labels"] = {e: labels[e] for e in sorted(labels, key=_natural)}
         if self.verdict:
-            doc["expect"] = {"verdict": self.verdict}
+            doc["expect"] = {"verdict": self.verdict, "classes": dict(self.classes)}
+        doc["incident"] = self.incident_doc()
         return doc
 
     def job_doc(self, job: JobGuess, version: int) -> dict[str, Any]:
@@ -179,10 +219,19 @@ class Reconstruction:
             count = max(1, round(job.run_for)) if job.run_for else 10
             interval = "1s"
         mapping = f'root = {{"job": "{job.name}", "version": {version}}}'
-        return {"name": job.name, "type": job.type,
-                "description": "written by repro inspect --scenario: the job's spec is not in the evidence",
-                "config": {"input": {"generate": {"mapping": mapping, "interval": interval, "count": count}},
-                           "output": {"stdout": {"codec": "lines"}}}}
+        doc: dict[str, Any] = {"name": job.name, "type": job.type,
+                               "description": "written by repro inspect --scenario: the job's spec is not in the "
+                                              "evidence"}
+        if job.only_on:
+            doc["selector"] = {"match_labels": {_selector_key(job.name): "selected"}}
+        doc["config"] = {"input": {"generate": {"mapping": mapping, "interval": interval, "count": count}},
+                         "output": {"stdout": {"codec": "lines"}}}
+        return doc
+
+
+def _selector_key(job: str) -> str:
+    """The label an inferred selector matches: one per job (``runs-<job>: selected``)."""
+    return "runs-" + re.sub(r"[^A-Za-z0-9_.-]", "_", job)[:50]
 
 
 def _describe(s: RStep) -> str:
@@ -244,9 +293,10 @@ def _parse_seconds(v: str | None) -> float | None:
 
 
 # -- the reconstruction ----------------------------------------------------------------------------------
-def reconstruct(events: pd.DataFrame, *, verdict: str | None = None, name: str = "incident") -> Reconstruction:
-    """The schedule ``events`` show. ``verdict`` is the diagnosis' verdict (computed when not given).
-    Raises :class:`ReproError` when nothing at all can be reconstructed."""
+def reconstruct(events: pd.DataFrame, *, verdict: str | None = None, name: str = "incident",
+                classes: dict[str, int] | None = None) -> Reconstruction:
+    """The schedule ``events`` show. ``verdict`` and ``classes`` are the diagnosis' (computed when not
+    given). Raises :class:`ReproError` when nothing at all can be reconstructed."""
     if events is None or events.empty or not (events["kind"] != "raw").any():
         raise ReproError("nothing could be reconstructed: the evidence has no parsed log events",
                          hint="pass the orchestrator's and the edges' logs")
@@ -259,12 +309,14 @@ def reconstruct(events: pd.DataFrame, *, verdict: str | None = None, name: str =
     if len(rec.steps) <= 1 and not rec.jobs and not rec.edges and not rec.unplaced:
         raise ReproError("nothing could be reconstructed: no node, job or fault is named in the evidence",
                          hint="pass the orchestrator's and the edges' logs (lines about nodes and jobs)")
-    if verdict is None:
+    if verdict is None or classes is None:
         from repro_lib.analysis import diagnose
 
         v = diagnose(events).verdict
-        verdict = v.verdict if v is not None else None
+        verdict = verdict if verdict is not None else v.verdict if v is not None else None
+        classes = classes if classes is not None else dict(v.classes) if v is not None else {}
     rec.verdict = verdict
+    rec.classes = dict(classes)
     return rec
 
 
@@ -279,6 +331,7 @@ class _Builder:
 
         self.roles = source_roles(ev)
         self.exact = ev[ev["source"].isin(EXACT_SOURCES) & ev["kind"].isin(["fault", "action"])]
+        self._loss: pd.Series | None = None
 
     # -- names ------------------------------------------------------------------------------------------
     def _names(self) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -372,6 +425,9 @@ class _Builder:
                                                   "median spacing of heartbeat lines", _ev(hb.iloc[0]))
         for k, d in self._edge_delays().items():
             got.setdefault(k, d)
+        reg = self._register_delay()
+        if reg is not None:
+            got.setdefault("transport_register_delay", reg)
         if "reeval_batch_delay" not in got:
             d = self._batch_delay()
             if d is not None:
@@ -399,7 +455,7 @@ class _Builder:
         out: dict[str, Guess] = {}
         for k in ("heartbeat_interval", "disconnect_timeout", "reeval_batch_delay", "restart_grace",
                   "connected_after", "lost_timeout", "edge_boot_delay", "execution_start_delay",
-                  "edge_reconnect_interval"):
+                  "edge_reconnect_interval", "transport_register_delay"):
             out[k] = got.get(k) or Guess(float(getattr(base, k)), "default", f"preset {preset.value}")
         if fix is None:
             redispatch = ((ev["kind"] == "dispatch") & (ev["state"] == "redispatch")).any()
@@ -431,6 +487,48 @@ class _Builder:
             if gaps:
                 out[name] = Guess(max(0.1, round(min(gaps), 1)), "inferred", rule, _ev(first.iloc[0]))
         return out
+
+    def _register_delay(self) -> Guess | None:
+        """transport_register_delay: a publish refused (node not connected in the transport) after the node's
+        handshake, while the orchestrator held it connected, shows the delay is longer than that gap; a
+        publish accepted after a handshake shows it is no longer than that gap. The middle of the two, or
+        the longest refused gap + 1 s when nothing bounds it above [I]."""
+        ev = self.ev
+        hs = ev[(ev["kind"] == "node") & (ev["state"] == "handshake") & ev["node"].notna()]
+        if hs.empty:
+            return None
+        pub = ev[(ev["kind"] == "publish") & ev["state"].isin(["refused", "published"]) & ev["node"].notna()]
+        pub = pub.drop_duplicates(["node", "execution", "t_s", "state"])
+        down = ev[(ev["kind"] == "node") & ev["state"].isin(["disconnected", "lost"]) & ev["node"].notna()]
+        lo: tuple[float, Any] | None = None
+        hi: tuple[float, Any] | None = None
+        for node, rows in pub.groupby("node", sort=False):
+            h = hs.loc[hs["node"] == node, "t_s"].to_numpy()
+            d = down.loc[down["node"] == node, "t_s"].to_numpy()
+            for r in rows.itertuples():
+                before = h[h <= r.t_s + 1e-9]
+                if not len(before) or ((d > before.max()) & (d <= r.t_s)).any():
+                    continue  # no handshake yet, or the node was disconnected since: not the transport's delay
+                gap = float(r.t_s - before.max())
+                if r.state == "refused" and (lo is None or gap > lo[0]):
+                    lo = (gap, r)
+                elif r.state == "published" and (hi is None or gap < hi[0]):
+                    hi = (gap, r)
+        if lo is None:
+            return None
+        if hi is not None and hi[0] <= lo[0]:
+            self.notes.append(f"transport_register_delay: a publish was refused {lo[0]:.3f}s after a handshake and "
+                              f"one accepted {hi[0]:.3f}s after another: no single delay fits; not inferred")
+            return None
+        if hi is not None:
+            value = round((lo[0] + hi[0]) / 2, 1)
+            rule = (f"a publish refused {lo[0]:.3f}s after its node's handshake and one accepted {hi[0]:.3f}s after "
+                    f"one: the middle of ({lo[0]:.3f}s, {hi[0]:.3f}s]")
+        else:
+            value = round(lo[0] + 1.0, 1)
+            rule = (f"a publish refused {lo[0]:.3f}s after its node's handshake, none accepted after one: that gap "
+                    "+ 1s (nothing bounds it above)")
+        return Guess(max(value, 0.1), "inferred", rule, _ev(lo[1]))
 
     def _batch_delay(self) -> Guess | None:
         ev = self.ev
@@ -472,13 +570,23 @@ class _Builder:
                            & ~ev["source"].isin(own))
                           | ((ev["kind"] == "state") & ev["execution"].notna() & ev["state"].isin(_ALIVE_EXEC))
                           | ((ev["kind"] == "deliver") & (ev["state"] == "delivered")))
-        # the edge's own lines that name it (a start banner's "NATS: connected" names no node: not counted)
+        # the edge's own lines that name it (a start banner's "NATS: connected" names no node: not counted);
+        # an edge saying it lost its connection is the start of a fault, not a sign of life
+        loss = self._loss_lines()
         mine = ev["source"].isin(own) & is_node & (ev["kind"] != "raw") \
-            & ~ev["msg"].isin(list(_TEARDOWN))
-        hb = is_node & ev["msg"].astype(str).str.contains("heartbeat", case=False)
-        if "level" in ev.columns:  # a failed heartbeat is no sign of life
-            hb &= ~ev["level"].astype(str).isin(["ERROR", "WARN"])
+            & ~ev["msg"].isin(list(_TEARDOWN)) & ~loss
+        hb = is_node & ev["msg"].astype(str).str.contains("heartbeat", case=False) & ~loss
         return ev[orch | mine | hb]
+
+    def _loss_lines(self) -> pd.Series:
+        """Lines that report a lost connection, a failure or a warning: never a sign of life."""
+        if self._loss is None:
+            ev = self.ev
+            text = ev["msg"].astype(str)
+            self._loss = text.str.contains(_LOSS, case=False, regex=True)
+            if "level" in ev.columns:
+                self._loss |= ev["level"].astype(str).str.upper().isin(["ERROR", "WARN", "WARNING", "ERR", "WRN"])
+        return self._loss
 
     def _lifecycle(self, names: dict[str, str], identities: dict[str, list[str]], t: dict[str, Guess],
                    first_step: float) -> list[str]:
@@ -509,7 +617,8 @@ class _Builder:
                         self.steps.append(RStep(s0, "join", edge, basis, rule, ev0))
                 else:
                     prev = ids[k - 1]
-                    self._down(edge, prev, s0, hb, timeout, check, ret=s0, reason="replaced by a new identity")
+                    if not self._is_down(edge, s0):  # a disconnect already placed its kill
+                        self._down(edge, prev, s0, hb, timeout, check, ret=s0, reason="replaced by a new identity")
                     self.steps.append(RStep(s0, "start", {"edges": [edge], "new_identity": True}, basis,
                                             rule or "a new node id under the same name", ev0))
                 # restarts of the same identity
@@ -518,6 +627,7 @@ class _Builder:
                     self.steps.append(RStep(float(r.t_s), "start", [edge], "logged", "", [_ev(r)]))
                 # disconnects: a return without a logged start is a partition (edge log present) or kill/start
                 self._disconnects(edge, node, starts, hs, hb, timeout, check, boot, last=(k == len(ids) - 1))
+                self._silent_returns(edge, node, starts, hs, hb, timeout, check, boot)
         return up_edges
 
     def _disconnects(self, edge: str, node: str, starts: pd.DataFrame, hs: pd.DataFrame, hb: float,
@@ -541,9 +651,7 @@ class _Builder:
                    if s.t > d - timeout - check - hb):
                 continue
             t_lo = d - timeout - check
-            own = self.speakers.loc[self.speakers["node"] == node, "source"].tolist()
-            talks_after = bool(((ev["t_s"] > d) & ev["source"].isin(own) & (ev["kind"] != "raw")
-                                & ~ev["msg"].isin(list(_TEARDOWN))).any())
+            talks_after = self._lived_past(node, d)
             op = "partition" if has_log and (ret is not None or talks_after) else "kill"
             rule_op = ("the edge's log goes on with no restart: its process lived, the orchestrator stopped hearing it"
                        if op == "partition" else "its log stops: a dead process" if has_log else
@@ -560,11 +668,61 @@ class _Builder:
                 self.steps.append(RStep(th, "heal", [edge], "inferred",
                                         f"re-handshake at {ret:.3f}s minus one heartbeat interval ({hb:g}s: the edge "
                                         "re-handshakes at its next heartbeat or reconnect), not before the disconnect",
-                                        [_ev(hs_row)]))
+                                        [_ev(hs_row)], window=(round(d, 3), round(ret, 3))))
             else:
                 self.steps.append(RStep(max(d, ret - boot), "start", [edge], "inferred",
-                                        f"re-handshake minus edge_boot_delay {boot:g}s", [_ev(hs_row)]))
+                                        f"re-handshake minus edge_boot_delay {boot:g}s", [_ev(hs_row)],
+                                        window=(round(d, 3), round(ret, 3))))
             done_until = ret
+
+    def _lived_past(self, node: str, d: float) -> bool:
+        """Whether the process behind ``node``'s own log wrote a line after ``d`` (before its log's next
+        ``EDGE: starting``, which is a new process, possibly under a new identity)."""
+        ev = self.ev
+        own = self.speakers.loc[self.speakers["node"] == node, "source"].tolist()
+        mine = ev["source"].isin(own)
+        nxt = ev[mine & (ev["msg"].astype(str) == "EDGE: starting") & (ev["t_s"] > d)]
+        until = float(nxt["t_s"].min()) if len(nxt) else float("inf")
+        return bool(((ev["t_s"] > d) & (ev["t_s"] < until) & mine & (ev["kind"] != "raw")
+                     & ~ev["msg"].isin(list(_TEARDOWN))).any())
+
+    def _is_down(self, edge: str, at: float) -> bool:
+        """Whether the steps placed so far leave ``edge`` killed or partitioned at ``at``."""
+        last = None
+        for s in sorted((s for s in self.steps if edge in _edges_of(s) and s.t <= at + 1e-9), key=lambda s: s.t):
+            last = s.op
+        return last in ("kill", "partition")
+
+    def _silent_returns(self, edge: str, node: str, starts: pd.DataFrame, hs: pd.DataFrame, hb: float,
+                        timeout: float, check: float, boot: float) -> None:
+        """A re-handshake with no disconnect and no start before it: the edge was cut off, or down, for less
+        than ``disconnect_timeout`` [I]. With its own log going on it was a partition, else kill + start."""
+        ev = self.ev
+        dis = ev[(ev["node"] == node) & (ev["kind"] == "node") & ev["state"].isin(["disconnected", "lost"])]
+        times = hs["t_s"].to_numpy()
+        for i in range(1, len(times)):
+            t0, ret = float(times[i - 1]), float(times[i])
+            if ((dis["t_s"] > t0) & (dis["t_s"] <= ret)).any() or \
+                    ((starts["t_s"] > t0) & (starts["t_s"] <= ret)).any():
+                continue
+            if any(s.op in ("kill", "partition", "restart_orchestrator", "start", "heal") and s.t > t0 - 1e-9
+                   and s.t <= ret + 1e-9 and (edge in _edges_of(s) or s.op == "restart_orchestrator")
+                   for s in self.steps):
+                continue
+            has_log = bool((self.speakers["node"] == node).any())
+            op = "partition" if has_log else "kill"
+            rule = ("back without a restart or a disconnect, its own log going on: the orchestrator stopped hearing "
+                    "it for less than disconnect_timeout" if op == "partition" else
+                    "back without a disconnect and no edge log to tell a dead process from a cut network: kill chosen")
+            self._down(edge, node, ret, hb, timeout, check, ret=ret, reason=rule, op=op, evidence=[_ev(hs.iloc[i])])
+            if op == "partition":
+                self.steps.append(RStep(max(ret - hb, t0), "heal", [edge], "inferred",
+                                        f"re-handshake at {ret:.3f}s minus one heartbeat interval ({hb:g}s)",
+                                        [_ev(hs.iloc[i])], window=(max(ret - hb, t0), ret)))
+            else:
+                self.steps.append(RStep(max(t0, ret - boot), "start", [edge], "inferred",
+                                        f"re-handshake minus edge_boot_delay {boot:g}s", [_ev(hs.iloc[i])],
+                                        window=(t0, ret)))
 
     def _down(self, edge: str, node: str, before: float, hb: float, timeout: float, check: float, *,
               ret: float | None, reason: str, op: str = "kill", lo_bound: float | None = None,
@@ -583,7 +741,11 @@ class _Builder:
             return
         dead = ev[(ev["node"] == node) & (ev["kind"] == "deliver") & ev["state"].isin(["lost", "dropped"])
                   & (ev["t_s"] > lo) & (ev["t_s"] <= before)]
-        hi = min([before] + ([float(dead["t_s"].iloc[0])] if len(dead) else []))
+        own = self.speakers.loc[self.speakers["node"] == node, "source"].tolist()
+        noticed = ev[self._loss_lines() & ev["source"].isin(own) & (ev["node"] == node) & (ev["t_s"] > lo)
+                     & (ev["t_s"] <= before)]
+        hi = min([before] + ([float(dead["t_s"].iloc[0])] if len(dead) else [])
+                 + ([float(noticed["t_s"].iloc[0])] if len(noticed) else []))
         why = [f"after its last sign of life at {lo:.3f}s"]
         if lo_bound is not None and lo_bound > lo:
             lo = lo_bound
@@ -597,6 +759,8 @@ class _Builder:
                 why = [f"back at {ret:.3f}s with no disconnect logged: down for less than disconnect_timeout"]
         if len(dead):
             why.append(f"before NATS dropped a message to it at {float(dead['t_s'].iloc[0]):.3f}s")
+        if len(noticed):
+            why.append(f"before its own log said it lost the connection at {float(noticed['t_s'].iloc[0]):.3f}s")
         t = lo + 0.001
         if t > hi:
             self.notes.append(f"{op} of {edge}: the evidence gives an empty window ({lo:.3f}s … {hi:.3f}s); "
@@ -607,9 +771,11 @@ class _Builder:
             evs.insert(0, _ev(alive.iloc[-1]))
         if len(dead):
             evs.append(_ev(dead.iloc[0]))
+        if len(noticed):
+            evs.append(_ev(noticed.iloc[0]))
         self.steps.append(RStep(round(t, 3), op, [edge], "inferred",
                                 f"{reason}; earliest time consistent: " + ", ".join(why) + f" (window ends {hi:.3f}s)",
-                                evs))
+                                evs, window=(round(min(lo, hi), 3), round(hi, 3))))
 
     # -- exact rows (the kit's own FAULT/ACTION lines) ----------------------------------------------------------
     def _exact_faults(self, names: dict[str, str]) -> tuple[list[str], set[str]]:
@@ -779,6 +945,7 @@ class _Builder:
                               [_ev(hs.sort_values("t_s").iloc[-1])]))
         if up_edges != list(identities) and not up_edges and identities:
             self.notes.append("no edge was up at the start of the evidence")
+        self._selectors(jobs, names, identities)
         joined = {s.args for s in steps if s.op == "join"}
         edges = [e for e in identities if e not in joined]
         unplaced = list(self.unplaced) + self._unplaced_tables()
@@ -788,6 +955,35 @@ class _Builder:
         return Reconstruction(edges=edges, names=names, identities=identities, steps=head + steps,
                               timings=timings, preset=preset, fix=fix, jobs=jobs, verdict=None, end=end,
                               unplaced=unplaced, notes=self.notes, name=name)
+
+    def _selectors(self, jobs: dict[str, JobGuess], names: dict[str, str], identities: dict[str, list[str]]) -> None:
+        """A job whose executions skip an edge the orchestrator held connected when it was deployed has a
+        selector the logs imply: its stand-in runs only on the edges it ran on (labelled) [I]."""
+        ev = self.ev
+        ex = ev[(ev["kind"] == "state") & ev["execution"].notna() & ev["node"].notna() & ev["job"].notna()]
+        node_ev = ev[(ev["kind"] == "node") & ev["node"].notna()]
+        up = node_ev[node_ev["state"].isin(["handshake", "connected"])]
+        down = node_ev[node_ev["state"].isin(["disconnected", "lost"])]
+        deploys = {s.args[0]: s.t for s in self.steps if s.op == "deploy" and s.args[1] == 1}
+        for g in jobs.values():
+            rows = ex[ex["job"] == g.name]
+            if rows.empty or g.name not in deploys:
+                continue
+            ran = {names.get(str(n), str(n)) for n in rows["node"].unique()}
+            t = deploys[g.name]
+            skipped = []
+            for n in up["node"].unique():
+                h = up.loc[(up["node"] == n) & (up["t_s"] <= t + 1e-6), "t_s"]
+                if not len(h) or ((down["node"] == n) & (down["t_s"] > h.max()) & (down["t_s"] <= t)).any():
+                    continue
+                edge = names.get(str(n), str(n))
+                if edge not in ran and edge in identities:
+                    skipped.append(edge)
+            if skipped:
+                g.only_on = sorted(ran & set(identities), key=_natural)
+                self.notes.append(f"job {g.name} ran only on {', '.join(g.only_on)} though "
+                                  f"{', '.join(sorted(skipped))} was connected when it was deployed: its stand-in "
+                                  f"selects those edges by a label ({_selector_key(g.name)}) [I]")
 
     def _unplaced_tables(self) -> list[str]:
         """CLI tables (node list) show states but no times: they place nothing."""
@@ -879,6 +1075,8 @@ def _header(rec: Reconstruction, sources: list[str]) -> str:
         ev = s.evidence[0] if s.evidence else None
         where = f' ← {ev.where()} "{ev.text}"' if ev else " ← (no line)"
         lines.append(f"# step {i} (t={s.t:.3f}s): {_describe(s)}{where} [{s.label()}]")
+        if s.window is not None:
+            lines.append(f"#     the evidence allows t={s.window[0]:.3f}s … {s.window[1]:.3f}s")
         for extra in s.evidence[1:3]:
             lines.append(f'#     also {extra.where()} "{extra.text}"')
     lines.append(f"# settle: until t={rec.end:.3f}s [inferred: the capture's end is not logged — its last event "
@@ -912,8 +1110,10 @@ def write_scenario(rec: Reconstruction, path: str | Path, *, sources: list[str] 
     jobs = [(g, v, out.parent / rec.job_file(stem, g.name, v)) for g in rec.jobs.values() for v in sorted(g.versions)]
     for _, _, p in jobs:
         check_file(p, "job file")
+    if sources is not None:
+        rec.sources = list(sources)
     doc = rec.scenario_doc(stem)
-    text = _header(rec, sources or []) + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    text = _header(rec, sources or []) + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=200)
     written = []
     for g, v, p in jobs:
         body = (f"{HEADER_MARK}: stand-in for job {g.name} (version {v}); its spec is not in the evidence.\n"

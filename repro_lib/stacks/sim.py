@@ -652,6 +652,13 @@ class SimStack(StackGuards):
         if restart:
             self.orch.restart(self.now, check_phase=phase)
         else:
+            # the banner the live orchestrator logs at start (repro_lib/emulator/orchestrator.py): its settings
+            t = self.timings
+            self.records.append(LogRecord(self.now, _ORCH, "INFO", "ORCHESTRATOR: started", (
+                ("restart", False), ("heartbeat_interval", f"{t.heartbeat_interval:g}s"),
+                ("disconnect_timeout", f"{t.disconnect_timeout:g}s"),
+                ("reeval_batch_delay", f"{t.reeval_batch_delay:g}s"),
+                ("fix", "+".join(self.policies.names)), ("preset", t.preset))))
             self.orch.start(self.now, check_phase=phase)
         self._flush_orch()
 
