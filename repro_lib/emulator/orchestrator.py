@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from repro_lib.emulator.runtime import Clock, EmulatorConfig, LogOut, Timers, connect_nats, route_outputs
+from repro_lib.emulator.runtime import Clock, EmulatorConfig, LogOut, Timers, connect_nats, route_outputs, subscribe
 from repro_lib.errors import JobSpecError
 from repro_lib.jobs import job_from_dict
 from repro_lib.model.orchestrator import Orchestrator
@@ -189,9 +189,10 @@ class OrchestratorProcess:
     async def run(self, stop: asyncio.Event) -> int:
         loop = asyncio.get_running_loop()
         self.timers = Timers(loop, self.clock, self._fire)
-        self.nc = await connect_nats(self.cfg.nats_url, "expanso-orchestrator", self.out, self.clock, _SOURCE)
+        self.nc = await connect_nats(self.cfg.nats_url, "expanso-orchestrator", self.out, self.clock, _SOURCE,
+                                     self.cfg.nats_timings)
         publisher = loop.create_task(self._publisher())
-        await self.nc.subscribe(ORCHESTRATOR_SUBJECT, cb=self._on_msg)
+        await subscribe(self.nc, ORCHESTRATOR_SUBJECT, self._on_msg)
         now = self.clock.now()
         t = self.cfg.timings
         if self.restored:

@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from repro_lib.emulator import natsopts
 from repro_lib.logfmt import FORMATS, LogRecord, format_record
 from repro_lib.model.types import Policies, Timer
 from repro_lib.timings import Timings, timings_from
 
-__all__ = ["UNIX_EPOCH", "Clock", "LogOut", "Timers", "EmulatorConfig", "connect_nats", "load_config",
+__all__ = ["UNIX_EPOCH", "Clock", "LogOut", "Timers", "EmulatorConfig", "connect_nats", "subscribe", "load_config",
            "run_main", "LEVELS"]
 
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -106,11 +107,13 @@ class Timers:
 
 # -- configuration ------------------------------------------------------------------------------
 class EmulatorConfig:
-    """What a process needs: timings, fixes, NATS URL, log format/level, data dir, API address."""
+    """What a process needs: timings, fixes, NATS URL and transport preset, log format/level, data dir,
+    API address."""
 
     def __init__(self, *, timings: Timings, policies: Policies, nats_url: str, log_format: str,
                  log_level: str, data_dir: Path, api_host: str = "0.0.0.0", api_port: int = 9010,
-                 name: str = "", labels: dict[str, str] | None = None) -> None:
+                 name: str = "", labels: dict[str, str] | None = None,
+                 nats_timings: str = natsopts.DEFAULT_NATS_TIMINGS) -> None:
         self.timings = timings
         self.policies = policies
         self.nats_url = nats_url
@@ -121,6 +124,7 @@ class EmulatorConfig:
         self.api_port = api_port
         self.name = name
         self.labels = dict(labels or {})
+        self.nats_timings = nats_timings
 
 
 # node_manager / scheduler keys of the mounted config files -> Timings fields
@@ -160,7 +164,9 @@ def load_config(role: str, argv_config: str | None, argv_level: str | None,
     ``EXPANSO_EMULATOR_TIMINGS`` (JSON, e.g. ``{"preset": "fast"}`` or every field; it replaces the
     file's timings) and
     ``EXPANSO_EMULATOR_FIX`` (``none``, ``redispatch-on-join``, comma-separated) are how a stack
-    passes a scenario's timings and fixes to the emulated processes."""
+    passes a scenario's timings and fixes to the emulated processes;
+    ``EXPANSO_EMULATOR_NATS_TIMINGS`` (``real``, the default, or ``short``; file: ``nats.timings``) picks
+    the NATS client settings (:mod:`repro_lib.emulator.natsopts`)."""
     import yaml
 
     env = dict(os.environ if env is None else env)
@@ -204,6 +210,12 @@ def load_config(role: str, argv_config: str | None, argv_level: str | None,
     fmt = (env.get("EXPANSO_LOG_FORMAT") or _dig(doc, "log", "format") or "text").lower()
     if fmt not in FORMATS:
         raise SystemExit(f"{role}: unknown log format {fmt!r}; use one of {', '.join(FORMATS)}")
+    try:
+        nats_timings = natsopts.check_preset(env.get("EXPANSO_EMULATOR_NATS_TIMINGS", "").strip()
+                                             or _dig(doc, "nats", "timings") or natsopts.DEFAULT_NATS_TIMINGS,
+                                             "EXPANSO_EMULATOR_NATS_TIMINGS")
+    except ValueError as e:
+        raise SystemExit(f"{role}: {e}") from None
     nats_url = (env.get("EXPANSO_NATS_URL") or env.get("NATS_URL") or _dig(doc, "nats", "url")
                 or _dig(doc, "orchestrator", "nats", "url") or "nats://127.0.0.1:4222")
     data_dir = Path(env.get("EXPANSO_DATA_DIR") or _dig(doc, "data_dir")
@@ -218,15 +230,19 @@ def load_config(role: str, argv_config: str | None, argv_level: str | None,
             labels[k.strip()] = v.strip()
     return EmulatorConfig(timings=timings, policies=policies, nats_url=nats_url, log_format=fmt,
                           log_level=level, data_dir=data_dir, api_host=api_host, api_port=api_port,
-                          name=name, labels={str(k): str(v) for k, v in labels.items()})
+                          name=name, labels={str(k): str(v) for k, v in labels.items()},
+                          nats_timings=nats_timings)
 
 
 # -- NATS ---------------------------------------------------------------------------------------
-async def connect_nats(url: str, name: str, out: LogOut, clock: Clock, source: str) -> Any:
-    """Connect, retrying every 0.5 s until the server answers (a container may start before NATS);
-    reconnect forever afterwards."""
+async def connect_nats(url: str, name: str, out: LogOut, clock: Clock, source: str,
+                       nats_timings: str = natsopts.DEFAULT_NATS_TIMINGS) -> Any:
+    """Connect with the preset's client settings (``real``: nats.go's defaults and Bacalhau's
+    ``MaxReconnects(-1)``, see :mod:`.natsopts`), retrying every 0.5 s until the server answers (a
+    container may start before NATS); reconnect forever afterwards."""
     import nats
 
+    options = natsopts.connect_options(nats_timings)
     up = [False]  # connect attempts report their own failures below
 
     async def on_error(e: Exception) -> None:
@@ -244,18 +260,23 @@ async def connect_nats(url: str, name: str, out: LogOut, clock: Clock, source: s
     while True:
         attempt += 1
         try:
-            nc = await nats.connect(servers=[url], name=name, connect_timeout=2, allow_reconnect=True,
-                                    max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                    ping_interval=5, max_outstanding_pings=2, error_cb=on_error,
-                                    disconnected_cb=on_disconnected, reconnected_cb=on_reconnected)
+            nc = await nats.connect(servers=[url], name=name, error_cb=on_error, disconnected_cb=on_disconnected,
+                                    reconnected_cb=on_reconnected, **options)
             up[0] = True
-            out.log(clock.now(), source, "INFO", "NATS: connected", url=url, attempts=attempt)
+            out.log(clock.now(), source, "INFO", "NATS: connected", url=url, attempts=attempt,
+                    nats_timings=nats_timings, ping_interval=f"{options['ping_interval']:g}s",
+                    max_pings_out=options["max_outstanding_pings"])
             return nc
         except Exception as e:  # noqa: BLE001 - any failure: try again
             if attempt == 1 or attempt % 20 == 0:
                 out.log(clock.now(), source, "WARN", "NATS: connect failed, retrying", url=url,
                         err=type(e).__name__, attempts=attempt)
             await asyncio.sleep(0.5)
+
+
+async def subscribe(nc: Any, subject: str, cb: Callable[[Any], Any]) -> Any:
+    """``nc.subscribe`` with nats.go's slow-consumer limits (:data:`.natsopts.SUBSCRIBE_LIMITS`)."""
+    return await nc.subscribe(subject, cb=cb, **natsopts.subscribe_options())
 
 
 def run_main(coro_factory: Callable[[asyncio.Event], Any]) -> int:

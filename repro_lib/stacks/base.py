@@ -119,8 +119,9 @@ class LiveStack(StackGuards):
         if self.is_up:
             return
         self._mark_t0()
-        self.stack_log("ACTION: up", backend=self.backend, scenario=self.scenario.name)
         try:
+            self.stack_log("ACTION: up", backend=self.backend, scenario=self.scenario.name,
+                           **self.manifest_fields())
             self._start()
         except BaseException:
             self._safe_stop("up failed")
@@ -282,6 +283,13 @@ class LiveStack(StackGuards):
         return {"records": [], "_events": self.events_frame(), "raw_logs": self.logs, "epoch": self.t0}
 
     # -- for subclasses --------------------------------------------------------------------------------
+    def manifest_fields(self) -> dict[str, Any]:
+        """What this stack runs on beyond the scenario, as flat ``name: value`` pairs — the local stack's
+        nats-server (version, path, how it was chosen), its NATS timings preset, its log format. Written
+        on the run's ``ACTION: up`` line (``logs/stack.log``, and the events' ``detail``); may raise a
+        :class:`StackError` when what it names cannot be used (the stack then does not start)."""
+        return {}
+
     def _start(self) -> None:
         raise NotImplementedError
 

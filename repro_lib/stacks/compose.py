@@ -225,9 +225,14 @@ class ComposeStack(_DockerStack):
     def __init__(self, scenario: Any, seed: int = 0, *, image_tag: str | None = None, nats_image: str | None = None,
                  compose_file: str | Path | None = None, project: str | None = None,
                  work_dir: str | Path | None = None, progress: bool | Progress = True, keep: bool = False,
-                 ready_timeout: float = 60.0) -> None:
+                 ready_timeout: float = 60.0, log_format: str = "text") -> None:
+        if log_format != "text":  # before anything is created: refused in one line
+            raise StackError(f"--log-format {log_format} is not supported by the compose backend: the containers "
+                             "log in the format their config files set (config/*/*.yaml log.format: text)",
+                             hint="leave --log-format out, or use --backend local or sim")
         super().__init__(scenario, seed, work_dir=work_dir, progress=progress, keep=keep,
                          redactor=Redactor(secrets_from(os.environ)))
+        self.log_format = log_format
         self.compose_file = Path(compose_file or ROOT / "docker-compose.debug.yml").resolve()
         if not self.compose_file.is_file():
             raise StackError(f"compose file {self.compose_file} not found")
@@ -552,5 +557,5 @@ def _spec_yaml(spec: JobSpec) -> str:
 
 def make_compose_stack(scenario: Any, seed: int = 0, **options: Any) -> ComposeStack:
     """``STACKS["compose"]``: options ``image_tag`` (emulated|debug), ``nats_image``, ``keep``, ``work_dir``,
-    ``progress``, ``compose_file``, ``project``."""
+    ``progress``, ``compose_file``, ``project``, ``log_format`` (``text`` only: the containers' configs set it)."""
     return ComposeStack(scenario, seed, **options)

