@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from repro_lib.errors import ReproError
 from repro_lib.redact import redact
@@ -222,6 +222,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from repro_lib.scenario import Interrupted, load_scenario, run_scenario
 
     sc = load_scenario(args.scenario, args.sets)
+    gate = _premise(sc, args)
+    if gate is not None and gate.what_if and not gate.holds:
+        from repro_lib.incident import CANNOT_SAY
+
+        _say(gate.text())
+        return CANNOT_SAY
     # every destination is checked before the run, not after it
     png_out = check_file(args.png, "--png", suffixes=FIGURE_SUFFIXES) if args.png else None
     json_out = check_file(args.json_path, "--json") if args.json_path else None
@@ -270,12 +276,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
         _say(f"timeline: {_save_figure(plot_run(run), png_out)}")
     if out_dir is not None:
         _say(f"run folder: {args.out}")
+    if gate is not None and not args.quiet:
+        _say("")
+        if gate.what_if:
+            _say(gate.answer(run))
+        _say(gate.text())
     if interrupted is not None:
         raise interrupted
     if run.error:
         print(redact(f"repro: {run.error}"), file=sys.stderr)
         return 2
     return 0 if run.matches_expect()[0] else 1
+
+
+def _premise(sc: object, args: argparse.Namespace) -> Any:
+    """A scenario reconstructed from logs: its no-fix replay must reproduce the logs before a fix's answer
+    (repro_lib/incident.py: premise)."""
+    from repro_lib.incident import premise
+
+    return premise(sc, list(args.sets or []), seed=args.seed)  # type: ignore[arg-type]
 
 
 def _say(text: str) -> None:
@@ -367,7 +386,7 @@ class _ReadBar:
 
 def _inspect_scenario(args: argparse.Namespace, result: object, out: Path | None) -> int:
     """``inspect --scenario/--conformance``: the reconstructed schedule, the scenario file, conformance."""
-    from repro_lib.analysis.conformance import disagreements, summary
+    from repro_lib.analysis.conformance import agreement, disagreements, summary
     from repro_lib.analysis.reconstruct import locate, reconstruct, write_scenario
     from repro_lib.incident import conformance
 
@@ -377,15 +396,17 @@ def _inspect_scenario(args: argparse.Namespace, result: object, out: Path | None
     for p in map(Path, args.paths):
         logs += sorted(q for q in p.rglob("*.log") if q.is_file()) if p.is_dir() else [p]
     rec = locate(reconstruct(events, verdict=diag.verdict.verdict if diag.verdict else None,
+                             classes=dict(diag.verdict.classes) if diag.verdict else {},
                              name=out.stem if out else "incident"), logs)
     _say(result.text())  # type: ignore[attr-defined]
     _say("")
     _say(rec.text())
+    table = conformance(events, rec)
+    rec.agreement = agreement(table)
     if out is not None:
         written = write_scenario(rec, out, sources=[p.name for p in logs])
         _say(f"scenario: {written[0]}" + (f" (job stand-ins: {', '.join(p.name for p in written[1:])})"
                                           if len(written) > 1 else ""))
-    table = conformance(events, rec)
     bad = disagreements(table)
     _say("")
     if len(bad):

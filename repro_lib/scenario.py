@@ -219,7 +219,9 @@ def parse_scenario(doc: Any, *, path: Path | None = None, sets: list[str] | None
     for f in fixes:
         if f not in FIXES:
             raise ScenarioError(f"unknown fix {f!r}", path=where, hint=f"use one of {', '.join(FIXES)}")
-    edges = doc.get("edges") or ["edge1", "edge2"]
+    edges = doc.get("edges")
+    if edges is None:  # `edges: []` is a stack whose every edge joins later
+        edges = ["edge1", "edge2"]
     if not isinstance(edges, list) or not all(isinstance(e, str) and e for e in edges):
         raise ScenarioError("`edges` must be a list of names", path=where)
     for e in edges:

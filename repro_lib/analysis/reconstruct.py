@@ -40,7 +40,7 @@ _ALIVE_EXEC = {"running", "completed", "Running", "Completed", "Publishing"}
 _TEARDOWN = {"EDGE: shutting down", "ORCHESTRATOR: shutting down"}
 #: an edge's words for losing its orchestrator (the start of a fault, never a sign of life)
 _LOSS = r"connection lost|lost connection|disconnected|reconnect|timed? ?out|no responders|unreachable|closed"
-_OP_ORDER = {"restart_orchestrator": 0, "kill": 1, "partition": 2, "heal": 3, "start": 4, "join": 5,
+_OP_ORDER = {"restart_orchestrator": 0, "join": 0.5, "kill": 1, "partition": 2, "heal": 3, "start": 4,
              "deploy": 6, "stop_job": 7}
 
 
@@ -373,6 +373,7 @@ class _Builder:
             names.setdefault(logged, safe)
             identities.setdefault(safe, []).append(n)
         self.first = first
+        self._ids_of = identities
         return names, identities
 
     def _single_node_logs(self) -> list[str]:
@@ -458,12 +459,36 @@ class _Builder:
                   "edge_reconnect_interval", "transport_register_delay"):
             out[k] = got.get(k) or Guess(float(getattr(base, k)), "default", f"preset {preset.value}")
         if fix is None:
+            fix = self._fix_from_marks()
+        if fix is None:
             redispatch = ((ev["kind"] == "dispatch") & (ev["state"] == "redispatch")).any()
             fix = Guess("none", "default", "no line names a fix" + (
                 "; the logs show re-dispatches, so some fix was on: try --set fix=…" if redispatch else ""))  # type: ignore[arg-type]
             if redispatch:
                 self.unplaced.append("which fix was on: the logs show re-dispatches but no line names the fix")
         return out, preset, fix
+
+    def _fix_from_marks(self) -> Guess | None:
+        """The fix whose own lines the logs carry (no line names it): A's retries under RetryStrategyBlock,
+        B's and E's re-dispatch reasons, C's data planes, D's assignment requests [I: the kit's own lines;
+        a build of upstream's design C logs 'Data plane started' and 'publisher reset' the same way]."""
+        ev = self.ev
+        msg = ev["msg"].astype(str)
+        detail = ev["detail"].astype(str)
+        marks = [("block", msg.str.contains("Failed to send execution assignment - retrying", regex=False)),
+                 ("redispatch-on-join", msg.str.contains("Re-dispatching pending execution", regex=False)
+                  & detail.str.contains("reason=node-join", regex=False)),
+                 ("sequence-replay", msg.isin(["Data plane started", "publisher reset - clearing pending messages"])),
+                 ("edge-reconcile", msg == "API: assignments requested"),
+                 ("pending-timeout", msg.str.contains("Re-dispatching pending execution", regex=False)
+                  & detail.str.contains("reason=pending-timeout", regex=False))]
+        found = [(name, ev[m].iloc[0]) for name, m in marks if bool(m.any())]
+        if not found:
+            return None
+        names = [n for n, _ in found]
+        first = found[0][1]
+        return Guess(",".join(names), "inferred", "the logs carry its own lines: " + ", ".join(
+            f"{n} ({_text(r.msg, str(r.msg))[:60]})" for n, r in found), _ev(first))  # type: ignore[arg-type]
 
     def _edge_delays(self) -> dict[str, Guess]:
         """edge_boot_delay: an ``EDGE: starting`` line to its node's next handshake; execution_start_delay:
@@ -621,13 +646,24 @@ class _Builder:
                         self._down(edge, prev, s0, hb, timeout, check, ret=s0, reason="replaced by a new identity")
                     self.steps.append(RStep(s0, "start", {"edges": [edge], "new_identity": True}, basis,
                                             rule or "a new node id under the same name", ev0))
-                # restarts of the same identity
+                # restarts of the same identity (a disconnect logged in between bounds the kill like any other)
+                dis = ev[mine & (ev["kind"] == "node") & ev["state"].isin(["disconnected", "lost"])
+                         & ~ev["source"].isin(self.speakers["source"].tolist())]
+                prev_t = float(starts["t_s"].iloc[0]) if len(starts) else -1.0
                 for r in starts.iloc[1:].itertuples():
-                    self._down(edge, node, float(r.t_s), hb, timeout, check, ret=float(r.t_s), reason="restarted")
+                    gone = dis[(dis["t_s"] > prev_t) & (dis["t_s"] <= r.t_s)]
+                    if len(gone):
+                        d = float(gone["t_s"].iloc[0])
+                        self._down(edge, node, d, hb, timeout, check, ret=float(r.t_s), reason="restarted",
+                                   lo_bound=d - timeout - check, evidence=[_ev(gone.iloc[0])])
+                    else:
+                        self._down(edge, node, float(r.t_s), hb, timeout, check, ret=float(r.t_s), reason="restarted")
                     self.steps.append(RStep(float(r.t_s), "start", [edge], "logged", "", [_ev(r)]))
+                    prev_t = float(r.t_s)
                 # disconnects: a return without a logged start is a partition (edge log present) or kill/start
                 self._disconnects(edge, node, starts, hs, hb, timeout, check, boot, last=(k == len(ids) - 1))
                 self._silent_returns(edge, node, starts, hs, hb, timeout, check, boot)
+                self._unexplained_drops(edge, node, hb, timeout, check)
         return up_edges
 
     def _disconnects(self, edge: str, node: str, starts: pd.DataFrame, hs: pd.DataFrame, hb: float,
@@ -648,8 +684,11 @@ class _Builder:
                 done_until = ret
                 continue  # a logged restart covers it (placed above)
             if any(s.op in ("kill", "partition") and edge in _edges_of(s) and s.t <= d for s in self.steps
-                   if s.t > d - timeout - check - hb):
+                   if s.t > d - timeout - check - hb) or self._is_down(edge, d):
                 continue
+            if not last and bool(((ev["node"] != node) & (ev["msg"].astype(str) == "EDGE: starting")
+                                  & ev["node"].isin(self._ids_of.get(edge, [])) & (ev["t_s"] <= d)).any()):
+                continue  # the old identity's disconnect, after its successor started: nothing happened to the edge
             t_lo = d - timeout - check
             talks_after = self._lived_past(node, d)
             op = "partition" if has_log and (ret is not None or talks_after) else "kill"
@@ -724,6 +763,40 @@ class _Builder:
                                         f"re-handshake minus edge_boot_delay {boot:g}s", [_ev(hs.iloc[i])],
                                         window=(t0, ret)))
 
+    def _unexplained_drops(self, edge: str, node: str, hb: float, timeout: float, check: float) -> None:
+        """A message NATS dropped for ``node`` while no placed step has the edge down: it was cut off (the
+        drop says partitioned, or its own log goes on) or dead, since its last sign of life [I]. It comes
+        back at its next sign of life; with none, the evidence does not show it return."""
+        ev = self.ev
+        drops = ev[(ev["node"] == node) & (ev["kind"] == "deliver") & ev["state"].isin(["lost", "dropped"])]
+        for r in drops.itertuples():
+            d = float(r.t_s)
+            if self._is_down(edge, d) or any(s.op == "restart_orchestrator" and s.t <= d <= s.t + 60
+                                             for s in self.steps):
+                continue
+            said_partition = "partition" in str(r.msg).lower()
+            op = "partition" if said_partition or self._lived_past(node, d) else "kill"
+            self._down(edge, node, d + 1e-6, hb, timeout, check, ret=None, op=op, evidence=[_ev(r)],
+                       reason=("NATS dropped a message to it as partitioned" if said_partition else
+                               "NATS dropped a message to it and its own log goes on" if op == "partition" else
+                               "NATS had no subscriber for it"))
+            alive = self._alive(node)
+            back = alive[alive["t_s"] > d]
+            ids = self._ids_of.get(edge, [node])
+            later = ev[ev["node"].isin(ids) & (ev["t_s"] > d) & ((ev["msg"].astype(str) == "EDGE: starting") | (
+                (ev["node"] != node) & (ev["kind"] == "node") & (ev["state"] == "handshake")))]
+            if len(later) and (not len(back) or float(later["t_s"].iloc[0]) <= float(back["t_s"].iloc[0])):
+                continue  # a later start (or a new identity) brings it back: placed with that start
+            if len(back):
+                b = float(back["t_s"].iloc[0])
+                self.steps.append(RStep(max(d, b - 0.001), "heal" if op == "partition" else "start", [edge],
+                                        "inferred", "just before its next sign of life", [_ev(back.iloc[0])],
+                                        window=(round(d, 3), round(b, 3))))
+            else:  # the logs judge it by what they show: a node believed connected, so nothing after shows the cut
+                self.steps.append(RStep(d + 0.001, "heal" if op == "partition" else "start", [edge], "inferred",
+                                        "nothing after the drop shows it still cut off: back just after it [I]",
+                                        [_ev(r)], window=(round(d, 3), round(self.ev["t_s"].max(), 3))))
+
     def _down(self, edge: str, node: str, before: float, hb: float, timeout: float, check: float, *,
               ret: float | None, reason: str, op: str = "kill", lo_bound: float | None = None,
               evidence: list[Evidence] | None = None) -> None:
@@ -794,9 +867,11 @@ class _Builder:
                 continue
             edge = names.get(str(r.node)) or names.get(target) or safe_edge_name(target or str(r.node))
             covered.add(edge)
-            if state == "start" and edge not in up and not any(
-                    edge in _edges_of(s) for s in self.steps) and r.t_s <= self._first_step + 1e-9:
-                up.append(edge)
+            if state == "start" and edge not in up and not any(edge in _edges_of(s) for s in self.steps):
+                if r.t_s <= self._first_step + 1e-9:
+                    up.append(edge)
+                else:  # its first start, well after the stack's: it joins then
+                    self.steps.append(RStep(float(r.t_s), "join", edge, "logged", "", [_ev(r)]))
                 continue
             if state == "start":
                 args: Any = {"edges": [edge], "new_identity": True} if f.get("new_identity") == "true" else [edge]
@@ -882,9 +957,9 @@ class _Builder:
             stop = before[before["msg"] == "ORCHESTRATOR: shutting down"]
             if len(stop):
                 t0, basis, rule, e = float(stop["t_s"].iloc[-1]), "logged", "", [_ev(stop.iloc[-1]), _ev(r)]
-            else:
-                t0 = float(before["t_s"].max()) if len(before) else max(0.0, r.t_s - 5.0)
-                basis, rule = "inferred", "from the orchestrator's last line before it started again"
+            else:  # it was alive at its last line: down just after it
+                t0 = float(before["t_s"].max()) + 0.001 if len(before) else max(0.0, r.t_s - 5.0)
+                basis, rule = "inferred", "just after the orchestrator's last line before it started again"
                 e = ([_ev(before.iloc[-1])] if len(before) else []) + [_ev(r)]
             down = max(0.001, float(r.t_s) - t0)
             self.steps.append(RStep(t0, "restart_orchestrator", {"downtime": format_duration(round(down, 3))},
@@ -898,7 +973,10 @@ class _Builder:
         self._t = timings
         jobs = self._jobs()
         job_steps = [s.t for s in self.steps]
-        self._first_step = min(job_steps) if job_steps else float("inf")
+        # `up` starts the edges that start with the stack (within the slack of a boot); an edge that starts
+        # later — a slow container, an edge added by hand — joins when the logs show it start
+        slack = max(2.0, 2 * timings["edge_boot_delay"].value)
+        self._first_step = min(job_steps + [slack])
         if not self.exact.empty and (self.exact["kind"] == "fault").any():
             up_edges, covered = self._exact_faults(names)
             self.notes.append("faults from the capture's own FAULT lines (" +
@@ -1022,9 +1100,9 @@ def _merge(steps: list[RStep]) -> list[RStep]:
                 and abs(p.t - s.t) < 0.0005 and p.basis == s.basis and type(p.args) is type(s.args)
                 and (not isinstance(s.args, dict) or p.args.get("new_identity") == s.args.get("new_identity"))):
             if isinstance(p.args, dict):
-                p.args = {**p.args, "edges": p.args["edges"] + s.args["edges"]}
+                p.args = {**p.args, "edges": list(dict.fromkeys(p.args["edges"] + s.args["edges"]))}
             else:
-                p.args = p.args + s.args
+                p.args = list(dict.fromkeys(p.args + s.args))
             p.evidence += s.evidence
             continue
         out.append(s)
