@@ -44,6 +44,7 @@ class Run:
     error: str | None = None
     epoch: datetime = EPOCH
     raw_logs: Path | None = None     # a folder of captured log files (live stacks): copied as logs/
+    stack: dict[str, Any] = field(default_factory=dict)  # what a live stack ran on (nats-server version, path…)
     _events: pd.DataFrame | None = field(default=None, repr=False)
     _verdict: Verdict | None = field(default=None, repr=False)
     _checks: list[Any] | None = field(default=None, repr=False)
@@ -321,6 +322,7 @@ class Run:
             "steps": self.steps,
             "error": self.error,
             "records": len(self.records),
+            "stack": self.stack,
         }
 
 

