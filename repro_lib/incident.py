@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from repro_lib.analysis.conformance import COLUMNS, compare, disagreements, observe, row, summary, tolerance
-from repro_lib.analysis.reconstruct import Reconstruction, locate, reconstruct, write_scenario
+from repro_lib.analysis.reconstruct import Reconstruction, locate, one_incident, reconstruct, write_scenario
 from repro_lib.durations import format_duration
 from repro_lib.errors import ReproError
 from repro_lib.inspect import Inspection, inspect_paths
@@ -252,6 +252,7 @@ def conformance(real_events: pd.DataFrame, reconstruction: Reconstruction, *, fi
         sets = [f"fix={fix}"] if fix and fix != rec.fix.value else []
         run = run_scenario(load_scenario(path, sets), seed=seed)
     tol = tolerance(rec)
+    real_events, _ = one_incident(real_events)  # the rows the reconstruction read, on its clock
     real = observe(real_events, rec.names, rec.verdict)
     model = observe(run.events, None, run.verdict.verdict)
     # the model names its nodes by the scenario's edge names already

@@ -29,7 +29,7 @@ from repro_lib.redact import redact
 from repro_lib.timings import PRESETS, Timings, timings_from
 
 __all__ = ["Evidence", "RStep", "Guess", "JobGuess", "Reconstruction", "reconstruct", "locate",
-           "write_scenario", "safe_edge_name", "HEADER_MARK", "EXACT_SOURCES"]
+           "write_scenario", "safe_edge_name", "HEADER_MARK", "EXACT_SOURCES", "one_incident"]
 
 #: the first line of every file this module writes (how :func:`repro_lib.output.is_ours` knows them)
 HEADER_MARK = "# reconstructed by: repro inspect"
@@ -303,9 +303,17 @@ def reconstruct(events: pd.DataFrame, *, verdict: str | None = None, name: str =
     ev = events.copy()
     if "msg" not in ev.columns:
         ev["msg"] = None
+    ev, sanity = one_incident(ev)
     timed = ev[ev["t_s"].notna()].sort_values("t_s", kind="stable").reset_index(drop=True)
     b = _Builder(timed, ev)
+    b.notes += sanity
     rec = b.build(name)
+    span = float(timed["t_s"].max() - timed["t_s"].min()) if len(timed) else 0.0
+    longest = max((s.t for s in rec.steps), default=0.0)
+    if longest > span + 3600.0:  # a guard: every step lies inside the evidence (+ the settle)
+        raise ReproError(f"nothing could be reconstructed: a step at {format_duration(longest)} lies outside the "
+                         f"evidence's own span ({format_duration(span)})",
+                         hint="pass the logs of one incident (one cluster, one period)")
     if len(rec.steps) <= 1 and not rec.jobs and not rec.edges and not rec.unplaced:
         raise ReproError("nothing could be reconstructed: no node, job or fault is named in the evidence",
                          hint="pass the orchestrator's and the edges' logs (lines about nodes and jobs)")
@@ -318,6 +326,55 @@ def reconstruct(events: pd.DataFrame, *, verdict: str | None = None, name: str =
     rec.verdict = verdict
     rec.classes = dict(classes)
     return rec
+
+
+#: a time before this (1970-01-02) is a time of day with no date: its file named none
+_UNDATED_BEFORE = 86400.0
+#: sources more than this far apart in time are different incidents, not one
+_UNRELATED_GAP = 6 * 3600.0
+
+
+def one_incident(ev: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of one incident. Rows with only a time of day are placed only against dated rows of their own
+    file: in a file with no dated row, beside dated files, they are set aside (said in a note). Files whose
+    dated rows lie more than 6 h apart from every other file's are another incident: refused in one line."""
+    notes: list[str] = []
+    if "t" not in ev.columns or not len(ev):
+        return ev, notes
+    stamp = pd.to_datetime(ev["t"], utc=True, errors="coerce")
+    ev = ev.assign(_abs=(stamp - pd.Timestamp(0, tz="UTC")).dt.total_seconds())
+    t = ev["_abs"]
+    dated_src = set(ev.loc[t >= _UNDATED_BEFORE, "source"].astype(str))
+    undated_only = [s for s in ev.loc[t.notna() & (t < _UNDATED_BEFORE), "source"].astype(str).unique()
+                    if s not in dated_src]
+    if dated_src and undated_only:
+        for s in sorted(undated_only):
+            notes.append(f"{s}: its lines carry a time of day and no date, and no line of its own is dated: not "
+                         "placed against the other files (pass --date YYYY-MM-DD to date it)")
+        ev = ev[~ev["source"].astype(str).isin(undated_only)]
+        t = ev["_abs"]
+        if t.notna().any():  # the evidence starts at its first remaining line
+            ev = ev.assign(t_s=ev["t_s"] - float(ev["t_s"].min()))
+    dated = ev[t >= _UNDATED_BEFORE]
+    if dated_src and len(dated):
+        spans = dated.groupby(dated["source"].astype(str))["_abs"].agg(["min", "max"]).sort_values("min")
+        groups: list[list[str]] = []
+        end = -float("inf")
+        for src, r in spans.iterrows():
+            if not groups or r["min"] - end > _UNRELATED_GAP:
+                groups.append([])
+            groups[-1].append(str(src))
+            end = max(end, float(r["max"]))
+        if len(groups) > 1:
+            def _when(g: list[str]) -> str:
+                lo = pd.Timestamp(float(spans.loc[g, "min"].min()), unit="s", tz="UTC")
+                hi = pd.Timestamp(float(spans.loc[g, "max"].max()), unit="s", tz="UTC")
+                return f"{', '.join(g[:3])}{' …' if len(g) > 3 else ''} ({lo:%Y-%m-%d %H:%M} … {hi:%Y-%m-%d %H:%M} UTC)"
+
+            raise ReproError("these logs are not one incident: " + "; ".join(_when(g) for g in groups[:3])
+                             + f" are more than {_UNRELATED_GAP / 3600:g} h apart",
+                             hint="reconstruct one incident at a time: pass the files of one period")
+    return ev.drop(columns=["_abs"]), notes
 
 
 class _Builder:
@@ -817,7 +874,8 @@ class _Builder:
         own = self.speakers.loc[self.speakers["node"] == node, "source"].tolist()
         noticed = ev[self._loss_lines() & ev["source"].isin(own) & (ev["node"] == node) & (ev["t_s"] > lo)
                      & (ev["t_s"] <= before)]
-        hi = min([before] + ([float(dead["t_s"].iloc[0])] if len(dead) else [])
+        # a dropped message was published a NATS hop (1 ms in the model) before its drop line
+        hi = min([before] + ([float(dead["t_s"].iloc[0]) - 0.002] if len(dead) else [])
                  + ([float(noticed["t_s"].iloc[0])] if len(noticed) else []))
         why = [f"after its last sign of life at {lo:.3f}s"]
         if lo_bound is not None and lo_bound > lo:
@@ -826,10 +884,13 @@ class _Builder:
                    f"{timeout:g}s + health check {check:g}s earlier"]
         if lo_bound is None and ret is not None:
             # no disconnect logged before it came back: it was down for less than the timeout
-            no_dc = ret - timeout + hb
+            no_dc = ret - timeout + hb  # late enough that no heartbeat phase gives a disconnect before ret
+            if no_dc > hi:  # the evidence says earlier: the health check's phase let it be back in time
+                no_dc = ret - timeout - check
             if no_dc > lo:
                 lo = no_dc
-                why = [f"back at {ret:.3f}s with no disconnect logged: down for less than disconnect_timeout"]
+                why = [f"back at {ret:.3f}s with no disconnect logged: down for less than disconnect_timeout "
+                       "(+ a health-check period when the evidence needs it)"]
         if len(dead):
             why.append(f"before NATS dropped a message to it at {float(dead['t_s'].iloc[0]):.3f}s")
         if len(noticed):
