@@ -86,16 +86,25 @@ CREATED_MSG = "REEVALUATOR: Created evaluation for job"
 # the one plain `log` message whose detail the fast path keeps (it names the edge's node)
 EDGE_CONNECTED_MSG = "Edge connected to orchestrator"
 PUBLISH_CHECK_MSG = "PUBLISH: Checking node connection"
-# our instrumented keys first, then the upstream (Bacalhau) ones — repro_lib.capture.upstream
-NODE_KEYS = ("node_id", "target_node", *(k for k, v in _up.FIELD_KEYS.items() if v == "node" and k != "node_id"))
-JOB_KEYS = ("job", "job_id", *(k for k, v in _up.FIELD_KEYS.items() if v == "job" and k not in ("job", "job_id")))
+# other spellings of the id keys that Go logs use (docs/seed-style-logs.md): camelCase with a lower-case
+# "Id", short forms; read after ours and the upstream ones
+ALIAS_KEYS = {"exec_id": "execution", "executionId": "execution", "execID": "execution", "exec": "execution",
+              "nodeId": "node", "targetNode": "node", "target_node_id": "node", "jobId": "job"}
+# our instrumented keys first, then the upstream (Bacalhau) ones — repro_lib.capture.upstream — then the aliases
+NODE_KEYS = ("node_id", "target_node", *(k for k, v in _up.FIELD_KEYS.items() if v == "node" and k != "node_id"),
+             *(k for k, v in ALIAS_KEYS.items() if v == "node"))
+JOB_KEYS = ("job", "job_id", *(k for k, v in _up.FIELD_KEYS.items() if v == "job" and k not in ("job", "job_id")),
+            *(k for k, v in ALIAS_KEYS.items() if v == "job"))
 EXEC_KEYS = ("execution_id",
-             *(k for k, v in _up.FIELD_KEYS.items() if v == "execution" and k != "execution_id"))
+             *(k for k, v in _up.FIELD_KEYS.items() if v == "execution" and k != "execution_id"),
+             *(k for k, v in ALIAS_KEYS.items() if v == "execution"))
+#: keys that carry a job's name (not its id) on a job line or a reconciler line; ``name`` only there
+JOB_NAME_KEYS = ("job_name", "jobName", "jobname", "JobName", "name")
 _OURS = {"node_id", "target_node", "job", "job_id", "execution_id"}
 # a line that may hold something only the per-line parser reads: an upstream key, a `[Key:value]`
 # field, an upstream message text, a console line without `>` (zerolog >= 1.6), a compose, journald
 # or collector prefix, colour codes. The vectorised path sends such lines to the per-line parser.
-_UP_KEYS = sorted({k for k in (*_up.FIELD_KEYS, *_up.LIST_FIELD_KEYS)} - _OURS)
+_UP_KEYS = sorted({k for k in (*_up.FIELD_KEYS, *_up.LIST_FIELD_KEYS, *ALIAS_KEYS)} - _OURS)
 UPSTREAM_HINT = (
     r"(?:^|[ ,{\[])(?:" + "|".join(re.escape(k) for k in _UP_KEYS) + r')(?:=|":|:)'
     + "|" + "|".join(re.escape(m) if not m.startswith("re:") else m[3:].lstrip("^").rstrip("$")
@@ -130,7 +139,7 @@ EDGE_SIDE_PATTERNS = tuple(re.compile(m[3:] if m.startswith("re:") else re.escap
 
 
 #: the kinds of row that can bear on a verdict (``analysis.delivery.relevant``; ``condense`` keeps them all)
-RELEVANT_KINDS = ("state", "dispatch", "publish", "deliver", "node", "fault", "eval", "action")
+RELEVANT_KINDS = ("state", "dispatch", "publish", "deliver", "node", "fault", "eval", "action", "reconcile")
 #: the first words of the lines only an edge of ours writes
 EDGE_MESSAGES = ("EDGE:", "Edge connected to orchestrator")
 
@@ -264,8 +273,86 @@ def render(v: object) -> str:
     return v
 
 
+# ---- seed-style messages (docs/seed-style-logs.md) ----------------------------------------------
+# The instrumented messages with words after them ("REEVALUATOR: Created evaluation for job j-1 (trigger=…)")
+# read as the message they extend; a bare "PUBLISH:" (the seed README's "PUBLISH: connection_exists=true
+# connection_alive=true", whose fields a console writer puts after the message) is the connection check.
+_EXTENDABLE = sorted((k for k in LOG_MESSAGES if re.match(r"[A-Z]+: ", k)), key=len, reverse=True)
+EXTENDED_RE = re.compile(r"^(?:" + "|".join(re.escape(k) for k in _EXTENDABLE) + r")[ (:,.;-]|^PUBLISH:$")
+
+
+def canonical(msg: str | None) -> str | None:
+    """The :data:`LOG_MESSAGES` key a message is (exactly), or extends, or None."""
+    if msg is None:
+        return None
+    if msg in LOG_MESSAGES:
+        return msg
+    if msg == "PUBLISH:":
+        return PUBLISH_CHECK_MSG
+    if EXTENDED_RE.match(msg):
+        return next(k for k in _EXTENDABLE if msg.startswith(k))
+    return None
+
+
+_NODE_VERBS = {"connected": "connected", "reconnected": "connected", "joined": "connected", "rejoined": "connected",
+               "disconnected": "disconnected", "left": "disconnected", "lost": "lost"}
+# (regex on the message, kind, state): the words around the seed's lines in a maintainer's own log. Each
+# reads a line no exact, extended or upstream rule read; the node rule's ``id`` group is the node when no key
+# names it. Case-blind, anchored at the message's start.
+SEED_MESSAGES: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    # a job line: "job deployed", "Job submitted", "created job", "JOB: registered new job" → the job's deploy
+    (re.compile(r"(?i)^(?:job:\s*)?(?:job\s+(?:deployed|submitted|created|registered|stored|accepted)"
+                r"|(?:deployed|deploying|submitted|created|registered|stored|accepted)\s+(?:a\s+)?(?:new\s+)?job)"
+                r"(?!\s*eval)\b"), "state", "pending"),
+    # the orchestrator's belief about a node: "node connected", "Node joined", "node n-1 disconnected"
+    (re.compile(r"(?i)^(?:node:\s*)?node(?:\s+(?P<id>[^\s=]+))?\s+(?:is\s+(?:now\s+)?)?"
+                r"(?P<verb>connected|reconnected|joined|rejoined|disconnected|left|lost)\b"), "node", ""),
+    # the reconciler's warning: "reconciler: job stuck in deploying", "stuck job detected"
+    (re.compile(r"(?i)^(?:reconciler:?\s*)?(?:.*\bjobs?\b.*\bstuck\b|.*\bstuck\b.*\b(?:jobs?|deploying)\b)"),
+     "reconcile", "stuck"),
+    # an edge's receipt of a run request, other words than the instrumented "EDGE: Received RunExecutionRequest"
+    (re.compile(r"(?i)^(?:edge:\s*)?received\s+(?:an?\s+)?(?:RunExecutionRequest|run\s+(?:execution\s+)?request"
+                r"|execution\s+request)\b"), "deliver", "delivered"),
+    # an execution running on its edge: "execution running", "execution e-1 started", "pipeline started"
+    (re.compile(r"(?i)^(?:edge:\s*)?(?:execution|pipeline)(?:\s+[^\s=]+)?\s+(?:is\s+)?(?:started|running)\b"),
+     "state", "running"),
+)
+#: the seed rules for Arrow's RE2 on a whole line: a line whose message may be read by one of them goes to the
+#: per-line parser on the vectorised path (a superset: the per-line parser decides). Only messages that do not
+#: start like an instrumented one need it (the vectorised parser sends those that do to the per-line parser
+#: unless they are one exactly), so it looks where a message starts: after ``msg=``, ``"msg":"``,
+#: ``"message":"`` or a level token (and its caller); "stuck" anywhere.
+_MSG_START = (r'(?:^|msg="?|"(?:msg|message)"\s*:\s*"|(?:^|[^=\w])(?:TRC|DBG|INF|WRN|ERR|FTL|PNC|TRACE|DEBUG|INFO'
+              r"|WARN|WARNING|ERROR|FATAL|PANIC) (?:(?:\S+ )?> )?)")
+# the rules' optional heads, in the cases an instrumented head does not take (the vectorised parser sends "EDGE: …",
+# "JOB: …", "NODE: …", "RECONCILER: …" lines that are no instrumented message to the per-line parser itself)
+_SEED_HEADS = r"(?:[jJ]ob:\s*|[nN]ode:\s*|[rR]econciler:?\s*|[eE]dge:\s*)?"
+SEED_HINT = (r"(?i:\bstuck\b)|" + _MSG_START + _SEED_HEADS + r"(?i:"
+             r"job\s+(?:deployed|submitted|created|registered|stored|accepted)"
+             r"|(?:deployed|deploying|submitted|created|registered|stored|accepted)\s+(?:a\s+)?(?:new\s+)?job"
+             r'|node\b[^=\n"]*\b(?:connected|reconnected|joined|rejoined|disconnected|left|lost)\b'
+             r"|received\s+(?:an?\s+)?(?:RunExecutionRequest|run\s|execution\s+request)"
+             r'|(?:execution|pipeline)\b[^=\n"]*\b(?:started|running)\b)')
+UPSTREAM_HINT += "|" + SEED_HINT  # lines that may hold a seed-style message: the per-line parser reads them
+
+
+def match_seed(msg: str | None) -> tuple[str, str, str | None] | None:
+    """(kind, state, node id named in the message) for a seed-style message, else None."""
+    if not msg:
+        return None
+    for rx, kind, state in SEED_MESSAGES:
+        m = rx.match(msg)
+        if m is not None:
+            if kind == "node":
+                return kind, _NODE_VERBS[m.group("verb").lower()], m.group("id")
+            return kind, state, None
+    return None
+
+
 def map_msg(msg: str | None) -> tuple[str, str | None]:
-    """(kind, state) for a message: exact LOG_MESSAGES match, then FAULT:/ACTION: prefixes."""
+    """(kind, state) for a message: exact LOG_MESSAGES match, then FAULT:/ACTION: prefixes, then an
+    instrumented message with words after it, then the seed-style rules (:data:`SEED_MESSAGES`) where no
+    upstream (Bacalhau) text matches."""
     if msg is None:
         return "log", None
     hit = LOG_MESSAGES.get(msg)
@@ -276,4 +363,10 @@ def map_msg(msg: str | None) -> tuple[str, str | None]:
         if msg.startswith(prefix):
             words = msg[len(prefix):].split()
             return kind, (words[0] if words else None)
+    key = canonical(msg)
+    if key is not None:
+        kind, state = LOG_MESSAGES[key]
+        return kind, (state or None)
+    if (seed := match_seed(msg)) is not None and map_upstream(msg)[0] == "log":  # an upstream text wins
+        return seed[0], seed[1] or None
     return "log", None

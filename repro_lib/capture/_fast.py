@@ -69,6 +69,7 @@ _PRE_TOKENS = r'^(?:[^ ="\\]+=(?:"[^"\\]*"|[^ "\\]*) )*$'
 _ROW_POS = {"kind": 1, "node": 2, "job": 3, "execution": 4, "state": 5, "detail": 6, "level": 8,
             "msg": 9}
 _MSG_KEYS = pa.array(list(LOG_MESSAGES))
+_JOB_NAME_RE2 = r"(?:^| )(?:" + "|".join(c.JOB_NAME_KEYS) + r")="
 _MSG_KIND = pa.array([k for k, _s in LOG_MESSAGES.values()])
 _MSG_STATE = pa.array([s or None for _k, s in LOG_MESSAGES.values()])
 
@@ -397,6 +398,7 @@ _LEVEL_WORDS = (b"DEBUG", b"INFO", b"WARN", b"ERROR")
 _CONSOLE_WORDS = tuple(k.encode() + b" " for k in c.CONSOLE_LEVELS)
 _LEVEL_NAMES = pa.array([w.decode() for w in _LEVEL_WORDS] + list(c.CONSOLE_LEVELS.values()))
 _CONSOLE_BASE = len(_LEVEL_WORDS)
+_LEVEL_BODY_WORDS = (b"TRACE ", b"DEBUG ", b"INFO ", b"WARN ", b"WARNING ", b"ERROR ", b"FATAL ", b"PANIC ")
 _KIND_NAMES = pa.array(["log", "raw"])
 
 
@@ -596,11 +598,11 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
         return np.concatenate([x[key] for x in scans]) if scans else np.zeros(0, dtype)
 
     t, dated, tod, cons = cat("t", np.int64), cat("dated", bool), cat("tod", np.int64), cat("cons", bool)
-    slow, dock = cat("slow", bool), cat("dock", bool)
+    slow = cat("slow", bool)
     # 2. instrumented lines
     m_idx = np.concatenate([x["matter"] + o for x, o in zip(scans, start, strict=True)]) if scans \
         else np.zeros(0, np.int64)
-    mt_idx, mt = _matter([x["mcols"] for x in scans], m_idx, cat("fmt", np.int64), dock)
+    mt_idx, mt = _matter([x["mcols"] for x in scans], m_idx, cat("fmt", np.int64), cat("app", bool))
     slow[np.setdiff1d(m_idx, mt_idx)] = True
     cons &= ~slow
     # 3. everything unusual: the per-line reference parser (date context settled below)
@@ -725,6 +727,24 @@ def _scan(a: pa.Array) -> dict[str, Any]:
         t[hit] = ns[ok]
         b[hit] = sp1[ok] + 1
         slow[ci[loose & ~ok]] = True
+    # the app's own RFC 3339 time right after docker's (`docker logs -t` of a zerolog console line): [b, b2 - 1)
+    b2 = b.copy()
+    app2 = np.zeros(n, bool)
+    a2 = np.flatnonzero(dock & ~slow & (e - b >= 21) & (bb.byte(b + 4) == 45) & (bb.byte(b + 10) == 84))
+    if len(a2):
+        sp2 = _nxt(sp, b[a2])
+        _ns2, ok2 = _rfc(bb, b[a2], sp2)
+        ok2 &= sp2 < e[a2]
+        app2[a2[ok2]] = True
+        b2[a2[ok2]] = sp2[ok2] + 1
+    # zerolog's console without `|` behind a dated prefix: `LVL [caller > ]msg k=v` (line._level_line)
+    w4 = bb.u8(b2) & _M[4]
+    lcode = np.full(n, -1, np.int64)
+    for i, word in enumerate(_CONSOLE_WORDS):
+        lcode[w4 == _code(word)] = _CONSOLE_BASE + i
+    is_lvl = dock & ~slow & (e - b2 >= 4) & (lcode >= 0)
+    app2 &= is_lvl  # an app time followed by anything else: the per-line parser (its body starts with digits)
+    b2 = np.where(app2, b2, b)
     # the body's format from its first bytes
     blen = e - b
     w = bb.u8(b)
@@ -735,8 +755,10 @@ def _scan(a: pa.Array) -> dict[str, Any]:
     is_json = live & (blen >= 9) & (w == _code(b'{"time":')) & (bb.byte(b + 8) == 34)
     is_cons = live & (blen >= 8) & isd[:, [0, 1, 3, 4, 6, 7]].all(axis=1)
     is_cons &= (wb[:, 2] == 58) & (wb[:, 5] == 58)
-    shaped = is_text | is_json | is_cons
+    shaped = is_text | is_json | is_cons | is_lvl
     maybe = (blen >= 1) & (wb[:, 0] == 123)
+    for word in _LEVEL_BODY_WORDS:  # `INFO msg` behind a prefix: a level line the per-line parser reads
+        maybe |= dock & (blen >= len(word)) & ((w & _M[len(word)]) == _code(word))
     maybe |= (blen >= 6) & ((w & _M[6]) == _code(b"level="))
     maybe |= (blen >= 2) & isd[:, 0] & isd[:, 1]
     maybe &= live & ~shaped
@@ -842,6 +864,31 @@ def _scan(a: pa.Array) -> dict[str, Any]:
         lvl[ki] = lv
         tod[ki] = secs.astype(np.int64) * c.NS + np.where(has_frac, frac, 0)
         good[ki] = ok
+    li = np.flatnonzero(is_lvl)
+    if len(li):
+        bk, ek = b2[li], e[li]
+        p = bk + 4
+        gtp = _positions(d, 62)
+        w_end = np.minimum(_nxt(sp, p), ek)
+        cal = (w_end > p) & (w_end + 1 < ek) & (bb.byte(w_end + 1) == 62) & (_nxt(gtp, p) == w_end + 1)
+        cal &= (w_end + 2 == ek) | (bb.byte(w_end + 2) == 32)
+        nocal = ~cal & (p < ek) & (bb.byte(p) == 62) & ((p + 1 == ek) | (bb.byte(p + 1) == 32))
+        tail0 = np.minimum(np.where(cal, w_end + 3, np.where(nocal, p + 2, p)), ek)
+        f = _nxt(eqp, tail0)
+        has_f = f < ek
+        ps = _prv(sp, f)
+        ws = np.where(ps >= tail0, ps + 1, tail0)
+        klen = f - ws
+        key = bb.bytes(ws, 2)
+        k_ok = (klen >= 1) & (klen <= 16) & _KEY_FIRST[key[:, 0]]
+        k_ok &= np.where(np.arange(16)[None, :] < klen[:, None], _KEY_CHAR[key], True).all(axis=1)
+        ms[li] = tail0
+        me[li] = np.where(has_f, np.where(ws > tail0, ws - 1, tail0), ek)
+        r0[li] = np.where(has_f, ws, ek)
+        at0[li], at1[li] = np.where(app2[li], b[li], 0), np.where(app2[li], bk - 1, 0)
+        c0[li], c1[li] = np.where(cal, p, 0), np.where(cal, w_end, 0)
+        lvl[li] = lcode[li]
+        good[li] = ~has_f | k_ok
     slow |= shaped & ~good
     # which lines matter: their message starts like an instrumented one
     mlen = me - ms
@@ -876,6 +923,7 @@ def _scan(a: pa.Array) -> dict[str, Any]:
     return {
         "n": n, "t": t, "dated": dated, "tod": tod, "cons": is_cons & good & ~dock, "slow": slow,
         "matter": matter_idx, "fmt": fmt, "dock": dock, "mcols": matter_cols, "cols": cols,
+        "app": dock & (~is_lvl | app2),  # behind docker's time with a time of its own (detail: app_time=)
     }
 
 
@@ -987,6 +1035,12 @@ def _structured(
     state = pc.take(_MSG_STATE, code)
     special = pc.match_substring_regex(msg, r"^(?:FAULT:|ACTION:)").to_numpy(zero_copy_only=False)
     bad |= special
+    # a message that starts like an instrumented one but is none of them (one with words after it, a seed-style
+    # "EDGE: received a run request"), a reconciler line naming its job: the per-line parser (few lines)
+    bad |= _fill_bool(pc.and_(pc.is_null(code), pc.not_equal(msg, c.EDGE_CONNECTED_MSG))).to_numpy(
+        zero_copy_only=False)
+    bad |= _fill_bool(pc.and_(pc.equal(kind, "reconcile"), pc.match_substring_regex(rest, _JOB_NAME_RE2))).to_numpy(
+        zero_copy_only=False)
     execution, rest, b = _take(rest, "execution_id")
     bad |= b
     node, rest, b = _take(rest, "node_id")

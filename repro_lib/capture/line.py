@@ -73,11 +73,26 @@ def _peek(rest: str, key: str) -> str | None:
 
 
 def _take_first(rest: str, keys: Sequence[str]) -> tuple[str | None, str]:
-    for key in keys:
-        val, rest, found = _cut(rest, key)
-        if found:
-            return val, rest
-    return None, rest
+    """Cut the first ``key=value`` token of the first of ``keys`` (in their order) that ``rest`` holds: one
+    pass over the tokens, however many keys."""
+    if "=" not in rest:
+        return None, rest
+    best: re.Match[str] | None = None
+    rank = len(keys)
+    for m in c.TOKEN_RE.finditer(rest):
+        k = m.group(1)
+        if k is not None and k in keys:
+            r = keys.index(k)
+            if r < rank:
+                best, rank = m, r
+                if r == 0:
+                    break
+    if best is None:
+        return None, rest
+    val = c.unquote(best.group(2))
+    pre = rest[: best.start()].rstrip(" ")
+    post = rest[best.end():].lstrip(" ")
+    return (val or None), pre + (" " if pre and post else "") + post
 
 
 def _parse_json(body: str) -> tuple[Any, ...] | None:
@@ -185,6 +200,49 @@ _BRACKETS_RE = re.compile(r"((?: ?\[[A-Za-z_][\w.\-]*:[^\]]*\])+)\s*$")
 _BRACKET_RE = re.compile(r"\[([A-Za-z_][\w.\-]*):([^\]]*)\]")
 
 
+# zerolog's ConsoleWriter with its default parts (and Go's default slog handler): `[time ]LVL [caller > ]msg k=v`,
+# no `|`; the time RFC 3339, `2006/01/02 15:04:05`, a time of day or zerolog's default `3:04PM`
+_LEVEL_LINE_RE = re.compile(
+    r"(?:(?P<time>\d{4}[-/]\d\d[-/]\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?"
+    r"|\d{1,2}:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:[AP]M)?) )?"
+    r"(?P<level>TRC|DBG|INF|WRN|ERR|FTL|PNC|TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|PANIC) (?P<tail>.*)",
+    re.DOTALL | re.ASCII)
+_KITCHEN_RE = re.compile(r"(\d{1,2}):(\d\d)([AP]M)")
+_LEVEL_WORDS = {**c.CONSOLE_LEVELS, "WARNING": "WARN"}
+
+
+def _level_line(body: str, prefixed: bool) -> tuple[Any, ...] | None:
+    """A `[time ]LVL msg k=v` body → (t_ns, level, msg, rest, front, app_time, caller, tod) or None. Without a
+    time of its own it is read only behind a prefix that dates it (``prefixed``): a bare "ERROR …" stays text."""
+    m = _LEVEL_LINE_RE.fullmatch(body)
+    if m is None or (m.group("time") is None and not prefixed):
+        return None
+    traw, lv, tail = m.group("time"), m.group("level"), m.group("tail")
+    t_ns = tod = None
+    if traw is not None:
+        if len(traw) > 11:
+            t_ns = c.parse_rfc3339(traw.replace("/", "-", 2).replace(",", ".", 1))
+        elif (km := _KITCHEN_RE.fullmatch(traw)) is not None:
+            h, mi = int(km.group(1)), int(km.group(2))
+            if 1 <= h <= 12 and mi <= 59:
+                tod = ((h % 12 + (12 if km.group(3) == "PM" else 0)) * 3600 + mi * 60) * c.NS
+        else:
+            tod = c.parse_tod(traw if traw.count(":") == 2 else traw + ":00")
+            if tod is None and len(traw.split(":")[0]) == 1:
+                tod = c.parse_tod("0" + traw if traw.count(":") == 2 else "0" + traw + ":00")
+        if t_ns is None and tod is None:
+            return None
+    caller = None
+    cm = re.match(r"(?:([^ >]+) )?>(?: |$)", tail)
+    if cm is not None:
+        caller, tail = cm.group(1), tail[cm.end():]
+    tail, bracket_fields = _brackets(tail)
+    fm = c.CONSOLE_FIELDS_RE.search(tail)
+    msg, rest = (tail[: fm.start()], tail[fm.start(1):]) if fm else (tail, "")
+    rest = " ".join(x for x in (rest, bracket_fields) if x)
+    return t_ns, _LEVEL_WORDS.get(lv, lv), msg, rest, "", traw, caller, tod
+
+
 def _brackets(tail: str) -> tuple[str, str]:
     """(message part, ``key=value`` fields) of a console tail that ends in ``[Key:value]`` fields."""
     m = _BRACKETS_RE.search(tail)
@@ -202,7 +260,8 @@ def _prefixes(body: str) -> tuple[str, int | None, int | None, list[str]]:
     front: list[str] = []
     for _ in range(3):
         dm = c.DOCKER_RE.match(body)
-        if dm is not None and (ns := c.parse_rfc3339(dm.group(1))) is not None:
+        if dm is not None and prefix_ns is None and (ns := c.parse_rfc3339(dm.group(1))) is not None:
+            # a second RFC 3339 time (docker's, then the app's own) stays: the body's parser reads it
             prefix_ns, body = ns, body[dm.end():]
             continue
         if body[:1].isalpha() and "| " in body[:80] and not body.startswith(("time=", "level=")):
@@ -260,6 +319,17 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
                 t_ns = date_ns + tod
             parsed = (t_ns, c.CONSOLE_LEVELS.get(lv, lv), msg, rest, "", traw)
             is_console = True
+    if parsed is None and (lvl := _level_line(body, docker_ns is not None or prefix_tod is not None)) is not None:
+        t_ns, level_w, msg_w, rest_w, front_w, traw, caller, tod = lvl
+        if tod is not None and prefix_tod is not None and traw.endswith("M"):
+            tod = prefix_tod  # `3:04PM` has no seconds: the journal's time of day is the finer one
+        if tod is not None:  # a time of day: dated like a console line
+            unknown_date = date_ns is None and docker_ns is None
+            t_ns, is_console = (tod if date_ns is None else date_ns + tod), True
+        elif t_ns is None and prefix_tod is not None:  # no time of its own: the journal's
+            unknown_date = date_ns is None
+            t_ns, is_console, traw = (prefix_tod if date_ns is None else date_ns + prefix_tod), True, None
+        parsed = (t_ns, level_w, msg_w, rest_w, front_w, traw)
     if parsed is None and prefix_tod is not None and docker_ns is None:
         # journald around a plain line: the message, at the journal's time of day
         parsed = (prefix_tod if date_ns is None else date_ns + prefix_tod, None, body.strip(), "", "", None)
@@ -278,10 +348,23 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
     else:
         app_time = None
     kind, state = c.map_msg(msg)
+    canon = c.canonical(msg)
+    seed = c.match_seed(msg) if kind != "log" and canon is None and msg not in c.LOG_MESSAGES else None
     execution, rest = _take_first(rest, c.EXEC_KEYS)
     node, rest = _take_first(rest, c.NODE_KEYS)
     job, rest = _take_first(rest, c.JOB_KEYS)
     extra: list[str] = []
+    if seed is not None and seed[2] and node is None:  # "node n-1 connected": the node named in the message
+        node = seed[2]
+    if kind == "reconcile" or (seed is not None and kind == "state" and state == "pending"):
+        # a job line or the reconciler's: the job's name as `name=` (its id is the job column); on a job line
+        # a bare `id=` is the job's id
+        if job is None and kind == "state":
+            job, rest = _take_first(rest, ("id",))
+        name, rest = _take_first(rest, c.JOB_NAME_KEYS)
+        if name is not None:
+            job = job or name
+            rest = f"name={c.render(name)}" + (f" {rest}" if rest else "")
     if kind == "log" and msg:  # an upstream (Bacalhau) message: repro_lib.capture.upstream
         kind, state, ids = c.map_upstream(msg)
         node = node or ids.get("node")
@@ -295,17 +378,17 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
         node = node or shaped.get("node")
         job = job or shaped.get("job")
         execution = execution or shaped.get("execution")
-    if msg in c.STATE_FIELD_MSGS:
+    if canon in c.STATE_FIELD_MSGS:
         val, rest, found = _cut(rest, "state")
         if found:
             state = val
     elif kind in ("fault", "action"):
         if node is None:
             node, rest = _take_first(rest, ("target",))
-    elif msg == c.PUBLISH_CHECK_MSG:
+    elif canon == c.PUBLISH_CHECK_MSG:
         ok = _peek(rest, "connection_exists") == "true" == _peek(rest, "connection_alive")
         state = "published" if ok else "refused"
-    elif msg == c.CREATED_MSG and _peek(rest, "trigger") is None:
+    elif canon == c.CREATED_MSG and _peek(rest, "trigger") is None:
         extra.append("trigger=node-join")
     if caller is not None:
         extra.append(f"caller={caller}")

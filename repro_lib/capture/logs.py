@@ -162,11 +162,62 @@ def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
     if n > 1 and not (t[1:] >= t[:-1]).all():
         df = df.sort_values("t", kind="stable", ignore_index=True)
         t = df["t"].array.asi8
+    fill_jobs(df)
     if n and t[0] != _NAT:
         # = add_t_s: (t - min t) in seconds, as pandas' total_seconds computes it
         df["t_s"] = (t - t.min()) / c.NS
         return df
     return add_t_s(df)
+
+
+#: what :func:`fill_jobs` writes into the ``detail`` of a row whose job it inferred
+JOB_BY_NOTE = "job_by=nearest-job-line"
+_SERVICE_RX = r"(?:^| )service=(\S+)"
+
+
+def fill_jobs(df: pd.DataFrame) -> int:
+    """[I] A dispatch that names its execution but no job (the seed README's ``DISPATCH: Attempting to send
+    message`` carries no job id) gets the job another row of the same log names for that execution (its state
+    line, a re-dispatch), else the job of the nearest job line — a ``state`` row with a job and no execution, or
+    a deploy ``action`` — before the execution's first dispatch in the same log (the same ``docker compose``
+    service); ``detail`` says so then (:data:`JOB_BY_NOTE`). In place, on the few dispatch, state and action
+    rows only; returns how many rows took their job from a job line."""
+    if df.empty or "kind" not in df:
+        return 0
+    kind = df["kind"].to_numpy(dtype=object)
+    ex_known = df["execution"].notna().to_numpy()
+    job_known = df["job"].notna().to_numpy()
+    need = (kind == "dispatch") & ex_known & ~job_known
+    if not need.any():
+        return 0
+    state = df["state"].to_numpy(dtype=object)
+    joblines = job_known & ~ex_known & ((kind == "state") | ((kind == "action") & (state == "deploy")))
+    named = ex_known & job_known & np.isin(kind, ["dispatch", "state", "deliver", "publish", "eval"])
+    pos = np.flatnonzero(need | joblines | named)
+    sub = df.iloc[pos][["source", "job", "execution", "detail"]].reset_index(drop=True)
+    is_job, is_need, is_named = joblines[pos], need[pos], named[pos]
+    svc = sub["detail"].astype("object").str.extract(_SERVICE_RX)[0].fillna("")
+    key = sub["source"].astype(str) + "\x1f" + svc.astype(str)
+    preceding = sub["job"].where(pd.Series(is_job)).groupby(key, sort=False).ffill()
+    same = sub.loc[is_named].groupby(key[is_named].to_numpy() + "\x1f" + sub.loc[is_named, "execution"].astype(str)
+                                     .to_numpy(), sort=False)["job"].first()
+    ex = sub["execution"][is_need]
+    ex_key = key[is_need] + "\x1f" + ex.astype(str)
+    first = preceding[is_need].groupby(ex_key.to_numpy(), sort=False).transform("first")
+    by_exec = ex_key.map(same)
+    value = by_exec.where(by_exec.notna(), first)
+    got = value.notna().to_numpy()
+    if not got.any():
+        return 0
+    inferred = got & by_exec.isna().to_numpy()
+    at = df.index[pos[is_need]]
+    df.loc[at[got], "job"] = value.to_numpy()[got]
+    if inferred.any():
+        old = df.loc[at[inferred], "detail"]
+        blank = old.isna() | (old.astype("object") == "")
+        joined = old.astype("object").fillna("") + " " + JOB_BY_NOTE
+        df.loc[at[inferred], "detail"] = np.where(blank, JOB_BY_NOTE, joined)
+    return int(inferred.sum())
 
 
 def _date_from_later_lines(t: np.ndarray) -> np.ndarray:
