@@ -92,6 +92,9 @@ class Inspection:
                 line += "; read as neither an orchestrator's nor an edge's log"
             if r.notes:
                 line += f" ({r.notes})"
+            if n_inf := self.diagnosis.jobs_inferred.get(r.source, 0):
+                line += (f"; [I] {n_inf:,} dispatch line(s) named no job: each took the job of the nearest job line "
+                         "before its execution's first dispatch in this log (our reading)")
             head.append(line)
         from repro_lib.capture.condense import totals_of
         from repro_lib.capture.logs import date_undated_note

@@ -48,7 +48,7 @@ from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
 __all__ = ["CLASSES", "STUCK_CLASSES", "IN_FLIGHT_S", "stuck_after", "delivery_table", "edge_nodes",
-           "relevant", "source_roles", "NOT_EDGE_SOURCES"]
+           "relevant", "source_roles", "NOT_EDGE_SOURCES", "reconciler_stuck"]
 
 CLASSES = ("lost", "refused", "blocked", "retrying", "scheduled", "in_flight", "delivered",
            "awaiting_node", "unknown")
@@ -222,6 +222,45 @@ def _final_states(r: _Rows, snapshot: Snapshot | None) -> dict[str, tuple[Any, A
     return out
 
 
+_EXEC_IDS_RX = re.compile(r"(?:^| )execution_ids=(\S+)")
+
+
+def reconciler_stuck(r: _Rows | pd.DataFrame) -> dict[Any, float]:
+    """job -> when the reconciler last warned that it is stuck (a ``reconcile`` row, state ``stuck``)."""
+    if isinstance(r, pd.DataFrame):
+        r = _Rows(relevant(r))
+    out: dict[Any, float] = {}
+    for i in r.where((r.kind == "reconcile") & (r.state == "stuck") & (r.job != None)):  # noqa: E711
+        out[r.job[i]] = max(out.get(r.job[i], -np.inf), float(r.t[i]))
+    return out
+
+
+def _reconciled(r: _Rows, received: set[Any]) -> dict[Any, tuple[Any, Any, Any, Any]]:
+    """[I] execution -> (pending, running, job, node) for the executions a reconciler warning calls stuck:
+    those it lists (``execution_ids=``), else every execution of its job dispatched before it whose receipt
+    no edge logged. A warning that a job is stuck in deploying with pending executions is the final-state
+    evidence a log without execution state lines has (docs/seed-style-logs.md)."""
+    out: dict[Any, tuple[Any, Any, Any, Any]] = {}
+    warn = r.where((r.kind == "reconcile") & (r.state == "stuck"))
+    if not len(warn):
+        return out
+    disp = r.where((r.kind == "dispatch") & (r.execution != None))  # noqa: E711 - elementwise
+    for i in warn:  # one per warning (a handful), each reading the dispatch rows of its job
+        m = _EXEC_IDS_RX.search(r.detail[i] or "")
+        listed = [x for x in m.group(1).split(",") if x] if m else []
+        if r.execution[i] is not None:
+            listed.append(r.execution[i])
+        if listed:
+            for x in listed:
+                node = next((r.node[j] for j in disp if r.execution[j] == x), None)
+                out.setdefault(x, ("pending", "running", r.job[i], node))
+        elif r.job[i] is not None:
+            for j in disp[(r.job[disp] == r.job[i]) & (r.t[disp] <= r.t[i])]:
+                if r.execution[j] not in received:
+                    out.setdefault(r.execution[j], ("pending", "running", r.job[i], r.node[j]))
+    return out
+
+
 def _node_facts(r: _Rows, snapshot: Snapshot | None, nodes: set[Any]) -> dict[Any, dict[str, Any]]:
     """Per node: believed state at the end, when it last (re)joined and (re)started, whether alive."""
     facts = {n: {"belief": "unknown", "rejoined_s": np.nan, "restarted_s": np.nan, "alive": None} for n in nodes}
@@ -267,10 +306,12 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     """One row per pending execution (desired=running, state=pending at the end) with its history
     and class. Columns: ``execution job node state desired created_s sends retries last_send_s
     outcome outcome_s due_s remedy belief alive rejoined_s edge_log since_s age_s class stuck
-    missing replaced_by``. ``fix`` (the run's fixes, when known) bounds the remedies of live runs."""
+    missing replaced_by reconciler_s final_known`` (``reconciler_s``: when a reconciler warning last called its
+    job stuck; ``final_known``: its final state is in the evidence, not only its sends). ``fix`` (the run's
+    fixes, when known) bounds the remedies of live runs."""
     cols = ["execution", "job", "node", "state", "desired", "created_s", "sends", "retries", "last_send_s",
             "outcome", "outcome_s", "due_s", "remedy", "belief", "alive", "rejoined_s", "edge_log",
-            "since_s", "age_s", "class", "stuck", "missing", "replaced_by"]
+            "since_s", "age_s", "class", "stuck", "missing", "replaced_by", "reconciler_s", "final_known"]
     end = float(snapshot.t_s if snapshot is not None else
                 (t_end if t_end is not None else (events["t_s"].max() if len(events) else 0.0)))
     rel = relevant(events)
@@ -280,11 +321,17 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     rows, code, ex = _tags(r)
     finals = _final_states(r, snapshot)
     have_states = bool(finals)
+    got = set(ex[code == 7])
+    if snapshot is None:  # executions with no state line that a reconciler warning calls stuck: pending
+        for x, v in _reconciled(r, got).items():
+            finals.setdefault(x, v)
+    sent_not_got = [x for x in ex[code == 0] if x not in got]
     if have_states:
         ids = [x for x, (st, want, _, _) in finals.items() if want == "running" and st == "pending"]
+        if snapshot is None:  # and the executions sent to, never received, with no state line at all
+            ids = list(dict.fromkeys([*ids, *(x for x in sent_not_got if x not in finals)]))
     else:  # logs with no execution states: every execution sent to and never received
-        got = set(ex[code == 7])
-        ids = list(dict.fromkeys(x for x in ex[code == 0] if x not in got))
+        ids = list(dict.fromkeys([*sent_not_got, *finals]))
     if not ids:
         return pd.DataFrame(columns=cols)
     n = len(ids)
@@ -455,11 +502,20 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
         if r.job[i] is not None and "trigger=node-join" in (r.detail[i] or ""):
             join_eval[r.job[i]] = max(join_eval.get(r.job[i], -np.inf), r.t[i])
     judged = np.array([join_eval.get(j, -np.inf) for j in job], dtype=float) > since
+    # a reconciler warning that the job is stuck, after the later of creation, last send and rejoin, judged it too
+    warned = reconciler_stuck(r)
+    warned_s = np.array([warned.get(j, np.nan) for j in job], dtype=float)
+    with np.errstate(invalid="ignore"):
+        judged |= warned_s > since
+    # stuck needs the execution's final state: a state line, the snapshot, or a reconciler warning naming it
+    final_known = np.array([x in finals for x in ids], dtype=bool) | (snapshot is not None)
     stuck = np.isin(classes, STUCK_CLASSES) & ((end - since >= stuck_after(timings)) | judged) & connected & \
-        (have_states or snapshot is not None)
+        final_known
     cand["due_s"] = due
     cand["remedy"] = remedy
     cand["class"] = classes
     cand["stuck"] = stuck
     cand["missing"] = missing
+    cand["reconciler_s"] = warned_s
+    cand["final_known"] = final_known
     return cand[cols]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,11 +27,11 @@ from repro_lib.analysis.delivery import (
     source_roles,
     stuck_after,
 )
-from repro_lib.analysis.verdict import Verdict, how_lost, verdict_from_table
+from repro_lib.analysis.verdict import NO_VERDICT, OK_JOB_STATES, Verdict, how_lost, job_label, verdict_from_table
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
-__all__ = ["Finding", "Diagnosis", "diagnose", "NO_DISPATCH_HINT", "CAUSE_LOST", "CAUSE_PROBABLE_LOST",
+__all__ = ["Finding", "Diagnosis", "diagnose", "job_names", "NO_DISPATCH_HINT", "CAUSE_LOST", "CAUSE_PROBABLE_LOST",
            "CAUSE_REFUSED", "CAUSE_NEVER_RETURNED", "CAUSE_NOT_DISPATCHED", "CAUSE_RECOVERING",
            "CAUSE_RETRYING", "CAUSE_BLOCKED", "SHOW_PER_CLASS", "SHOW_ALL_UP_TO"]
 
@@ -74,9 +75,10 @@ class Finding:
     edge_log: str = ""       # how an edge log covers the send: covers | ends_before | starts_after | ""
     rejoined_s: float | None = None  # when the orchestrator last marked the node connected (None: not in the logs)
     booting_since: float | None = None  # its edge was (re)started then and had not handshaked by the send
+    job_name: str | None = None  # the job's name where the logs give it apart from its id
 
     def sentence(self) -> str:
-        job = self.job if self.job else "(job unknown)"
+        job = job_label(self.job, {self.job: self.job_name} if self.job and self.job_name else None)
         who = f"[{self.cls}] {job} execution {self.execution} on {self.name or self.node or '(node unknown)'}"
         parts = [f"{who}: created at {self.created_s:.1f}s" if self.created_s is not None else who]
         if self.booting_since is not None:
@@ -129,6 +131,9 @@ class Diagnosis:
     table: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)  # every pending execution
     shown_all: bool = True   # False: ``findings`` holds the first few of each class only
     alarms: list[str] = field(default_factory=list)  # panics and fatal errors in the evidence: read first
+    no_verdict: str = ""     # why no verdict can be given (when ``verdict`` is None)
+    # [I] per source: dispatch rows that named no job and took the job of the nearest job line before them
+    jobs_inferred: dict[str, int] = field(default_factory=dict)
 
     @property
     def causes(self) -> dict[str, str]:
@@ -168,8 +173,10 @@ class Diagnosis:
     def text(self) -> str:
         lines = []
         if self.verdict is not None:
-            lines.append(f"VERDICT: {self.verdict.verdict}")
+            lines.append(self.verdict.line())
             lines += [f"  {r}" for r in self.verdict.reasons]
+        else:  # never a blank where the verdict goes: one line saying why there is none
+            lines.append(f"VERDICT: {NO_VERDICT} — {self.no_verdict or 'nothing in the evidence to judge'}")
         if self.alarms:
             lines += ["", "Errors in the evidence (they may explain more than any class below):"]
             lines += [f"  ! {a}" for a in self.alarms]
@@ -196,7 +203,11 @@ class Diagnosis:
         head = ""
         if self.verdict is not None:
             why = "".join(f"<li>{html.escape(r)}</li>" for r in self.verdict.reasons)
-            head = f"<b>VERDICT: {html.escape(self.verdict.verdict)}</b><ul>{why}</ul>"
+            more = f" — {html.escape(self.verdict.headline)}" if self.verdict.headline else ""
+            head = f"<b>VERDICT: {html.escape(self.verdict.verdict)}</b>{more}<ul>{why}</ul>"
+        else:
+            head = (f"<b>VERDICT: {NO_VERDICT}</b> — "
+                    f"{html.escape(self.no_verdict or 'nothing in the evidence to judge')}")
         frame = self.frame()
         if not self.shown_all:  # a big log: counts per job and class, then the rows of the findings shown
             shown = {f.execution for f in self.findings}
@@ -293,6 +304,37 @@ def _pick(tab: pd.DataFrame, all_: bool) -> pd.DataFrame:
     return head.iloc[np.argsort([order.get(c, 99) for c in head["class"]], kind="stable")]
 
 
+def _from_banner(events: pd.DataFrame) -> tuple[list[str] | None, Timings | None]:
+    """The fix and the timings an orchestrator's start banner names (``ORCHESTRATOR: started … fix=…
+    preset=…``, the emulator's and the sim's first line): what a diagnosis of those logs should judge by."""
+    if "msg" not in events.columns or not len(events):
+        return None, None
+    rows = events[events["msg"].astype(str).str.startswith("ORCHESTRATOR: started")
+                  & events["detail"].astype(str).str.contains("fix=", regex=False)]
+    if rows.empty:
+        return None, None
+    import re
+
+    from repro_lib.durations import parse_duration
+    from repro_lib.errors import ReproError
+    from repro_lib.timings import PRESETS, timings_from
+
+    kv = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', str(rows["detail"].iloc[0])))
+    kv = {k: v.strip('"') for k, v in kv.items()}
+    fix = [f for f in kv.get("fix", "").split("+") if f] or ["none"]
+    spec: dict[str, object] = {"preset": kv["preset"] if kv.get("preset") in PRESETS else "repro"}
+    for k in ("heartbeat_interval", "disconnect_timeout", "reeval_batch_delay"):
+        try:
+            if k in kv:
+                spec[k] = parse_duration(kv[k])
+        except ReproError:
+            pass
+    try:
+        return fix, timings_from(spec)
+    except ReproError:
+        return fix, None
+
+
 def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Timings | None = None, *,
              fix: list[str] | str | None = None, all: bool = False) -> Diagnosis:  # noqa: A002 - the CLI's --all
     """Explain every pending execution from the events (and the final snapshot, if known).
@@ -300,9 +342,13 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
     The verdict is given when the final state is known: from ``snapshot``, or from execution and
     job state lines in the events."""
     notes: list[str] = []
+    if fix is None and timings is None and snapshot is None:
+        fix, timings = _from_banner(events)
     t_end = snapshot.t_s if snapshot is not None else (float(events["t_s"].max()) if len(events) else 0.0)
     full = events
     events = relevant(full)  # from here on: the few percent of rows that can bear on the verdict
+    events = _jobs_filled(events)
+    jnames = job_names(events)
     roles = source_roles(full, events)
     edges = edge_nodes(full, roles)
     tab = delivery_table(events, snapshot=snapshot, timings=timings, fix=fix, t_end=t_end, edges=edges)
@@ -310,17 +356,18 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
     if snapshot is not None:
         names.update({n["id"]: n.get("name") or n["id"] for n in snapshot.nodes})
     verdict = None
+    kinds = events["kind"]
+    sent = ((kinds == "dispatch") & events["execution"].notna()).any()
+    warned = ((kinds == "reconcile") & (events["state"] == "stuck")).any()
     if snapshot is not None:
         verdict = verdict_from_table(tab, snapshot.jobs, names=names, timings=timings, t_end=t_end,
-                                     executions=snapshot.executions)
-    elif ((events["kind"] == "state") & events["execution"].notna()).any():
-        jobs_rows = events[(events["kind"] == "state") & events["execution"].isna() & events["job"].notna()]
-        jobs = [{"name": j, "state": s} for j, s in jobs_rows.groupby("job", sort=False)["state"].last().items()]
-        ex_rows = events[(events["kind"] == "state") & events["execution"].notna()]
-        last = ex_rows.groupby("execution", sort=False)[["job", "state"]].last()
-        executions = [{"id": x, "job": j, "state": st, "desired": None}
-                      for x, j, st in zip(last.index, last["job"], last["state"], strict=True)]
-        verdict = verdict_from_table(tab, jobs, names=names, timings=timings, t_end=t_end, executions=executions)
+                                     executions=snapshot.executions, job_names=jnames)
+    elif ((kinds == "state") & events["execution"].notna()).any() or sent or warned:
+        jobs, executions = _final_from_logs(events, tab)
+        verdict = verdict_from_table(tab, jobs, names=names, timings=timings, t_end=t_end, executions=executions,
+                                     job_names=jnames)
+    if verdict is not None and (story := _headline(tab, events, jnames, names, roles)):
+        verdict.headline = story
     debug = _debug_seen(full)
     if not events["kind"].isin(["dispatch", "publish"]).any() and (events["execution"].notna().any() or not debug):
         # executions but not one send of them, or no debug line at all: the debug lines are missing. (Debug
@@ -408,7 +455,8 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 None if up_state is None else up_state == "up", _state_at(belief, node, t_disp), returned,
                 ev_after, outs.count("redispatched"), cause, sorted(rows_of.get(r.execution, [])),
                 str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state, n_after,
-                str(r.edge_log), float(r.rejoined_s) if r.rejoined_s == r.rejoined_s else None, booting))
+                str(r.edge_log), float(r.rejoined_s) if r.rejoined_s == r.rejoined_s else None, booting,
+                jnames.get(job) if job else None))
     if tab.empty and verdict is None:
         notes.append("no pending execution found in these logs")
     mute = sorted(x for x, role in roles.items() if x not in NOT_EDGE_SOURCES and
@@ -416,7 +464,172 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
     if mute:
         notes.append(f"{', '.join(mute)}: no line of it reads as an edge's (an unknown format, or no node id "
                      "in it), so it cannot show what an edge received")
-    return Diagnosis(verdict, findings, notes, full, tab, shown_all=len(shown) == len(tab), alarms=alarms(full))
+    why = "" if verdict is not None else _why_no_verdict(full, events)
+    return Diagnosis(verdict, findings, notes, full, tab, shown_all=len(shown) == len(tab), alarms=alarms(full),
+                     no_verdict=why, jobs_inferred=_inferred_jobs(events))
+
+
+def _inferred_jobs(events: pd.DataFrame) -> dict[str, int]:
+    """Per source, the dispatch rows whose job :func:`repro_lib.capture.logs.fill_jobs` inferred."""
+    from repro_lib.capture.logs import JOB_BY_NOTE
+
+    if events.empty:
+        return {}
+    disp = events[events["kind"] == "dispatch"]
+    hit = disp["detail"].astype("object").fillna("").str.contains(JOB_BY_NOTE, regex=False)
+    return {str(k): int(v) for k, v in disp.loc[hit.to_numpy(dtype=bool), "source"].value_counts(sort=False).items()}
+
+
+def job_names(events: pd.DataFrame) -> dict[str, str]:
+    """job id -> job name, where a job line or a reconciler warning gives the name apart from the id
+    (``name=`` in its ``detail``: the seed-style ``job deployed job_name=… job_id=j-…``)."""
+    if events.empty:
+        return {}
+    rows = events[events["kind"].isin(["state", "reconcile"]) & events["execution"].isna() & events["job"].notna()]
+    if rows.empty:
+        return {}
+    name = rows["detail"].astype("object").str.extract(r"(?:^| )name=(\S+)")[0]
+    got = name.notna()
+    if not got.any():
+        return {}
+    from repro_lib.capture._common import unquote
+
+    pairs = pd.DataFrame({"job": rows["job"][got].astype(str), "name": name[got].astype(str).map(unquote)})
+    return {j: n for j, n in pairs.groupby("job", sort=False)["name"].first().items() if n != j}
+
+
+def _jobs_filled(events: pd.DataFrame) -> pd.DataFrame:
+    """The relevant rows with :func:`repro_lib.capture.logs.fill_jobs` applied once more: a condensed reading
+    parses block by block, so a dispatch whose job line is in an earlier block is given its job here."""
+    if events.empty:
+        return events
+    need = (events["kind"] == "dispatch") & events["execution"].notna() & events["job"].isna()
+    if not need.any():
+        return events
+    from repro_lib.capture.logs import fill_jobs
+
+    out = events.copy()
+    fill_jobs(out)
+    return out
+
+
+def _final_from_logs(events: pd.DataFrame, tab: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The final jobs and executions the logs show (no snapshot): each execution's last state line, and [I] the
+    executions a reconciler warning calls stuck (pending); each job's last state line, where [I] a job line's
+    ``pending`` (the seed-style ``job deployed`` line gives the deploy, not the end) is ``running`` once every
+    execution of the job runs, and ``deploying`` when a reconciler warning calls it stuck."""
+    kind = events["kind"]
+    ex_job = events[events["execution"].notna() & events["job"].notna()].groupby("execution", sort=False)["job"].first()
+    ex_rows = events[(kind == "state") & events["execution"].notna()]
+    last = ex_rows.groupby("execution", sort=False)[["job", "state"]].last()
+    executions = [{"id": x, "job": j if isinstance(j, str) else ex_job.get(x), "state": st, "desired": None}
+                  for x, j, st in zip(last.index, last["job"], last["state"], strict=True)]
+    if len(tab):  # pending on a reconciler's word, with no state line of their own
+        seen = set(last.index)
+        warned = tab[tab["reconciler_s"].notna() & ~tab["execution"].isin(seen)]
+        executions += [{"id": x, "job": j, "state": "pending", "desired": "running"}
+                       for x, j in zip(warned["execution"], warned["job"], strict=True)]
+    by_job: dict[Any, list[str]] = {}
+    for e in executions:
+        by_job.setdefault(e["job"], []).append(str(e["state"]))
+    flagged = set(events.loc[(kind == "reconcile") & (events["state"] == "stuck"), "job"].dropna())
+    jobs_rows = events[(kind == "state") & events["execution"].isna() & events["job"].notna()]
+    jobs = []
+    for j, st in jobs_rows.groupby("job", sort=False)["state"].last().items():  # one per job
+        states = by_job.get(j, [])
+        if j in flagged and st in ("pending", "queued"):
+            st = "deploying"
+        elif st == "pending" and states and all(x in OK_JOB_STATES for x in states):
+            st = "running"
+        jobs.append({"name": j, "state": st})
+    return jobs, executions
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
+def _headline(tab: pd.DataFrame, events: pd.DataFrame, jnames: dict[str, str], names: dict[str, str],
+              roles: dict[str, str]) -> str:
+    """The VERDICT line's words for each stuck job (stuck executions, or a reconciler warning): its name and
+    id, the dispatches sent while the orchestrator believed the node connected, the node-join evaluations that
+    created no new dispatch, the reconciler's warning, and what the logs cannot show."""
+    if tab.empty:
+        return ""
+    flagged = tab[tab["stuck"].astype(bool) | tab["reconciler_s"].notna()]
+    if flagged.empty:  # no proof either way: the jobs whose run requests are not known to have arrived
+        flagged = tab[tab["class"].isin(["lost", "refused", "unknown"])]
+    if flagged.empty:
+        return ""
+    kind = events["kind"]
+    evals = events[(kind == "eval") & (events["state"] == "created")
+                   & events["detail"].astype("object").fillna("").str.contains("trigger=node-join", regex=False)]
+    sends = events[(kind == "dispatch") & events["state"].isin(["attempt", "redispatch"])]
+    nats = "nats" in roles or ("msg" in events and bool(events["msg"].astype("object").fillna("")
+                                                        .str.startswith("NATS:").any()))
+    out = []
+    for job, g in flagged.groupby("job", sort=False, dropna=False):
+        label = job_label(job, jnames)
+        nodes = list(dict.fromkeys(names.get(str(x), str(x)) for x in g["node"].dropna()))
+        where = ", ".join(nodes) or "its node"
+        them = _plural(len(nodes), "it", "them")
+        st = g[g["stuck"].astype(bool)]
+        if len(st):
+            counts = g["class"].where(g["stuck"].astype(bool), "not judged").value_counts(sort=False)
+            head = f"job {label} stuck: " + ", ".join(f"{n} execution(s) {c}" for c, n in counts.items())
+        elif g["reconciler_s"].notna().any():
+            head = f"job {label} stuck in deploying (the reconciler says so)"
+        else:
+            desc = {"lost": "lost (whether still pending is not in these logs)", "refused": "refused (whether still "
+                    "pending is not in these logs)", "unknown": "not known to have arrived"}
+            counts = g["class"].value_counts(sort=False)
+            head = f"job {label} may be stuck: " + ", ".join(f"{n} execution(s) {desc.get(c, c)}"
+                                                              for c, n in counts.items())
+        bits = []
+        pub = g[g["outcome"].isin(["published", "sent"]) | (g["class"] == "lost") & (g["outcome"] != "none")]
+        if len(pub):
+            believed = (pub["outcome"] == "published").any() or (pub["belief"] == "connected").any()
+            n = f"{len(pub)} execution(s) dispatched to {where}"
+            bits.append(f"{n} while the orchestrator believed {them} connected"
+                        + (" (PUBLISH: connection_exists=true connection_alive=true)"
+                           if (pub["outcome"] == "published").any() else "") if believed else n)
+        if (g["outcome"] == "refused").any():
+            bits.append(f"{int((g['outcome'] == 'refused').sum())} refused (node not connected) and dropped")
+        t_send = float(np.nanmin(g["last_send_s"].to_numpy(dtype=float))) if g["last_send_s"].notna().any() \
+            else float(g["created_s"].min())
+        later = evals[(evals["job"] == job) & (evals["t_s"] >= t_send)]
+        if len(later):
+            t_ev = float(later["t_s"].iloc[0])
+            again = sends[(sends["job"] == job) & (sends["t_s"] >= t_ev)]
+            when = f"at {t_ev:.1f}s" if len(later) == 1 else f"{len(later)} of them, the first at {t_ev:.1f}s"
+            bits.append(f"the node-join evaluation ({when}) created no new dispatch" if again.empty else
+                        f"{len(again)} dispatch(es) followed the node-join evaluation at {t_ev:.1f}s")
+        if g["reconciler_s"].notna().any():
+            bits.append(f"reconciler warning at {float(g['reconciler_s'].max()):.1f}s")
+        unchecked = g[(g["class"] == "unknown") & g["missing"].astype(str).str.startswith("delivery not checked")]
+        if len(unchecked):
+            un = list(dict.fromkeys(names.get(str(x), str(x)) for x in unchecked["node"].dropna()))
+            bits.append(f"whether the run request(s) reached {', '.join(un) or 'the edge'} is not in these logs "
+                        f"(no edge log speaks for {_plural(len(un), 'it', 'them')}"
+                        + ("" if nats else ", and no NATS log") + ")")
+        covered = g[(g["class"] == "lost") & (g["edge_log"] == "covers")]
+        if len(covered):
+            cn = list(dict.fromkeys(names.get(str(x), str(x)) for x in covered["node"].dropna()))
+            bits.append(f"the edge log of {', '.join(cn)} goes on past the send and shows no receipt")
+        out.append(head + (": " + "; ".join(bits) if bits else ""))
+    return " | ".join(out)
+
+
+def _why_no_verdict(full: pd.DataFrame, events: pd.DataFrame) -> str:
+    """One line for a diagnosis without a verdict: what the evidence lacks."""
+    if full.empty:
+        return "no events: nothing to judge"
+    jobs = ((events["kind"] == "state") & events["execution"].isna() & events["job"].notna()).any() \
+        if len(events) else False
+    lacks = ("no execution state, dispatch or reconciler line in these logs, so no execution's fate can be judged — "
+             "pass the orchestrator's log at --log-level=debug (the instrumented build), or `job list` and "
+             "`execution list` output")
+    return ("job lines but " + lacks) if jobs else lacks
 
 
 #: what must not stay buried in a log: a crash, a node that could not be created, an execution the

@@ -21,7 +21,8 @@ from repro_lib.analysis.delivery import CLASSES, delivery_table, stuck_after
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
-__all__ = ["Stuck", "Verdict", "verdict_of", "verdict_from_table", "how_lost", "unsupported", "OK_JOB_STATES"]
+__all__ = ["Stuck", "Verdict", "verdict_of", "verdict_from_table", "how_lost", "unsupported", "OK_JOB_STATES",
+           "job_label", "NO_VERDICT"]
 
 OK_JOB_STATES = frozenset({"running", "completed", "stopped"})
 _EXAMPLES = 3
@@ -41,6 +42,10 @@ class Stuck:
     how: str = ""
 
 
+#: what the VERDICT line says when no verdict can be given (followed by why)
+NO_VERDICT = "none"
+
+
 @dataclass
 class Verdict:
     verdict: str
@@ -48,10 +53,26 @@ class Verdict:
     reasons: list[str] = field(default_factory=list)
     classes: dict[str, int] = field(default_factory=dict)  # class -> pending executions in it
     table: pd.DataFrame | None = field(default=None, repr=False, compare=False)  # the delivery table
+    headline: str = ""  # the VERDICT line's own words after the verdict: which job, and on what evidence
 
     def to_dict(self) -> dict[str, Any]:
-        return {"verdict": self.verdict, "stuck": [asdict(s) for s in self.stuck],
-                "reasons": self.reasons, "classes": self.classes}
+        out = {"verdict": self.verdict, "stuck": [asdict(s) for s in self.stuck],
+               "reasons": self.reasons, "classes": self.classes}
+        if self.headline:
+            out["headline"] = self.headline
+        return out
+
+    def line(self) -> str:
+        """The one VERDICT line: the verdict, and its headline where there is one."""
+        return f"VERDICT: {self.verdict}" + (f" — {self.headline}" if self.headline else "")
+
+
+def job_label(job: Any, names: dict[str, str] | None = None) -> str:
+    """A job as a reader knows it: its name, with its id where the two differ (``new-test-job (j-4d5e6f)``)."""
+    if not isinstance(job, str):
+        return "(job unknown)"
+    name = (names or {}).get(job)
+    return f"{name} ({job})" if name and name != job else job
 
 
 def how_lost(outcome: str, edge_log: str) -> str:
@@ -99,8 +120,6 @@ def _not_back(belief: str, alive: Any, replaced_by: Any) -> str:
     return "actually down" if alive is False or alive == 0 else str(belief)
 
 
-def _job(j: Any) -> str:
-    return str(j) if isinstance(j, str) else "(job unknown)"
 
 
 def _groups(rows: list[dict[str, Any]], *keys: str) -> dict[Any, list[dict[str, Any]]]:
@@ -149,10 +168,15 @@ def unsupported(jobs: list[dict[str, Any]], executions: list[dict[str, Any]] | N
 
 def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: dict[str, str] | None = None,
                        timings: Timings | None = None, t_end: float = 0.0,
-                       executions: list[dict[str, Any]] | None = None) -> Verdict:
+                       executions: list[dict[str, Any]] | None = None,
+                       job_names: dict[str, str] | None = None) -> Verdict:
     """The verdict and its reasons from a :func:`~.delivery.delivery_table`, the final job list and
-    the final executions (``not_reproduced`` needs executions that run, not a job's state word)."""
+    the final executions (``not_reproduced`` needs executions that run, not a job's state word).
+    ``job_names``: job id -> name where the logs name a job by an id (``j-4d5e6f``) and a name apart."""
     threshold = stuck_after(timings)
+
+    def _job(j: Any) -> str:
+        return job_label(j, job_names)
     label = _labeller(names or {})
     rows = tab.to_dict("records") if len(tab) else []
     for r in rows:
@@ -168,12 +192,20 @@ def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: 
         how = how_lost(str(g[0]["outcome"]), str(g[0]["edge_log"]))
         reasons.append(f"{len(g)} execution(s) of {_job(job)} stuck ({cls}): {how}, on a node believed connected, "
                        f"and nothing will re-send it — {_some(g)}")
-    unsure = [r for r in rows if r["class"] in ("lost", "refused") and r["belief"] != "connected"]
+    unsure = [r for r in rows if r["class"] in ("lost", "refused") and r["belief"] != "connected"
+              and r.get("final_known", True)]
     for cls, g in _groups(unsure, "class").items():
         reasons.append(f"{len(g)} execution(s) {cls}, but whether the orchestrator still believes their node "
                        f"connected is not in these logs — pass `node list` output or its node state lines "
                        f"({_some(g)})")
-    early = [r for r in rows if r["class"] in ("lost", "refused") and not r["stuck"] and r["belief"] == "connected"]
+    unfinal = [r for r in rows if r["class"] in ("lost", "refused") and not r.get("final_known", True)]
+    for (cls, job), g in _groups(unfinal, "class", "job").items():
+        how = how_lost(str(g[0]["outcome"]), str(g[0]["edge_log"]))
+        reasons.append(f"{len(g)} execution(s) of {_job(job)} {cls}: {how}; but whether they are still pending is "
+                       "not in these logs (no execution state line of theirs, no reconciler warning) — pass "
+                       f"`execution list` output ({_some(g)})")
+    early = [r for r in rows if r["class"] in ("lost", "refused") and not r["stuck"] and r["belief"] == "connected"
+             and r.get("final_known", True)]
     for cls, g in _groups(early, "class").items():
         reasons.append(f"{len(g)} execution(s) {cls} only {min(r['age_s'] for r in g):.1f}s after their creation, "
                        f"last send or their node's rejoin, and no node-join evaluation has run since: too soon to "
@@ -201,9 +233,12 @@ def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: 
         reasons.append(f"{len(g)} execution(s) of {', '.join(sorted({_job(r['job']) for r in g}))} pending on "
                        f"nodes that are not back: {where}")
     for miss, g in _groups(by_class.get("unknown", []), "missing").items():
-        reasons.append(f"{len(g)} execution(s) cannot be judged — {miss} ({_some(g)})")
+        of = ", ".join(sorted({_job(r["job"]) for r in g if isinstance(r["job"], str)}))
+        reasons.append(f"{len(g)} execution(s){f' of {of}' if of else ''} cannot be judged — {miss} ({_some(g)})")
     if stuck:
-        return Verdict("reproduced", stuck, reasons, classes, tab)
+        heads = [f"job {_job(job)}: {len(g)} execution(s) stuck ({cls})"
+                 for (job, cls), g in _groups(stuck_rows, "job", "class").items()]
+        return Verdict("reproduced", stuck, reasons, classes, tab, "; ".join(heads))
     bad = [j for j in jobs if j.get("state") not in OK_JOB_STATES]
     missing = unsupported(jobs, executions)
     if not bad and not rows and not missing:
@@ -211,7 +246,7 @@ def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: 
                        classes, tab)
     reasons += missing
     pending_jobs = {r["job"] for r in rows}
-    reasons += [f"job {j['name']} is {j.get('state')}" for j in bad if j["name"] not in pending_jobs]
+    reasons += [f"job {_job(j['name'])} is {j.get('state')}" for j in bad if j["name"] not in pending_jobs]
     return Verdict("inconclusive", [], reasons or ["no job is running and nothing is pending"], classes, tab)
 
 
