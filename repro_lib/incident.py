@@ -17,7 +17,16 @@ from typing import Any
 
 import pandas as pd
 
-from repro_lib.analysis.conformance import COLUMNS, compare, disagreements, observe, row, summary, tolerance
+from repro_lib.analysis.conformance import (
+    COLUMNS,
+    agreement,
+    compare,
+    disagreements,
+    observe,
+    row,
+    summary,
+    tolerance,
+)
 from repro_lib.analysis.reconstruct import Reconstruction, locate, one_incident, reconstruct, write_scenario
 from repro_lib.durations import format_duration
 from repro_lib.errors import ReproError
@@ -26,10 +35,17 @@ from repro_lib.model.types import FIX_LETTERS, FIXES
 from repro_lib.run import Run
 from repro_lib.scenario import Scenario, load_scenario, run_scenario
 
-__all__ = ["Incident", "investigate", "log_files", "conformance", "Premise", "premise", "CANNOT_SAY"]
+__all__ = ["Incident", "investigate", "log_files", "conformance", "Premise", "premise", "CANNOT_SAY", "wrapped"]
 
 #: ``repro run``'s exit code when a what-if is asked of a replay that does not reproduce the incident
 CANNOT_SAY = 3
+
+
+def wrapped(df: pd.DataFrame) -> Any:
+    """``df`` for a notebook: every cell in full, long text wrapped, left-aligned (no ``…`` cut)."""
+    return (df.style.hide(axis="index")
+            .set_properties(**{"white-space": "pre-wrap", "text-align": "left", "vertical-align": "top"})
+            .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
 
 
 def _classes_text(c: dict[str, int]) -> str:
@@ -49,11 +65,26 @@ class Premise:
     asked_fix: str
     basis: dict[str, Any] = field(default_factory=dict)   # the scenario's ``incident`` block
     replay_error: str | None = None
+    stuck_jobs: list[str] = field(default_factory=list)          # the jobs the logs show stuck
+    replay_stuck_jobs: list[str] = field(default_factory=list)
+
+    @property
+    def unknown(self) -> int:
+        """Pending executions whose delivery the logs cannot show (no edge or NATS log speaks for them)."""
+        return int(self.classes.get("unknown", 0))
 
     @property
     def holds(self) -> bool:
-        return (self.replay_error is None and self.verdict == self.replay_verdict
-                and dict(self.classes) == dict(self.replay_classes))
+        """Same verdict and classes. Where the logs cannot show whether some run requests arrived, the replay
+        must agree on what they do show: the same stuck jobs, and the same count in every class they name."""
+        if self.replay_error is not None:
+            return False
+        if not self.unknown:
+            return self.verdict == self.replay_verdict and dict(self.classes) == dict(self.replay_classes)
+        known = {k: v for k, v in self.classes.items() if k != "unknown"}
+        return (sorted(self.stuck_jobs) == sorted(self.replay_stuck_jobs)
+                and all(self.replay_classes.get(k, 0) == v for k, v in known.items())
+                and sum(self.replay_classes.values()) <= sum(self.classes.values()))
 
     @property
     def what_if(self) -> bool:
@@ -64,6 +95,12 @@ class Premise:
         out = []
         if self.replay_error:
             out.append(f"the replay stopped early: {self.replay_error}")
+        if self.unknown:
+            if sorted(self.stuck_jobs) != sorted(self.replay_stuck_jobs):
+                out.append(f"stuck jobs: your logs {', '.join(self.stuck_jobs) or 'none'}, the replay "
+                           f"{', '.join(self.replay_stuck_jobs) or 'none'}")
+            return out + [f"pending executions by class: your logs {_classes_text(self.classes)}, the replay "
+                          f"{_classes_text(self.replay_classes)}"]
         if self.verdict != self.replay_verdict:
             out.append(f"verdict: your logs {self.verdict}, the replay {self.replay_verdict}")
         if dict(self.classes) != dict(self.replay_classes):
@@ -79,7 +116,7 @@ class Premise:
         if isinstance(conf, dict):
             lines.append(f"conformance with your logs (when the scenario was written): {conf.get('agree', '?')} agree, "
                          f"{conf.get('disagree', '?')} disagree, {conf.get('cannot_compare', '?')} cannot be compared")
-            lines += [f"  disagrees: {r}" for r in (conf.get("disagreeing") or [])[:8]]
+            lines += [f"  {r}" for r in (conf.get("disagreeing") or [])[:8]]
         steps = b.get("inferred_steps") or []
         lines.append(f"inferred steps ({len(steps)}):" + ("" if steps else " none, every step is logged"))
         lines += [f"  {x}" for x in steps[:8]] + ([f"  … {len(steps) - 8} more"] if len(steps) > 8 else [])
@@ -98,8 +135,9 @@ class Premise:
         now = f"{v.verdict} ({_classes_text(v.classes)})"
         if not self.holds:
             return f"what-if: cannot say (see the premise below); the fixed replay gives {now}"
-        if v.verdict == "not_reproduced" and self.verdict == "reproduced":
-            verdict = f"fix {self.asked_fix} would have saved this incident"
+        if (v.verdict == "not_reproduced" and self.verdict == "reproduced") or (self.stuck_jobs and not stuck):
+            verdict = f"fix {self.asked_fix} would have saved this incident" + (
+                f" ({', '.join(self.stuck_jobs)} no longer stuck)" if self.stuck_jobs else "")
         elif stuck:
             verdict = f"fix {self.asked_fix} would not have saved this incident: {', '.join(stuck)} still stuck"
         else:
@@ -111,7 +149,11 @@ class Premise:
         head = (f"premise: the replay with the fix your logs show ({self.own_fix}) gives {self.replay_verdict} "
                 f"({_classes_text(self.replay_classes)}); your logs show {self.verdict} "
                 f"({_classes_text(self.classes)}) — ")
-        if self.holds:
+        if self.holds and self.unknown:
+            lines = [head + f"it reproduces what your logs show (stuck: {', '.join(self.stuck_jobs) or 'none'})",
+                     f"  but your logs cannot show whether {self.unknown} run request(s) arrived (no edge or NATS log "
+                     "speaks for them): the replay decides that by the inferred steps below — the answer rests on them"]
+        elif self.holds:
             lines = [head + "it reproduces your incident"]
         else:
             lines = [head + "it does not reproduce your incident"]
@@ -136,8 +178,10 @@ def premise(sc: Scenario, sets: Sequence[str] = (), *, seed: int = 0) -> Premise
     base = [x for x in sets if not x.split("=", 1)[0].strip() == "fix"] + [f"fix={own}"]
     run = run_scenario(load_scenario(sc.path, base), seed=seed)
     classes = inc.get("classes") if isinstance(inc.get("classes"), dict) else {}
+    stuck = [str(j) for j in inc.get("stuck_jobs") or []] if isinstance(inc.get("stuck_jobs"), list) else []
     return Premise(str(inc.get("verdict") or "unknown"), dict(classes), run.verdict.verdict,
-                   dict(run.verdict.classes), own.replace(",", "+"), asked, dict(inc), run.error)
+                   dict(run.verdict.classes), own.replace(",", "+"), asked, dict(inc), run.error,
+                   stuck, sorted({st.job for st in run.verdict.stuck}))
 
 
 def log_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -198,29 +242,73 @@ class Incident:
         return max(t.pending_timeout + t.housekeeping_interval, t.plane_retry_max,
                    t.connected_after + t.reeval_batch_delay + 2 * t.heartbeat_interval) + 10.0
 
-    def what_if(self, fixes: Sequence[str] = FIXES) -> pd.DataFrame:
+    def premise(self, sets: Sequence[str] = ()) -> Premise:
+        """Whether the replay (with ``sets`` applied, e.g. ``timings.disconnect_timeout=60s``) reproduces what
+        your logs show: the premise every what-if stands on (:class:`Premise`)."""
+        with tempfile.TemporaryDirectory(prefix="repro-premise-") as tmp:
+            path = Path(tmp) / "incident.yaml"
+            write_scenario(self.reconstruction, path, sources=[p.name for p in self.paths])
+            got = premise(load_scenario(path, list(sets)), list(sets), seed=self.seed)
+        assert got is not None  # a reconstructed scenario always has its incident block
+        return got
+
+    def what_if(self, fixes: Sequence[str] = FIXES, sets: Sequence[str] = ()) -> pd.DataFrame:
         """The reconstructed schedule replayed under each fix, twice: with the incident's own settle (the
         time its logs cover after the last step) and given time for every remedy (:meth:`remedy_window`).
-        Columns: fix, approach, verdict, stuck jobs, failed checks, then the same ``… given time``."""
-        if self._what_if is not None and list(self._what_if["fix"]) == list(fixes):
+        Columns: fix, approach, verdict, reason, stuck jobs, failed checks, then the same ``… (+given time)``.
+        A fix is answered only when the replay without it reproduces your logs (:meth:`premise`, under the
+        same ``sets``); otherwise its row says ``cannot say`` and ``attrs["premise"]`` says why."""
+        key = (tuple(fixes), tuple(sets))
+        if self._what_if is not None and self._what_if.attrs.get("key") == key:
             return self._what_if
-        rec = self.reconstruction
-        longer = replace(rec, end=rec.end + self.remedy_window())
-        extra = format_duration(self.remedy_window())
-        rows = []
-        for fix in fixes:
-            row: dict[str, Any] = {"fix": fix, "approach": FIX_LETTERS.get(fix, "—")}
-            for suffix, r in (("", rec), (f" (+{extra})", longer)):
-                run = self.replay if fix == "none" and r is rec and not self._fixed() else \
-                    conformance(self.inspection.events, r, fix=fix, seed=self.seed).attrs["run"]
-                row[f"verdict{suffix}"] = run.verdict.verdict
-                row[f"stuck jobs{suffix}"] = ", ".join(sorted({s.job for s in run.verdict.stuck})) or "none"
-                row[f"failed checks{suffix}"] = ", ".join(sorted({c.check for c in run.checks})) or "none"
-                if run.error:
-                    row[f"error{suffix}"] = run.error
-            rows.append(row)
-        self._what_if = pd.DataFrame(rows)
-        return self._what_if
+        pre = self.premise(sets)
+        with tempfile.TemporaryDirectory(prefix="repro-what-if-") as tmp:
+            path = Path(tmp) / "incident.yaml"
+            write_scenario(replace(self.reconstruction, end=self.reconstruction.end + self.remedy_window()),
+                           Path(tmp) / "longer.yaml", sources=[p.name for p in self.paths])
+            write_scenario(self.reconstruction, path, sources=[p.name for p in self.paths])
+            extra = format_duration(self.remedy_window())
+            own = pre.own_fix.replace("+", ",")
+            rows = []
+            for fix in fixes:
+                row: dict[str, Any] = {"fix": fix, "approach": FIX_LETTERS.get(fix, "—")}
+                answer = pre.holds or fix.replace("+", ",") == own
+                for suffix, f in (("", path), (f" (+{extra})", Path(tmp) / "longer.yaml")):
+                    if not answer:
+                        row.update({f"verdict{suffix}": "cannot say", f"reason{suffix}": "the replay without a fix "
+                                    "does not reproduce your logs: " + "; ".join(pre.disagreements()),
+                                    f"stuck jobs{suffix}": "—", f"failed checks{suffix}": "—"})
+                        continue
+                    run = run_scenario(load_scenario(f, [*sets, f"fix={fix}"]), seed=self.seed)
+                    row[f"verdict{suffix}"] = run.verdict.verdict
+                    row[f"reason{suffix}"] = run.error or (run.verdict.reasons[0] if run.verdict.reasons else "")
+                    row[f"stuck jobs{suffix}"] = ", ".join(sorted({st.job for st in run.verdict.stuck})) or "none"
+                    row[f"failed checks{suffix}"] = ", ".join(sorted({c.check for c in run.checks})) or "none"
+                rows.append(row)
+        table = pd.DataFrame(rows)
+        table.attrs.update(key=key, premise=pre, extra=extra)
+        self._what_if = table
+        return table
+
+    def what_if_legend(self) -> str:
+        """What the what-if table's columns mean (Markdown), the premise it stands on first."""
+        table = self.what_if() if self._what_if is None else self._what_if
+        pre: Premise = table.attrs["premise"]
+        extra = table.attrs["extra"]
+        t = self.reconstruction.timings_obj()
+        state = ("**holds**: the replay without a fix gives what your logs show" if pre.holds else
+                 "**does not hold**: every fix's answer is *cannot say* — " + "; ".join(pre.disagreements()))
+        return "\n".join([
+            f"- Premise: {state}.",
+            "- `verdict`, `reason`, `stuck jobs`, `failed checks`: the replay with that fix, ending where your logs "
+            "end (your incident's own settle).",
+            f"- `… (+{extra})`: the same replay given {extra} more — time for the slowest remedy to act "
+            f"(pending-timeout's {format_duration(t.pending_timeout)} + housekeeping "
+            f"{format_duration(t.housekeeping_interval)}, sequence-replay's back-off up to "
+            f"{format_duration(t.plane_retry_max)}, a node-join batch) — so a late cure shows as a cure, not as "
+            "`inconclusive`.",
+            "- `cannot say`: no answer, because the premise does not hold (see above).",
+        ])
 
     def _fixed(self) -> bool:
         return str(self.reconstruction.fix.value) not in ("none", "None", "")
@@ -253,6 +341,9 @@ def conformance(real_events: pd.DataFrame, reconstruction: Reconstruction, *, fi
         run = run_scenario(load_scenario(path, sets), seed=seed)
     tol = tolerance(rec)
     real_events, _ = one_incident(real_events)  # the rows the reconstruction read, on its clock
+    if rec.job_ids:  # jobs go by the names the scenario gives them
+        real_events = real_events.assign(job=real_events["job"].map(
+            lambda j: rec.job_ids.get(j, j) if isinstance(j, str) else j))
     real = observe(real_events, rec.names, rec.verdict)
     model = observe(run.events, None, run.verdict.verdict)
     # the model names its nodes by the scenario's edge names already
@@ -276,7 +367,10 @@ def investigate(paths: Sequence[str | Path], *, tz: str | None = None, seed: int
     if result.events.empty:
         raise ReproError("no log events in these files: nothing to reconstruct",
                          hint="pass the orchestrator's log (and the edges'), not only CLI output")
-    verdict = result.diagnosis.verdict.verdict if result.diagnosis.verdict else None
-    rec = locate(reconstruct(result.events, verdict=verdict, name="incident"), files)
+    v = result.diagnosis.verdict
+    rec = locate(reconstruct(result.events, verdict=v.verdict if v else None, name="incident",
+                             classes=dict(v.classes) if v else {}), files)
     table = conformance(result.events, rec, seed=seed)
+    rec.agreement = agreement(table)
+    rec.sources = [p.name for p in files]
     return Incident(files, result, rec, table, seed)

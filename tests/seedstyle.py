@@ -301,15 +301,16 @@ def incident(shape: Shape, *, healthy: bool = False, seed: int = 0) -> Incident:
     job_line(40.0, new_id, new_name)
     for k, (ex, node) in enumerate(zip(new_ex, nodes, strict=True)):
         dispatch(40.01 + k * 0.01, new_id, ex, node)
-    for t in range(15, 200, 15):  # the orchestrator's heartbeat chatter (noise)
-        for node in nodes:
-            rec(float(t) + 0.5, "orchestrator", "DEBUG", "heartbeat received", [(s.node_key, node)])
+    for t in range(15, 200, 15):  # the orchestrator's heartbeat chatter (noise): only from a live edge
+        for node, name in zip(nodes, edge_names, strict=True):
+            if any(t0 <= t + 0.5 < t1 for t0, t1 in edge_up[name]):
+                rec(float(t) + 0.5, "orchestrator", "DEBUG", "heartbeat received", [(s.node_key, node)])
     if not healthy:
         if rng.random() < 0.5:  # the health check noticed the dead edges (after the deploy), then they came back
             for node in nodes:
                 node_line(52.0, node, False)
-        for i, node in enumerate(nodes):
-            node_line(65.0 + i * 0.2, node, True)
+        for i, node in enumerate(nodes):  # when the restarted edge says it connected (edge_up below)
+            node_line(restart_at + i * 0.4 + 0.4, node, True)
         for jid in (ok_id, new_id):
             rec(80.0, "orchestrator", "INFO", "REEVALUATOR: Created evaluation for job",
                 [(s.job_key, jid), ("trigger", "node-join")], "nodes/reevaluator.go:376")

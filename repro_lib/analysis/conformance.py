@@ -40,6 +40,10 @@ class Observed:
     redispatches: dict[str, int] = field(default_factory=dict)
     started: dict[tuple[str, str, int], float] = field(default_factory=dict)  # first running report
     verdict: str | None = None
+    #: whether this side logs execution states / job state changes at all (seed-style debug logs may not)
+    sees_executions: bool = True
+    sees_jobs: bool = True
+    only_deploys: bool = False  # its job lines are deploys only (seed-style "job deployed")
 
 
 def observe(events: pd.DataFrame, names: dict[str, str] | None = None, verdict: str | None = None) -> Observed:
@@ -63,12 +67,19 @@ def observe(events: pd.DataFrame, names: dict[str, str] | None = None, verdict: 
     nodes = ev[(ev["kind"] == "node") & ev["node"].notna() & orch]
     for r in nodes[nodes["state"].isin(["disconnected"])].itertuples():
         ob.disconnects.setdefault(edge(r.node), []).append(float(r.t_s))
-    for nm, rows in nodes[nodes["state"] == "handshake"].groupby(nodes["node"].map(edge), sort=False):
+    shakes = nodes[nodes["state"] == "handshake"]
+    if shakes.empty:  # logs that only say "node connected": each such line is a (re)connection
+        shakes = nodes[nodes["state"] == "connected"]
+    for nm, rows in shakes.groupby(shakes["node"].map(edge), sort=False):
         ob.returns[str(nm)] = [float(t) for t in rows["t_s"].iloc[1:]]
     jl = ev[(ev["kind"] == "state") & ev["job"].notna() & ev["execution"].isna()]
-    for job, rows in jl.groupby("job", sort=False):
-        ob.jobs[str(job)] = str(rows["state"].iloc[-1])
+    ob.sees_jobs = bool((jl["state"] != "pending").any())  # only "deployed" lines: no job state is logged
+    ob.only_deploys = bool(len(jl)) and not ob.sees_jobs
+    if ob.sees_jobs:
+        for job, rows in jl.groupby("job", sort=False):
+            ob.jobs[str(job)] = str(rows["state"].iloc[-1])
     ex = ev[(ev["kind"] == "state") & ev["execution"].notna() & ev["job"].notna() & orch]
+    ob.sees_executions = bool(len(ex))
     order: dict[tuple[str, str], list[str]] = {}
     for r in ex.itertuples():
         key = (str(r.job), edge(r.node))
@@ -131,12 +142,18 @@ def compare(real: Observed, model: Observed, tol: float, edges: list[str]) -> pd
     for job in dict.fromkeys([*real.jobs, *model.jobs]):
         a, b = real.jobs.get(job), model.jobs.get(job)
         if a is None:
-            rows.append(row("job final state", job, None, b, None, "no job state line in the logs"))
+            rows.append(row("job final state", job, None, b, None,
+                            "the logs log no job state change (only deploys): not comparable"
+                            if real.only_deploys else "no job state line in the logs"))
         else:
             rows.append(row("job final state", job, a, b, a == b))
     for key in dict.fromkeys([*real.executions, *model.executions]):
         subject = f"{key[0]} on {key[1]} #{key[2]}"
         a, b = real.executions.get(key), model.executions.get(key)
+        if a is None and not real.sees_executions:
+            rows.append(row("execution", subject, None, b[0], None,
+                            "the logs log no execution state: not comparable"))
+            continue
         if a is None or b is None:
             rows.append(row("execution", subject, a and a[0], b and b[0], False,
                              "only the model has it" if a is None else "only the logs have it"))
@@ -171,8 +188,8 @@ def disagreements(table: pd.DataFrame) -> pd.DataFrame:
 def agreement(table: pd.DataFrame) -> dict[str, object]:
     """The counts and the disagreeing rows, as a scenario's ``incident.conformance`` records them."""
     bad = table[table["agree"].map(lambda a: a is not True)]
-    rows = [f"{r.what} {r.subject}: logs {r.real}, model {r.model}" + (f" ({r.note})" if r.note else "")
-            for r in bad.itertuples()]
+    rows = [f"{'cannot compare' if r.agree is None else 'disagrees'}: {r.what} {r.subject}: logs {r.real}, "
+            f"model {r.model}" + (f" ({r.note})" if r.note else "") for r in bad.itertuples()]
     return {"agree": int(table["agree"].map(lambda a: a is True).sum()),
             "disagree": int(table["agree"].map(lambda a: a is False).sum()),
             "cannot_compare": int(table["agree"].map(lambda a: a is None).sum()),

@@ -38,6 +38,9 @@ EXACT_SOURCES = frozenset({"sim", "stack", "docker"})
 _KV = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
 _ALIVE_EXEC = {"running", "completed", "Running", "Completed", "Publishing"}
 _TEARDOWN = {"EDGE: shutting down", "ORCHESTRATOR: shutting down"}
+#: an edge process's own start banner (the kit's ``EDGE: starting`` and the ways other builds say it)
+_EDGE_START = (r"^(?:EDGE: starting|starting (?:the )?(?:edge|compute)(?: node)?\b"
+               r"|(?:edge|compute) node start(?:ing|ed)\b|starting bacalhau\b)")
 #: an edge's words for losing its orchestrator (the start of a fault, never a sign of life)
 _LOSS = r"connection lost|lost connection|disconnected|reconnect|timed? ?out|no responders|unreachable|closed"
 _OP_ORDER = {"restart_orchestrator": 0, "join": 0.5, "kill": 1, "partition": 2, "heal": 3, "start": 4,
@@ -121,6 +124,10 @@ class Reconstruction:
     name: str = "incident"
     #: the logs' diagnosis: pending executions per class (the premise a what-if stands on)
     classes: dict[str, int] = field(default_factory=dict)
+    #: a job's id in the logs -> the name the scenario uses (when a job line names it: ``name=``)
+    job_ids: dict[str, str] = field(default_factory=dict)
+    #: the jobs the logs show stuck (the diagnosis' stuck executions, a reconciler's warning)
+    stuck_jobs: list[str] = field(default_factory=list)
     #: conformance of the no-fix replay with the logs, as written into the file (``incident.conformance``)
     agreement: dict[str, Any] | None = None
     sources: list[str] = field(default_factory=list)
@@ -138,7 +145,10 @@ class Reconstruction:
     def incident_doc(self) -> dict[str, Any]:
         """The ``incident:`` block: what the logs show, which the replay must reproduce before any what-if."""
         doc: dict[str, Any] = {"logs": list(self.sources), "verdict": self.verdict or "unknown",
-                               "classes": dict(self.classes), "fix": str(self.fix.value)}
+                               "classes": dict(self.classes), "stuck_jobs": list(self.stuck_jobs),
+                               "fix": str(self.fix.value)}
+        if self.job_ids:
+            doc["job_ids"] = dict(self.job_ids)
         if self.agreement is not None:
             doc["conformance"] = self.agreement
         b = self.basis()
@@ -258,9 +268,12 @@ def _fields(detail: object) -> dict[str, str]:
     return {k: v.strip('"') for k, v in _KV.findall(detail)}
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
 def _text(line: object, fallback: str) -> str:
     text = line if isinstance(line, str) and line else fallback
-    first = text.split("\n", 1)[0].strip()
+    first = _ANSI.sub("", text.split("\n", 1)[0]).strip()  # colours and control characters: not YAML
     return redact(first[:300])
 
 
@@ -294,7 +307,7 @@ def _parse_seconds(v: str | None) -> float | None:
 
 # -- the reconstruction ----------------------------------------------------------------------------------
 def reconstruct(events: pd.DataFrame, *, verdict: str | None = None, name: str = "incident",
-                classes: dict[str, int] | None = None) -> Reconstruction:
+                classes: dict[str, int] | None = None, stuck_jobs: Iterable[str] | None = None) -> Reconstruction:
     """The schedule ``events`` show. ``verdict`` and ``classes`` are the diagnosis' (computed when not
     given). Raises :class:`ReproError` when nothing at all can be reconstructed."""
     if events is None or events.empty or not (events["kind"] != "raw").any():
@@ -317,14 +330,21 @@ def reconstruct(events: pd.DataFrame, *, verdict: str | None = None, name: str =
     if len(rec.steps) <= 1 and not rec.jobs and not rec.edges and not rec.unplaced:
         raise ReproError("nothing could be reconstructed: no node, job or fault is named in the evidence",
                          hint="pass the orchestrator's and the edges' logs (lines about nodes and jobs)")
-    if verdict is None or classes is None:
+    if verdict is None or classes is None or stuck_jobs is None:
         from repro_lib.analysis import diagnose
 
         v = diagnose(events).verdict
         verdict = verdict if verdict is not None else v.verdict if v is not None else None
         classes = classes if classes is not None else dict(v.classes) if v is not None else {}
+        stuck_jobs = stuck_jobs if stuck_jobs is not None else sorted({s.job for s in v.stuck}) if v else []
     rec.verdict = verdict
     rec.classes = dict(classes)
+    warned = ev[(ev["kind"] == "reconcile") & (ev["state"] == "stuck") & ev["job"].notna()]["job"].astype(str)
+
+    def _plain(label: str) -> str:  # the diagnosis labels a named job "name (id)"
+        m = re.fullmatch(r"(.+) \(([^()]+)\)", label)
+        return m.group(1) if m and m.group(2) in rec.job_ids else rec.job_ids.get(label, label)
+    rec.stuck_jobs = sorted({_plain(str(j)) for j in list(stuck_jobs) + list(warned)})
     return rec
 
 
@@ -408,6 +428,8 @@ class _Builder:
         from repro_lib.analysis.delivery import edge_nodes
 
         self.speakers = edge_nodes(ev, self.roles)
+        self._edge_starts()
+        ev = self.ev
         ids += [str(n) for n in self.speakers["node"]]
         if not ids:  # a log read as neither side's whose every line names one node: that node's own log
             ids += self._single_node_logs()
@@ -432,6 +454,30 @@ class _Builder:
         self.first = first
         self._ids_of = identities
         return names, identities
+
+    def _edge_starts(self) -> None:
+        """An edge's own start banner in other words ("starting edge node", "Starting compute node", …) reads as
+        the kit's ``EDGE: starting``; a banner that names no node belongs to the one node its log speaks for."""
+        ev = self.ev
+        msg = ev["msg"].astype(str)
+        banner = msg.str.contains(_EDGE_START, case=False, regex=True) & (msg != "EDGE: starting")
+        if not banner.any():
+            return
+        own = {}
+        for src, rows in self.speakers.groupby("source"):
+            nodes = list(dict.fromkeys(rows["node"].astype(str)))
+            if len(nodes) == 1:
+                own[str(src)] = nodes[0]
+        src = ev["source"].astype(str)
+        node = ev["node"].where(ev["node"].notna(), src.map(own))
+        hit = banner & src.isin(list(own)) & node.notna()
+        if hit.any():
+            ev = ev.copy()
+            ev.loc[hit, "node"] = node[hit]
+            ev.loc[hit, "msg"] = "EDGE: starting"
+            self.ev = ev
+            self._loss = None
+            self.notes.append(f"{int(hit.sum())} edge start line(s) in other words read as EDGE: starting [I]")
 
     def _single_node_logs(self) -> list[str]:
         ev = self.ev
@@ -476,7 +522,7 @@ class _Builder:
         hb = ev[ev["msg"].astype(str).str.contains("heartbeat", case=False) & ev["node"].notna()
                 & ~ev["kind"].isin(["fault", "action"])]
         if "heartbeat_interval" not in got and len(hb) >= 3:
-            gaps = hb.groupby("node")["t_s"].diff().dropna()
+            gaps = hb.groupby([hb["source"].astype(str), hb["node"].astype(str)])["t_s"].diff().dropna()
             gaps = gaps[gaps > 0.05]
             if len(gaps) >= 2:
                 got["heartbeat_interval"] = Guess(round(float(gaps.median()), 1), "inferred",
@@ -658,7 +704,20 @@ class _Builder:
         mine = ev["source"].isin(own) & is_node & (ev["kind"] != "raw") \
             & ~ev["msg"].isin(list(_TEARDOWN)) & ~loss
         hb = is_node & ev["msg"].astype(str).str.contains("heartbeat", case=False) & ~loss
-        return ev[orch | mine | hb]
+        return ev[orch | mine | hb | (is_node & self._not_stuck_dispatch())]
+
+    def _not_stuck_dispatch(self) -> pd.Series:
+        """A run request of a job no later reconciler warning calls stuck reached its node [I]: once the logs
+        hold such warnings, a job they leave out had nothing pending. Only where no NATS or edge line says what
+        arrived (seed-style orchestrator logs)."""
+        ev = self.ev
+        warn = ev[(ev["kind"] == "reconcile") & (ev["state"] == "stuck") & ev["job"].notna()]
+        if warn.empty or (ev["kind"] == "deliver").any():  # NATS or edge lines say what arrived: they decide
+            return pd.Series(False, index=ev.index)
+        stuck = set(warn["job"].astype(str))
+        last = float(warn["t_s"].max())
+        return ((ev["kind"] == "dispatch") & ev["job"].notna() & ~ev["job"].astype(str).isin(stuck)
+                & (ev["t_s"] < last))
 
     def _loss_lines(self) -> pd.Series:
         """Lines that report a lost connection, a failure or a warning: never a sign of life."""
@@ -684,6 +743,8 @@ class _Builder:
                 mine = ev["node"] == node
                 starts = ev[mine & (msg == "EDGE: starting")]
                 hs = ev[mine & (ev["kind"] == "node") & (ev["state"] == "handshake")]
+                if hs.empty:  # logs that say only "node connected": each such line is its (re)connection
+                    hs = ev[mine & (ev["kind"] == "node") & (ev["state"] == "connected")]
                 if len(starts):
                     s0, s0_ev, basis, rule = float(starts["t_s"].iloc[0]), _ev(starts.iloc[0]), "logged", ""
                 elif len(hs):
@@ -811,6 +872,7 @@ class _Builder:
                     "it for less than disconnect_timeout" if op == "partition" else
                     "back without a disconnect and no edge log to tell a dead process from a cut network: kill chosen")
             self._down(edge, node, ret, hb, timeout, check, ret=ret, reason=rule, op=op, evidence=[_ev(hs.iloc[i])])
+            t0 = max(t0, self.steps[-1].t + 0.001)  # back after it went
             if op == "partition":
                 self.steps.append(RStep(max(ret - hb, t0), "heal", [edge], "inferred",
                                         f"re-handshake at {ret:.3f}s minus one heartbeat interval ({hb:g}s)",
@@ -1085,6 +1147,7 @@ class _Builder:
         if up_edges != list(identities) and not up_edges and identities:
             self.notes.append("no edge was up at the start of the evidence")
         self._selectors(jobs, names, identities)
+        job_ids = self._job_names(jobs, steps)
         joined = {s.args for s in steps if s.op == "join"}
         edges = [e for e in identities if e not in joined]
         unplaced = list(self.unplaced) + self._unplaced_tables()
@@ -1093,7 +1156,40 @@ class _Builder:
                               f"and type ({g.type}, {g.type_basis}) with no selector")
         return Reconstruction(edges=edges, names=names, identities=identities, steps=head + steps,
                               timings=timings, preset=preset, fix=fix, jobs=jobs, verdict=None, end=end,
-                              unplaced=unplaced, notes=self.notes, name=name)
+                              unplaced=unplaced, notes=self.notes, name=name, job_ids=job_ids)
+
+    def _job_names(self, jobs: dict[str, JobGuess], steps: list[RStep]) -> dict[str, str]:
+        """Jobs whose line names them (``job deployed job_name=… job_id=j-…``: ``name=`` beside the id) go
+        by that name in the scenario; returns id -> name for those renamed."""
+        ev = self.ev
+        jl = ev[(ev["kind"] == "state") & ev["job"].notna() & ev["execution"].isna()]
+        ids: dict[str, str] = {}
+        for job, det in zip(jl["job"].astype(str), jl["detail"], strict=True):
+            nm = _fields(det).get("name")
+            if nm and nm != job and job in jobs and job not in ids:
+                ids[job] = nm
+        taken = set(jobs) - set(ids)
+        for job, nm in list(ids.items()):
+            if nm in taken:  # two jobs by one name, or a name that is another job's id: keep the id
+                del ids[job]
+                continue
+            taken.add(nm)
+        if not ids:
+            return {}
+        renamed: dict[str, JobGuess] = {}
+        for k, g in jobs.items():
+            g.name = ids.get(k, g.name)
+            renamed[ids.get(k, k)] = g
+        jobs.clear()
+        jobs.update(renamed)
+        for st in steps:
+            if st.op == "deploy" and st.args[0] in ids:
+                st.args = (ids[st.args[0]], st.args[1])
+            elif st.op == "stop_job" and st.args in ids:
+                st.args = ids[st.args]
+        self.notes.append("jobs go by the names their job lines give: "
+                          + ", ".join(f"{v} ({k})" for k, v in ids.items()))
+        return ids
 
     def _selectors(self, jobs: dict[str, JobGuess], names: dict[str, str], identities: dict[str, list[str]]) -> None:
         """A job whose executions skip an edge the orchestrator held connected when it was deployed has a
@@ -1186,7 +1282,7 @@ def locate(rec: Reconstruction, paths: Iterable[str | Path]) -> Reconstruction:
         try:
             with p.open("r", errors="replace") as f:
                 for i, raw in enumerate(f, 1):
-                    key = redact(raw.rstrip("\r\n").strip()[:300])
+                    key = redact(_ANSI.sub("", raw.rstrip("\r\n")).strip()[:300])
                     if key in wanted and key not in found:
                         found[key] = (p.name, i)
         except OSError:
@@ -1236,7 +1332,7 @@ def _header(rec: Reconstruction, sources: list[str]) -> str:
     if rec.notes:
         lines.append("# notes:")
         lines += [f"#   - {n}" for n in rec.notes]
-    return "\n".join(redact(x).replace("\n", " ") for x in lines) + "\n"
+    return "\n".join(_ANSI.sub("", redact(x).replace("\n", " ")) for x in lines) + "\n"
 
 
 def write_scenario(rec: Reconstruction, path: str | Path, *, sources: list[str] | None = None) -> list[Path]:
