@@ -412,7 +412,17 @@ def _inspect_scenario(args: argparse.Namespace, result: object, out: Path | None
     if len(bad):
         _say(bad.to_string(index=False))
     _say(summary(table))
+    run = table.attrs["run"]
+    same = (run.verdict.verdict == rec.verdict and dict(run.verdict.classes) == dict(rec.classes))
+    _say(f"premise: the replay gives {run.verdict.verdict} ({_classes(run.verdict.classes)}), your logs "
+         f"{rec.verdict or 'no verdict'} ({_classes(rec.classes)}) — "
+         + ("it holds: a what-if on this file is answered (repro run FILE --set fix=…)" if same else
+            "it does not hold: a what-if on this file says 'cannot say' (exit 3) until the schedule is corrected"))
     return 0
+
+
+def _classes(c: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "none"
 
 
 def _on_sigterm(signum: int, _frame: object) -> None:
