@@ -412,8 +412,12 @@ def _inspect_scenario(args: argparse.Namespace, result: object, out: Path | None
     if len(bad):
         _say(bad.to_string(index=False))
     _say(summary(table))
+    from repro_lib.incident import Premise
+
     run = table.attrs["run"]
-    same = (run.verdict.verdict == rec.verdict and dict(run.verdict.classes) == dict(rec.classes))
+    same = Premise(rec.verdict or "unknown", dict(rec.classes), run.verdict.verdict, dict(run.verdict.classes),
+                   str(rec.fix.value), str(rec.fix.value), {}, run.error, list(rec.stuck_jobs),
+                   sorted({st.job for st in run.verdict.stuck})).holds
     _say(f"premise: the replay gives {run.verdict.verdict} ({_classes(run.verdict.classes)}), your logs "
          f"{rec.verdict or 'no verdict'} ({_classes(rec.classes)}) — "
          + ("it holds: a what-if on this file is answered (repro run FILE --set fix=…)" if same else
