@@ -8,13 +8,17 @@ behaviours fails here, not only in the search's matrix.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from test_mechanics import NEW, TEST, boot, core_395, deploy_running, execs, make, nid, rows
 
 from repro_lib import load_job, load_scenario, run_scenario
+from repro_lib.model import dataplane
 from repro_lib.model.dataplane import ACK_TIMEOUT, NO_RESPONDERS
-from repro_lib.model.types import ComputeState, Policies
+from repro_lib.model.dispatcher import ExecutionUpsert
+from repro_lib.model.types import ComputeState, DesiredState, Execution, Outbox, Policies
+from repro_lib.timings import timings_from
 
 M_FAILED = "Failed to publish message"
 M_BACKOFF = "Performing backoff"
@@ -163,3 +167,240 @@ def test_policy_and_timings() -> None:
 
     with pytest.raises(SetError, match="plane_retry_max"):
         timings_from({"plane_retry_base": "10s", "plane_retry_max": "5s"})
+
+
+# -- the dispatcher's ack and recovery rules, as upstream builds them (docs/mechanics.md §6.1's table) -----------
+M_ACK_REMOVED = dataplane.M_ACK_REMOVED
+M_IGNORED = dataplane.M_REMOVED_IGNORED
+
+
+def test_an_ack_removes_the_earlier_lost_request_and_the_job_stays_stuck() -> None:
+    """scenarios/fix-c-ack-skips.yaml: RemoveUpTo (dispatcher.go:190-199, state.go:136-149). The run request
+    to the partitioned edge is dropped without an error; the next one, after the heal, is acked and removes
+    it from the pending list, so its ack timeout is read by nobody and nothing replays it."""
+    run = run_scenario(load_scenario("scenarios/fix-c-ack-skips.yaml"))
+    assert run.verdict.verdict == "reproduced"
+    stuck = [e for e in run.final.executions if e["job"] == "test-heartbeat"]
+    assert [e["state"] for e in stuck] == ["pending"]
+    lines = [r for r in run.records if r.source == "orchestrator"]
+    removed = [dict(r.fields) for r in lines if r.msg == M_ACK_REMOVED]
+    assert removed == [{"seq": 2, "dropped": "1", "dropped_executions": stuck[0]["id"],
+                        "target_node": removed[0]["target_node"], "execution_id": removed[0]["execution_id"],
+                        "messageType": "RunExecutionRequest"}]
+    ignored = [r for r in lines if r.msg == M_IGNORED]
+    sent = [r for r in lines if r.msg == M_DISPATCH and ("execution_id", stuck[0]["id"]) in r.fields]
+    assert len(ignored) == 1 and dict(ignored[0].fields)["error"] == ACK_TIMEOUT
+    assert dict(ignored[0].fields)["execution_id"] == stuck[0]["id"]
+    assert ignored[0].t == pytest.approx(sent[0].t + 30.0, abs=0.01)
+    # never failed, never replayed: one send in ten minutes
+    assert len(sent) == 1 and not [r for r in lines if r.msg == M_FAILED]
+
+
+def test_the_next_handshake_does_not_resend_the_skipped_request_either() -> None:
+    """The edge's tracker moved to the acked seq (tracker.go:43-49); its heartbeats stored it
+    (nodes/manager.go:617, 922-923); the handshake starts the new plane there (l.895-897)."""
+    s = make("repro", "sequence-replay", edges=("edge1",))
+    boot(s)
+    s.partition(["edge1"])
+    s.deploy(load_job(TEST))
+    s.advance(0.5)
+    s.deploy(load_job(NEW))
+    s.heal(["edge1"])
+    s.advance(40)
+    planes = s.orch.planes
+    assert planes is not None and s.edges["edge1"].tracker == 2 == planes.live_seq[nid(s, "edge1")]
+    t_restart = s.now
+    s.kill(["edge1"])
+    s.start(["edge1"])  # back within the disconnect timeout: a known node, a fresh plane
+    s.advance(120)
+    plane = rows(s, M_PLANE, since=t_restart)
+    assert "node reconnected" in plane["detail"].iloc[0] and _field(plane["detail"].iloc[0], "startSeqNum") == "2"
+    assert [e.state for e in execs(s, "test-heartbeat")] == [ComputeState.PENDING]
+    assert rows(s, M_DISPATCH, since=t_restart).empty
+
+
+def _unit(n: int = 0) -> tuple[dataplane.DataPlanes, Outbox, list[ExecutionUpsert]]:
+    """A plane store with ``n`` run requests to node n1 committed, and n1's plane started at seq 0."""
+    store: list[ExecutionUpsert] = []
+    out = Outbox()
+    dp = dataplane.DataPlanes(timings_from({}), out, store, {"j": SimpleNamespace(type="pipeline", run_for=None)})
+    dp.handshake(0.0, "n1", known=True)
+    for _ in range(n):
+        _commit(dp, store)
+    dp.pump(0.0, "n1")
+    return dp, out, store
+
+
+def _commit(dp: dataplane.DataPlanes, store: list[ExecutionUpsert]) -> None:
+    ex = Execution(id=f"e{len(store) + 1}", job="j", version=1, node_id="n1")
+    ev = ExecutionUpsert(len(store), ex, None, DesiredState.RUNNING)
+    store.append(ev)
+    dp.appended(ev)
+
+
+def _sent(out: Outbox) -> list[dict]:
+    return [p.payload for p in out.publishes]
+
+
+def _result(dp: dataplane.DataPlanes, now: float, payload: dict, outcome: str, error: str = "") -> None:
+    dp.on_result(now, "n1", payload["plane"], payload["seq"], outcome, payload["type"], payload["execution_id"],
+                 pub=payload["pub"], error=error)
+
+
+def _ticks(dp: dataplane.DataPlanes, out: Outbox) -> None:
+    """Fire the armed 10 ms passes."""
+    for tm in [t for t in out.timers if t.key[0] == "plane_tick"]:
+        out.timers.remove(tm)
+        dp.on_tick(tm.at, tm.key[1], tm.key[2])
+
+
+def _msgs(out: Outbox, msg: str) -> list[dict]:
+    return [dict(r.fields) for r in out.logs if r.msg == msg]
+
+
+def test_results_are_read_at_the_next_10_ms_pass_from_the_plane_start() -> None:
+    """dispatcher.go:154-183, config.go:20: a result does nothing until the dispatcher's ticker reads it."""
+    dp, out, _ = _unit(1)
+    _result(dp, 0.123, _sent(out)[0], "no_responders")
+    assert not _msgs(out, M_FAILED)
+    (tick,) = [t for t in out.timers if t.key[0] == "plane_tick"]
+    assert tick.at == pytest.approx(0.13)
+    _ticks(dp, out)
+    assert _msgs(out, M_FAILED)[0]["error"] == NO_RESPONDERS
+
+
+def test_remove_up_to_in_the_model_unit() -> None:
+    """state.go:136-149: the ack of seq 3 drops 1 and 2 though they have no result; their later timeouts
+    are read by nobody (no recovery, failures stay 0)."""
+    dp, out, _ = _unit(3)
+    one, two, three = _sent(out)
+    _result(dp, 0.5, three, "ack")
+    _ticks(dp, out)
+    plane = dp.planes["n1"]
+    assert plane.pending == [] and plane.last_acked == 3
+    assert _msgs(out, M_ACK_REMOVED)[0]["dropped"] == "1,2"
+    _result(dp, 30.0, one, "timeout")
+    _result(dp, 30.0, two, "timeout")
+    _ticks(dp, out)
+    assert not _msgs(out, M_FAILED) and plane.failures == 0 and plane.retry_at is None
+    assert [m["seq"] for m in _msgs(out, M_IGNORED)] == [1, 2]
+
+
+def test_an_ack_removes_only_what_is_up_to_it() -> None:
+    dp, out, _ = _unit(3)
+    _result(dp, 0.5, _sent(out)[1], "ack")
+    _ticks(dp, out)
+    assert [p.seq for p in dp.planes["n1"].pending] == [3]
+    assert _msgs(out, M_ACK_REMOVED)[0]["dropped"] == "1"
+
+
+def test_a_nack_fails_like_a_timeout_with_the_edges_error() -> None:
+    """subscriber.go:99-109 nacks a handler error; publisher_ordered.go:389-392 fails the future with it;
+    recovery.go:45-88 handles it like any failure (the compute's handler never returns one: [I])."""
+    dp, out, _ = _unit(1)
+    _result(dp, 0.2, _sent(out)[0], "nack", error="failed to handle message: boom")
+    _ticks(dp, out)
+    failed = _msgs(out, M_FAILED)
+    assert len(failed) == 1 and failed[0]["error"] == "failed to handle message: boom"
+    assert dp.planes["n1"].recovering and dp.planes["n1"].retry_at == pytest.approx(0.21 + 5.0)
+
+
+def test_a_failure_stops_the_plane_clears_pending_and_the_restart_rewinds_to_the_handshake() -> None:
+    """recovery.go:45-88 (stop, reset, clear), :91-136 (backoff, watcher.Start), watcher.go:176."""
+    dp, out, store = _unit(2)
+    one, two = _sent(out)
+    _result(dp, 0.1, one, "ack")
+    _result(dp, 0.1, two, "no_responders")
+    _ticks(dp, out)
+    plane = dp.planes["n1"]
+    assert plane.pending == [] and not plane.running and plane.failures == 1
+    _commit(dp, store)
+    dp.pump(1.0, "n1")
+    assert len(_sent(out)) == 2  # the watcher is stopped: the new event waits
+    dp.on_timer(plane.retry_at, "n1", plane.id)
+    assert [p["seq"] for p in _sent(out)[2:]] == [1, 2, 3]  # everything since the handshake cursor (0)
+    assert plane.failures == 1  # only an ack resets it (dispatcher.go:198-199)
+
+
+def test_a_late_result_of_a_message_cleared_by_a_recovery_is_ignored() -> None:
+    """state.go:96-103 cleared it, the publisher reset failed its future (recovery.go:78): after the restart
+    its ack timeout must not start a second recovery."""
+    dp, out, _ = _unit(2)
+    one, two = _sent(out)
+    _result(dp, 0.1, two, "no_responders")  # one is still waiting for its ack
+    _ticks(dp, out)
+    plane = dp.planes["n1"]
+    dp.on_timer(plane.retry_at, "n1", plane.id)
+    _result(dp, 30.0, one, "timeout")
+    _ticks(dp, out)
+    assert len(_msgs(out, M_FAILED)) == 1 and plane.running and not plane.recovering
+
+
+def test_an_ack_read_after_a_failure_in_the_same_pass_strands_the_plane() -> None:
+    """§6.2(d), the recovery-reset race: handleError (recovery.go:45-88) then handlePublishSuccess of the
+    later message from the same copy (dispatcher.go:166-176) calls recovery.reset(), whose stop() ends the
+    recovery loop before it restarts the watcher (recovery.go:106-110, 139-148). Nothing publishes again; the
+    heartbeats store the edge's tracker (at the acked seq), so the next handshake skips the failed one too."""
+    dp, out, store = _unit(2)
+    one, two = _sent(out)
+    _result(dp, 0.101, one, "no_responders")
+    _result(dp, 0.105, two, "ack")
+    _ticks(dp, out)
+    plane = dp.planes["n1"]
+    assert len(_msgs(out, M_FAILED)) == 1 and _msgs(out, dataplane.M_RESET_RACE)
+    assert not plane.running and not plane.recovering and plane.retry_at is None and plane.failures == 0
+    (retry,) = [t for t in out.timers if t.key[0] == "plane_retry"]  # armed, then cancelled:
+    dp.on_timer(retry.at, "n1", plane.id)
+    _commit(dp, store)
+    dp.pump(6.0, "n1")
+    assert len(_sent(out)) == 2 and dp.due(6.0, "n1") is None
+    dp.heartbeat(15.0, "n1", 2)  # the edge processed seq 2
+    assert dp.handshake(20.0, "n1", known=True) == 2
+    assert [p["seq"] for p in _sent(out)[2:]] == [3]  # seq 1 is never sent again
+
+
+def test_heartbeats_store_the_reported_cursor_even_backwards() -> None:
+    """nodes/manager.go:617, 922-923: updateSequenceNumbers stores it unconditionally (the TODO at l.915-921)."""
+    dp, _, _ = _unit(0)
+    dp.heartbeat(15.0, "n1", 7)
+    dp.heartbeat(30.0, "n1", 3)
+    assert dp.live_seq["n1"] == 3
+    assert dp.handshake(31.0, "n1", known=True) == 0  # clamped to the latest event (watcher.go:109-117)
+
+
+def test_a_known_node_after_an_orchestrator_restart_starts_at_the_persisted_cursor() -> None:
+    """The live cursor is memory; the persisted one is written at the handshake and every 5 min
+    (nodes/manager.go:28, 366-417, 523) [I: at the first heartbeat that long after]."""
+    dp, _, store = _unit(3)
+    dp.heartbeat(15.0, "n1", 3)
+    dp.reset()
+    assert dp.handshake(20.0, "n1", known=True) == 0
+    dp.heartbeat(30.0, "n1", 3)
+    dp.heartbeat(330.0, "n1", 3)
+    dp.reset()
+    assert dp.handshake(331.0, "n1", known=True) == 3
+    assert dp.handshake(332.0, "n9", known=False) == len(store)  # a new node: the latest event
+
+
+def test_a_disconnect_tears_the_plane_down_and_its_retry_with_it() -> None:
+    """orchestrator/manager.go:347-368."""
+    dp, out, _ = _unit(1)
+    _result(dp, 0.1, _sent(out)[0], "no_responders")
+    _ticks(dp, out)
+    plane = dp.planes["n1"]
+    dp.drop(1.0, "n1")
+    dp.on_timer(plane.retry_at, "n1", plane.id)
+    assert "n1" not in dp.planes and len(_sent(out)) == 1
+
+
+def test_a_plane_pickled_by_an_older_kit_is_dropped_on_upgrade() -> None:
+    """The emulator keeps its model in a state file: an older kit's plane (no pending list) loads, and the
+    upgrade drops it as a restart would (the edge's next heartbeat is answered HandshakeRequired)."""
+    dp, _, _ = _unit(0)
+    old = dataplane.Plane.__new__(dataplane.Plane)
+    for k, v in {"id": 1, "start_seq": 0, "cursor": 0, "running": True, "recovering": False, "failures": 0,
+                 "retry_at": None, "awaiting_until": None}.items():  # what pickle sets from the old slot state
+        setattr(old, k, v)
+    dp.planes["n1"] = old
+    dp.upgrade()
+    assert "n1" not in dp.planes

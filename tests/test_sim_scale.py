@@ -41,6 +41,8 @@ _SCENARIOS = {
     'core-395/repro': ('2f4efb0da399a067', '271c9f62a073cd56', 65),
     'edges-never-return/fast': ('2ebaa83d8d47aefe', 'e6c497c716bde779', 49),
     'edges-never-return/repro': ('d13f4652f6c1c6d1', 'cff2a5d98ab94fec', 62),
+    'fix-c-ack-skips/fast': ('5ee9472e3f5c12ea', 'b375247cc51cf652', 38),
+    'fix-c-ack-skips/repro': ('ed582bcc9b5c5fc2', 'b375247cc51cf652', 37),
     'head-of-line/fast': ('9aafb0fde92a78d9', '026a0c81917b1e25', 99),
     'head-of-line/repro': ('57d9d97549fc64f5', '1aa0743a33664969', 98),
     'new-identities/fast': ('ed4834c0ad7079d7', '2d8b117404e2c33d', 98),
@@ -59,7 +61,7 @@ _MIX = {
     'none': ('5609f2a23d5e1612', '1e178b602dcbaf85', 195),
     'pending-timeout': ('f843c931ae84223d', '5a175c269f8d83c5', 198),
     'redispatch-on-join': ('3bc8445c6d4547ee', '520ba4f078b4e6ad', 198),
-    'sequence-replay': ('4d7caaaa6c82ce5f', '34856e7271b665a6', 212),
+    'sequence-replay': ('c9f06c0677c2d0af', '34856e7271b665a6', 212),
 }
 # fix -> the same for the fleet-wide blip at 200 edges x 10 jobs (the benchmark's, seed 1), + the bus counts
 _BLIP = {
@@ -69,8 +71,8 @@ _BLIP = {
         'ExecutionState:delivered': 2000, 'RunExecutionRequest:delivered': 2000, 'RunExecutionRequest:lost': 1800}),
     'redispatch-on-join': ('1c32f7527653d265', '59a2ad123cb83718', 43376, {
         'ExecutionState:delivered': 7400, 'RunExecutionRequest:delivered': 7400, 'RunExecutionRequest:lost': 1800}),
-    'sequence-replay': ('5c963d23807b4eb3', 'bfcf8ca32aac88b7', 25776, {
-        'ExecutionState:delivered': 2000, 'RunExecutionRequest:delivered': 2000, 'RunExecutionRequest:lost': 4400}),
+    'sequence-replay': ('059aa292c82ec248', 'bc1c492f117170bc', 25856, {
+        'ExecutionState:delivered': 2000, 'RunExecutionRequest:delivered': 2000, 'RunExecutionRequest:lost': 4440}),
 }
 
 _MIX_STEPS = [{"up": {}}, {"wait_for": {"nodes": "connected", "count": 3, "timeout": "2m"}},

@@ -6,10 +6,16 @@ identity (the named volume), so a restarted edge resumes what it already had —
 the orchestrator. With the ``edge-reconcile`` fix it asks for its assignments on (re)connect.
 
 With ``sequence-replay`` (fix C, docs/fix-c-sequence-replay.md §4, §7.3) it keeps upstream's incoming
-sequence tracker: set from the handshake reply, moved to each message's seq (no gap or order check),
-reported in every heartbeat; a duplicate run request or a cancel of an unknown or finished execution
-is logged ``Error handling message`` and acked anyway (``compute/message_handler.go:52-66``). Its own
-state reports are acked too; one that fails is sent again after a back-off and at the next handshake
+sequence tracker (Bacalhau ``e28960c``, paths under ``pkg/``): set from the handshake reply
+(``transport/nclprotocol/compute/manager.go:327-329``), moved to each message's seq by a plain store, with no
+gap or order check (``transport/nclprotocol/tracker.go:43-49``, called by ``lib/ncl/subscriber.go:147-148``),
+reported in every heartbeat (``compute/controlplane.go:141-146``), which the orchestrator stores as the node's
+cursor (``orchestrator/nodes/manager.go:617, 922-923``) — so a message the orchestrator's ack rule skipped
+(model/dataplane.py) is behind the cursor for good. A duplicate run request or a cancel of an unknown or
+finished execution is logged ``Error handling message`` and acked anyway (``compute/message_handler.go:52-66``).
+[I] The tracker is not reloaded from the 30 s checkpoint at a restart (``compute/manager.go:103-108``): the
+handshake overwrites it before any heartbeat reads it, and the orchestrator ignores the handshake's value.
+Its own state reports are acked too; one that fails is sent again after a back-off and at the next handshake
 (the compute's outgoing plane, [I]: modelled as a re-send of every unacked report).
 """
 
@@ -103,7 +109,7 @@ class Edge:
 
     def heartbeat_payload(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"type": "Heartbeat", "node_id": self.node_id}
-        if self.sequence_replay:
+        if self.sequence_replay:  # LastOrchestratorSeqNum = the tracker (compute/controlplane.go:141-146)
             msg["last_orch_seq"] = self.tracker
         return msg
 
@@ -143,7 +149,8 @@ class Edge:
             self.last_ack = now
             self._log(now, "INFO", "Edge connected to orchestrator", node_id=self.node_id)
             if self.sequence_replay and "start_seq" in reply:
-                self.tracker = int(reply["start_seq"])  # "Always trust the orchestrator's starting sequence number"
+                # "Always trust the orchestrator's starting sequence number" (compute/manager.go:327-329)
+                self.tracker = int(reply["start_seq"])
                 self._resend_unacked()
             if self.reconcile_on_connect:
                 self.out.publishes.append(Publish(ORCHESTRATOR_SUBJECT,
@@ -194,7 +201,9 @@ class Edge:
         if error:
             self._log(now, "ERROR", "Error handling message", node_id=self.node_id, execution_id=ex_id,
                       error=error, **{"Bacalhau-SeqNum": seq, "Bacalhau-Type": str(kind)})
-        self.tracker = seq  # OnProcessed: a plain store, even on an error (tracker.go:43-49)
+        # OnProcessed: a plain store, even after an error (the handler returned nil) and even past a seq that never
+        # arrived (tracker.go:43-49); the next heartbeat reports it and the orchestrator stores it as the cursor
+        self.tracker = seq
 
     def on_report_result(self, now: float, execution_id: str, state: str, ok: bool) -> None:
         """Fix C: the orchestrator acked a state report, or the request failed (no responders, timeout)."""

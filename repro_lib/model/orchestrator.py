@@ -271,6 +271,9 @@ class Orchestrator:
         elif name == "plane_retry":
             if self.planes is not None:
                 self.planes.on_timer(now, key[1], key[2])
+        elif name == "plane_tick":  # fix C: the dispatcher reads its publish results (dispatcher.go:154-183)
+            if self.planes is not None:
+                self.planes.on_tick(now, key[1], key[2])
         elif name == "transport_register":
             self.transport.on_timer(now, key[1])
         elif name == "housekeeping":
@@ -415,17 +418,21 @@ class Orchestrator:
         self.dispatcher.position = len(store)
         self.planes.pump_all(now)
 
-    def on_publish_result(self, now: float, payload: dict[str, Any], outcome: str) -> None:
-        """Fix C: what became of a plane's request (``ack``, ``no_responders``, ``timeout``)."""
+    def on_publish_result(self, now: float, payload: dict[str, Any], outcome: str, error: str = "") -> None:
+        """Fix C: what became of a plane's request (``ack``, ``no_responders``, ``timeout``, ``nack``); the
+        plane reads it at its dispatcher's next 10 ms pass (timer ``plane_tick``, model/dataplane.py)."""
         if self.planes is not None and "seq" in payload:
             self.planes.on_result(now, str(payload.get("node_id", "")), payload.get("plane"), int(payload["seq"]),
-                                  outcome, str(payload.get("type", "")), str(payload.get("execution_id", "")))
+                                  outcome, str(payload.get("type", "")), str(payload.get("execution_id", "")),
+                                  pub=payload.get("pub"), error=error)
 
     def upgrade(self) -> None:
         """An orchestrator unpickled from an older kit's state file: add what it lacks (no fix C plane;
         the per-wave counts rebuilt from its executions)."""
         if not hasattr(self, "planes"):
             self.planes = None
+        elif self.planes is not None:
+            self.planes.upgrade()
         if not hasattr(self.nodes, "version"):
             self.nodes.version, self.nodes.settled = 0, Settled()
         if not hasattr(self, "_wave"):
