@@ -128,6 +128,7 @@ PINNED = {
     "cascading": (6, 0, 2, 0, 0, 0),
     "core-395": (4, 0, 2, 0, 0, 0),
     "edges-never-return": (4, 0, 2, 0, 0, 0),
+    "fix-c-ack-skips": (2, 0, 1, 0, 0, 0),
     "head-of-line": (7, 0, 0, 2, 2, 0),
     "new-identities": (8, 0, 2, 0, 0, 0),
     "new-node-joins": (3, 0, 0, 0, 0, 0),

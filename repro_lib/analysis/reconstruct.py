@@ -348,6 +348,8 @@ def reconstruct(events: pd.DataFrame, *, verdict: str | None = None, name: str =
     return rec
 
 
+#: place a restart's kill at the latest time the evidence allows (else the earliest)
+_LATEST = True
 #: a time before this (1970-01-02) is a time of day with no date: its file named none
 _UNDATED_BEFORE = 86400.0
 #: sources more than this far apart in time are different incidents, not one
@@ -888,11 +890,16 @@ class _Builder:
         back at its next sign of life; with none, the evidence does not show it return."""
         ev = self.ev
         drops = ev[(ev["node"] == node) & (ev["kind"] == "deliver") & ev["state"].isin(["lost", "dropped"])]
+        hs = ev[ev["node"].isin(self._ids_of.get(edge, [node])) & (ev["kind"] == "node")
+                & ev["state"].isin(["handshake", "connected"])]["t_s"].to_numpy()
         for r in drops.itertuples():
             d = float(r.t_s)
             if self._is_down(edge, d) or any(s.op == "restart_orchestrator" and s.t <= d <= s.t + 60
                                              for s in self.steps):
                 continue
+            starts = [s.t for s in self.steps if s.op in ("start", "join") and edge in _edges_of(s) and s.t <= d]
+            if starts and not ((hs > max(starts)) & (hs <= d)).any():
+                continue  # started, not yet subscribed: its boot explains the drop
             said_partition = "partition" in str(r.msg).lower()
             op = "partition" if said_partition or self._lived_past(node, d) else "kill"
             self._down(edge, node, d + 1e-6, hb, timeout, check, ret=None, op=op, evidence=[_ev(r)],
@@ -957,7 +964,14 @@ class _Builder:
             why.append(f"before NATS dropped a message to it at {float(dead['t_s'].iloc[0]):.3f}s")
         if len(noticed):
             why.append(f"before its own log said it lost the connection at {float(noticed['t_s'].iloc[0]):.3f}s")
-        t = lo + 0.001
+        # a restart with no disconnect logged: the process died just before the evidence shows it gone (its
+        # restart, or the first message lost to it); else the earliest time the evidence allows [I]
+        late = _LATEST and reason == "restarted" and lo_bound is None
+        if late:  # before any deploy in the window too: the message a deploy sends must find it gone
+            deploys = [s.t for s in self.steps if s.op in ("deploy", "stop_job") and lo < s.t <= hi]
+            t = max(lo + 0.001, min([hi, *deploys]) - 0.001)
+        else:
+            t = lo + 0.001
         if t > hi:
             self.notes.append(f"{op} of {edge}: the evidence gives an empty window ({lo:.3f}s … {hi:.3f}s); "
                               f"placed at {hi:.3f}s")
@@ -970,7 +984,8 @@ class _Builder:
         if len(noticed):
             evs.append(_ev(noticed.iloc[0]))
         self.steps.append(RStep(round(t, 3), op, [edge], "inferred",
-                                f"{reason}; earliest time consistent: " + ", ".join(why) + f" (window ends {hi:.3f}s)",
+                                f"{reason}; {'latest' if late else 'earliest'} time consistent: " + ", ".join(why)
+                                + f" (window ends {hi:.3f}s)",
                                 evs, window=(round(min(lo, hi), 3), round(hi, 3))))
 
     # -- exact rows (the kit's own FAULT/ACTION lines) ----------------------------------------------------------
@@ -1140,7 +1155,11 @@ class _Builder:
                 & ev["node"].isin([n for e in up_edges for n in identities[e][:1]]) & (ev["t_s"] <= first_t + 1e-6)]
         n_up = hs["node"].nunique()
         if n_up:
-            t_conn = float(hs.groupby("node")["t_s"].min().max())
+            # a node is connected at its first "connected" line (after a connecting stage, connected_after later),
+            # else at its handshake: wait_for waits for the state, so the replay keeps the logs' clock
+            conn = hs[hs["state"] == "connected"].groupby("node")["t_s"].min()
+            first = hs.groupby("node")["t_s"].min()
+            t_conn = float(max(conn.get(n, first[n]) for n in first.index))
             head.append(RStep(t_conn, "wait_for", {"nodes": "connected", "count": int(n_up), "timeout": "2m"},
                               "inferred", f"the logs show {n_up} node(s) connected by then",
                               [_ev(hs.sort_values("t_s").iloc[-1])]))
