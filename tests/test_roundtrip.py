@@ -10,6 +10,7 @@ must say "cannot say" (exit 3), never an answer: that is a property over drawn s
 from __future__ import annotations
 
 import itertools
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from repro_lib.model.types import FIXES
 from repro_lib.scenario import load_scenario, parse_scenario, run_scenario
 from repro_lib.search.grammar import draw_schedule, scenario_doc, settle_for
 from repro_lib.timings import PRESETS, timings_from
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clihelp import run_cli as _run_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml"))
@@ -109,21 +113,6 @@ def test_the_banner_logs_the_timings_and_the_fix(tmp_path: Path) -> None:
         # the register delay is never in the banner: inferred from refused vs accepted publishes
         reg = rec.timings["transport_register_delay"]
         assert reg.basis == "inferred" and 0.4 < reg.value < 5.0, reg
-
-
-def _run_cli(*args: str) -> tuple[int, str]:
-    import contextlib
-    import io
-
-    from repro_lib.cli import main
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        try:
-            rc = main(list(args))
-        except SystemExit as e:
-            rc = int(e.code or 0)
-    return rc, buf.getvalue()
 
 
 def test_a_what_if_on_a_replay_that_does_not_reproduce_says_cannot_say(tmp_path: Path) -> None:

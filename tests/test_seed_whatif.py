@@ -6,30 +6,18 @@ shapes are scored separately and both rates printed."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from repro_lib.cli import main
 from repro_lib.incident import CANNOT_SAY
 from repro_lib.scenario import load_scenario, run_scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clihelp import run_cli as _cli  # noqa: E402
 from seedstyle import held_out_shapes, incident, seen_shapes, write  # noqa: E402
-
-
-def _cli(*args: str) -> tuple[int, str]:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        try:
-            rc = main(list(args))
-        except SystemExit as e:
-            rc = int(e.code or 0)
-    return rc, buf.getvalue()
 
 
 def _check(shape: object, tmp: Path) -> list[str]:
