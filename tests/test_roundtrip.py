@@ -234,3 +234,33 @@ def test_undated_lines_beside_dated_logs_are_not_placed(tmp_path: Path) -> None:
     assert doc["expect"]["verdict"] == run.verdict.verdict
     replay = run_scenario(load_scenario(tmp_path / "inc.yaml"))
     assert replay.verdict.verdict == run.verdict.verdict
+
+
+@pytest.mark.slow
+def test_what_the_search_writes_round_trips(tmp_path: Path) -> None:
+    """Every counterexample ``repro search`` writes, run and read back from its logs (no banner): where the logs give a
+    verdict the replay gives it too; where they give none (a lost evaluation leaves no execution line) the premise
+    cannot be checked and a what-if says "cannot say"."""
+    rc, _ = _run_cli("search", "--fix", "all", "--runs", "150", "--seed", "1", "--out", str(tmp_path / "found"))
+    assert rc == 1  # it found counterexamples (and wrote them)
+    files = sorted(p for p in (tmp_path / "found").glob("*.yaml") if ".job" not in p.name)
+    assert len(files) >= 10
+    answered = unknown = 0
+    for f in files:
+        with tempfile.TemporaryDirectory(dir=tmp_path) as tmp:
+            run = run_scenario(load_scenario(f))
+            logs = _logs(run, Path(tmp), banner=False)
+            ev = events_from_logs(logs)
+            v = diagnose(ev).verdict
+            rec = locate(reconstruct(ev, verdict=v.verdict if v else None, classes=dict(v.classes) if v else {}), logs)
+            path = write_scenario(rec, Path(tmp) / "incident.yaml", sources=[p.name for p in logs])[0]
+            if v is None:
+                unknown += 1
+                rc, out = _run_cli("run", str(path), "--set", "fix=redispatch-on-join")
+                assert rc == CANNOT_SAY and "your logs show unknown" in out, f.name
+                continue
+            replay = run_scenario(load_scenario(path))
+            assert (replay.verdict.verdict, dict(replay.verdict.classes)) == (v.verdict, dict(v.classes)), f.name
+            answered += 1
+    print(f"\nsearch files: {answered} round-trip, {unknown} give no verdict in their logs (cannot say)")
+    assert answered >= 5

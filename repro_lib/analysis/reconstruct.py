@@ -918,10 +918,12 @@ class _Builder:
                 self.steps.append(RStep(max(d, b - 0.001), "heal" if op == "partition" else "start", [edge],
                                         "inferred", "just before its next sign of life", [_ev(back.iloc[0])],
                                         window=(round(d, 3), round(b, 3))))
-            else:  # the logs judge it by what they show: a node believed connected, so nothing after shows the cut
-                self.steps.append(RStep(d + 0.001, "heal" if op == "partition" else "start", [edge], "inferred",
-                                        "nothing after the drop shows it still cut off: back just after it [I]",
-                                        [_ev(r)], window=(round(d, 3), round(self.ev["t_s"].max(), 3))))
+            else:  # back just after the last drop of this run: nothing after it shows the edge still cut off
+                last = float(drops.loc[drops["t_s"] >= d, "t_s"].max())
+                self.steps.append(RStep(last + 0.001, "heal" if op == "partition" else "start", [edge], "inferred",
+                                        "nothing after its last dropped message shows it still cut off: back just "
+                                        "after it [I]", [_ev(r)],
+                                        window=(round(last, 3), round(float(self.ev["t_s"].max()), 3))))
 
     def _down(self, edge: str, node: str, before: float, hb: float, timeout: float, check: float, *,
               ret: float | None, reason: str, op: str = "kill", lo_bound: float | None = None,
