@@ -43,7 +43,8 @@ CANNOT_SAY = 3
 
 def wrapped(df: pd.DataFrame) -> Any:
     """``df`` for a notebook: every cell in full, long text wrapped, left-aligned (no ``…`` cut)."""
-    return (df.style.hide(axis="index")
+    floats = [c for c in df.columns if pd.api.types.is_float_dtype(df[c])]
+    return (df.style.hide(axis="index").format("{:g}", subset=floats, na_rep="—")
             .set_properties(**{"white-space": "pre-wrap", "text-align": "left", "vertical-align": "top"})
             .set_table_styles([{"selector": "th", "props": [("text-align", "left")]}]))
 
