@@ -18,6 +18,8 @@ def parse_duration(value: object, *, what: str = "duration") -> float:
     if isinstance(value, bool):
         raise DurationError(f"bad {what} {value!r}", hint="write it like 15s, 5m, 1h or 200ms")
     if isinstance(value, int | float):
+        if value != value or value in (float("inf"), float("-inf")):  # NaN and ±inf are no duration
+            raise DurationError(f"bad {what} {value!r}: not a finite number", hint="write it like 15s, 5m, 1h or 200ms")
         if value < 0:
             raise DurationError(f"bad {what} {value!r}: negative", hint="use a value >= 0")
         if value > MAX_SECONDS:

@@ -168,7 +168,10 @@ def apply_sets(doc: dict[str, Any], sets: list[str], where: str = "scenario") ->
         key = key.strip()
         if not sep or not key:
             raise SetError(f"--set {item!r} is not KEY=VALUE", hint="e.g. --set timings.disconnect_timeout=90s")
-        parsed: Any = yaml.safe_load(value) if value.strip() else ""
+        try:
+            parsed: Any = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            parsed = value  # not YAML (`[`, `,,`): the text as given; the key's own check judges it
         head, _, sub = key.partition(".")
         if head == "timings" and sub:
             doc.setdefault("timings", {})

@@ -234,3 +234,20 @@ def test_edge_reconcile_does_not_cure_the_transport_race(root: Path) -> None:
     assert len(asked) >= 2 and (asked < created).all()
     core = run_scenario(load_scenario("scenarios/core-395.yaml", ["fix=edge-reconcile"]))
     assert core.verdict.verdict == "not_reproduced"
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_no_duration_is_nan_or_infinite(value: float) -> None:
+    with pytest.raises(DurationError, match="not a finite number"):
+        parse_duration(value)
+
+
+@pytest.mark.parametrize("item, said", [("params.settle=[", "bad sleep duration '['"),
+                                        ("params.settle=.nan", "not a finite number"),
+                                        ("params.settle=.inf", "not a finite number"),
+                                        ("fix=,,", "unknown fix")])
+def test_a_set_value_that_is_not_yaml_or_not_finite_is_one_line(root: Path, item: str, said: str,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["run", str(root / "scenarios" / "core-395.yaml"), "--set", item])
+    err = capsys.readouterr().err
+    assert rc == 2 and said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
