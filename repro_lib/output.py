@@ -248,7 +248,9 @@ def write_file(path: str | Path, content: str | bytes, *, what: str = "output", 
     if isinstance(content, str):
         if redact:
             from repro_lib.redact import redact as _redact
-            content = _redact(content)
+            from repro_lib.redact import redact_yaml
+
+            content = redact_yaml(content) if Path(path).suffix.lower() in (".yaml", ".yml") else _redact(content)
         data = content.encode()
     else:
         data = content

@@ -97,7 +97,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MASK", "SECRET_KEYS", "Redactor", "read_env_file", "redact", "redact_frame", "secrets_from"]
+__all__ = ["MASK", "SECRET_KEYS", "Redactor", "read_env_file", "redact", "redact_frame", "redact_yaml",
+           "secrets_from"]
 
 MASK = "***"
 #: variables whose values are secrets wherever they come from
@@ -802,3 +803,13 @@ def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
         if changed:
             out.iloc[changed, k] = [new[i] for i in changed]
     return out
+
+
+#: a bare mask where YAML reads a value (after ``key:``, ``- ``, ``[``, ``,`` or ``{``): ``***`` would be an alias
+_YAML_BARE_MASK = re.compile(r"([:\-\[,{][ \t]+)\*\*\*(?=[ \t]*(?:[,}\]]|#|$))", re.M)
+
+
+def redact_yaml(text: str) -> str:
+    """:func:`redact` for a YAML document the kit will read again: a masked value is written ``'***'`` (a bare
+    ``***`` is a YAML alias, and the file would no longer load)."""
+    return _YAML_BARE_MASK.sub(r"\1'***'", redact(text))

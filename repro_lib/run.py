@@ -17,7 +17,7 @@ from repro_lib.analysis import Verdict, verdict_of
 from repro_lib.capture.records import EPOCH, records_frame
 from repro_lib.events import COLUMNS
 from repro_lib.logfmt import LogRecord, format_record
-from repro_lib.redact import redact, redact_frame
+from repro_lib.redact import redact, redact_frame, redact_yaml
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
@@ -296,7 +296,7 @@ class Run:
                 (logs / f"{source}.log").write_text(redact("\n".join(lines) + "\n"))
             (tmp / "snapshots.json").write_text(
                 redact(json.dumps([s.to_dict() for s in self.snapshots], indent=1)))
-            (tmp / "scenario.yaml").write_text(redact(self.scenario.resolved_yaml()))
+            (tmp / "scenario.yaml").write_text(redact_yaml(self.scenario.resolved_yaml()))
             (tmp / "result.json").write_text(redact(json.dumps(self.to_json(), indent=2)))
             (tmp / "manifest.json").write_text(redact(json.dumps(self.manifest(), indent=2)))
         return Path(out_dir)
