@@ -327,6 +327,10 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     events_out = check_file(args.events, "--events", suffixes=(".csv",)) if args.events else None
     png_out = check_file(args.png, "--png", suffixes=FIGURE_SUFFIXES) if args.png else None
     scenario_out = check_file(args.scenario, "--scenario", suffixes=(".yaml", ".yml")) if args.scenario else None
+    for p in map(Path, args.paths):
+        if _is_scenario(p):
+            raise ReproError(f"{p} is a scenario, not logs: inspect reads what a run logged",
+                             hint=f"run it first: repro run {p} --out out/run, then repro inspect out/run")
     condense = args.condense
     if scenario_out is not None or args.conformance:  # the schedule is read off every heartbeat line
         if condense:
@@ -382,6 +386,19 @@ class _ReadBar:
         if self.width:
             print("\r" + " " * self.width + "\r", end="", file=sys.stderr, flush=True)
             self.width = 0
+
+
+def _is_scenario(p: Path) -> bool:
+    """A small YAML file whose top level has ``steps`` (a list): a scenario, not a log."""
+    if p.suffix.lower() not in (".yaml", ".yml") or not p.is_file() or p.stat().st_size > 1 << 20:
+        return False
+    import yaml
+
+    try:
+        doc = yaml.safe_load(p.read_text(errors="replace"))
+    except yaml.YAMLError:
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("steps"), list)
 
 
 def _inspect_scenario(args: argparse.Namespace, result: object, out: Path | None) -> int:

@@ -120,8 +120,11 @@ def timings_from(spec: dict[str, Any] | None = None, **overrides: Any) -> Timing
     values: dict[str, Any] = {"preset": preset, **PRESETS[preset]}
     for key, raw in merged.items():
         if key not in _FIELDS or key == "preset":
+            import difflib
+
+            near = difflib.get_close_matches(str(key), sorted(_FIELDS - {"preset"}), n=1)
             raise SetError(
-                f"unknown timing {key!r}",
+                f"unknown timing {key!r}" + (f" — did you mean {near[0]!r}?" if near else ""),
                 hint=f"known timings: {', '.join(sorted(_FIELDS - {'preset'}))}",
             )
         if key in _INT_FIELDS:

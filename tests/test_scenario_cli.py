@@ -251,3 +251,23 @@ def test_a_set_value_that_is_not_yaml_or_not_finite_is_one_line(root: Path, item
     rc = main(["run", str(root / "scenarios" / "core-395.yaml"), "--set", item])
     err = capsys.readouterr().err
     assert rc == 2 and said in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_scenario_passed_to_inspect_is_one_line(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["inspect", str(root / "scenarios" / "core-395.yaml")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is a scenario, not logs" in err and "repro run" in err and len(err.strip().splitlines()) == 1
+
+
+def test_yaml_errors_name_line_and_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nsteps:\n  - up: {}\n  - sleep: [1s\n")
+    rc = main(["run", str(bad)])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"{bad}:5:1: not valid YAML" in err, err
+
+
+def test_a_misspelled_timing_gets_a_did_you_mean(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["run", str(root / "scenarios" / "core-395.yaml"), "--set", "timings.disconect_timeout=5s"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "did you mean 'disconnect_timeout'?" in err
