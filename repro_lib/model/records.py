@@ -133,7 +133,9 @@ class ConnectionCheck(LazyRecord):
 
 
 _NATS_MSG = {"delivered": "NATS: message delivered", "lost": "NATS: no subscriber - message dropped",
-             "dropped": "NATS: partitioned - message dropped"}
+             "dropped": "NATS: partitioned - message dropped",
+             "held": "NATS: partitioned - message held in the connection",
+             "stale": "NATS: stale connection closed - held message lost"}
 _NATS_KEY: dict[tuple[str, Any], tuple[str, Any]] = {}
 
 

@@ -177,6 +177,10 @@ class SimStack(StackGuards):
                                 and 0 < timings.heartbeat_interval < timings.disconnect_timeout
                                 and timings.edge_heartbeat_miss_factor >= 2)
         self._lazy: dict[str, float] = {}  # edge name -> its next heartbeat (settled lazily)
+        # timings.nats_stale_after > 0: messages to a partitioned edge wait in its connection (held), per cut
+        self._held: dict[str, list[tuple[str, dict[str, Any], str]]] = {}
+        self._cut: dict[str, int] = {}       # edge -> the number of its current cut (a stale close names it)
+        self._stale: set[str] = set()        # edges whose connection the server closed during this cut
         for name in edges:
             self._new_edge(name)
 
@@ -252,12 +256,33 @@ class SimStack(StackGuards):
             self._wake(name)
             self.bus.partitioned.add(name)
             self._fault("FAULT", "partition", target=name, node_id=self.edges[name].node_id)
+            if self.timings.nats_stale_after > 0 and name not in self._cut:
+                self._cut[name] = next(self._seq)
+                self._push(self.now + self.timings.nats_stale_after, ("stale_close", name, self._cut[name]))
 
     def heal(self, names: list[str]) -> None:
         for name in names:
             self._need_edge(name)
             self.bus.partitioned.discard(name)
             self._fault("FAULT", "heal", target=name, node_id=self.edges[name].node_id)
+            self._cut.pop(name, None)
+            self._stale.discard(name)  # a closed connection: the edge re-subscribes at its next tick
+            for subject, payload, sender in self._held.pop(name, []):  # held in TCP: delivered late, in order
+                self._deliver(subject, payload, sender)
+
+    def _stale_close(self, name: str, cut: int) -> None:
+        """The server closed a cut-off edge's connection as stale (no PONG): what it held is lost, and so is
+        every message to the edge until it re-subscribes after the heal (nats-server client.go:5818-5871)."""
+        if self._cut.get(name) != cut or name not in self.bus.partitioned:
+            return
+        self._stale.add(name)
+        self.bus.unsubscribe_owner(name)
+        for subject, payload, _sender in self._held.pop(name, []):
+            kind = payload.get("type")
+            if kind in _TRACKED:
+                self.counts[_COUNT_KEY[kind, "dropped"]] += 1
+                self.records.append(NatsOutcome(self.now, "stale", subject, kind, payload.get("execution_id", ""),
+                                                payload.get("node_id")))
 
     def restart_orchestrator(self, downtime: float = 5.0) -> None:
         self._need_up()
@@ -391,6 +416,8 @@ class SimStack(StackGuards):
             self._report_result(item[1], item[2], item[3], item[4])
         elif op == "orch_up":
             self._start_orchestrator(restart=True)
+        elif op == "stale_close":
+            self._stale_close(item[1], item[2])
 
     def _deliveries(self, at: float, seq: int, batch: list[Any], i: int, sender: str, single: bool) -> None:
         """The publishes of one step (``batch[i:]``, all from ``sender``), in order; see :meth:`_step`.
@@ -458,7 +485,9 @@ class SimStack(StackGuards):
     def _edge_timer(self, name: str, key: tuple[Any, ...]) -> None:
         edge = self.edges[name]
         now = self.now
-        if key[0] in ("subscribe", "heartbeat") and self.bus.subscribers.get(edge.subject) != name:
+        if key[0] in ("subscribe", "heartbeat") and self.bus.subscribers.get(edge.subject) != name \
+                and not (self.timings.nats_stale_after > 0 and name in self.bus.partitioned):
+            # (with held partitions, a cut-off edge cannot reach the server to subscribe)
             # the process is up and connected to NATS: it subscribes to its subject (the live edge does so
             # ~0.1 s after its start, before it handshakes); a dispatch published before that found no
             # subscriber and was lost
@@ -525,6 +554,16 @@ class SimStack(StackGuards):
     def _deliver(self, subject: str, payload: dict[str, Any], sender: str) -> None:
         owner, outcome = self.bus.route(subject, sender)
         kind = payload.get("type")
+        if outcome == "dropped" and self.timings.nats_stale_after > 0 and sender not in self.bus.partitioned:
+            held = self.bus.subscribers.get(subject)  # cut off, its connection still open: the message waits
+            if held is not None and held not in self._stale:
+                self._held.setdefault(held, []).append((subject, payload, sender))
+                if kind in _TRACKED:
+                    self.records.append(NatsOutcome(self.now, "held", subject, kind, payload.get("execution_id", ""),
+                                                    payload.get("node_id")))
+                if self.policies.sequence_replay:  # no ack can come back through the cut [I]
+                    self._request_outcome(payload, sender, "dropped")
+                return
         if kind in _TRACKED:
             self.counts[_COUNT_KEY[kind, outcome]] += 1
             if outcome != "delivered" or kind != "ExecutionState":
