@@ -11,6 +11,8 @@ __all__ = [
     "StackError",
     "WaitTimeout",
     "ParseError",
+    "yaml_where",
+    "yaml_problem",
 ]
 
 
@@ -64,3 +66,16 @@ class WaitTimeout(ReproError):
 
 class ParseError(ReproError):
     """Text that cannot be parsed where a structure is required (e.g. a CLI table header)."""
+
+
+def yaml_where(path: str, e: Exception) -> str:
+    """``path:line:column`` of a YAML error (1-based, as editors count), or ``path`` when YAML gives none."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+
+
+def yaml_problem(e: Exception) -> str:
+    """What YAML says is wrong, in one line (``expected ',' or ']'; while parsing a flow sequence``)."""
+    problem = getattr(e, "problem", None)
+    context = getattr(e, "context", None)
+    return "; ".join(x for x in (problem, context) if x) or str(e).splitlines()[0]

@@ -102,7 +102,7 @@ def load_job(path: str | Path, *, search: tuple[Path, ...] = ()) -> JobSpec:
             except UnicodeDecodeError:
                 raise JobSpecError(f"{c}: not a text file") from None
             except yaml.YAMLError as e:
-                from repro_lib.scenario import yaml_problem, yaml_where
+                from repro_lib.errors import yaml_problem, yaml_where
 
                 raise JobSpecError(f"{yaml_where(str(c), e)}: not valid YAML ({yaml_problem(e)})") from None
             return job_from_dict(data, str(path))

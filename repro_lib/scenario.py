@@ -26,6 +26,8 @@ from repro_lib.errors import (
     ScenarioError,
     SetError,
     WaitTimeout,
+    yaml_problem,
+    yaml_where,
 )
 from repro_lib.events import EDGE_NAME_RE, RESERVED_EDGE_NAMES
 from repro_lib.jobs import JobSpec, load_job
@@ -120,19 +122,6 @@ def load_scenario(path: str | Path, sets: list[str] | None = None) -> Scenario:
     except yaml.YAMLError as e:
         raise ScenarioError(f"not valid YAML ({yaml_problem(e)})", path=yaml_where(str(path), e)) from None
     return parse_scenario(doc, path=p, sets=sets)
-
-
-def yaml_where(path: str, e: yaml.YAMLError) -> str:
-    """``path:line:column`` of a YAML error (1-based, as editors count), or ``path`` when YAML gives none."""
-    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-    return f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
-
-
-def yaml_problem(e: yaml.YAMLError) -> str:
-    """What YAML says is wrong, in one line (``did not find expected ',' or ']'``)."""
-    problem = getattr(e, "problem", None)
-    context = getattr(e, "context", None)
-    return "; ".join(x for x in (problem, context) if x) or str(e).splitlines()[0]
 
 
 def set_edges(doc: dict[str, Any], names: list[str]) -> dict[str, Any]:
