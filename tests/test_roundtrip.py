@@ -264,3 +264,18 @@ def test_what_the_search_writes_round_trips(tmp_path: Path) -> None:
             answered += 1
     print(f"\nsearch files: {answered} round-trip, {unknown} give no verdict in their logs (cannot say)")
     assert answered >= 5
+
+
+def test_two_orchestrators_over_the_same_time_are_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "two"
+    folder.mkdir()
+    for name in ("core-395", "transport-race"):
+        run = run_scenario(load_scenario(ROOT / "scenarios" / f"{name}.yaml"))
+        logs = _logs(run, tmp_path / name, banner=True)
+        (folder / f"{name}-orchestrator.log").write_text(next(p for p in logs if p.stem == "orchestrator").read_text())
+    rc, _ = _run_cli("inspect", str(folder), "--scenario", str(tmp_path / "inc.yaml"))
+    assert rc == 2 and not (tmp_path / "inc.yaml").exists()
+    from repro_lib.analysis.reconstruct import one_incident
+
+    with pytest.raises(Exception, match="both an orchestrator's log over the same time"):
+        one_incident(events_from_logs(sorted(folder.glob("*.log"))))

@@ -396,7 +396,26 @@ def one_incident(ev: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
             raise ReproError("these logs are not one incident: " + "; ".join(_when(g) for g in groups[:3])
                              + f" are more than {_UNRELATED_GAP / 3600:g} h apart",
                              hint="reconstruct one incident at a time: pass the files of one period")
+    _one_orchestrator(ev)
     return ev.drop(columns=["_abs"]), notes
+
+
+def _one_orchestrator(ev: pd.DataFrame) -> None:
+    """Two orchestrators' logs over the same time are two clusters: refused in one line (one incident has one
+    orchestrator; a restarted one writes its logs after the first's, not beside them)."""
+    from repro_lib.analysis.delivery import source_roles
+
+    roles = source_roles(ev)
+    orch = [s for s, r in roles.items() if r == "orchestrator"]
+    if len(orch) < 2:
+        return
+    spans = ev[ev["source"].astype(str).isin(orch) & ev["t_s"].notna()].groupby(
+        ev["source"].astype(str))["t_s"].agg(["min", "max"]).sort_values("min")
+    for (a, ra), (b, rb) in zip(spans.iterrows(), list(spans.iterrows())[1:], strict=False):
+        if rb["min"] < ra["max"]:
+            raise ReproError(f"these logs are not one incident: {a} and {b} are both an orchestrator's log over the "
+                             "same time (two clusters)",
+                             hint="reconstruct one cluster at a time: pass one orchestrator's logs and its edges'")
 
 
 class _Builder:
