@@ -111,7 +111,10 @@ class Repro:
         self.stdout_path = sandbox.parent / f"stdout-{os.getpid()}-{time.monotonic_ns()}.txt"
         self.proc = subprocess.Popen([sys.executable, "-m", "repro_lib.cli", *args], cwd=sandbox,
                                      stdout=self.stdout_path.open("w"), stderr=self.stderr_path.open("w"),
-                                     stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+                                     stdin=subprocess.DEVNULL,
+                                     # a crash in C code (one SIGSEGV in a CI run at 3 s into a 1,500-edge sim,
+                                     # not reproduced in 55 tries since) prints where it happened
+                                     env={**os.environ, "PYTHONFAULTHANDLER": "1", **(env or {})})
         self.seen: set[int] = set()
         self.inputs = {p for p in sandbox.rglob("*") if p.is_file()}  # the user's files, secrets and all
         _STARTED.append(self)
