@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/repro demo
+	@echo "repro is in $(VENV)/bin: 'source $(VENV)/bin/activate' puts it on PATH (then: repro --help)"
 
 test:
 	bash scripts/test.sh
