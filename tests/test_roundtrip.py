@@ -279,3 +279,25 @@ def test_two_orchestrators_over_the_same_time_are_refused(tmp_path: Path) -> Non
 
     with pytest.raises(Exception, match="both an orchestrator's log over the same time"):
         one_incident(events_from_logs(sorted(folder.glob("*.log"))))
+
+
+def test_an_edges_connection_lost_line_bounds_the_cut_and_is_no_sign_of_life(tmp_path: Path) -> None:
+    """A partition around a deploy: the edge logs "connection lost, reconnecting" well after the message NATS dropped
+    for it. Read as life, that line would leave no room for the cut before the drop (an empty window)."""
+    doc = {"name": "cut", "timings": {"preset": "repro"}, "edges": ["edge1", "edge2"], "steps": [
+        {"up": {}}, {"wait_for": {"nodes": "connected", "count": 2, "timeout": "2m"}},
+        {"deploy": str(ROOT / "pipelines" / "test-job.yaml")},
+        {"wait_for": {"job": "test-heartbeat", "state": "running", "timeout": "2m"}}, {"sleep": "10s"},
+        {"partition": ["edge1"]}, {"sleep": "50s"}, {"deploy": str(ROOT / "pipelines" / "new-job.yaml")},
+        {"sleep": "90s"}, {"heal": ["edge1"]}, {"sleep": "40s"}, {"snapshot": {}}]}
+    run = run_scenario(parse_scenario(doc, path=tmp_path / "cut.yaml"))
+    logs = _logs(run, tmp_path, banner=False)
+    assert "connection lost" in (tmp_path / "run" / "logs" / "edge1.log").read_text()
+    ev = events_from_logs(logs)
+    rec = reconstruct(ev)
+    drop = float(ev[(ev["kind"] == "deliver") & (ev["state"] == "dropped")]["t_s"].min())
+    cut = next(s for s in rec.steps if s.op == "partition")
+    assert cut.window is not None and cut.window[0] < cut.window[1] and cut.t < drop
+    assert not any("empty window" in n for n in rec.notes)
+    ops = [s.op for s in rec.steps]
+    assert ops.count("partition") == 1 and ops.count("heal") == 1  # one cut: the line is not a return
