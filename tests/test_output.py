@@ -3,6 +3,7 @@ is left half-written, destinations are checked before the work (issue 17)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -37,7 +38,9 @@ def test_a_new_folder_is_written_whole_and_listed(tmp_path: Path) -> None:
         (tmp / "sub" / "y.txt").write_text("y")
         assert not out.exists()  # nothing in place before the end
     assert tree(out).keys() == {"x.txt", "sub/y.txt", WRITTEN}
-    assert json.loads((out / WRITTEN).read_text())["files"] == ["sub/y.txt", "x.txt"]
+    rec = json.loads((out / WRITTEN).read_text())
+    assert sorted(rec["files"]) == ["sub/y.txt", "x.txt"] and rec["dirs"] == ["sub"]
+    assert rec["files"]["x.txt"] == {"size": 1, "sha256": hashlib.sha256(b"x").hexdigest()}
     assert is_ours_dir(out)
     assert [p.name for p in out.parent.iterdir()] == ["run"]  # no temporary sibling left
 
@@ -69,7 +72,7 @@ def test_a_user_folder_is_refused_and_untouched(tmp_path: Path, content: dict[st
         (out / rel).parent.mkdir(parents=True, exist_ok=True)
         (out / rel).write_text(text)
     before = tree(out)
-    with pytest.raises(OutputError, match="repro did not write"):
+    with pytest.raises(OutputError, match="repro did not (write|make)"):
         check_dir(out, "--out")
     with pytest.raises(OutputError), folder(out) as tmp:
         (tmp / "x").write_text("x")
@@ -110,7 +113,7 @@ def test_the_current_folder_is_never_a_destination(tmp_path: Path, monkeypatch: 
     assert (tmp_path / "keep.txt").read_text() == "k"
 
 
-def test_files_of_ours_are_recognised_by_content(tmp_path: Path) -> None:
+def test_files_of_ours_are_recognised_by_their_record(tmp_path: Path) -> None:
     j = tmp_path / "r.json"
     write_file(j, json.dumps({"written_by": "repro_lib 0.1.0", "verdict": "reproduced"}))
     assert is_ours(j)
