@@ -6,10 +6,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from repro_lib.durations import parse_duration
 from repro_lib.errors import DurationError, JobSpecError
+from repro_lib.schema import (
+    MAX_JOB_BYTES,
+    SchemaError,
+    YamlDoc,
+    YamlLimitError,
+    describe_value,
+    dotted,
+    job_schema,
+    read_yaml,
+)
 
 __all__ = ["JobSpec", "JOB_TYPES", "load_job", "job_from_dict"]
 
@@ -49,7 +57,7 @@ def _run_for(config: dict[str, Any], where: str) -> float | None:
     gen = (config.get("input") or {}).get("generate") if isinstance(config.get("input"), dict) else None
     if not isinstance(gen, dict):
         return None
-    count = gen.get("count", 0) or 0
+    count = gen.get("count", 0) or 0  # a whole number from 0 (job_schema)
     if not count:
         return None
     try:
@@ -59,27 +67,28 @@ def _run_for(config: dict[str, Any], where: str) -> float | None:
     return float(count) * interval
 
 
-def job_from_dict(data: Any, where: str = "job") -> JobSpec:
-    """Validate a parsed job document."""
+def job_from_dict(data: Any, where: str = "job", *, source: YamlDoc | None = None) -> JobSpec:
+    """Validate a parsed job document against :func:`repro_lib.schema.job_schema` (``source``, from
+    :func:`load_job`, lets an error name ``file:line:column``)."""
     if not isinstance(data, dict):
-        raise JobSpecError(f"{where}: a job file must be a YAML mapping with name, type and config")
-    name = data.get("name")
-    if not name or not isinstance(name, str):
-        raise JobSpecError(f"{where}: job has no `name`", hint="add `name: my-job` at the top level")
-    jtype = data.get("type")
-    if jtype not in JOB_TYPES:
-        raise JobSpecError(
-            f"{where}: job {name!r} has unknown type {jtype!r}", hint=f"use one of {', '.join(JOB_TYPES)}"
-        )
-    config = data.get("config")
-    if not isinstance(config, dict) or not config:
-        raise JobSpecError(
-            f"{where}: job {name!r} has no `config`", hint="add config with input, pipeline and output"
-        )
+        raise JobSpecError(f"{where}: a job file must be a YAML mapping with name, type and config, "
+                           f"got {describe_value(data)}")
+    try:
+        job_schema(JOB_TYPES).check(data, ())
+    except SchemaError as e:
+        at = source.where(e.path, key=e.on_key) if source is not None else where
+        path = e.path[:-1] if e.on_key else e.path
+        text = e.problem if e.named or not path else f"{dotted(path)}: {e.problem}"
+        name = data.get("name")
+        who = f"job {name!r} " if isinstance(name, str) and name and e.path[:1] != ("name",) else "job "
+        raise JobSpecError(f"{at}: {who}{text}", hint=e.hint) from None
+    name = data["name"]
+    jtype = data["type"]
+    config = data["config"]
+    if not config:
+        raise JobSpecError(f"{where}: job {name!r} has no `config`", hint="add config with input, pipeline and output")
     selector = data.get("selector") or {}
-    labels = selector.get("match_labels") or {} if isinstance(selector, dict) else {}
-    if not isinstance(labels, dict):
-        raise JobSpecError(f"{where}: selector.match_labels must be a mapping")
+    labels = selector.get("match_labels") or {}
     return JobSpec(
         name=name,
         type=jtype,
@@ -98,14 +107,10 @@ def load_job(path: str | Path, *, search: tuple[Path, ...] = ()) -> JobSpec:
     for c in candidates:
         if c.is_file():
             try:
-                data = yaml.safe_load(c.read_text())
-            except UnicodeDecodeError:
-                raise JobSpecError(f"{c}: not a text file") from None
-            except yaml.YAMLError as e:
-                from repro_lib.errors import yaml_problem, yaml_where
-
-                raise JobSpecError(f"{yaml_where(str(c), e)}: not valid YAML ({yaml_problem(e)})") from None
-            return job_from_dict(data, str(path))
+                doc = read_yaml(c, what="job", max_bytes=MAX_JOB_BYTES)
+            except YamlLimitError as e:
+                raise JobSpecError(str(e)) from None
+            return job_from_dict(doc.data, str(path), source=doc)
     raise JobSpecError(
         f"job file {str(path)!r} not found",
         hint="looked in " + ", ".join(str(c.parent) for c in candidates),

@@ -26,13 +26,24 @@ from repro_lib.errors import (
     ScenarioError,
     SetError,
     WaitTimeout,
-    yaml_problem,
-    yaml_where,
 )
 from repro_lib.events import EDGE_NAME_RE, RESERVED_EDGE_NAMES
 from repro_lib.jobs import JobSpec, load_job
 from repro_lib.model.types import FIXES, Policies
 from repro_lib.run import Run
+from repro_lib.schema import (
+    MAX_EDGES,
+    MapOf,
+    SchemaError,
+    Spec,
+    YamlDoc,
+    YamlLimitError,
+    describe_value,
+    dotted,
+    located,
+    read_yaml,
+    scenario_schema,
+)
 from repro_lib.stacks import Stack, make_stack
 from repro_lib.timings import Timings, timings_from
 
@@ -110,18 +121,14 @@ class Scenario:
 
 # -- loading ------------------------------------------------------------------------------------
 def load_scenario(path: str | Path, sets: list[str] | None = None) -> Scenario:
-    """Read, apply ``--set KEY=VALUE`` overrides, and validate a scenario file."""
+    """Read (bounded: :func:`repro_lib.schema.read_yaml`), apply ``--set KEY=VALUE`` overrides, and
+    validate a scenario file; every error names ``file:line:column``."""
     p = Path(path)
-    if not p.is_file():
-        raise ScenarioError("file not found", path=str(path), hint="check the path")
     try:
-        doc = yaml.safe_load(p.read_text())
-    except UnicodeDecodeError:
-        raise ScenarioError("not a text file", hint="a scenario is a YAML file like scenarios/core-395.yaml",
-                            path=str(path)) from None
-    except yaml.YAMLError as e:
-        raise ScenarioError(f"not valid YAML ({yaml_problem(e)})", path=yaml_where(str(path), e)) from None
-    return parse_scenario(doc, path=p, sets=sets)
+        source = read_yaml(p, what="scenario")
+    except YamlLimitError as e:
+        raise ScenarioError(e.problem, path=e.where, hint=e.hint) from None
+    return parse_scenario(source.data, path=p, sets=sets, source=source)
 
 
 def set_edges(doc: dict[str, Any], names: list[str]) -> dict[str, Any]:
@@ -141,9 +148,6 @@ def set_edges(doc: dict[str, Any], names: list[str]) -> dict[str, Any]:
         elif op == "wait_for" and isinstance(v, dict) and v.get("nodes") and v.get("count") == len(old):
             step[op] = {**v, "count": len(names)}
     return doc
-
-
-MAX_EDGES = 5000
 
 
 def edge_names(value: str) -> list[str]:
@@ -201,77 +205,108 @@ def apply_sets(doc: dict[str, Any], sets: list[str], where: str = "scenario") ->
     return doc
 
 
-def parse_scenario(doc: Any, *, path: Path | None = None, sets: list[str] | None = None) -> Scenario:
+def parse_scenario(doc: Any, *, path: Path | None = None, sets: list[str] | None = None,
+                   source: YamlDoc | None = None) -> Scenario:
+    """Validate a scenario document against :func:`repro_lib.schema.scenario_schema` (types and bounds of
+    every key, step and argument), then its meaning (known edges, job files, timing rules). ``source``
+    (from :func:`load_scenario`) lets every error name ``file:line:column``."""
     where = str(path) if path else "scenario"
+    if source is not None:
+        source.sets = list(sets or ())
+    at = located(source, where)
     if not isinstance(doc, dict):
-        raise ScenarioError("a scenario must be a YAML mapping", path=where)
+        raise ScenarioError(f"a scenario must be a YAML mapping, got {describe_value(doc)}", path=at(()),
+                            hint="a scenario is a mapping with name and steps, like scenarios/core-395.yaml")
     if sets:
         doc = apply_sets(doc, sets, where)
-    unknown = set(doc) - _TOP_KEYS
-    if unknown:
-        raise ScenarioError(f"unknown top-level key(s) {', '.join(sorted(unknown))}", path=where,
-                            hint=f"known keys: {', '.join(sorted(_TOP_KEYS))}")
-    name = doc.get("name")
-    if not name:
-        raise ScenarioError("no `name`", path=where)
-    params = dict(doc.get("params") or {})
+    spec = language()
+    # params first: ${name} in timings and steps stands for its value, which is what is checked there
+    params = _checked(spec.keys["params"], doc.get("params"), ("params",), at, doc)
+    sub = dict(doc)
+    if doc.get("timings") is not None:
+        sub["timings"] = _subst(doc["timings"], params, at(("timings",)), None)
+    if isinstance(doc.get("steps"), list):
+        sub["steps"] = [_subst(s, params, at(("steps", i)), i) if _has_param(s) else s
+                        for i, s in enumerate(doc["steps"])]
+    checked = _checked(spec, sub, (), at, doc)
     try:
-        timings = timings_from(_subst(doc.get("timings") or {}, params, where, None))
+        timings = timings_from(checked.get("timings") or {})
     except (SetError, DurationError) as e:
-        raise ScenarioError(f"timings: {e.message}", path=where, hint=e.hint) from None
-    fix = doc.get("fix", "none") or "none"
+        raise ScenarioError(f"timings: {e.message}", path=at(("timings",)), hint=e.hint) from None
+    fix = checked.get("fix", "none") or "none"
     fixes = [fix] if isinstance(fix, str) else list(fix)
-    for f in fixes:
-        if f not in FIXES:
-            raise ScenarioError(f"unknown fix {f!r}", path=where, hint=f"use one of {', '.join(FIXES)}")
-    edges = doc.get("edges")
+    edges = checked.get("edges")
     if edges is None:  # `edges: []` is a stack whose every edge joins later
         edges = ["edge1", "edge2"]
-    if not isinstance(edges, list) or not all(isinstance(e, str) and e for e in edges):
-        raise ScenarioError("`edges` must be a list of names", path=where)
-    for e in edges:
-        _check_edge_name(e, where, None)
-    expect = doc.get("expect") or {}
-    if not isinstance(expect, dict):
-        raise ScenarioError("`expect` must be a mapping", path=where)
-    if "verdict" in expect and expect["verdict"] not in _VERDICTS:
-        raise ScenarioError(f"expect.verdict {expect['verdict']!r} is not one of {', '.join(_VERDICTS)}",
-                            path=where)
+    seen: set[str] = set()
+    for j, e in enumerate(edges):
+        if e.lower() in RESERVED_NAMES or not _EDGE_NAME.fullmatch(e):
+            _check_edge_name(e, at(("edges", j)), None)
+        if e in seen:
+            raise ScenarioError(f"edges: {e!r} is listed twice", path=at(("edges", j)), hint="name each edge once")
+        seen.add(e)
+    expect = checked.get("expect") or {}
     if "violates" in expect:
-        from repro_lib.analysis.checks import CHECKS
-
-        names = expect["violates"] if isinstance(expect["violates"], list) else [expect["violates"]]
-        bad = [c for c in names if c not in CHECKS]
-        if bad:
-            raise ScenarioError(f"expect.violates {bad[0]!r} is not a check", path=where,
-                                hint=f"use some of {', '.join(CHECKS)}")
-        expect = {**expect, "violates": list(names)}
-    if "classes" in expect:
-        from repro_lib.analysis.delivery import CLASSES
-
-        cl = expect["classes"]
-        if not isinstance(cl, dict) or not all(k in CLASSES and isinstance(v, int) and not isinstance(v, bool)
-                                                and v >= 0 for k, v in cl.items()):
-            raise ScenarioError("expect.classes must map a class to a count, e.g. {lost: 2}", path=where,
-                                hint=f"classes: {', '.join(CLASSES)}")
-    incident = doc.get("incident")
-    if incident is not None and not isinstance(incident, dict):
-        raise ScenarioError("`incident` must be a mapping (written by repro inspect --scenario)", path=where)
+        v = expect["violates"]
+        expect = {**expect, "violates": v if isinstance(v, list) else [v]}
+    incident = checked.get("incident")
     if isinstance(incident, dict) and "fix" in incident and str(incident["fix"]) not in FIXES and not all(
             f in FIXES for f in str(incident["fix"]).split(",")):
-        raise ScenarioError(f"incident.fix {incident['fix']!r} is not a fix", path=where,
+        raise ScenarioError(f"incident.fix {incident['fix']!r} is not a fix", path=at(("incident", "fix")),
                             hint=f"use one of {', '.join(FIXES)}")
-    raw_steps = doc.get("steps")
-    if not isinstance(raw_steps, list) or not raw_steps:
-        raise ScenarioError("no `steps` (a list of one-key mappings)", path=where)
     # job files: the cwd, then the scenario's folder, then its parent (scenarios/ beside pipelines/)
     search = (path.parent, path.parent.parent) if path else ()
     known_edges = set(edges)
-    steps = [parse_step(i, s, params, known_edges, search, where) for i, s in enumerate(raw_steps)]
-    return Scenario(name=str(name), description=str(doc.get("description") or ""), timings=timings,
+    steps = [parse_step(i, s, params, known_edges, search, at(("steps", i))) for i, s in enumerate(checked["steps"])]
+    return Scenario(name=str(checked["name"]), description=str(checked.get("description") or ""), timings=timings,
                     fix=[f for f in fixes if f != "none"] or ["none"], edges=list(edges),
-                    params=params, steps=steps, expect=expect, labels=dict(doc.get("labels") or {}),
+                    params=params, steps=steps, expect=expect, labels=dict(checked.get("labels") or {}),
                     path=path, raw=doc)
+
+
+def language() -> MapOf:
+    """The scenario language's schema (:func:`repro_lib.schema.scenario_schema`) for this kit's steps, fixes,
+    checks and delivery classes."""
+    from repro_lib.analysis.checks import CHECKS
+    from repro_lib.analysis.delivery import CLASSES
+
+    return scenario_schema(tuple(STEP_NAMES), tuple(FIXES), tuple(CHECKS), tuple(CLASSES))
+
+
+def _has_param(value: Any) -> bool:
+    """Does ``${`` occur in any text of a step (its arguments are small: a walk costs little)?"""
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_has_param(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_param(v) for v in value)
+    return False
+
+
+def _checked(spec: Spec, value: Any, path: tuple[Any, ...], at: Callable[..., str], raw: dict[str, Any]) -> Any:
+    """``spec.check`` with a :class:`SchemaError` turned into one line: ``file:line:column, step N: path: problem``."""
+    try:
+        return spec.check(value, path)
+    except SchemaError as e:
+        step = e.path[1] if len(e.path) > 1 and e.path[0] == "steps" and isinstance(e.path[1], int) else None
+        inner = e.path[2:] if step is not None else e.path
+        inner = inner[:-1] if e.on_key else inner  # "unknown key 'x'" names the key itself
+        origin = _raw_at(raw, e.path)
+        note = f" (from {origin})" if isinstance(origin, str) and "${" in origin and origin != e.got else ""
+        text = f"{dotted(inner)}: {e.problem}{note}" if inner and not e.named else f"{e.problem}{note}"
+        raise ScenarioError(text, path=at(e.path, key=e.on_key), step=step, hint=e.hint) from None
+
+
+def _raw_at(doc: Any, path: tuple[Any, ...]) -> Any:
+    for p in path:
+        if isinstance(doc, dict) and p in doc:
+            doc = doc[p]
+        elif isinstance(doc, list) and isinstance(p, int) and 0 <= p < len(doc):
+            doc = doc[p]
+        else:
+            return None
+    return doc
 
 
 def _subst(value: Any, params: dict[str, Any], where: str, step: int | None) -> Any:
@@ -387,6 +422,9 @@ def parse_step(i: int, raw: Any, params: dict[str, Any], edges: set[str], search
         if args["name"] in edges:
             raise ScenarioError(f"join: edge {args['name']!r} already exists", path=where, step=i,
                                 hint="use start to bring back an existing edge")
+        if len(edges) >= MAX_EDGES:
+            raise ScenarioError(f"join: a scenario has at most {MAX_EDGES:,} edges, like --set edges", path=where,
+                                step=i)
         _check_edge_name(args["name"], where, i)
         edges.add(args["name"])
     elif op == "restart_orchestrator":

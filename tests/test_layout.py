@@ -18,7 +18,7 @@ PKG = ROOT / "repro_lib"
 #: modules every layer may use: the shared vocabulary (no layer of their own; the only I/O is output's
 #: safe writing and redact's reading of .env)
 VOCABULARY = {"errors", "durations", "timings", "jobs", "logfmt", "events", "snapshot", "clirender", "redact",
-              "output"}
+              "output", "schema"}
 #: the upper layers: drivers and faces
 DRIVERS = {"scenario", "run", "session", "experiments", "search"}
 FACES = {"cli", "widgets", "report", "inspect", "incident"}
