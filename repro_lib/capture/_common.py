@@ -349,6 +349,15 @@ def match_seed(msg: str | None) -> tuple[str, str, str | None] | None:
     return None
 
 
+#: nats-server's and NATS Streaming's own texts for a connection the server closed (server/client.go,
+#: nats-streaming-server/server/server.go): the faults that lose what the server still held for it
+NATS_SERVER_MESSAGES = (
+    (re.compile(r"^Slow Consumer Detected\b"), "fault", "slow_consumer"),
+    (re.compile(r"^Stale Client Connection - Closing\b|connection closed: Stale Connection\b"), "fault", "stale_close"),
+    (re.compile(r"^(?:STREAM: )?\[Client:[^\]]+\] Timed out on heartbeats\b"), "node", "disconnected"),
+)
+
+
 def map_msg(msg: str | None) -> tuple[str, str | None]:
     """(kind, state) for a message: exact LOG_MESSAGES match, then FAULT:/ACTION: prefixes, then an
     instrumented message with words after it, then the seed-style rules (:data:`SEED_MESSAGES`) where no
@@ -367,6 +376,9 @@ def map_msg(msg: str | None) -> tuple[str, str | None]:
     if key is not None:
         kind, state = LOG_MESSAGES[key]
         return kind, (state or None)
+    for pattern, kind, state in NATS_SERVER_MESSAGES:
+        if pattern.search(msg):
+            return kind, state
     if (seed := match_seed(msg)) is not None and map_upstream(msg)[0] == "log":  # an upstream text wins
         return seed[0], seed[1] or None
     return "log", None

@@ -1,6 +1,15 @@
 """Older and mangled line shapes, made readable before the per-line parser sees them:
 
-- nats-server's own lines, ``[pid] 2021/09/29 02:23:05.189377 [INF] …`` (its banner included);
+- nats-server's own lines, ``[pid] 2021/09/29 02:23:05.189377 [INF] …`` (its banner included), and the same
+  with no time (``logtime: false``: ``[INF] …``); a connection's ``ip:port - cid:N - `` (``rid``/``gid``/``lid``)
+  and a NATS Streaming client's ``[Client:name]`` become fields (``cid=N remote=ip:port``, ``node_id=name``);
+- a per-file structural prefix (lnav-style): when most of a file's lines carry the same shape of text before a
+  record of a known shape (a quote's ``> ``, a Java logger's ``date time LEVEL pid --- [thread] class : ``…),
+  the prefix is learnt from the file and the record behind it is read; journald, compose and Docker prefixes
+  keep their own rules;
+- a devstack's ``[pid] LVL caller > message`` with no time at all, and Rust tracing's
+  ``2025-11-13T14:02:04.723800Z  INFO target: message``;
+- ids named by key anywhere in a message (``"JobId":"…"``, ``NodeID: …``) become fields;
 - Bacalhau's 2022 tab-separated lines, ``20h53m53.73<TAB>DEBUG<TAB>caller<TAB>message``;
 - a devstack's ``[pid] DBG caller > message`` behind a journald prefix (its time is journald's);
 - zerolog console records without the ``|`` or without a level
@@ -18,14 +27,29 @@ physical lines keep their newlines), so ``line`` in the events is always what wa
 from __future__ import annotations
 
 import re
+from collections import Counter
 
-__all__ = ["normalise", "NATS_SERVER"]
+__all__ = ["normalise", "learn_prefix", "NATS_SERVER"]
 
 _TAB2022 = re.compile(r"^(\d\d)h(\d\d)m(\d\d(?:\.\d+)?)\t(TRACE|DEBUG|INFO|WARN(?:ING)?|ERROR|FATAL|PANIC)\t"
                       r"(\S+)\t(.*)$")
 #: nats-server's own log line (and its tools'): `[pid] 2021/09/29 02:23:05.189377 [INF] Starting nats-server`
 NATS_SERVER = re.compile(r"^(?:\[(\d+)\] )?(\d{4})/(\d\d)/(\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?) "
                          r"\[(TRC|DBG|INF|WRN|ERR|FTL)\] ?(.*)$")
+#: the same with no time (`logtime: false`, or a paste that cut it): `[INF] STREAM: Starting …`
+_NATS_NOTIME = re.compile(r"^(?:\[(\d+)\] )?\[(TRC|DBG|INF|WRN|ERR|FTL)\] ?(.*)$")
+#: a connection's prefix on a nats-server message: `10.0.0.5:43468 - cid:28 - "v1.2:go:name" - Slow Consumer …`
+_NATS_CONN = re.compile(r'^(?P<addr>\S+) - (?P<kind>cid|rid|gid|lid):(?P<id>\d+)(?: - "(?P<name>[^"]*)")? - '
+                        r"(?P<msg>.*)$", re.DOTALL)
+_STAN_CLIENT = re.compile(r"^(?:STREAM: )?\[Client:(?P<name>[^\]\s]+)\] ")
+#: Rust tracing's default line: `2025-11-13T14:02:04.723800Z  INFO async_nats: event: …`
+_TRACING = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d))\s+"
+                      r"(TRACE|DEBUG|INFO|WARN|ERROR)\s+(?:([A-Za-z_][\w:]*): )?(.*)$", re.DOTALL)
+_PID_CALLER = re.compile(r"^\[\d+\]\s+(TRC|DBG|INF|WRN|ERR|FTL|PNC)\s+(\S+\.go:\d+)\s+>\s*(.*)$", re.DOTALL)
+#: an id named by its key inside a message (JSON, YAML or Go `%+v`): the key's kind decides the column
+_KEYED_ID = re.compile(r"""["']?\b(?P<key>JobI[dD]|NodeI[dD]|ExecutionI[dD]|RequesterNodeI[dD])["']?\s*[:=]\s*["']?"""
+                       r"(?P<id>[A-Za-z0-9][\w-]{7,})")
+_KEYED_FIELD = {"jobid": "job_id", "nodeid": "node_id", "executionid": "execution_id", "requesternodeid": "node_id"}
 _NATS_LEVEL = {"TRC": "TRACE", "DBG": "DEBUG", "INF": "INFO", "WRN": "WARN", "ERR": "ERROR", "FTL": "FATAL"}
 _LEVEL3 = {"TRACE": "TRC", "DEBUG": "DBG", "INFO": "INF", "WARN": "WRN", "WARNING": "WRN", "ERROR": "ERR",
            "FATAL": "FTL", "PANIC": "PNC"}
@@ -35,6 +59,7 @@ _PID_LEVEL = re.compile(r"^\[\d+\]\s+(TRC|DBG|INF|WRN|ERR|FTL|PNC)\s+(.*)$")
 _CONSOLE_LOOSE = re.compile(r"^(\d\d:\d\d:\d\d(?:\.\d{1,9})?)\s+(?:(TRC|DBG|INF|WRN|ERR|FTL|PNC)\s+)?"
                             r"(\S+\.go:\d+)\s+>\s*(.*)$", re.DOTALL)
 _START = re.compile(r"^(?:\^C)?(?:\d\d:\d\d:\d\d|\d\dh\d\dm|\d{4}-\d\d-\d\d|[A-Z][a-z]{2} [ \d]\d \d\d:|\{|\[\d+\]|"
+                    r"\[(?:TRC|DBG|INF|WRN|ERR|FTL)\]|"
                     r"time=|level=|[A-Za-z][\w.-]*\s+\|\s|panic:|fatal error:|goroutine \d|\s)")
 _GO_TRACE = re.compile(r"^(?:panic:|fatal error:|goroutine \d|\s)")  # a Go trace: grouped by the parser
 _FIELD_LINE = re.compile(r"^\s*\[[A-Za-z_][\w.-]*:[^\]]*\]\s*$")
@@ -52,13 +77,52 @@ def _continues(prev_last: str, line: str) -> bool:
     return prev_last.endswith((" ", ",", "(", "[", ":")) or len(prev_last) in _WRAP_WIDTHS
 
 
+def _q(text: str) -> str:
+    return text.strip().replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def _nats_fields(msg: str) -> tuple[str, str]:
+    """(message, extra logfmt fields) of a nats-server message: its connection and client name as fields."""
+    extra = ""
+    if (c := _NATS_CONN.match(msg)) is not None:
+        extra = f" {c['kind']}={c['id']} remote={c['addr']}"
+        if c["name"]:
+            extra += f' client="{_q(c["name"])}"'
+        msg = c["msg"]
+    if (s := _STAN_CLIENT.match(msg)) is not None:
+        extra += f" node_id={s['name']}"
+    return msg, extra
+
+
+def _keyed_ids(text: str) -> str:
+    """Fields for the ids a message names by key (`"JobId":"…"`), one per column."""
+    out: dict[str, str] = {}
+    for m in _KEYED_ID.finditer(text):
+        out.setdefault(_KEYED_FIELD[m["key"].lower()], m["id"])
+    return "".join(f" {k}={v}" for k, v in out.items())
+
+
 def _rewrite(line: str) -> str:
     """One (possibly joined) record in a shape the per-line parser reads."""
     m = NATS_SERVER.match(line)
     if m:  # nats-server's own log: local time, no zone (capture.zones reads it in its zone)
         pid, y, mo, d, tod, lvl, msg = m.groups()
-        text = msg.strip().replace("\\", "\\\\").replace('"', '\\"')
-        return f'time={y}-{mo}-{d}T{tod} level={_NATS_LEVEL[lvl]} msg="{text}"' + (f" pid={pid}" if pid else "")
+        msg, extra = _nats_fields(msg)
+        pid_field = f" pid={pid}" if pid else ""
+        return f'time={y}-{mo}-{d}T{tod} level={_NATS_LEVEL[lvl]} msg="{_q(msg)}"' + pid_field + extra
+    m = _NATS_NOTIME.match(line)
+    if m:  # no time written: none is given (a neighbour's is not borrowed)
+        pid, lvl, msg = m.groups()
+        msg, extra = _nats_fields(msg)
+        return f'level={_NATS_LEVEL[lvl]} msg="{_q(msg)}"' + (f" pid={pid}" if pid else "") + extra
+    m = _PID_CALLER.match(line)
+    if m:  # a 2022 devstack line with no time: `[2207] DBG ipfs/utils.go:214 > message`
+        lvl, caller, msg = m.groups()
+        return f'level={_NATS_LEVEL.get(lvl, "PANIC")} caller={caller} msg="{_q(msg)}"' + _keyed_ids(msg)
+    m = _TRACING.match(line)
+    if m:
+        ts, lvl, target, msg = m.groups()
+        return f'time={ts} level={lvl} msg="{_q(msg)}"' + (f" target={target}" if target else "") + _keyed_ids(msg)
     m = _TAB2022.match(line)
     if m:
         h, mi, s, lvl, caller, msg = m.groups()
@@ -86,14 +150,50 @@ def _rewrite(line: str) -> str:
     return line
 
 
+#: where a record of a known shape starts inside a line, behind some prefix
+_RECORD_AT = re.compile(r"(?:\[\d+\] )?\d{4}/\d\d/\d\d \d\d:\d\d:\d\d|(?:\[\d+\] )?\[(?:TRC|DBG|INF|WRN|ERR|FTL)\] |"
+                        r"\d\d:\d\d:\d\d(?:\.\d{1,9})? \| (?:TRC|DBG|INF|WRN|ERR|FTL|PNC|\?\?\?) |(?P<json>\{\")")
+#: prefixes that have rules of their own (journald, compose's `svc  | `, Docker's RFC 3339 time), never learnt
+_OWN_RULES = re.compile(r"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |[A-Za-z][\w.-]*\s+\|\s|\d{4}-\d\d-\d\dT\S+ |\s)")
+_LEVEL_WORD = re.compile(r"\b(?:TRC|DBG|INF|WRN|ERR|FTL|TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\b")
+
+
+def learn_prefix(lines: list[str]) -> re.Pattern[str] | None:
+    """The structural prefix most of a file's lines share before a record of a known shape, as a pattern
+    (digit runs vary, the rest is literal), or None. lnav does the same when it tests candidate formats
+    against a file's sample lines: the rule is learnt per file, never from a list of known prefixes."""
+    shapes: Counter[str] = Counter()
+    n = 0
+    for ln in lines[:2000]:
+        if not ln.strip():
+            continue
+        n += 1
+        m = _RECORD_AT.search(ln, 1)
+        if m is None:
+            continue
+        pre = ln[:m.start()]
+        if _OWN_RULES.match(pre) or pre[-1:] not in (" ", "\t") or (m["json"] and _LEVEL_WORD.search(pre)):
+            continue  # a JSON body after a level is a message's payload, not a record behind a prefix
+        shapes[re.sub(r"\d+", "0", pre)] += 1
+    if not shapes:
+        return None
+    shape, count = shapes.most_common(1)[0]
+    if count < 2 or count * 2 < n:
+        return None
+    parts = shape.split("0")
+    return re.compile("^" + r"\d+".join(re.escape(p) for p in parts))
+
+
 def normalise(lines: list[str]) -> tuple[list[str], list[str]]:
     """(lines to parse, the original text of each)."""
-    records: list[list[str]] = []
-    for ln in lines:
-        if records and _continues(records[-1][-1], ln) and _START.match(records[-1][0]) \
-                and not _GO_TRACE.match(records[-1][0]):
-            records[-1].append(ln)
+    prefix = learn_prefix(lines)
+    bare = [prefix.sub("", ln, count=1) for ln in lines] if prefix is not None else lines
+    records: list[list[int]] = []
+    for i, ln in enumerate(bare):
+        if records and _continues(bare[records[-1][-1]], ln) and _START.match(bare[records[-1][0]]) \
+                and not _GO_TRACE.match(bare[records[-1][0]]):
+            records[-1].append(i)
         else:
-            records.append([ln])
-    originals = ["\n".join(r) for r in records]
-    return [_rewrite(o) for o in originals], originals
+            records.append([i])
+    originals = ["\n".join(lines[i] for i in r) for r in records]
+    return [_rewrite("\n".join(bare[i] for i in r)) for r in records], originals

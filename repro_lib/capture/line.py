@@ -95,6 +95,9 @@ def _take_first(rest: str, keys: Sequence[str]) -> tuple[str | None, str]:
     return (val or None), pre + (" " if pre and post else "") + post
 
 
+_JSON_TIME_KEYS = ("time", "ts", "timestamp", "@timestamp")
+
+
 def _parse_json(body: str) -> tuple[Any, ...] | None:
     """slog/zerolog JSON → (t_ns, level, msg, rest, front, app_time) or None."""
     try:
@@ -112,7 +115,9 @@ def _parse_json(body: str) -> tuple[Any, ...] | None:
     special: dict[str, object] = {}
     fields: list[str] = []
     for k, v in obj:
-        if k in ("time", "level", "msg") and k not in special:
+        if k in _JSON_TIME_KEYS and "time" not in special:
+            special["time"] = v  # zerolog/slog `time`, zap's Unix-seconds `ts`, nats/logrus-style `timestamp`
+        elif k in ("level", "msg") and k not in special:
             special[k] = v
         elif k == "message" and "message" not in special and "msg" not in special:
             special["message"] = v

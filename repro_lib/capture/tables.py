@@ -372,6 +372,8 @@ def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
         with path.open("rb") as fh:
             head = fh.read(256 * 1024)
         head_text = pp.strip_ansi(head.decode("utf-8", errors="replace"))
+        if (sdk := _sdk_paste(head_text, path.stem)) is not None and len(head) < 256 * 1024:
+            return sdk
         if not (head.startswith((b"\xff\xfe", b"\xfe\xff")) or _looks_like_cli(head_text)):
             return None
         data, _ = read_log(path)
@@ -443,6 +445,77 @@ def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
 
 #: commands whose output is a node's log, not CLI output
 _LOG_COMMANDS = re.compile(r"^\S+\s+(?:(?:--?\S+\s+)*)(?:serve|devstack|agent|config)\b")
+
+
+#: keys whose value is an id of a known kind, wherever they nest (the SDK's snake_case, the API's CamelCase)
+_OBJ_ID_KEYS = {"node_id": "node", "nodeid": "node", "requesternodeid": "node", "requester.id": "node",
+                "job_id": "job", "jobid": "job", "execution_id": "execution", "executionid": "execution"}
+_OBJ_ID = re.compile(r"[A-Za-z0-9][\w.-]{2,}")
+_OBJ_PARENT = {"job": "job", "jobs": "job", "node": "node", "nodes": "node", "execution": "execution",
+               "executions": "execution", "info": "node"}
+
+
+def _obj_ids(obj: Any, parent: str | None, found: list[dict[str, Any]]) -> None:
+    """Walk a printed object: every dict that names an id by a known key (or an ``id`` under a known parent)
+    gives a row with its state (``state.state_type``, ``connection_state``, ``State``)."""
+    if isinstance(obj, list):
+        for v in obj:
+            _obj_ids(v, parent, found)
+        return
+    if not isinstance(obj, dict):
+        return
+    row: dict[str, Any] = {}
+    for k, v in obj.items():
+        key = str(k).lower().rsplit("/", 1)[-1]
+        if isinstance(v, str) and (col := _OBJ_ID_KEYS.get(key)) is not None:
+            if _OBJ_ID.fullmatch(v):  # an id has its kind's grammar: prose and elisions are none
+                row.setdefault(col, v)
+        elif key == "id" and isinstance(v, str) and parent in _OBJ_PARENT and _OBJ_ID.fullmatch(v):
+            row.setdefault(_OBJ_PARENT[parent], v)
+        elif key in ("state", "connection_state", "connectionstate", "computestate"):
+            st = v.get("state_type", v.get("StateType")) if isinstance(v, dict) else v
+            if isinstance(st, str):
+                row["state"] = st.lower()
+        elif isinstance(v, str):
+            for m in _ID_SHAPES.finditer(v):  # an id inside a value (a result's name): only by its grammar
+                if m["u"] and v[max(0, m.start() - 4):m.start()] == "job-":
+                    row.setdefault("job", m["u"])
+                elif m["n"] and m["n"].startswith("Qm"):
+                    row.setdefault("node", m["n"])
+    if row.keys() - {"state"}:
+        found.append(row)
+    for k, v in obj.items():
+        _obj_ids(v, str(k).lower(), found)
+
+
+def _sdk_paste(text: str, source: str) -> Paste | None:
+    """Python SDK output (``pprint`` of API objects, a printed dict or list) → a paste whose rows name the
+    jobs, nodes and executions it holds, wherever they nest; None when the text is no Python literal."""
+    import ast
+
+    body = text.strip()
+    if body[:1] not in "{[" or "'" not in body[:400]:
+        return None
+    try:
+        obj = ast.literal_eval(body)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if not isinstance(obj, (dict, list)):
+        return None
+    rows: list[dict[str, Any]] = []
+    _obj_ids(obj, None, rows)
+    if not rows:
+        return None
+    from repro_lib.capture.logs import FRAME_COLUMNS
+
+    events = [{"t": None, "source": source, "kind": "cli", "node": r.get("node"), "job": r.get("job"),
+               "execution": r.get("execution"), "state": r.get("state") if "job" not in r or "execution" in r
+               else None, "detail": "sdk object: " + "; ".join(f"{k}={v}" for k, v in r.items()),
+               "line": None, "level": None, "msg": None} for r in rows]
+    frame = pd.DataFrame(events, columns=[c for c in FRAME_COLUMNS if c != "t_s"])
+    frame["t"] = pd.to_datetime(frame["t"], utc=True)
+    frame.insert(1, "t_s", float("nan"))
+    return Paste([], frame, False, ["sdk object"])
 
 
 def _looks_like_cli(text: str) -> bool:
