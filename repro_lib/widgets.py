@@ -19,6 +19,7 @@ import ipywidgets as W
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 
+from repro_lib.analysis.plots import keep_inside
 from repro_lib.errors import ReproError
 from repro_lib.experiments import load_doc, with_edges
 from repro_lib.model.types import FIX_LETTERS, FIXES
@@ -360,7 +361,12 @@ class TimingExplorer:
         return True
 
     def _plot(self, run: Run) -> Any:
-        return _plot_titled(run, figsize=self.figsize, xlim=self._xlim)
+        fig = _plot_titled(run, figsize=self.figsize, xlim=self._xlim)
+        for t in fig.axes[0].texts:  # plot_run names what the locked axis leaves out; say how to see it
+            if t.get_gid() == "off-axis":
+                t.set_text(f"{t.get_text()} — untick 'lock time axis' to see them")
+        keep_inside(fig)
+        return fig
 
     # -- running ----------------------------------------------------------------------------------
     def run(self) -> Run | None:

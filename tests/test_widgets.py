@@ -177,6 +177,13 @@ def test_lock_time_axis(explorer: TimingExplorer) -> None:
     explorer.lock_axis.value = True
     explorer.kill_to_deploy.value = 400
     assert explorer.last_figure.axes[-1].get_xlim() == xlim
+    # the deploy and the starts now fall after the locked axis: the figure says so, and how to see them
+    hint = [t.get_text() for t in explorer.last_figure.axes[0].texts if t.get_gid() == "off-axis"]
+    assert len(hint) == 1 and hint[0].startswith("off the time axis: → deploy new-test-job at 4")
+    assert hint[0].endswith("untick 'lock time axis' to see them")
+    explorer.lock_axis.value = False
+    explorer.run()
+    assert not any(t.get_gid() == "off-axis" for t in explorer.last_figure.axes[0].texts)
 
 
 def test_labels_have_units_and_tooltips(explorer: TimingExplorer) -> None:

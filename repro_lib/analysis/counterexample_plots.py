@@ -147,7 +147,7 @@ def empty_panels(run: Any, window: tuple[float, float]) -> dict[str, str]:
 def zoom_figure(run: Any, window: tuple[float, float] | None = None, *, title: str | None = None) -> Figure:
     """:func:`~repro_lib.analysis.plots.plot_run` of the events up to the window's end, with the axis
     set to the window; then the not-yet-subscribed bands and a sentence in every empty panel."""
-    from repro_lib.analysis.plots import plot_run
+    from repro_lib.analysis.plots import keep_inside, plot_run
 
     window = window or step_window(run)
     ev = run.events
@@ -187,6 +187,7 @@ def zoom_figure(run: Any, window: tuple[float, float] | None = None, *, title: s
         extra.append(Patch(label="orchestrator down (restart_orchestrator)", **RESTART_STYLE))
     if extra:
         fig.legend(handles=extra, loc="lower right", fontsize=8.5, frameon=False)
+    keep_inside(fig)  # the notes above were added after plot_run moved its own labels inside
     return fig
 
 

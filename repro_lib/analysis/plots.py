@@ -15,12 +15,16 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.text import Annotation
+from matplotlib.ticker import MaxNLocator
 
 from repro_lib.analysis import timeline as tl
 
-__all__ = ["plot_run", "plot_nodes", "plot_executions", "plot_evals", "mark_actions", "COLORS", "save"]
+__all__ = ["plot_run", "plot_nodes", "plot_executions", "plot_evals", "mark_actions", "keep_inside", "off_axis",
+           "COLORS", "save"]
 
 COLORS = {
     # actual
@@ -206,7 +210,7 @@ def plot_evals(src: Any, ax: Axes) -> int:
     for i, trig in enumerate(triggers):
         g = ev[ev["trigger"] == trig]
         ax.scatter(g["t_s"], [i] * len(g), marker="|", s=260, c=_TRIGGER_COLORS.get(trig, "#546e7a"),
-                   linewidths=2)
+                   linewidths=2, gid="labelled-by-ticks")
         # one label per burst: a batch's evaluations are logged within microseconds of each other
         burst = (g["t_s"].diff().fillna(1.0) > 0.5).cumsum()
         for t, n in g.groupby(burst)["t_s"].agg(["first", "size"]).itertuples(index=False):
@@ -259,6 +263,9 @@ def mark_actions(src: Any, axes: list[Axes], *, label_ax: Axes | None = None,
                         textcoords="offset points", fontsize=8.5, ha="left", va="center")
     return len(acts)
 
+
+_TRUTH_STYLE = (0, (1, 1.5))  # dotted: what was true, drawn over what was believed
+_MARK_ROW = 0.045  # height of one row of dispatch marks over the counts, as a share of the number of edges
 
 PER_NODE_MAX = 6     # more edges than this: counts of edges per state, not a lane each
 PER_EXECUTION_MAX = 16  # more executions than this: one lane per job, shares of its executions per state
@@ -325,31 +332,40 @@ def plot_nodes_aggregated(src: Any, ax: Axes, t_end: float | None = None) -> dic
         times, counts = _counts(actual, state, stop)
         if len(times):
             ax.fill_between(times, counts, step="post", color=COLORS[state], alpha=0.35, lw=0)
-    for frame, state, label, style in ((actual, "down", "edges actually down", "-"),
-                                       (actual, "partitioned", "edges cut off (partitioned)", "-"),
-                                       (belief, "connected", "believed connected", "-"),
+    for frame, state, label, style in ((belief, "connected", "believed connected", "-"),
                                        (belief, "connecting", "believed connecting", "--"),
                                        (belief, "disconnected", "believed disconnected", "-"),
-                                       (belief, "lost", "believed lost", "-")):
+                                       (belief, "lost", "believed lost", "-"),
+                                       # the truth last and dotted, over the belief: at 20 down and 20
+                                       # believed connected both lines stay visible
+                                       (actual, "down", "edges actually down", _TRUTH_STYLE),
+                                       (actual, "partitioned", "edges cut off (partitioned)", _TRUTH_STYLE)):
         times, counts = _counts(frame, state, stop)
         if len(times):
-            ax.step(times, counts, where="post", color=COLORS[state], lw=1.8, ls=style, label=label)
+            truth = frame is actual
+            ax.step(times, counts, where="post", color=COLORS[state], lw=2.4 if truth else 1.8, ls=style,
+                    label=label, zorder=3 if truth else 2)
             drawn[f"agg:{state}"] = True
     times, counts = _counts(gaps.assign(state="gap"), "gap", stop)
     if len(times):
         ax.fill_between(times, counts, step="post", facecolor="none", edgecolor="#d50000", hatch="////", lw=0.8)
         drawn["gap"] = True
+    # dispatch outcomes in a band above the counts, one row per kind drawn; the y ticks stop at n
     dm = _all_marks(src, events, end)
-    for k, (outcome, (marker, colour, _)) in enumerate(_MARKS.items()):
+    rows = [o for o in _MARKS if (dm["outcome"] == o).any()]
+    for k, outcome in enumerate(rows):
+        marker, colour, _ = _MARKS[outcome]
         g = dm[dm["outcome"] == outcome]
-        if len(g):
-            ax.scatter(g["t_s"], np.full(len(g), n * (1.08 + 0.07 * k)), marker=marker, s=30, c=colour, zorder=5)
-            drawn[f"mark:{outcome}"] = True
-    ax.set_ylim(-0.02 * n, n * (1.12 + 0.07 * len(_MARKS)))
+        ax.scatter(g["t_s"], np.full(len(g), n * (1.08 + _MARK_ROW * k)), marker=marker, s=30, c=colour, zorder=5)
+        drawn[f"mark:{outcome}"] = True
+    ax.set_ylim(-0.02 * n, n * (1.08 + _MARK_ROW * max(len(rows), 1)) + 0.5)
+    ax.set_yticks([t for t in MaxNLocator(nbins=5, integer=True).tick_values(0, n) if 0 <= t <= n])
+    if rows:
+        ax.axhline(n * 1.04, color="#bdbdbd", lw=0.6, zorder=1, gid="labelled-inline")  # the title names it
     ax.set_ylabel(f"edges (of {n})", fontsize=8)
     ax.tick_params(axis="y", labelsize=8)
     ax.set_title(f"{n} edges: how many are down vs believed connected (hatched: believed connected while down); "
-                 "dispatches above", fontsize=9, loc="left")
+                 "dispatches above the line", fontsize=9, loc="left")
     ax.grid(axis="x", alpha=0.3)
     return drawn
 
@@ -396,11 +412,14 @@ def _legend(fig: Figure, events: pd.DataFrame, end: float | None, aggregated: bo
     acts = set(tl.action_marks(events)["state"])
     handles: list[Any] = []
     if aggregated:
-        names = {"down": "edges actually down", "partitioned": "edges cut off", "connected": "believed connected",
-                 "connecting": "believed connecting", "disconnected": "believed disconnected",
-                 "lost": "believed lost"}
-        handles += [Line2D([], [], color=COLORS[k], lw=1.8, label=v) for k, v in names.items()
-                    if drawn.get(f"agg:{k}")]
+        names = {"connected": "believed connected", "connecting": "believed connecting",
+                 "disconnected": "believed disconnected", "lost": "believed lost"}
+        for k, label in (("down", "edges actually down"), ("partitioned", "edges cut off")):
+            if drawn.get(f"agg:{k}"):
+                handles.append(_Both((Patch(color=COLORS[k], alpha=0.35, lw=0),
+                                      Line2D([], [], color=COLORS[k], lw=2.4, ls=_TRUTH_STYLE)), label))
+        handles += [Line2D([], [], color=COLORS[k], lw=1.8, ls="--" if k == "connecting" else "-", label=v)
+                    for k, v in names.items() if drawn.get(f"agg:{k}")]
     else:
         handles += [Patch(color=COLORS[k], label=f"edge {k}") for k in ("up", "down", "partitioned")
                     if k in set(actual["state"])]
@@ -424,9 +443,22 @@ def _legend(fig: Figure, events: pd.DataFrame, end: float | None, aggregated: bo
     if set(actual["state"]) & {"down", "partitioned"}:
         handles.append(Patch(color="#ffcdd2", alpha=0.5, label="an edge down/cut off"))
     if handles:  # as many columns as the longest label leaves room for across the figure
-        widest = max(len(h.get_label()) for h in handles)
+        labels = [h.get_label() for h in handles]
+        widest = max(len(lab) for lab in labels)
         ncol = max(2, min(6, len(handles), int(fig.get_figwidth() * 14 // (widest + 6))))
-        fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=8.5, frameon=False)
+        fig.legend(handles=[h.artists if isinstance(h, _Both) else h for h in handles], labels=labels,
+                   loc="lower center", ncol=ncol, fontsize=8.5, frameon=False,
+                   handler_map={tuple: HandlerTuple(ndivide=None)})
+
+
+class _Both:
+    """Two legend artists drawn over each other under one label (a shaded area and the line on its edge)."""
+
+    def __init__(self, artists: tuple[Any, Any], label: str) -> None:
+        self.artists, self._label = artists, label
+
+    def get_label(self) -> str:
+        return self._label
 
 
 def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
@@ -463,8 +495,15 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
         drawn["rehandshake"] = not _rehandshakes(events).empty
     lanes = (plot_executions_by_job if many_execs else plot_executions)(events, axes[1], end)
     n_evals = plot_evals(events, axes[2])
-    mark_actions(src if not isinstance(src, pd.DataFrame) else events, axes, label_ax=top, window=xlim)
-    for ax, empty, what in ((axes[1], not lanes, "no execution in these events"),
+    n_acts = mark_actions(src if not isinstance(src, pd.DataFrame) else events, axes, label_ax=top, window=xlim)
+    hidden = off_axis(events, xlim) if xlim is not None else ""
+    if hidden:  # a locked axis hides actions: say which, and where they are
+        top.text(0.995, 0.06, hidden, transform=top.transAxes, ha="right", va="bottom", fontsize=8,
+                 color="#b71c1c", gid="off-axis")
+    no_action = "no action or fault in view" if xlim is not None and len(tl.action_marks(events)) \
+        else "no action or fault in these events"
+    for ax, empty, what in ((top, not n_acts, no_action),
+                            (axes[1], not lanes, "no execution in these events"),
                             (axes[2], not n_evals, "no evaluation created by the reevaluator")):
         if empty:  # an empty panel says so instead of showing 0–1 ticks
             ax.set_yticks([])
@@ -472,7 +511,7 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
                     gid="empty-panel")
     _, noticed = tl.noticed_at(events)
     if noticed is not None:  # the moment the orchestrator stopped believing the dead edges connected
-        axes[0].axvline(noticed, color=COLORS["disconnected"], ls="-.", lw=1.2, zorder=4)
+        axes[0].axvline(noticed, color=COLORS["disconnected"], ls="-.", lw=1.2, zorder=4, gid="labelled-inline")
         axes[0].annotate("orchestrator noticed", (noticed, 1.0), xycoords=("data", "axes fraction"),
                          annotation_clip=True,
                          xytext=(3, -10), textcoords="offset points", fontsize=7.5, color="#455a64")
@@ -502,7 +541,69 @@ def plot_run(src: Any, *, title: str | None = None, t_end: float | None = None,
     fig.tight_layout(rect=(0, 0.1, 1, 0.97))
     _legend(fig, events, end, many_nodes, drawn)
     _redact_text(fig)
+    keep_inside(fig)
     return fig
+
+
+def off_axis(events: pd.DataFrame, xlim: tuple[float, float], *, most: int = 3) -> str:
+    """What a fixed time axis leaves out: the actions and faults before and after it, as one line
+    ("off the time axis: → deploy new-test-job at 462 s, start edge1 at 492 s …"), or "" when none is."""
+    acts = tl.action_marks(events)
+    acts = acts[~acts["state"].isin(["up", "down"])].sort_values("t_s", kind="stable")
+    parts = []
+    for arrow, side in (("←", acts[acts["t_s"] < xlim[0]]), ("→", acts[acts["t_s"] > xlim[1]])):
+        if side.empty:
+            continue
+        at = side.groupby("label", sort=False)["t_s"].min().sort_values(kind="stable")
+        shown = [f"{lab} at {t:.0f} s" for lab, t in at.head(most).items()]
+        more = f" and {len(at) - most} more" if len(at) > most else ""
+        parts.append(f"{arrow} {', '.join(shown)}{more}")
+    if not parts:
+        return ""
+    return "off the time axis: " + "; ".join(parts)
+
+
+def keep_inside(fig: Figure) -> int:
+    """Move every annotation that runs past its axes' edge back inside (flipped to the left of its point, or
+    shifted); returns how many were moved. Call it once the figure is laid out."""
+    get = getattr(fig.canvas, "get_renderer", None)
+    if get is None:  # a closed figure's plain canvas
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        get = FigureCanvasAgg(fig).get_renderer
+    renderer = get()
+    moved = 0
+    for ax in fig.axes:
+        box = ax.get_window_extent(renderer)
+        for t in ax.texts:
+            if not (t.get_visible() and t.get_text()):
+                continue
+            if not isinstance(t, Annotation) or t.anncoords != "offset points":
+                # a note placed in the axes' own coordinates: made smaller until it fits (down to 6 pt)
+                while t.get_window_extent(renderer).width > box.width - 2 and t.get_fontsize() > 6:
+                    t.set_fontsize(t.get_fontsize() - 0.5)
+                    moved += 1
+                continue
+            bb = t.get_window_extent(renderer)
+            if bb.x1 <= box.x1 + 0.5 and bb.x0 >= box.x0 - 0.5 and bb.y1 <= box.y1 + 0.5 and bb.y0 >= box.y0 - 0.5:
+                continue
+            pts = 72.0 / fig.dpi
+            dx, dy = t.xyann
+            if bb.x1 > box.x1 + 0.5 and t.get_horizontalalignment() == "left":
+                t.set_horizontalalignment("right")  # the label ends at its point instead of starting there
+                dx = -abs(dx)
+                t.xyann = (dx, dy)
+                bb = t.get_window_extent(renderer)
+            if bb.x1 > box.x1 + 0.5:
+                dx -= (bb.x1 - box.x1 + 1) * pts
+            elif bb.x0 < box.x0 - 0.5:
+                dx += (box.x0 - bb.x0 + 1) * pts
+            if bb.y1 > box.y1 + 0.5:
+                dy -= (bb.y1 - box.y1 + 1) * pts
+            elif bb.y0 < box.y0 - 0.5:
+                dy += (box.y0 - bb.y0 + 1) * pts
+            t.xyann = (dx, dy)
+            moved += 1
+    return moved
 
 
 def _redact_text(fig: Figure) -> None:
