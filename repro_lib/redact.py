@@ -4,7 +4,8 @@ scenario.yaml and manifest.json.
 
 :func:`redact` masks secrets by their *shape* (whoever wrote them) with :data:`MASK`, then every
 secret *value* the environment or ``.env`` names (:class:`Redactor`: bootstrap token, API keys;
-values shorter than 4 characters are ignored, they would redact ordinary text). The shapes, in every
+values shorter than 4 characters and everyday words are ignored, values shorter than 8 are masked only
+where they stand whole: they would redact ordinary text). The shapes, in every
 line format the kit reads (plain text, Go slog text/JSON, zerolog console/JSON, JSON nested or
 escaped inside a JSON string, docker and docker-compose prefixes, HTML-escaped quotes):
 
@@ -159,18 +160,34 @@ def secrets_from(*envs: Mapping[str, str]) -> list[str]:
     return found
 
 
+#: a value the environment names that is an everyday word (``test``, ``changeme``, ``Password``): never
+#: masked where it appears, it would blank ordinary text (``new-test-job``); the shapes still mask it after its key
+_COMMON_WORD = re.compile(r"[A-Za-z][a-z]{0,11}|[A-Z]{1,12}")
+#: values shorter than this are masked only where they stand whole, never inside a longer word
+_WHOLE_ONLY_BELOW = 8
+
+
 class Redactor:
-    """``redactor(text)`` → text with every secret value replaced by :data:`MASK`."""
+    """``redactor(text)`` → text with every secret value replaced by :data:`MASK`. A value shorter than
+    4 characters, or an everyday word, is ignored; one shorter than 8 is masked only where it stands
+    whole (not inside ``a-b-c`` or a longer word); longer ones wherever they appear."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets: list[str] = []
+        self._whole: re.Pattern[str] | None = None
+        self._whole_b: re.Pattern[bytes] | None = None
         self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         for s in secrets:
-            if s and len(s) >= 4 and s not in self.secrets:
+            if s and len(s) >= 4 and not _COMMON_WORD.fullmatch(s) and s not in self.secrets:
                 self.secrets.append(s)
         self.secrets.sort(key=len, reverse=True)  # longest first: a secret containing another
+        short = [s for s in self.secrets if len(s) < _WHOLE_ONLY_BELOW]
+        alt = "|".join(map(re.escape, short))
+        whole = rf"(?<![\w-])(?<!\w\.)(?:{alt})(?![\w-]|\.\w)"  # a sentence's full stop ends it, a.b does not
+        self._whole = re.compile(whole) if short else None
+        self._whole_b = re.compile(whole.encode()) if short else None
 
     @classmethod
     def from_environment(cls, env_file: str | Path | None = None) -> Redactor:
@@ -181,15 +198,20 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         for s in self.secrets:
-            if s in text:
+            if len(s) >= _WHOLE_ONLY_BELOW and s in text:
                 text = text.replace(s, MASK)
+        if self._whole is not None:
+            text = self._whole.sub(MASK, text)
         return text
 
     def redact_bytes(self, data: bytes) -> bytes:
         if not self.secrets:
             return data
         for secret in self.secrets:  # byte-wise: text that is not UTF-8 passes through untouched
-            data = data.replace(secret.encode(), MASK.encode())
+            if len(secret) >= _WHOLE_ONLY_BELOW:
+                data = data.replace(secret.encode(), MASK.encode())
+        if self._whole_b is not None:
+            data = self._whole_b.sub(MASK.encode(), data)
         return data
 
     def __bool__(self) -> bool:
@@ -205,11 +227,14 @@ class Redactor:
 _CHEAP = re.compile(
     r"c(?:(?i:re[td])|(?<=redis-c)li)|C(?i:re[td])"
     r"|b(?:(?i:earer|asic)|(?<=mariadb))|B(?i:earer|asic)"
-    r"|g(?:(?i:nat)|h[pousr]_|ithub_pat_|l(?:pat|oas|dt|rt|cbt|ptt|ft|imt|agent|soat)-)|G(?:(?i:nat)|(?<=SG)\.)"
+    r"|g(?:(?i:nat)|h[pousr]_|ithub_pat_|l(?:pat|oas|dt|rt|cbt|ptt|ft|imt|agent|soat)-|(?<=[?&;]sig)(?==))"
+    r"|G(?:(?i:nat)|(?<=SG)\.)|d(?<=(?i:cate)[_-]d)(?=(?i:ata))|S(?=[UAONCXP][A-Z2-7]{56}(?![A-Za-z0-9]))"
     r"|p(?:(?i:ass|wd)|(?<=np)m_|ypi-)|P(?i:ass|wd)"
     r"|h(?:(?<=(?i:aut)h)|f_|v[sbr]\.)|H(?<=(?i:aut)H)"
-    r"|k(?:(?i:e[ny])|(?<=[rs]k)_(?:live|test)_|(?<=sk)-|(?<=hooks\.slack)\.com)|K(?i:e[ny])"
-    r"|A(?:KIA|SIA|BIA|CCA|3T|Iza)|x(?:ox|app-)|J(?<=eyJ)|q(?:(?<=sq)0(?:atp|csp)-|(?<=mysq)l)|Q(?<=MYSQ)L|@")
+    r"|k(?:(?i:e[ny])|(?<=[rs]k)_(?:live|test)_|(?<=sk)-|(?<=hooks\.slack)\.com|(?<=(?i:coo)k)(?=(?i:ie)))"
+    r"|K(?:(?i:e[ny])|(?<=(?i:coo)K)(?=(?i:ie)))"
+    r"|A(?:KIA|SIA|BIA|CCA|3T|Iza)|x(?:ox|app-)|J(?:(?<=eyJ)|(?=WT-----))|q(?:(?<=sq)0(?:atp|csp)-|(?<=mysq)l)"
+    r"|Q(?<=MYSQ)L|@|-(?<=[ \t]-)(?=[uU]|p[ \t]|-(?:proxy-)?user\b)")
 
 
 def _lower(line: str) -> str:
@@ -250,7 +275,8 @@ def _apply(line: str, rx: re.Pattern[str], fn: _Rule, *, lower: bool = True) -> 
 _KEY_END = re.compile(
     r"(?:token|secret|secret[_.-]?(?:key|id)|passw(?:or)?d|passphrase|pwd|credentials?|authorization|signature"
     r"|(?:api|app|auth|access|account|client|private|priv|service|db|database|signing|encryption|session|master"
-    r"|ssh)[_.-]?key|keypass|(?:^|[_.-])pass|(?:^|[_.-])_auth|basic[_.-]?auth|http[_.-]?auth)$")
+    r"|ssh)[_.-]?key|keypass|(?:^|[_.-])pass|(?:^|[_.-])_auth|basic[_.-]?auth|http[_.-]?auth"
+    r"|client[_.-]?(?:key|certificate)[_.-]?data)$")
 _NOT_SECRET_KEY = re.compile(r"(?:next|page|continuation|pagination|cursor|resume|sync)[_.-]?token$")
 #: values that are no secret: empty, null-ish, types (``token: str``), already masked, placeholders
 #: (``<token>``, ``{{ .Token }}``) and references (``$TOKEN``, ``${TOKEN:?set it}``, compose's ``$$TOKEN``)
@@ -406,10 +432,23 @@ _DB_CLIENT_P = re.compile(r"(?<![\w-])(?i:mysql(?:dump|admin|import|check|show|p
                           r"(?:\.exe)?\b[^|;&\n]{0,300}?[ \t]-p" + _CMD_VALUE)
 _SSHPASS = re.compile(r"(?<![\w-])sshpass(?:[ \t]+-[a-oq-zA-Z]\S*)*[ \t]+-p[ \t]*" + _CMD_VALUE)
 _REDIS_A = re.compile(r"(?<![\w-])redis-cli\b[^|;&\n]{0,300}?[ \t]-a[ \t]+" + _CMD_VALUE)
+#: ``curl -u user:PW`` / ``--user`` / ``-U`` / ``--proxy-user`` (also wget's ``--http-password`` by its key): the
+#: password after the user's colon
+_CURL = re.compile(r"(?<![\w-])curl\b[^|;&\n]*")
+_CURL_USER = re.compile(r"(?<=[ \t])(?:-[uU][ \t]*|--(?:proxy-)?user(?:[ \t]+|=))['\"]?[^\s:'\"]*:(?P<v>[^\s'\"]+)")
+#: ``docker login -p PW`` (podman, nerdctl, buildah, skopeo, helm registry alike)
+_LOGIN_P = re.compile(r"(?<![\w-])(?:docker|podman|nerdctl|buildah|skopeo|helm(?:[ \t]+registry)?)[ \t]+login\b"
+                      r"[^|;&\n]{0,300}?[ \t]-p[ \t]*" + _CMD_VALUE)
 
 
 def _cmd(m: re.Match[str], line: str, low: str) -> _Repl:
     return m.end(), line[m.start():m.start("v")] + MASK
+
+
+def _curl(m: re.Match[str], line: str, low: str) -> _Repl:
+    """Every ``-u``/``--user``/``-U``/``--proxy-user`` password of one curl command."""
+    cmd = line[m.start():m.end()]
+    return m.end(), _CURL_USER.sub(lambda u: u.group()[:u.start("v") - u.start()] + MASK, cmd)
 
 
 # -- URLs, headers ----------------------------------------------------------------------------------------
@@ -435,6 +474,35 @@ def _url_user(m: re.Match[str], line: str, low: str) -> _Repl:
     return None
 
 
+#: ``Cookie: a=1; b=2`` (every value) and ``Set-Cookie: sid=…; Path=/`` (the first pair: the rest are attributes)
+_COOKIE = re.compile(r"(?<![\w-])(?P<set>set-)?cookie(?:\\?[\"'])?[ \t]*[:=][ \t]*(?:\\?[\"'])?")
+_COOKIE_PAIR = re.compile(r"[ \t]*(?P<name>[^=;\s\"'\\]+)=(?P<v>[^;\s\"'\\]*)[ \t]*;?")
+#: an Azure SAS (or any query string's) ``sig=`` signature
+_SAS_SIG = re.compile(r"(?:[?&]|&amp;)sig=(?P<v>[^&\s\"'<>]+)")
+#: ``KEY   VALUE`` (two or more spaces, or a tab): a row of a whitespace table without its header
+_WS_KV = re.compile(r"(?:^|(?<=[|│]))[ \t]*(?P<key>[\w.-]+)(?:[ \t]{2,}|\t)[ \t]*(?P<v>[^\s|│]+)"
+                    r"(?=[ \t]*$|[ \t]{2,}\S)")
+
+
+def _cookie(m: re.Match[str], line: str, low: str) -> _Repl:
+    out, at = [line[m.start():m.end()]], m.end()
+    while (pair := _COOKIE_PAIR.match(line, at)) is not None and pair.end() > at:
+        v = line[pair.start("v"):pair.end("v")]
+        masked = MASK if v and not _no_secret(v) else v
+        out.append(line[at:pair.start("v")] + masked + line[pair.end("v"):pair.end()])
+        at = pair.end()
+        if m.group("set"):
+            break
+    return (at, "".join(out)) if at > m.end() else None
+
+
+def _ws_kv(m: re.Match[str], line: str, low: str) -> _Repl:
+    v = line[m.start("v"):m.end("v")]
+    if not _secret_key(m.group("key")) or v.lower() in _PROSE or _no_secret(v):
+        return None
+    return _mask_v(m, line)
+
+
 def _bearer(m: re.Match[str], line: str, low: str) -> _Repl:
     return _mask_v(m, line) if _CREDENTIAL_LIKE.search(line[m.start("v"):m.end("v")]) else None
 
@@ -458,6 +526,7 @@ _SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = tuple((lits, re.c
     (("hvs.", "hvb.", "hvr."), r"\b(hv[sbr]\.)[A-Za-z0-9_-]{24,}"),
     (("hf_",), r"\b(hf_)[A-Za-z0-9]{34,}\b"),
     (("sq0",), r"\b(sq0(?:atp|csp)-)[0-9A-Za-z_-]{22,}"),
+    (("SU", "SA", "SO", "SN", "SC", "SX", "SP"), r"\b(S[UAONCXP])[A-Z2-7]{56}(?![A-Za-z0-9])"),  # NATS nkey seeds
 ))
 
 
@@ -466,9 +535,11 @@ def _shape_repl(m: re.Match[str]) -> str:
 
 
 # -- PEM private keys -------------------------------------------------------------------------------------
-_PEM_MARK = r"(?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-_PEM = re.compile(rf"(-----BEGIN {_PEM_MARK})(.*?)(-----END {_PEM_MARK}|$)", re.S)
+#: private keys, and a NATS ``.creds`` file's seed and user JWT (whose markers have five or six dashes)
+_PEM_MARK = r"(?:[A-Z0-9]+ )*(?:PRIVATE KEY(?: BLOCK)?|NKEY SEED|NATS USER JWT)-----"
+_PEM = re.compile(rf"(-{{5,6}}BEGIN {_PEM_MARK}-?)(.*?)(-{{5,6}}END {_PEM_MARK}-?|$)", re.S)
 _PEM_END = re.compile(rf"-----END {_PEM_MARK}")
+_PEM_LITERALS = ("PRIVATE KEY", "NKEY SEED", "NATS USER JWT")
 _PEM_OPEN_BODY = re.compile(r"(?:[A-Za-z0-9+/=\s:,.-]|\\[nrt])*")
 _PEM_SEP = re.compile(r"(?s)((?:\\[nrt]|\s)*)(.*?)((?:\\[nrt]|\s)*)")
 #: a row inside a PEM block: docker timestamp / compose service / DataFrame index / ``<td>`` before the
@@ -480,6 +551,8 @@ _PEM_ROW = re.compile(rf"(?P<pre>{_TS}(?:[\w.-]+[ \t]+\|[ \t]?)?{_TS}(?:\d+[ \t]
 #: HTML table structure between the rows of a DataFrame view (``<tr>``, ``<th>12</th>``): not the body
 _HTML_ROW_MARKUP = re.compile(r"\s*(?:</?(?:tr|th|td|tbody)\b[^>]*>\s*\d*\s*)+")
 _PEM_MAX_ROWS = 2000
+#: lines of other writers (another prefix) a prefixed block may be interleaved with before it is given up
+_PEM_MAX_SKIPS = 50
 
 
 def _mask_body(body: str) -> str:
@@ -487,28 +560,50 @@ def _mask_body(body: str) -> str:
     return f"{lead}{MASK}{trail}" if core else body
 
 
-def _pem_sub(line: str) -> tuple[str, bool]:
-    """Mask PEM bodies on one line; also say whether a block stays open (BEGIN without END)."""
-    opened = False
+def _pem_sub(line: str) -> tuple[str, str | None]:
+    """Mask PEM bodies on one line; also give, when a block stays open (BEGIN without END), the text
+    before its BEGIN (a log line's prefix, which the block's next lines repeat)."""
+    opened: str | None = None
 
     def repl(m: re.Match[str]) -> str:
         nonlocal opened
         if m.group(3):
             return m.group(1) + _mask_body(m.group(2)) + m.group(3)
-        opened = True  # no END on this line: mask what looks like key material, keep the rest (a JSON "})
+        opened = line[:m.start()]  # no END on this line: mask what looks like key material, keep the rest
         body = _PEM_OPEN_BODY.match(m.group(2)).group(0)  # type: ignore[union-attr]
         return m.group(1) + _mask_body(body) + m.group(2)[len(body):]
 
     return _PEM.sub(repl, line), opened
 
 
-def _pem_body_row(line: str) -> str | None:
-    """A row inside an open PEM block, masked; ``None`` if it is not key material."""
+_PREFIX_PART = re.compile(r"(?P<d>\d+)|(?P<s>\s+)|(?P<c>.)", re.S)
+_PREFIXED_BODY = re.compile(r"(?P<pre>[ \t]*(?:DEK-Info:[ \t]*(?:[\w-]+,)?|Comment:[ \t]*)?)"
+                            r"(?P<body>(?:[A-Za-z0-9+/,-]+={0,3})?)(?P<post>\s*)")
+
+
+def _prefix_pattern(prefix: str) -> re.Pattern[str] | None:
+    """A log line's prefix (journald, klog, zerolog, a console's) as a pattern its next lines match: the
+    same text, with any number where it has a number and any blank where it has one."""
+    if not prefix.strip():
+        return None
+    parts = []
+    for m in _PREFIX_PART.finditer(prefix[-200:]):
+        parts.append(r"\d+" if m.group("d") else r"\s+" if m.group("s") else re.escape(m.group()))
+    return re.compile("".join(parts))
+
+
+def _pem_body_row(line: str, prefix: re.Pattern[str] | None = None) -> str | None:
+    """A row inside an open PEM block, masked; ``None`` if it is not key material. ``prefix``: the
+    pattern of the prefix the BEGIN line had, which each body line repeats."""
     if _HTML_ROW_MARKUP.fullmatch(line) or "Proc-Type:" in line:
         return line  # markup between a DataFrame view's rows; ``Proc-Type: 4,ENCRYPTED`` says nothing
     m = _PEM_ROW.fullmatch(line)
     if m is None:
-        return None
+        p = prefix.match(line) if prefix is not None else None
+        b = _PREFIXED_BODY.fullmatch(line, p.end()) if p is not None else None
+        if b is None:
+            return None
+        return line[:b.start("body")] + MASK + b.group("post") if b.group("body") else line
     return m.group("pre") + MASK + m.group("post") if m.group("body") else line
 
 
@@ -600,11 +695,12 @@ def _table_kv(m: re.Match[str], line: str, low: str) -> _Repl:
 _BOX_CHARS = ("│", "┃", "║", "|")
 
 
-def _redact_line(line: str) -> tuple[str, bool]:
-    """One line (that passed the prefilter) with every shape masked, and whether a PEM block opened.
+def _redact_line(line: str) -> tuple[str, str | None]:
+    """One line (that passed the prefilter) with every shape masked, and, when a PEM block opened on it,
+    the text before its BEGIN (else None).
     Each rule runs only when its literal is in the line."""
-    opened = False
-    if "PRIVATE KEY" in line:
+    opened: str | None = None
+    if any(s in line for s in _PEM_LITERALS):
         line, opened = _pem_sub(line)
     low = _lower(line)
     if "@" in low:
@@ -628,6 +724,16 @@ def _redact_line(line: str) -> tuple[str, bool]:
         line = _apply(line, _SSHPASS, _cmd, lower=False)
     if "redis-cli" in low:
         line = _apply(line, _REDIS_A, _cmd, lower=False)
+    if "curl" in low:
+        line = _apply(line, _CURL, _curl, lower=False)
+    if "login" in low:
+        line = _apply(line, _LOGIN_P, _cmd, lower=False)
+    if "cookie" in low:
+        line = _apply(line, _COOKIE, _cookie)
+    if "sig=" in low:
+        line = _apply(line, _SAS_SIG, _mask_v)
+    if ("  " in line or "\t" in line) and _Table.from_header(line) is None:
+        line = _apply(line, _WS_KV, _ws_kv)
     if "bearer" in low or "basic" in low:
         line = _apply(line, _BEARER, _bearer)
     for lits, rx in _SHAPES:
@@ -641,6 +747,8 @@ class _Stream:
 
     def __init__(self) -> None:
         self.pem_rows = 0
+        self.pem_prefix: re.Pattern[str] | None = None
+        self.pem_skips = 0
         self.table: _Table | None = None
 
     @property
@@ -652,11 +760,16 @@ class _Stream:
             if _PEM_END.search(line):
                 self.pem_rows = 0
             else:
-                body = _pem_body_row(line)
+                body = _pem_body_row(line, self.pem_prefix)
                 if body is not None:
                     self.pem_rows -= 1
+                    self.pem_skips = 0
                     return body
-                self.pem_rows = 0  # a truncated block: this line is something else
+                if self.pem_prefix is not None and not self.pem_prefix.match(line) \
+                        and self.pem_skips < _PEM_MAX_SKIPS:
+                    self.pem_skips += 1  # another writer's line between the key's lines: the block stays open
+                else:
+                    self.pem_rows = 0  # a truncated block: this line is something else
         if self.table is not None:
             row = self.table.row(line)
             if row is None:
@@ -669,8 +782,10 @@ class _Stream:
             self.table = table
             return line
         line, opened = _redact_line(line)
-        if opened:
+        if opened is not None:
             self.pem_rows = _PEM_MAX_ROWS
+            self.pem_prefix = _prefix_pattern(opened)
+            self.pem_skips = 0
         return line
 
 
@@ -773,6 +888,7 @@ def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     known = _known() or None
     nxt: np.ndarray | None = None
+    touched: dict[str, list[int]] = {}
     for k, col in enumerate(out.columns):
         if col in ("t", "t_s") or not _is_text(out.dtypes.iloc[k]):
             continue
@@ -802,7 +918,40 @@ def redact_frame(df: pd.DataFrame) -> pd.DataFrame:
         changed = [i for i, v in new.items() if v != values[i]]
         if changed:
             out.iloc[changed, k] = [new[i] for i in changed]
+            touched[col] = changed
+    if "line" in out.columns and touched:
+        _agree_with_line(df, out, touched)
     return out
+
+
+def _agree_with_line(df: pd.DataFrame, out: pd.DataFrame, touched: dict[str, list[int]]) -> None:
+    """The ``line`` column (the whole log line) and the columns parsed from it (``msg``, ``detail`` …) are
+    masked alike: a text masked in a parsed column is masked where ``line`` still holds it, and a parsed
+    cell whose text ``line`` lost to a mask (a key's body row, known only from the rows around it) is
+    masked whole."""
+    li = out.columns.get_loc("line")
+    lines = out["line"].to_numpy(dtype=object)
+    orig_lines = df["line"].to_numpy(dtype=object)
+    fixed: dict[int, str] = {}
+    for col, rows in touched.items():
+        if col == "line":
+            continue
+        k = out.columns.get_loc(col)
+        for i in rows:
+            before, after, line = df.iat[i, k], out.iat[i, k], fixed.get(i, lines[i])
+            if isinstance(before, str) and before and isinstance(line, str) and before in line:
+                fixed[i] = line.replace(before, after)
+    for i in touched.get("line", []):
+        for k, col in enumerate(out.columns):
+            if col in ("line", "t", "t_s") or not _is_text(out.dtypes.iloc[k]):
+                continue
+            v, line = out.iat[i, k], fixed.get(i, lines[i])
+            if isinstance(v, str) and len(v) >= 8 and isinstance(orig_lines[i], str) and v in orig_lines[i] \
+                    and isinstance(line, str) and v not in line:
+                out.iat[i, k] = MASK
+    if fixed:
+        rows = sorted(fixed)
+        out.iloc[rows, li] = [fixed[i] for i in rows]
 
 
 #: a bare mask where YAML reads a value (after ``key:``, ``- ``, ``[``, ``,`` or ``{``): ``***`` would be an alias

@@ -14,14 +14,15 @@ import pandas as pd
 import pytest
 
 from repro_lib import redact as redact_module
-from repro_lib.redact import MASK, Redactor, redact, redact_frame
+from repro_lib.redact import MASK, Redactor, redact, redact_frame, secrets_from
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "fixtures" / "secrets"
 #: files whose every line stands alone (the others need the lines before: a table header, a BEGIN line)
 LINE_FILES = ("01-plain.txt", "02-slog-text.log", "03-zerolog-console.log", "04-json-lines.log",
-              "08-token-shapes.txt", "09-compose-prefixed.log")
-CONTEXT_FILES = ("05-cli-tables.txt", "06-pem-private-keys.txt", "07-pem-compose-rows.log")
+              "08-token-shapes.txt", "09-compose-prefixed.log", "10-more-shapes.txt")
+CONTEXT_FILES = ("05-cli-tables.txt", "06-pem-private-keys.txt", "07-pem-compose-rows.log",
+                 "11-prefixed-keys.log")
 #: the false-positive review: ordinary text whose lines redact() may change (reviewed: none does)
 CLEAN_DIRS = ("tests/fixtures/real", "tests/fixtures/logs", "tests/fixtures/cli", "data/reference-run/logs")
 REVIEWED_CHANGES: set[tuple[str, int]] = set()
@@ -223,3 +224,87 @@ def test_prefilter_finds_every_planted_line() -> None:
     for name in LINE_FILES:
         for line in _lines(name):
             assert redact_module._CHEAP.search(line), line
+
+
+# -- issue 29: the shapes that leaked through --events, the line column, environment values ------------------
+@pytest.mark.parametrize(("text", "expected"), [
+    ("curl -u admin:pw1 https://h/x", "curl -u admin:*** https://h/x"),
+    ("curl --proxy-user p:pw3 -U p:pw4 h; curl -uadmin:x1", "curl --proxy-user p:*** -U p:*** h; curl -uadmin:***"),
+    ("docker login -u ci -p pw5 registry", "docker login -u ci -p *** registry"),
+    ("Cookie: session=abc; theme=dark", "Cookie: session=***; theme=***"),
+    ("Set-Cookie: sid=abc; Path=/; HttpOnly", "Set-Cookie: sid=***; Path=/; HttpOnly"),
+    ("GET /c?sv=2022-11-02&sig=abc%2Bdef%3D&se=x", "GET /c?sv=2022-11-02&sig=***&se=x"),
+    ("  client-key-data: LS0tabc", "  client-key-data: ***"),
+    ("  client-certificate-data: LS0tabc", "  client-certificate-data: ***"),
+    ("api.auth.token      X", "api.auth.token      ***"),
+])
+def test_the_issue_29_shapes(text: str, expected: str) -> None:
+    assert redact(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "ps -u root; find . -user bob; docker run -p 8080:80 img",
+    "cookie jar emptied; 3 cookies set",
+    "signature verified; the design=ok",
+    "NAME   TOKEN   AGE",
+    "SUMMARY OF THE DAY",  # an S-word is no nkey seed
+    "node.token.count   12 tokens",
+])
+def test_ordinary_text_survives_the_issue_29_shapes(text: str) -> None:
+    assert redact(text) == text
+
+
+def _prefixed_rows() -> list[str]:
+    return _lines("11-prefixed-keys.log")
+
+
+def test_the_line_column_is_redacted_like_msg_behind_any_prefix() -> None:
+    """A key logged line by line behind a journald, klog, console or zerolog prefix: the ``line`` column
+    (the whole line, prefix included) of every row loses its body, the prefixes and markers stay."""
+    lines = _prefixed_rows()
+    out = redact_frame(_frame([("edge1", x) for x in lines]))
+    assert not out["line"].str.contains("PLANT").any(), [x for x in out["line"] if "PLANT" in x]
+    for before, after in zip(lines, out["line"], strict=True):
+        if "PLANT" in before:  # the prefix kept: everything before the body
+            assert after.endswith(MASK) and after[:-len(MASK)] == before[:len(after) - len(MASK)]
+        else:
+            assert after == before
+
+
+def test_the_events_table_of_a_prefixed_key_through_the_parser(tmp_path: Path) -> None:
+    """The real path of ``repro inspect --events``: parsed, then written by events_for_csv."""
+    from repro_lib.capture.logs import events_for_csv, parse_file
+
+    events = parse_file(CORPUS / "11-prefixed-keys.log")
+    assert events.astype(str).apply(lambda c: c.str.contains("PLANT")).any().any()
+    out = events_for_csv(events)
+    leaked = out.astype(str).apply(lambda c: c.str.contains("PLANT"))
+    assert not leaked.any().any(), out[leaked.any(axis=1)].to_dict("records")[:3]
+
+
+def test_environment_values_are_never_masked_inside_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``API_TOKEN=test`` must not turn ``new-test-job`` into ``new-***-job``: everyday words are never
+    masked by value, values under 8 characters only where they stand whole; long ones everywhere."""
+    r = Redactor(["test", "changeme", "Password", "ab12cd", "zz-known-1234"])
+    assert r.secrets == ["zz-known-1234", "ab12cd"]
+    assert r("new-test-job changeme") == "new-test-job changeme"
+    assert r("pw=ab12cd new-ab12cd-x ab12cdef ab12cd. a.ab12cd.b") == "pw=*** new-ab12cd-x ab12cdef ***. a.ab12cd.b"
+    assert r("xzz-known-1234y") == "x***y"
+    assert r.redact_bytes(b"new-ab12cd-x ab12cd\n") == b"new-ab12cd-x ***\n"
+    monkeypatch.setattr(redact_module, "_known", lambda: Redactor(secrets_from({"API_TOKEN": "test"})))
+    assert redact("job new-test-job created") == "job new-test-job created"
+
+
+def test_a_masked_msg_is_masked_in_its_line_too() -> None:
+    """The leak issue 29 found: ``msg`` masked (its stream saw the BEGIN row), ``line`` not (a prefix the
+    block's rows do not share). The line loses what its msg lost."""
+    df = pd.DataFrame({
+        "source": ["edge1", "edge1", "edge1"],
+        "msg": ["-----BEGIN PRIVATE KEY-----", "MIIEvQIBADANPLANTmsg01", "connected to nats"],
+        "line": ["svc|a 1: -----BEGIN PRIVATE KEY-----", "other writer 22 x: MIIEvQIBADANPLANTmsg01",
+                 "svc|a 3: connected to nats"],
+    })
+    out = redact_frame(df)
+    assert list(out["msg"]) == ["-----BEGIN PRIVATE KEY-----", MASK, "connected to nats"]
+    assert list(out["line"]) == ["svc|a 1: -----BEGIN PRIVATE KEY-----", f"other writer 22 x: {MASK}",
+                                 "svc|a 3: connected to nats"]

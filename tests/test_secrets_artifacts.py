@@ -83,7 +83,7 @@ def test_inspect_of_the_corpus_writes_and_prints_no_planted_secret(box: Path) ->
               "--date", "2025-02-20", cwd=box)
     assert p.returncode == 0, p.stderr
     out = written(box, inputs)
-    assert {f.name for f in out} == {"ev.csv", "t.svg"}
+    assert {f.name for f in out} == {"ev.csv", "t.svg", ".repro-written"}  # the record: names, sizes, hashes
     assert leaks(out) == []
     assert "PLANT" not in p.stdout + p.stderr
     import pandas as pd
