@@ -44,10 +44,10 @@ KINDS = (
 STATES = {
     "dispatch": ("attempt", "skipped", "redispatch", "retry", "backoff"),
     "publish": ("published", "refused", "failed"),
-    "deliver": ("delivered", "lost", "dropped"),
+    "deliver": ("delivered", "lost", "dropped", "held"),
     "eval": ("queued", "batch", "created", "processed"),
     "node": ("handshake", "connecting", "connected", "disconnected", "lost"),
-    "fault": ("kill", "start", "join", "partition", "heal", "restart"),
+    "fault": ("kill", "start", "join", "partition", "heal", "restart", "stale_close", "slow_consumer", "reconnect"),
     "action": ("deploy", "stop_job", "snapshot", "up", "down"),
     "reconcile": ("stuck", "checking"),
 }
@@ -67,6 +67,10 @@ LOG_MESSAGES: dict[str, tuple[str, str]] = {
     "NATS: message delivered": ("deliver", "delivered"),
     "NATS: no subscriber - message dropped": ("deliver", "lost"),
     "NATS: partitioned - message dropped": ("deliver", "dropped"),
+    "NATS: partitioned - message held in the connection": ("deliver", "held"),
+    "NATS: stale connection closed - held message lost": ("deliver", "dropped"),
+    "NATS: the edge's client closed its connection as stale - message lost": ("deliver", "dropped"),
+    "NATS: slow consumer - connection closed, message lost": ("deliver", "dropped"),
     "EDGE: Received RunExecutionRequest": ("deliver", "delivered"),
     "REEVALUATOR: queuing for batch": ("eval", "queued"),
     "REEVALUATOR: Processing batch - START": ("eval", "batch"),

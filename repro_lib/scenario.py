@@ -25,6 +25,7 @@ from repro_lib.errors import (
     ReproError,
     ScenarioError,
     SetError,
+    StackError,
     WaitTimeout,
 )
 from repro_lib.events import EDGE_NAME_RE, RESERVED_EDGE_NAMES
@@ -48,10 +49,16 @@ from repro_lib.stacks import Stack, make_stack
 from repro_lib.timings import Timings, timings_from
 
 __all__ = ["Interrupted", "Scenario", "Step", "load_scenario", "parse_scenario", "run_scenario", "STEP_NAMES",
+           "TRANSPORT_STEPS", "EDGE_STEPS",
            "parse_step", "run_step", "make_stack", "apply_sets", "set_edges", "run_live", "apply_run_fields"]
 
+#: transport faults (docs/nats-transport.md): the server closes an edge's connection as stale or as a slow
+#: consumer, or the edge's client drops it and reconnects. Sim only: the live stacks cannot make nats-server do so.
+TRANSPORT_STEPS = ("stale_close", "slow_consumer", "reconnect")
+#: the steps whose argument is a list of edges
+EDGE_STEPS = ("kill", "start", "partition", "heal", *TRANSPORT_STEPS)
 STEP_NAMES = ("up", "down", "wait_for", "sleep", "deploy", "stop_job", "kill", "start", "join",
-              "partition", "heal", "restart_orchestrator", "snapshot")
+              "partition", "heal", *TRANSPORT_STEPS, "restart_orchestrator", "snapshot")
 _TOP_KEYS = {"name", "description", "timings", "fix", "edges", "params", "steps", "expect", "labels", "incident"}
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _VERDICTS = ("reproduced", "not_reproduced", "inconclusive")
@@ -68,7 +75,7 @@ class Step:
 
     def describe(self) -> str:
         a = self.args
-        if self.op in ("kill", "start", "partition", "heal"):
+        if self.op in EDGE_STEPS:
             extra = " (new identity)" if a.get("new_identity") else ""
             return f"{self.op} {', '.join(a['edges'])}{extra}"
         if self.op == "deploy":
@@ -141,7 +148,7 @@ def set_edges(doc: dict[str, Any], names: list[str]) -> dict[str, Any]:
         if not isinstance(step, dict) or len(step) != 1:
             continue
         op, v = next(iter(step.items()))
-        if op in ("kill", "start", "partition", "heal"):
+        if op in EDGE_STEPS:
             listed = v.get("edges") if isinstance(v, dict) else v
             if isinstance(listed, list) and sorted(listed) == sorted(old):
                 step[op] = {**v, "edges": list(names)} if isinstance(v, dict) else list(names)
@@ -403,7 +410,7 @@ def parse_step(i: int, raw: Any, params: dict[str, Any], edges: set[str], search
         _only(args, {"job"}, op, where, i)
         if not isinstance(args.get("job"), str):
             raise ScenarioError("stop_job: expected a job name", path=where, step=i)
-    elif op in ("kill", "start", "partition", "heal"):
+    elif op in EDGE_STEPS:
         names = _edge_list(v, where, i, op)
         args = {"edges": names}
         if isinstance(v, dict):
@@ -553,6 +560,12 @@ def run_step(stack: Stack, step: Step, snapshots: list[Any]) -> str:
         stack.partition(a["edges"])
     elif op == "heal":
         stack.heal(a["edges"])
+    elif op in TRANSPORT_STEPS:
+        fault = getattr(stack, op, None)
+        if fault is None:
+            raise StackError(f"{op} is a transport fault only the sim models (nats-server cannot be told to close "
+                             f"one client's connection)", hint="run this scenario with --backend sim")
+        fault(a["edges"])
     elif op == "restart_orchestrator":
         stack.restart_orchestrator(a["downtime"])
     elif op == "snapshot":

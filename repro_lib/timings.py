@@ -53,12 +53,15 @@ class Timings:
     plane_retry_max: float = 300.0      # ... to 5 min (dispatcher/config.go:24-25)
     ack_wait: float = 30.0              # an unanswered request fails after this (publisher_config.go:113)
     node_persist_interval: float = 300.0  # the replay cursor is persisted this often (nodes/manager.go:28)
-    # a partitioned subscriber's connection: 0 = a message to it is dropped at once (the kit's own choice, [I]);
-    # > 0 = as nats-server 2.14.5 does (docs/nats-transport.md): held in TCP and the server's buffer, delivered
-    # late at heal, unless the server closes the connection as stale this long after the cut — then what it
-    # held is lost and so is every message until the edge re-subscribes after the heal (4-6 min at the
-    # default pings: 2 min x ping_max 2; measured 5.8-6.1 s with 2 s pings)
-    nats_stale_after: float = 0.0
+    # the NATS transport under the edges (docs/nats-transport.md, mechanics.md §1.3):
+    # ``nats`` = as nats-server 2.14.5 and nats.go 1.53.1 behave: a message to a cut-off edge waits in its TCP
+    # connection and arrives at the heal, unless a ping rule closed the connection first (then it is lost);
+    # ``drop`` = the kit's earlier reading, [I]: such a message is dropped at once and the subscription stays.
+    nats_semantics: str = "nats"
+    # the server's and clients' ping, reconnect and write-deadline settings (repro_lib/emulator/natsopts.py):
+    # ``real`` = nats-server's and nats.go's defaults (pings 2 min x 2, reconnect every 2 s, write deadline 10 s),
+    # ``short`` = one-second pings, for tests; NOT the real defaults (labelled wherever it runs)
+    nats_timings: str = "real"
 
     @property
     def health_check(self) -> float:
@@ -80,6 +83,8 @@ class Timings:
 
 
 _INT_FIELDS = {"reeval_max_batch", "dispatcher_max_attempts", "edge_heartbeat_miss_factor"}
+#: the timings that are words: their allowed values
+_CHOICE_FIELDS: dict[str, tuple[str, ...]] = {"nats_semantics": ("nats", "drop"), "nats_timings": ("real", "short")}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "repro": {},
@@ -133,7 +138,12 @@ def timings_from(spec: dict[str, Any] | None = None, **overrides: Any) -> Timing
                 f"unknown timing {key!r}" + (f" — did you mean {near[0]!r}?" if near else ""),
                 hint=f"known timings: {', '.join(sorted(_FIELDS - {'preset'}))}",
             )
-        if key in _INT_FIELDS:
+        if key in _CHOICE_FIELDS:
+            word = str(raw).strip().lower()
+            if word not in _CHOICE_FIELDS[key]:
+                raise SetError(f"timing {key} must be one of {', '.join(_CHOICE_FIELDS[key])}, got {raw!r}")
+            values[key] = word
+        elif key in _INT_FIELDS:
             try:
                 values[key] = int(raw)
             except (TypeError, ValueError):

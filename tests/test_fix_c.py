@@ -72,9 +72,9 @@ def test_replay_does_not_wait_for_the_node_join_batch() -> None:
 
 
 def test_partition_shorter_than_the_disconnect_timeout_times_out_and_is_replayed() -> None:
-    """The schedule that breaks B and D: the node never leaves, so it never re-joins. C's request to
-    the cut-off subscriber times out after ack_wait, and the retry after the heal delivers it."""
-    s = make("repro", "sequence-replay", edges=("edge1",))
+    """The schedule that breaks B and D: the node never leaves, so it never re-joins. Under the drop reading
+    [I], C's request to the cut-off subscriber times out after ack_wait, and the retry after the heal delivers it."""
+    s = make("repro", "sequence-replay", edges=("edge1",), nats_semantics="drop")
     boot(s)
     deploy_running(s, TEST)
     s.partition(["edge1"])
@@ -87,6 +87,22 @@ def test_partition_shorter_than_the_disconnect_timeout_times_out_and_is_replayed
     failed = rows(s, M_FAILED, since=t_deploy)
     assert ACK_TIMEOUT in failed["detail"].iloc[0]
     assert failed["t_s"].iloc[0] == pytest.approx(t_deploy + s.timings.ack_wait, abs=0.1)
+
+
+def test_as_nats_behaves_a_short_cut_delivers_the_request_late_and_it_is_acked_in_time() -> None:
+    """The same schedule as NATS 2.14.5 behaves: the request waits in TCP and arrives at the heal's first
+    retransmission (25.4 s after it was sent, inside ack_wait), so it is acked: no failure, no retry."""
+    s = make("repro", "sequence-replay", edges=("edge1",))
+    boot(s)
+    deploy_running(s, TEST)
+    s.partition(["edge1"])
+    t_deploy = s.now
+    s.deploy(load_job(NEW))
+    s.advance(16.5)
+    s.heal(["edge1"])
+    assert s.wait_for(lambda: s.job_state("new-test-job") == "running", 120)
+    assert s.now - t_deploy < s.timings.ack_wait
+    assert rows(s, M_FAILED, since=t_deploy).empty
 
 
 def test_orchestrator_restart_replays_from_the_persisted_cursor_and_the_edge_absorbs_duplicates() -> None:
@@ -199,7 +215,7 @@ def test_an_ack_removes_the_earlier_lost_request_and_the_job_stays_stuck() -> No
 def test_the_next_handshake_does_not_resend_the_skipped_request_either() -> None:
     """The edge's tracker moved to the acked seq (tracker.go:43-49); its heartbeats stored it
     (nodes/manager.go:617, 922-923); the handshake starts the new plane there (l.895-897)."""
-    s = make("repro", "sequence-replay", edges=("edge1",))
+    s = make("repro", "sequence-replay", edges=("edge1",), nats_semantics="drop")  # the drop reading [I]
     boot(s)
     s.partition(["edge1"])
     s.deploy(load_job(TEST))

@@ -40,18 +40,22 @@ def test_every_scenario_gives_the_same_log_lazily(path: str, preset: str) -> Non
     _same(sc, seed=7)
 
 
+@pytest.mark.parametrize("semantics", ["nats", "drop"])
 @pytest.mark.parametrize("fix", FIXES)
-def test_faults_around_steady_edges_give_the_same_log(fix: str) -> None:
-    """Partitions, heals, restarts, kills, a new identity and a join, spaced so that edges go steady
-    (lazy) in between and are woken by each fault."""
-    doc = {"name": "lazy-mix", "timings": {"preset": "repro"}, "fix": fix, "edges": ["edge1", "edge2", "edge3"],
+def test_faults_around_steady_edges_give_the_same_log(fix: str, semantics: str) -> None:
+    """Partitions (one past the client's ping rule), heals, transport faults, restarts, kills, a new identity and
+    a join, spaced so that edges go steady (lazy) in between and are woken by each fault."""
+    doc = {"name": "lazy-mix", "timings": {"preset": "repro", "nats_semantics": semantics}, "fix": fix,
+           "edges": ["edge1", "edge2", "edge3"],
            "steps": [{"up": {}}, {"wait_for": {"nodes": "connected", "count": 3, "timeout": "2m"}},
                      {"deploy": "pipelines/test-job.yaml"}, {"sleep": "2m"}, {"partition": ["edge1"]},
                      {"deploy": "pipelines/new-job.yaml"}, {"sleep": "100s"}, {"heal": ["edge1"]},
                      {"sleep": "3m"}, {"restart_orchestrator": {"downtime": "7s"}}, {"sleep": "95s"},
                      {"kill": ["edge2"]}, {"sleep": "6m"}, {"start": {"edges": ["edge2"], "new_identity": True}},
                      {"join": "edge4"}, {"sleep": "20m"}, {"snapshot": {}}, {"partition": ["edge3"]},
-                     {"sleep": "7m"}, {"heal": ["edge3"]}, {"sleep": "70m"}, {"snapshot": {}}]}
+                     {"sleep": "7m"}, {"heal": ["edge3"]}, {"sleep": "5m"}, {"stale_close": ["edge1"]},
+                     {"deploy": "pipelines/query-job.yaml"}, {"sleep": "1m"}, {"reconnect": ["edge3"]},
+                     {"slow_consumer": ["edge2"]}, {"sleep": "70m"}, {"snapshot": {}}]}
     lazy, _ = _same(parse_scenario(doc), seed=3)
     assert lazy.final.t_s > 6000
 

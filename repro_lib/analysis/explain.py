@@ -15,7 +15,7 @@ import pandas as pd
 
 from repro_lib.analysis import timeline as tl
 
-__all__ = ["Explanation", "explain"]
+__all__ = ["Explanation", "explain", "transport_note"]
 
 
 @dataclass
@@ -87,8 +87,28 @@ def explain(run: Any) -> Explanation:
             ex.sentences.append(f"After they came back the node-join evaluation at {ex.times['node_join']:.1f}s "
                                 f"{did}.")
     ex.sentences.append(f"Verdict: {v.verdict}" + (f" — {v.reasons[0]}" if v.reasons else "") + ".")
+    note = transport_note(run)
+    if note:
+        ex.sentences.append(note)
     _fix_note(run, ex)
     return ex
+
+
+def transport_note(run: Any) -> str:
+    """What a run with partitions or transport faults rests on: the NATS semantics and timings it ran under."""
+    ev = run.events
+    faults = set(ev.loc[ev["kind"] == "fault", "state"].dropna())
+    if not faults & {"partition", "stale_close", "slow_consumer", "reconnect"}:
+        return ""
+    t = getattr(run, "timings", None)
+    semantics, preset = getattr(t, "nats_semantics", "nats"), getattr(t, "nats_timings", "real")
+    if semantics == "drop":
+        return ("This rests on the drop reading [I]: a message to a cut-off edge is dropped at once; as nats-server "
+                "2.14.5 behaves, a cut shorter than its ping rules delivers it late (docs/nats-transport.md).")
+    pings = ("the real defaults: pings 2 min × 2, so a cut is noticed 4–8 min in" if preset == "real" else
+             "the short preset, 1 s pings — NOT the real defaults")
+    return (f"The transport is nats-server 2.14.5's and nats.go's rules at {pings}: a shorter cut holds messages "
+            "and delivers them at the heal; a longer one loses them with the connection.")
 
 
 def _dispatch_story(run: Any, job: str, killed: set[Any]) -> str:

@@ -135,7 +135,9 @@ class ConnectionCheck(LazyRecord):
 _NATS_MSG = {"delivered": "NATS: message delivered", "lost": "NATS: no subscriber - message dropped",
              "dropped": "NATS: partitioned - message dropped",
              "held": "NATS: partitioned - message held in the connection",
-             "stale": "NATS: stale connection closed - held message lost"}
+             "stale": "NATS: stale connection closed - held message lost",
+             "gone": "NATS: the edge's client closed its connection as stale - message lost",
+             "slow": "NATS: slow consumer - connection closed, message lost"}
 _NATS_KEY: dict[tuple[str, Any], tuple[str, Any]] = {}
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 from repro_lib.analysis.checks import CHECKS, Violation
 from repro_lib.errors import ReproError
-from repro_lib.search.grammar import JOBS, Schedule, draw_schedule, durations_for, is_valid
+from repro_lib.search.grammar import EDGE_OPS, JOBS, Schedule, draw_schedule, durations_for, is_valid
 from repro_lib.search.oracle import Context, evaluate
 
 __all__ = ["SHARD", "ShardResult", "Counterexample", "run_shard", "shard_seed", "explore"]
@@ -193,7 +193,7 @@ def _simpler(op: str, arg: Any, ladder: list[float]) -> list[Any]:
     if op == "restart_orchestrator" and isinstance(arg, dict):
         out += [{**arg, "downtime": d} for d in ladder if d < float(arg.get("downtime", 0))]
     edges = arg["edges"] if isinstance(arg, dict) and "edges" in arg else arg
-    if op in ("kill", "start", "partition", "heal") and isinstance(edges, list) and len(edges) > 1:
+    if op in EDGE_OPS and isinstance(edges, list) and len(edges) > 1:
         for e in edges:
             out.append({**arg, "edges": [e]} if isinstance(arg, dict) else [e])
     if op == "start" and isinstance(arg, dict) and arg.get("new_identity"):
@@ -222,7 +222,7 @@ def _drop_edge(sched: Schedule, k: int) -> Schedule | None:
         if op == "join":
             steps.append((op, rename(arg)))
             continue
-        if op in ("kill", "start", "partition", "heal"):
+        if op in EDGE_OPS:
             edges = arg["edges"] if isinstance(arg, dict) else arg
             rest = [rename(e) for e in edges if e != gone]
             if not rest:

@@ -1,7 +1,8 @@
 """Fault schedules: a grammar of the scenario steps, drawn one choice at a time.
 
 A schedule is ``up``, a wait for the edges, then drawn steps — ``kill``, ``start`` (also with a
-new identity), ``partition``/``heal`` (some or all edges), ``restart_orchestrator``, ``join``,
+new identity), ``partition``/``heal`` (some or all edges), ``restart_orchestrator``, ``join``, the
+transport's failures (``stale_close``, ``slow_consumer``, ``reconnect``: sim only),
 ``deploy``/``stop_job`` (pipeline and query jobs, ``force`` updates) and ``sleep`` — then the
 *epilogue*: heal everything, start every killed edge, settle long enough for every remedy to fire.
 
@@ -26,10 +27,18 @@ from hypothesis import strategies as st
 from repro_lib.durations import format_duration
 from repro_lib.timings import Timings
 
-__all__ = ["is_valid", "FAULTS", "JOBS", "Schedule", "draw_schedule", "durations_for", "settle_for", "parse_faults"]
+__all__ = ["is_valid", "FAULTS", "TRANSPORT", "EDGE_OPS", "JOBS", "Schedule", "draw_schedule", "durations_for",
+           "settle_for", "parse_faults"]
 
+#: the transport's own failures (docs/nats-transport.md), sim only: the server closes an edge's connection as stale
+#: or as a slow consumer, or the edge's client drops it and reconnects. With ``partition`` they give every way a
+#: message to an edge ends under NATS: held by a cut and delivered late at the heal (``partition`` alone), lost with
+#: the connection (``partition`` then ``stale_close``: the drop at once, as a step), or lost in a reconnect's gap.
+TRANSPORT = ("stale_close", "slow_consumer", "reconnect")
 #: the fault kinds ``--faults`` may name; deploy, stop_job and sleep are always in the grammar
-FAULTS = ("kill", "start", "new_identity", "partition", "restart_orchestrator", "join")
+FAULTS = ("kill", "start", "new_identity", "partition", "restart_orchestrator", "join", *TRANSPORT)
+#: the steps whose argument is a list of edges
+EDGE_OPS = ("kill", "start", "partition", "heal", *TRANSPORT)
 #: job files the grammar deploys: (file, job name, type)
 JOBS = (("pipelines/test-job.yaml", "test-heartbeat", "pipeline"),
         ("pipelines/new-job.yaml", "new-test-job", "pipeline"),
@@ -127,6 +136,7 @@ def draw_schedule(draw: Callable[[Any], Any], timings: Timings, *, faults: Seque
             ops.append("restart_orchestrator")
         if "join" in faults and joins < MAX_JOINS:
             ops.append("join")
+        ops += [t for t in TRANSPORT if t in faults and alive]
         op = draw(st.sampled_from(ops))
         if op == "sleep":
             sched.steps.append(("sleep", ladder[draw(st.integers(0, len(ladder) - 1))]))
@@ -167,6 +177,8 @@ def draw_schedule(draw: Callable[[Any], Any], timings: Timings, *, faults: Seque
             name = f"edge{n_edges + joins}"
             alive.append(name)
             sched.steps.append(("join", name))
+        elif op in TRANSPORT:
+            sched.steps.append((op, _subset(draw, list(alive))))
     return sched
 
 
@@ -181,8 +193,7 @@ def is_valid(sched: Schedule) -> bool:
     job_of = {f: n for f, n, _ in JOBS}
     for op, arg in sched.steps:
         edges = arg["edges"] if isinstance(arg, dict) and "edges" in arg else arg
-        if op in ("kill", "start", "partition", "heal") and (not isinstance(edges, list) or not edges
-                                                             or len(set(edges)) != len(edges)):
+        if op in EDGE_OPS and (not isinstance(edges, list) or not edges or len(set(edges)) != len(edges)):
             return False
         if op == "deploy":
             file = arg["file"] if isinstance(arg, dict) else arg
@@ -216,6 +227,9 @@ def is_valid(sched: Schedule) -> bool:
             if joins > MAX_JOINS or arg != f"edge{sched.edges + joins}":
                 return False
             alive.add(arg)
+        elif op in TRANSPORT:
+            if not set(edges) <= alive:
+                return False
         elif op not in ("sleep", "restart_orchestrator"):
             return False
     return bool(sched.steps)

@@ -41,6 +41,7 @@ from repro_lib.jobs import JobSpec
 from repro_lib.redact import Redactor, secrets_from
 from repro_lib.stacks.base import LiveStack, Progress
 from repro_lib.stacks.dockerlogs import DockerCapture
+from repro_lib.emulator.natsopts import NATS_SERVER_VERSION
 from repro_lib.stacks.images import EMULATED, ImagesMissing
 
 __all__ = ["ComposeStack", "make_compose_stack", "DockerUnavailable",
@@ -239,7 +240,7 @@ class ComposeStack(_DockerStack):
         self.image_tag = image_tag or os.environ.get("EXPANSO_IMAGE_TAG") or "emulated"
         self.emulated = self.image_tag == "emulated"
         self.nats_image = nats_image or os.environ.get("NATS_IMAGE") or (
-            EMULATED["nats"] if self.emulated else "nats:2.10")
+            EMULATED["nats"] if self.emulated else f"nats:{NATS_SERVER_VERSION}")
         self.project = project or _project_name(self.compose_file.parent)
         self.ready_timeout = ready_timeout
         self.ports = {"NATS_HOST_PORT": 0, "NATS_MONITOR_HOST_PORT": 0, "ORCHESTRATOR_API_HOST_PORT": 0}

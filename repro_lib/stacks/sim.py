@@ -34,6 +34,7 @@ import functools
 import gc
 import heapq
 import itertools
+import json
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -50,7 +51,7 @@ from repro_lib.model.records import LostBlock, NatsOutcome, RecordLog
 from repro_lib.model.transport import ORCHESTRATOR_SUBJECT, node_subject
 from repro_lib.model.types import ComputeState, DesiredState, NodeState, Policies, Publish, Timer
 from repro_lib.snapshot import Snapshot
-from repro_lib.stacks import StackGuards
+from repro_lib.stacks import StackGuards, simnats
 from repro_lib.stacks.simbus import Bus
 from repro_lib.timings import Timings
 
@@ -132,6 +133,11 @@ def _cut(run: RunRequests, subjects: list[str], subscribers: Any) -> list[Any]:
     return out
 
 
+def _message_size(subject: str, payload: dict[str, Any]) -> int:
+    """A message's bytes on the wire: ``MSG subject sid size``, the JSON body, CRLFs."""
+    return len(subject) + 24 + len(json.dumps(payload, default=str))
+
+
 class _Ids:
     """The orchestrator's ids: the stack's (seeded), one at a time or ``many`` in a row (a commit's 10,000)."""
 
@@ -177,10 +183,23 @@ class SimStack(StackGuards):
                                 and 0 < timings.heartbeat_interval < timings.disconnect_timeout
                                 and timings.edge_heartbeat_miss_factor >= 2)
         self._lazy: dict[str, float] = {}  # edge name -> its next heartbeat (settled lazily)
-        # timings.nats_stale_after > 0: messages to a partitioned edge wait in its connection (held), per cut
-        self._held: dict[str, list[tuple[str, dict[str, Any], str]]] = {}
-        self._cut: dict[str, int] = {}       # edge -> the number of its current cut (a stale close names it)
-        self._stale: set[str] = set()        # edges whose connection the server closed during this cut
+        # the NATS transport (simnats.py): nats_semantics "nats" = as nats-server 2.14.5 and nats.go behave,
+        # "drop" = the kit's earlier reading [I] (a message to a cut-off edge dropped at once)
+        self.real_nats = timings.nats_semantics == "nats"
+        self.nats = simnats.settings_for(timings.nats_timings)
+        self._conn: dict[str, tuple[float, int]] = {}  # edge -> (its NATS connection's start, its number)
+        self._nconn = 0
+        self._last_in: dict[str, float] = {}  # edge -> the last data it sent the server (the server's ping rule)
+        self._held: dict[str, list[tuple[str, dict[str, Any], str, float]]] = {}  # to a cut-off edge, in TCP
+        self._held_bytes: dict[str, int] = {}
+        self._held_out: dict[str, list[tuple[str, dict[str, Any], float]]] = {}  # from it, in its socket
+        self._rbuf: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # from it after it gave up: reconnect buffer
+        self._cut: dict[str, int] = {}       # edge -> the number of its current cut (a close names it)
+        self._cut_at: dict[str, float] = {}
+        self._stale: set[str] = set()        # edges whose connection the server closed (until they reconnect)
+        self._stale_at: dict[str, float] = {}
+        self._gone: dict[str, float] = {}    # edges whose client gave up on its connection -> when
+        self._draining: set[str] = set()     # healed, what their connection held not yet retransmitted
         for name in edges:
             self._new_edge(name)
 
@@ -256,33 +275,223 @@ class SimStack(StackGuards):
             self._wake(name)
             self.bus.partitioned.add(name)
             self._fault("FAULT", "partition", target=name, node_id=self.edges[name].node_id)
-            if self.timings.nats_stale_after > 0 and name not in self._cut:
-                self._cut[name] = next(self._seq)
-                self._push(self.now + self.timings.nats_stale_after, ("stale_close", name, self._cut[name]))
+            if self.real_nats and name not in self._cut:
+                self._cut[name] = cut = next(self._seq)
+                self._cut_at[name] = self.now
+                conn = self._conn.get(name)
+                if name in self.alive and conn is not None and name not in self._gone:
+                    self._ping_rules(name, cut, conn)
+
+    def _ping_rules(self, name: str, cut: int, conn: tuple[float, int]) -> None:
+        """Push when each end's ping rule closes the cut-off connection (simnats.py)."""
+        s, (at, number) = self.nats, conn
+        edge = self.edges[name]
+        last_in = max(self._last_in.get(name, at), edge.last_ack if edge.last_ack is not None else at,
+                      simnats.last_client_ping(at, self.now, s) or at)
+        first = simnats.first_ping_delay(self.seed, name, number, s.server_ping_interval)
+        self._push(simnats.client_gives_up(at, self.now, s), ("nats_client_stale", name, cut, number))
+        self._push(simnats.server_closes(at, self.now, last_in, first, s), ("stale_close", name, cut, "stale"))
 
     def heal(self, names: list[str]) -> None:
         for name in names:
             self._need_edge(name)
+            was_cut = name in self.bus.partitioned
             self.bus.partitioned.discard(name)
             self._fault("FAULT", "heal", target=name, node_id=self.edges[name].node_id)
-            self._cut.pop(name, None)
-            self._stale.discard(name)  # a closed connection: the edge re-subscribes at its next tick
-            for subject, payload, sender in self._held.pop(name, []):  # held in TCP: delivered late, in order
-                self._deliver(subject, payload, sender)
+            cut = self._cut.pop(name, None)
+            self._cut_at.pop(name, None)
+            if not self.real_nats or not was_cut or cut is None:
+                continue
+            if name in self._gone:  # the client gave up: it reconnects at its next attempt after the heal
+                at = simnats.reconnect_after_heal(self._gone[name], self.now, self.nats)
+                self._push(at, ("nats_reconnect", name, self.edges[name].gen))
+                continue
+            # still connected at the client's end: what the cut held arrives at TCP's next retransmission
+            # (the server's side even when it has closed since: the orphaned socket; docs/nats-transport.md row 9)
+            held, out = self._held.get(name), self._held_out.get(name)
+            firsts = [q[0][-1] for q in (held, out) if q]
+            if name in self._stale:
+                firsts.append(self._stale_at.get(name, self.now))
+            if firsts:
+                self._draining.add(name)
+                self._push(simnats.next_retransmit(min(firsts), self.now), ("nats_drain", name, self.edges[name].gen))
 
-    def _stale_close(self, name: str, cut: int) -> None:
-        """The server closed a cut-off edge's connection as stale (no PONG): what it held is lost, and so is
-        every message to the edge until it re-subscribes after the heal (nats-server client.go:5818-5871)."""
-        if self._cut.get(name) != cut or name not in self.bus.partitioned:
+    def _nats_client_stale(self, name: str, cut: int, number: int | None = None) -> None:
+        """The edge's client closed its cut-off connection as stale (nats.go:5908-5914): what the server wrote
+        to it, and what it had written itself, is lost; it publishes into its reconnect buffer from now on."""
+        if self._cut.get(name) != cut or name not in self.alive or name in self._gone \
+                or (number is not None and self._conn.get(name, (0.0, None))[1] != number):
+            return
+        self._gone[name] = self.now
+        self._lose(self._held.pop(name, []), "gone")
+        self._held_bytes.pop(name, None)
+        self._lose([(sub, p, name, t) for sub, p, t in self._held_out.pop(name, [])], "gone")
+        self.records.append(LogRecord(self.now, "nats", "WARN", "NATS: client connection stale - reconnecting", (
+            ("client", name), ("node_id", self.edges[name].node_id), ("source", "nats.go:5908-5914"))))
+
+    def _stale_close(self, name: str, cut: int, why: str = "stale") -> None:
+        """The server closed a cut-off edge's connection, as stale (no PONG; client.go:5861-5866) or as a slow
+        consumer (its write deadline passed; client.go:1947-1997): its subscription is gone, so every later
+        message to the edge finds no subscriber until the edge reconnects. What it had written stays in TCP
+        for a client that still holds its socket; what it had not (past the kernel's buffers) is lost."""
+        if self._cut.get(name) != cut or name not in self.bus.partitioned or name in self._stale:
             return
         self._stale.add(name)
+        self._stale_at[name] = self.now
         self.bus.unsubscribe_owner(name)
-        for subject, payload, _sender in self._held.pop(name, []):
+        held = self._held.get(name, [])
+        if why == "slow":
+            kept, size = 0, 0
+            for sub, p, _snd, _t in held:
+                size += _message_size(sub, p)
+                if size > simnats.SOCKET_BUFFER:
+                    break
+                kept += 1
+            self._lose(held[kept:], "slow")
+            del held[kept:]
+        text = ("NATS: Slow Consumer Detected - connection closed" if why == "slow"
+                else "NATS: Stale Client Connection - Closing")
+        self.records.append(LogRecord(self.now, "nats", "WARN", text, (
+            ("client", name), ("node_id", self.edges[name].node_id), ("held", len(held)),
+            ("source", "client.go:1947-1997" if why == "slow" else "client.go:5861-5866"))))
+
+    def _lose(self, items: list[tuple[str, dict[str, Any], str, float]], outcome: str) -> None:
+        for subject, payload, _sender, _t in items:
             kind = payload.get("type")
             if kind in _TRACKED:
                 self.counts[_COUNT_KEY[kind, "dropped"]] += 1
-                self.records.append(NatsOutcome(self.now, "stale", subject, kind, payload.get("execution_id", ""),
+                self.records.append(NatsOutcome(self.now, outcome, subject, kind, payload.get("execution_id", ""),
                                                 payload.get("node_id")))
+
+    def _nats_drain(self, name: str, gen: int) -> None:
+        """The heal's first retransmission: what the cut held arrives, in order, once; then, if the server
+        closed the connection meanwhile, the client reads the close and reconnects at once."""
+        self._draining.discard(name)
+        if name not in self.alive or self.edges[name].gen != gen:
+            return
+        for subject, payload, _t in self._held_out.pop(name, []):
+            self._deliver(subject, payload, name)
+        for subject, payload, sender, _t in self._held.pop(name, []):
+            self._deliver_held(subject, payload, sender, name)
+        self._held_bytes.pop(name, None)
+        if name in self._stale:  # then it reads the close, waits, and reconnects
+            self._reconnect_later(name)
+
+    def _deliver_held(self, subject: str, payload: dict[str, Any], sender: str, owner: str) -> None:
+        """A held message reaches its edge (whatever the subscription table says now: it was written before)."""
+        kind = payload.get("type")
+        if kind in _TRACKED:
+            self.counts[_COUNT_KEY[kind, "delivered"]] += 1
+            if kind != "ExecutionState":
+                self.records.append(NatsOutcome(self.now, "delivered", subject, kind, payload.get("execution_id", ""),
+                                                payload.get("node_id")))
+        self.edges[owner].on_message(self.now, payload)
+        self._flush_edge(owner)
+        if self.policies.sequence_replay:
+            self._request_answered(payload, sender, owner)
+
+    def _nats_reconnect(self, name: str, gen: int) -> None:
+        """The edge's client is connected again: it subscribes again, then sends its reconnect buffer
+        (nats.go:3504-3507, 4593-4596; docs/nats-transport.md rows 6, 20)."""
+        if name not in self.alive or self.edges[name].gen != gen or name in self.bus.partitioned:
+            return
+        self._gone.pop(name, None)
+        self._stale.discard(name)
+        self._stale_at.pop(name, None)
+        self._connected(name)
+        self.records.append(LogRecord(self.now, "nats", "INFO", "NATS: client reconnected - subscriptions resent", (
+            ("client", name), ("node_id", self.edges[name].node_id))))
+        for subject, payload in self._rbuf.pop(name, []):
+            self._deliver(subject, payload, name)
+
+    def _connected(self, name: str) -> None:
+        """A new NATS connection for the edge: its subscription, and the ping timers' phase."""
+        self.bus.subscribe(self.edges[name].subject, name)
+        self._nconn += 1
+        self._conn[name] = (self.now, self._nconn)
+
+    # -- transport faults a search can draw (sim only): the server or the client ends a connection ----------
+    def stale_close(self, names: list[str]) -> None:
+        """The server closes the edges' connections as stale (its ping rule, fired now)."""
+        self._transport_fault(names, "stale_close", "stale")
+
+    def slow_consumer(self, names: list[str]) -> None:
+        """The server closes the edges' connections as slow consumers (a write deadline passed, now)."""
+        self._transport_fault(names, "slow_consumer", "slow")
+
+    def reconnect(self, names: list[str]) -> None:
+        """The edges' clients drop their connections and reconnect (a read error, their own ping rule)."""
+        self._transport_fault(names, "reconnect", "client")
+
+    def _transport_fault(self, names: list[str], op: str, why: str) -> None:
+        for name in names:
+            self._need_edge(name)
+        for name in names:
+            if name not in self.alive:
+                continue
+            self._wake(name)
+            edge = self.edges[name]
+            self._fault("FAULT", op, target=name, node_id=edge.node_id)
+            if name in self.bus.partitioned:
+                if not self.real_nats:
+                    continue
+                if why == "client":
+                    self._nats_client_stale(name, self._cut[name])
+                else:
+                    self._stale_close(name, self._cut[name], why)
+                continue
+            # connected: the close reaches the other end at once; a closed subscription loses what is in
+            # flight to it (slow consumer: accepted, not written; the client's own close: unread), a stale close
+            # keeps what was written (docs/nats-transport.md rows 4, 15, 21)
+            self.bus.unsubscribe_owner(name)
+            self.records.append(LogRecord(self.now, "nats", "WARN", {
+                "stale": "NATS: Stale Client Connection - Closing",
+                "slow": "NATS: Slow Consumer Detected - connection closed",
+                "client": "NATS: client connection closed - reconnecting"}[why], (
+                ("client", name), ("node_id", edge.node_id))))
+            self._in_flight(name, why)
+            if why == "client":
+                self._gone[name] = self.now  # it publishes into its reconnect buffer until it is back
+            else:
+                self._stale.add(name)
+            self._reconnect_later(name)
+
+    def _reconnect_later(self, name: str) -> None:
+        """The edge's client lost its connection just now: it sleeps ``ReconnectWait`` (+ jitter), then connects."""
+        self._nconn += 1
+        delay = simnats.reconnect_delay(self.seed, name, self._nconn, self.nats)
+        self._push(self.now + delay, ("nats_reconnect", name, self.edges[name].gen))
+
+    def _in_flight(self, name: str, why: str) -> None:
+        """Messages published to the edge and not yet delivered when its connection ends: written (a stale
+        close) they still arrive; otherwise they are lost with it."""
+        subject = self.edges[name].subject
+        outcome = "slow" if why == "slow" else "gone"
+        keep, written = [], []
+        for entry in self._heap:
+            item = entry[2]
+            if item[0] == "deliver" and item[1] == subject:
+                written.append((entry[0], item[1], item[2], item[3]))
+                continue
+            if item[0] == "deliveries":
+                batch, i = item[1], item[2]
+                _spread(batch, i, len(batch))
+                mine = [m for m in batch[i:] if m[0] == subject]
+                if mine:
+                    written += [(entry[0], sub, p, item[3]) for sub, p in mine]
+                    batch[i:] = [m for m in batch[i:] if m[0] != subject]
+                    if len(batch) == i:
+                        continue
+            keep.append(entry)
+        if not written:
+            return
+        self._heap[:] = keep
+        heapq.heapify(self._heap)
+        for at, sub, payload, sender in written:
+            if why == "stale":
+                self._push(at, ("deliver_written", sub, payload, sender, name, self.edges[name].gen))
+            else:
+                self._lose([(sub, payload, sender, at)], outcome)
 
     def restart_orchestrator(self, downtime: float = 5.0) -> None:
         self._need_up()
@@ -417,7 +626,16 @@ class SimStack(StackGuards):
         elif op == "orch_up":
             self._start_orchestrator(restart=True)
         elif op == "stale_close":
-            self._stale_close(item[1], item[2])
+            self._stale_close(item[1], item[2], item[3])
+        elif op == "nats_client_stale":
+            self._nats_client_stale(item[1], item[2], item[3])
+        elif op == "nats_drain":
+            self._nats_drain(item[1], item[2])
+        elif op == "nats_reconnect":
+            self._nats_reconnect(item[1], item[2])
+        elif op == "deliver_written":
+            if item[4] in self.alive and self.edges[item[4]].gen == item[5]:
+                self._deliver_held(item[1], item[2], item[3], item[4])
 
     def _deliveries(self, at: float, seq: int, batch: list[Any], i: int, sender: str, single: bool) -> None:
         """The publishes of one step (``batch[i:]``, all from ``sender``), in order; see :meth:`_step`.
@@ -485,17 +703,22 @@ class SimStack(StackGuards):
     def _edge_timer(self, name: str, key: tuple[Any, ...]) -> None:
         edge = self.edges[name]
         now = self.now
-        if key[0] in ("subscribe", "heartbeat") and self.bus.subscribers.get(edge.subject) != name \
-                and not (self.timings.nats_stale_after > 0 and name in self.bus.partitioned):
-            # (with held partitions, a cut-off edge cannot reach the server to subscribe)
+        if key[0] in ("subscribe", "heartbeat") and self.bus.subscribers.get(edge.subject) != name:
             # the process is up and connected to NATS: it subscribes to its subject (the live edge does so
             # ~0.1 s after its start, before it handshakes); a dispatch published before that found no
-            # subscriber and was lost
-            self.bus.subscribe(edge.subject, name)
+            # subscriber and was lost. Under the real transport a cut-off edge cannot reach the server, and
+            # one whose connection was closed subscribes again when its client reconnects (_nats_reconnect).
+            if not self.real_nats:
+                self.bus.subscribe(edge.subject, name)
+            elif name not in self.bus.partitioned and name not in self._gone and name not in self._stale \
+                    and name not in self._draining:
+                self._connected(name)
         if key[0] == "subscribe":
             return
         request = edge.on_timer(now, key)
         if request is not None:  # handshake / heartbeat: NATS request-reply, answered in place
+            if name not in self.bus.partitioned:
+                self._last_in[name] = now
             reply = None
             if self.orch_up and name not in self.bus.partitioned:
                 reply = self.orch.on_message(now, request)
@@ -554,16 +777,9 @@ class SimStack(StackGuards):
     def _deliver(self, subject: str, payload: dict[str, Any], sender: str) -> None:
         owner, outcome = self.bus.route(subject, sender)
         kind = payload.get("type")
-        if outcome == "dropped" and self.timings.nats_stale_after > 0 and sender not in self.bus.partitioned:
-            held = self.bus.subscribers.get(subject)  # cut off, its connection still open: the message waits
-            if held is not None and held not in self._stale:
-                self._held.setdefault(held, []).append((subject, payload, sender))
-                if kind in _TRACKED:
-                    self.records.append(NatsOutcome(self.now, "held", subject, kind, payload.get("execution_id", ""),
-                                                    payload.get("node_id")))
-                if self.policies.sequence_replay:  # no ack can come back through the cut [I]
-                    self._request_outcome(payload, sender, "dropped")
-                return
+        if self.real_nats and (outcome == "dropped" or self._gone or self._draining) \
+                and self._nats_route(subject, payload, sender, kind):
+            return
         if kind in _TRACKED:
             self.counts[_COUNT_KEY[kind, outcome]] += 1
             if outcome != "delivered" or kind != "ExecutionState":
@@ -584,6 +800,43 @@ class SimStack(StackGuards):
             self._flush_edge(owner)
         if self.policies.sequence_replay:
             self._request_answered(payload, sender, owner)
+
+    def _nats_route(self, subject: str, payload: dict[str, Any], sender: str, kind: Any) -> bool:
+        """A message a cut, a closed or a draining connection holds or loses (simnats.py); False: the bus's."""
+        now = self.now
+        if sender != _ORCH and sender in self.edges:
+            if sender in self._gone:  # its client is reconnecting: the reconnect buffer (8 MiB, nats.go:63)
+                self._rbuf.setdefault(sender, []).append((subject, payload))
+            elif sender in self.bus.partitioned or sender in self._draining:  # in its socket, till the heal
+                self._held_out.setdefault(sender, []).append((subject, payload, now))
+                if kind in _TRACKED:
+                    self.records.append(NatsOutcome(now, "held", subject, kind, payload.get("execution_id", ""),
+                                                    payload.get("node_id")))
+            else:
+                return False
+            if self.policies.sequence_replay:  # no ack can come back through the cut [I]
+                self._request_outcome(payload, sender, "dropped")
+            return True
+        sub = self.bus.subscribers.get(subject)
+        if sub is None or sub == _ORCH:
+            return False
+        if sub in self._gone:  # written into a connection its client has given up: lost
+            self._lose([(subject, payload, sender, now)], "gone")
+        elif sub in self.bus.partitioned or sub in self._draining:  # held in TCP (behind what is held)
+            self._held.setdefault(sub, []).append((subject, payload, sender, now))
+            size = self._held_bytes.get(sub, 0) + _message_size(subject, payload)
+            self._held_bytes[sub] = size
+            if kind in _TRACKED:
+                self.records.append(NatsOutcome(now, "held", subject, kind, payload.get("execution_id", ""),
+                                                payload.get("node_id")))
+            if sub in self._cut and size > simnats.SOCKET_BUFFER >= size - _message_size(subject, payload):
+                # the kernel's buffers are full: the server's flush blocks, and its write deadline runs
+                self._push(now + self.nats.write_deadline, ("stale_close", sub, self._cut[sub], "slow"))
+        else:
+            return False
+        if self.policies.sequence_replay:
+            self._request_outcome(payload, sender, "dropped")
+        return True
 
     # fix C: a plane's message and an edge's state report are requests the receiver acks. No subscriber
     # = NATS's 503 at once; a subscriber cut off by a partition is still registered on the server, so the
@@ -680,6 +933,16 @@ class SimStack(StackGuards):
         edge = self.edges[name]
         self.alive.discard(name)
         self.bus.unsubscribe_owner(name)
+        # its connection dies with it: what it held is lost (to it: no reader; from it: unsent)
+        self._lose(self._held.pop(name, []), "gone")
+        self._held_out.pop(name, None)
+        self._rbuf.pop(name, None)
+        self._held_bytes.pop(name, None)
+        self._gone.pop(name, None)
+        self._stale.discard(name)
+        self._stale_at.pop(name, None)
+        self._draining.discard(name)
+        self._conn.pop(name, None)
         edge.gen += 1  # its pending timers die with the process
 
     def _start_orchestrator(self, *, restart: bool) -> None:
