@@ -102,7 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--out", metavar="DIR", help="write each minimal counterexample as DIR/<fix>-<check>-<n>.yaml")
     se.add_argument("--workers", type=int, default=1, help="processes (default 1)")
     se.add_argument("--faults", default="all",
-                    help="all, none, or a comma list of kill,start,new_identity,partition,restart_orchestrator,join")
+                    help="all, none, or a comma list of kill,start,new_identity,partition,restart_orchestrator,join,"
+                         "stale_close,slow_consumer,reconnect (the last three: the transport's own failures)")
     se.add_argument("--edges", type=int, default=3, help="at most this many edges per schedule (default 3)")
     se.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="override the scenario's timings.X (repeatable)")
