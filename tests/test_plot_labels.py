@@ -127,7 +127,7 @@ def _outside(fig: object) -> list[str]:
             if not (t.get_visible() and t.get_text()):
                 continue
             bb = t.get_window_extent(renderer)
-            if bb.x0 < box.x0 - 1 or bb.x1 > box.x1 + 1 or bb.y0 < box.y0 - 1 or bb.y1 > box.y1 + 1:
+            if bb.x0 < box.x0 or bb.x1 > box.x1 or bb.y0 < box.y0 or bb.y1 > box.y1:
                 out.append(t.get_text())
     return out
 
@@ -143,6 +143,11 @@ def test_annotations_stay_inside_their_axes(monkeypatch: pytest.MonkeyPatch) -> 
     for run in runs:
         fig = plot_run(run)
         assert _outside(fig) == [], run.scenario.name
+    # notebook 06's pair: the replay on the logs' axis put '2 evals: empty plan' half a pixel past the edge
+    from repro_lib.incident import investigate
+
+    inc = investigate([str(ROOT / "data/reference-run/logs")], seed=0)
+    assert [_outside(fig) for fig in inc.plot()] == [[], []]
     monkeypatch.setattr(plots, "keep_inside", lambda fig: 0)
     assert any(_outside(plot_run(run)) for run in runs)
 
@@ -249,3 +254,17 @@ def test_a_locked_axis_says_what_falls_off_it() -> None:
     assert any(t.get_text().startswith("off the time axis: ← deploy test-heartbeat at 1 s") for t in later.texts)
     whole = plot_run(run).axes[0]
     assert not any(t.get_gid() == "off-axis" for t in whole.texts)
+
+
+def test_a_skipped_refusal_shows_both_marks() -> None:
+    """A refused publish and its skip sit at one place: the skip's ✕ is drawn over the refusal's square in another
+    colour, so the legend's 'skipped' names something visible."""
+    from matplotlib.colors import to_hex
+
+    fig = plot_run(run_scenario(load_scenario("scenarios/transport-race.yaml")))
+    ax = fig.axes[1]
+    by_colour = {to_hex(c.get_facecolors()[0]): c for c in ax.collections
+                 if type(c).__name__ == "PathCollection" and len(c.get_facecolors())}
+    refused, skipped = by_colour["#ef6c00"], by_colour["#3e2723"]
+    assert skipped.get_zorder() > refused.get_zorder()
+    assert {"refused (node not connected)", "skipped (RetryStrategySkip)"} <= set(_legend(fig))

@@ -42,7 +42,7 @@ _MARKS = {  # dispatch outcome -> (marker, colour, label)
     "lost_inferred": ("X", "#ff8a80", "lost (published; the edge log shows no receipt)"),
     "failed": ("P", "#6a1b9a", "publish failed, detected (sequence-replay: 503 / no ack)"),
     "refused": ("s", "#ef6c00", "refused (node not connected)"),
-    "skipped": ("x", "#ef6c00", "skipped (RetryStrategySkip)"),
+    "skipped": ("x", "#3e2723", "skipped (RetryStrategySkip)"),  # dark: drawn over the refusal's square
     "redispatched": ("D", "#8e24aa", "re-dispatched (fix)"),
 }
 _ACTION_STYLE = {
@@ -132,7 +132,7 @@ def plot_nodes(src: Any, ax: Axes, t_end: float | None = None, *, marks: bool = 
                 offset = {"sent": -0.28, "redispatched": -0.28, "failed": -0.28}.get(outcome, 0.28)
                 edge = {} if marker in ("x", "+", "|") else {"edgecolors": "white", "linewidths": 0.5}
                 ax.scatter(g["t_s"], [ys[n] + offset for n in g["node"]], marker=marker, s=46,
-                           c=colour, zorder=5, **edge)
+                           c=colour, zorder=6 if outcome == "skipped" else 5, **edge)
         rh = _rehandshakes(events)
         rh = rh[rh["node"].isin(ys)]
         if len(rh):  # the edge's handshake on return: the orchestrator takes it for a node-join
@@ -584,23 +584,24 @@ def keep_inside(fig: Figure) -> int:
                     moved += 1
                 continue
             bb = t.get_window_extent(renderer)
-            if bb.x1 <= box.x1 + 0.5 and bb.x0 >= box.x0 - 0.5 and bb.y1 <= box.y1 + 0.5 and bb.y0 >= box.y0 - 0.5:
+            m = 3.0  # pixels of room kept at the edge: a figure saved at another dpi rounds differently
+            if bb.x1 <= box.x1 - m and bb.x0 >= box.x0 + m and bb.y1 <= box.y1 - m and bb.y0 >= box.y0 + m:
                 continue
             pts = 72.0 / fig.dpi
             dx, dy = t.xyann
-            if bb.x1 > box.x1 + 0.5 and t.get_horizontalalignment() == "left":
+            if bb.x1 > box.x1 - m and t.get_horizontalalignment() == "left":
                 t.set_horizontalalignment("right")  # the label ends at its point instead of starting there
                 dx = -abs(dx)
                 t.xyann = (dx, dy)
                 bb = t.get_window_extent(renderer)
-            if bb.x1 > box.x1 + 0.5:
-                dx -= (bb.x1 - box.x1 + 1) * pts
-            elif bb.x0 < box.x0 - 0.5:
-                dx += (box.x0 - bb.x0 + 1) * pts
-            if bb.y1 > box.y1 + 0.5:
-                dy -= (bb.y1 - box.y1 + 1) * pts
-            elif bb.y0 < box.y0 - 0.5:
-                dy += (box.y0 - bb.y0 + 1) * pts
+            if bb.x1 > box.x1 - m:
+                dx -= (bb.x1 - box.x1 + m) * pts
+            elif bb.x0 < box.x0 + m:
+                dx += (box.x0 - bb.x0 + m) * pts
+            if bb.y1 > box.y1 - m:
+                dy -= (bb.y1 - box.y1 + m) * pts
+            elif bb.y0 < box.y0 + m:
+                dy += (box.y0 - bb.y0 + m) * pts
             t.xyann = (dx, dy)
             moved += 1
     return moved
