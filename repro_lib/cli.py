@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     keep = i.add_mutually_exclusive_group()
     keep.add_argument("--condense", dest="condense", action="store_const", const=True, default=None,
                       help="read the logs in blocks and keep only the rows a diagnosis reads (the default for "
-                           "inputs over 256 MiB, except with --scenario/--conformance, which read every heartbeat "
+                           "inputs over 64 MiB, except with --scenario/--conformance, which read every heartbeat "
                            "line: memory bounded by the evidence, not the input)")
     keep.add_argument("--no-condense", dest="condense", action="store_const", const=False,
                       help="hold every row, whatever the size (--events then writes them all)")
@@ -393,11 +393,11 @@ def _is_scenario(p: Path) -> bool:
     """A small YAML file whose top level has ``steps`` (a list): a scenario, not a log."""
     if p.suffix.lower() not in (".yaml", ".yml") or not p.is_file() or p.stat().st_size > 1 << 20:
         return False
-    import yaml
+    from repro_lib.schema import load_yaml_text
 
-    try:
-        doc = yaml.safe_load(p.read_text(errors="replace"))
-    except yaml.YAMLError:
+    try:  # the bounded loader: 900 levels of nesting or an alias bomb is one line, not a traceback
+        doc = load_yaml_text(p.read_text(errors="replace"), str(p)).data
+    except ReproError:
         return False
     return isinstance(doc, dict) and isinstance(doc.get("steps"), list)
 

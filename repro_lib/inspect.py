@@ -23,7 +23,7 @@ from repro_lib.capture.legacy import NATS_SERVER
 from repro_lib.errors import ReproError
 from repro_lib.run import NO_SNAPSHOT, Run, load_run
 
-__all__ = ["Inspection", "SourceRead", "inspect_paths", "events_from_logs", "sources_read", "parse_date"]
+__all__ = ["Inspection", "SourceRead", "inspect_paths", "events_from_logs", "sources_read", "parse_date", "check_text"]
 
 
 @dataclass(frozen=True)
@@ -287,10 +287,65 @@ def _log_files(folder: Path) -> list[Path]:
     return found
 
 
-#: the condensed reading's block: parsing one costs ~10× its size at the peak (measured: bench_inspect.py)
-BLOCK_BYTES = 32 << 20
+#: the condensed reading's block: parsing one costs ~10× its size at the peak (measured: bench_inspect.py); 8 MiB
+#: keeps 200 MB of lines no format reads under 1 GB (32 MiB: 1.4 GB; benchmarks/bench_worst_inputs.py)
+BLOCK_BYTES = 8 << 20
 #: logs bigger than this (in all) are read condensed unless told otherwise (:mod:`repro_lib.capture.condense`)
-CONDENSE_BYTES = 256 << 20
+CONDENSE_BYTES = 64 << 20
+#: a reading that holds every row (``--no-condense``, ``--scenario``) costs ~10× the bytes: refused above this,
+#: so any input stays within 1 GB (benchmarks/bench_worst_inputs.py)
+FULL_MAX_BYTES = 80 << 20
+#: the head of a file judged for text before it is read
+SNIFF_BYTES = 64 << 10
+_MAGIC = ((b"\x1f\x8b", "gzip-compressed", "unpack it first: gunzip -k FILE"),
+          (b"PK\x03\x04", "a zip archive", "unpack it first: unzip FILE"),
+          (b"\x28\xb5\x2f\xfd", "zstd-compressed", "unpack it first: zstd -d FILE"),
+          (b"\xfd7zXZ\x00", "xz-compressed", "unpack it first: unxz -k FILE"),
+          (b"BZh", "bzip2-compressed", "unpack it first: bunzip2 -k FILE"),
+          (b"\x7fELF", "a program (ELF)", None), (b"\x89PNG", "a PNG image", None),
+          (b"\xff\xd8\xff", "a JPEG image", None),
+          (b"%PDF-", "a PDF", None), (b"SQLite format 3\x00", "an SQLite database", None))
+#: bytes no text log holds: NUL and the C0 controls other than tab, LF, VT, FF, CR and ESC (colours), and DEL
+_CONTROL = np.zeros(256, bool)
+_CONTROL[[*range(9), *range(14, 27), *range(28, 32), 127]] = True
+
+
+def check_text(path: Path) -> None:
+    """Refuse, in one line, a file whose first 64 KiB are not text: a known binary format by its magic bytes,
+    or more than 5 % control bytes, or more than 25 % bytes that are not UTF-8. UTF-16 (with a BOM, or ASCII
+    with every other byte NUL) is text: the reader decodes it."""
+    if path.is_dir():
+        return
+    with path.open("rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if not head:
+        return
+    what, hint = None, None
+    for magic, name, how in _MAGIC:
+        if head.startswith(magic):
+            what, hint = name, how and how.replace("FILE", path.name)
+            break
+    if what is None:
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_ascii(head):
+            return
+        arr = np.frombuffer(head, np.uint8)
+        control = float(_CONTROL[arr].mean())
+        bad = head.decode("utf-8", "replace").count("\ufffd") / len(head)
+        if control <= 0.05 and bad <= 0.25:
+            return
+        what = f"{100 * control:.0f}% control bytes" if control > 0.05 else f"{100 * bad:.0f}% bytes that are not UTF-8"
+        what += f" in its first {min(len(head), SNIFF_BYTES) >> 10 or 1} KiB"
+    raise ReproError(f"{path} is not a text log ({what})",
+                     hint=hint or "pass logs saved as text, e.g. docker logs --timestamps NAME > NAME.log")
+
+
+def _utf16_ascii(head: bytes) -> bool:
+    sample = head[:4096]
+    if len(sample) < 16:
+        return False
+    even, odd = sample[0::2], sample[1::2]
+    return any(nul.count(0) >= 0.9 * len(nul) and other.count(0) <= 0.05 * len(other)
+               for nul, other in ((odd, even), (even, odd)))
 
 
 def inspect_paths(paths: list[str], *, date: str | None = None, all: bool = False,  # noqa: A002
@@ -327,8 +382,12 @@ def _inspect_paths(paths: list[str], *, date: str | None, all: bool,  # noqa: A0
         if not ps:
             raise ReproError(f"{paths[0]} has neither events.jsonl nor *.log files",
                              hint="pass a run folder written by `repro run --out` or log files")
+    from repro_lib.capture.reader import check_log_path
     from repro_lib.capture.tables import read_paste, snapshot_from_tables
 
+    for p in ps:  # a FIFO, a device, a photo or a gzip file: one line before any reading
+        check_log_path(p)
+        check_text(p)
     tables, logs, table_files, pasted = [], [], [], []
     for p in ps:
         paste = read_paste(p)
@@ -343,12 +402,14 @@ def _inspect_paths(paths: list[str], *, date: str | None, all: bool,  # noqa: A0
             pasted.append(paste.events[paste.events["kind"] != "raw"])
         else:
             pasted.append(paste.events)
-    from repro_lib.capture.reader import check_log_path
-
-    for p in logs:  # a FIFO or an unreadable file among them: said before any long reading
-        check_log_path(p)
+    size = sum(p.stat().st_size for p in logs)
     if condense is None:
-        condense = sum(p.stat().st_size for p in logs) > CONDENSE_BYTES
+        condense = size > CONDENSE_BYTES
+    elif not condense and size > FULL_MAX_BYTES:
+        raise ReproError(f"{size / 2**20:,.0f} MiB of logs is too much to hold every row (at most "
+                         f"{FULL_MAX_BYTES >> 20} MiB: a row costs ~10x its bytes)",
+                         hint="leave out --no-condense, --scenario and --conformance (a condensed reading keeps "
+                              "what a diagnosis reads), or pass the logs of a shorter period")
     events = events_from_logs(logs, d, tz, condense=condense, progress=progress) if logs else _no_events()
     if pasted:  # every table row and pasted line reaches the events table (and --events)
         from repro_lib.capture import add_t_s

@@ -105,7 +105,11 @@ def load_job(path: str | Path, *, search: tuple[Path, ...] = ()) -> JobSpec:
     p = Path(path)
     candidates = [p] if p.is_absolute() else [Path.cwd() / p, *(d / p for d in search)]
     for c in candidates:
-        if c.is_file():
+        try:
+            found = c.is_file()
+        except OSError as e:  # a name too long for the file system, a loop of links
+            raise JobSpecError(f"job file {str(path)[:80]!r}: {e.strerror or e}", hint="check the path") from None
+        if found:
             try:
                 doc = read_yaml(c, what="job", max_bytes=MAX_JOB_BYTES)
             except YamlLimitError as e:

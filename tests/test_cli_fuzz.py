@@ -17,9 +17,11 @@ For every invocation (README "The CLI"; repro_lib/cli.py):
 The output policy the oracle follows: a destination *file* that exists is overwritten only if the kit
 wrote it (its own ``--json``, events CSV, figure); a destination *folder* may be missing, empty, or a
 folder the kit wrote that holds nothing else. Everything else is bad input. What the kit deliberately
-reads (an empty, binary or CR-only *log*, ``/proc/self/status`` — see tests/test_bad_input.py) is valid
-input to ``inspect``; an empty or binary *scenario* or *notebook* is bad input; a CR-only scenario is
-valid YAML (CR is a YAML line break).
+reads (an empty or CR-only *log*, ``/proc/self/status`` — see tests/test_bad_input.py) is valid input to
+``inspect``; a binary *log* (a photo, a gzip file: repro_lib.inspect.check_text) and an empty or binary
+*scenario* or *notebook* are bad input; a CR-only scenario is valid YAML (CR is a YAML line break). A
+scenario with a wrong type at any path of the schema, or a ``--set`` of the wrong kind, is bad input too
+(tests/schemafuzz.py draws them from the schema itself).
 
 Every call is ``python -m repro_lib.cli`` in a subprocess: stdin closed, its own process group, a
 timeout, a private TMPDIR and JUPYTER_RUNTIME_DIR, the sandbox as its working folder. Hypothesis draws
@@ -52,6 +54,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from schemafuzz import PATHS, SET_KEYS, SET_VALUES, WRONG, put  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "core-395.yaml"
@@ -362,13 +367,14 @@ DIR_BAD = ("kit-plus-foreign", "foreign", "dot", "file-foreign", "file-kit", "li
            "dev-null", "proc", "read-only", "under-file")
 SCENARIO_OK = ("valid", "valid-link", "valid-crlf", "valid-cr")
 SCENARIO_BAD = ("missing", "dir", "empty", "binary", "garbage-yaml", "yaml-list", "unknown-step", "fifo",
-                "dev-null", "dev-full", "proc-status", "link-missing")
+                "dev-null", "dev-full", "proc-status", "link-missing", "wrong-type", "alias-bomb", "self-alias", "deep",
+                "many-edges")
 LOG_FILE_OK = tuple(f"ref:{n}" for n in REF_LOGS) + tuple(f"real:{n}" for n in REAL) + (
-    "empty-log", "binary-log", "cr-log", "proc-status", "link-log")
+    "empty-log", "cr-log", "proc-status", "link-log")
 # a run folder whose snapshots.json is [] is read (the final state is what its events show, and the
 # inspection says so): the evidence is its events, not its snapshots
 LOG_DIR_OK = ("kit-run", "ref-run", "log-folder", "snapshots-empty")
-LOG_BAD = ("missing", "empty-dir", "fifo", "fifo-in-folder", "dev-null", "dev-full",
+LOG_BAD = ("missing", "empty-dir", "fifo", "fifo-in-folder", "dev-null", "dev-full", "binary-log", "gzip-log",
            "damaged-run", "link-missing", "link-fifo")
 LOG_DIRS = LOG_DIR_OK + ("empty-dir", "fifo-in-folder", "snapshots-empty", "damaged-run")
 NOTEBOOK_OK = ("valid", "valid-link")
@@ -484,6 +490,21 @@ class Sandbox:
             p.write_text("- up: {}\n- snapshot: {}\n")
         elif kind == "unknown-step":
             p.write_text("name: x\nsteps:\n  - frobnicate: {}\n")
+        elif kind == "wrong-type":
+            p.write_text("name: x\nsteps:\n  - up: 5\n")
+        elif kind == "alias-bomb":  # 10^10 values once expanded, in 424 bytes
+            lines, prev = ["name: x", "labels:", "  a: &a [x, x, x, x, x, x, x, x, x, x]"], "a"
+            for name in "bcdefghij":
+                lines.append(f"  {name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+                prev = name
+            p.write_text("\n".join(lines) + "\nsteps:\n  - up: {}\n")
+        elif kind == "self-alias":
+            p.write_text("name: x\nlabels: &x [*x]\nsteps:\n  - up: {}\n")
+        elif kind == "deep":
+            p.write_text("name: x\nlabels: " + "[" * 900 + "]" * 900 + "\nsteps:\n  - up: {}\n")
+        elif kind == "many-edges":
+            p.write_text("name: x\nedges:\n" + "".join(f"  - edge{i}\n" for i in range(10_000))
+                         + "steps:\n  - up: {}\n")
         elif kind == "fifo":
             self.fifo(p)
         elif kind == "link-missing":
@@ -513,6 +534,11 @@ class Sandbox:
         elif kind == "binary-log":
             p = d / "dump.log"
             p.write_bytes(BINARY)
+        elif kind == "gzip-log":
+            import gzip
+
+            p = d / "orchestrator.log.gz"
+            p.write_bytes(gzip.compress((REF / "logs" / "orchestrator.log").read_bytes()))
         elif kind == "cr-log":
             p = d / "orchestrator.log"
             p.write_bytes((REF / "logs" / "orchestrator.log").read_bytes().replace(b"\n", b"\r"))
@@ -1093,6 +1119,54 @@ def test_fuzz_run(plan: RunPlan, kit: Kit, sandboxes: Path) -> None:
         _check(sb, argv)
 
 
+@dataclass(frozen=True)
+class SchemaPlan:
+    """A wrong value at one path of the scenario schema, or a ``--set`` of any kind at one key."""
+
+    path: tuple[Any, ...] | None
+    value: Any
+    set_key: str | None
+    set_value: str
+
+
+@st.composite
+def schema_plans(draw: Callable[[Any], Any]) -> SchemaPlan:
+    in_file = draw(st.booleans())
+    return SchemaPlan(path=draw(st.sampled_from(PATHS)) if in_file else None, value=draw(st.sampled_from(WRONG)),
+                      set_key=None if in_file else draw(st.sampled_from(SET_KEYS)),
+                      set_value=draw(st.sampled_from(SET_VALUES)))
+
+
+@settings(FUZZ, max_examples=12)
+@given(plan=schema_plans())
+def test_fuzz_schema(plan: SchemaPlan, kit: Kit, sandboxes: Path) -> None:
+    """Wrong types at every path of the schema and in every --set: exit 2 with one line naming the file's
+    line and column (or the --set), before anything runs; or, where the value happens to be valid, a run."""
+    import yaml
+
+    from repro_lib.errors import ReproError
+    from repro_lib.scenario import load_scenario
+
+    with Sandbox(sandboxes, kit) as sb:
+        doc = yaml.safe_load(SCENARIO.read_text())
+        if plan.path is not None:
+            put(doc, plan.path, plan.value)
+        p = sb.cwd / "in" / "fuzzed.yaml"
+        p.write_text(yaml.safe_dump(doc, sort_keys=False))
+        arg = sb.arg(p, False)
+        argv = ["run", arg, "--quiet"]
+        sets = [f"{plan.set_key}={plan.set_value}"] if plan.set_key else []
+        for item in sets:
+            argv += ["--set", item]
+        words: tuple[str, ...] = ()
+        try:  # which of the two it is: the kit's own loader in this process decides, the CLI must agree
+            load_scenario(p, sets)
+        except ReproError as e:
+            sb.bad.append(f"{plan.path or sets}: {e}")
+            words = ("--set",) if sets and "--set" in str(e) else (f"{arg}:",)
+        _check(sb, argv, words=words)
+
+
 @settings(FUZZ, max_examples=10)
 @given(plan=inspect_plans())
 def test_fuzz_inspect(plan: InspectPlan, kit: Kit, sandboxes: Path) -> None:
@@ -1316,6 +1390,15 @@ REGRESSIONS: dict[str, Callable[[Sandbox], dict[str, Any]]] = {
     "run <FIFO scenario>": _scenario_input("fifo"),
     "run /dev/full": _scenario_input("dev-full"),
     "run <CR-only scenario> (valid YAML)": _scenario_input("valid-cr"),
+    # the scenario language: wrong types and bounded YAML, refused at once (issue 29 item 1)
+    "run <up: 5>": _scenario_input("wrong-type"),
+    "run <alias bomb>": _scenario_input("alias-bomb"),
+    "search <alias bomb>": _scenario_input("alias-bomb", "search"),
+    "run <self-referencing alias>": _scenario_input("self-alias"),
+    "run <900 levels deep>": _scenario_input("deep"),
+    "run <10,000 edges in the file>": _scenario_input("many-edges"),
+    "inspect <binary log>": _log_input("binary-log"),
+    "inspect <gzip log>": _log_input("gzip-log"),
     # numbers out of range: refused at once, nothing allocated
     "search --edges 1000000": _simple(["search", "--edges", "1000000", "--runs", "1", "--quiet"],
                                       words=("--edges",), quick=QUICK),

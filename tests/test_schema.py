@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
 import time
 import typing
 from pathlib import Path
@@ -27,9 +28,7 @@ from repro_lib.schema import (
     MAX_SCENARIO_BYTES,
     Choice,
     Duration,
-    ListOf,
     MapOf,
-    OneOf,
     Whole,
     read_yaml,
     scenario_schema,
@@ -37,6 +36,9 @@ from repro_lib.schema import (
 from repro_lib.timings import Timings
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from schemafuzz import PATHS, SET_KEYS, SET_VALUES, WRONG, put  # noqa: E402
+
 HEAD = "name: t\nedges: [edge1, edge2]\n"
 
 
@@ -221,60 +223,12 @@ def test_a_set_value_names_the_set(tmp_path: Path) -> None:
 
 
 # -- wrong types at every path of the schema (Hypothesis) ----------------------------------------------------
-def schema_paths(spec: object, path: tuple[object, ...] = ()) -> list[tuple[tuple[object, ...], object]]:
-    """Every place a value can be written, with its spec: map keys, list items (as index 0), step args."""
-    out: list[tuple[tuple[object, ...], object]] = [(path, spec)]
-    if isinstance(spec, MapOf):
-        for k, s in spec.keys.items():
-            out += schema_paths(s, (*path, k))
-    elif isinstance(spec, ListOf):
-        out += schema_paths(spec.item, (*path, 0))
-    elif isinstance(spec, OneOf):
-        for alt in spec.alts:
-            if isinstance(alt, MapOf | ListOf):
-                out += schema_paths(alt, path)[1:]
-    elif hasattr(spec, "ops"):
-        from repro_lib.schema import STEP_ARGS, _edge_op
-
-        for op in spec.ops:  # type: ignore[attr-defined]
-            out += schema_paths(STEP_ARGS.get(op, _edge_op()), (*path, op))
-    return out
-
-
-PATHS = [(p, s) for p, s in schema_paths(language()) if p]
-WRONG = [5, -1, 10**30, "abc", "", [1], [[]], {"x": 1}, True, None, float("nan"), float("inf"), 1.5, "x" * 300]
-
-
-def _put(doc: dict, path: tuple[object, ...], value: object) -> None:
-    """Write ``value`` at ``path`` in a core-395 document, making the containers on the way."""
-    node: object = doc
-    for i, p in enumerate(path[:-1]):
-        nxt = path[i + 1]
-        if isinstance(p, int):
-            assert isinstance(node, list)
-            if p >= len(node) or not isinstance(node[p], dict | list):
-                node.insert(p, {} if not isinstance(nxt, int) else [])
-            node = node[p]
-        else:
-            assert isinstance(node, dict)
-            if not isinstance(node.get(p), dict | list) or (isinstance(nxt, int) != isinstance(node[p], list)):
-                node[p] = [] if isinstance(nxt, int) else {}
-            node = node[p]
-    last = path[-1]
-    if isinstance(node, list):
-        node.insert(0, value)
-    else:
-        assert isinstance(node, dict)
-        node[last] = value
-
-
 @settings(max_examples=300, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(PATHS), st.sampled_from(WRONG))
-def test_any_value_at_any_path_loads_or_is_one_line(tmp_path: Path, where: tuple, value: object) -> None:
-    path, spec = where
+def test_any_value_at_any_path_loads_or_is_one_line(tmp_path: Path, path: tuple, value: object) -> None:
     doc = yaml.safe_load((ROOT / "scenarios" / "core-395.yaml").read_text())
-    _put(doc, path, value)
+    put(doc, path, value)
     p = tmp_path / "fuzzed.yaml"
     p.write_text(yaml.safe_dump(doc, sort_keys=False))
     os.chdir(ROOT)  # the deploy steps' job files resolve against the cwd
@@ -284,11 +238,6 @@ def test_any_value_at_any_path_loads_or_is_one_line(tmp_path: Path, where: tuple
         msg = str(e)
         assert "\n" not in msg and len(msg) < 2000, msg
         assert re.match(rf"{re.escape(str(p))}:\d+:\d+[:,]", msg), msg
-
-
-SET_KEYS = ([f"timings.{f.name}" for f in dataclasses.fields(Timings)]
-            + ["params.settle", "params.downtime", "fix", "edges", "name", "description"])
-SET_VALUES = ["[", ",,", ".nan", "-.inf", "abc", "{a: 1}", "-5", "1e999", "", "[1, 2]", "0", "10001", "~"]
 
 
 @settings(max_examples=200, deadline=None, derandomize=True, database=None)
