@@ -94,6 +94,14 @@ def _plot_titled(run: Run, **kw: Any) -> Any:
     return fig
 
 
+def _command_html(command: str) -> str:
+    """A command line for the panel: each ``--option value`` kept on one line, so a wrap never splits
+    ``--set`` after its hyphens (the text, tags stripped, is the command as given)."""
+    first, *options = command.split(" --")
+    return html.escape(first) + "".join(f" <span style='white-space:nowrap'>{html.escape('--' + o)}</span>"
+                                        for o in options)
+
+
 class _Panel(W.VBox):
     """The explorer's box. Displayed, it carries a static note beside the widget view: JupyterLab shows the
     live widget; a shared HTML report (the view stripped) and a renderer without widgets show the note."""
@@ -357,7 +365,7 @@ class TimingExplorer:
         self.export_result.value = redact(
             f"<div style='max-width:1000px'><b>Exported</b> to <code {code}>{where}</code>: "
             f"{', '.join(html.escape(f) for f in top)}, run/ ({', '.join(html.escape(f) for f in shown)})<br>"
-            f"reproduce it with: <code {code}>{html.escape(self.command())}</code></div>")
+            f"reproduce it with: <code {code}>{_command_html(self.command())}</code></div>")
         return True
 
     def _plot(self, run: Run) -> Any:
@@ -440,7 +448,7 @@ class TimingExplorer:
         if ex.settle_until is not None:
             self.settle_button.description = f"settle until the remedy at t={_secs(math.ceil(ex.settle_until))}"
         self.status.value = (f"{head} <span style='color:#666'>(run {self.runs}: <code>"
-                             f"{html.escape(self.command())}</code>)</span>")
+                             f"{_command_html(self.command())}</code>)</span>")
 
     @property
     def verdict_text(self) -> str:

@@ -27,6 +27,18 @@ def test_first_run_reproduces_and_draws_the_timeline(explorer: TimingExplorer) -
     assert "verdict: reproduced" in fig._suptitle.get_text()
 
 
+def test_the_command_in_the_panel_never_wraps_inside_an_option(explorer: TimingExplorer) -> None:
+    """Chromium wrapped the verdict line's command after the hyphens of '--set'; each option is one unbreakable
+    piece, and the text is still the command as given."""
+    import re
+
+    explorer.run()
+    options = re.findall(r"(?:^|>| )(--[a-z]+ [^<]*)", explorer.status.value)
+    assert len(options) >= 10
+    assert all(f"<span style='white-space:nowrap'>{o}</span>" in explorer.status.value for o in options)
+    assert explorer.command() in explorer.verdict_text
+
+
 def test_released_slider_reruns_with_the_new_timing(explorer: TimingExplorer) -> None:
     explorer.run()
     explorer.kill_to_deploy.value = 400           # after the disconnect timeout (300 s + check)
