@@ -151,3 +151,29 @@ def score_folder(folder: Path, name: str, expected: dict[str, dict] | None = Non
     except Exception:  # noqa: BLE001
         sc.tracebacks.append(f"{folder.name} (whole folder): {traceback.format_exc(limit=3)}")
     return sc
+
+
+SETS = {"first 85": ("", "expected-issue18.json"), "written against": ("written-against", "expected.json"),
+        "held out": ("held-out", "expected.json"), "held out 2": ("held-out-2", "expected.json")}
+
+
+def main() -> None:
+    """Print the scores of every set: `python tests/realscore.py` (misses with `-v`)."""
+    import sys
+
+    real = Path(__file__).resolve().parent / "fixtures" / "real"
+    for name, (sub, exp) in SETS.items():
+        folder = real / sub
+        if not (folder / exp).exists():
+            continue
+        sc = score_folder(folder, name, json.loads((folder / exp).read_text()))
+        print(sc.line(), flush=True)
+        if "-v" in sys.argv:
+            for f, m in sc.misses.items():
+                print(f"  {f}: {m[:8]}")
+            for t in sc.tracebacks:
+                print("  TRACEBACK", t)
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from repro_lib.capture.logs import date_unknown, parse_file
+from repro_lib.capture.logs import date_undated_note, date_unknown, parse_file
 from repro_lib.capture.reader import MAX_LINE, read_log
 from repro_lib.capture.tables import read_cli_file
 from repro_lib.cli import main
@@ -90,7 +90,12 @@ def test_console_1_5_brackets_and_journald_line_by_line() -> None:
     assert [r[4] for r in rows] == [None, None, None, None, "QmbxGSsM", "QmbxGSsM", "QmbxGSsM"]  # [NodeID:…]
     df = parse_file(REAL / "bacalhau-issue-4562-journald-1.5.log")
     assert df["msg"].iloc[4] == "creating new bbolt database at /data/compute/state_boltdb.db"  # no [NodeID:…]
-    assert date_unknown(df["t"]).all()  # journald shows no year, the console no date: said, not guessed
+    # journald writes a month and day but no year: the date is kept, the year assumed and said so
+    assert not date_unknown(df["t"]).any() and (df["t"].dt.strftime("%m-%d") == "09-30").all()
+    assert "year=assumed" in df["detail"].iloc[0] and "year" in date_undated_note(df)
+    dated = parse_file(REAL / "bacalhau-issue-4562-journald-1.5.log", date=pd.Timestamp("2024-01-01").date())
+    assert (dated["t"].dt.strftime("%Y-%m-%d") == "2024-09-30").all()
+    assert not dated["detail"].str.contains("year=").any()
 
 
 def test_collector_prefix_and_server_field() -> None:

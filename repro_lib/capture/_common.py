@@ -111,6 +111,7 @@ UPSTREAM_HINT = (
                      for m, _k, _s, _c in _up.MESSAGES)
     + r"|^\d\d:\d\d:\d\d(?:\.\d+)? \| [A-Z?]{3} [^>]*$"
     + r"|^[A-Za-z][\w.-]*\s+\| |^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^\t]*\t"
+    + r"|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \| |^[a-z][\w.-]* \d\d:\d\d:\d\d\.\d+ [A-Z]+ +==>"
     + r"|\x1b\[|^\^C|\[[A-Za-z_][\w.-]*:[^\]]*\]\s*$"
     + r"|(?:^|[^=\"\w.-])[nje]-[0-9a-f]{8}|(?:^|[ ,{\[])(?:name|Name|Server)(?:=|\":\"|:)[nje]-[0-9a-f]{8}"
 )
@@ -121,6 +122,39 @@ SHAPE_FREE_RE = re.compile(r"(?:^|[^=\"\w.-])(?P<id>(?P<kind>[nje])-" + _UUID_TA
 SHAPE_KEYED_RE = re.compile(r"(?:^|[ ,{\[])(?:name|Name|Server)(?:=|\":\"|:)(?P<id>(?P<kind>[nje])-"
                             + _UUID_TAIL + r")(?![\w-])")
 _SHAPE_COL = {"n": "node", "j": "job", "e": "execution"}
+
+
+#: ids named by their key anywhere in a message (a Go ``%+v`` struct, YAML, JSON): ``JobID:…``, ``SourceNodeID:…``
+_KEYED_ID_RE = re.compile(r"""["']?\b(?P<key>JobI[dD]|(?:Source|Target|Requester)?NodeI[dD]|ExecutionI[dD])["']?"""
+                          r"""\s*[:=]\s*["']?(?P<id>[A-Za-z0-9][\w-]{7,})""")
+_KEY_COL = {"jobid": "job", "executionid": "execution"}
+_B58 = "1-9A-HJ-NP-Za-km-z"
+#: a libp2p peer id (Bacalhau's node id before 1.2: ``Qm`` + 44 base58, or its 8-character short form) where
+#: the text names a node: after ``node``/``Node``/``peer``, in brackets (``[QmXjEWN5]``), or as a bullet's list
+_PEER_RE = re.compile(r"(?:\b(?:[Nn]ode|[Pp]eer|NodeI[dD])s?:?\s+(?:[" + _B58 + r"]+, )*|\[|, )"
+                      r"(?P<id>Qm[" + _B58 + r"]{44}|Qm[" + _B58 + r"]{6})(?![" + _B58 + r"])")
+#: a full peer id anywhere but where a content id (CID) is meant (``/ipfs/``, ``ipfs://``, ``CID``)
+_PEER_FULL_RE = re.compile(r"(?<![/\w])(?<!CID: )(?<!ipfs://)(?P<id>Qm[" + _B58 + r"]{44})(?![" + _B58 + r"/])")
+#: a 2022 job id: a bare UUID written as a shard (``uuid:0``, ``uuid_0``) or after ``job``/``shard``
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_JOB_UUID_RE = re.compile(r"(?:\b(?:[Jj]ob|[Ss]hard)(?: ID)?:?\s+(?P<a>" + _UUID + r")|(?P<b>" + _UUID
+                          + r")[:_]\d+\b)(?![\w-])")
+
+
+def ids_by_grammar(text: str) -> dict[str, str]:
+    """{column: id} for ids that no field names, read by their kind's grammar and what the text says they are:
+    a key (``SourceNodeID:Qm…``), a peer id where a node is meant, a UUID written as a job or a shard. Prose
+    and elisions are never ids: every id matches its kind's grammar."""
+    out: dict[str, str] = {}
+    for m in _KEYED_ID_RE.finditer(text):
+        out.setdefault(_KEY_COL.get(m["key"].lower(), "node"), m["id"])
+    if "node" not in out and "Qm" in text:
+        m = _PEER_RE.search(text) or _PEER_FULL_RE.search(text)
+        if m is not None:
+            out["node"] = m["id"]
+    if "job" not in out and (m := _JOB_UUID_RE.search(text)) is not None:
+        out["job"] = m["a"] or m["b"]
+    return out
 
 
 def ids_by_shape(text: str) -> dict[str, str]:

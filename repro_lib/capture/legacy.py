@@ -39,7 +39,7 @@ NATS_SERVER = re.compile(r"^(?:\[(\d+)\] )?(\d{4})/(\d\d)/(\d\d) (\d\d:\d\d:\d\d
 #: the same with no time (`logtime: false`, or a paste that cut it): `[INF] STREAM: Starting …`
 _NATS_NOTIME = re.compile(r"^(?:\[(\d+)\] )?\[(TRC|DBG|INF|WRN|ERR|FTL)\] ?(.*)$")
 #: a connection's prefix on a nats-server message: `10.0.0.5:43468 - cid:28 - "v1.2:go:name" - Slow Consumer …`
-_NATS_CONN = re.compile(r'^(?P<addr>\S+) - (?P<kind>cid|rid|gid|lid):(?P<id>\d+)(?: - "(?P<name>[^"]*)")? - '
+_NATS_CONN = re.compile(r'^(?:(?P<addr>\S+) )?- (?P<kind>cid|rid|gid|lid):(?P<id>\d+)(?: - "(?P<name>[^"]*)")? - '
                         r"(?P<msg>.*)$", re.DOTALL)
 _STAN_CLIENT = re.compile(r"^(?:STREAM: )?\[Client:(?P<name>[^\]\s]+)\] ")
 #: Rust tracing's default line: `2025-11-13T14:02:04.723800Z  INFO async_nats: event: …`
@@ -47,9 +47,10 @@ _TRACING = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:
                       r"(TRACE|DEBUG|INFO|WARN|ERROR)\s+(?:([A-Za-z_][\w:]*): )?(.*)$", re.DOTALL)
 _PID_CALLER = re.compile(r"^\[\d+\]\s+(TRC|DBG|INF|WRN|ERR|FTL|PNC)\s+(\S+\.go:\d+)\s+>\s*(.*)$", re.DOTALL)
 #: an id named by its key inside a message (JSON, YAML or Go `%+v`): the key's kind decides the column
-_KEYED_ID = re.compile(r"""["']?\b(?P<key>JobI[dD]|NodeI[dD]|ExecutionI[dD]|RequesterNodeI[dD])["']?\s*[:=]\s*["']?"""
-                       r"(?P<id>[A-Za-z0-9][\w-]{7,})")
-_KEYED_FIELD = {"jobid": "job_id", "nodeid": "node_id", "executionid": "execution_id", "requesternodeid": "node_id"}
+_KEYED_ID = re.compile(r"""["']?\b(?P<key>JobI[dD]|(?:Source|Target|Requester)?NodeI[dD]|ExecutionI[dD])["']?"""
+                       r"""\s*[:=]\s*["']?(?P<id>[A-Za-z0-9][\w-]{7,})""")
+_KEYED_FIELD = {"jobid": "job_id", "nodeid": "node_id", "executionid": "execution_id", "requesternodeid": "node_id",
+                "sourcenodeid": "node_id", "targetnodeid": "node_id"}
 _NATS_LEVEL = {"TRC": "TRACE", "DBG": "DEBUG", "INF": "INFO", "WRN": "WARN", "ERR": "ERROR", "FTL": "FATAL"}
 _LEVEL3 = {"TRACE": "TRC", "DEBUG": "DBG", "INFO": "INF", "WARN": "WRN", "WARNING": "WRN", "ERROR": "ERR",
            "FATAL": "FTL", "PANIC": "PNC"}
@@ -85,7 +86,7 @@ def _nats_fields(msg: str) -> tuple[str, str]:
     """(message, extra logfmt fields) of a nats-server message: its connection and client name as fields."""
     extra = ""
     if (c := _NATS_CONN.match(msg)) is not None:
-        extra = f" {c['kind']}={c['id']} remote={c['addr']}"
+        extra = f" {c['kind']}={c['id']}" + (f" remote={c['addr']}" if c["addr"] else "")
         if c["name"]:
             extra += f' client="{_q(c["name"])}"'
         msg = c["msg"]
@@ -155,6 +156,8 @@ _RECORD_AT = re.compile(r"(?:\[\d+\] )?\d{4}/\d\d/\d\d \d\d:\d\d:\d\d|(?:\[\d+\]
                         r"\d\d:\d\d:\d\d(?:\.\d{1,9})? \| (?:TRC|DBG|INF|WRN|ERR|FTL|PNC|\?\?\?) |(?P<json>\{\")")
 #: prefixes that have rules of their own (journald, compose's `svc  | `, Docker's RFC 3339 time), never learnt
 _OWN_RULES = re.compile(r"^(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |[A-Za-z][\w.-]*\s+\|\s|\d{4}-\d\d-\d\dT\S+ |\s)")
+#: go test's ``    file.go:369: `` in front of what a test logged (t.Log): a prefix with a rule of its own
+GO_TEST = re.compile(r"^ {4}[\w.-]+\.go:\d+: (?=\S)")
 _LEVEL_WORD = re.compile(r"\b(?:TRC|DBG|INF|WRN|ERR|FTL|TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\b")
 
 
@@ -184,10 +187,17 @@ def learn_prefix(lines: list[str]) -> re.Pattern[str] | None:
     return re.compile("^" + r"\d+".join(re.escape(p) for p in parts))
 
 
-def normalise(lines: list[str]) -> tuple[list[str], list[str]]:
-    """(lines to parse, the original text of each)."""
+def strip_prefix(prefix: re.Pattern[str] | None, line: str) -> str:
+    """``line`` without the file's learnt prefix (when it carries it) and go test's ``file.go:N: ``."""
+    if prefix is not None:
+        line = prefix.sub("", line, count=1)
+    return GO_TEST.sub("", line, count=1) if line.startswith("    ") else line
+
+
+def normalise(lines: list[str]) -> tuple[list[str], list[str], re.Pattern[str] | None]:
+    """(lines to parse, the original text of each, the prefix learnt from the file)."""
     prefix = learn_prefix(lines)
-    bare = [prefix.sub("", ln, count=1) for ln in lines] if prefix is not None else lines
+    bare = [strip_prefix(prefix, ln) for ln in lines]
     records: list[list[int]] = []
     for i, ln in enumerate(bare):
         if records and _continues(bare[records[-1][-1]], ln) and _START.match(bare[records[-1][0]]) \
@@ -196,4 +206,4 @@ def normalise(lines: list[str]) -> tuple[list[str], list[str]]:
         else:
             records.append([i])
     originals = ["\n".join(lines[i] for i in r) for r in records]
-    return [_rewrite("\n".join(bare[i] for i in r)) for r in records], originals
+    return [_rewrite("\n".join(bare[i] for i in r)) for r in records], originals, prefix

@@ -14,6 +14,8 @@ from datetime import date as _date
 from typing import Any
 
 from repro_lib.capture import _common as c
+from repro_lib.capture.legacy import NATS_SERVER
+from repro_lib.capture.legacy import _rewrite as rewrite
 
 __all__ = ["parse_one", "day_ns"]
 
@@ -193,7 +195,16 @@ _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # docker compose logs: `service  | …`
 _COMPOSE_RE = re.compile(r"([A-Za-z][\w.-]*)\s*\| (.*)", re.DOTALL)
 # journalctl: `Sep 30 16:10:44 host unit[pid]: …`
-_JOURNAL_RE = re.compile(r"[A-Z][a-z]{2} [ \d]\d (\d\d:\d\d:\d\d) (\S+) ([^\s\[:]+)(?:\[\d+\])?: (.*)", re.DOTALL)
+_JOURNAL_RE = re.compile(r"([A-Z][a-z]{2}) ([ \d]\d) (\d\d:\d\d:\d\d) (\S+) ([^\s\[:]+)(?:\[\d+\])?: (.*)",
+                         re.DOTALL)
+_DAY_NS = 86400 * c.NS
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                                       "Dec"), 1)}
+# a bitnami container's own lines: `nats 21:53:39.29 INFO  ==> ** Starting NATS setup **`
+_BITNAMI_RE = re.compile(r"([a-z][\w.-]*) (\d\d:\d\d:\d\d(?:\.\d{1,9})?) "
+                         r"(TRACE|DEBUG|INFO|WARN|ERROR|FATAL) +==> ?(.*)", re.DOTALL)
+# a log collector's `2021-03-10 15:08:19 | …` (no zone written: read like the tab-separated one)
+_COLLECTOR_PIPE_RE = re.compile(r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d{1,9})?) \| (.*)", re.DOTALL)
 # a log collector's `2024-08-29 18:13:39 PDT<TAB>…`
 _COLLECTOR_RE = re.compile(
     r"(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d{1,9})?)(?: ?([A-Z]{2,5}|Z|[+-]\d\d:?\d\d))?\t(.*)", re.DOTALL)
@@ -248,20 +259,51 @@ def _level_line(body: str, prefixed: bool) -> tuple[Any, ...] | None:
     return t_ns, _LEVEL_WORDS.get(lv, lv), msg, rest, "", traw, caller, tod
 
 
+_BRACKET_LIST_RE = re.compile(r",\s*(?=[A-Za-z_][\w.-]*:\s)")
+
+
+def _bracket_pairs(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``[NodeID: Qm…, ShardID: uuid_0]`` (2022) holds several ``Key: value`` pairs: one field each."""
+    out = []
+    for k, v in found:
+        first, *more = _BRACKET_LIST_RE.split(v)
+        out.append((k, first.strip()))
+        out += [(a.strip(), b.strip()) for a, b in (x.split(":", 1) for x in more)]
+    return out
+
+
 def _brackets(tail: str) -> tuple[str, str]:
     """(message part, ``key=value`` fields) of a console tail that ends in ``[Key:value]`` fields."""
     m = _BRACKETS_RE.search(tail)
     if m is None:
         return tail, ""
-    fields = " ".join(f"{k}={c.render(v) if v else ''}" for k, v in _BRACKET_RE.findall(m.group(1)))
+    fields = " ".join(f"{k}={c.render(v) if v else ''}" for k, v in _bracket_pairs(_BRACKET_RE.findall(m.group(1))))
     return tail[: m.start()].rstrip(), fields
 
 
-def _prefixes(body: str) -> tuple[str, int | None, int | None, list[str]]:
-    """Strip what collectors put in front of a line: compose service, Docker time, journald,
-    a collector's time. Returns (body, time ns if a dated prefix, time-of-day ns if an undated one,
-    detail fields)."""
-    prefix_ns = tod_ns = None
+def journal_day(mon: str, day: str, date_ns: int | None) -> tuple[int, bool] | None:
+    """(midnight UTC ns of journald's ``Jan 04``, whether its year was assumed): the year is the ``date``
+    given, else this year's (last year's when that would lie more than a day ahead, as syslog readers do)."""
+    month = _MONTHS.get(mon)
+    if month is None or not day.strip().isdigit():
+        return None
+    assumed = date_ns is None
+    now = datetime.now(UTC)
+    year = now.year if assumed else datetime.fromtimestamp(date_ns / c.NS, UTC).year
+    try:
+        when = datetime(year, month, int(day), tzinfo=UTC)
+        if assumed and (when - now).days >= 1:
+            when = when.replace(year=year - 1)
+    except ValueError:  # Feb 29 of a year that has none
+        return None
+    return int(when.timestamp()) * c.NS, assumed
+
+
+def _prefixes(body: str, date_ns: int | None = None) -> tuple[str, int | None, int | None, list[str], int | None]:
+    """Strip what collectors put in front of a line: compose service, Docker time, journald (its date kept:
+    a dated prefix), a collector's time, a bitnami container's name and time. Returns (body, time ns if a
+    dated prefix, time-of-day ns if an undated one, detail fields, the day journald wrote)."""
+    prefix_ns = tod_ns = day_ns = None
     front: list[str] = []
     for _ in range(3):
         dm = c.DOCKER_RE.match(body)
@@ -276,9 +318,24 @@ def _prefixes(body: str) -> tuple[str, int | None, int | None, list[str]]:
                 body = m.group(2)
                 continue
         if body[:1].isupper() and (m := _JOURNAL_RE.fullmatch(body)) is not None:
-            tod_ns = c.parse_tod(m.group(1))
-            front += [f"host={m.group(2)}", f"unit={m.group(3)}"]
-            body = m.group(4)
+            tod_ns = c.parse_tod(m.group(3))
+            front += [f"host={m.group(4)}", f"unit={m.group(5)}"]
+            body = m.group(6)
+            day = journal_day(m.group(1), m.group(2), date_ns)
+            if day is not None and tod_ns is not None and prefix_ns is None:
+                day_ns = day[0]  # journald wrote the date: it is kept (the line's finer time of day with it)
+                if day[1]:
+                    front.append("year=assumed")
+            continue
+        if body[:1].isdigit() and " | " in body[:32] and (m := _COLLECTOR_PIPE_RE.fullmatch(body)) is not None:
+            if prefix_ns is None:
+                prefix_ns = c.parse_rfc3339(m.group(1).replace(" ", "T"))
+            body = m.group(2)
+            continue
+        if body[:1].islower() and "==>" in body[:48] and (m := _BITNAMI_RE.fullmatch(body)) is not None:
+            front.append(f"service={m.group(1)}")
+            tod_ns = c.parse_tod(m.group(2))
+            body = f"{m.group(3)} {m.group(4)}"
             continue
         if body[:1].isdigit() and "\t" in body[:40] and (m := _COLLECTOR_RE.fullmatch(body)) is not None:
             if m.group(2) in _UTC_ZONES:
@@ -288,14 +345,16 @@ def _prefixes(body: str) -> tuple[str, int | None, int | None, list[str]]:
             body = m.group(3)
             continue
         break
-    return body, prefix_ns, tod_ns, front
+    return body, prefix_ns, tod_ns, front, day_ns
 
 
 def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], bool]:
     body = _ANSI_RE.sub("", line) if "\x1b" in line else line
     if body.startswith("^C"):  # a terminal's echo of Ctrl-C, pasted along with the log
         body = body[2:]
-    body, docker_ns, prefix_tod, pre_front = _prefixes(body)
+    body, docker_ns, prefix_tod, pre_front, journal_ns = _prefixes(body, date_ns)
+    if docker_ns is not None and body[:1] == "[" and (nats := NATS_SERVER.match(body)) is not None:
+        body = rewrite(nats.group(0))  # nats-server's own line behind a collector's prefix
     caller = None
     unknown_date = is_console = False
     parsed: tuple[Any, ...] | None = None
@@ -340,10 +399,14 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
         parsed = (prefix_tod if date_ns is None else date_ns + prefix_tod, None, body.strip(), "", "", None)
         is_console, unknown_date = True, date_ns is None
     if parsed is None:
-        if docker_ns is not None:
-            return (docker_ns, "log", None, None, None, None, " ".join(pre_front) or None, line, None, body), True
+        if docker_ns is not None:  # a dated prefix around a plain line: its ids by their shape and grammar
+            ids = {**c.ids_by_grammar(body), **c.ids_by_shape(body)}
+            return (docker_ns, "log", ids.get("node"), ids.get("job"), ids.get("execution"), None,
+                    " ".join(pre_front) or None, line, None, body), True
         return (None, "raw", None, None, None, None, None, line, None, None), False
     t_ns, level, msg, rest, front, app_time = parsed
+    if journal_ns is not None and is_console and t_ns is not None and docker_ns is None:
+        t_ns, is_console, unknown_date = journal_ns + t_ns % _DAY_NS, False, False  # journald's date kept
     dated = t_ns is not None and not is_console
     if docker_ns is not None:
         dated = True
@@ -383,6 +446,11 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
         node = node or shaped.get("node")
         job = job or shaped.get("job")
         execution = execution or shaped.get("execution")
+    if (node is None or job is None) and ("Qm" in body or "ID" in body or "-" in body):
+        named = c.ids_by_grammar(body)
+        node = node or named.get("node")
+        job = job or named.get("job")
+        execution = execution or named.get("execution")
     if canon in c.STATE_FIELD_MSGS:
         val, rest, found = _cut(rest, "state")
         if found:

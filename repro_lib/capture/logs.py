@@ -99,9 +99,11 @@ def _slow_columns(lines: Iterable[str], date: _date | None) -> dict[str, list[An
     return cols
 
 
-def _unjoin_unread(readable: list[str], originals: list[str], date: _date | None) -> tuple[list[str], list[str]]:
+def _unjoin_unread(readable: list[str], originals: list[str], date: _date | None,
+                   prefix: Any = None) -> tuple[list[str], list[str]]:
     """A record joined from several lines that still reads as nothing (``raw``) was no record: its lines
-    go back to being rows of their own, so no line is hidden inside another."""
+    go back to being rows of their own (each read behind the file's learnt ``prefix`` as the joined record
+    was), so no line is hidden inside another."""
     joined = [i for i, o in enumerate(originals) if "\n" in o]
     if not joined:
         return readable, originals
@@ -109,14 +111,14 @@ def _unjoin_unread(readable: list[str], originals: list[str], date: _date | None
     bad = {i for i, kind in zip(joined, kinds, strict=True) if kind == "raw"}
     if not bad:
         return readable, originals
-    from repro_lib.capture.legacy import _rewrite
+    from repro_lib.capture.legacy import _rewrite, strip_prefix
 
     r2: list[str] = []
     o2: list[str] = []
     for i, (r, o) in enumerate(zip(readable, originals, strict=True)):
         if i in bad:
             parts = o.split("\n")
-            r2 += [_rewrite(x) for x in parts]
+            r2 += [_rewrite(strip_prefix(prefix, x)) for x in parts]
             o2 += parts
         else:
             r2.append(r)
@@ -250,11 +252,16 @@ def date_undated_note(events: pd.DataFrame, n: int | None = None) -> str:
     ``events`` holds only some of the rows read (a condensed table)."""
     if events.empty or "t" not in events:
         return ""
+    assumed = ""
+    if "detail" in events and events["detail"].astype("object").fillna("").str.contains("year=assumed",
+                                                                                       regex=False).any():
+        assumed = ("journald writes a month and day but no year: this year's is assumed (last year's when that "
+                   "would lie ahead; the first such row says year=assumed) — pass --date YYYY-MM-DD to give the year")
     n = int(date_unknown(events["t"]).sum()) if n is None else n
     if not n:
-        return ""
+        return assumed
     return (f"{n:,} row(s) carry only a time of day and no date anywhere in their file: they are shown as "
-            "times of day (date unknown) — pass --date YYYY-MM-DD to date them")
+            "times of day (date unknown) — pass --date YYYY-MM-DD to date them") + (f"; {assumed}" if assumed else "")
 
 
 def events_for_csv(events: pd.DataFrame) -> pd.DataFrame:
@@ -445,8 +452,8 @@ def frame_from_bytes(data: bytes | bytearray, source: str, *, date: _date | None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    readable, originals = normalise(lines)  # older and hard-wrapped shapes; `line` keeps the original
-    readable, originals = _unjoin_unread(readable, originals, date)
+    readable, originals, prefix = normalise(lines)  # older and hard-wrapped shapes; `line` keeps the original
+    readable, originals = _unjoin_unread(readable, originals, date, prefix)
     cols = _slow_columns(readable, date)
     cols["line"] = originals
     return _build_frame(cols, source)
