@@ -95,22 +95,27 @@ def anchors(path: Path) -> set[str]:
 
 
 def broken_links(path: Path, root: Path = ROOT) -> list[str]:
-    """Each relative link of ``path`` whose file or #anchor does not exist (or lies outside ``root``)."""
+    """Each relative link of ``path`` whose file or #anchor does not exist (or lies outside ``root``). A link's
+    text may run over several lines; fenced code and inline code are not links."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    prose = {n for n, _ in _prose_lines("\n".join(lines))}
+    text = "\n".join(_INLINE_CODE.sub(lambda m: " " * len(m.group(0)), line) if n in prose else ""
+                     for n, line in enumerate(lines, 1))
     bad: list[str] = []
-    for n, line in _prose_lines(path.read_text(encoding="utf-8")):
-        for target in _LINK.findall(_INLINE_CODE.sub("", line)):
-            if not target or re.match(r"^[a-z][a-z0-9+.-]*:", target, re.IGNORECASE):
-                continue  # http:, https:, mailto: … are not ours to check offline
-            file_part, _, anchor = target.partition("#")
-            dest = (path.parent / file_part).resolve() if file_part else path
-            if not dest.exists():
-                bad.append(f"line {n}: {target} (no such file)")
-                continue
-            if not dest.is_relative_to(root):
-                bad.append(f"line {n}: {target} (outside the checkout)")
-                continue
-            if anchor and dest.suffix == ".md" and anchor not in anchors(dest):
-                bad.append(f"line {n}: {target} (no heading #{anchor} in {dest.relative_to(root).as_posix()})")
+    for m in _LINK.finditer(text):
+        target, n = m.group(1), text.count("\n", 0, m.start()) + 1
+        if not target or re.match(r"^[a-z][a-z0-9+.-]*:", target, re.IGNORECASE):
+            continue  # http:, https:, mailto: … are not ours to check offline
+        file_part, _, anchor = target.partition("#")
+        dest = (path.parent / file_part).resolve() if file_part else path
+        if not dest.exists():
+            bad.append(f"line {n}: {target} (no such file)")
+            continue
+        if not dest.is_relative_to(root):
+            bad.append(f"line {n}: {target} (outside the checkout)")
+            continue
+        if anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+            bad.append(f"line {n}: {target} (no heading #{anchor} in {dest.relative_to(root).as_posix()})")
     return bad
 
 
@@ -173,12 +178,14 @@ def test_the_checker_finds_a_broken_file_a_broken_anchor_and_a_repeat(tmp_path: 
         "# Top\n\n## A `code` heading: with, punctuation!\n\n## Top\n\n"
         f"[ok]({page.as_posix()}#commands) [ok2](#a-code-heading-with-punctuation) [ok3](#top-1)\n"
         "[gone](nowhere.md) [bad](#no-such-heading) `[in code](nowhere-either.md)`\n"
-        "```\n[in a fence](nowhere-at-all.md)\n```\n[web](https://example.com/x)\n",
+        "```\n[in a fence](nowhere-at-all.md)\n```\n[web](https://example.com/x)\n"
+        "![a picture whose text runs\nover two lines](img/missing.png)\n",
         encoding="utf-8",
     )
     assert broken_links(fake, root=Path("/")) == [
         "line 8: nowhere.md (no such file)",
         f"line 8: #no-such-heading (no heading #no-such-heading in {fake.relative_to('/').as_posix()})",
+        "line 13: img/missing.png (no such file)",
     ]
     outside = tmp_path / "outside.md"
     outside.write_text(f"[up]({fake.as_posix()})\n", encoding="utf-8")
