@@ -630,8 +630,11 @@ def _prescan(text: str, name: str) -> None:
         stack[-1][1] += n
         total += n
         if total > MAX_NODES:
-            raise YamlLimitError(where(ev), f"more than {MAX_NODES:,} values once its aliases are expanded",
-                                 hint="an alias (*name) repeats what its anchor (&name) holds; write the values out")
+            if sizes:
+                raise YamlLimitError(where(ev), f"more than {MAX_NODES:,} values once its aliases are expanded",
+                                     hint="an alias (*name) repeats what its anchor (&name) holds; write values out")
+            raise YamlLimitError(where(ev), f"more than {MAX_NODES:,} values",
+                                 hint=f"a scenario has at most {MAX_EDGES:,} edges and {MAX_STEPS:,} steps")
 
     def key_check(ev: Any, value: Any) -> None:
         top = stack[-1]
