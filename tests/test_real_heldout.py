@@ -15,7 +15,7 @@ from repro_lib.capture.legacy import learn_prefix
 from repro_lib.capture.logs import parse_file
 
 REAL = Path(__file__).resolve().parent / "fixtures" / "real"
-SETS = ("written-against", "held-out")
+SETS = ("written-against", "held-out", "held-out-2")
 
 
 @pytest.mark.parametrize("name", SETS)
@@ -32,8 +32,8 @@ def test_every_file_has_its_source_and_its_ground_truth(name: str) -> None:
 
 
 def test_new_sets_are_disjoint_and_at_least_thirty() -> None:
-    a, b = ({p.name for p in (REAL / s).iterdir()} - {"README.md", "expected.json"} for s in SETS)
-    assert not a & b and len(a | b) >= 30
+    a, b, c = ({p.name for p in (REAL / s).iterdir()} - {"README.md", "expected.json"} for s in SETS)
+    assert not a & b and not (a | b) & c and len(a | b) >= 30
 
 
 @pytest.mark.parametrize("name", SETS)
@@ -44,11 +44,11 @@ def test_coverage_on_the_new_sets(name: str, capsys: pytest.CaptureFixture[str])
     with capsys.disabled():
         print("\n" + sc.line())
     assert sc.tracebacks == [] and sc.unfounded == []
-    assert sc.lv[1] >= 100 and sc.rate("lv") >= 0.95, sc.misses
+    assert sc.lv[1] >= 60 and sc.rate("lv") >= 0.95, sc.misses
     assert sc.rate("ids") >= 0.90, sc.misses
     assert sc.rate("conns") >= 0.95, sc.misses
     # CLI pastes: the goal is 90 %; held out, 6 of 8 are read (2026-12-07) — the floor keeps what is reached
-    assert sc.rate("cli") >= (0.90 if name == "written-against" else 0.75), sc.misses
+    assert sc.rate("cli") >= (0.75 if name == "held-out" else 0.90), sc.misses
 
 
 # -- the rules, each on written-against material --------------------------------------------------------------

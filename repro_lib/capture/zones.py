@@ -7,8 +7,9 @@ inspection says which zone its zoneless lines were read in and why.
 
 1. ``--tz`` given: every zoneless row is read in that zone;
 2. else a file whose offset-carrying lines all share one offset: its zoneless rows take it;
-3. else, when every offset-carrying line of the whole inspection shares one offset, zoneless
-   rows of the other files take it too (one machine, one zone: our reading, said in the note);
+3. else, when every offset-carrying line of the file's family (:func:`file_family`: one writer, one
+   machine) shares one offset, zoneless rows of the family's other files take it too (one machine, one
+   zone: our reading, said in the note); unrelated files never lend each other a zone;
 4. else they stay UTC, and the note says so and names ``--tz``.
 
 A raw row (a line no parser understood) that starts with its own time of day keeps that time, on
@@ -28,7 +29,8 @@ import pandas as pd
 
 from repro_lib.errors import ReproError
 
-__all__ = ["settle_zones", "zone_evidence", "decide_zone", "parse_tz", "arrow_strings", "ZONE_NOTE"]
+__all__ = ["settle_zones", "file_family", "group_families", "zone_evidence", "decide_zone", "parse_tz",
+           "arrow_strings", "ZONE_NOTE"]
 
 ZONE_NOTE = "zones"
 _EXPLICIT = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?\s*(Z|[+-]\d\d:?\d\d)(?![\d:])")
@@ -90,21 +92,68 @@ def arrow_strings(col: pd.Series) -> Any:
         return pa.array([v if isinstance(v, str) else None for v in col], type=pa.large_string())
 
 
+_NATS_HEAD = re.compile(r"^\[(\d+)\] (\d{4}/\d\d/\d\d) ")
+_JOURNAL_HEAD = re.compile(r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (\S+) ")
+_SERVER_NAME = re.compile(r"(?:Server name is|Server id is|\bName:|\bID:)\s+(\S+)")
+
+
+def file_family(f: pd.DataFrame) -> str:
+    """The family a parsed file belongs to: its format and what identifies its writer — a nats-server's name
+    (its banner) or else its pid and first day, a journal's host, else the first day it covers (the logs of one
+    incident: an orchestrator's and its edges' on one day are one family). Files of one
+    family come from one writer on one machine; files of different families are never merged into one source
+    and never lend each other a zone."""
+    if not len(f) or "line" not in f:
+        return "empty"
+    head = f["line"].iloc[:200].astype("object").fillna("").astype(str).str.split("\n", n=1).str[0]
+    nats = head.str.extract(_NATS_HEAD)
+    if nats[0].notna().sum() * 2 >= len(head):
+        name = head.str.extract(_SERVER_NAME)[0].dropna()
+        who = f"server {name.iloc[0]}" if len(name) else f"pid {nats[0].dropna().iloc[0]}"
+        return f"nats-server {who}, from {nats[1].dropna().iloc[0]}"
+    host = head.str.extract(_JOURNAL_HEAD)[0].dropna()
+    if len(host) * 2 >= len(head):
+        return f"journald host {host.iloc[0]}"
+    t = f["t"].dropna()
+    t = t[t >= _DAY1]
+    return f"logs from {t.min():%Y-%m-%d}" if len(t) else "undated logs"  # one incident's day: one family
+
+
+def group_families(frames: list[pd.DataFrame]) -> list[str]:
+    """Each frame's family (:func:`file_family`); nats-server files read as the one source ``nats`` that belong
+    to different families become one source per family (``nats@<day>``), so unrelated servers are not merged."""
+    fams = [file_family(f) for f in frames]
+    nats = {fam for f, fam in zip(frames, fams, strict=True) if len(f) and (f["source"] == "nats").all()}
+    if len(nats) > 1:
+        for f, fam in zip(frames, fams, strict=True):
+            if fam in nats:
+                f["source"] = "nats@" + re.sub(r"[^\w./-]+", "-", fam.removeprefix("nats-server ")).strip("-")
+    return fams
+
+
 def settle_zones(frames: list[pd.DataFrame], tz: ZoneInfo | timedelta | None = None) -> list[str]:
     """Read every zoneless row of ``frames`` in its zone (see the module); returns one note per file
-    that had zoneless rows, saying which zone was used and why. Arrow's RE2 kernels do the scanning
-    (a million lines in about a second)."""
-    found = [(f, *zone_evidence(f)) for f in frames]
-    every: Counter[timedelta] = Counter()
-    for _, _, offsets in found:
-        every.update(offsets)
+    that had zoneless rows, saying which zone was used and why, after one saying how the files were grouped
+    into families when there are several. A zone is borrowed only within a family (:func:`file_family`).
+    Arrow's RE2 kernels do the scanning (a million lines in about a second)."""
+    fams = group_families(frames)
+    found = [(f, fam, *zone_evidence(f)) for f, fam in zip(frames, fams, strict=True)]
+    every: dict[str, Counter[timedelta]] = {}
+    for _, fam, _, offsets in found:
+        every.setdefault(fam, Counter()).update(offsets)
     notes = []
-    for f, naive, offsets in found:
+    if len(set(fams)) > 1:
+        members: dict[str, list[str]] = {}
+        for f, fam in zip(frames, fams, strict=True):
+            members.setdefault(fam, []).append(str(f.attrs.get("file") or (f["source"].iloc[0] if len(f) else "?")))
+        notes.append(f"files grouped into {len(members)} families by writer (format, server or host, day); zones "
+                     "are never borrowed across them: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in members.items()))
+    for f, fam, naive, offsets in found:
         n = int(naive.sum())
         if not n:
             continue
         src = str(f.attrs.get("file") or f["source"].iloc[0])
-        note, zone = decide_zone(src, n, offsets, every, tz)
+        note, zone = decide_zone(src, n, offsets, every[fam], tz)
         if zone is not None:
             _shift(f, pd.Series(naive, index=f.index), zone)
         notes.append(note)
@@ -144,7 +193,7 @@ def decide_zone(src: str, n: int, offsets: Counter[timedelta], every: Counter[ti
         how = f"{_fmt(zone)}, the offset of the {offsets[zone]:,} line(s) with a zone in the same file"
     elif not offsets and len(every) == 1:
         zone = next(iter(every))
-        how = (f"{_fmt(zone)}, the offset of every line with a zone in the other files (one machine, "
+        how = (f"{_fmt(zone)}, the offset of every line with a zone in the other files of its family (one machine, "
                "one zone: our reading; pass --tz if not)")
     else:
         why = ("lines with different offsets" if len(offsets) > 1 or len(every) > 1
