@@ -83,3 +83,22 @@ def test_one_incident_s_files_still_share_a_zone(tmp_path: Path) -> None:
     con.write_text("09:00:01.000 | INF edge up\n")
     ev = events_from_logs([js, con], date=dt.date(2025, 3, 1))
     assert ev[ev["source"] == "edge"]["t"].iloc[0] == pd.Timestamp("2025-03-01T16:00:01Z")
+
+
+def test_a_lost_send_cites_the_nats_close_on_its_node(tmp_path: Path) -> None:
+    from repro_lib.analysis.diagnosis import nats_close_near
+    from repro_lib.capture.logs import add_t_s
+
+    node = "n-2952ac48-9c5a-4114-8564-60eca482ba2e"
+    (tmp_path / "nats.log").write_text("\n".join([
+        "[1] 2025/03/01 10:00:00.000000 [INF] 10.0.0.5:4222 - cid:9 - Client connection created",
+        f'[1] 2025/03/01 10:00:20.000000 [INF] 10.0.0.5:4222 - cid:9 - "v1.37:go:{node}" - Slow Consumer Detected: '
+        "WriteDeadline of 10s exceeded with 1 chunks of 4013 total bytes.",
+        "[1] 2025/03/01 10:30:00.000000 [INF] 10.0.0.6:4222 - cid:10 - Router connection closed: Stale Connection"])
+        + "\n")
+    ev = add_t_s(parse_file(tmp_path / "nats.log"))
+    says = nats_close_near(ev, [node], 10.0)
+    assert says.startswith("nats-server closed its connection as a slow consumer at 20.0s (+10.0s")
+    assert "cid:9" in says
+    assert nats_close_near(ev, ["n-other"], 10.0) == ""  # another node's close explains nothing
+    assert nats_close_near(ev, [node], 20.0 + 301) == ""  # nor one far from the send

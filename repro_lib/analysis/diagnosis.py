@@ -612,12 +612,46 @@ def _headline(tab: pd.DataFrame, events: pd.DataFrame, jnames: dict[str, str], n
             bits.append(f"whether the run request(s) reached {', '.join(un) or 'the edge'} is not in these logs "
                         f"(no edge log speaks for {_plural(len(un), 'it', 'them')}"
                         + ("" if nats else ", and no NATS log") + ")")
+        if (cite := nats_close_near(events, [str(x) for x in g["node"].dropna()], t_send)):
+            bits.append(cite)
         covered = g[(g["class"] == "lost") & (g["edge_log"] == "covers")]
         if len(covered):
             cn = list(dict.fromkeys(names.get(str(x), str(x)) for x in covered["node"].dropna()))
             bits.append(f"the edge log of {', '.join(cn)} goes on past the send and shows no receipt")
         out.append(head + (": " + "; ".join(bits) if bits else ""))
     return " | ".join(out)
+
+
+#: how near a nats-server close must be to a lost send to explain it: the server's write deadline and ping interval
+#: (2 min, 2 pings out: a stale close lands up to ~4 min after the partition) bound it; our window [I]
+NATS_CLOSE_WINDOW_S = 300.0
+_NATS_CLOSE_SAYS = {
+    "slow_consumer": "nats-server closed its connection as a slow consumer{at}: what the server still held for it "
+                     "was dropped",
+    "stale_close": "nats-server closed its connection as stale (PINGs unanswered){at}: what was published after the "
+                   "close, until it reconnected and re-subscribed, was lost",
+}
+
+
+def nats_close_near(events: pd.DataFrame, nodes: list[str], t_s: float) -> str:
+    """The nats-server slow-consumer or stale-connection close on one of ``nodes`` nearest a lost send at ``t_s``
+    (within :data:`NATS_CLOSE_WINDOW_S`), as a clause citing its line; empty when there is none. A close names its
+    node by the client name Bacalhau gives its NATS connection (the node id) or by the row's node."""
+    if not nodes or not len(events) or not np.isfinite(t_s) or "state" not in events:
+        return ""
+    ev = events[(events["kind"] == "fault") & events["state"].isin(list(_NATS_CLOSE_SAYS))]
+    if ev.empty or "t_s" not in ev:
+        return ""
+    detail = ev["detail"].astype("object").fillna("")
+    mine = ev["node"].isin(nodes) | detail.str.contains(
+        "|".join(rf'client="?{re.escape(n)}\b' for n in nodes), regex=True)
+    near = ev[mine & ((ev["t_s"] - t_s).abs() <= NATS_CLOSE_WINDOW_S)]
+    if near.empty:
+        return ""
+    row = near.loc[(near["t_s"] - t_s).abs().idxmin()]
+    at = f" at {float(row['t_s']):.1f}s ({float(row['t_s']) - t_s:+.1f}s from the send)"
+    line = str(row.get("line", "")).split("\n", 1)[0].strip()
+    return _NATS_CLOSE_SAYS[str(row["state"])].format(at=at) + (f" — {line[:160]}" if line else "")
 
 
 def _why_no_verdict(full: pd.DataFrame, events: pd.DataFrame) -> str:
