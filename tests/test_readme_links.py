@@ -170,6 +170,29 @@ def test_each_docs_page_is_dated_once(page: Path) -> None:
     assert len(dated) == 1, f"{_rel(page)}: date lines at {dated or 'none'}"
 
 
+def linked_pages(path: Path) -> set[Path]:
+    """The Markdown pages of the checkout that ``path`` links to."""
+    text = "\n".join(line for _, line in _prose_lines(path.read_text(encoding="utf-8")))
+    out = set()
+    for target in _LINK.findall(_INLINE_CODE.sub("", text)):
+        file_part = target.partition("#")[0]
+        if file_part.endswith(".md") and not re.match(r"^[a-z][a-z0-9+.-]*:", file_part, re.IGNORECASE):
+            dest = (path.parent / file_part).resolve()
+            if dest.is_file() and dest.is_relative_to(ROOT):
+                out.add(dest)
+    return out
+
+
+def test_every_docs_page_is_reachable_from_the_readme() -> None:
+    """Moved, not lost: a newcomer following links from the README reaches every page under docs/."""
+    seen, todo = {README.resolve()}, [README.resolve()]
+    while todo:
+        for dest in linked_pages(todo.pop()) - seen:
+            seen.add(dest)
+            todo.append(dest)
+    assert sorted(_rel(p) for p in DOCS.rglob("*.md") if p.resolve() not in seen) == []
+
+
 def test_the_checker_finds_a_broken_file_a_broken_anchor_and_a_repeat(tmp_path: Path) -> None:
     """The checks above could fail: a missing file, a missing anchor, and GitHub's -1 for a repeated heading."""
     page = DOCS / "cli.md"
