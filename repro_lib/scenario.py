@@ -59,9 +59,7 @@ TRANSPORT_STEPS = ("stale_close", "slow_consumer", "reconnect")
 EDGE_STEPS = ("kill", "start", "partition", "heal", *TRANSPORT_STEPS)
 STEP_NAMES = ("up", "down", "wait_for", "sleep", "deploy", "stop_job", "kill", "start", "join",
               "partition", "heal", *TRANSPORT_STEPS, "restart_orchestrator", "snapshot")
-_TOP_KEYS = {"name", "description", "timings", "fix", "edges", "params", "steps", "expect", "labels", "incident"}
 _PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_VERDICTS = ("reproduced", "not_reproduced", "inconclusive")
 
 
 @dataclass

@@ -37,7 +37,7 @@ from repro_lib.errors import DurationError, ReproError, yaml_problem, yaml_where
 __all__ = ["MAX_EDGES", "MAX_STEPS", "MAX_DEPTH", "MAX_NODES", "MAX_SCENARIO_BYTES", "MAX_JOB_BYTES",
            "YamlDoc", "YamlLimitError", "SchemaError", "read_yaml", "load_yaml_text", "scenario_schema",
            "job_schema", "validate", "Spec", "Text", "Choice", "Whole", "Duration", "Flag", "Nothing", "ListOf",
-           "MapOf", "OneOf", "Data", "describe_value", "dotted"]
+           "MapOf", "OneOf", "Data", "Null", "describe_value", "dotted", "located", "step_spec", "STEP_ARGS"]
 
 #: edges in a scenario, listed in the file or given by ``--set edges`` (and joined by steps)
 MAX_EDGES = 5000
@@ -407,6 +407,11 @@ STEP_ARGS: dict[str, Spec] = {
 _DEFAULT_STEP = _edge_op()
 
 
+def step_spec(op: str) -> Spec:
+    """The arguments ``op`` takes: its entry in :data:`STEP_ARGS`, else an edge list (like ``partition``)."""
+    return STEP_ARGS.get(op, _DEFAULT_STEP)
+
+
 @dataclass(frozen=True)
 class _Step(Spec):
     """``- op: args``: a one-key mapping whose key is a step op and whose value fits the op's arguments."""
@@ -422,7 +427,7 @@ class _Step(Spec):
         if op not in self.ops:
             raise SchemaError((*at, op), "a step", op, f"steps are: {', '.join(self.ops)}",
                               problem=f"unknown step {op!r}" + _near(op, self.ops), on_key=True)
-        return {op: STEP_ARGS.get(op, _DEFAULT_STEP).check(args, (*at, op))}
+        return {op: step_spec(op).check(args, (*at, op))}
 
 
 def _timing_specs() -> dict[str, Spec]:

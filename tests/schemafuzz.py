@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from repro_lib.scenario import language
-from repro_lib.schema import STEP_ARGS, ListOf, MapOf, OneOf, _edge_op
+from repro_lib.schema import ListOf, MapOf, OneOf, step_spec
 from repro_lib.timings import Timings
 
 #: values of every wrong kind: numbers out of range, text, lists, mappings, booleans, null, NaN, ±inf, long text
@@ -35,7 +35,7 @@ def schema_paths(spec: object, path: tuple[Any, ...] = ()) -> list[tuple[tuple[A
                 out += schema_paths(alt, path)[1:]
     elif hasattr(spec, "ops"):
         for op in spec.ops:  # type: ignore[attr-defined]
-            out += schema_paths(STEP_ARGS.get(op, _edge_op()), (*path, op))
+            out += schema_paths(step_spec(op), (*path, op))
     return out
 
 
