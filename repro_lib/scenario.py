@@ -41,6 +41,7 @@ from repro_lib.schema import (
     YamlLimitError,
     describe_value,
     dotted,
+    load_yaml_text,
     located,
     read_yaml,
     scenario_schema,
@@ -179,9 +180,11 @@ def apply_sets(doc: dict[str, Any], sets: list[str], where: str = "scenario") ->
         key = key.strip()
         if not sep or not key:
             raise SetError(f"--set {item!r} is not KEY=VALUE", hint="e.g. --set timings.disconnect_timeout=90s")
-        try:
-            parsed: Any = yaml.safe_load(value) if value.strip() else ""
-        except yaml.YAMLError:
+        try:  # the bounded loader: 2,000 nested brackets or an alias bomb in a --set is no traceback either
+            parsed: Any = load_yaml_text(value, f"--set {key}").data if value.strip() else ""
+        except YamlLimitError as e:
+            if not e.problem.startswith("not valid YAML"):
+                raise SetError(f"--set {key}: {e.problem}", hint=e.hint) from None
             parsed = value  # not YAML (`[`, `,,`): the text as given; the key's own check judges it
         head, _, sub = key.partition(".")
         if head == "timings" and sub:
@@ -298,7 +301,7 @@ def _checked(spec: Spec, value: Any, path: tuple[Any, ...], at: Callable[..., st
         inner = e.path[2:] if step is not None else e.path
         inner = inner[:-1] if e.on_key else inner  # "unknown key 'x'" names the key itself
         origin = _raw_at(raw, e.path)
-        note = f" (from {origin})" if isinstance(origin, str) and "${" in origin and origin != e.got else ""
+        note = f" (from {origin[:80]})" if isinstance(origin, str) and "${" in origin and origin != e.got else ""
         text = f"{dotted(inner)}: {e.problem}{note}" if inner and not e.named else f"{e.problem}{note}"
         raise ScenarioError(text, path=at(e.path, key=e.on_key), step=step, hint=e.hint) from None
 

@@ -203,7 +203,9 @@ class Duration(Spec):
                 raise DurationError(f"bad {self.noun} ({describe_value(v)})")
             parse_duration(v, what=self.noun)
         except DurationError as e:
-            raise SchemaError(at, self.what, v, f"expected {self.what}", problem=e.message, named=True) from None
+            problem = e.message if len(e.message) <= 200 else \
+                f"bad {self.noun} {describe_value(v)} ({len(str(v)):,} characters)"
+            raise SchemaError(at, self.what, v, f"expected {self.what}", problem=problem, named=True) from None
         return v
 
 

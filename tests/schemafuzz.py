@@ -18,7 +18,7 @@ SET_KEYS: tuple[str, ...] = (*(f"timings.{f.name}" for f in dataclasses.fields(T
                              "params.settle", "params.downtime", "fix", "edges", "name", "description")
 #: --set values that are not YAML, not finite, of the wrong kind, or out of range
 SET_VALUES: tuple[str, ...] = ("[", ",,", ".nan", "-.inf", "abc", "{a: 1}", "-5", "1e999", "", "[1, 2]", "0",
-                               "10001", "~", "*x", "&a [*a]")
+                               "10001", "~", "*x", "&a [*a]", "[" * 2000 + "]" * 2000)
 
 
 def schema_paths(spec: object, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], object]]:

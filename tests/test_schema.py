@@ -247,3 +247,12 @@ def test_any_set_value_loads_or_is_one_line(key: str, value: str) -> None:
         load_scenario(ROOT / "scenarios" / "core-395.yaml", [f"{key}={value}"])
     except ReproError as e:
         assert "\n" not in str(e) and ("--set" in str(e) or "core-395.yaml:" in str(e)), str(e)
+
+
+@pytest.mark.parametrize("value,said", [
+    ("[" * 2000 + "]" * 2000, r"bad sleep duration text '\[\[\[.*(4,000 characters)"),
+    ("&a [*a]", r"--set params.settle: the alias \*a is inside its own anchor")])
+def test_a_set_value_is_read_by_the_bounded_loader_and_said_short(value: str, said: str) -> None:
+    with pytest.raises(ReproError) as e:
+        load_scenario(ROOT / "scenarios" / "core-395.yaml", [f"params.settle={value}"])
+    assert re.search(said, str(e.value)) and len(str(e.value)) < 400, str(e.value)
