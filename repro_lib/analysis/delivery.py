@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repro_lib.analysis import _columns as C
 from repro_lib.analysis.timeline import bus_rows
 from repro_lib.capture._common import EDGE_MESSAGES, RELEVANT_KINDS
 from repro_lib.snapshot import Snapshot
@@ -86,6 +87,13 @@ _ORCHESTRATOR_KINDS = ("dispatch", "publish", "eval", "node", "reconcile")
 _EDGE_MESSAGES = EDGE_MESSAGES
 
 
+def _edge_side(msgs: np.ndarray) -> np.ndarray:
+    """:func:`~repro_lib.capture._common.edge_side` of each message, judged once per distinct message."""
+    from repro_lib.capture._common import edge_side
+
+    return C.per_value(msgs, edge_side, bool, False)
+
+
 def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[str, str]:
     """Each source's role, judged from what its parsed lines say — never from its name:
     ``orchestrator`` (it logs dispatches, publishes, evaluations or node states), ``edge`` (it logs
@@ -94,16 +102,13 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
         return {}
     src = events["source"]
     roles = {str(x): "other" for x in src.dropna().unique()}
-    from repro_lib.capture._common import edge_side
-
     rel = relevant(events) if rel is None else rel
-    kinds, sources = rel["kind"].to_numpy(dtype=object), rel["source"].to_numpy(dtype=object)
-    orch = np.isin(kinds, _ORCHESTRATOR_KINDS)
+    kinds, sources = C.obj(rel["kind"]), C.obj(rel["source"])
+    orch = C.isin(kinds, _ORCHESTRATOR_KINDS)
     if orch.any() and "msg" in rel.columns:  # an edge's own node lines (connecting, heartbeat failed) are not
-        msgs = rel["msg"].to_numpy(dtype=object, na_value=None)
-        for i in np.flatnonzero(orch & (kinds == "node")):
-            orch[i] = not edge_side(msgs[i])
-    for x in set(sources[orch]):
+        node_rows = np.flatnonzero(orch & (kinds == "node"))
+        orch[node_rows] = ~_edge_side(C.obj(rel["msg"])[node_rows])
+    for x in C.unique(sources[orch]):
         roles[str(x)] = "orchestrator"
     maybe = [x for x, role in roles.items() if role == "other"]
     if not maybe:
@@ -111,10 +116,11 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
     sub = events.loc[src.isin(maybe).to_numpy()]
     said = ((sub["kind"] == "deliver") & (sub["state"] == "delivered") & ~bus_rows(sub)).to_numpy(dtype=bool)
     if "msg" in sub.columns:
-        said = said | sub["msg"].fillna("").str.startswith(_EDGE_MESSAGES).to_numpy(dtype=bool)
-        if not said.any():  # upstream compute-side messages (few rows: only where nothing else said it)
-            said = np.array([edge_side(m) for m in sub["msg"].to_numpy(dtype=object, na_value=None)], dtype=bool)
-    for x in set(sub["source"].to_numpy(dtype=object)[said]):
+        msgs = C.obj(sub["msg"])
+        said = said | C.startswith(msgs, _EDGE_MESSAGES)
+        if not said.any():  # upstream compute-side messages: only where nothing else said it
+            said = _edge_side(msgs)
+    for x in C.unique(C.obj(sub["source"])[said]):
         roles[str(x)] = "edge"
     return roles
 
@@ -130,8 +136,8 @@ def edge_nodes(events: pd.DataFrame, roles: dict[str, str] | None = None) -> pd.
         return pd.DataFrame(columns=cols)
     parsed = events["source"].isin(edge_sources).to_numpy(dtype=bool) & (events["kind"] != "raw").to_numpy(dtype=bool)
     sub = events.loc[parsed, ["source", "node", "t_s"]]
-    code, uniq = pd.factorize(sub["source"].to_numpy(dtype=object))
-    node = sub["node"].to_numpy(dtype=object, na_value=None)
+    code, uniq = pd.factorize(C.obj(sub["source"]))
+    node = C.obj(sub["node"])
     t = sub["t_s"].to_numpy(dtype=float)
     # every parsed row of the source counts as evidence that it was logging, not just the ones
     # that name the node (an edge's state lines carry no node id)
@@ -143,14 +149,21 @@ def edge_nodes(events: pd.DataFrame, roles: dict[str, str] | None = None) -> pd.
     last_s, first_s = np.full(len(uniq), -np.inf), np.full(len(uniq), np.inf)
     np.maximum.at(last_s, code, t)
     np.minimum.at(first_s, code, t)
-    latest: dict[int, object] = {}
-    home: dict[object, int] = {}
-    for i in np.flatnonzero(node != None):  # noqa: E711 - elementwise
-        latest[code[i]] = home_node = node[i]
-        home[home_node] = code[i]
-    out = [(n, str(uniq[c]), int(rows[c]), float(first_s[c]), float(last_s[c]), latest[c] if latest[c] != n else None)
-           for n, c in home.items()]
-    return pd.DataFrame(out, columns=cols)
+    named = np.flatnonzero(~C.isnull(node))
+    # each node's home: the last source that named it, the nodes in order of first naming
+    homes, at = C.last_by_key(node[named])
+    home_code = code[named][at]
+    # each source's latest node: the last it named
+    codes_named = code[named]
+    latest = np.empty(len(uniq), dtype=object)
+    last_row = np.flatnonzero(~pd.Series(codes_named).duplicated(keep="last").to_numpy())
+    latest[codes_named[last_row]] = node[named][last_row]
+    newer = latest[home_code]
+    replaced = np.where(newer != homes, newer, None)
+    names = np.array([str(u) for u in uniq], dtype=object)  # per source
+    out = zip(homes, names[home_code], rows[home_code].tolist(), first_s[home_code].tolist(),
+              last_s[home_code].tolist(), replaced, strict=True)
+    return pd.DataFrame(list(out), columns=cols)
 
 
 class _Rows:
@@ -162,15 +175,14 @@ class _Rows:
         self.t = rel["t_s"].to_numpy(dtype=float)
 
         def col(name: str) -> np.ndarray:
-            return rel[name].to_numpy(dtype=object, na_value=None) if name in rel.columns else \
-                np.full(self.n, None, dtype=object)
+            return C.obj(rel[name]) if name in rel.columns else np.full(self.n, None, dtype=object)
 
         self.kind, self.state, self.source = col("kind"), col("state"), col("source")
         self.node, self.job, self.execution, self.detail = col("node"), col("job"), col("execution"), col("detail")
         msg = col("msg")
         # what NATS itself logged, told from an edge's receipt by the line (the source where no message)
-        self.bus = np.array([m.startswith("NATS:") if m is not None else s == "nats"
-                             for m, s in zip(msg, self.source, strict=True)], dtype=bool)
+        self.bus = np.where(C.isnull(msg), self.source == "nats", C.startswith(msg, "NATS:"))
+        self.has_execution = ~C.isnull(self.execution)
 
     def where(self, mask: np.ndarray) -> np.ndarray:
         return np.flatnonzero(mask)
@@ -180,46 +192,68 @@ def _tags(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row positions, tag codes into :data:`_TAGS`, executions) of the rows about a run request;
     publish lines without an execution id (the real build names only the node) take the execution
     of the node's last dispatch."""
-    k, st = r.kind, r.state
-    rows = r.where((k == "dispatch") | (k == "publish") | (k == "deliver"))
+    rows = r.where(C.isin(r.kind, ("dispatch", "publish", "deliver")))
+    k, st, d = r.kind[rows], r.state[rows], r.detail[rows]
     ex = r.execution[rows].copy()
-    if len(rows) and any(e is None for e in ex):
-        last: dict[object, object] = {}
-        for j, i in enumerate(rows):
-            if k[i] == "deliver":
-                continue
-            if ex[j] is not None:
-                last[r.node[i]] = ex[j]
-            elif k[i] == "publish":
-                ex[j] = last.get(r.node[i])
+    missing = ~r.has_execution[rows]
+    if missing.any():  # the node's last execution named by a dispatch or publish line before it
+        told = np.flatnonzero(k != "deliver")
+        filled = pd.Series(ex[told], dtype=object).groupby(pd.Series(r.node[rows][told], dtype=object),
+                                                           dropna=False, sort=False).ffill()
+        filled_ex = C.obj(filled)
+        fill = missing[told] & (k[told] == "publish")
+        ex[told[fill]] = filled_ex[fill]
     code = np.full(len(rows), -1)
-    for j, i in enumerate(rows):
-        kind, state, d = k[i], st[i], r.detail[i] or ""
-        if kind == "dispatch":
-            if state == "attempt":
-                code[j] = -1 if ("event_type=Cancel" in d or "event_type=Stop" in d) else 0
-            else:
-                code[j] = {"redispatch": 0, "retry": 1, "skipped": 2}.get(state, -1)
-        elif kind == "publish":
-            code[j] = {"refused": 3, "published": 4}.get(state, -1)
-        elif r.bus[i]:
-            if "type=" not in d or "type=RunExecutionRequest" in d:
-                code[j] = 5 if state in ("lost", "dropped") else 6 if state == "delivered" else -1
-        elif state == "delivered":
-            code[j] = 7
-    keep = (code >= 0) & np.array([e is not None for e in ex], dtype=bool)
+    disp, pub, dlv = k == "dispatch", k == "publish", k == "deliver"
+    cancel = C.contains(d, "event_type=Cancel") | C.contains(d, "event_type=Stop")
+    code[disp & (st == "attempt") & ~cancel] = 0
+    code[disp & (st == "redispatch")] = 0
+    code[disp & (st == "retry")] = 1
+    code[disp & (st == "skipped")] = 2
+    code[pub & (st == "refused")] = 3
+    code[pub & (st == "published")] = 4
+    bus = r.bus[rows]
+    run_request = ~C.contains(d, "type=") | C.contains(d, "type=RunExecutionRequest")
+    code[dlv & bus & run_request & ((st == "lost") | (st == "dropped"))] = 5
+    code[dlv & bus & run_request & (st == "delivered")] = 6
+    code[dlv & ~bus & (st == "delivered")] = 7
+    keep = (code >= 0) & ~C.isnull(ex)
     return rows[keep], code[keep], ex[keep]
 
 
-def _final_states(r: _Rows, snapshot: Snapshot | None) -> dict[str, tuple[Any, Any, Any, Any]]:
+class _Finals:
+    """execution -> (state, desired, job, node) at the end, as columns: ``ids`` in order of first
+    appearance, each with the values of its last appearance."""
+
+    def __init__(self, ids: np.ndarray, state: np.ndarray, desired: np.ndarray, job: np.ndarray,
+                 node: np.ndarray) -> None:
+        self.ids, self.state, self.desired, self.job, self.node = ids, state, desired, job, node
+
+    @classmethod
+    def of(cls, ids: np.ndarray, *cols: np.ndarray) -> _Finals:
+        order, at = C.last_by_key(ids)
+        return cls(order, *(c[at] for c in cols))
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, other: _Finals) -> _Finals:
+        """``setdefault`` of each of ``other``'s executions: only those not already here, at the end."""
+        new = ~C.isin(other.ids, self.ids) if len(self.ids) else np.ones(len(other.ids), dtype=bool)
+        return _Finals(*(np.concatenate([a, b[new]]) for a, b in zip(
+            (self.ids, self.state, self.desired, self.job, self.node),
+            (other.ids, other.state, other.desired, other.job, other.node), strict=True)))
+
+
+def _final_states(r: _Rows, snapshot: Snapshot | None) -> _Finals:
     """execution -> (state, desired, job, node) at the end: the snapshot's, else its last state row."""
     if snapshot is not None:
-        return {e["id"]: (e.get("state"), e.get("desired"), e.get("job"), e.get("node")) for e in snapshot.executions}
-    out: dict[str, tuple[Any, Any, Any, Any]] = {}
-    for i in r.where((r.kind == "state") & (r.execution != None)):  # noqa: E711 - elementwise
-        m = _DESIRED_RX.search(r.detail[i] or "")
-        out[r.execution[i]] = (r.state[i], m.group(1) if m else "running", r.job[i], r.node[i])
-    return out
+        ex = snapshot.executions
+        return _Finals.of(C.dict_column(ex, "id"), *(C.dict_column(ex, k) for k in ("state", "desired", "job", "node")))
+    rows = r.where((r.kind == "state") & r.has_execution)
+    desired = C.extract(r.detail[rows], r"desired=(?P<d>[^\s]+)", ["d"])["d"]
+    desired[C.isnull(desired)] = "running"
+    return _Finals.of(r.execution[rows], r.state[rows], desired, r.job[rows], r.node[rows])
 
 
 _EXEC_IDS_RX = re.compile(r"(?:^| )execution_ids=(\S+)")
@@ -229,69 +263,101 @@ def reconciler_stuck(r: _Rows | pd.DataFrame) -> dict[Any, float]:
     """job -> when the reconciler last warned that it is stuck (a ``reconcile`` row, state ``stuck``)."""
     if isinstance(r, pd.DataFrame):
         r = _Rows(relevant(r))
-    out: dict[Any, float] = {}
-    for i in r.where((r.kind == "reconcile") & (r.state == "stuck") & (r.job != None)):  # noqa: E711
-        out[r.job[i]] = max(out.get(r.job[i], -np.inf), float(r.t[i]))
-    return out
+    rows = r.where((r.kind == "reconcile") & (r.state == "stuck") & ~C.isnull(r.job))
+    if not len(rows):
+        return {}
+    latest = pd.Series(r.t[rows]).groupby(pd.Series(r.job[rows], dtype=object), sort=False).max()
+    return {j: (float(t) if t == t else -np.inf) for j, t in latest.items()}  # per job
 
 
-def _reconciled(r: _Rows, received: set[Any]) -> dict[Any, tuple[Any, Any, Any, Any]]:
+def _reconciled(r: _Rows, received: np.ndarray) -> _Finals:
     """[I] execution -> (pending, running, job, node) for the executions a reconciler warning calls stuck:
     those it lists (``execution_ids=``), else every execution of its job dispatched before it whose receipt
     no edge logged. A warning that a job is stuck in deploying with pending executions is the final-state
     evidence a log without execution state lines has (docs/seed-style-logs.md)."""
-    out: dict[Any, tuple[Any, Any, Any, Any]] = {}
+    empty = np.empty(0, dtype=object)
+    out = _Finals(empty, empty, empty, empty, empty)
     warn = r.where((r.kind == "reconcile") & (r.state == "stuck"))
     if not len(warn):
         return out
-    disp = r.where((r.kind == "dispatch") & (r.execution != None))  # noqa: E711 - elementwise
-    for i in warn:  # one per warning (a handful), each reading the dispatch rows of its job
-        m = _EXEC_IDS_RX.search(r.detail[i] or "")
-        listed = [x for x in m.group(1).split(",") if x] if m else []
+    disp = r.where((r.kind == "dispatch") & r.has_execution)
+    d_ex, d_node, d_job, d_t = r.execution[disp], r.node[disp], r.job[disp], r.t[disp]
+    first = C.first_in_order(d_ex)  # an execution's node: the one its first dispatch names
+    first_ex, first_node = d_ex[first], d_node[first]
+    not_received = ~C.isin(d_ex, received)
+    by_job = pd.Series(np.arange(len(disp))).groupby(pd.Series(d_job, dtype=object), sort=False).indices
+    seen_to: dict[Any, float] = {}  # per job: dispatches up to this time are already in ``parts``
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (executions, job, node), in order
+    found = C.extract(r.detail[warn], r"(?:^| )execution_ids=(?P<ids>\S+)", ["ids"])["ids"]
+    for w, i in enumerate(warn):  # one per warning, each reading the dispatch rows of its job
+        listed = [x for x in found[w].split(",") if x] if found[w] else []
         if r.execution[i] is not None:
             listed.append(r.execution[i])
         if listed:
-            for x in listed:
-                node = next((r.node[j] for j in disp if r.execution[j] == x), None)
-                out.setdefault(x, ("pending", "running", r.job[i], node))
+            xs = C.obj(listed)
+            parts.append((xs, np.full(len(xs), r.job[i], dtype=object), C.take(first_node, C.positions(first_ex, xs))))
         elif r.job[i] is not None:
-            for j in disp[(r.job[disp] == r.job[i]) & (r.t[disp] <= r.t[i])]:
-                if r.execution[j] not in received:
-                    out.setdefault(r.execution[j], ("pending", "running", r.job[i], r.node[j]))
-    return out
+            mine = by_job.get(r.job[i], np.zeros(0, dtype=np.int64))
+            lo = seen_to.get(r.job[i], -np.inf)
+            tj = d_t[mine]
+            pick = mine[(tj <= r.t[i]) & ~(tj <= lo) & not_received[mine]]
+            seen_to[r.job[i]] = max(lo, r.t[i]) if r.t[i] == r.t[i] else lo
+            parts.append((d_ex[pick], np.full(len(pick), r.job[i], dtype=object), d_node[pick]))
+    if not parts:
+        return out
+    xs, jobs, nodes = (np.concatenate(c) for c in zip(*parts, strict=True))
+    keep = C.first_in_order(xs)  # setdefault: the first warning that names an execution decides
+    n = len(keep)
+    return _Finals(xs[keep], np.full(n, "pending", dtype=object), np.full(n, "running", dtype=object),
+                   jobs[keep], nodes[keep])
 
 
-def _node_facts(r: _Rows, snapshot: Snapshot | None, nodes: set[Any]) -> dict[Any, dict[str, Any]]:
-    """Per node: believed state at the end, when it last (re)joined and (re)started, whether alive."""
-    facts = {n: {"belief": "unknown", "rejoined_s": np.nan, "restarted_s": np.nan, "alive": None} for n in nodes}
-    any_fault = bool((r.kind == "fault").any())
-    for i in r.where(((r.kind == "node") | (r.kind == "fault")) & np.isin(r.node, list(nodes))):
-        f, st = facts[r.node[i]], r.state[i]
-        if r.kind[i] == "node":
-            if st in ("connecting", "connected", "disconnected", "lost", "handshake"):
-                f["belief"] = "connected" if st == "handshake" else st
-            if st in ("handshake", "connected"):
-                f["rejoined_s"] = r.t[i]
-        elif st in _ALIVE:
-            f["alive"] = _ALIVE[st]
-            if st in ("start", "join"):
-                f["restarted_s"] = r.t[i]
-    if any_fault:  # faults were captured: a node none of them touched stayed up
-        for f in facts.values():
-            f["alive"] = True if f["alive"] is None else f["alive"]
+_BELIEFS = ("connecting", "connected", "disconnected", "lost", "handshake")
+
+
+def _last_per_node(nodes: np.ndarray, node: np.ndarray, values: np.ndarray, default: Any) -> np.ndarray:
+    """Per node of ``nodes``: the value of its last row (``node``/``values``), else ``default``."""
+    keys, at = C.last_by_key(node)
+    out = C.take(values[at], C.positions(keys, nodes), default)
+    return out.astype(values.dtype) if values.dtype != object else out
+
+
+def _node_facts(r: _Rows, snapshot: Snapshot | None, nodes: np.ndarray) -> dict[str, np.ndarray]:
+    """Per node of ``nodes`` (distinct, no ``None``): ``belief`` at the end, when it last (re)joined
+    (``rejoined_s``) and (re)started (``restarted_s``), whether ``alive`` (True/False/None)."""
+    mine = r.where(C.isin(r.kind, ("node", "fault")) & C.isin(r.node, nodes))
+    kind, st, node, t = r.kind[mine], r.state[mine], r.node[mine], r.t[mine]
+    said = (kind == "node") & C.isin(st, _BELIEFS)
+    belief_of = np.where(st == "handshake", "connected", st).astype(object)
+    belief = _last_per_node(nodes, node[said], belief_of[said], "unknown")
+    joined = (kind == "node") & C.isin(st, ("handshake", "connected"))
+    rejoined = _last_per_node(nodes, node[joined], t[joined], np.nan)
+    fault = (kind == "fault") & C.isin(st, tuple(_ALIVE))
+    alive_of = C.obj(list(map(_ALIVE.get, st)))
+    alive = _last_per_node(nodes, node[fault], alive_of[fault], None)
+    started = (kind == "fault") & C.isin(st, ("start", "join"))
+    restarted = _last_per_node(nodes, node[started], t[started], np.nan)
+    if bool((r.kind == "fault").any()):  # faults were captured: a node none of them touched stayed up
+        alive[C.isnull(alive)] = True
     if snapshot is not None:
-        for n in snapshot.nodes:
-            f = facts.get(n["id"])
-            if f is None:
-                continue
-            f["belief"] = n.get("state") or "unknown"
-            if n.get("connected_since") is not None:
-                f["rejoined_s"] = float(n["connected_since"])
-            if n.get("alive") is not None:
-                f["alive"] = n["alive"]
-        for n in nodes - {x["id"] for x in snapshot.nodes}:
-            facts[n]["belief"] = "unknown"
-    return facts
+        snap = snapshot.nodes
+        ids = C.dict_column(snap, "id")
+        pos = C.positions(C.unique(ids), nodes) if len(ids) else np.full(len(nodes), -1)
+        state = C.dict_column(snap, "state")
+        state[~np.fromiter(map(bool, state), dtype=bool, count=len(state))] = "unknown"
+        belief = np.where(pos >= 0, _last_per_node(nodes, ids, state, "unknown"), "unknown").astype(object)
+        since = C.dict_column(snap, "connected_since")
+        has = ~C.isnull(since)
+        if has.any():
+            got = _last_per_node(nodes, ids[has], since[has].astype(float), np.nan)
+            rejoined = np.where(np.isnan(got), rejoined, got)
+        said_alive = C.dict_column(snap, "alive")
+        has = ~C.isnull(said_alive)
+        if has.any():
+            got = _last_per_node(nodes, ids[has], said_alive[has], None)
+            alive = np.where(C.isnull(got), alive, got).astype(object)
+    return {"belief": belief, "rejoined_s": rejoined.astype(float), "restarted_s": restarted.astype(float),
+            "alive": alive}
 
 
 def _fix_names(fix: Iterable[str] | str | None) -> set[str]:
@@ -308,7 +374,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     outcome outcome_s due_s remedy belief alive rejoined_s edge_log since_s age_s class stuck
     missing replaced_by reconciler_s final_known`` (``reconciler_s``: when a reconciler warning last called its
     job stuck; ``final_known``: its final state is in the evidence, not only its sends). ``fix`` (the run's
-    fixes, when known) bounds the remedies of live runs."""
+    fixes, when known) bounds the remedies of live runs. Every step is over columns (no per-row Python)."""
     cols = ["execution", "job", "node", "state", "desired", "created_s", "sends", "retries", "last_send_s",
             "outcome", "outcome_s", "due_s", "remedy", "belief", "alive", "rejoined_s", "edge_log",
             "since_s", "age_s", "class", "stuck", "missing", "replaced_by", "reconciler_s", "final_known"]
@@ -320,46 +386,44 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     r = _Rows(rel)
     rows, code, ex = _tags(r)
     finals = _final_states(r, snapshot)
-    have_states = bool(finals)
-    got = set(ex[code == 7])
+    have_states = bool(len(finals))
+    got = C.unique(ex[code == 7])
     if snapshot is None:  # executions with no state line that a reconciler warning calls stuck: pending
-        for x, v in _reconciled(r, got).items():
-            finals.setdefault(x, v)
-    sent_not_got = [x for x in ex[code == 0] if x not in got]
+        finals = finals.add(_reconciled(r, got))
+    sent = ex[code == 0]
+    sent_not_got = sent[~C.isin(sent, got)]
     if have_states:
-        ids = [x for x, (st, want, _, _) in finals.items() if want == "running" and st == "pending"]
+        ids = finals.ids[(finals.desired == "running") & (finals.state == "pending")]
         if snapshot is None:  # and the executions sent to, never received, with no state line at all
-            ids = list(dict.fromkeys([*ids, *(x for x in sent_not_got if x not in finals)]))
+            ids = C.unique(np.concatenate([ids, sent_not_got[~C.isin(sent_not_got, finals.ids)]]))
     else:  # logs with no execution states: every execution sent to and never received
-        ids = list(dict.fromkeys([*sent_not_got, *finals]))
-    if not ids:
+        ids = C.unique(np.concatenate([sent_not_got, finals.ids]))
+    if not len(ids):
         return pd.DataFrame(columns=cols)
     n = len(ids)
-    at = {x: i for i, x in enumerate(ids)}
+    fpos = C.positions(finals.ids, ids)
+    in_finals = fpos >= 0
 
     # -- who, when created (the first row naming it) -----------------------------------------------
-    job = np.array([finals[x][2] if x in finals else None for x in ids], dtype=object)
-    node = np.array([finals[x][3] if x in finals else None for x in ids], dtype=object)
-    created = np.full(n, np.nan)
-    for i in r.where(r.execution != None):  # noqa: E711 - elementwise
-        c = at.get(r.execution[i])
-        if c is None:
-            continue
-        if created[c] != created[c]:
-            created[c] = r.t[i]
-        if job[c] is None:
-            job[c] = r.job[i]
-        if node[c] is None:
-            node[c] = r.node[i]
-    if snapshot is not None:
-        made = {e["id"]: e.get("created_at") for e in snapshot.executions}
-        for c, x in enumerate(ids):
-            if created[c] != created[c] and made.get(x) is not None:
-                created[c] = float(made[x])
+    job, node = C.take(finals.job, fpos), C.take(finals.node, fpos)
+    named = r.where(r.has_execution)
+    mine = named[C.isin(r.execution[named], ids)]
+    firsts = pd.DataFrame({"t": r.t[mine], "job": pd.Series(r.job[mine], dtype=object),
+                           "node": pd.Series(r.node[mine], dtype=object)}).groupby(
+        pd.Series(r.execution[mine], dtype=object), sort=False).first()  # the first of each that is not missing
+    fp = C.positions(C.obj(firsts.index), ids)
+    created = C.take(firsts["t"].to_numpy(dtype=float), fp, np.nan).astype(float)
+    job = np.where(C.isnull(job), C.take(C.obj(firsts["job"]), fp), job)
+    node = np.where(C.isnull(node), C.take(C.obj(firsts["node"]), fp), node)
+    if snapshot is not None and np.isnan(created).any():
+        keys, at = C.last_by_key(C.dict_column(snapshot.executions, "id"))
+        made_at = C.take(C.dict_column(snapshot.executions, "created_at")[at], C.positions(keys, ids))
+        fill = np.isnan(created) & ~C.isnull(made_at)
+        created[fill] = made_at[fill].astype(float)
     created = np.where(np.isnan(created), end, created)
 
     # -- the last send and what happened after it ----------------------------------------------------
-    ci = np.fromiter((at.get(x, -1) for x in ex), dtype=np.int64, count=len(ex))
+    ci = C.positions(ids, ex)
     mine = ci >= 0
     last = np.full((n, len(_TAGS)), -1.0)
     np.maximum.at(last, (ci[mine], code[mine]), rows[mine].astype(float))
@@ -392,45 +456,49 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
 
     # Block's next attempt: the last retry line's time + its backoff
     due = np.full(n, np.nan)
-    for c in np.flatnonzero(outcome == "retrying"):
-        i = int(last[c, 1])
-        m = _BACKOFF_RX.search(r.detail[i] or "")
-        if m:
-            due[c] = r.t[i] + float(m.group(1)) * _UNIT[m.group(2)]
+    retrying = np.flatnonzero(outcome == "retrying")
+    if len(retrying):
+        at_row = last[retrying, 1].astype(np.int64)
+        wait = _backoff(r.detail[at_row])
+        ok = ~np.isnan(wait)
+        due[retrying[ok]] = r.t[at_row[ok]] + wait[ok]
     remedy = np.where(outcome == "retrying", "RetryStrategyBlock retry", None).astype(object)
 
     # -- the node --------------------------------------------------------------------------------
-    nf = _node_facts(r, snapshot, {x for x in node if x is not None})
-    blank = {"belief": "unknown", "rejoined_s": np.nan, "restarted_s": np.nan, "alive": None}
-    facts = [nf.get(x, blank) if x is not None else blank for x in node]
-    belief = np.array([f["belief"] for f in facts], dtype=object)
-    alive = np.array([f["alive"] for f in facts], dtype=object)
-    rejoined = np.array([f["rejoined_s"] for f in facts], dtype=float)
+    known_nodes = C.unique(node[~C.isnull(node)])
+    nf = _node_facts(r, snapshot, known_nodes)
+    npos = C.positions(known_nodes, node)
+    belief = C.take(nf["belief"], npos, "unknown")
+    alive = C.take(nf["alive"], npos, None)
+    rejoined = C.take(nf["rejoined_s"], npos, np.nan).astype(float)
     # an edge (re)started after the node's last (re)join has not handshaked yet: its node is not back
-    restarted = np.array([f["restarted_s"] for f in facts], dtype=float)
+    restarted = C.take(nf["restarted_s"], npos, np.nan).astype(float)
     with np.errstate(invalid="ignore"):
         booting = restarted > np.nan_to_num(rejoined, nan=-np.inf)
     belief[booting & (belief == "connected")] = "restarting"
     # no line about the node's state, but its last publish found the connection alive: the
     # orchestrator believed it connected then ("PUBLISH: connection_exists=true connection_alive=true")
-    belief[(belief == "unknown") & after["published"] & (node != None)] = "connected"  # noqa: E711
-    en = {nd: (first, last_, rb) for nd, first, last_, rb in zip(edges["node"], edges["first_s"], edges["last_s"],
-                                                                 edges["replaced_by"], strict=True)}
+    belief[(belief == "unknown") & after["published"] & ~C.isnull(node)] = "connected"
     # does an edge log speak for the node around the send? "covers": it logged before and after it, so
     # a receipt would be there; "ends_before": it stopped logging first (the edge was down, or the log
     # is cut); "starts_after": it begins later, so it cannot tell; "": no edge log names the node
     sent_at = np.where(has_send, last_send_s, created)
-    edge_log = np.array([("" if x not in en else "starts_after" if en[x][0] > at else
-                          "covers" if en[x][1] >= at else "ends_before") for x, at in zip(node, sent_at, strict=True)],
-                        dtype=object)
-    replaced_by = np.array([en[x][2] if x in en and isinstance(en[x][2], str) else None for x in node], dtype=object)
+    epos = C.positions(C.obj(edges["node"]), node)
+    has_log = epos >= 0
+    e_first = C.take(edges["first_s"].to_numpy(dtype=float), epos, np.nan).astype(float)
+    e_last = C.take(edges["last_s"].to_numpy(dtype=float), epos, np.nan).astype(float)
+    with np.errstate(invalid="ignore"):
+        edge_log = np.select([~has_log, e_first > sent_at, e_last >= sent_at], ["", "starts_after", "covers"],
+                             default="ends_before").astype(object)
+    rb = C.take(C.obj(edges["replaced_by"]), epos)
+    replaced_by = np.where(C.is_str(rb), rb, None)
     if snapshot is None:  # an edge that logs a newer node id has left the old one behind
-        alive[replaced_by != None] = False  # noqa: E711 - elementwise
+        alive[~C.isnull(replaced_by)] = False
     since = np.fmax(np.fmax(created, np.nan_to_num(last_send_s, nan=-np.inf)), np.nan_to_num(rejoined, nan=-np.inf))
     send_age = end - np.where(has_send, last_send_s, created)
     cand = pd.DataFrame({"execution": ids, "job": job, "node": node,
-                         "state": [finals[x][0] if x in finals else "unknown" for x in ids],
-                         "desired": [finals[x][1] if x in finals else "running" for x in ids],
+                         "state": np.where(in_finals, C.take(finals.state, fpos), "unknown").astype(object),
+                         "desired": np.where(in_finals, C.take(finals.desired, fpos), "running").astype(object),
                          "created_s": created, "sends": counts[:, 0], "retries": counts[:, 1],
                          "last_send_s": last_send_s, "outcome": outcome, "outcome_s": _t(opos),
                          "belief": belief, "alive": alive, "rejoined_s": rejoined, "edge_log": edge_log,
@@ -439,11 +507,14 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     # -- remedies that are due: the model's own (sim), else bounded from the fix and timings -----
     connected = belief == "connected"
     if snapshot is not None and any("remedy_at" in e for e in snapshot.executions):
-        known = {e["id"]: (e.get("remedy"), e.get("remedy_at")) for e in snapshot.executions}
-        for c, x in enumerate(ids):
-            what, when = known.get(x, (None, None))
-            if when is not None and outcome[c] != "retrying":
-                due[c], remedy[c] = float(when), what
+        snap_ex = snapshot.executions
+        when = C.dict_column(snap_ex, "remedy_at")
+        keys, at = C.last_by_key(C.dict_column(snap_ex, "id"))
+        spos = C.positions(keys, ids)
+        when_of, what_of = C.take(when[at], spos), C.take(C.dict_column(snap_ex, "remedy")[at], spos)
+        m = ~C.isnull(when_of) & (outcome != "retrying")
+        due[m] = when_of[m].astype(float)
+        remedy[m] = what_of[m]
     else:
         fixes = _fix_names(fix)
         t = timings or Timings()
@@ -454,16 +525,20 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
             due = np.where(m, bound, due)
             remedy = np.where(m, "pending-timeout re-dispatch (at the latest)", remedy)
         if "sequence-replay" in fixes:  # a node's plane failed a request: it replays everything at its retry
-            retry: dict[Any, tuple[float, float]] = {}
-            for i in r.where((r.kind == "dispatch") & (r.state == "backoff")):
-                m = _BACKOFF_RX.search(r.detail[i] or "")
-                if m and r.node[i] is not None:
-                    retry[r.node[i]] = (r.t[i], r.t[i] + float(m.group(1)) * _UNIT[m.group(2)])
-            for c, nd in enumerate(node):
-                failed_at, at_ = retry.get(nd, (np.nan, np.nan))
-                sent = last_send_s[c] if last_send_s[c] == last_send_s[c] else created[c]
-                if at_ > end and failed_at >= sent - IN_FLIGHT_S and np.isnan(due[c]) and outcome[c] != "retrying":
-                    due[c], remedy[c] = at_, "sequence-replay retry"
+            backoff = r.where((r.kind == "dispatch") & (r.state == "backoff"))
+            wait = _backoff(r.detail[backoff])
+            told = backoff[~np.isnan(wait) & ~C.isnull(r.node[backoff])]
+            keys, at = C.last_by_key(r.node[told])  # per node: its last backoff line
+            failed_at = r.t[told][at]
+            kpos = C.positions(keys, node)
+            failed = C.take(failed_at, kpos, np.nan).astype(float)
+            retry_at = C.take(failed_at + wait[~np.isnan(wait) & ~C.isnull(r.node[backoff])][at], kpos,
+                              np.nan).astype(float)
+            sent_s = np.where(np.isnan(last_send_s), created, last_send_s)
+            with np.errstate(invalid="ignore"):
+                m = (retry_at > end) & (failed >= sent_s - IN_FLIGHT_S) & np.isnan(due) & (outcome != "retrying")
+            due = np.where(m, retry_at, due)
+            remedy = np.where(m, "sequence-replay retry", remedy)
         if "redispatch-on-join" in fixes:
             bound = rejoined + t.reeval_batch_delay + 1.0
             with np.errstate(invalid="ignore"):
@@ -476,7 +551,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     any_dispatch_logs = bool(((r.kind == "dispatch") | (r.kind == "publish")).any())
     head_of_line = bool((outcome == "retrying").any())
     node_back = connected | (belief == "unknown")
-    down = np.array([a is not None and a == a and not bool(a) for a in alive], dtype=bool)
+    down = ~C.isnull(alive) & ~alive.astype(bool)
     recent = send_age < IN_FLIGHT_S
     published = np.isin(outcome, ["published", "sent"])
     none = outcome == "none"
@@ -484,31 +559,33 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
         [outcome == "delivered", ~node_back | down, ~np.isnan(due) & (outcome != "retrying"),
          outcome == "retrying", none & head_of_line, none & (not any_dispatch_logs), none & recent, none,
          outcome == "refused", outcome == "lost", published & recent,
-         published & np.isin(edge_log, ["covers", "ends_before"]), published],
+         published & np.isin(edge_log.astype(str), ["covers", "ends_before"]), published],
         ["delivered", "awaiting_node", "scheduled", "retrying", "blocked", "unknown", "in_flight", "lost",
          "refused", "lost", "in_flight", "lost", "unknown"], default="unknown")
     unknown = classes == "unknown"
     missing = np.select(
         [unknown & none, unknown & published & (edge_log == "starts_after"),
-         unknown & published & (node != None), unknown],  # noqa: E711 - elementwise
+         unknown & published & ~C.isnull(node), unknown],
         ["no dispatch lines: pass the orchestrator's log at --log-level=debug (instrumented build)",
          "its edge's log starts after the send: pass the edge log from before it",
          "delivery not checked: pass the edge logs",
          "the execution's node is not in these logs"], default="")
     # a node-join evaluation of its job that finished after the later of creation, last send and
     # rejoin already had its chance to act: no need to wait out the threshold
-    join_eval: dict[Any, float] = {}
-    for i in r.where((r.kind == "eval") & (r.state == "processed")):
-        if r.job[i] is not None and "trigger=node-join" in (r.detail[i] or ""):
-            join_eval[r.job[i]] = max(join_eval.get(r.job[i], -np.inf), r.t[i])
-    judged = np.array([join_eval.get(j, -np.inf) for j in job], dtype=float) > since
+    evals = r.where((r.kind == "eval") & (r.state == "processed") & ~C.isnull(r.job))
+    evals = evals[C.contains(r.detail[evals], "trigger=node-join")]
+    join_eval = pd.Series(r.t[evals]).groupby(pd.Series(r.job[evals], dtype=object), sort=False).max()
+    judged = C.take(join_eval.to_numpy(dtype=float), C.positions(C.obj(join_eval.index), job), -np.inf).astype(float)
+    with np.errstate(invalid="ignore"):
+        judged = judged > since
     # a reconciler warning that the job is stuck, after the later of creation, last send and rejoin, judged it too
     warned = reconciler_stuck(r)
-    warned_s = np.array([warned.get(j, np.nan) for j in job], dtype=float)
+    warned_s = C.take(np.array(list(warned.values()), dtype=float), C.positions(C.obj(list(warned)), job),
+                      np.nan).astype(float)
     with np.errstate(invalid="ignore"):
         judged |= warned_s > since
     # stuck needs the execution's final state: a state line, the snapshot, or a reconciler warning naming it
-    final_known = np.array([x in finals for x in ids], dtype=bool) | (snapshot is not None)
+    final_known = in_finals | (snapshot is not None)
     stuck = np.isin(classes, STUCK_CLASSES) & ((end - since >= stuck_after(timings)) | judged) & connected & \
         final_known
     cand["due_s"] = due
@@ -519,3 +596,15 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     cand["reconciler_s"] = warned_s
     cand["final_known"] = final_known
     return cand[cols]
+
+
+def _backoff(details: np.ndarray) -> np.ndarray:
+    """Seconds of each line's ``backoff=`` (NaN where it has none)."""
+    found = C.extract(details, r"backoff=(?P<v>[0-9.]+)(?P<u>ms|s|m)?", ["v", "u"])
+    ok = ~C.isnull(found["v"])
+    out = np.full(len(details), np.nan)
+    if ok.any():
+        unit = np.array([_UNIT[u] for u in C.unique(found["u"][ok])], dtype=float)
+        codes = C.positions(C.unique(found["u"][ok]), found["u"][ok])
+        out[ok] = found["v"][ok].astype(float) * unit[codes]
+    return out

@@ -1,0 +1,172 @@
+"""Column kernels for the analysis: string tests, look-ups and "last value per key" over whole
+columns, in Arrow, pandas' hash tables or numpy — never a Python call per row.
+
+Object columns hold ``str`` or ``None`` (``to_numpy(dtype=object, na_value=None)``); a missing value
+is never a match. Where a column holds something other than text, the string tests fall back to
+one Python call per *distinct* value (``pd.factorize``), still not one per row.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = ["obj", "isnull", "isin", "is_str", "contains", "startswith", "extract", "per_value", "unique",
+           "positions", "take", "first_in_order", "last_by_key", "dict_column"]
+
+
+def obj(values: Any) -> np.ndarray:
+    """``values`` as a 1-d object array, missing values as ``None``."""
+    if isinstance(values, pd.Series | pd.Index):
+        out = values.to_numpy(dtype=object, na_value=None)
+        return out if out.flags.writeable else out.copy()
+    arr = np.asarray(values, dtype=object)
+    if arr.ndim != 1:  # a list of tuples would make a 2-d array
+        out = np.empty(len(values), dtype=object)
+        out[:] = list(values)
+        return out
+    return arr
+
+
+def isnull(values: np.ndarray) -> np.ndarray:
+    """``None`` (or NaN) elementwise."""
+    return pd.isna(values) if len(values) else np.zeros(0, dtype=bool)
+
+
+def isin(values: np.ndarray, allowed: Iterable[Any]) -> np.ndarray:
+    """Membership by hashing (numpy's ``isin`` sorts object arrays: seconds on 10^5 rows)."""
+    allowed = list(allowed)
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    if not allowed:
+        return np.zeros(len(values), dtype=bool)
+    return pd.Series(values, dtype=object, copy=False).isin(allowed).to_numpy(dtype=bool, copy=True)
+
+
+def is_str(values: np.ndarray) -> np.ndarray:
+    """``isinstance(x, str)`` elementwise (a C loop over the builtin)."""
+    return np.fromiter(map(isinstance, values, repeat(str)), dtype=bool, count=len(values))
+
+
+def per_value(values: np.ndarray, fn: Callable[[Any], Any], dtype: Any = object, missing: Any = None) -> np.ndarray:
+    """``fn`` applied once per distinct non-missing value, spread back over the rows; ``missing`` where
+    the value is missing."""
+    codes, uniq = pd.factorize(obj(values), use_na_sentinel=True)
+    done = np.empty(len(uniq) + 1, dtype=dtype)
+    done[:] = [fn(u) for u in uniq] + [missing]
+    return done[codes]  # code -1 (missing) picks the last element
+
+
+def _arrow(values: np.ndarray) -> pa.Array | None:
+    try:
+        return pa.array(values, type=pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
+def _bool(result: pa.Array) -> np.ndarray:
+    return result.fill_null(False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
+
+
+def contains(values: np.ndarray, needle: str) -> np.ndarray:
+    """``needle in x`` elementwise (False where missing)."""
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    arr = _arrow(values)
+    if arr is None:
+        return per_value(values, lambda x: needle in str(x), bool, False)
+    return _bool(pc.match_substring(arr, needle))
+
+
+def startswith(values: np.ndarray, prefix: str | tuple[str, ...]) -> np.ndarray:
+    """``x.startswith(prefix)`` elementwise (False where missing)."""
+    if not len(values):
+        return np.zeros(0, dtype=bool)
+    prefixes = (prefix,) if isinstance(prefix, str) else prefix
+    arr = _arrow(values)
+    if arr is None:
+        return per_value(values, lambda x: isinstance(x, str) and x.startswith(prefixes), bool, False)
+    out = np.zeros(len(values), dtype=bool)
+    for p in prefixes:
+        out |= _bool(pc.starts_with(arr, p))
+    return out
+
+
+def extract(values: np.ndarray, pattern: str, groups: Sequence[str]) -> dict[str, np.ndarray]:
+    """The named ``groups`` of the first match of ``pattern`` (RE2 syntax, ``(?P<name>…)``) in each
+    value, as object arrays with ``None`` where there is no match (Python's ``re.search`` otherwise)."""
+    n = len(values)
+    if not n:
+        return {g: np.empty(0, dtype=object) for g in groups}
+    arr = _arrow(values)
+    if arr is not None:
+        try:
+            res = pc.extract_regex(arr, pattern)
+        except pa.ArrowInvalid:  # a pattern RE2 does not take
+            res = None
+        if res is not None:
+            out = {}
+            for g in groups:  # an optional group that did not take part reads "" here (None in Python)
+                out[g] = obj(pd.Series(pc.struct_field(res, g).to_numpy(zero_copy_only=False), dtype=object))
+            return out
+    import re
+
+    rx = re.compile(pattern)
+
+    def one(x: Any) -> tuple[Any, ...]:
+        m = rx.search(str(x))
+        return tuple(m.group(g) for g in groups) if m else (None,) * len(groups)
+
+    found = per_value(values, one, object, (None,) * len(groups))
+    return {g: obj(list(map(operator.itemgetter(k), found))) for k, g in enumerate(groups)}
+
+
+def unique(values: np.ndarray) -> np.ndarray:
+    """The distinct values in order of first appearance (hash-based)."""
+    return obj(pd.unique(pd.Series(values, dtype=object, copy=False))) if len(values) else np.empty(0, dtype=object)
+
+
+def positions(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """For each of ``values``, its position in the unique ``keys`` (-1 where absent)."""
+    if not len(values):
+        return np.zeros(0, dtype=np.int64)
+    if not len(keys):
+        return np.full(len(values), -1, dtype=np.int64)
+    return pd.Index(keys, dtype=object).get_indexer(pd.Index(values, dtype=object))
+
+
+def take(column: np.ndarray, pos: np.ndarray, default: Any = None) -> np.ndarray:
+    """``column[pos]`` with ``default`` where ``pos`` is -1."""
+    out = np.empty(len(pos), dtype=object) if column.dtype == object else np.empty(len(pos), dtype=column.dtype)
+    ok = pos >= 0
+    out[ok] = column[pos[ok]]
+    out[~ok] = default
+    return out
+
+
+def first_in_order(keys: np.ndarray) -> np.ndarray:
+    """Row positions of each key's first appearance, in row order."""
+    return np.flatnonzero(~pd.Series(keys, dtype=object, copy=False).duplicated(keep="first").to_numpy())
+
+
+def last_by_key(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct keys in order of first appearance, the row of each one's last appearance): what
+    ``d[key] = row`` over the rows leaves in a dict."""
+    s = pd.Series(keys, dtype=object, copy=False)
+    order = keys[np.flatnonzero(~s.duplicated(keep="first").to_numpy())]
+    lasts = np.flatnonzero(~s.duplicated(keep="last").to_numpy())
+    return order, lasts[positions(keys[lasts], order)]
+
+
+def dict_column(rows: Sequence[dict[str, Any]], key: str, default: Any = None) -> np.ndarray:
+    """``[row.get(key, default) for row in rows]`` as an object array (a C loop over ``dict.get``)."""
+    out = np.empty(len(rows), dtype=object)
+    out[:] = list(map(operator.methodcaller("get", key, default), rows))
+    return out
