@@ -161,15 +161,16 @@ def _cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    import yaml
-
     from repro_lib.report import render_report
+    from repro_lib.schema import YamlLimitError, load_yaml_text
 
     params = {}
     for k, v in args.parameter:
-        try:
-            params[k] = yaml.safe_load(v) if v.strip() else ""
-        except yaml.YAMLError:
+        try:  # the bounded loader: 3,000 nested brackets or a self-referencing alias is one line, not a traceback
+            params[k] = load_yaml_text(v, f"-p {k}").data if v.strip() else ""
+        except YamlLimitError as e:
+            if not e.problem.startswith("not valid YAML"):
+                raise ReproError(f"-p {k}: {e.problem}", hint=e.hint) from None
             params[k] = v  # not YAML: the text as given
     out = args.out or str(Path("reports") / Path(args.notebook).stem)
     rep = render_report(args.notebook, out, parameters=params, no_input=args.no_input)

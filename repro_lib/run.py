@@ -360,9 +360,8 @@ def yaml_error() -> type[Exception]:
 
 
 def _load_run(path: Path) -> Run:
-    import yaml
-
     from repro_lib.errors import ReproError
+    from repro_lib.schema import load_yaml_text
     from repro_lib.timings import timings_from
 
     p = Path(path)
@@ -371,7 +370,7 @@ def _load_run(path: Path) -> Run:
                          hint="pass a folder written by `repro run --out` or a log file")
     manifest = json.loads((p / "manifest.json").read_text()) if (p / "manifest.json").is_file() else {}
     text = (p / "scenario.yaml").read_text() if (p / "scenario.yaml").is_file() else ""
-    doc = yaml.safe_load(text) if text else {}
+    doc = load_yaml_text(text, str(p / "scenario.yaml")).data if text else {}  # bounded: one line, not a traceback
     tim = dict(manifest.get("timings") or {})
     preset = tim.pop("preset", "repro")
     timings = timings_from({"preset": preset}, **{k: v for k, v in tim.items() if v is not None})
