@@ -256,3 +256,20 @@ def test_a_set_value_is_read_by_the_bounded_loader_and_said_short(value: str, sa
     with pytest.raises(ReproError) as e:
         load_scenario(ROOT / "scenarios" / "core-395.yaml", [f"params.settle={value}"])
     assert re.search(said, str(e.value)) and len(str(e.value)) < 400, str(e.value)
+
+
+def test_a_run_folder_scenario_and_a_report_parameter_are_read_within_bounds(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(ROOT / "data" / "reference-run", run)
+    (run / "scenario.yaml").write_text("name: t\nlabels: " + "[" * 900 + "]" * 900 + "\n")
+    assert main(["inspect", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{run}/scenario.yaml:2:40: nested deeper than {MAX_DEPTH} levels" in err, err
+    rc = main(["report", str(ROOT / "notebooks" / "01-walkthrough.ipynb"), "-p", "SEED", "&a [*a]",
+               "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "-p SEED: the alias *a is inside its own anchor" in err, err
+    assert not (tmp_path / "report").exists()
