@@ -71,6 +71,11 @@ LOG_MESSAGES: dict[str, tuple[str, str]] = {
     "NATS: stale connection closed - held message lost": ("deliver", "dropped"),
     "NATS: the edge's client closed its connection as stale - message lost": ("deliver", "dropped"),
     "NATS: slow consumer - connection closed, message lost": ("deliver", "dropped"),
+    # the sim's transport closes (nats-server's own wording after "NATS: "; a real server's lines: capture/_common.py)
+    "NATS: Stale Client Connection - Closing": ("fault", "stale_close"),
+    "NATS: Slow Consumer Detected - connection closed": ("fault", "slow_consumer"),
+    "NATS: client connection closed - reconnecting": ("fault", "reconnect"),
+    "NATS: client connection stale - reconnecting": ("fault", "reconnect"),
     "EDGE: Received RunExecutionRequest": ("deliver", "delivered"),
     "REEVALUATOR: queuing for batch": ("eval", "queued"),
     "REEVALUATOR: Processing batch - START": ("eval", "batch"),

@@ -420,3 +420,26 @@ def test_a_plane_pickled_by_an_older_kit_is_dropped_on_upgrade() -> None:
     dp.planes["n1"] = old
     dp.upgrade()
     assert "n1" not in dp.planes
+
+
+def test_as_nats_behaves_the_ack_skip_happens_and_the_rehandshake_undoes_it() -> None:
+    """The one window in which NATS 2.14.5 loses a message without an error: the edge's client has given up on its
+    cut-off connection (4-6 min in), the server still holds its subscription. A cut healed there, a run request
+    written into the dead connection before the edge reconnects, a second one acked after: RemoveUpTo skips the
+    first — and the edge, having missed five heartbeats, handshakes again, and the new plane replays from the
+    cursor its heartbeats last reported, before the skipped request. So C is not stuck."""
+    doc = {"name": "c-real", "timings": {"preset": "repro", "disconnect_timeout": "10m"}, "fix": "sequence-replay",
+           "edges": ["edge1"], "steps": [
+               {"up": {}}, {"wait_for": {"nodes": "connected", "count": 1, "timeout": "2m"}}, {"sleep": "1m"},
+               {"partition": ["edge1"]}, {"sleep": "6m5s"}, {"heal": ["edge1"]}, {"deploy": str(TEST)},
+               {"sleep": "4.3s"}, {"deploy": str(NEW)}, {"sleep": "20m"}, {"snapshot": {}}]}
+    from repro_lib.scenario import parse_scenario
+
+    run = run_scenario(parse_scenario(doc))
+    lines = [r for r in run.records if r.source in ("orchestrator", "nats")]
+    lost = [r for r in lines if "closed its connection as stale - message lost" in r.msg]
+    skipped = [dict(r.fields) for r in lines if r.msg == M_ACK_REMOVED]
+    replay = [dict(r.fields) for r in lines if r.msg == M_PLANE and ("reason", "node reconnected") in r.fields]
+    assert len(lost) == 1 and skipped and skipped[0]["dropped"] == "1"  # the skip happens
+    assert replay and replay[0]["startSeqNum"] == 0  # ... and the re-handshake replays from before it
+    assert run.verdict.verdict == "not_reproduced"

@@ -27,15 +27,15 @@ RESTART_RACE = [("restart_orchestrator", {"downtime": 0.5}), ("deploy", TEST_JOB
 QUERY_RESTART = [("deploy", QUERY_JOB), ("restart_orchestrator", {"downtime": 0.5})]
 
 
-def _ctx(fix: str) -> Context:
-    return Context({"preset": "repro"}, fix, str(ROOT), 3, 10, FAULTS)
+def _ctx(fix: str, **timings: str) -> Context:
+    return Context({"preset": "repro", **timings}, fix, str(ROOT), 3, 10, FAULTS)
 
 
-def _report(found: dict[str, list[tuple[str, list]]], runs: int = 150) -> SearchReport:
+def _report(found: dict[str, list[tuple[str, list]]], runs: int = 150, **timings: str) -> SearchReport:
     """A report as a search would leave it, with hand-picked counterexamples (no search run)."""
     fixes = list(found)
     rep = SearchReport(fixes, {f: runs for f in fixes}, {f: [] for f in fixes}, seed=1, complete=True, seconds=0.0,
-                       contexts={f: _ctx(f) for f in fixes})
+                       contexts={f: _ctx(f, **timings) for f in fixes})
     for fix, items in found.items():
         for check, steps in items:
             rep.found[fix].append(Counterexample(fix, check, Schedule(1, steps), Violation(check, 4456.4), 0))
@@ -48,13 +48,13 @@ def _cross(rep: SearchReport, cells: dict[str, dict[str, str]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["counterexample", *FIXES]).set_index("counterexample")
 
 
-def _real(fix: str, steps: list) -> tuple[Counterexample, object]:
+def _real(fix: str, steps: list, **timings: str) -> tuple[Counterexample, object]:
     """A counterexample as the search finds it (its violation from the oracle), and its replay."""
     sched = Schedule(1, steps)
-    violations = evaluate(sched, _ctx(fix))
+    violations = evaluate(sched, _ctx(fix, **timings))
     assert violations, f"{steps} no longer fails under {fix}"
     c = Counterexample(fix, violations[0].check, sched, violations[0], 0)
-    rep = _report({fix: []})
+    rep = _report({fix: []}, **timings)
     rep.found[fix] = [c]
     return c, rep.replay(c)
 
@@ -158,7 +158,7 @@ def test_issue_395_is_zoomed_to_its_steps_and_its_loss_sits_on_a_starting_edge()
 
 
 def test_a_partition_is_a_visible_interval_and_both_losses_sit_on_the_cut_off_lane() -> None:
-    c, run = _real("redispatch-on-join", PARTITION)
+    c, run = _real("redispatch-on-join", PARTITION, nats_semantics="drop")  # lost to the cut: the drop reading [I]
     view = cx.view_of(run, c.violation)
     heal = next(float(s["t_start_s"]) for s in run.steps if s["op"] == "heal")
     lo, hi = view.window

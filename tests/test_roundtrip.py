@@ -25,7 +25,7 @@ from repro_lib.incident import CANNOT_SAY, premise
 from repro_lib.inspect import events_from_logs
 from repro_lib.model.types import FIXES
 from repro_lib.scenario import load_scenario, parse_scenario, run_scenario
-from repro_lib.search.grammar import draw_schedule, scenario_doc, settle_for
+from repro_lib.search.grammar import FAULTS, TRANSPORT, draw_schedule, scenario_doc, settle_for
 from repro_lib.timings import PRESETS, timings_from
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -137,9 +137,16 @@ def test_a_what_if_on_a_replay_that_does_not_reproduce_says_cannot_say(tmp_path:
 _T = {p: timings_from({"preset": p}) for p in ("repro", "fast")}
 
 
+#: the share that round-trips, measured 2026-12-07 with 100 draws: the fault kinds the reconstruction was built
+#: for (kills, starts, partitions, joins, restarts), and all of them with the transport's closes added
+_CLASSIC = tuple(f for f in FAULTS if f not in TRANSPORT)
+_SHARE = {("repro", "classic"): 0.85, ("fast", "classic"): 0.9, ("repro", "all"): 0.85, ("fast", "all"): 0.7}
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("faults", ["classic", "all"])
 @pytest.mark.parametrize("preset", ["repro", "fast"])
-def test_drawn_schedules_round_trip_or_the_what_if_says_cannot_say(preset: str) -> None:
+def test_drawn_schedules_round_trip_or_the_what_if_says_cannot_say(preset: str, faults: str) -> None:
     """Over schedules the search draws (kills, starts, new identities, partitions, joins, restarts of the
     orchestrator, deploys, updates, stops): the written file expects what the logs show, and a what-if on it
     is answered only when its no-fix replay reproduces the logs — else exit 3. The share that round-trips is
@@ -147,11 +154,11 @@ def test_drawn_schedules_round_trip_or_the_what_if_says_cannot_say(preset: str) 
     seen: list[bool] = []
     failed: list[str] = []
 
-    @settings(max_examples=60, deadline=None, derandomize=True, phases=[Phase.generate],
+    @settings(max_examples=100, deadline=None, derandomize=True, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(st.data())
     def prop(data: st.DataObject) -> None:
-        sched = draw_schedule(data.draw, _T[preset])
+        sched = draw_schedule(data.draw, _T[preset], faults=_CLASSIC if faults == "classic" else FAULTS)
         doc = scenario_doc(sched, {"preset": preset}, "none", settle=settle_for(_T[preset]), job_dir=str(ROOT))
         with tempfile.TemporaryDirectory() as tmp:
             run = run_scenario(parse_scenario(doc, path=Path(tmp) / "drawn.yaml"))
@@ -183,7 +190,7 @@ def test_drawn_schedules_round_trip_or_the_what_if_says_cannot_say(preset: str) 
     for f in failed:
         print("  cannot say for", f)
     assert len(seen) >= 20
-    assert share >= {"repro": 0.85, "fast": 0.9}[preset]  # measured 2026-12-07: 88 %, 96 %
+    assert share >= _SHARE[preset, faults]
 
 
 def _shifted(src: Path, dst: Path, years: int) -> None:
@@ -246,6 +253,7 @@ def test_what_the_search_writes_round_trips(tmp_path: Path) -> None:
     files = sorted(p for p in (tmp_path / "found").glob("*.yaml") if ".job" not in p.name)
     assert len(files) >= 10
     answered = unknown = 0
+    differs: list[str] = []
     for f in files:
         with tempfile.TemporaryDirectory(dir=tmp_path) as tmp:
             run = run_scenario(load_scenario(f))
@@ -260,10 +268,18 @@ def test_what_the_search_writes_round_trips(tmp_path: Path) -> None:
                 assert rc == CANNOT_SAY and "your logs show unknown" in out, f.name
                 continue
             replay = run_scenario(load_scenario(path))
-            assert (replay.verdict.verdict, dict(replay.verdict.classes)) == (v.verdict, dict(v.classes)), f.name
-            answered += 1
-    print(f"\nsearch files: {answered} round-trip, {unknown} give no verdict in their logs (cannot say)")
-    assert answered >= 5
+            if (replay.verdict.verdict, dict(replay.verdict.classes)) == (v.verdict, dict(v.classes)):
+                answered += 1
+                continue
+            # the replay does not reproduce the logs: a what-if on it must say so, not answer (with the logs' own
+            # fix there is no what-if: the run differs from the file's expect and the premise line says why)
+            rc, out = _run_cli("run", str(path), "--set", "fix=redispatch-on-join")
+            assert (rc == CANNOT_SAY and out.startswith("cannot say")) or (
+                rc == 1 and "it does not reproduce your incident" in out and "what-if:" not in out), f.name
+            differs.append(f.name)
+    print(f"\nsearch files: {answered} round-trip, {len(differs)} do not (cannot say: {', '.join(differs)}), "
+          f"{unknown} give no verdict in their logs (cannot say)")
+    assert answered >= 5 and len(differs) <= max(1, answered // 5)
 
 
 def test_two_orchestrators_over_the_same_time_are_refused(tmp_path: Path) -> None:
@@ -281,10 +297,14 @@ def test_two_orchestrators_over_the_same_time_are_refused(tmp_path: Path) -> Non
         one_incident(events_from_logs(sorted(folder.glob("*.log"))))
 
 
-def test_an_edges_connection_lost_line_bounds_the_cut_and_is_no_sign_of_life(tmp_path: Path) -> None:
+@pytest.mark.parametrize("semantics, state", [("drop", "dropped"), ("nats", "held")])
+def test_an_edges_connection_lost_line_bounds_the_cut_and_is_no_sign_of_life(tmp_path: Path, semantics: str,
+                                                                             state: str) -> None:
     """A partition around a deploy: the edge logs "connection lost, reconnecting" well after the message NATS dropped
-    for it. Read as life, that line would leave no room for the cut before the drop (an empty window)."""
-    doc = {"name": "cut", "timings": {"preset": "repro"}, "edges": ["edge1", "edge2"], "steps": [
+    (or, as NATS behaves, held) for it. Read as life, that line would leave no room for the cut before the message
+    (an empty window)."""
+    doc = {"name": "cut", "timings": {"preset": "repro", "nats_semantics": semantics}, "edges": ["edge1", "edge2"],
+           "steps": [
         {"up": {}}, {"wait_for": {"nodes": "connected", "count": 2, "timeout": "2m"}},
         {"deploy": str(ROOT / "pipelines" / "test-job.yaml")},
         {"wait_for": {"job": "test-heartbeat", "state": "running", "timeout": "2m"}}, {"sleep": "10s"},
@@ -295,7 +315,7 @@ def test_an_edges_connection_lost_line_bounds_the_cut_and_is_no_sign_of_life(tmp
     assert "connection lost" in (tmp_path / "run" / "logs" / "edge1.log").read_text()
     ev = events_from_logs(logs)
     rec = reconstruct(ev)
-    drop = float(ev[(ev["kind"] == "deliver") & (ev["state"] == "dropped")]["t_s"].min())
+    drop = float(ev[(ev["kind"] == "deliver") & (ev["state"] == state)]["t_s"].min())
     cut = next(s for s in rec.steps if s.op == "partition")
     assert cut.window is not None and cut.window[0] < cut.window[1] and cut.t < drop
     assert not any("empty window" in n for n in rec.notes)

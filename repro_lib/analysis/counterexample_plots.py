@@ -96,15 +96,36 @@ def starting_intervals(run: Any) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["node", "t0", "t1"])
 
 
+def reconnecting_intervals(run: Any) -> pd.DataFrame:
+    """(node, t0, t1) of every NATS connection an edge lost while its process ran — a stale or slow-consumer
+    close by the server, the client's own close — until its client reconnected (t1 = the run's end if never)."""
+    ev = run.events
+    closes = ev[(ev["kind"] == "fault") & ev["state"].isin(["stale_close", "slow_consumer", "reconnect"])
+                & ev["node"].notna()]
+    back = ev[ev["msg"].astype(str).eq("NATS: client reconnected - subscriptions resent") & ev["node"].notna()]
+    rows = []
+    for r in closes.itertuples():
+        later = back[(back["node"] == r.node) & (back["t_s"] >= r.t_s)]
+        rows.append({"node": r.node, "t0": float(r.t_s),
+                     "t1": float(later["t_s"].iloc[0]) if len(later) else float(run.final.t_s)})
+    return pd.DataFrame(rows, columns=["node", "t0", "t1"])
+
+
 def lane_state(run: Any, node: str, t: float) -> str:
-    """What the edge actually was at ``t``: ``up``, ``down``, ``partitioned`` or ``starting`` (started,
-    not yet subscribed). At an instant where it changes, the later state counts."""
+    """What the edge actually was at ``t``: ``up``, ``down``, ``partitioned``, ``starting`` (started,
+    not yet subscribed) or ``reconnecting`` (up, its NATS connection closed and not yet back). At an instant where
+    it changes, the later state counts."""
     s = starting_intervals(run)
     if ((s["node"] == node) & (s["t0"] <= t) & (t < s["t1"])).any():
         return "starting"
     a = tl.actual_intervals(run.events, float(run.final.t_s))
     a = a[(a["node"] == node) & (a["t0"] <= t) & ((t < a["t1"]) | (a["t1"] == a["t1"].max()))]
-    return str(a.iloc[-1]["state"]) if len(a) else "unknown"
+    state = str(a.iloc[-1]["state"]) if len(a) else "unknown"
+    if state == "up":
+        r = reconnecting_intervals(run)
+        if ((r["node"] == node) & (r["t0"] <= t) & (t < r["t1"])).any():
+            return "reconnecting"
+    return state
 
 
 def loss_marks(run: Any, window: tuple[float, float] | None = None) -> pd.DataFrame:

@@ -43,8 +43,11 @@ _EDGE_START = (r"^(?:EDGE: starting|starting (?:the )?(?:edge|compute)(?: node)?
                r"|(?:edge|compute) node start(?:ing|ed)\b|starting bacalhau\b)")
 #: an edge's words for losing its orchestrator (the start of a fault, never a sign of life)
 _LOSS = r"connection lost|lost connection|disconnected|reconnect|timed? ?out|no responders|unreachable|closed"
-_OP_ORDER = {"restart_orchestrator": 0, "join": 0.5, "kill": 1, "partition": 2, "heal": 3, "start": 4,
-             "deploy": 6, "stop_job": 7}
+#: the transport faults the kit's sim logs as ``FAULT:`` lines (scenario steps; a nats-server's own close lines
+#: are their consequences, not steps)
+_TRANSPORT = ("stale_close", "slow_consumer", "reconnect")
+_OP_ORDER = {"restart_orchestrator": 0, "join": 0.5, "kill": 1, "partition": 2, "stale_close": 2.5,
+             "slow_consumer": 2.5, "reconnect": 2.5, "heal": 3, "start": 4, "deploy": 6, "stop_job": 7}
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,9 @@ class Reconstruction:
     job_ids: dict[str, str] = field(default_factory=dict)
     #: the jobs the logs show stuck (the diagnosis' stuck executions, a reconciler's warning)
     stuck_jobs: list[str] = field(default_factory=list)
+    #: the NATS semantics the logs were written under (``timings.nats_semantics``): ``nats`` unless they show the
+    #: kit's drop-at-once reading (its banner, or its ``NATS: partitioned - message dropped`` lines)
+    transport: Guess | None = None
     #: conformance of the no-fix replay with the logs, as written into the file (``incident.conformance``)
     agreement: dict[str, Any] | None = None
     sources: list[str] = field(default_factory=list)
@@ -177,6 +183,8 @@ class Reconstruction:
         for k, g in self.timings.items():
             if g.basis != "default" and abs(getattr(base, k) - g.value) > 1e-9:
                 doc[k] = format_duration(g.value)
+        if self.transport is not None and self.transport.basis != "default" and self.transport.value != "nats":
+            doc["nats_semantics"] = str(self.transport.value)
         return doc
 
     def timings_obj(self) -> Timings:
@@ -247,7 +255,7 @@ def _selector_key(job: str) -> str:
 def _describe(s: RStep) -> str:
     if s.op == "deploy":
         return f"deploy {s.args[0]} (v{s.args[1]})"
-    if s.op in ("kill", "start", "partition", "heal"):
+    if s.op in ("kill", "start", "partition", "heal", *_TRANSPORT):
         a = s.args
         names = a["edges"] if isinstance(a, dict) else a
         return f"{s.op} {', '.join(names)}" + (" (new identity)" if isinstance(a, dict) and a.get("new_identity")
@@ -903,18 +911,37 @@ class _Builder:
                                         f"re-handshake minus edge_boot_delay {boot:g}s", [_ev(hs.iloc[i])],
                                         window=(t0, ret)))
 
+    def _transport_closes(self, names: dict[str, str]) -> None:
+        """A connection closed by NATS, as its log says (the server's stale or slow-consumer close, a client's
+        reconnect): a step at that time. When a cut's ping rule closed it, replaying the close changes nothing."""
+        ev = self.ev
+        closes = ev[(ev["kind"] == "fault") & ev["state"].isin(list(_TRANSPORT)) & ev["node"].notna()
+                    & ~ev["source"].isin(list(EXACT_SOURCES))]
+        for r in closes.itertuples():
+            edge = names.get(str(r.node))
+            if edge is None:
+                continue
+            self.steps.append(RStep(float(r.t_s), str(r.state), [edge], "logged",
+                                    "NATS logged the close", [_ev(r)]))
+
+    def _closed_just_before(self, edge: str, at: float) -> bool:
+        """A transport close of ``edge`` shortly before ``at``: its client is still reconnecting (nats.go sleeps
+        ReconnectWait, 2 s + jitter, then connects; into a cut, each attempt fails after 2 s)."""
+        return any(s.op in _TRANSPORT and edge in _edges_of(s) and s.t - 1e-6 <= at <= s.t + 5.0 for s in self.steps)
+
     def _unexplained_drops(self, edge: str, node: str, hb: float, timeout: float, check: float) -> None:
         """A message NATS dropped for ``node`` while no placed step has the edge down: it was cut off (the
         drop says partitioned, or its own log goes on) or dead, since its last sign of life [I]. It comes
         back at its next sign of life; with none, the evidence does not show it return."""
         ev = self.ev
-        drops = ev[(ev["node"] == node) & (ev["kind"] == "deliver") & ev["state"].isin(["lost", "dropped"])]
+        # a message NATS held for it says it was cut off then, as a drop does
+        drops = ev[(ev["node"] == node) & (ev["kind"] == "deliver") & ev["state"].isin(["lost", "dropped", "held"])]
         hs = ev[ev["node"].isin(self._ids_of.get(edge, [node])) & (ev["kind"] == "node")
                 & ev["state"].isin(["handshake", "connected"])]["t_s"].to_numpy()
         for r in drops.itertuples():
             d = float(r.t_s)
             if self._is_down(edge, d) or any(s.op == "restart_orchestrator" and s.t <= d <= s.t + 60
-                                             for s in self.steps):
+                                             for s in self.steps) or self._closed_just_before(edge, d):
                 continue
             starts = [s.t for s in self.steps if s.op in ("start", "join") and edge in _edges_of(s) and s.t <= d]
             if starts and not ((hs > max(starts)) & (hs <= d)).any():
@@ -1037,7 +1064,7 @@ class _Builder:
             elif state == "join":
                 self.steps.append(RStep(float(r.t_s), "join", edge, "logged", "", [_ev(r)]))
                 continue
-            elif state in ("kill", "partition", "heal"):
+            elif state in ("kill", "partition", "heal", *_TRANSPORT):
                 args = [edge]
             else:
                 continue
@@ -1144,6 +1171,7 @@ class _Builder:
             up_edges += self._lifecycle(names, rest, timings, self._first_step)
         else:
             self._restarts()
+            self._transport_closes(names)
             up_edges = self._lifecycle(names, identities, timings, self._first_step)
         up_edges = [e for e in identities if e in up_edges]
         teardown = ev[ev["msg"].isin(list(_TEARDOWN)) | ((ev["kind"] == "action") & (ev["state"] == "down"))]
@@ -1196,7 +1224,23 @@ class _Builder:
                               f"and type ({g.type}, {g.type_basis}) with no selector")
         return Reconstruction(edges=edges, names=names, identities=identities, steps=head + steps,
                               timings=timings, preset=preset, fix=fix, jobs=jobs, verdict=None, end=end,
-                              unplaced=unplaced, notes=self.notes, name=name, job_ids=job_ids)
+                              unplaced=unplaced, notes=self.notes, name=name, job_ids=job_ids,
+                              transport=self._transport())
+
+    def _transport(self) -> Guess:
+        """``nats`` (as nats-server behaves) unless the logs show the kit's drop-at-once reading [I]: its banner
+        names it, or a sim's bus logged a message to a cut-off edge as dropped at once."""
+        ev = self.ev
+        msg = ev["msg"].astype(str)
+        for r in ev[msg.str.startswith("ORCHESTRATOR: started")].itertuples():
+            f = _fields(r.detail)
+            if f.get("nats") in ("nats", "drop"):
+                return Guess(f["nats"], "logged", evidence=_ev(r))  # type: ignore[arg-type]
+        dropped = ev[msg == "NATS: partitioned - message dropped"]
+        if len(dropped):
+            return Guess("drop", "inferred", "a message to a cut-off edge was dropped at once: the sim's drop "  # type: ignore[arg-type]
+                         "reading, not NATS's", _ev(dropped.iloc[0]))
+        return Guess("nats", "default", "as nats-server 2.14.5 behaves")  # type: ignore[arg-type]
 
     def _job_names(self, jobs: dict[str, JobGuess], steps: list[RStep]) -> dict[str, str]:
         """Jobs whose line names them (``job deployed job_name=… job_id=j-…``: ``name=`` beside the id) go
@@ -1293,7 +1337,7 @@ def _merge(steps: list[RStep]) -> list[RStep]:
     out: list[RStep] = []
     for s in steps:
         p = out[-1] if out else None
-        if (p is not None and p.op == s.op and s.op in ("kill", "start", "partition", "heal")
+        if (p is not None and p.op == s.op and s.op in ("kill", "start", "partition", "heal", *_TRANSPORT)
                 and abs(p.t - s.t) < 0.0005 and p.basis == s.basis and type(p.args) is type(s.args)
                 and (not isinstance(s.args, dict) or p.args.get("new_identity") == s.args.get("new_identity"))):
             if isinstance(p.args, dict):
@@ -1364,6 +1408,10 @@ def _header(rec: Reconstruction, sources: list[str]) -> str:
         src = f" ← {g.evidence.where()}" if g.evidence is not None and g.basis != "default" else ""
         rule = f": {g.rule}" if g.rule else ""
         lines.append(f"#   {k} = {format_duration(g.value)} [{g.basis}{rule}]{src}")
+    if rec.transport is not None and rec.transport.basis != "default":
+        rule = f": {rec.transport.rule}" if rec.transport.rule else ""
+        src = f" ← {rec.transport.evidence.where()}" if rec.transport.evidence is not None else ""
+        lines.append(f"#   nats_semantics = {rec.transport.value} [{rec.transport.basis}{rule}]{src}")
     lines.append("#   every other timing: preset default")
     lines.append(f"# fix: {rec.fix.value} [{rec.fix.basis}{': ' + rec.fix.rule if rec.fix.rule else ''}]")
     if rec.unplaced:

@@ -960,7 +960,9 @@ class SimStack(StackGuards):
                 ("restart", False), ("heartbeat_interval", f"{t.heartbeat_interval:g}s"),
                 ("disconnect_timeout", f"{t.disconnect_timeout:g}s"),
                 ("reeval_batch_delay", f"{t.reeval_batch_delay:g}s"),
-                ("fix", "+".join(self.policies.names)), ("preset", t.preset))))
+                ("fix", "+".join(self.policies.names)), ("preset", t.preset),
+                # the drop reading is the kit's, not NATS's: said where it runs (reconstruct reads it back)
+                *((("nats", "drop"),) if not self.real_nats else ()))))
             self.orch.start(self.now, check_phase=phase)
         self._flush_orch()
 
