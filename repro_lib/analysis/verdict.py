@@ -13,11 +13,15 @@ issue 395.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from itertools import repeat
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from repro_lib.analysis import _columns as C
 from repro_lib.analysis.delivery import CLASSES, delivery_table, stuck_after
+from repro_lib.eventframe import paused
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
@@ -166,105 +170,185 @@ def unsupported(jobs: list[dict[str, Any]], executions: list[dict[str, Any]] | N
     return out
 
 
+class _Table:
+    """The delivery table as columns (one conversion each), with groups of its rows by column values."""
+
+    def __init__(self, tab: pd.DataFrame, label: Any) -> None:
+        self.n = len(tab)
+        self.col: dict[str, np.ndarray] = {}
+        for c in tab.columns:
+            s = tab[c]
+            # as ``to_dict("records")`` reads them: a missing text is NaN in a str column, None in an object one
+            self.col[c] = s.to_numpy() if s.dtype.kind in "fiub" else s.to_numpy(dtype=object)
+        if "final_known" not in self.col:
+            self.col["final_known"] = np.ones(self.n, dtype=bool)
+        codes, nodes = pd.factorize(self.col["node"], use_na_sentinel=False) if self.n else ([], [])
+        self.col["label"] = np.array([label(x) for x in nodes] + [""], dtype=object)[codes]  # per node
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.col[name]
+
+    def groups(self, mask: np.ndarray, *keys: str) -> list[tuple[Any, np.ndarray]]:
+        """(key, row positions in table order) for the rows in ``mask``, by the values of ``keys``, the keys
+        in the order of their text (as :func:`_groups` orders them)."""
+        rows = np.flatnonzero(mask)
+        if not len(rows):
+            return []
+        if len(keys) == 1:
+            codes, uniq = pd.factorize(self.col[keys[0]][rows], use_na_sentinel=False)
+            names = list(uniq)
+        else:
+            pairs = np.fromiter(zip(*(self.col[k][rows] for k in keys), strict=True), dtype=object, count=len(rows))
+            codes, uniq = pd.factorize(pairs, use_na_sentinel=False)
+            names = list(uniq)
+        order = np.argsort(codes, kind="stable")
+        parts = np.split(rows[order], np.flatnonzero(np.diff(codes[order])) + 1)
+        found = sorted(zip(names, parts, strict=True), key=lambda kv: str(kv[0]))  # per group
+        return found
+
+    def some(self, rows: np.ndarray) -> str:
+        """:func:`_some` of these rows."""
+        shown = [f"{x} on {lab}" for x, lab in zip(self.col["execution"][rows[:_EXAMPLES]],
+                                                   self.col["label"][rows[:_EXAMPLES]], strict=True)]
+        more = f" (+{len(rows) - _EXAMPLES} more)" if len(rows) > _EXAMPLES else ""
+        return ", ".join(shown) + more
+
+
+@paused
 def verdict_from_table(tab: pd.DataFrame, jobs: list[dict[str, Any]], *, names: dict[str, str] | None = None,
                        timings: Timings | None = None, t_end: float = 0.0,
                        executions: list[dict[str, Any]] | None = None,
                        job_names: dict[str, str] | None = None) -> Verdict:
     """The verdict and its reasons from a :func:`~.delivery.delivery_table`, the final job list and
     the final executions (``not_reproduced`` needs executions that run, not a job's state word).
-    ``job_names``: job id -> name where the logs name a job by an id (``j-4d5e6f``) and a name apart."""
+    ``job_names``: job id -> name where the logs name a job by an id (``j-4d5e6f``) and a name apart.
+    Read by columns and groups: Python runs per group of executions, not per execution (bar the
+    :class:`Stuck` list itself)."""
     threshold = stuck_after(timings)
 
     def _job(j: Any) -> str:
         return job_label(j, job_names)
-    label = _labeller(names or {})
-    rows = tab.to_dict("records") if len(tab) else []
-    for r in rows:
-        r["label"] = label(r["node"])
-    by_class = _groups(rows, "class")
+    t = _Table(tab, _labeller(names or {}))
+    n = t.n
+    cls, stuck_col = t["class"], t["stuck"].astype(bool) if n else np.zeros(0, dtype=bool)
+    by_class = dict(t.groups(np.ones(n, dtype=bool), "class"))
     classes = {c: len(by_class[c]) for c in CLASSES if c in by_class}
     reasons: list[str] = []
-    stuck_rows = [r for r in rows if r["stuck"]]
-    stuck = [Stuck(str(r["execution"]), _job(r["job"]), r["label"], str(r["node"]),
-                   round(t_end - float(r["created_s"]), 3), int(r["sends"]), str(r["class"]),
-                   how_lost(str(r["outcome"]), str(r["edge_log"]))) for r in stuck_rows]
-    for (cls, job), g in _groups(stuck_rows, "class", "job").items():
-        how = how_lost(str(g[0]["outcome"]), str(g[0]["edge_log"]))
-        reasons.append(f"{len(g)} execution(s) of {_job(job)} stuck ({cls}): {how}, on a node believed connected, "
-                       f"and nothing will re-send it — {_some(g)}")
-    unsure = [r for r in rows if r["class"] in ("lost", "refused") and r["belief"] != "connected"
-              and r.get("final_known", True)]
-    for cls, g in _groups(unsure, "class").items():
-        reasons.append(f"{len(g)} execution(s) {cls}, but whether the orchestrator still believes their node "
+    lost_or_refused = C.isin(cls, ("lost", "refused"))
+    final_known = t["final_known"].astype(bool)
+    connected = t["belief"] == "connected" if n else np.zeros(0, dtype=bool)
+
+    def how(rows: np.ndarray) -> str:
+        return how_lost(str(t["outcome"][rows[0]]), str(t["edge_log"][rows[0]]))
+
+    stuck_at = np.flatnonzero(stuck_col)
+    if len(stuck_at):
+        job_text = C.per_value(t["job"][stuck_at], _job, object, _job(None))
+        hows = C.per_value(np.fromiter(zip(t["outcome"][stuck_at], t["edge_log"][stuck_at], strict=True),
+                                       dtype=object, count=len(stuck_at)),
+                           lambda oe: how_lost(str(oe[0]), str(oe[1])), object)
+        pending = list(map(round, (t_end - t["created_s"][stuck_at].astype(float)).tolist(), repeat(3)))
+        stuck = list(map(Stuck, map(str, t["execution"][stuck_at]), job_text, t["label"][stuck_at],
+                         map(str, t["node"][stuck_at]), pending, map(int, t["sends"][stuck_at]),
+                         map(str, cls[stuck_at]), hows))
+    else:
+        stuck = []
+    for (c, job), g in t.groups(stuck_col, "class", "job"):
+        reasons.append(f"{len(g)} execution(s) of {_job(job)} stuck ({c}): {how(g)}, on a node believed connected, "
+                       f"and nothing will re-send it — {t.some(g)}")
+    for c, g in t.groups(lost_or_refused & ~connected & final_known, "class"):
+        reasons.append(f"{len(g)} execution(s) {c}, but whether the orchestrator still believes their node "
                        f"connected is not in these logs — pass `node list` output or its node state lines "
-                       f"({_some(g)})")
-    unfinal = [r for r in rows if r["class"] in ("lost", "refused") and not r.get("final_known", True)]
-    for (cls, job), g in _groups(unfinal, "class", "job").items():
-        how = how_lost(str(g[0]["outcome"]), str(g[0]["edge_log"]))
-        reasons.append(f"{len(g)} execution(s) of {_job(job)} {cls}: {how}; but whether they are still pending is "
+                       f"({t.some(g)})")
+    for (c, job), g in t.groups(lost_or_refused & ~final_known, "class", "job"):
+        reasons.append(f"{len(g)} execution(s) of {_job(job)} {c}: {how(g)}; but whether they are still pending is "
                        "not in these logs (no execution state line of theirs, no reconciler warning) — pass "
-                       f"`execution list` output ({_some(g)})")
-    early = [r for r in rows if r["class"] in ("lost", "refused") and not r["stuck"] and r["belief"] == "connected"
-             and r.get("final_known", True)]
-    for cls, g in _groups(early, "class").items():
-        reasons.append(f"{len(g)} execution(s) {cls} only {min(r['age_s'] for r in g):.1f}s after their creation, "
+                       f"`execution list` output ({t.some(g)})")
+    for c, g in t.groups(lost_or_refused & ~stuck_col & connected & final_known, "class"):
+        reasons.append(f"{len(g)} execution(s) {c} only {min(t['age_s'][g].tolist()):.1f}s after their creation, "
                        f"last send or their node's rejoin, and no node-join evaluation has run since: too soon to "
-                       f"call them stuck (that takes {threshold:g}s); settle longer ({_some(g)})")
-    for remedy, g in _groups(by_class.get("scheduled", []), "remedy").items():
+                       f"call them stuck (that takes {threshold:g}s); settle longer ({t.some(g)})")
+    for remedy, g in t.groups(cls == "scheduled", "remedy"):
         reasons.append(f"needs a longer settle: the {remedy} of {len(g)} execution(s) is due at "
-                       f"t={max(r['due_s'] for r in g):.1f}s ({_some(g)})")
-    if g := by_class.get("retrying", []):
+                       f"t={max(t['due_s'][g].tolist()):.1f}s ({t.some(g)})")
+    if len(g := by_class.get("retrying", [])):
         reasons.append(f"{len(g)} execution(s) still retrying under RetryStrategyBlock, next attempt at "
-                       f"t={min(r['due_s'] for r in g):.1f}s ({_some(g)})")
-    if g := by_class.get("blocked", []):
-        head = ", ".join(r["execution"] for r in by_class.get("retrying", [])[:2]) or "another event"
-        reasons.append(f"{len(g)} execution(s) of {', '.join(sorted({_job(r['job']) for r in g}))} not dispatched "
+                       f"t={min(t['due_s'][g].tolist()):.1f}s ({t.some(g)})")
+    if len(g := by_class.get("blocked", [])):
+        head = ", ".join(t["execution"][by_class.get("retrying", np.zeros(0, dtype=np.int64))[:2]]) or \
+            "another event"
+        reasons.append(f"{len(g)} execution(s) of {_jobs(t['job'][g], _job)} not dispatched "
                        f"yet: the dispatcher is blocked retrying {head} (RetryStrategyBlock's head-of-line "
-                       f"blocking — fix A's price, not issue 395) ({_some(g)})")
-    if g := by_class.get("in_flight", []):
-        reasons.append(f"{len(g)} execution(s) created or sent moments ago: too early to tell ({_some(g)})")
-    if g := by_class.get("delivered", []):
+                       f"blocking — fix A's price, not issue 395) ({t.some(g)})")
+    if len(g := by_class.get("in_flight", [])):
+        reasons.append(f"{len(g)} execution(s) created or sent moments ago: too early to tell ({t.some(g)})")
+    if len(g := by_class.get("delivered", [])):
         tail = (" — an edge→orchestrator state report lost? (not issue 395)"
-                if any(r["age_s"] >= threshold for r in g) else "")
-        reasons.append(f"{len(g)} execution(s) delivered to their edge, not yet reported running{tail} ({_some(g)})")
-    if g := by_class.get("awaiting_node", []):
-        where = ", ".join(dict.fromkeys(f"{r['label']} ({_not_back(r['belief'], r['alive'], r['replaced_by'])})"
-                                        for r in g))
-        reasons.append(f"{len(g)} execution(s) of {', '.join(sorted({_job(r['job']) for r in g}))} pending on "
+                if bool((t["age_s"][g] >= threshold).any()) else "")
+        reasons.append(f"{len(g)} execution(s) delivered to their edge, not yet reported running{tail} ({t.some(g)})")
+    if len(g := by_class.get("awaiting_node", [])):
+        said = np.fromiter(zip(t["label"][g], t["belief"][g], t["alive"][g], t["replaced_by"][g], strict=True),
+                           dtype=object, count=len(g))
+        first = C.first_in_order(said)  # per distinct node state
+        where = ", ".join(dict.fromkeys(f"{lab} ({_not_back(b, a, rb)})" for lab, b, a, rb in said[first]))
+        reasons.append(f"{len(g)} execution(s) of {_jobs(t['job'][g], _job)} pending on "
                        f"nodes that are not back: {where}")
-    for miss, g in _groups(by_class.get("unknown", []), "missing").items():
-        of = ", ".join(sorted({_job(r["job"]) for r in g if isinstance(r["job"], str)}))
-        reasons.append(f"{len(g)} execution(s){f' of {of}' if of else ''} cannot be judged — {miss} ({_some(g)})")
+    for miss, g in t.groups(cls == "unknown", "missing"):
+        jobs_of = t["job"][g]
+        of = ", ".join(sorted({_job(j) for j in C.unique(jobs_of[C.is_str(jobs_of)])}))
+        reasons.append(f"{len(g)} execution(s){f' of {of}' if of else ''} cannot be judged — {miss} ({t.some(g)})")
     if stuck:
-        heads = [f"job {_job(job)}: {len(g)} execution(s) stuck ({cls})"
-                 for (job, cls), g in _groups(stuck_rows, "job", "class").items()]
+        heads = [f"job {_job(job)}: {len(g)} execution(s) stuck ({c})"
+                 for (job, c), g in t.groups(stuck_col, "job", "class")]
         return Verdict("reproduced", stuck, reasons, classes, tab, "; ".join(heads))
     bad = [j for j in jobs if j.get("state") not in OK_JOB_STATES]
     missing = unsupported(jobs, executions)
-    if not bad and not rows and not missing:
+    if not bad and not n and not missing:
         return Verdict("not_reproduced", [], ["every job that should run has a running (or completed) execution"],
                        classes, tab)
     reasons += missing
-    pending_jobs = {r["job"] for r in rows}
+    pending_jobs = set(C.unique(t["job"])) if n else set()
     reasons += [f"job {_job(j['name'])} is {j.get('state')}" for j in bad if j["name"] not in pending_jobs]
     return Verdict("inconclusive", [], reasons or ["no job is running and nothing is pending"], classes, tab)
 
 
+def _jobs(jobs: np.ndarray, name: Any) -> str:
+    """The distinct jobs, as their labels, sorted and joined."""
+    return ", ".join(sorted({name(j) for j in C.unique(jobs)}))
+
+
+def _node_names(events: pd.DataFrame) -> dict[str, str]:
+    """node id -> edge name from node and fault rows (``name=`` / ``target=`` in detail), the first that
+    names it: :func:`~.timeline.node_names` by columns."""
+    sub = events.loc[events["kind"].isin(["node", "fault"]).to_numpy(dtype=bool) & events["node"].notna().to_numpy()]
+    if not len(sub):
+        return {}
+    found = C.extract(C.obj(sub["detail"]), r"(?:^|\s)(?:name|target)=(?P<name>[^\s]+)", ["name"])["name"]
+    named = np.flatnonzero(~C.isnull(found))
+    nodes = C.obj(sub["node"])[named]
+    first = C.first_in_order(nodes)
+    return dict(zip(map(str, nodes[first]), found[named][first], strict=True))
+
+
+@paused
 def verdict_of(snap: Snapshot, timings: Timings, events: pd.DataFrame | None = None, *,
                fix: list[str] | str | None = None) -> Verdict:
     """The verdict for the state in ``snap`` (usually the run's final snapshot), judged from the
     events (each execution's delivery history); ``fix`` — the run's fixes — bounds the remedies
     a live run may still apply (the sim's snapshot carries the model's own)."""
-    from repro_lib.analysis.timeline import node_names
-
     if events is None:
         from repro_lib.events import COLUMNS
         events = pd.DataFrame(columns=list(COLUMNS))
     tab = delivery_table(events, snapshot=snap, timings=timings, fix=fix)
-    names = node_names(events) if len(events) else {}
-    names.update({n["id"]: n.get("name") or n["id"] for n in snap.nodes})
-    for e in snap.executions:
-        if e.get("node_name"):
-            names.setdefault(e["node"], e["node_name"])
+    names = _node_names(events) if len(events) else {}
+    ids, said = C.dict_column(snap.nodes, "id"), C.dict_column(snap.nodes, "name")
+    unnamed = ~np.fromiter(map(bool, said), dtype=bool, count=len(said))
+    said[unnamed] = ids[unnamed]
+    names.update(zip(ids, said, strict=True))
+    on = C.dict_column(snap.executions, "node_name")
+    has = np.flatnonzero(np.fromiter(map(bool, on), dtype=bool, count=len(on)))
+    nodes = C.dict_column(snap.executions, "node")[has]
+    first = C.first_in_order(nodes)  # setdefault: a name the events or the node list gave stays
+    names = dict(zip(nodes[first], on[has][first], strict=True)) | names
     return verdict_from_table(tab, snap.jobs, names=names, timings=timings, t_end=snap.t_s,
                               executions=snap.executions)
