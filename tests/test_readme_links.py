@@ -30,13 +30,7 @@ DIARY = re.compile(
 DATE_LINE = re.compile(r"^\d{4}-\d{2}-\d{2}\.(\s|$)")
 
 # (page, check) -> why it is expected to fail still. Each entry is a page another engineer owns.
-KNOWN: dict[tuple[str, str], str] = {
-    ("docs/mechanics.md", "lines"): "mechanics.md has table rows over 300 characters (owned elsewhere)",
-    ("docs/mechanics.md", "dated"): "mechanics.md carries no date line (owned elsewhere)",
-    ("docs/fix-c-sequence-replay.md", "lines"): "fix-c page has lines over 300 characters (owned elsewhere)",
-    ("docs/fix-c-sequence-replay.md", "diary"): "fix-c page says 'today' (owned elsewhere)",
-    ("docs/fix-c-sequence-replay.md", "dated"): "fix-c page carries no date line (owned elsewhere)",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 # Pages the README links to that another engineer is writing: until one lands, a link to it is reported by
 # test_pending_pages_have_landed (an expected failure that turns into a failure once the page exists) instead of
