@@ -1,4 +1,4 @@
-"""Dispatch counts that mean what the README says (issue 8 §5).
+"""Dispatch counts as ``repro run --json`` reports them (explained in docs/cli.md, "Commands").
 
 - ``dispatch_attempts``: the watcher's *first* attempts at a run or cancel message — a
   RetryStrategyBlock retry logs "Attempting" again; those are ``dispatch_retries``;
