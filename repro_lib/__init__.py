@@ -3,6 +3,7 @@
 Start with :func:`load_scenario` and :func:`run_scenario`; the returned :class:`Run` has the
 events table, snapshots and verdict."""
 
+from repro_lib import _startup  # noqa: F401 - first: Ctrl-C during the imports below is one line (repro only)
 from repro_lib.analysis import Stuck, Verdict, verdict_of
 from repro_lib.durations import format_duration, parse_duration
 from repro_lib.errors import (

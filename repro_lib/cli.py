@@ -8,6 +8,7 @@ that cannot start) — one line on stderr says what to do.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -155,8 +156,13 @@ def _cmd_search(args: argparse.Namespace, argv: list[str]) -> int:
         _say(report.cross_check_markdown())
     _say(f"{sum(report.runs.values())} runs in {report.seconds:.1f} s "
           f"({sum(report.runs.values()) / max(report.seconds, 1e-9):.0f} runs/s, seed {report.seed})")
-    if not report.complete:
-        return 1 if report.failed else 2
+    if not report.complete:  # interrupted: said on stderr, exit 2 like every interrupted command
+        why = "Ctrl-C" if report.interrupted in (None, "SIGINT") else report.interrupted
+        kept = (f"; the {len(report.files)} counterexample file(s) found so far are in {args.out}" if report.files
+                else "; what it found is listed above" if report.failed else "; nothing was found before it stopped")
+        print(redact(f"repro: search interrupted ({why}) after {sum(report.runs.values())} runs{kept}"),
+              file=sys.stderr)
+        return 2
     return 1 if report.failed else 0
 
 
@@ -199,10 +205,12 @@ def _cmd_demo(_: argparse.Namespace) -> int:
 
 def _cmd_lab(args: argparse.Namespace) -> int:
     """JupyterLab on loopback, in the repository (so the notebooks' relative paths resolve). As root,
-    Jupyter refuses to start without ``--allow-root``: the kit passes it, since it listens on 127.0.0.1 only."""
-    import os
-    import shutil
+    Jupyter refuses to start without ``--allow-root``: the kit passes it, since it listens on 127.0.0.1 only.
 
+    Jupyter runs as a child in a session of its own, with its runtime files (``jpserver-*.json``, the
+    ``-open.html`` page holding the token, each kernel's ``kernel-*.json`` holding the kernel's key) in a
+    private folder (mode 0700) that is removed when it ends — on Ctrl-C twice, SIGTERM and SIGHUP too
+    (then: ``repro: interrupted (…)``, exit 2; Jupyter shut down from its own page: its exit code)."""
     if not Path("notebooks").is_dir() or not Path("pyproject.toml").is_file():
         raise ReproError("no notebooks/ here", hint="run `repro lab` from the repository root")
     if not 0 <= args.port <= 65535:
@@ -215,8 +223,67 @@ def _cmd_lab(args: argparse.Namespace) -> int:
         cmd.append("--allow-root")
     print(f"starting JupyterLab on 127.0.0.1 in {Path.cwd()} — open the URL it prints; Ctrl-C twice to stop",
           flush=True)
-    os.execv(jupyter, cmd)
-    return 0  # not reached
+    return _Lab(cmd).run()
+
+
+class _Lab:
+    """JupyterLab as a child process the kit stops and cleans up after, whatever ends it."""
+
+    def __init__(self, cmd: list[str]) -> None:
+        self.cmd = cmd
+        self.stop: str | None = None  # the signal that asks it to stop
+        self.first_int = 0.0
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if name == "SIGINT" and (time.monotonic() - self.first_int > 5 or not self.first_int):
+            self.first_int = time.monotonic()
+            print("\nrepro lab: press Ctrl-C again within 5 s to stop JupyterLab", file=sys.stderr, flush=True)
+            return
+        self.stop = self.stop or ("Ctrl-C" if name == "SIGINT" else name)
+
+    def run(self) -> int:
+        import subprocess
+
+        runtime = tempfile.mkdtemp(prefix="repro-lab-")  # 0700: the token and the kernels' keys stay private
+        env = {**os.environ, "JUPYTER_RUNTIME_DIR": runtime}
+        sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        before = {s: signal.getsignal(s) for s in sigs}
+        proc = None
+        try:
+            for s in sigs:
+                signal.signal(s, self._on_signal)
+            proc = subprocess.Popen(self.cmd, env=env, start_new_session=True)  # terminal signals come to us
+            while proc.poll() is None and self.stop is None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(0.2)
+            if self.stop is not None:
+                _end_group(proc)
+        finally:
+            if proc is not None and proc.poll() is None:  # an error of ours: never leave it running
+                _end_group(proc)
+            shutil.rmtree(runtime, ignore_errors=True)
+            for s, h in before.items():
+                signal.signal(s, h if h is not None else signal.SIG_DFL)
+        if self.stop is not None:
+            raise KeyboardInterrupt(self.stop if self.stop.startswith("SIG") else "")
+        return proc.returncode if proc.returncode >= 0 else 2
+
+
+def _end_group(proc: Any, grace: float = 15.0) -> None:
+    """SIGTERM to the process group ``proc`` leads (Jupyter shuts its kernels down and removes its
+    files), then SIGKILL to whatever of it is left after ``grace`` seconds."""
+    import subprocess
+
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(wait)
+        if proc.poll() is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)  # kernels it left behind in its group
+            return
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -271,7 +338,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if capture is not None and not args.keep:
             shutil.rmtree(capture, ignore_errors=True)
     if json_out is not None:
-        write_file(json_out, json.dumps(run.to_json(), indent=2) + "\n", what="--json")
+        from repro_lib.redact import redact_data
+
+        write_file(json_out, json.dumps(redact_data(run.to_json()), indent=2) + "\n", what="--json")
     _say(f"VERDICT: {run.verdict.verdict}" if args.quiet else run.summary())
     if png_out is not None:
         from repro_lib.analysis.plots import plot_run
@@ -464,6 +533,23 @@ def _quiet_stdout() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``repro …``: the exit code (0, 1, 2 or 3; see the module's docstring)."""
+    from repro_lib._startup import cli_started
+
+    cli_started()
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as e:  # before a command started (parsing the arguments)
+        print(_interrupted_line(e), file=sys.stderr)
+        return 2
+
+
+def _interrupted_line(e: KeyboardInterrupt) -> str:
+    why = str(e) if str(e).startswith("SIG") else "Ctrl-C"
+    return f"repro: interrupted ({why}); what was started is stopped, what was captured is kept"
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     if argv[:1] == ["inspect"]:  # files and options in any order: `repro inspect a.log --date D b.txt`
@@ -490,9 +576,7 @@ def main(argv: list[str] | None = None) -> int:
         print(redact(f"repro: {e}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
-        why = str(e) if str(e).startswith("SIG") else "Ctrl-C"
-        print(f"repro: interrupted ({why}); what was started is stopped, what was captured is kept",
-              file=sys.stderr)
+        print(_interrupted_line(e), file=sys.stderr)
         return 2
     except BrokenPipeError:  # `repro inspect … | head`: the reader has what it wanted
         _quiet_stdout()

@@ -98,8 +98,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["MASK", "SECRET_KEYS", "Redactor", "read_env_file", "redact", "redact_frame", "redact_yaml",
-           "secrets_from"]
+__all__ = ["MASK", "SECRET_KEYS", "Redactor", "read_env_file", "redact", "redact_data", "redact_frame",
+           "redact_yaml", "secrets_from"]
 
 MASK = "***"
 #: variables whose values are secrets wherever they come from
@@ -954,11 +954,63 @@ def _agree_with_line(df: pd.DataFrame, out: pd.DataFrame, touched: dict[str, lis
         out.iloc[rows, li] = [fixed[i] for i in rows]
 
 
+def redact_data(obj: Any) -> Any:
+    """A JSON/YAML-like value with every string in it redacted, and a text under a secret-ish key masked
+    whole (``{"api_token": "abc"}``): redacted *before* it is serialised, so that a secret inside a string
+    that holds JSON (escaped once in the value, twice in the file) is masked as the value it is."""
+    if isinstance(obj, dict):
+        out: dict[Any, Any] = {}
+        for k, v in obj.items():
+            key = redact(k) if isinstance(k, str) else k
+            if isinstance(v, str) and isinstance(k, str) and _secret_key(k.lower()) and not _no_secret(v):
+                out[key] = MASK
+            else:
+                out[key] = redact_data(v)
+        return out
+    if isinstance(obj, list | tuple):
+        return [redact_data(v) for v in obj]
+    if isinstance(obj, str):
+        return redact(obj)
+    return obj
+
+
 #: a bare mask where YAML reads a value (after ``key:``, ``- ``, ``[``, ``,`` or ``{``): ``***`` would be an alias
 _YAML_BARE_MASK = re.compile(r"([:\-\[,{][ \t]+)\*\*\*(?=[ \t]*(?:[,}\]]|#|$))", re.M)
 
 
+def _in_quoted_scalar(line: str) -> bool:
+    """Whether the end of ``line`` is inside a single- or double-quoted YAML scalar (``''`` is an escaped
+    quote in single quotes, ``\\"`` in double quotes)."""
+    quote = ""
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if quote == "'":
+            if c == "'" and line[i + 1:i + 2] == "'":
+                i += 1
+            elif c == "'":
+                quote = ""
+        elif quote == '"':
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                quote = ""
+        elif c == "#" and (i == 0 or line[i - 1] in " \t"):
+            return False  # a comment: nothing after it is a scalar
+        elif c in "'\"" and (i == 0 or line[i - 1] in " \t:[{,-"):
+            quote = c
+        i += 1
+    return bool(quote)
+
+
+def _yaml_mask(m: re.Match[str]) -> str:
+    line_start = m.string.rfind("\n", 0, m.start()) + 1
+    if _in_quoted_scalar(m.string[line_start:m.start(1) + len(m.group(1))]):
+        return m.group()  # inside a quoted scalar ``'{k: ***}'``: text, not a YAML value — quoting it would break it
+    return f"{m.group(1)}'***'"
+
+
 def redact_yaml(text: str) -> str:
     """:func:`redact` for a YAML document the kit will read again: a masked value is written ``'***'`` (a bare
-    ``***`` is a YAML alias, and the file would no longer load)."""
-    return _YAML_BARE_MASK.sub(r"\1'***'", redact(text))
+    ``***`` is a YAML alias, and the file would no longer load); inside a quoted scalar it stays as it is."""
+    return _YAML_BARE_MASK.sub(_yaml_mask, redact(text))

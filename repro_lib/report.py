@@ -174,6 +174,8 @@ def render_report(notebook: str | Path, out_dir: str | Path, *, parameters: dict
         executed = tmp / src.name
         if final_run is not None:
             params.setdefault(run_param, str(tmp.resolve() / "run"))  # type: ignore[index]
+        for name, rel in _paths_in_default_folder(src).items():  # e.g. notebook 05's OUT: inside the report
+            params.setdefault(name, str(tmp.resolve() / rel))
 
         def finish() -> Any:  # the executed notebook as it is shared: redacted, paths as a reader sees them
             nb = nbformat.read(executed, as_version=4)
@@ -195,6 +197,10 @@ def render_report(notebook: str | Path, out_dir: str | Path, *, parameters: dict
                 raise ReportError(f"{src.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}",
                                   cell=e.cell_index, notebook=out / src.name,
                                   hint=f"the partly executed notebook is at {out / src.name}") from None
+            if isinstance(e, OSError) and e.errno is not None:  # a full disk, a read-only folder: not the notebook
+                where = e.filename if e.filename and not str(e.filename).startswith(str(tmp)) else out / src.name
+                raise ReportError(f"cannot write {where}: {e.strerror or e}", notebook=out / src.name,
+                                  hint="free some space or choose another --out" if e.errno == 28 else None) from None
             if isinstance(e, Exception) and not isinstance(e, ReproError):
                 first = (str(e).strip().splitlines() or [""])[0][:200]
                 raise ReportError(f"{src.name} could not be executed: {type(e).__name__}: {first}",
@@ -291,6 +297,50 @@ def _private_runtime_dir() -> Iterator[None]:
             os.environ["JUPYTER_RUNTIME_DIR"] = before[0]
         tempfile.tempdir = before[1]
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _paths_in_default_folder(path: Path) -> dict[str, str]:
+    """Parameters whose default is a path inside the notebook's default report folder
+    (``reports/<notebook>/…``), each with that path relative to the folder: a report puts what they
+    name inside its own folder, wherever ``--out`` puts it — never beside it."""
+    base = Path("reports") / path.stem
+    found: dict[str, str] = {}
+    for name, value in _parameter_defaults(path).items():
+        if isinstance(value, str) and value.strip():
+            p = Path(value)
+            if not p.is_absolute() and p != base and p.is_relative_to(base) and ".." not in p.parts:
+                found[name] = str(p.relative_to(base))
+    return found
+
+
+def _parameter_defaults(path: Path) -> dict[str, object]:
+    """The literal values assigned in the cell tagged ``parameters`` (names whose value is no literal
+    are left out)."""
+    import ast
+
+    try:
+        nb = json.loads(path.read_text())
+        cells = nb.get("cells", []) if isinstance(nb, dict) else []
+    except (ValueError, UnicodeDecodeError, OSError):
+        return {}
+    for cell in cells:
+        meta = cell.get("metadata") if isinstance(cell, dict) else None
+        if isinstance(meta, dict) and isinstance(meta.get("tags"), list) and "parameters" in meta["tags"]:
+            raw = cell.get("source", "")
+            src = "".join(map(str, raw)) if isinstance(raw, list) else str(raw)
+            try:
+                tree = ast.parse(src)
+            except SyntaxError:
+                return {}
+            out: dict[str, object] = {}
+            for node in tree.body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    try:
+                        out[node.targets[0].id] = ast.literal_eval(node.value)
+                    except (ValueError, TypeError, SyntaxError, RecursionError):
+                        continue
+            return out
+    return {}
 
 
 def _parameters_of(path: Path) -> list[str]:

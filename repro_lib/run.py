@@ -17,7 +17,7 @@ from repro_lib.analysis import Verdict, verdict_of
 from repro_lib.capture.records import EPOCH, records_frame
 from repro_lib.events import COLUMNS
 from repro_lib.logfmt import LogRecord, format_record
-from repro_lib.redact import redact, redact_frame, redact_yaml
+from repro_lib.redact import redact, redact_data, redact_frame, redact_yaml
 from repro_lib.snapshot import Snapshot
 from repro_lib.timings import Timings
 
@@ -273,10 +273,13 @@ class Run:
     def write(self, out_dir: str | Path, *, log_format: str = "text") -> Path:
         """Write the run folder through :func:`repro_lib.output.folder`: into a temporary sibling,
         renamed into place at the end; ``out_dir`` must be missing, empty or a run folder the kit
-        wrote. Every text file is redacted on its way to disk."""
-        from repro_lib.output import folder
+        wrote. Every text file is redacted on its way to disk. A finished run is kept: Ctrl-C, SIGTERM
+        or SIGHUP during the write take effect once the folder is in place."""
+        import yaml
 
-        with folder(out_dir, "run folder") as tmp:
+        from repro_lib.output import defer_signals, folder
+
+        with defer_signals(), folder(out_dir, "run folder") as tmp:
             (tmp / "events.jsonl").write_text(
                 redact_frame(self.events.drop(columns=["line"])).to_json(
                     orient="records", lines=True, date_format="iso", date_unit="ns"))
@@ -294,11 +297,13 @@ class Run:
                 by_source.setdefault(r.source, []).append(format_record(r, self.epoch, log_format))
             for source, lines in by_source.items():
                 (logs / f"{source}.log").write_text(redact("\n".join(lines) + "\n"))
+            # values redacted before they are serialised (a secret in a string holding JSON), the text after
             (tmp / "snapshots.json").write_text(
-                redact(json.dumps([s.to_dict() for s in self.snapshots], indent=1)))
-            (tmp / "scenario.yaml").write_text(redact_yaml(self.scenario.resolved_yaml()))
-            (tmp / "result.json").write_text(redact(json.dumps(self.to_json(), indent=2)))
-            (tmp / "manifest.json").write_text(redact(json.dumps(self.manifest(), indent=2)))
+                redact(json.dumps(redact_data([s.to_dict() for s in self.snapshots]), indent=1)))
+            (tmp / "scenario.yaml").write_text(redact_yaml(yaml.safe_dump(
+                redact_data(yaml.safe_load(self.scenario.resolved_yaml())), sort_keys=False, allow_unicode=True)))
+            (tmp / "result.json").write_text(redact(json.dumps(redact_data(self.to_json()), indent=2)))
+            (tmp / "manifest.json").write_text(redact(json.dumps(redact_data(self.manifest()), indent=2)))
         return Path(out_dir)
 
     def manifest(self) -> dict[str, Any]:

@@ -41,3 +41,12 @@ steps:
     assert yaml.safe_load(text)["params"]["api_key"] == "***"
     assert main(["run", str(tmp_path / "out" / "scenario.yaml")]) in (0, 1)
     assert main(["inspect", str(tmp_path / "out")]) == 0
+
+
+@pytest.mark.parametrize("text", ["a: '    user: {client-key-data: LS0tabc123def}'\n",
+                                  'b: "x: {token: 9f8e7d6c5b4a}"\n', "c: 'it''s [token: 9f8e7d6c5b4a]'\n"])
+def test_a_mask_inside_a_quoted_scalar_keeps_the_quoting(text: str) -> None:
+    """A log line kept as a quoted YAML string: the mask is text in it; quoting it again broke the file."""
+    out = redact_yaml(text)
+    doc = yaml.safe_load(out)
+    assert "***" in next(iter(doc.values())) and "9f8e7d" not in out and "LS0tabc" not in out

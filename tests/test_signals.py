@@ -200,9 +200,14 @@ def test_sim_run(sandbox: Path, sig: int, point: str) -> None:
                if (sandbox / "out").exists() else False, 120, "the run folder being written")
     rc, _out, err = r.signal(sig)
     assert_clean(r, rc, err, sig, before_tmp=before)
-    # nothing half-written: the run folder is either absent or whole
     run = sandbox / "out" / "run"
-    assert not run.exists() or json.loads((run / "manifest.json").read_text())["written_by"].startswith("repro_lib")
+    if point == "writing":  # a finished run is kept: the signal takes effect once its folder is in place
+        from repro_lib.output import is_ours_dir
+
+        assert is_ours_dir(run), err
+        assert json.loads((run / "result.json").read_text())["verdict"] == "reproduced"
+    else:  # nothing half-written: the run folder is either absent or whole
+        assert not run.exists() or json.loads((run / "manifest.json").read_text())["written_by"].startswith("repro_lib")
 
 
 @pytest.mark.skipif(find_nats_server() is None,
@@ -230,17 +235,29 @@ def test_local_run(sandbox: Path, sig: int) -> None:
     assert (run / "logs" / "orchestrator.log").stat().st_size > 0
 
 
-@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
-def test_search_with_workers(sandbox: Path, sig: int) -> None:
-    """A search on a process pool: the pool's workers end with it; what was found is written."""
+@pytest.mark.parametrize("sig", [*SIGNALS, signal.SIGHUP], ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_search_interrupted(sandbox: Path, sig: int, workers: str) -> None:
+    """A search stopped early says so on stderr (naming the signal), exits 2 like every interrupted
+    command — never 1 like a finished one — and keeps what it found; a pool's workers end with it."""
     before = _tmp_names()
-    r = Repro(sandbox, "search", "scenarios/core-395.yaml", "--fix", "all", "--runs", "5000", "--workers", "2",
+    r = Repro(sandbox, "search", "scenarios/core-395.yaml", "--fix", "all", "--runs", "5000", "--workers", workers,
               "--out", "out/found")
-    r.wait(lambda: len(r.watch()) >= 2, 60, "two pool workers")
+    if workers == "2":
+        r.wait(lambda: len(r.watch()) >= 2, 60, "two pool workers")
+    r.wait(lambda: cpu_seconds(r.proc.pid) + sum(cpu_seconds(p) for p in r.watch() if alive(p)) > 4.0, 60,
+           "the search to be under way")
     rc, out, err = r.signal(sig)
-    assert rc in (1, 2), (rc, err[-2000:])  # 1: it had found something before it stopped
+    name = signal.Signals(sig).name
+    assert rc == 2, (rc, err[-2000:])
     assert "Traceback" not in err, err[-3000:]
-    assert "STOPPED EARLY" in out, out[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("repro: search interrupted") and (name in last or (name == "SIGINT" and "Ctrl-C" in last))
+    stopped = next(x for x in out.splitlines() if x.startswith("STOPPED EARLY"))
+    assert (name in stopped) if sig != signal.SIGINT else ("Ctrl-C" in stopped)
+    if "counterexample file(s) found so far" in last:  # what it found is kept, whole
+        files = sorted((sandbox / "out" / "found").glob("*.yaml"))
+        assert files and all(f.read_text().startswith("# found by: repro search") for f in files)
     wait_until(lambda: not [p for p in r.seen if alive(p)], 30,
                f"pool workers to end: {[(p, cmdline(p)) for p in r.seen if alive(p)]}")
     assert _tmp_names() - before == set()

@@ -13,9 +13,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +70,7 @@ class SearchReport:
     command: str = ""
     contexts: dict[str, Context] = field(default_factory=dict, repr=False)
     distinct: dict[str, int] = field(default_factory=dict)  # per fix: distinct schedules among the runs
+    interrupted: str | None = None  # the signal that stopped it early (SIGINT, SIGTERM, SIGHUP), if one did
 
     @property
     def failed(self) -> bool:
@@ -261,7 +264,8 @@ class SearchReport:
         out.append("runs per fix (distinct schedules among them; the grammar's simplest draws repeat): "
                    + ", ".join(f"{f} {self.runs.get(f, 0)} ({self.distinct.get(f, 0)})" for f in self.fixes))
         if not self.complete:
-            out.append("STOPPED EARLY (Ctrl-C): the table counts only the runs that finished")
+            why = "Ctrl-C" if self.interrupted in (None, "SIGINT") else self.interrupted
+            out.append(f"STOPPED EARLY ({why}): the table counts only the runs that finished")
         return "\n".join(out)
 
 
@@ -298,6 +302,7 @@ def search(scenario: str | Path = "scenarios/core-395.yaml", *, fixes: Sequence[
         fault_kinds = parse_faults(faults)
     except ValueError as e:
         raise ReproError(str(e)) from None
+    _check_sets(sets)
     path = Path(scenario)
     sc = load_scenario(path, sets=list(sets))
     root = _job_root(path)
@@ -312,12 +317,15 @@ def search(scenario: str | Path = "scenarios/core-395.yaml", *, fixes: Sequence[
     if executor is None and workers > 1:
         own = executor = ProcessPoolExecutor(workers, initializer=_ignore_sigint)
     try:
-        shards, complete = explore(contexts, runs=runs, seed=seed, executor=executor, progress=progress)
+        with _signals_seen() as seen:
+            shards, complete = explore(contexts, runs=runs, seed=seed, executor=executor, progress=progress)
     finally:
         if own is not None:
             own.shutdown(wait=True, cancel_futures=True)
     report = SearchReport(fixes, {f: 0 for f in fixes}, {f: [] for f in fixes}, seed, complete,
                           time.perf_counter() - t0, command=command, contexts={c.fix: c for c in contexts})
+    if not complete:
+        report.interrupted = seen[0] if seen else "SIGINT"
     _collect(report, shards)
     if out is not None:
         report.files = write_counterexamples(report, Path(out), contexts, root)
@@ -404,6 +412,54 @@ def _job_root(path: Path) -> Path:
         if (cand / "pipelines").is_dir():
             return cand
     raise ReproError(f"no pipelines/ folder beside {path}", hint="run from the repository root")
+
+
+def _check_sets(sets: Sequence[str]) -> None:
+    """``--set`` in a search reaches the scenario's timings only: the schedules are drawn, the fixes and
+    edges have their own options. Anything else is refused (it was silently ignored)."""
+    own = {"fix": "--fix", "edges": "--edges"}
+    for s in sets:
+        key = str(s).partition("=")[0].strip()
+        if key.startswith("timings.") or key == "timings":
+            continue
+        if key in own:
+            raise ReproError(f"--set {s}: a search takes {key} from {own[key]}",
+                             hint=f"use {own[key]} {str(s).partition('=')[2] or '…'}")
+        raise ReproError(f"--set {s}: a search reaches only timings.<name> and timings.preset",
+                         hint="the fault schedules are drawn by the search; set timings, or use --fix/--edges")
+
+
+@contextlib.contextmanager
+def _signals_seen() -> Iterator[list[str]]:
+    """The names of the signals that arrive during the block (SIGINT, SIGTERM, SIGHUP), whichever
+    Python handler takes them: read from a wakeup pipe the interpreter writes each signal's number to.
+    Main thread only; elsewhere the list stays empty."""
+    seen: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    os.set_blocking(r, False)
+    try:
+        old = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    except ValueError:
+        os.close(r)
+        os.close(w)
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.set_wakeup_fd(old)
+        with contextlib.suppress(BlockingIOError, OSError):
+            for num in os.read(r, 1024):
+                with contextlib.suppress(ValueError):
+                    name = signal.Signals(num).name
+                    if name in ("SIGINT", "SIGTERM", "SIGHUP") and name not in seen:
+                        seen.append(name)
+        os.close(r)
+        os.close(w)
 
 
 def _ignore_sigint() -> None:
