@@ -1,36 +1,184 @@
-"""Benchmark: ``repro inspect`` end to end (parse + verdict + diagnosis + text) against ``grep -cE``.
+"""Benchmark: ``repro inspect`` end to end against lnav and grep, on three workloads; the fleet day.
 
-Usage: ``python benchmarks/bench_inspect.py [--lines 1000000] [--small 100000] [--repeat 2]
-[--fleet 10000000] [--fleet-sample 1000000] [--skip-mix]``
+Usage: ``python benchmarks/bench_inspect.py [--lines 1000000] [--repeat 3] [--workloads mix,seed,fleet16]
+[--fleet 10000000] [--fleet-sample 1000000] [--mix-detail] [--no-lnav]``
 
-Two parts. (1) The mix below at two sizes, each read in full (every row held) and condensed (read in
-blocks, only the rows a diagnosis reads kept: :mod:`repro_lib.capture.condense`), with a check that
-both print the same text. (2) A day of a 1,000-edge fleet (10 M lines, 1.1 GB: generated) read
-condensed, with its peak memory, beside grep on the same file and beside the full reading of its
-first million lines (the sample): the verdicts and classes side by side.
+Part 1, the peers (what a user waits for, from the command to the prompt): on each workload, each
+contender runs as a whole process, ``--repeat`` times, alternating; the median wall time and peak RSS
+are printed with the ratio ``x lnav`` and ``x grep`` (goal: <= 0.5x lnav, <= 512 MB per 1 M lines).
 
-The file is the parse benchmark's mix (:func:`bench_parse.generate`: slog text, slog JSON and zerolog
-console, ~20 % behind Docker's prefix, ~5 % instrumented lines — every dispatch names a fresh
-execution, so the diagnosis has tens of thousands of pending executions to classify — and a little
-garbage). Each size runs in a fresh subprocess, which reports its phases and its peak RSS; grep runs
-on the same file in the same run, as the baseline. Printed: seconds per phase, the ratio to grep, the
-1 M / 100 k time ratio (linear = 10) and the peak memory.
+* ``repro inspect FILE`` — parse, verdict, diagnosis and text, the reading it picks by default;
+* lnav, one SQL query headless over the same file:
+  ``lnav -n -c ';SELECT count(*) FROM all_logs WHERE log_body LIKE "%DISPATCH%"' FILE`` (Debian's
+  package: installed with ``apt-get install -y lnav`` when run as root and missing; else skipped, with the
+  reason printed);
+* ``grep -cE 'DISPATCH|PUBLISH|REEVALUATOR' FILE``.
+
+The workloads (generated, ``--lines`` each): ``mix`` — the parse benchmark's mix (:func:`bench_parse.generate`:
+slog text, slog JSON and zerolog console, ~20 % behind Docker's prefix, ~5 % instrumented lines);
+``seed`` — the seed's debug-log format: ``data/reference-run/logs/orchestrator.log`` (Docker's timestamp
+prefix, slog text with DISPATCH/PUBLISH/REEVALUATOR lines) repeated with fresh execution ids and later
+times; ``fleet16`` — a fleet's ``docker compose logs`` of Bacalhau 1.6 console lines (``edge-17-1  | 12:09:07 |
+INF …``): 1,000 compute nodes and an orchestrator, bids, executions and handshakes.
+
+Part 2 (``--mix-detail``): the mix at two sizes, each read in full and condensed, phase by phase
+(parse, analysis, text) in a child process, with a check that both readings print the same text.
+Part 3 (``--fleet N``, 0 skips): a day of a 1,000-edge fleet read condensed, with its peak memory, beside
+grep and beside the full reading of its first million lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import random
+import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_parse import generate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_LOG = ROOT / "data" / "reference-run" / "logs" / "orchestrator.log"
+LNAV_QUERY = ';SELECT count(*) FROM all_logs WHERE log_body LIKE "%DISPATCH%"'
+GREP_PATTERN = "DISPATCH|PUBLISH|REEVALUATOR"
+_DOCKER_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z (time=)(\S+?)Z( .*)$")
+_EXEC_ID = re.compile(r"e-[0-9a-f]{8}")
+
+
+def generate_seed(path: Path, n: int, seed: int = 1) -> None:
+    """``n`` lines of the seed's debug-log format: the reference run's orchestrator log, repeated with fresh
+    execution ids, each copy after the last (Docker's nanosecond prefix and slog's millisecond ``time=``)."""
+    rng = random.Random(seed)
+    lines = [ln for ln in SEED_LOG.read_text().splitlines() if ln.strip()]
+    parsed = [_DOCKER_TS.match(ln) for ln in lines]
+    t0 = datetime.fromisoformat(parsed[0].group(1)[:26]).replace(tzinfo=UTC)  # type: ignore[union-attr]
+    offsets = [(datetime.fromisoformat(m.group(1)[:26]).replace(tzinfo=UTC) - t0) if m else None for m in parsed]
+    span = max(o for o in offsets if o is not None) + timedelta(seconds=1)
+    ids = sorted(set(_EXEC_ID.findall("\n".join(lines))))
+    with path.open("w", encoding="utf-8") as fh:
+        written, copy = 0, 0
+        while written < n:
+            fresh = {x: f"e-{rng.getrandbits(32):08x}" for x in ids}
+            base = t0 + copy * span
+            out = []
+            for line, m, off in zip(lines, parsed, offsets, strict=True):
+                if m is None or off is None:
+                    out.append(line)
+                    continue
+                at = base + off
+                rest = _EXEC_ID.sub(lambda e, f=fresh: f[e.group(0)], m.group(4))
+                out.append(f"{at.strftime('%Y-%m-%dT%H:%M:%S.%f')}000Z time={at.strftime('%Y-%m-%dT%H:%M:%S.')}"
+                           f"{at.microsecond // 1000:03d}Z{rest}")
+            take = out[:n - written]
+            fh.write("\n".join(take) + "\n")
+            written += len(take)
+            copy += 1
+
+
+def generate_fleet16(path: Path, n: int, seed: int = 1, nodes: int = 1000) -> None:
+    """``n`` lines of ``docker compose logs`` from a fleet on Bacalhau 1.6: ``edge-<i>-1  | HH:MM:SS | LVL msg
+    k=v`` from ``nodes`` compute nodes and ``orchestrator-1  | …`` lines, one every 86.4 ms (a day for 1 M)."""
+    rng = random.Random(seed)
+    ids = [f"n-{random.Random(i).getrandbits(128):032x}" for i in range(nodes)]
+    ids = [f"{x[:10]}-{x[10:14]}-{x[14:18]}-{x[18:22]}-{x[22:34]}" for x in ids]
+    width = max(len("orchestrator-1"), len(f"edge-{nodes}-1"))
+    step = 86400 / max(n, 1)
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            t = int(i * step)
+            clock = f"{t // 3600 % 24:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+            k = rng.randrange(nodes)
+            node = ids[k]
+            r = rng.random()
+            ex = f"e-{rng.getrandbits(128):032x}"
+            ex = f"{ex[:10]}-{ex[10:14]}-{ex[14:18]}-{ex[18:22]}-{ex[22:34]}"
+            job = f"j-{rng.getrandbits(32):08x}"
+            if r < 0.55:
+                svc, text = f"edge-{k + 1}-1", f"DBG heartbeat sent node_id={node} seq={i}"
+            elif r < 0.70:
+                svc, text = "orchestrator-1", f"DBG heartbeat received from node {node}"
+            elif r < 0.78:
+                svc, text = "orchestrator-1", f"INF Accepting bid for execution {ex} job_id={job} node_id={node}"
+            elif r < 0.86:
+                svc, text = f"edge-{k + 1}-1", f"INF Execution {ex} completed"
+            elif r < 0.92:
+                svc, text = f"edge-{k + 1}-1", f"INF handshake successful with node {node}"
+            elif r < 0.97:
+                svc, text = f"edge-{k + 1}-1", f"INF Attempting to establish connection node_id={node}"
+            else:
+                svc, text = "orchestrator-1", f"WRN node {node} missed heartbeat, marking as unhealthy"
+            fh.write(f"{svc:<{width}}  | {clock} | {text}\n")
+
+
+WORKLOADS = {"mix": generate, "seed": generate_seed, "fleet16": generate_fleet16}
+
+
+def _lnav() -> tuple[str | None, str]:
+    """(lnav's path, or None with why not): installs Debian's package when run as root and missing."""
+    found = shutil.which("lnav")
+    if found:
+        return found, ""
+    if os.geteuid() != 0:
+        return None, "lnav is not installed and this is not root (apt-get install -y lnav)"
+    got = subprocess.run(["apt-get", "install", "-y", "-qq", "lnav"], capture_output=True, text=True,
+                         env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, check=False)
+    found = shutil.which("lnav")
+    return (found, "") if found else (None, f"apt-get install -y lnav failed: {got.stderr.strip()[-200:]}")
+
+
+def whole_process(cmd: list[str]) -> tuple[float, float, str]:
+    """(wall s, peak RSS MB, stdout) of ``cmd`` run as a process, from start to exit. The peak is GNU time's
+    (``/usr/bin/time -f %M``): a child forked from this big process would count the parent's pages as its own."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        timed = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd] if Path("/usr/bin/time").exists() else cmd
+        t0 = time.perf_counter()
+        out = subprocess.run(timed, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False,
+                             env={**os.environ, "TERM": "dumb"}).stdout
+        wall = time.perf_counter() - t0
+        peak = rss.read().strip().splitlines()
+    return wall, (int(peak[-1]) / 1024 if peak and peak[-1].isdigit() else float("nan")), out
+
+
+def peers(tmp: Path, names: list[str], lines: int, repeat: int, use_lnav: bool, seed: int) -> None:
+    """Each workload: repro inspect, lnav and grep as whole processes, alternating; medians and ratios."""
+    lnav, why = _lnav() if use_lnav else (None, "--no-lnav")
+    if lnav is None:
+        print(f"lnav: skipped — {why}")
+    repro = [sys.executable, "-m", "repro_lib.cli", "inspect"]
+    print(f"{'workload':<10}{'lines':>11}{'MB':>6}  {'contender':<16}{'wall s':>8}{'peak MB':>9}{'x lnav':>8}"
+          f"{'x grep':>8}  verdict")
+    for name in names:
+        path = tmp / f"{name}.log"
+        WORKLOADS[name](path, lines, seed)
+        path.read_bytes()  # the page cache warm for every contender
+        cmds = {"repro inspect": repro + [str(path)],
+                "grep -cE": ["grep", "-cE", GREP_PATTERN, str(path)]}
+        if lnav:
+            cmds["lnav, one query"] = [lnav, "-n", "-c", LNAV_QUERY, str(path)]
+        runs: dict[str, list[tuple[float, float, str]]] = {k: [] for k in cmds}
+        for _ in range(repeat):
+            for k, cmd in cmds.items():
+                runs[k].append(whole_process(cmd))
+        med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in runs.items()}
+        verdict = next((ln for ln in runs["repro inspect"][0][2].splitlines() if ln.startswith("VERDICT")), "?")
+        size = path.stat().st_size / 1e6
+        for k, (wall, peak) in med.items():
+            x_lnav = f"{wall / med['lnav, one query'][0]:.2f}" if lnav else "-"
+            print(f"{name:<10}{lines:>11,}{size:>6.0f}  {k:<16}{wall:>8.2f}{peak:>9.0f}{x_lnav:>8}"
+                  f"{wall / med['grep -cE'][0]:>8.1f}  {verdict[:60] if k == 'repro inspect' else ''}")
+        path.unlink()
+    print("goal: repro inspect <= 0.5x lnav on each workload, peak <= 512 MB per 1 M lines")
+
 
 _CHILD = r"""
 import json, resource, sys, time
@@ -109,17 +257,25 @@ def fleet(tmp: Path, lines: int, sample: int, seed: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--small", type=int, default=100_000, help="the smaller file, for the linearity ratio")
-    ap.add_argument("--repeat", type=int, default=2, help="runs per size (best is reported)")
+    ap.add_argument("--lines", type=int, default=1_000_000, help="lines of each workload")
+    ap.add_argument("--workloads", default="mix,seed,fleet16", help="comma-separated, of: " + ", ".join(WORKLOADS))
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each contender (median is reported)")
+    ap.add_argument("--no-lnav", action="store_true", help="leave lnav out")
+    ap.add_argument("--small", type=int, default=100_000, help="--mix-detail: the smaller file")
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--fleet", type=int, default=10_000_000, help="lines of the fleet-day case (0: skip it)")
+    ap.add_argument("--mix-detail", action="store_true", help="the mix phase by phase, full and condensed")
+    ap.add_argument("--fleet", type=int, default=0, help="lines of the fleet-day case (0: skip it; 10000000: a day)")
     ap.add_argument("--fleet-sample", type=int, default=1_000_000, help="its sample, read in full")
-    ap.add_argument("--skip-mix", action="store_true", help="only the fleet-day case")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-inspect-"))
     try:
-        if not args.skip_mix:
+        names = [w for w in args.workloads.split(",") if w]
+        unknown = [w for w in names if w not in WORKLOADS]
+        if unknown:
+            ap.error(f"unknown workload(s) {', '.join(unknown)}: choose from {', '.join(WORKLOADS)}")
+        if names:
+            peers(tmp, names, args.lines, args.repeat, not args.no_lnav, args.seed)
+        if args.mix_detail:
             mix(tmp, args)
         if args.fleet:
             fleet(tmp, args.fleet, args.fleet_sample, args.seed)

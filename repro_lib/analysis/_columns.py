@@ -18,8 +18,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["obj", "isnull", "isin", "is_str", "contains", "startswith", "extract", "per_value", "unique",
-           "positions", "take", "first_in_order", "last_by_key", "dict_column"]
+__all__ = ["arrow", "as_bool", "obj", "isnull", "isin", "is_str", "contains", "startswith", "extract", "per_value",
+           "unique", "positions", "take", "first_in_order", "last_by_key", "dict_column"]
 
 
 def obj(values: Any) -> np.ndarray:
@@ -64,14 +64,16 @@ def per_value(values: np.ndarray, fn: Callable[[Any], Any], dtype: Any = object,
     return done[codes]  # code -1 (missing) picks the last element
 
 
-def _arrow(values: np.ndarray) -> pa.Array | None:
+def arrow(values: np.ndarray) -> pa.Array | None:
+    """``values`` as an Arrow string array (None where they are not all text)."""
     try:
         return pa.array(values, type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
 
 
-def _bool(result: pa.Array) -> np.ndarray:
+def as_bool(result: pa.Array) -> np.ndarray:
+    """An Arrow boolean result as a numpy one, null as False."""
     return result.fill_null(False).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
@@ -79,10 +81,10 @@ def contains(values: np.ndarray, needle: str) -> np.ndarray:
     """``needle in x`` elementwise (False where missing)."""
     if not len(values):
         return np.zeros(0, dtype=bool)
-    arr = _arrow(values)
+    arr = arrow(values)
     if arr is None:
         return per_value(values, lambda x: needle in str(x), bool, False)
-    return _bool(pc.match_substring(arr, needle))
+    return as_bool(pc.match_substring(arr, needle))
 
 
 def startswith(values: np.ndarray, prefix: str | tuple[str, ...]) -> np.ndarray:
@@ -90,12 +92,12 @@ def startswith(values: np.ndarray, prefix: str | tuple[str, ...]) -> np.ndarray:
     if not len(values):
         return np.zeros(0, dtype=bool)
     prefixes = (prefix,) if isinstance(prefix, str) else prefix
-    arr = _arrow(values)
+    arr = arrow(values)
     if arr is None:
         return per_value(values, lambda x: isinstance(x, str) and x.startswith(prefixes), bool, False)
     out = np.zeros(len(values), dtype=bool)
     for p in prefixes:
-        out |= _bool(pc.starts_with(arr, p))
+        out |= as_bool(pc.starts_with(arr, p))
     return out
 
 
@@ -105,7 +107,7 @@ def extract(values: np.ndarray, pattern: str, groups: Sequence[str]) -> dict[str
     n = len(values)
     if not n:
         return {g: np.empty(0, dtype=object) for g in groups}
-    arr = _arrow(values)
+    arr = arrow(values)
     if arr is not None:
         try:
             res = pc.extract_regex(arr, pattern)

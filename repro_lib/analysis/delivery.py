@@ -91,10 +91,24 @@ _EDGE_MESSAGES = EDGE_MESSAGES
 
 
 def _edge_side(msgs: np.ndarray) -> np.ndarray:
-    """:func:`~repro_lib.capture._common.edge_side` of each message, judged once per distinct message."""
-    from repro_lib.capture._common import edge_side
+    """:func:`~repro_lib.capture._common.edge_side` of each message, by columns: our edge's first words, or any
+    upstream compute-side pattern (one RE2 alternation over the column; Python's ``re`` per distinct message
+    where RE2 does not take a pattern)."""
+    from repro_lib.capture._common import EDGE_SIDE_PATTERNS, edge_side
 
+    global _EDGE_SIDE_RX
+    if _EDGE_SIDE_RX is None:
+        _EDGE_SIDE_RX = "|".join(f"(?:{rx.pattern})" for rx in EDGE_SIDE_PATTERNS) or "(?!)"
+    arr = C.arrow(msgs)
+    if arr is not None:
+        try:
+            return C.startswith(msgs, _EDGE_MESSAGES) | C.as_bool(pc.match_substring_regex(arr, _EDGE_SIDE_RX))
+        except pa.ArrowInvalid:
+            pass
     return C.per_value(msgs, edge_side, bool, False)
+
+
+_EDGE_SIDE_RX: str | None = None
 
 
 def _source_in(src: pd.Series, sources: list[str]) -> np.ndarray:
