@@ -181,7 +181,7 @@ def test_dask_localcluster_gives_the_same_counterexamples() -> None:
 
 
 def test_ctrl_c_stops_and_keeps_what_was_found(tmp_path: Path) -> None:
-    """SIGINT in the middle of a long search: exit 1 (something was found), a table, files kept."""
+    """SIGINT in the middle of a long search: exit 2 and a line on stderr (it was interrupted), a table, files kept."""
     import signal
     import time
 
@@ -200,7 +200,8 @@ def test_ctrl_c_stops_and_keeps_what_was_found(tmp_path: Path) -> None:
         pytest.fail(f"no progress with a counterexample within 60 s: {line!r}")
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 1, stderr
+    assert proc.returncode == 2, stderr
+    assert stderr.strip().splitlines()[-1].startswith("repro: search interrupted (Ctrl-C)"), stderr
     assert "STOPPED EARLY" in stdout
     assert list(out.glob("none-stuck-*.yaml")), stdout
 
