@@ -86,7 +86,7 @@ class Inspection:
                          "; an edge log that names no node id: it cannot show what an edge received")
             elif r.role == "orchestrator":
                 line += "; an orchestrator log"
-            elif r.source == "nats":
+            elif r.source == "nats" or r.source.startswith("nats@"):  # nats@<family>: one of several servers
                 line += "; a NATS server's log (by its lines)"
             elif r.source not in NOT_EDGE_SOURCES:
                 line += "; read as neither an orchestrator's nor an edge's log"
