@@ -36,12 +36,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from repro_lib.emulator.natsopts import NATS_SERVER_VERSION
 from repro_lib.errors import StackError
 from repro_lib.jobs import JobSpec
 from repro_lib.redact import Redactor, secrets_from
 from repro_lib.stacks.base import LiveStack, Progress
 from repro_lib.stacks.dockerlogs import DockerCapture
-from repro_lib.emulator.natsopts import NATS_SERVER_VERSION
 from repro_lib.stacks.images import EMULATED, ImagesMissing
 
 __all__ = ["ComposeStack", "make_compose_stack", "DockerUnavailable",
