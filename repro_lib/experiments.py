@@ -13,7 +13,6 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import yaml
 from matplotlib.figure import Figure
 
 from repro_lib.durations import format_duration
@@ -30,7 +29,9 @@ __all__ = [
 
 def load_doc(path: str | Path) -> dict[str, Any]:
     """A scenario file as a plain dict (to vary it before :func:`parse_scenario`)."""
-    return yaml.safe_load(Path(path).read_text())
+    from repro_lib.schema import read_yaml  # bounded: the same loader as `repro run`
+
+    return read_yaml(path).data
 
 
 def with_edges(doc: dict[str, Any], n: int) -> dict[str, Any]:

@@ -22,7 +22,8 @@ import yaml
 
 from repro_lib.capture import upstream as up
 from repro_lib.capture.cli import parse_json, parse_table, split_table
-from repro_lib.errors import ParseError
+from repro_lib.errors import ParseError, ReproError
+from repro_lib.schema import load_yaml_text
 from repro_lib.snapshot import Snapshot
 
 __all__ = ["sniff_cli", "read_cli_file", "read_paste", "Paste", "snapshot_from_tables", "CliTable"]
@@ -62,8 +63,8 @@ def sniff_cli(text: str) -> str | None:
     first = lines[0].strip()
     if first.startswith(("[", "{", "- ")):
         try:
-            obj = json.loads(text) if first[0] in "[{" else yaml.safe_load(text)
-        except (ValueError, yaml.YAMLError):
+            obj = json.loads(text) if first[0] in "[{" else load_yaml_text(text, "paste", what="CLI output").data
+        except (ValueError, yaml.YAMLError, ReproError):  # not YAML, or past the bounded loader's limits
             return None
         return _object_kind(obj)
     if _DESCRIBE.match(first):
@@ -181,7 +182,7 @@ def read_cli_file(path: str | Path, text: str | None = None) -> list[CliTable] |
             return _describe(text)
         first = text.lstrip()[:1]
         if first in "[{" or text.lstrip().startswith("- "):
-            obj = json.loads(text) if first in "[{" else yaml.safe_load(text)
+            obj = json.loads(text) if first in "[{" else load_yaml_text(text, "paste", what="CLI output").data
             keys = set(obj[0]) if isinstance(obj, list) and obj and isinstance(obj[0], dict) else set()
             frame = _api_objects(obj, kind) if keys & {"ID", "NodeID", "ComputeState"} else parse_json(text, kind)
             return [(kind, _ours(frame, kind))]
@@ -192,7 +193,7 @@ def read_cli_file(path: str | Path, text: str | None = None) -> list[CliTable] |
             frame.insert(len(frame.columns), "engine", frame["name"])
             frame["name"] = frame["id"]
         return [(kind, _ours(frame, kind))]
-    except (ParseError, ValueError, yaml.YAMLError):
+    except (ParseError, ValueError, yaml.YAMLError, ReproError):
         return None
 
 
