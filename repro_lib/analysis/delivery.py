@@ -290,8 +290,15 @@ def reconciler_stuck(r: _Rows | pd.DataFrame) -> dict[Any, float]:
     rows = r.where((r.kind == "reconcile") & (r.state == "stuck") & ~C.isnull(r.job))
     if not len(rows):
         return {}
-    latest = pd.Series(r.t[rows]).groupby(pd.Series(r.job[rows], dtype=object), sort=False).max()
-    return {j: (float(t) if t == t else -np.inf) for j, t in latest.items()}  # per job
+    return dict(zip(*_max_by(r.job[rows], r.t[rows]), strict=True))
+
+
+def _max_by(keys: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys in order of first appearance, the largest time of each; -inf where all are NaN)."""
+    uniq = C.unique(keys)
+    out = np.full(len(uniq), -np.inf)
+    np.fmax.at(out, C.positions(uniq, keys), t)
+    return uniq, out
 
 
 def _reconciled(r: _Rows, received: np.ndarray) -> _Finals:
@@ -447,13 +454,15 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     job, node = C.take(finals.job, fpos), C.take(finals.node, fpos)
     named = r.where(r.has_execution)
     mine = named[C.isin(r.execution[named], ids)]
-    firsts = pd.DataFrame({"t": r.t[mine], "job": pd.Series(r.job[mine], dtype=object),
-                           "node": pd.Series(r.node[mine], dtype=object)}).groupby(
-        pd.Series(r.execution[mine], dtype=object), sort=False).first()  # the first of each that is not missing
-    fp = C.positions(C.obj(firsts.index), ids)
-    created = C.take(firsts["t"].to_numpy(dtype=float), fp, np.nan).astype(float)
-    job = np.where(C.isnull(job), C.take(C.obj(firsts["job"]), fp), job)
-    node = np.where(C.isnull(node), C.take(C.obj(firsts["node"]), fp), node)
+    def first_of(values: np.ndarray, known: np.ndarray, default: Any) -> np.ndarray:
+        """Per execution of ``ids``: its first row's value among the rows where it is ``known``."""
+        rows_ = mine[known]
+        at = C.first_in_order(r.execution[rows_])
+        return C.take(values[rows_][at], C.positions(r.execution[rows_][at], ids), default)
+
+    created = first_of(r.t, ~np.isnan(r.t[mine]), np.nan).astype(float)
+    job = np.where(C.isnull(job), first_of(r.job, ~C.isnull(r.job[mine]), None), job)
+    node = np.where(C.isnull(node), first_of(r.node, ~C.isnull(r.node[mine]), None), node)
     if snapshot is not None and np.isnan(created).any():
         keys, at = C.last_by_key(C.dict_column(snapshot.executions, "id"))
         made_at = C.take(C.dict_column(snapshot.executions, "created_at")[at], C.positions(keys, ids))
@@ -613,8 +622,8 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     # rejoin already had its chance to act: no need to wait out the threshold
     evals = r.where((r.kind == "eval") & (r.state == "processed") & ~C.isnull(r.job))
     evals = evals[C.contains(r.detail[evals], "trigger=node-join")]
-    join_eval = pd.Series(r.t[evals]).groupby(pd.Series(r.job[evals], dtype=object), sort=False).max()
-    judged = C.take(join_eval.to_numpy(dtype=float), C.positions(C.obj(join_eval.index), job), -np.inf).astype(float)
+    eval_jobs, eval_t = _max_by(r.job[evals], r.t[evals])
+    judged = C.take(eval_t, C.positions(eval_jobs, job), -np.inf).astype(float)
     with np.errstate(invalid="ignore"):
         judged = judged > since
     # a reconciler warning that the job is stuck, after the later of creation, last send and rejoin, judged it too
