@@ -168,19 +168,20 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
     from repro_lib.capture.condense import Totals, condense
     from repro_lib.capture.logs import FAST_MIN_BYTES, frame_from_bytes, source_from_path
     from repro_lib.capture.reader import read_log_blocks
-    from repro_lib.capture.zones import _shift, decide_zone, parse_tz, zone_evidence
+    from repro_lib.capture.zones import _shift, decide_zone, file_family, parse_tz, zone_evidence
 
     zone_arg = parse_tz(tz)
     sizes = [p.stat().st_size for p in paths]
     total, before = Totals(), 0
     files: list[tuple[Path, pd.DataFrame, np.ndarray, Counter[Any], int]] = []
+    fams: list[tuple[str, bool]] = []  # each file's family and whether it is a nats-server's log alone
     read: dict[str, Any] = {}
     for p, size in zip(paths, sizes, strict=True):
         src = source_from_path(p)
         kept: list[pd.DataFrame] = []
         naive_kept: list[np.ndarray] = []
         offsets: Counter[Any] = Counter()
-        n_naive, mode, notes = 0, "", None
+        n_naive, mode, notes, family = 0, "", None, None
 
         def tick(done: int, _size: int, base: int = before) -> None:
             if progress is not None:
@@ -205,6 +206,8 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
             if mode == "":
                 mode = _service_mode(f)
             f = _apply_service(f, mode)
+            if family is None:  # the file's writer, from its first block (capture/zones.py: as the full reading)
+                family = (file_family(f), bool(len(f)) and bool((f["source"] == "nats").all()))
             naive, off = zone_evidence(f)
             offsets.update(off)
             n_naive += int(naive.sum())
@@ -219,14 +222,28 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
             first = frame.index.get_loc(frame["t"].idxmin()) if frame["t"].notna().any() else 0
             read[str(frame["source"].iloc[first])] = notes
         files.append((p, frame, np.concatenate(naive_kept) if naive_kept else np.zeros(0, bool), offsets, n_naive))
-    every: Counter[Any] = Counter()
-    for *_, offsets, _n in files:
-        every.update(offsets)
+        fams.append(family or ("empty", False))
+    # files of different families never lend each other a zone, and unrelated nats-servers stay apart
+    # (capture/zones.py: settle_zones, group_families — the same rules, the same notes)
+    nats = {fam for fam, only_nats in fams if only_nats}
+    if len(nats) > 1:
+        for (_p, frame, *_), (fam, only_nats) in zip(files, fams, strict=True):
+            if only_nats and len(frame):
+                frame["source"] = "nats@" + re.sub(r"[^\w./-]+", "-", fam.removeprefix("nats-server ")).strip("-")
+    every: dict[str, Counter[Any]] = {}
+    for (*_, offsets, _n), (fam, _) in zip(files, fams, strict=True):
+        every.setdefault(fam, Counter()).update(offsets)
     zones = []
-    for p, frame, naive, offsets, n in files:
+    if len({fam for fam, _ in fams}) > 1:
+        members: dict[str, list[str]] = {}
+        for (p, *_), (fam, _) in zip(files, fams, strict=True):
+            members.setdefault(fam, []).append(p.stem)
+        zones.append(f"files grouped into {len(members)} families by writer (format, server or host, day); zones "
+                     "are never borrowed across them: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in members.items()))
+    for (p, frame, naive, offsets, n), (fam, _) in zip(files, fams, strict=True):
         if not n:
             continue
-        note, zone = decide_zone(p.stem, n, offsets, every, zone_arg)
+        note, zone = decide_zone(p.stem, n, offsets, every[fam], zone_arg)
         if zone is not None and naive.any():
             _shift(frame, pd.Series(naive, index=frame.index), zone)
         zones.append(note)

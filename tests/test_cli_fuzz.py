@@ -649,6 +649,11 @@ class Sandbox:
             path = self.cwd / f"new-{slug}" / "deeper" / name
         elif kind == "kit":
             shutil.copy2(self.kit.file_for(suffix), path)
+            # the kit's record beside it, as if it had written it here (content alone never makes a file the kit's)
+            from repro_lib import output
+            rec = output._record_for_update(self.cwd, "test")
+            rec["files"][name] = output._digest(path)  # type: ignore[index]
+            output._write_record(self.cwd, rec)
         elif kind == "foreign":
             path.write_bytes(FOREIGN.get(suffix, b"the user's file\n"))
         elif kind == "empty":
@@ -808,6 +813,10 @@ def judge(c: Call, expect: str, before: dict[str, Entry], after: dict[str, Entry
 
     def allowed(p: str) -> bool:
         if any(p == d or p.startswith(d + os.sep) for d in rel_dests):
+            return True
+        # the kit's record of a file it wrote (`--json F`, `--events F`, …) lives beside that file: .repro-written
+        if os.path.basename(p) == ".repro-written" and any(os.path.dirname(d) == os.path.dirname(p)
+                                                           for d in rel_dests):
             return True
         return p not in before and after.get(p, ("",))[0] == "dir" and any(d.startswith(p + os.sep)
                                                                            for d in rel_dests)

@@ -644,7 +644,9 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
                        pc.not_equal(_fill(mt["msg"]), c.EDGE_CONNECTED_MSG))
         mt["detail"] = pc.if_else(drop, pa.scalar(None, pa.string()), mt["detail"])
     for k, (i, (row, _dtd)) in enumerate(zip(slow_idx, slow_rows, strict=True)):
-        if row[6] is not None and row[6].endswith("date=unknown") and ctx[i] != _NAT:
+        # a time of day with no date, or journald's month and day with no year: read again in the day of the
+        # line before, as the per-line reading does (journald: the year then comes from that line, not assumed)
+        if row[6] is not None and (row[6].endswith("date=unknown") or "year=assumed" in row[6]) and ctx[i] != _NAT:
             slow_rows[k] = parse_one(slow_lines[k].rstrip("\r\n"), int(ctx[i]))
     for i, (row, dtd) in zip(slow_idx, slow_rows, strict=True):
         if not dtd and row[0] is not None:

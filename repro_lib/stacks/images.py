@@ -52,7 +52,7 @@ EMULATED = {
 LABEL = "io.repro-lib.source-hash"
 WHEELS = ("nats-py", "pyyaml")
 # what the emulated processes import — and nothing else
-_SOURCES = ["errors.py", "durations.py", "timings.py", "jobs.py", "logfmt.py", "model/*.py",
+_SOURCES = ["errors.py", "durations.py", "timings.py", "jobs.py", "schema.py", "logfmt.py", "model/*.py",
             "emulator/__init__.py", "emulator/__main__.py", "emulator/cli.py", "emulator/edge.py",
             "emulator/natsopts.py", "emulator/orchestrator.py", "clirender.py", "emulator/runtime.py",
             "emulator/standalone.py"]
