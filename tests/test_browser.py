@@ -240,7 +240,7 @@ def test_notebook05_report_shows_each_counterexample_zoomed_in_chromium(tmp_path
     from repro_lib.report import render_report
 
     rep = render_report(ROOT / "notebooks/05-what-breaks-a-fix.ipynb", tmp_path / "report", cwd=ROOT,
-                        parameters={"FIXES": "none,redispatch-on-join", "RUNS": 50,
+                        parameters={"FIXES": "none,edge-reconcile", "RUNS": 50,
                                     "OUT": str(tmp_path / "found")})
     expect.set_options(timeout=30_000)
     window = re.compile(r"Zoomed to the steps: t = ([\d.]+)–([\d.]+) s")
