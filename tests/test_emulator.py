@@ -165,7 +165,7 @@ def test_orchestrator_api_routes(tmp_path: Path) -> None:
         # no time has passed on the loop, so the evaluation (a timer) has not run yet
         assert status == 200 and [(j["name"], j["state"]) for j in jobs] == [("new-test-job", "pending")]
         status, res = proc.route("PUT", "/api/v1/orchestrator/jobs", json.dumps({"spec": "name: x\n"}).encode())
-        assert status == 400 and "no `type`" in res["error"]  # the job schema (repro_lib/schema.py) says what is missing
+        assert status == 400 and "no `type`" in res["error"]  # the job schema says what is missing
         status, res = proc.route("PUT", "/api/v1/orchestrator/jobs", json.dumps({"spec": "a: [1"}).encode())
         assert status == 400 and "failed to parse" in res["error"]
         assert proc.route("GET", "/api/v1/orchestrator/executions?job=nope", b"") == (200, [])
