@@ -207,8 +207,9 @@ def build(force: bool = False, *, base: str = BASE_TAG, say: bool = True) -> dic
                 continue
             t0 = time.monotonic()
             old = _image_id(tag)
-            r = _docker("build", "-q", "--network=none", "--target", stage, "--build-arg", f"BASE_TAG={base}",
-                        "--build-arg", f"NATS_SERVER_VERSION={NATS_SERVER_VERSION}",
+            # --force-rm: a failed step's container goes too (the default keeps it)
+            r = _docker("build", "-q", "--force-rm", "--network=none", "--target", stage,
+                        "--build-arg", f"BASE_TAG={base}", "--build-arg", f"NATS_SERVER_VERSION={NATS_SERVER_VERSION}",
                         "--label", f"{LABEL}={digest}", "-t", tag, str(ctx))
             if r.returncode != 0:
                 tail = " | ".join((r.stderr or r.stdout).strip().splitlines()[-4:])
