@@ -503,7 +503,7 @@ class Sandbox:
         elif kind == "deep":
             p.write_text("name: x\nlabels: " + "[" * 900 + "]" * 900 + "\nsteps:\n  - up: {}\n")
         elif kind == "many-edges":
-            p.write_text("name: x\nedges:\n" + "".join(f"  - edge{i}\n" for i in range(10_000))
+            p.write_text("name: x\nedges:\n" + "".join(f"  - edge{i}\n" for i in range(10_001))
                          + "steps:\n  - up: {}\n")
         elif kind == "fifo":
             self.fifo(p)
@@ -1405,7 +1405,7 @@ REGRESSIONS: dict[str, Callable[[Sandbox], dict[str, Any]]] = {
     "search <alias bomb>": _scenario_input("alias-bomb", "search"),
     "run <self-referencing alias>": _scenario_input("self-alias"),
     "run <900 levels deep>": _scenario_input("deep"),
-    "run <10,000 edges in the file>": _scenario_input("many-edges"),
+    "run <10,001 edges in the file>": _scenario_input("many-edges"),
     "inspect <binary log>": _log_input("binary-log"),
     "inspect <gzip log>": _log_input("gzip-log"),
     # numbers out of range: refused at once, nothing allocated
