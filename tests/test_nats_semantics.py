@@ -216,3 +216,18 @@ def test_a_finding_that_rests_on_drop_at_once(name: str, drop: str, nats: str) -
     path = ROOT / "scenarios" / f"{name}.yaml"
     assert run_scenario(load_scenario(path)).verdict.verdict == drop  # the file says it rests on the drop
     assert run_scenario(load_scenario(path, ["timings.nats_semantics=nats"])).verdict.verdict == nats
+
+
+def test_the_explanation_says_which_transport_a_cut_rests_on() -> None:
+    """The explorer's explanation of a run with a partition names the transport it ran under; a run without one
+    says nothing about it."""
+    from repro_lib.analysis.explain import explain, transport_note
+
+    real = explain(_cut("10s", "30s")).text()
+    assert "nats-server 2.14.5" in real and "real defaults" in real and "[I]" not in real
+    short = transport_note(_cut("10s", "30s", preset="short"))
+    assert "NOT the real defaults" in short
+    drop = transport_note(_cut("10s", "30s", semantics="drop"))
+    assert "drop reading [I]" in drop
+    killed = run_scenario(load_scenario(ROOT / "scenarios" / "core-395.yaml"))
+    assert transport_note(killed) == ""
