@@ -10,10 +10,11 @@ up to ``--eager-max`` edges) and, with ``--before REV``, the same cases on the k
 (``git archive``, read-only; e.g. ``--before a5a6586``: before issue 20's compact records).
 Baselines in the same run: a bare heap loop that only schedules the heartbeats (the floor any
 event-per-heartbeat simulation pays).
-(d) ``--e2e N`` (default 5,000, the most a scenario file may hold: ``repro_lib.schema.MAX_EDGES``;
-the issue's 10,000 is refused by ``repro run``): what a user waits for — ``repro run FLEET.yaml --json OUT`` as a whole
-process on a scenario of N edges, half of them killed during a deploy and back 30 s later, then 1 h;
-beside it the model alone (load + run, no events table, verdict or JSON) in a process of its own.
+(d) ``--e2e N[,N…]`` (default 5,000 and 10,000; at most ``repro_lib.schema.MAX_EDGES``, the most a scenario file
+may hold): what a user waits for — ``repro run FLEET.yaml --json OUT`` as a whole process on a scenario of N edges,
+half of them killed during a deploy and back 30 s later, then 1 h; beside it the model alone (load + run, no events
+table, verdict or JSON) in a process of its own. ``--only-e2e --e2e 10000`` prints the 10,000-edge case beside the
+5,000-edge one (``--e2e-also``, default 5,000).
 """
 
 from __future__ import annotations
@@ -193,38 +194,54 @@ print(json.dumps([time.perf_counter() - t0, run.final.t_s, resource.getrusage(re
 """
 
 
-def _process(cmd: list[str]) -> tuple[float, float, str]:
-    """(wall s, peak RSS MB, stdout) of ``cmd`` as a whole process (the peak is GNU time's: a child forked
-    from this process would count its pages as its own)."""
+def _process(cmd: list[str]) -> tuple[float, float, float, str]:
+    """(wall s, CPU s, peak RSS MB, stdout) of ``cmd`` as a whole process (the peak and the CPU are GNU time's:
+    a child forked from this process would count its pages as its own). The CPU (user + system) moves less
+    than the wall when other processes share the machine."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
-        timed = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd] if Path("/usr/bin/time").exists() else cmd
+        gnu = Path("/usr/bin/time").exists()
+        timed = ["/usr/bin/time", "-f", "%M %U %S", "-o", rss.name, *cmd] if gnu else cmd
         t0 = time.perf_counter()
         out = subprocess.run(timed, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
                              check=False).stdout
         wall = time.perf_counter() - t0
-        peak = rss.read().strip().splitlines()
-    return wall, (int(peak[-1]) / 1024 if peak and peak[-1].isdigit() else float("nan")), out
+        last = (rss.read().strip().splitlines() or [""])[-1].split()
+    if len(last) == 3 and last[0].isdigit():
+        return wall, float(last[1]) + float(last[2]), int(last[0]) / 1024, out
+    return wall, float("nan"), float("nan"), out
 
 
-def e2e(n_edges: int, runs: int) -> None:
-    """``repro run … --json`` end to end on the half-killed fleet, beside the model alone."""
+def e2e(sizes: list[int], runs: int, keep: Path | None = None) -> None:
+    """``repro run … --json`` end to end on the half-killed fleet of each size, beside the model alone; the
+    sizes alternate run by run (so a busy moment of the machine does not fall on one size only). ``keep``: a
+    folder to leave each size's JSON in (``fleet-N.json``), to compare byte for byte with another version's."""
     with tempfile.TemporaryDirectory() as tmp:
-        sc, out = Path(tmp) / f"fleet-{n_edges}.yaml", Path(tmp) / "run.json"
-        fleet_scenario(sc, n_edges)
-        whole, model = [], []
+        scs = {n: Path(tmp) / f"fleet-{n}.yaml" for n in sizes}
+        outs = {n: (keep or Path(tmp)) / f"fleet-{n}.json" for n in sizes}
+        for n in sizes:
+            fleet_scenario(scs[n], n)
+        whole: dict[int, list[tuple[float, float, float, str]]] = {n: [] for n in sizes}
+        model: dict[int, list[tuple[float, list[float]]]] = {n: [] for n in sizes}
         for _ in range(runs):
-            whole.append(_process([sys.executable, "-m", "repro_lib.cli", "run", str(sc), "--json", str(out),
-                                   "--quiet"]))
-            wall, peak, text = _process([sys.executable, "-c", _MODEL_ONLY, str(sc)])
-            model.append((wall, peak, json.loads(text.strip().splitlines()[-1])))
-        virt = float(json.loads(out.read_text())["t_end_s"])
-        w = statistics.median(x[0] for x in whole)
-        m = statistics.median(x[2][0] for x in model)
-        print(f"repro run, {n_edges:,} edges, half killed during a deploy, +1 h, --json (whole process, median of "
-              f"{runs}):")
-        peak = max(x[1] for x in whole)
-        print(f"  end to end {w:.2f}s -> {virt / w:,.0f} virtual s per wall s, peak {peak:,.0f} MB; the model alone "
-              f"(load + run, in-process) {m:.2f}s, its process {statistics.median(x[0] for x in model):.2f}s")
+            for n in sizes:
+                whole[n].append(_process([sys.executable, "-m", "repro_lib.cli", "run", str(scs[n]), "--json",
+                                          str(outs[n]), "--quiet"]))
+                wall, _cpu, _peak, text = _process([sys.executable, "-c", _MODEL_ONLY, str(scs[n])])
+                model[n].append((wall, json.loads(text.strip().splitlines()[-1])))
+        print(f"repro run FLEET.yaml --json OUT, half the edges killed during a deploy, back 30 s later, then 1 h "
+              f"(whole process, median of {runs}; CPU = user + system):")
+        print(f"{'edges':>8}{'wall':>9}{'CPU':>8}{'virtual s/wall s':>18}{'peak MB':>9}   the model alone: "
+              "in-process (load + run), its process")
+        for n in sizes:
+            virt = float(json.loads(outs[n].read_text())["t_end_s"])
+            w = statistics.median(x[0] for x in whole[n])
+            cpu = statistics.median(x[1] for x in whole[n])
+            peak = max(x[2] for x in whole[n])
+            m = statistics.median(x[1][0] for x in model[n])
+            mp = statistics.median(x[0] for x in model[n])
+            walls = ", ".join(f"{x[0]:.2f}" for x in whole[n])
+            print(f"{n:>8,}{w:>8.2f}s{cpu:>7.2f}s{virt / w:>18,.0f}{peak:>9,.0f}   {m:.2f}s, {mp:.2f}s"
+                  f"   (walls {walls})")
         print("  target: >= 1,000 virtual s per wall s, <= 1 GB")
 
 
@@ -245,20 +262,26 @@ def main() -> None:
     ap.add_argument("--before", metavar="REV", help="also run the fleet cases on repro_lib as committed at REV")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     ap.add_argument("--jobs", type=int, default=100)
-    ap.add_argument("--e2e", type=int, default=5_000, help="edges of the end-to-end repro run (0: skip it; at most "
-                    "the scenario cap, 5,000)")
+    ap.add_argument("--e2e", default="10000", help="edges of the end-to-end repro run, comma-separated (0: skip it; "
+                    "at most the scenario cap, 10,000)")
+    ap.add_argument("--e2e-also", type=int, default=5_000, help="a size run beside --e2e's (0: none)")
     ap.add_argument("--e2e-runs", type=int, default=3)
+    ap.add_argument("--e2e-json", metavar="DIR", type=Path, help="keep each size's JSON in DIR as fleet-N.json")
     ap.add_argument("--only-e2e", action="store_true", help="only the end-to-end case")
     a = ap.parse_args()
     if a.case:
         _run_case(a.case)
         return
-    if a.e2e:
+    sizes = sorted({int(x) for x in a.e2e.split(",") if int(x)} | ({a.e2e_also} if a.e2e_also and a.e2e != "0"
+                                                                   else set()))
+    if sizes:
         from repro_lib.schema import MAX_EDGES
 
-        if a.e2e > MAX_EDGES:
-            print(f"--e2e {a.e2e:,}: a scenario file holds at most {MAX_EDGES:,} edges; running {MAX_EDGES:,}")
-        e2e(min(a.e2e, MAX_EDGES), a.e2e_runs)
+        if sizes[-1] > MAX_EDGES:
+            ap.error(f"--e2e {sizes[-1]:,}: a scenario file holds at most {MAX_EDGES:,} edges; ask for at most that")
+        if a.e2e_json:
+            a.e2e_json.mkdir(parents=True, exist_ok=True)
+        e2e(sizes, a.e2e_runs, a.e2e_json)
         print()
     if a.only_e2e:
         return
