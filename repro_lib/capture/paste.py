@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Block", "scan", "command_of", "strip_ansi", "header_kind", "PROMPT_RE", "CLI_PHRASES"]
+__all__ = ["Block", "scan", "command_of", "strip_ansi", "header_kind", "header_cells", "PROMPT_RE", "CLI_PHRASES",
+           "CLI_ERROR", "COLUMN_NAMES"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]")
 # a shell prompt (optional) and a command of ours: `$ `, `❯ `, `→ `, `user@host:~/x$ `, `host:~# `,
@@ -32,13 +33,16 @@ _ANY_PROMPT_RE = re.compile(r"^\s*(?:\([\w.-]+\)\s*)?(?:[\w.-]+@[\w.-]+(?::\S*)?
 #: lines only the CLI prints
 CLI_PHRASES = re.compile(r"^\s*(?:Job successfully submitted|Checking job status|To get more details about the run|"
                          r"To fetch more records|Job stop successfully submitted|Job Results By Node|"
-                         r"Error submitting job|Communicating with the network|Connecting to network)")
+                         r"Error submitting job|Communicating with the network|Connecting to network|"
+                         r"[•*-] Node [\w, -]+:|[A-Z][\w ]{2,40} \.{4,} +(?:done|err|\S+ ))")
+#: an error the CLI printed and exited with (``Error: …``, ``Unknown error``): CLI output when no log stands beside it
+CLI_ERROR = re.compile(r"^\s*(?:Error(?: [a-z]+ing [a-z]+)?: \S|Unknown error\b|[Jj]ob not found\b)")
 _LOGLIKE = re.compile(r"^\s*(?:\[\d+\]\s+)?(?:\d\d:\d\d:\d\d(?:\.\d+)?\s+\|?\s*(?:TRC|DBG|INF|WRN|ERR|FTL|PNC)\b|"
                       r"\d{4}-\d\d-\d\dT\d\d:\d\d|time=|level=|\{\s*\"(?:level|time|msg)\"|"
                       r"(?:TRC|DBG|INF|WRN|ERR|FTL)\s+\S+\.go:\d+\s+>)")
 _BOX_LINE = re.compile(r"^\s*[|│┃║┌└├╭╰+]")
 _BORDER = set("+-=─━┌┐┬╭╮┼╪═└┘┴╰╯├┤ |│┃║")
-_SPLIT = re.compile(r"\s{2,}|\s*[|│┃║]\s*")
+_SPLIT = re.compile(r"\s{2,}|\t|\s*[|│┃║]\s*")
 _DESCRIBE_KV = re.compile(r"^\s*(?:ID|Name)\s+=\s+\S")
 _YAML_TOP = re.compile(r"^(?:APIVersion|Job|ID|JobID|Metadata|State|Spec|Status|ClientID|JobState):(?:\s|$)")
 _FOOTER = re.compile(r"^\s*To fetch more records")
@@ -62,13 +66,52 @@ def _norm(cell: str) -> str:
     return re.sub(r"[\s\-.]+", "_", cell.strip().rstrip(".").lower()).strip("_")
 
 
+#: column names the readers map wherever a header says them (normalised: lower case, separators as `_`)
+COLUMN_NAMES = frozenset({
+    "id", "job_id", "job", "name", "exec_id", "execution_id", "execution", "node_id", "node", "node_name",
+    "state", "status", "desired", "desired_state", "compute_state", "new_state", "previous_state", "job_state",
+    "created", "creation_time", "modified", "time", "updated", "topic", "event", "type", "approval", "rev",
+    "level", "comment", "details", "message", "labels", "cpu", "memory", "disk", "gpu", "verified", "published",
+    "result", "count", "version", "namespace", "priority", "compute", "reason", "error", "host", "hostname",
+    "address", "peer_id", "connection", "connection_state", "membership", "outputs", "shard", "shards"})
+_HEAD_CELL = re.compile(r"[A-Z][A-Z0-9#/()_.-]*(?: [A-Z0-9#/()_.-]+){0,2}|[A-Z][a-z]+(?: [A-Z][a-z]*| ID){0,2}")
+
+
+def header_cells(line: str) -> list[str] | None:
+    """The column names of a table header line, by rule rather than by command: at least two upper-case (or
+    Title Case) names separated by 2+ spaces, a tab or ``|``, at least two of them names a reader maps (one
+    suffices when three or more are all upper case); None for anything else (a row has ids, numbers, times)."""
+    if not line.strip() or len(line) > 400 or _LOGLIKE.match(line) or PROMPT_RE.match(line):
+        return None
+    cells = [c.strip() for c in re.split(r"\s{2,}|\t|\s*[|│┃║]\s*", line.strip().strip("|│┃║")) if c.strip()]
+    if len(cells) < 2 or any(len(c) > 24 or not _HEAD_CELL.fullmatch(c) for c in cells):
+        return None
+    known = sum(1 for c in cells if _norm(c) in COLUMN_NAMES)
+    upper = all(c.upper() == c for c in cells)
+    if known >= 2 and (upper or known * 2 > len(cells)) or (upper and len(cells) >= 3 and known >= 1):
+        return cells
+    return None
+
+
 def header_kind(line: str) -> str | None:
-    """The kind of table whose header ``line`` is, or None."""
+    """The kind of table whose header ``line`` is: a known kind by its column names, ``table`` for any other
+    header (:func:`header_cells`), or None."""
     if not line.strip() or _LOGLIKE.match(line) or PROMPT_RE.match(line):
         return None
     cells = _cells(line)
-    if len(cells) < 3 or any(len(c) > 24 for c in cells):
+    known = _known_kind(cells) if len(cells) >= 3 and not any(len(c) > 24 for c in cells) else None
+    if known is not None:
+        return known
+    generic = header_cells(line)
+    if generic is None:
         return None
+    h = {_norm(c) for c in generic}
+    if "time" in h and h & {"topic", "event"} and not h & {"exec_id", "execution_id"}:
+        return "history"  # a describe's Job History, whatever printed it
+    return "table"
+
+
+def _known_kind(cells: list[str]) -> str | None:
     h = {_norm(c) for c in cells}
     if not all(re.fullmatch(r"[a-z_#]+", x) for x in h):
         return None  # a header is words: a row has ids, numbers, times
@@ -148,6 +191,7 @@ def scan(text: str) -> list[Block]:
     blocks: list[Block] = []
     command: str | None = None
     section = ""
+    no_object_until = 0
     i, n = 0, len(lines)
     while i < n:
         ln = lines[i]
@@ -179,6 +223,13 @@ def scan(text: str) -> list[Block]:
                 blocks.append(Block("yaml", body, i, j, command))
                 i = j
                 continue
+        if i >= no_object_until:
+            j, found = _object_end(lines, i)
+            if found:
+                blocks.append(Block("object", "\n".join(lines[i:j]), i, j, command, section))
+                i = j
+                continue
+            no_object_until = j  # a run of `Key: value` lines that names no id: not tried again line by line
         boxed = bool(_BOX_LINE.match(ln))
         probe = ln if not (boxed and set(stripped) <= _BORDER) else ""
         kind = header_kind(probe) if probe else None
@@ -196,6 +247,30 @@ def scan(text: str) -> list[Block]:
             continue
         i += 1
     return blocks
+
+
+def _object_end(lines: list[str], i: int) -> tuple[int, bool]:
+    """(one past the last line of the run of ``Key: value`` / ``key = value`` lines by indentation that starts
+    at line ``i``, whether that run is a printed object naming an id by a known key or by its own shape)."""
+    from repro_lib.capture.objects import KV_LINE, indent_tree, object_rows
+
+    if not KV_LINE.match(lines[i]) or _LOGLIKE.match(lines[i]) or _ANY_PROMPT_RE.match(lines[i]):
+        return i, False
+    j, kv = i, 0
+    base = len(lines[i]) - len(lines[i].lstrip())
+    while j < len(lines):
+        ln = lines[j]
+        if j > i and _YAML_TOP.match(ln):
+            break  # a YAML document of its own (`Job:`, `APIVersion:`): read as one
+        if KV_LINE.match(ln) and not _LOGLIKE.match(ln) and not PROMPT_RE.match(ln) and not _ANY_PROMPT_RE.match(ln):
+            kv += 1
+        elif not ln.strip() or len(ln) - len(ln.lstrip()) <= base or header_kind(ln):
+            break  # a wrapped value or an elision is indented below its key
+        j += 1
+    if kv < 2:
+        return max(j, i + 1), False
+    tree = indent_tree(lines[i:j])
+    return max(j, i + 1), tree is not None and bool(object_rows(tree))
 
 
 def _describe_cmd(command: str) -> bool:

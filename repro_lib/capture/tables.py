@@ -311,6 +311,105 @@ def _rows_of(block: Any, source: str, job: str | None) -> list[dict[str, Any]]:
     return out
 
 
+def _more_ids(line: str, row: dict[str, Any], source: str) -> list[dict[str, Any]]:
+    """Rows for the ids a line writes beyond the first of each kind (``• Node QmSD38wH, QmRHRr8c: …``), one a row:
+    the events table has one node, job and execution a row, and none written is lost."""
+    from repro_lib.capture.ids import ids_in
+
+    out = []
+    have = {row.get("node"), row.get("job"), row.get("execution")}
+    for kind, found in ids_in(line).items():
+        col = {"uuid": "job"}.get(kind, kind)
+        for v in found:
+            if v in have or any(h and (h.startswith(v) or v.startswith(h)) for h in have):
+                continue
+            have.add(v)
+            out.append({"t": None, "source": source, "kind": "raw", "node": None, "job": None, "execution": None,
+                        col: v, "state": None, "detail": f"{col} also named in this line", "line": line,
+                        "level": None, "msg": line.strip()})
+    return out
+
+
+def _object_events(block: Any, source: str, tables: list[CliTable]) -> list[dict[str, Any]]:
+    """Events rows for a printed object (:mod:`repro_lib.capture.objects`): one per object that names an id,
+    wherever it nests; ids the block's tables already hold are not repeated."""
+    from repro_lib.capture.objects import object_rows, tree_of
+
+    tree = tree_of(block.text)
+    if tree is None:
+        return []
+    have = {str(v) for _k, df in tables for col in ("id", "node", "job", "name") if col in df
+            for v in df[col].dropna()}
+    out = []
+    for r in object_rows(tree):
+        ids = {c: r.get(c) for c in ("node", "job", "execution")}
+        if tables and all(v is None or v in have for v in ids.values()):
+            continue
+        out.append({"t": None, "source": source, "kind": "cli", **ids, "state": r.get("state"),
+                    "detail": f"object: {r['detail']}" if r.get("detail") else "object", "line": None,
+                    "level": None, "msg": None})
+    return out
+
+
+#: header names (normalised) → the column they fill, wherever a header says them
+_COL_BY_NAME = {"exec_id": "execution", "execution_id": "execution", "execution": "execution", "exec": "execution",
+                "job_id": "job", "job": "job", "node_id": "node", "node": "node", "node_name": "node",
+                "host": "node", "hostname": "node", "peer_id": "node", "requester": "node",
+                "state": "state", "status": "state", "compute_state": "state", "new_state": "state",
+                "job_state": "state", "execution_state": "state", "connection": "state", "connection_state": "state",
+                "time": "t", "created": "t", "creation_time": "t", "created_at": "t", "timestamp": "t",
+                "submitted": "t"}
+
+
+def _id_column_kind(keys: list[str], values: list[str]) -> str | None:
+    """What a table's bare ID column holds: the kind its values' shape tells, else what the other columns say
+    (a NODE column: executions; APPROVAL, LABELS, CPU: nodes; else jobs)."""
+    from repro_lib.capture.ids import kind_by_shape
+
+    shapes = [k for k in (kind_by_shape(v) for v in values if v) if k]
+    if shapes:
+        top = max(set(shapes), key=shapes.count)
+        if top != "uuid":
+            return top
+    k = set(keys)
+    if k & {"node_id", "node", "node_name"}:
+        return "execution"
+    if k & {"approval", "labels", "cpu", "memory", "disk", "gpu", "membership"}:
+        return "node"
+    return "job"
+
+
+def _generic_rows(block: Any, source: str, job: str | None) -> list[dict[str, Any]]:
+    """Events rows for any aligned table (:func:`repro_lib.capture.paste.header_cells`): its columns mapped by
+    name, whatever printed it; each id checked against its kind's grammar (a cut cell, a word: none)."""
+    from repro_lib.capture.ids import id_of
+
+    _hl, headers, body = split_table(block.text.expandtabs(8))
+    keys = [re.sub(r"[\s\-.]+", "_", h.strip().rstrip(".").lower()).strip("_") for h in headers]
+    if "id" in keys:
+        id_kind = _id_column_kind(keys, [(b + [""] * len(keys))[keys.index("id")] for b in body])
+    out = []
+    for cells in body:
+        r = dict(zip(keys, (cells + [""] * len(keys))[: len(keys)], strict=True))
+        row: dict[str, Any] = {"t": None, "node": None, "job": job, "execution": None, "state": None}
+        for k, v in r.items():
+            col = _COL_BY_NAME.get(k) or (id_kind if k == "id" else None)
+            if not v or col is None:
+                continue
+            if col == "t":
+                row["t"] = row["t"] or _cell_time(v)
+            elif col == "state":
+                if row["state"] is None and re.fullmatch(r"[A-Za-z][\w -]{0,30}", v):
+                    row["state"] = _STATE_NAMES.get(v.replace(" ", "").lower(), v.lower())
+            elif (got := id_of(v, col)) is not None:
+                row[col] = got
+        text = "  ".join(c for c in cells if c)
+        detail = "; ".join(f"{k}={v}" for k, v in r.items() if v)
+        out.append({**row, "source": source, "kind": "cli", "detail": f"table: {detail}", "line": text,
+                    "level": None, "msg": r.get("event") or r.get("message") or r.get("comment") or None})
+    return out
+
+
 def _yaml_describe(text: str) -> list[CliTable]:
     """A YAML ``describe`` (any API version, ``...`` elisions and all): the job's id and state and
     each execution's id, node and state, read line by line (the text is often not valid YAML)."""
@@ -389,6 +488,8 @@ def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
     commands = [i for i, ln in enumerate(lines) if pp.command_of(ln)]
     phrases = [i for i, ln in enumerate(lines) if pp.CLI_PHRASES.match(ln)]
     loglike = sum(1 for ln in lines if pp._LOGLIKE.match(ln))
+    if not phrases and not loglike and all(not _LOG_COMMANDS.search(pp.command_of(lines[i]) or "") for i in commands):
+        phrases = [i for i, ln in enumerate(lines) if pp.CLI_ERROR.match(ln)]  # an error the CLI exited with
     if not blocks and not phrases and all(_LOG_COMMANDS.search(pp.command_of(lines[i]) or "") for i in commands):
         return None  # no command, or only ones whose output is a log (`bacalhau serve`, `devstack` …)
     in_block = sum(b.end - b.start for b in blocks if b.kind != "describe")
@@ -411,6 +512,13 @@ def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
                 found = _describe(b.text)[:1]  # the job row; its tables are blocks of their own
             elif b.kind == "yaml":
                 found = _yaml_describe(b.text)
+                events += _object_events(b, source, found)
+            elif b.kind == "object":
+                events += _object_events(b, source, [])
+                continue
+            elif b.kind == "table":
+                events += _generic_rows(b, source, job_of(b))
+                continue
             elif b.kind in ("history", "progress"):
                 events += _rows_of(b, source, job_of(b))
                 continue
@@ -429,7 +537,7 @@ def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
             continue
         tables += found
         events += _table_events_rows(found, source)
-    covered = {i for b in blocks if b.kind != "yaml" for i in range(b.start, b.end)}  # YAML lines: kept, ids and all
+    covered = {i for b in blocks if b.kind not in ("yaml", "object") for i in range(b.start, b.end)}  # objects: kept
     for i, ln in enumerate(lines):  # every other line is kept as it was, never dropped
         if i in covered or not ln.strip():
             continue
@@ -437,6 +545,7 @@ def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
                        "job": _first_id(ln, "j") or _first_id(ln, "u"), "execution": _first_id(ln, "e"),
                        "state": None, "detail": "command" if i in commands else None, "line": ln, "level": None,
                        "msg": ln.strip()})
+        events += _more_ids(ln, events[-1], source)
     frame = pd.DataFrame(events, columns=[c for c in FRAME_COLUMNS if c != "t_s"])
     frame["t"] = pd.to_datetime(frame["t"], utc=True)
     frame.insert(1, "t_s", float("nan"))
@@ -526,12 +635,18 @@ def _looks_like_cli(text: str) -> bool:
 
     if sniff_cli(text) is not None:
         return True
-    for ln in text.splitlines()[:400]:
+    lines = text.splitlines()[:400]
+    skip = 0
+    for i, ln in enumerate(lines):
         cmd = pp.command_of(ln)
         if (cmd and not _LOG_COMMANDS.search(cmd)) or pp.CLI_PHRASES.match(ln) or pp.header_kind(ln) \
                 or pp._DESCRIBE_KV.match(ln) or pp._YAML_TOP.match(ln):
             return True
-    return False
+        if i >= skip and (":" in ln or " = " in ln):  # a printed object that names an id
+            skip, found = pp._object_end(lines, i)
+            if found:
+                return True
+    return not any(pp._LOGLIKE.match(ln) for ln in lines) and any(pp.CLI_ERROR.match(ln) for ln in lines)
 
 
 def _describe_job(text: str) -> str | None:
