@@ -91,3 +91,35 @@ def ids_in(text: str) -> dict[str, list[str]]:
         if m.group(0) not in lst:
             lst.append(m.group(0))
     return out
+
+
+_WORD_KIND = {"job": "job", "jobs": "job", "shard": "job", "execution": "execution", "exec": "execution",
+              "node": "node", "nodes": "node", "server": "node", "peer": "node", "host": "node"}
+#: an id named by what the text says it is: a key in any case and separator (``job_id``, ``"JobID"``, ``nodeId``,
+#: ``Node ID``), a word and an id (``job 'c133…'``, ``Job (id: 65a1…)``, ``Server (id: Qm…)``), a libp2p address's
+#: peer (``/p2p/Qm…``), a results folder's host (``…-host-Qm…``)
+_ANY_ID = (rf"[jen]-{_UUID}|[jen]-{_HEX8}|{_UUID}(?:[:_]\d+)?|{_HEX8}|Qm[{B58}]{{44}}|Qm[{B58}]{{6}}"
+           rf"|12D3KooW[{B58}]{{44}}")
+_NAMED = re.compile(
+    r"""(?i:(?P<w>\b(?:job|shard|execution|exec|node|server|peer)(?:[ _-]?id)?)["']?\s*(?:\(\s*id\s*)?[:=-]?\s*)"""
+    rf"""["'(]?(?P<id>{_ANY_ID})(?!\w)|/p2p/(?P<p>Qm[{B58}]{{44}}|12D3KooW[{B58}]{{44}})|-host-(?P<h>Qm[{B58}]{{44}})""")
+
+
+def named_ids(text: str) -> dict[str, str]:
+    """{column: the first id of each kind ``text`` names by a key or a word} — each checked against its kind's
+    grammar, so ``job failed``, ``node list`` or ``… (trimmed for brevity) …`` name none."""
+    out: dict[str, str] = {}
+    for m in _NAMED.finditer(text or ""):
+        if m["p"] or m["h"]:
+            out.setdefault("node", m["p"] or m["h"])
+            continue
+        kind = _WORD_KIND[re.sub(r"[ _-]?id$", "", m["w"].lower())]
+        v = m["id"]
+        if kind == "job" and (s := re.fullmatch(r"(" + _UUID + r")[:_]\d+", v)):
+            v = s.group(1)  # a shard: `uuid:0`
+        shape = kind_by_shape(v)
+        if shape is None or (shape == "uuid" and len(v) < 36 and (kind == "node" or v.isdigit())):
+            continue  # a name needs a column or a key; prose is none
+        if (got := id_of(v, kind)) is not None:
+            out.setdefault(kind, got)
+    return out

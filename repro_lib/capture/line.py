@@ -14,6 +14,7 @@ from datetime import date as _date
 from typing import Any
 
 from repro_lib.capture import _common as c
+from repro_lib.capture.ids import named_ids
 from repro_lib.capture.legacy import NATS_SERVER
 from repro_lib.capture.legacy import _rewrite as rewrite
 
@@ -451,6 +452,11 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
         node = node or named.get("node")
         job = job or named.get("job")
         execution = execution or named.get("execution")
+    if node is None or job is None or execution is None:  # an id named by a key or a word, in its kind's grammar
+        said = named_ids(body)
+        node = node or said.get("node")
+        job = job or said.get("job")
+        execution = execution or said.get("execution")
     if canon in c.STATE_FIELD_MSGS:
         val, rest, found = _cut(rest, "state")
         if found:
