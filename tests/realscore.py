@@ -154,7 +154,8 @@ def score_folder(folder: Path, name: str, expected: dict[str, dict] | None = Non
 
 
 SETS = {"first 85": ("", "expected-issue18.json"), "written against": ("written-against", "expected.json"),
-        "held out": ("held-out", "expected.json"), "held out 2": ("held-out-2", "expected.json")}
+        "held out": ("held-out", "expected.json"), "held out 2": ("held-out-2", "expected.json"),
+        "held out 3": ("held-out-3", "expected.json"), "held out 4": ("held-out-4", "expected.json")}
 
 
 def main() -> None:
