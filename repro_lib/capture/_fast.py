@@ -604,6 +604,8 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
         else np.zeros(0, np.int64)
     mt_idx, mt = _matter([x["mcols"] for x in scans], m_idx, cat("fmt", np.int64), cat("app", bool))
     slow[np.setdiff1d(m_idx, mt_idx)] = True
+    # zerolog console lines behind `docker compose`'s prefix (a fleet's logs): read by columns (_console.py)
+    mt_idx, mt = _console_lines(chunks, start, n, slow, t, dated, tod, cons, mt_idx, mt)
     cons &= ~slow
     # 3. everything unusual: the per-line reference parser (date context settled below)
     slow_idx = np.flatnonzero(slow)
@@ -691,6 +693,38 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
         )
     out["line"] = lines
     return out
+
+
+def _console_lines(chunks: list[pa.Array], start: np.ndarray, n: int, slow: np.ndarray, t: np.ndarray,
+                   dated: np.ndarray, tod: np.ndarray, cons: np.ndarray, mt_idx: np.ndarray,
+                   mt: dict[str, pa.Array]) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """Of the lines left to the per-line parser, those :func:`repro_lib.capture._console.read_console` reads
+    (compose prefix, console body): taken off ``slow``, their time put in ``t``/``dated``/``tod``/``cons``
+    (in place), their columns merged into the instrumented lines' ``(mt_idx, mt)``."""
+    from repro_lib.capture._console import read_console
+
+    slow_idx = np.flatnonzero(slow)
+    if not len(slow_idx):
+        return mt_idx, mt
+    bounds = np.searchsorted(slow_idx, np.append(start, n))
+    parts = [arr.take(pa.array(slow_idx[bounds[j]: bounds[j + 1]] - start[j]))
+             for j, arr in enumerate(chunks) if bounds[j + 1] > bounds[j]]
+    lines = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+    ok, cols, ct, cdated = read_console(lines)
+    if not ok.any():
+        return mt_idx, mt
+    idx = slow_idx[ok]
+    slow[idx] = False
+    t[idx] = np.where(cdated, ct, _NAT)
+    dated[idx] = cdated
+    tod[idx] = np.where(cdated, 0, ct)
+    cons[idx] = ~cdated
+    if not len(mt_idx):
+        return idx, cols
+    both = np.concatenate([mt_idx, idx])
+    order = pa.array(np.argsort(both, kind="stable"))
+    merged = {k: pa.concat_arrays([mt[k].cast(pa.string()), cols[k].cast(pa.string())]).take(order) for k in cols}
+    return both[order.to_numpy()], merged
 
 
 def _scan(a: pa.Array) -> dict[str, Any]:

@@ -1,0 +1,113 @@
+"""The columnar reading of zerolog console lines behind ``docker compose``'s prefix (``capture/_console.py``)
+equals the per-line parser, and takes a fleet's lines off it."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from repro_lib.capture import _fast
+from repro_lib.capture._console import read_console
+from repro_lib.capture.logs import parse_lines
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_capture_logs import _as_fast  # noqa: E402
+
+DAY = date(2025, 12, 25)
+
+_prefix = st.sampled_from(["", "edge-17-1  | ", "orchestrator-1  | ", "edge-1-1| ", "nats_1 | ", "e.x-2    | ",
+                           "a" * 77 + " | ", "a" * 80 + " | ", "2edge | ", "edge-3-1\t| "])
+_docker = st.sampled_from(["", "2025-12-25T20:14:03.512300000Z ", "2025-12-25T20:14:03Z ",
+                           "2025-12-25T20:14:03.5+02:00 ", "2025-02-30T20:14:03Z ", "2025-12-25T20:14:03.Z "])
+_tod = st.sampled_from(["12:09:07", "00:00:00.123", "23:59:59.123456789", "24:00:00", "12:60:00", "1:02:03",
+                        "12:09:07.", "12:09:07.1234567890"])
+_level = st.sampled_from(["INF", "DBG", "WRN", "ERR", "TRC", "FTL", "PNC", "???", "XYZ", "inf"])
+_caller = st.sampled_from(["", "> ", "manager.go:541 > ", "a>b > ", ">", "x.go:1 >"])
+_words = st.sampled_from([
+    "heartbeat sent", "heartbeat received from node n-535d9189-68fb-fe79-2e7c-ca2112869db2",
+    "Accepting bid for execution e-c9e9c616-612e-7696-a6ce-cc1b78e51061",
+    "Execution e-4b1d2a3c completed", "Execution e-4b1d2a3c failed", "handshake successful with node n-7f3a9c21",
+    "Attempting to establish connection", "node n-7f3a9c21 missed heartbeat, marking as unhealthy",
+    "enqueueing evaluation ev-1 for job j-12345678 triggered by: node-join",
+    "Execution e-12345678 is running on node n-12345678 which is not healthy",
+    "Execution state changed from 'New' to 'Running'", "New execution created", "Data plane started",
+    "DISPATCH: Attempting to send message", "EDGE: starting", "Edge connected to orchestrator", "FAULT: kill",
+    "job stuck", "node n-1 connected", "Slow Consumer Detected", "JobID:j-12345678 here", "NodeID: n-abcdefgh",
+    "peer QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG", "job 123e4567-e89b-12d3-a456-426614174000",
+    "shard 123e4567-e89b-12d3-a456-426614174000:0", "name=n-12345678", "x msg=y", "e-12345678-abc", "",
+    "a > b", "é", "tab\there", "n-12345678,j-87654321", "=x", "k=", "trailing ",
+])
+_field = st.sampled_from([
+    "node_id=n-ac6289f7-e85a-1ee9-508d-be225edf44c0", "seq=2", "job_id=j-35bf992d", "NodeID=n-1", "job=j1",
+    "execution_id=e-4b1d", "exec=e-1", "Node=n-2", "a=\"b c\"", "k=v=w", "x=", "target_node=n-9", "state=x",
+    "error=\"x\\\"y\"", "Execution=e-7", "jobID=j-3",
+])
+_bracket = st.sampled_from(["[NodeID:n-a4e0671b]", "[JobID:]", "[ExecutionID:e-1]", "[Name:n-12345678]",
+                            "[K:a b]", "[K:a,b]", "[K:x=y]", "[NodeID: Qm12345678, ShardID: s_0]", "[k:v] "])
+
+
+@st.composite
+def _line(draw: st.DrawFn) -> str:
+    body = draw(_words)
+    fields = draw(st.lists(_field, max_size=3))
+    brackets = draw(st.lists(_bracket, max_size=2))
+    tail = " ".join(x for x in (body, *fields) if x)
+    if brackets:
+        tail += draw(st.sampled_from([" ", ""])) + " ".join(brackets)
+    return (draw(_prefix) + draw(_docker) + draw(_tod) + " | " + draw(_level) + " " + draw(_caller) + tail)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_line(), min_size=1, max_size=25), st.sampled_from([None, DAY]))
+def test_console_lines_fast_equal_slow(lines: list[str], day: date | None) -> None:
+    slow = parse_lines(lines, source="s", date=day, fast=False)
+    fast = parse_lines(lines, source="s", date=day, fast=True)
+    pd.testing.assert_frame_equal(fast, _as_fast(slow))
+
+
+@pytest.fixture(scope="module")
+def fleet_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """4,000 lines of the benchmark's fleet: ``docker compose logs`` of Bacalhau 1.6 console lines."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from bench_inspect import generate_fleet16
+
+    path = tmp_path_factory.mktemp("fleet") / "fleet.log"
+    generate_fleet16(path, 4000, nodes=50)
+    return path.read_text().splitlines()
+
+
+def test_fleet_lines_equal_and_none_left_to_the_per_line_parser(fleet_lines: list[str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    ts = "2025-12-25T20:14:03.512300000Z "
+    timestamped = [line.replace("  | ", "  | " + ts, 1) for line in fleet_lines[:2000]]
+    old = [line.replace(" | INF ", " | INF manager.go:1 > ", 1) + " [NodeID:n-a4e0671b] [JobID:]"
+           for line in fleet_lines[:2000]]
+    for lines in (fleet_lines, timestamped, old):
+        calls: list[tuple[object, ...]] = []
+        monkeypatch.setattr(_fast, "parse_one", lambda *a, seen=calls, real=_fast.parse_one: seen.append(a) or real(*a))
+        fast = parse_lines(lines, source="s", fast=True)
+        monkeypatch.undo()
+        assert calls == []
+        slow = parse_lines(lines, source="s", fast=False)
+        pd.testing.assert_frame_equal(fast, _as_fast(slow))
+        assert (fast["kind"] != "raw").all()
+
+
+def test_read_console_refuses_what_it_cannot_read_exactly() -> None:
+    lines = ["edge-1  | 12:09:07 | INF heartbeat sent node_id=n-1",
+             "edge-1  | 12:09:07 | INF DISPATCH: Attempting to send message",  # instrumented: the per-line parser
+             "edge-1  | 12:09:07 | INF a x=\"quoted value\"",                      # quotes in the fields
+             "edge-1  | 25:09:07 | INF heartbeat",                                # no time of day
+             "time=2025-12-25T20:14:03Z level=INFO msg=x"]                         # not this shape
+    ok, cols, t, dated = read_console(pa.array(lines))
+    assert ok.tolist() == [True, False, False, False, False]
+    assert cols["node"].to_pylist() == ["n-1"] and cols["detail"].to_pylist() == ["service=edge-1"]
+    assert t.tolist() == [(12 * 3600 + 9 * 60 + 7) * 10**9] and not dated.any()
+    assert cols["msg"].to_pylist() == ["heartbeat sent"] and cols["kind"].to_pylist() == ["log"]
