@@ -40,11 +40,11 @@ def norm_key(key: object) -> str:
 _ID_KEYS = {"nodeid": "node", "requesternodeid": "node", "sourcenodeid": "node", "targetnodeid": "node",
             "computenodeid": "node", "nodename": "node", "node": "node", "requesterid": "node", "peerid": "node",
             "jobid": "job", "job": "job", "executionid": "execution", "computereference": "execution",
-            "execid": "execution", "execution": "execution"}
+            "execid": "execution", "execution": "execution", "shardid": "job"}
 _PARENT_KIND = {"job": "job", "jobs": "job", "jobspec": "job", "metadata": "job", "node": "node", "nodes": "node",
                 "info": "node", "nodeinfo": "node", "noderesponse": "node", "execution": "execution",
                 "executions": "execution", "items": None}
-_STATE_KEYS = ("state", "statetype", "connectionstate", "computestate", "jobstate", "connection")
+_STATE_KEYS = ("state", "statetype", "connectionstate", "computestate", "jobstate", "connection", "executionstate")
 _STATE_NAMES = {k.lower(): v for k, v in up.COMPUTE_STATE_OURS.items()}
 
 
@@ -153,8 +153,8 @@ def tree_of(text: str) -> Any:
 def _state_of(key: str, v: Any) -> str | None:
     if isinstance(v, dict):
         for k2, v2 in v.items():
-            if norm_key(k2) in ("statetype", "state"):
-                return _state_of(key, v2)
+            if norm_key(k2) in ("statetype", "state", "new"):  # `ExecutionState: {Previous: 1, New: 2}`
+                return _state_of("computestate" if key == "executionstate" else key, v2)
         return None
     if isinstance(v, bool) or v is None:
         return None
@@ -197,6 +197,8 @@ def _walk(obj: Any, parent: str | None, ctx: dict[str, str], rows: list[dict[str
             col = _ID_KEYS.get(nk)
             if col is None and nk == "id":
                 col = here or _top_id_kind(str(v), parent)
+            if nk == "shardid":
+                v = re.sub(r"[:_]\d+$", "", str(v))  # a 2022 shard: `uuid:0`
             if col is not None and (got := id_of(str(v), col)) is not None:
                 own.setdefault(col, got)
         if nk in _STATE_KEYS and state is None:

@@ -35,8 +35,10 @@ CLI_PHRASES = re.compile(r"^\s*(?:Job successfully submitted|Checking job status
                          r"To fetch more records|Job stop successfully submitted|Job Results By Node|"
                          r"Error submitting job|Communicating with the network|Connecting to network|"
                          r"[•*-] Node [\w, -]+:|[A-Z][\w ]{2,40} \.{4,} +(?:done|err|\S+ ))")
-#: an error the CLI printed and exited with (``Error: …``, ``Unknown error``): CLI output when no log stands beside it
-CLI_ERROR = re.compile(r"^\s*(?:Error(?: [a-z]+ing [a-z]+)?: \S|Unknown error\b|[Jj]ob not found\b)")
+#: an error the CLI printed and exited with (``Error: …``, ``Unknown error``, ``failed request: …``): CLI output
+#: when no log line stands beside it
+CLI_ERROR = re.compile(r"^\s*(?:Error(?: [a-z]+ing [a-z]+)?: \S|Unknown error\b|[Jj]ob not found\b|"
+                       r"[Ff]ailed [a-z][a-z ]{0,40}: \S)")
 _LOGLIKE = re.compile(r"^\s*(?:\[\d+\]\s+)?(?:\d\d:\d\d:\d\d(?:\.\d+)?\s+\|?\s*(?:TRC|DBG|INF|WRN|ERR|FTL|PNC)\b|"
                       r"\d{4}-\d\d-\d\dT\d\d:\d\d|time=|level=|\{\s*\"(?:level|time|msg)\"|"
                       r"(?:TRC|DBG|INF|WRN|ERR|FTL)\s+\S+\.go:\d+\s+>)")
@@ -150,13 +152,15 @@ class Block:
 def _table_end(lines: list[str], i: int, boxed: bool) -> int:
     n = len(lines)
     j = i + 1
+    base = len(lines[i]) - len(lines[i].lstrip())
     while j < n:
         ln = lines[j]
         if boxed:
             if not _BOX_LINE.match(ln):
                 break
         elif (not ln.strip() or _FOOTER.match(ln) or PROMPT_RE.match(ln) or _ANY_PROMPT_RE.match(ln)
-              or _LOGLIKE.match(ln) or header_kind(ln) or CLI_PHRASES.match(ln)
+              or _LOGLIKE.match(ln) or CLI_PHRASES.match(ln)
+              or (len(ln) - len(ln.lstrip()) <= base + 2 and header_kind(ln))  # further right: a wrapped header
               or (not ln.startswith((" ", "\t")) and ln.rstrip().endswith(":") and len(_cells(ln)) == 1)):
             break
         j += 1
@@ -223,6 +227,10 @@ def scan(text: str) -> list[Block]:
                 blocks.append(Block("yaml", body, i, j, command))
                 i = j
                 continue
+        if stripped[:1] in "{[" and not _LOGLIKE.match(ln) and (j := _json_end(lines, i)) > i:
+            blocks.append(Block("object", "\n".join(lines[i:j]), i, j, command, section))
+            i = j
+            continue
         if i >= no_object_until:
             j, found = _object_end(lines, i)
             if found:
@@ -247,6 +255,35 @@ def scan(text: str) -> list[Block]:
             continue
         i += 1
     return blocks
+
+
+def _json_end(lines: list[str], i: int, limit: int = 20000) -> int:
+    """One past the last line of a JSON document (``--output json``, an API's answer) that starts at line ``i``
+    and names an id (:mod:`repro_lib.capture.objects`); ``i`` when none does."""
+    import json
+
+    from repro_lib.capture.objects import object_rows
+
+    depth, quoted, escaped = 0, False, False
+    for j in range(i, min(len(lines), i + limit)):
+        for ch in lines[j]:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = quoted
+            elif ch == '"':
+                quoted = not quoted
+            elif not quoted and ch in "{[":
+                depth += 1
+            elif not quoted and ch in "}]":
+                depth -= 1
+        if depth <= 0:
+            try:
+                tree = json.loads("\n".join(lines[i:j + 1]))
+            except (ValueError, RecursionError):
+                return i
+            return j + 1 if isinstance(tree, dict | list) and object_rows(tree) else i
+    return i
 
 
 def _object_end(lines: list[str], i: int) -> tuple[int, bool]:

@@ -488,7 +488,7 @@ def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
     commands = [i for i, ln in enumerate(lines) if pp.command_of(ln)]
     phrases = [i for i, ln in enumerate(lines) if pp.CLI_PHRASES.match(ln)]
     loglike = sum(1 for ln in lines if pp._LOGLIKE.match(ln))
-    if not phrases and not loglike and all(not _LOG_COMMANDS.search(pp.command_of(lines[i]) or "") for i in commands):
+    if not phrases and not loglike:
         phrases = [i for i, ln in enumerate(lines) if pp.CLI_ERROR.match(ln)]  # an error the CLI exited with
     if not blocks and not phrases and all(_LOG_COMMANDS.search(pp.command_of(lines[i]) or "") for i in commands):
         return None  # no command, or only ones whose output is a log (`bacalhau serve`, `devstack` …)
@@ -537,7 +537,9 @@ def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
             continue
         tables += found
         events += _table_events_rows(found, source)
-    covered = {i for b in blocks if b.kind not in ("yaml", "object") for i in range(b.start, b.end)}  # objects: kept
+    covered = {i for b in blocks if b.kind not in ("yaml", "object", "describe") for i in range(b.start, b.end)}
+    for b in describes:  # a describe's head is its job row; its other lines (messages, bullets, outputs) are kept
+        covered |= {i for i in range(b.start, b.end) if re.match(r"^\s*\w[\w .]*\s+=\s", lines[i])}
     for i, ln in enumerate(lines):  # every other line is kept as it was, never dropped
         if i in covered or not ln.strip():
             continue
@@ -614,6 +616,14 @@ def _sdk_paste(text: str, source: str) -> Paste | None:
         return None
     rows: list[dict[str, Any]] = []
     _obj_ids(obj, None, rows)
+    from repro_lib.capture.objects import _from_repr, object_rows
+
+    have = {v for r in rows for k, v in r.items() if k != "state"}
+    for r in object_rows(_from_repr(ast.parse(body, mode="eval").body)):  # keys wherever they nest
+        ids = {k: r[k] for k in ("node", "job", "execution") if r.get(k)}
+        if ids and not set(ids.values()) <= have:
+            rows.append({**ids, **({"state": r["state"]} if r.get("state") else {})})
+            have |= set(ids.values())
     if not rows:
         return None
     from repro_lib.capture.logs import FRAME_COLUMNS
@@ -642,6 +652,8 @@ def _looks_like_cli(text: str) -> bool:
         if (cmd and not _LOG_COMMANDS.search(cmd)) or pp.CLI_PHRASES.match(ln) or pp.header_kind(ln) \
                 or pp._DESCRIBE_KV.match(ln) or pp._YAML_TOP.match(ln):
             return True
+        if ln.strip()[:1] in ("{", "[") and not pp._LOGLIKE.match(ln) and pp._json_end(text.splitlines(), i) > i:
+            return True  # a JSON document that names an id (`--output json`, an API's answer)
         if i >= skip and (":" in ln or " = " in ln):  # a printed object that names an id
             skip, found = pp._object_end(lines, i)
             if found:
