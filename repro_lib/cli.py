@@ -585,8 +585,8 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt as e:  # before a command started (parsing the arguments)
             print(_interrupted_line(e), file=sys.stderr)
             rc = 2
-        if _LEFT_FOR_EXIT and argv is None and _is_cli():
-            _exit_now(rc)
+        if _LEFT_FOR_EXIT and argv is None and _is_cli() and sys.getprofile() is None and sys.gettrace() is None:
+            _exit_now(rc)  # not under a profiler or a tracer: they write their results after main returns
         return rc
     finally:
         _LEFT_FOR_EXIT.clear()

@@ -957,18 +957,37 @@ def _agree_with_line(df: pd.DataFrame, out: pd.DataFrame, touched: dict[str, lis
 def redact_data(obj: Any) -> Any:
     """A JSON/YAML-like value with every string in it redacted, and a text under a secret-ish key masked
     whole (``{"api_token": "abc"}``): redacted *before* it is serialised, so that a secret inside a string
-    that holds JSON (escaped once in the value, twice in the file) is masked as the value it is."""
+    that holds JSON (escaped once in the value, twice in the file) is masked as the value it is. Each
+    distinct string and key is redacted once (a run's JSON repeats its states, names and keys 10^5 times)."""
+    return _redact_data(obj, {}, {})
+
+
+def _redact_data(obj: Any, texts: dict[str, str], keys: dict[str, tuple[str, bool]]) -> Any:
+    """:func:`redact_data` with what it has seen: ``texts`` a plain string's redaction, ``keys`` a key's
+    redaction and whether it names a secret."""
     if isinstance(obj, dict):
         out: dict[Any, Any] = {}
         for k, v in obj.items():
-            key = redact(k) if isinstance(k, str) else k
-            if isinstance(v, str) and isinstance(k, str) and _secret_key(k.lower()) and not _no_secret(v):
-                out[key] = MASK
+            if type(k) is str:
+                seen = keys.get(k)
+                if seen is None:
+                    seen = keys[k] = (redact(k), _secret_key(k.lower()))
+                key, secretish = seen
             else:
-                out[key] = redact_data(v)
+                key, secretish = (redact(k), _secret_key(k.lower())) if isinstance(k, str) else (k, False)
+            if secretish and isinstance(v, str) and not _no_secret(v):
+                out[key] = MASK
+            elif type(v) is str:
+                done = texts.get(v)
+                out[key] = done if done is not None else texts.setdefault(v, redact(v))
+            else:
+                out[key] = _redact_data(v, texts, keys)
         return out
     if isinstance(obj, list | tuple):
-        return [redact_data(v) for v in obj]
+        return [_redact_data(v, texts, keys) for v in obj]
+    if type(obj) is str:
+        done = texts.get(obj)
+        return done if done is not None else texts.setdefault(obj, redact(obj))
     if isinstance(obj, str):
         return redact(obj)
     return obj
