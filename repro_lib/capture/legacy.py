@@ -27,7 +27,6 @@ physical lines keep their newlines), so ``line`` in the events is always what wa
 from __future__ import annotations
 
 import re
-from collections import Counter
 
 __all__ = ["normalise", "learn_prefix", "NATS_SERVER"]
 
@@ -162,10 +161,12 @@ _LEVEL_WORD = re.compile(r"\b(?:TRC|DBG|INF|WRN|ERR|FTL|TRACE|DEBUG|INFO|WARN|WA
 
 
 def learn_prefix(lines: list[str]) -> re.Pattern[str] | None:
-    """The structural prefix most of a file's lines share before a record of a known shape, as a pattern
-    (digit runs vary, the rest is literal), or None. lnav does the same when it tests candidate formats
-    against a file's sample lines: the rule is learnt per file, never from a list of known prefixes."""
-    shapes: Counter[str] = Counter()
+    """The structural prefix most of a file's lines share before a record of a known shape, as a pattern, or
+    None. lnav does the same when it tests candidate formats against a file's sample lines: the rule is learnt per
+    file, never from a list of known prefixes. Prefixes are compared token by token (whitespace-separated): a
+    token the same on every line stays literal, one that varies (a pod's name, a pid, a time) matches any
+    non-space run (digits alone: digits)."""
+    groups: dict[tuple[str, ...], list[list[str]]] = {}
     n = 0
     for ln in lines[:2000]:
         if not ln.strip():
@@ -177,20 +178,41 @@ def learn_prefix(lines: list[str]) -> re.Pattern[str] | None:
         pre = ln[:m.start()]
         if _OWN_RULES.match(pre) or pre[-1:] not in (" ", "\t") or (m["json"] and _LEVEL_WORD.search(pre)):
             continue  # a JSON body after a level is a message's payload, not a record behind a prefix
-        shapes[re.sub(r"\d+", "0", pre)] += 1
-    if not shapes:
+        parts = re.split(r"(\s+)", pre)  # tokens at even places, separators at odd ones
+        seps = tuple(re.sub(r" +", " ", x) for x in parts[1::2])
+        groups.setdefault(seps, []).append(parts[0::2])
+    if not groups:
         return None
-    shape, count = shapes.most_common(1)[0]
-    if count < 2 or count * 2 < n:
+    seps, toks = max(groups.items(), key=lambda kv: len(kv[1]))
+    if len(toks) < 2 or len(toks) * 2 < n:
         return None
-    parts = shape.split("0")
-    return re.compile("^" + r"\d+".join(re.escape(p) for p in parts))
+    pat = "^"
+    for k, column in enumerate(zip(*toks, strict=True)):
+        if len(set(column)) == 1:
+            pat += re.escape(column[0])
+        elif all(re.fullmatch(r"\d+", c) for c in column):
+            pat += r"\d+"
+        elif all(re.sub(r"\d+", "0", c) == re.sub(r"\d+", "0", column[0]) for c in column):
+            pat += r"\d+".join(re.escape(x) for x in re.sub(r"\d+", "0", column[0]).split("0"))
+        else:
+            pat += r"\S+"
+        if k < len(seps):
+            pat += r"\s+" if "\t" in seps[k] or len(set(seps[k])) > 1 else re.escape(seps[k]).replace(" ", " +")
+    return re.compile(pat)
+
+
+#: a quote's ``> `` (markdown, mail) before a record of a known shape, on any line (a quote that covers a few)
+_QUOTE = re.compile(r"^>+ ?(?=(?:\[\d+\] )?\d{4}/\d\d/\d\d |(?:\[\d+\] )?\[(?:TRC|DBG|INF|WRN|ERR|FTL)\] |"
+                    r"\d\d:\d\d:\d\d(?:\.\d{1,9})? \| |\{\")")
 
 
 def strip_prefix(prefix: re.Pattern[str] | None, line: str) -> str:
-    """``line`` without the file's learnt prefix (when it carries it) and go test's ``file.go:N: ``."""
+    """``line`` without the file's learnt prefix (when it carries it), a quote's ``> `` before a record and go
+    test's ``file.go:N: ``."""
     if prefix is not None:
         line = prefix.sub("", line, count=1)
+    if line[:1] == ">":
+        line = _QUOTE.sub("", line, count=1)
     return GO_TEST.sub("", line, count=1) if line.startswith("    ") else line
 
 
