@@ -22,6 +22,7 @@ import yaml
 
 from repro_lib.capture import upstream as up
 from repro_lib.capture.cli import parse_json, parse_table, split_table
+from repro_lib.capture.ids import id_of
 from repro_lib.errors import ParseError, ReproError
 from repro_lib.schema import load_yaml_text
 from repro_lib.snapshot import Snapshot
@@ -283,8 +284,10 @@ def _first_id(text: str, group: str) -> str | None:
     for m in _ID_SHAPES.finditer(text or ""):
         if m.group(group):
             return m.group(group)
-    if group == "n" and (m := _NODE_NAMED.search(text or "")) and m.group(1).lower() not in ("id", "list"):
-        return m.group(1)
+    if group == "n":  # a name in prose is a node's only with a digit in it (`node-2`, `fd9ff673`): words are none
+        for m in _NODE_NAMED.finditer(text or ""):
+            if re.search(r"\d", m.group(1)) and id_of(m.group(1), "node"):
+                return m.group(1)
     return None
 
 
@@ -532,6 +535,8 @@ def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
                     frame["name"] = frame["id"]
                 if b.kind == "executions" and (job := job_of(b)) and frame["job"].isna().all():
                     frame["job"] = job
+                if b.kind in ("nodes", "executions") and len(frame):  # `... [Additional nodes information] ...`
+                    frame = frame[~frame["id"].fillna("").str.contains(r"\.\.\.|…|\s|\[")].reset_index(drop=True)
                 found = [(b.kind, _ours(frame, b.kind))]
         except (ParseError, ValueError, KeyError, StopIteration):
             continue
@@ -678,6 +683,7 @@ def _table_events_rows(tables: list[CliTable], source: str) -> list[dict[str, An
     for kind, df in tables:
         for r in df.astype(object).where(df.notna(), None).to_dict("records"):
             node = r.get("node") if kind == "executions" else r.get("id") if kind == "nodes" else None
+            node = id_of(node, "node") if node is not None else None  # an elided row (`... [Addit`) names none
             job = r.get("job") if kind == "executions" else r.get("name") if kind == "jobs" else None
             out.append({"t": None, "source": source, "kind": "cli", "node": node, "job": job,
                         "execution": r.get("id") if kind == "executions" else None, "state": r.get("state"),
