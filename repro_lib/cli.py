@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
-import json
 import os
 import shutil
 import signal
@@ -342,9 +341,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if capture is not None and not args.keep:
             shutil.rmtree(capture, ignore_errors=True)
     if json_out is not None:
+        from repro_lib.jsontext import dumps
         from repro_lib.redact import redact_data
 
-        write_file(json_out, json.dumps(redact_data(run.to_json()), indent=2) + "\n", what="--json")
+        write_file(json_out, dumps(redact_data(run.to_json())) + "\n", what="--json")  # json.dumps(…, indent=2)
     _say(f"VERDICT: {run.verdict.verdict}" if args.quiet else run.summary())
     if png_out is not None:
         from repro_lib.analysis.plots import plot_run

@@ -277,6 +277,7 @@ class Run:
         or SIGHUP during the write take effect once the folder is in place."""
         import yaml
 
+        from repro_lib.jsontext import dumps
         from repro_lib.output import defer_signals, folder
 
         with defer_signals(), folder(out_dir, "run folder") as tmp:
@@ -298,11 +299,11 @@ class Run:
             for source, lines in by_source.items():
                 (logs / f"{source}.log").write_text(redact("\n".join(lines) + "\n"))
             # values redacted before they are serialised (a secret in a string holding JSON), the text after
-            (tmp / "snapshots.json").write_text(
-                redact(json.dumps(redact_data([s.to_dict() for s in self.snapshots]), indent=1)))
+            (tmp / "snapshots.json").write_text(  # jsontext.dumps: json.dumps(…, indent=N)'s text, sooner
+                redact(dumps(redact_data([s.to_dict() for s in self.snapshots]), indent=1)))
             (tmp / "scenario.yaml").write_text(redact_yaml(yaml.safe_dump(
                 redact_data(yaml.safe_load(self.scenario.resolved_yaml())), sort_keys=False, allow_unicode=True)))
-            (tmp / "result.json").write_text(redact(json.dumps(redact_data(self.to_json()), indent=2)))
+            (tmp / "result.json").write_text(redact(dumps(redact_data(self.to_json()))))
             (tmp / "manifest.json").write_text(redact(json.dumps(redact_data(self.manifest()), indent=2)))
         return Path(out_dir)
 
