@@ -147,6 +147,11 @@ def split_table(text: str) -> tuple[str, list[str], list[list[str]]]:
     if not lines:
         return "", [], []
     boxed = any(ln.lstrip().startswith("|") for ln in lines)
+    if not boxed and "\t" in lines[0].strip():  # tab-separated: cells by tabs, not by alignment
+        cells = [[c.strip() for c in re.split(r"\t+", ln.strip())] for ln in lines
+                 if not set(ln.strip()) <= set("-+=─━┼╪ \t")]
+        headers, body = _unwrap(cells[0], cells[1:])
+        return lines[0], headers, body
     if boxed:
         rows = [ln.strip() for ln in lines if ln.lstrip().startswith("|")]
         cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]

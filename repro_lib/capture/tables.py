@@ -387,7 +387,12 @@ def _generic_rows(block: Any, source: str, job: str | None) -> list[dict[str, An
     name, whatever printed it; each id checked against its kind's grammar (a cut cell, a word: none)."""
     from repro_lib.capture.ids import id_of
 
-    _hl, headers, body = split_table(block.text.expandtabs(8))
+    lines = [ln for ln in block.text.splitlines() if ln.strip()]
+    if lines and "\t" in lines[0]:  # tab-separated: cells by tabs, not by alignment
+        headers, body = [c.strip() for c in re.split(r"\t+", lines[0].strip())], \
+            [[c.strip() for c in re.split(r"\t+", ln.strip())] for ln in lines[1:]]
+    else:
+        _hl, headers, body = split_table(block.text)
     keys = [re.sub(r"[\s\-.]+", "_", h.strip().rstrip(".").lower()).strip("_") for h in headers]
     if "id" in keys:
         id_kind = _id_column_kind(keys, [(b + [""] * len(keys))[keys.index("id")] for b in body])
