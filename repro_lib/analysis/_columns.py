@@ -19,7 +19,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 __all__ = ["arrow", "as_bool", "obj", "isnull", "isin", "is_str", "contains", "startswith", "extract", "per_value",
-           "unique", "positions", "take", "first_in_order", "last_by_key", "dict_column"]
+           "unique", "positions", "take", "first_in_order", "last_by_key", "dict_column", "PY_SPACE",
+           "series_contains", "series_startswith"]
+
+#: Python's ``\s`` (``str.isspace``) as an RE2 class: RE2's own ``\s`` is ASCII whitespace only
+PY_SPACE = (r"[\t\n\x{0b}\f\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+            r"\x{205f}\x{3000}]")
 
 
 def obj(values: Any) -> np.ndarray:
@@ -98,9 +103,11 @@ def startswith(values: np.ndarray, prefix: str | tuple[str, ...]) -> np.ndarray:
     return out
 
 
-def extract(values: np.ndarray, pattern: str, groups: Sequence[str]) -> dict[str, np.ndarray]:
+def extract(values: np.ndarray, pattern: str, groups: Sequence[str], py_pattern: str | None = None
+            ) -> dict[str, np.ndarray]:
     """The named ``groups`` of the first match of ``pattern`` (RE2 syntax, ``(?P<name>…)``) in each
-    value, as object arrays with ``None`` where there is no match (Python's ``re.search`` otherwise)."""
+    value, as object arrays with ``None`` where there is no match (Python's ``re.search`` of ``py_pattern``,
+    default ``pattern``, where the values are not all text or RE2 does not take the pattern)."""
     n = len(values)
     if not n:
         return {g: np.empty(0, dtype=object) for g in groups}
@@ -117,7 +124,7 @@ def extract(values: np.ndarray, pattern: str, groups: Sequence[str]) -> dict[str
             return out
     import re
 
-    rx = re.compile(pattern)
+    rx = re.compile(py_pattern or pattern)
 
     def one(x: Any) -> tuple[Any, ...]:
         m = rx.search(str(x))
@@ -166,3 +173,18 @@ def dict_column(rows: Sequence[dict[str, Any]], key: str, default: Any = None) -
     out = np.empty(len(rows), dtype=object)
     out[:] = list(map(operator.methodcaller("get", key, default), rows))
     return out
+
+
+def series_contains(col: pd.Series, needle: str) -> np.ndarray:
+    """``needle in x`` over a text column, False where missing: Arrow's kernel on the column's own buffers
+    (no object array in between)."""
+    from repro_lib.capture.zones import arrow_strings
+
+    return as_bool(pc.match_substring(arrow_strings(col), needle)) if len(col) else np.zeros(0, dtype=bool)
+
+
+def series_startswith(col: pd.Series, prefix: str) -> np.ndarray:
+    """``x.startswith(prefix)`` over a text column, False where missing (as :func:`series_contains`)."""
+    from repro_lib.capture.zones import arrow_strings
+
+    return as_bool(pc.starts_with(arrow_strings(col), prefix)) if len(col) else np.zeros(0, dtype=bool)

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from repro_lib.analysis import _columns as C
 from repro_lib.analysis import timeline as tl
 from repro_lib.analysis.delivery import (
     CLASSES,
@@ -148,12 +149,19 @@ class Diagnosis:
             return pd.DataFrame(columns=cols)
         t = self.table
         names = tl.node_names(self.events) if len(self.events) else {}
-        detail = [how_lost(str(o), str(e)) if c in ("lost", "refused", "unknown") else (m or r or "")
-                  for o, e, c, m, r in zip(t["outcome"], t["edge_log"], t["class"], t["missing"],
-                                           t["remedy"].fillna(""), strict=True)]
+        # per distinct (outcome, edge log, class, missing, remedy), not per execution
+        key = C.obj(list(zip(t["outcome"], t["edge_log"], t["class"], t["missing"], t["remedy"].fillna(""),
+                             strict=True)))
+        codes, uniq = pd.factorize(key)
+        said = [how_lost(str(o), str(e)) if c in ("lost", "refused", "unknown") else (m or r or "")
+                for o, e, c, m, r in uniq]
+        detail = C.obj(said)[codes]
+        node = C.obj(t["node"])
+        label = C.per_value(node, lambda n: names.get(str(n), n), object, None)
+        label[C.isnull(node)] = node[C.isnull(node)]
         rejoined = t["rejoined_s"].where(t["rejoined_s"] > t["created_s"])
         out = pd.DataFrame({"execution": t["execution"], "job": t["job"].fillna("(unknown)"),
-                            "node": [names.get(str(n), n) for n in t["node"]], "class": t["class"],
+                            "node": label, "class": t["class"],
                             "created_s": t["created_s"].round(1), "rejoined_s": rejoined.round(1),
                             "next_try_s": t["due_s"].round(1), "detail": detail})
         return out if out["next_try_s"].notna().any() else out.drop(columns=["next_try_s"])
@@ -288,6 +296,37 @@ def _unplaced_jobs(events: pd.DataFrame, debug: bool = True) -> list[str]:
     return notes
 
 
+def _bare(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without its attrs (a shallow copy): what every slice of it would otherwise deep-copy."""
+    if not frame.attrs:
+        return frame
+    out = frame.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
+def _labels(nodes: pd.Series, names: dict[str, str]) -> list[str]:
+    """The distinct edge names of ``nodes`` (missing ones left out), in order of first appearance: per
+    distinct node, not per row."""
+    return list(dict.fromkeys(names.get(str(x), str(x)) for x in pd.unique(nodes.dropna())))
+
+
+_EVAL_ID_RE2 = rf"eval_id=(?P<id>[^{C.PY_SPACE[1:-1]}]+)"
+
+
+def _eval_outcomes(detail: pd.Series) -> dict[str, str]:
+    """eval id -> what its processing did (``produced an empty plan`` / ``changed the plan``), from the
+    ``processed`` lines' ``detail``; the last line of an id decides. By columns (an RE2 pass, a hash pass)."""
+    d = C.obj(detail)
+    ids = C.extract(d, _EVAL_ID_RE2, ["id"], r"eval_id=(?P<id>\S+)")["id"]
+    named = np.flatnonzero(C.is_str(ids))
+    if not len(named):
+        return {}
+    did = np.where(C.contains(d[named], "empty=true"), "produced an empty plan", "changed the plan")
+    keys, at = C.last_by_key(ids[named])
+    return dict(zip(keys, did[at].tolist(), strict=True))
+
+
 def _state_at(intervals: pd.DataFrame, node: str | None, t: float) -> str | None:
     if node is None or intervals.empty:
         return None
@@ -346,7 +385,9 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         fix, timings = _from_banner(events)
     t_end = snapshot.t_s if snapshot is not None else (float(events["t_s"].max()) if len(events) else 0.0)
     full = events
-    events = relevant(full)  # from here on: the few percent of rows that can bear on the verdict
+    # the rows that can bear on the verdict, without the table's attrs (pandas deep-copies them into every
+    # column and slice taken: a condensed reading's counts per source, a thousand sources of a fleet)
+    events = _bare(relevant(full))
     events = _jobs_filled(events)
     jnames = job_names(events)
     roles = source_roles(full, events)
@@ -383,7 +424,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                      "cannot be determined — only what the orchestrator believed")
     unchecked = tab[tab["class"] == "unknown"]
     if len(unchecked) and (unchecked["missing"].str.startswith("delivery not checked")).any():
-        nodes = ", ".join(dict.fromkeys(names.get(str(n), str(n)) for n in unchecked["node"].dropna()))
+        nodes = ", ".join(_labels(unchecked["node"], names))
         notes.append(f"delivery not checked for {nodes}: no edge log in these files speaks for them — pass "
                      "the edge logs (docker logs --timestamps <edge container>); until then a lost dispatch "
                      "is only probable")
@@ -395,17 +436,24 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         ids = set(shown["execution"])
         own = events.index[events["execution"].isin(ids).to_numpy()]
         rows_of = pd.Series(own, index=events.loc[own, "execution"].to_numpy()).groupby(level=0).agg(list)
+        shown_nodes = set(shown["node"].dropna().astype(str))
+        # the intervals, faults and evaluations of the shown findings' nodes and jobs only
+        near = events[events["node"].isin(shown_nodes).to_numpy(dtype=bool)]
         actual = tl.actual_intervals(events, t_end) if has_faults else pd.DataFrame(columns=["node", "state"])
-        belief = tl.belief_intervals(events, t_end)
+        belief = tl.belief_intervals(near, t_end)
+        by_node_belief = {k: g for k, g in belief.groupby("node", sort=False)}
         marks = tl.dispatch_marks(events.loc[own]) if len(own) else pd.DataFrame(columns=["execution",
                                                                                              "outcome"])
-        evals = tl.eval_marks(events)
+        redispatched = marks.loc[marks["outcome"] == "redispatched", "execution"].value_counts()
+        shown_jobs = set(shown["job"].dropna().astype(str))
+        evals = tl.eval_marks(events[(events["kind"] == "eval").to_numpy(dtype=bool)
+                                     & events["job"].isin(shown_jobs).to_numpy(dtype=bool)])
         ev_job = {j: g for j, g in evals.groupby("job", sort=False)}
         processed = events[(events["kind"] == "eval") & (events["state"] == "processed")]
         pdetail = processed["detail"].fillna("")
-        did_of = {k: ("produced an empty plan" if "empty=true" in d else "changed the plan")
-                  for k, d in zip(pdetail.str.extract(_EVAL_ID)[0], pdetail, strict=True) if isinstance(k, str)}
-        dup = {n for n in names.values() if list(names.values()).count(n) > 1}
+        did_of = _eval_outcomes(pdetail)
+        counted = pd.Series(list(names.values()), dtype=object).value_counts()
+        dup = set(counted.index[counted.to_numpy() > 1])
         for r in shown.rename(columns={"class": "cls"}).itertuples(index=False):
             node = None if r.node is None or r.node != r.node else str(r.node)
             name = names.get(str(node), node) if node else None
@@ -437,14 +485,13 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 for e in later.head(4).itertuples():  # the sentence names four, and counts the rest
                     m = _EVAL_ID.search(str(e.detail or ""))
                     if m:
-                        did = did_of.get(m.group(1), "(outcome not logged)")
+                        did = str(did_of.get(m.group(1), "(outcome not logged)"))
                     else:
                         p = processed[(processed["job"] == job) & (processed["t_s"] >= e.t_s)
                                       & pdetail.str.contains(f"trigger={e.trigger}", regex=False)].head(1)
                         did = ("changed the plan" if "empty=false" in str(p["detail"].iloc[0])
                                else "produced an empty plan") if len(p) else "(outcome not logged)"
                     ev_after.append((float(e.t_s), str(e.trigger), did))
-            outs = list(marks.loc[marks["execution"] == r.execution, "outcome"])
             down = r.alive is not None and r.alive == r.alive and not bool(r.alive)
             cause, conf = _cause(str(r.cls), str(r.outcome), str(r.belief), down, r.remedy,
                                  float(r.due_s) if r.due_s == r.due_s else float("nan"), str(r.missing),
@@ -452,8 +499,9 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
             dispatch = {"sent": "published", "nats_ok": "delivered"}.get(str(r.outcome), str(r.outcome))
             findings.append(Finding(
                 str(r.execution), job, node, name, float(r.created_s), dispatch,
-                None if up_state is None else up_state == "up", _state_at(belief, node, t_disp), returned,
-                ev_after, outs.count("redispatched"), cause, sorted(rows_of.get(r.execution, [])),
+                None if up_state is None else up_state == "up",
+                _state_at(by_node_belief.get(node, belief.iloc[0:0]), node, t_disp), returned,
+                ev_after, int(redispatched.get(r.execution, 0)), cause, sorted(rows_of.get(r.execution, [])),
                 str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state, n_after,
                 str(r.edge_log), float(r.rejoined_s) if r.rejoined_s == r.rejoined_s else None, booting,
                 jnames.get(job) if job else None))
@@ -513,36 +561,46 @@ def _jobs_filled(events: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _final_from_logs(events: pd.DataFrame, tab: pd.DataFrame) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _final_from_logs(events: pd.DataFrame, tab: pd.DataFrame) -> tuple[list[dict[str, Any]], pd.DataFrame]:
     """The final jobs and executions the logs show (no snapshot): each execution's last state line, and [I] the
     executions a reconciler warning calls stuck (pending); each job's last state line, where [I] a job line's
     ``pending`` (the seed-style ``job deployed`` line gives the deploy, not the end) is ``running`` once every
-    execution of the job runs, and ``deploying`` when a reconciler warning calls it stuck."""
+    execution of the job runs, and ``deploying`` when a reconciler warning calls it stuck. The executions are
+    a table (``id job state desired``), built by group-bys: Python runs per job, not per execution."""
     kind = events["kind"]
     ex_job = events[events["execution"].notna() & events["job"].notna()].groupby("execution", sort=False)["job"].first()
     ex_rows = events[(kind == "state") & events["execution"].notna()]
     last = ex_rows.groupby("execution", sort=False)[["job", "state"]].last()
-    executions = [{"id": x, "job": j if isinstance(j, str) else ex_job.get(x), "state": st, "desired": None}
-                  for x, j, st in zip(last.index, last["job"], last["state"], strict=True)]
+    job = C.obj(last["job"])
+    other = ~C.is_str(job)
+    if other.any():  # no job on its state lines: the job another row of it names
+        job[other] = C.take(C.obj(ex_job), C.positions(C.obj(ex_job.index), C.obj(last.index)[other]))
+    # object columns, missing values as the rows have them (NaN), as a reason prints them
+    execs = pd.DataFrame({"id": last.index.to_numpy(dtype=object), "job": job,
+                          "state": last["state"].to_numpy(dtype=object),
+                          "desired": np.full(len(last), None, dtype=object)}, dtype=object)
     if len(tab):  # pending on a reconciler's word, with no state line of their own
-        seen = set(last.index)
-        warned = tab[tab["reconciler_s"].notna() & ~tab["execution"].isin(seen)]
-        executions += [{"id": x, "job": j, "state": "pending", "desired": "running"}
-                       for x, j in zip(warned["execution"], warned["job"], strict=True)]
-    by_job: dict[Any, list[str]] = {}
-    for e in executions:
-        by_job.setdefault(e["job"], []).append(str(e["state"]))
+        warned = tab[tab["reconciler_s"].notna() & ~tab["execution"].isin(set(last.index))]
+        execs = pd.concat([execs, pd.DataFrame({"id": warned["execution"].to_numpy(dtype=object),
+                                                "job": warned["job"].to_numpy(dtype=object),
+                                                "state": np.full(len(warned), "pending", dtype=object),
+                                                "desired": np.full(len(warned), "running", dtype=object)},
+                                               dtype=object)], ignore_index=True)
     flagged = set(events.loc[(kind == "reconcile") & (events["state"] == "stuck"), "job"].dropna())
     jobs_rows = events[(kind == "state") & events["execution"].isna() & events["job"].notna()]
-    jobs = []
-    for j, st in jobs_rows.groupby("job", sort=False)["state"].last().items():  # one per job
-        states = by_job.get(j, [])
-        if j in flagged and st in ("pending", "queued"):
-            st = "deploying"
-        elif st == "pending" and states and all(x in OK_JOB_STATES for x in states):
-            st = "running"
-        jobs.append({"name": j, "state": st})
-    return jobs, executions
+    final = jobs_rows.groupby("job", sort=False)["state"].last()  # one per job
+    # per job: whether every execution of it runs (str of a missing state is no job state)
+    ok = C.isin(C.per_value(C.obj(execs["state"]), str, object, "nan"), OK_JOB_STATES)
+    keyed = C.is_str(C.obj(execs["job"]))
+    all_ok = pd.Series(ok[keyed]).groupby(C.obj(execs["job"])[keyed], sort=False).all()
+    states = final.to_numpy(dtype=object)
+    jid = C.obj(final.index)
+    runs = C.take(C.obj(all_ok), C.positions(C.obj(all_ok.index), jid), False).astype(bool)
+    deploying = C.isin(jid, flagged) & C.isin(states, ("pending", "queued"))
+    running = ~deploying & (states == "pending") & runs
+    states = np.where(deploying, "deploying", np.where(running, "running", states))
+    jobs = [{"name": j, "state": st} for j, st in zip(jid.tolist(), states.tolist(), strict=True)]
+    return jobs, execs
 
 
 def _plural(n: int, one: str, many: str) -> str:
@@ -562,15 +620,20 @@ def _headline(tab: pd.DataFrame, events: pd.DataFrame, jnames: dict[str, str], n
     if flagged.empty:
         return ""
     kind = events["kind"]
-    evals = events[(kind == "eval") & (events["state"] == "created")
-                   & events["detail"].astype("object").fillna("").str.contains("trigger=node-join", regex=False)]
+    evals = events[((kind == "eval") & (events["state"] == "created")).to_numpy(dtype=bool)]
+    evals = evals[C.series_contains(evals["detail"], "trigger=node-join")]
     sends = events[(kind == "dispatch") & events["state"].isin(["attempt", "redispatch"])]
-    nats = "nats" in roles or ("msg" in events and bool(events["msg"].astype("object").fillna("")
-                                                        .str.startswith("NATS:").any()))
+    closes = events[(kind == "fault").to_numpy(dtype=bool)]  # what nats_close_near reads
+    nats = "nats" in roles or ("msg" in events and bool(C.series_startswith(events["msg"], "NATS:").any()))
     out = []
+    # per job, its evaluations and sends in time order (one group-by each, not a pass per job)
+    evals_of = evals.groupby("job", sort=False).indices
+    sends_of = sends.groupby("job", sort=False).indices
+    e_t, s_t = evals["t_s"].to_numpy(dtype=float), sends["t_s"].to_numpy(dtype=float)
+    none = np.zeros(0, dtype=np.int64)
     for job, g in flagged.groupby("job", sort=False, dropna=False):
         label = job_label(job, jnames)
-        nodes = list(dict.fromkeys(names.get(str(x), str(x)) for x in g["node"].dropna()))
+        nodes = _labels(g["node"], names)
         where = ", ".join(nodes) or "its node"
         them = _plural(len(nodes), "it", "them")
         st = g[g["stuck"].astype(bool)]
@@ -597,26 +660,28 @@ def _headline(tab: pd.DataFrame, events: pd.DataFrame, jnames: dict[str, str], n
             bits.append(f"{int((g['outcome'] == 'refused').sum())} refused (node not connected) and dropped")
         t_send = float(np.nanmin(g["last_send_s"].to_numpy(dtype=float))) if g["last_send_s"].notna().any() \
             else float(g["created_s"].min())
-        later = evals[(evals["job"] == job) & (evals["t_s"] >= t_send)]
+        mine = evals_of.get(job, none) if isinstance(job, str) else none
+        later = mine[e_t[mine] >= t_send]
         if len(later):
-            t_ev = float(later["t_s"].iloc[0])
-            again = sends[(sends["job"] == job) & (sends["t_s"] >= t_ev)]
+            t_ev = float(e_t[later[0]])
+            sent = sends_of.get(job, none)
+            again = sent[s_t[sent] >= t_ev]
             when = f"at {t_ev:.1f}s" if len(later) == 1 else f"{len(later)} of them, the first at {t_ev:.1f}s"
-            bits.append(f"the node-join evaluation ({when}) created no new dispatch" if again.empty else
+            bits.append(f"the node-join evaluation ({when}) created no new dispatch" if not len(again) else
                         f"{len(again)} dispatch(es) followed the node-join evaluation at {t_ev:.1f}s")
         if g["reconciler_s"].notna().any():
             bits.append(f"reconciler warning at {float(g['reconciler_s'].max()):.1f}s")
         unchecked = g[(g["class"] == "unknown") & g["missing"].astype(str).str.startswith("delivery not checked")]
         if len(unchecked):
-            un = list(dict.fromkeys(names.get(str(x), str(x)) for x in unchecked["node"].dropna()))
+            un = _labels(unchecked["node"], names)
             bits.append(f"whether the run request(s) reached {', '.join(un) or 'the edge'} is not in these logs "
                         f"(no edge log speaks for {_plural(len(un), 'it', 'them')}"
                         + ("" if nats else ", and no NATS log") + ")")
-        if (cite := nats_close_near(events, [str(x) for x in g["node"].dropna()], t_send)):
+        if (cite := nats_close_near(closes, [str(x) for x in pd.unique(g["node"].dropna())], t_send)):
             bits.append(cite)
         covered = g[(g["class"] == "lost") & (g["edge_log"] == "covers")]
         if len(covered):
-            cn = list(dict.fromkeys(names.get(str(x), str(x)) for x in covered["node"].dropna()))
+            cn = _labels(covered["node"], names)
             bits.append(f"the edge log of {', '.join(cn)} goes on past the send and shows no receipt")
         out.append(head + (": " + "; ".join(bits) if bits else ""))
     return " | ".join(out)

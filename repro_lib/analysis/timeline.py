@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
+
+from repro_lib.analysis._columns import PY_SPACE as C_SPACE
 
 __all__ = [
     "node_names",
@@ -21,7 +24,9 @@ __all__ = [
     "bus_rows",
 ]
 
-_NAME = re.compile(r"(?:^|\s)(?:name|target)=([^\s]+)")
+_NAME = re.compile(r"(?:^|\s)(?:name|target)=(?P<name>[^\s]+)")
+#: :data:`_NAME` for Arrow's RE2, whose ``\s`` is ASCII only: Python's whitespace spelled out
+_NAME_RE2 = rf"(?:^|{C_SPACE})(?:name|target)=(?P<name>[^{C_SPACE[1:-1]}]+)"
 _TRIGGER = re.compile(r"trigger=([^\s]+)")
 _ALIVE_STATES = {"kill": "down", "start": "up", "join": "up", "partition": "partitioned", "heal": "up"}
 _INTERVAL_COLUMNS = ["node", "name", "state", "t0", "t1"]
@@ -34,14 +39,18 @@ def _t_end(events: pd.DataFrame, t_end: float | None) -> float:
 
 
 def node_names(events: pd.DataFrame) -> dict[str, str]:
-    """node id -> edge name, from node and fault events (``name=`` / ``target=`` in detail)."""
-    names: dict[str, str] = {}
-    sub = events[events["kind"].isin(["node", "fault"]) & events["node"].notna()]
-    for node, detail in zip(sub["node"], sub["detail"].fillna(""), strict=False):
-        m = _NAME.search(detail)
-        if m and node not in names:
-            names[str(node)] = m.group(1)
-    return names
+    """node id -> edge name, from node and fault events (``name=`` / ``target=`` in detail): the first row
+    that names it. By columns: one RE2 pass over the detail of those rows, then one hash pass."""
+    from repro_lib.analysis import _columns as C
+
+    sub = events.loc[events["kind"].isin(["node", "fault"]).to_numpy(dtype=bool) & events["node"].notna().to_numpy()]
+    if not len(sub):
+        return {}
+    found = C.extract(C.obj(sub["detail"]), _NAME_RE2, ["name"], _NAME.pattern)["name"]
+    named = np.flatnonzero(~C.isnull(found))
+    nodes = C.obj(sub["node"])[named]
+    first = C.first_in_order(nodes)
+    return dict(zip(map(str, nodes[first]), found[named][first], strict=True))
 
 
 def _intervals(changes: list[tuple[float, str]], t_end: float) -> list[tuple[str, float, float]]:
@@ -55,18 +64,58 @@ def _intervals(changes: list[tuple[float, str]], t_end: float) -> list[tuple[str
     return out
 
 
+def _runs(node: np.ndarray, t: np.ndarray, state: np.ndarray, end: float, names: dict[str, str]) -> pd.DataFrame:
+    """:func:`_intervals` of each node's changes (rows in order, nodes in order of first appearance), by
+    columns: runs of one state merged. A node whose times go back (or are missing) takes the loop, which
+    drops such an interval unless it extends the one before."""
+    from repro_lib.analysis import _columns as C
+
+    codes, uniq = pd.factorize(node, sort=False)
+    order = np.argsort(codes, kind="stable")
+    c, t0, st = codes[order], t[order], state[order]
+    n = len(c)
+    last = np.ones(n, dtype=bool)
+    last[:-1] = c[1:] != c[:-1]
+    t1 = np.where(last, end, np.append(t0[1:], end))
+    with np.errstate(invalid="ignore"):
+        bad_row = ~(t1 >= t0)
+    bad = np.zeros(len(uniq), dtype=bool)
+    bad[c[bad_row]] = True
+    good = ~bad[c]
+    first = np.ones(n, dtype=bool)
+    first[1:] = c[1:] != c[:-1]
+    start = good & (first | np.append(True, st[1:] != st[:-1]))
+    starts = np.flatnonzero(start)
+    ends = np.append(starts[1:] - 1, n - 1)
+    # a run ends at its group's last row at the latest (a good group's rows are contiguous)
+    grp_last = np.flatnonzero(last)
+    ends = np.minimum(ends, grp_last[np.searchsorted(grp_last, starts)])
+    parts = [(c[starts], np.zeros(len(starts), dtype=np.int64) + np.arange(len(starts)), C.obj(uniq[c[starts]]),
+              st[starts], t0[starts], t1[ends])]
+    for g in np.flatnonzero(bad):  # the loop, for the few nodes whose times are not in order
+        rows_ = np.flatnonzero(c == g)
+        runs = _intervals(list(zip(t0[rows_].tolist(), map(str, st[rows_]), strict=True)), end)
+        parts.append((np.full(len(runs), g), np.arange(len(runs)), C.obj([uniq[g]] * len(runs)),
+                      C.obj([r[0] for r in runs]), np.array([r[1] for r in runs], dtype=float),
+                      np.array([r[2] for r in runs], dtype=float)))
+    g_, k_, nd, sta, a, b = (np.concatenate(x) for x in zip(*parts, strict=True))
+    o = np.lexsort((k_, g_))
+    nd = nd[o]
+    label = C.per_value(nd, lambda x: names.get(str(x), str(x)))
+    return pd.DataFrame({"node": nd, "name": label, "state": sta[o].astype(str).astype(object),
+                         "t0": a[o].astype(float), "t1": b[o].astype(float)}, columns=_INTERVAL_COLUMNS)
+
+
 def belief_intervals(events: pd.DataFrame, t_end: float | None = None) -> pd.DataFrame:
     """The orchestrator's belief per node: connecting / connected / disconnected / lost."""
+    from repro_lib.analysis import _columns as C
+
     end = _t_end(events, t_end)
-    names = node_names(events)
     sub = events[(events["kind"] == "node") & events["node"].notna()
                  & events["state"].isin(["connecting", "connected", "disconnected", "lost"])]
-    rows = []
-    for node, g in sub.groupby("node", sort=False):
-        changes = list(zip(g["t_s"].astype(float), g["state"].astype(str), strict=False))
-        for state, t0, t1 in _intervals(changes, end):
-            rows.append((node, names.get(str(node), str(node)), state, t0, t1))
-    return pd.DataFrame(rows, columns=_INTERVAL_COLUMNS)
+    if sub.empty:
+        return pd.DataFrame([], columns=_INTERVAL_COLUMNS)
+    return _runs(C.obj(sub["node"]), sub["t_s"].to_numpy(dtype=float), C.obj(sub["state"]), end, node_names(events))
 
 
 def actual_intervals(events: pd.DataFrame, t_end: float | None = None) -> pd.DataFrame:

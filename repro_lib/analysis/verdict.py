@@ -133,40 +133,70 @@ def _groups(rows: list[dict[str, Any]], *keys: str) -> dict[Any, list[dict[str, 
     return dict(sorted(out.items(), key=lambda kv: str(kv[0])))
 
 
-def unsupported(jobs: list[dict[str, Any]], executions: list[dict[str, Any]] | None) -> list[str]:
+def _seen(ex: pd.DataFrame) -> str:
+    """``2× pending/desired running, …``: an execution table's states, most frequent first."""
+    said = [f"{s}/desired {d or '?'}" for s, d in zip(ex["state"], ex["desired"], strict=True)]
+    return ", ".join(f"{n}× {s}" for s, n in pd.Series(said).value_counts().items())
+
+
+def _executions_frame(executions: list[dict[str, Any]] | pd.DataFrame | None) -> pd.DataFrame:
+    """Executions as a table of ``job`` (as text), ``state``, ``desired`` (object columns, values as given)."""
+    if isinstance(executions, pd.DataFrame):
+        job = executions["job"].to_numpy(dtype=object)
+        out = pd.DataFrame({"job": job, "state": executions["state"].to_numpy(dtype=object),
+                            "desired": executions["desired"].to_numpy(dtype=object)}, dtype=object)
+    else:
+        rows = executions or []
+        out = pd.DataFrame({k: C.dict_column(rows, k) for k in ("job", "state", "desired")}, dtype=object)
+    job = out["job"].to_numpy(dtype=object)
+    text = C.per_value(job, str, object, None)  # per distinct job; a missing one as str() spells it
+    missing = np.flatnonzero(C.isnull(job))
+    text[missing] = [str(x) for x in job[missing]]
+    out["job"] = text
+    return out
+
+
+def unsupported(jobs: list[dict[str, Any]], executions: list[dict[str, Any]] | pd.DataFrame | None) -> list[str]:
     """Why the evidence cannot show that every job runs: a job's state word is not evidence — its
-    executions are. Each reason says what to pass. ``executions`` None: not known at all."""
-    if not jobs and not executions:
+    executions are. Each reason says what to pass. ``executions`` None: not known at all; a list of
+    dicts or a table (``job state desired``), read by group-bys (Python per job, not per execution)."""
+    n_ex = 0 if executions is None else len(executions)
+    if not jobs and not n_ex:
         return ["no job and no execution is in the evidence, so nothing can be said about issue 395 — pass "
                 "`job list` and `job executions JOB` (or `job describe JOB`) output, or the orchestrator's log"]
-    by_job: dict[str, list[dict[str, Any]]] = {}
-    for e in executions or []:
-        by_job.setdefault(str(e.get("job")), []).append(e)
+    ex = _executions_frame(executions)
+    state, desired = ex["state"].to_numpy(dtype=object), ex["desired"].to_numpy(dtype=object)
+    is_state = C.is_str(state)
+    runs = C.isin(np.where(is_state, state, None), ("running", "completed"))
+    done = is_state & (state == "completed")
+    stopped = C.is_str(desired) & (desired == "stopped")
+    key = pd.Series(ex["job"].to_numpy(dtype=object))
+    grouped = pd.DataFrame({"runs": runs, "runs_not_stopped": runs & ~stopped, "done": done}).groupby(
+        key, sort=False)
+    per_job = grouped.any()  # jobs in order of their first execution
+    rows_of = grouped.indices
     out = []
     listed = {str(j.get("name")) for j in jobs} | {str(j.get("id")) for j in jobs}
-    for job, ex in by_job.items():  # jobs known only from their executions
-        if job not in listed and not any(e.get("state") in ("running", "completed") for e in ex):
-            seen = ", ".join(f"{n}× {s}" for s, n in pd.Series(
-                [f"{e.get('state')}/desired {e.get('desired') or '?'}" for e in ex]).value_counts().items())
-            out.append(f"none of the {len(ex)} execution(s) of job {job} runs ({seen}), and the job's own state "
-                       f"is not in the evidence — pass `job describe {job}` output or the orchestrator's log")
+    for job in per_job.index[~per_job["runs"].to_numpy()]:  # jobs known only from their executions
+        if job not in listed:
+            mine = ex.iloc[rows_of[job]]
+            out.append(f"none of the {len(mine)} execution(s) of job {job} runs ({_seen(mine)}), and the job's own "
+                       f"state is not in the evidence — pass `job describe {job}` output or the orchestrator's log")
     for j in jobs:
-        state = str(j.get("state") or "")
-        if state not in ("running", "completed"):
+        state_word = str(j.get("state") or "")
+        if state_word not in ("running", "completed"):
             continue
         name = str(j.get("name") or j.get("id"))
-        ex = by_job.get(name) or by_job.get(str(j.get("id"))) or []
-        if not ex:
-            out.append(f"job {name} says {state}, but none of its executions is in the evidence — pass "
+        key_ = name if name in rows_of else str(j.get("id"))
+        if key_ not in rows_of:
+            out.append(f"job {name} says {state_word}, but none of its executions is in the evidence — pass "
                        f"`job executions {name}` (or `job describe {name}`) output or the orchestrator's log")
             continue
-        good = ("running", "completed") if state == "running" else ("completed",)
-        if not any(e.get("state") in good and e.get("desired") not in ("stopped",) or
-                   (state == "completed" and e.get("state") == "completed") for e in ex):
-            seen = ", ".join(f"{n}× {s}" for s, n in pd.Series(
-                [f"{e.get('state')}/desired {e.get('desired') or '?'}" for e in ex]).value_counts().items())
-            out.append(f"job {name} says {state}, but none of its {len(ex)} execution(s) is {good[0]} ({seen}): "
-                       "the job's state word is not evidence that it runs")
+        good = ("running", "completed") if state_word == "running" else ("completed",)
+        if not per_job.at[key_, "runs_not_stopped" if state_word == "running" else "done"]:
+            mine = ex.iloc[rows_of[key_]]
+            out.append(f"job {name} says {state_word}, but none of its {len(mine)} execution(s) is {good[0]} "
+                       f"({_seen(mine)}): the job's state word is not evidence that it runs")
     return out
 
 
