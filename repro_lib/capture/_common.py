@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import date as _date
+from typing import Any
 
 from repro_lib.capture import upstream as _up
 from repro_lib.events import LOG_MESSAGES
@@ -110,7 +111,7 @@ UPSTREAM_HINT = (
     + "|" + "|".join(re.escape(m) if not m.startswith("re:") else m[3:].lstrip("^").rstrip("$")
                      for m, _k, _s, _c in _up.MESSAGES)
     + r"|^\d\d:\d\d:\d\d(?:\.\d+)? \| [A-Z?]{3} [^>]*$"
-    + r"|^[A-Za-z][\w.-]*\s+\| |^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^\t]*\t"
+    + r"|^[A-Za-z][\w.-]*\s*\| |^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^\t]*\t"
     + r"|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \| |^[a-z][\w.-]* \d\d:\d\d:\d\d\.\d+ [A-Z]+ +==>"
     + r"|\x1b\[|^\^C|\[[A-Za-z_][\w.-]*:[^\]]*\]\s*$"
     + r"|(?:^|[^=\"\w.-])[nje]-[0-9a-f]{8}|(?:^|[ ,{\[])(?:name|Name|Server)(?:=|\":\"|:)[nje]-[0-9a-f]{8}"
@@ -186,6 +187,22 @@ def edge_side(msg: str | None) -> bool:
     if msg.startswith(EDGE_MESSAGES):
         return True
     return any(rx.search(msg) for rx in EDGE_SIDE_PATTERNS)
+
+
+def edge_side_mask(msgs: Any) -> Any:
+    """:func:`edge_side` of every message of an Arrow string array (null: False), as a numpy bool array: one
+    RE2 search for the compute-side texts, no Python per row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arr = msgs if isinstance(msgs, pa.Array | pa.ChunkedArray) else pa.array(msgs, pa.string())
+    hit = pc.or_(pc.starts_with(arr, EDGE_MESSAGES[0]), pc.starts_with(arr, EDGE_MESSAGES[1]))
+    hit = pc.or_(hit, pc.match_substring_regex(arr, EDGE_SIDE_RE2))
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
+
+
+#: :data:`EDGE_SIDE_PATTERNS` as one RE2 search (Arrow's ``match_substring_regex``)
+EDGE_SIDE_RE2 = "|".join("(?:" + rx.pattern + ")" for rx in EDGE_SIDE_PATTERNS)
 _EXEC_CHANGED = re.compile(_up.EXEC_STATE_CHANGED_RE)
 _DESIRED_CHANGED = re.compile(_up.EXEC_DESIRED_STATE_CHANGED_RE)
 _HANDSHAKE = re.compile(_up.HANDSHAKE_SUCCESS_RE)
@@ -368,6 +385,11 @@ SEED_HINT = (r"(?i:\bstuck\b)|" + _MSG_START + _SEED_HEADS + r"(?i:"
              r"|received\s+(?:an?\s+)?(?:RunExecutionRequest|run\s|execution\s+request)"
              r'|(?:execution|pipeline)\b[^=\n"]*\b(?:started|running)\b)')
 UPSTREAM_HINT += "|" + SEED_HINT  # lines that may hold a seed-style message: the per-line parser reads them
+#: ids the per-line parser reads by their grammar (:func:`ids_by_grammar`: a key like ``NodeID:``, a peer id, a UUID
+#: written as a job or a shard), as a superset for RE2: such lines go to the per-line parser on the vectorised path
+GRAMMAR_HINT = (r"Qm[1-9A-HJ-NP-Za-km-z]{6}|I[dD][\"']?\s*[:=]|(?:[Jj]ob|[Ss]hard)(?: ID)?:?\s+[0-9a-f]{8}-"
+                r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[:_]\d")
+UPSTREAM_HINT += "|" + GRAMMAR_HINT
 
 
 def match_seed(msg: str | None) -> tuple[str, str, str | None] | None:

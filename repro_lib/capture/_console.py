@@ -65,6 +65,9 @@ _KEYED = {col: r"[\"']?\b(?:" + k + r")[\"']?\s*[:=]\s*[\"']?(?P<id>[A-Za-z0-9][
 _IDS_IN_MSG = (up.NODE_UNHEALTHY_RE, up.EVAL_ENQUEUED_RE,
                r"^(?:Accepting|Rejecting) bid for execution (?P<execution>\S+)",
                r"^Execution (?P<execution>e-\S+) (?:completed|failed)$")
+# map_upstream's texts in its order: (pattern, is a regex, kind, state), and all of them as one RE2 search
+_UPSTREAM = [(m[3:], True, kd, st) if m.startswith("re:") else (m, False, kd, st) for m, kd, st, _cit in up.MESSAGES]
+_ANY_UPSTREAM = "|".join("(?:" + (p if rx else re.escape(p)) + ")" for p, rx, _k, _s in _UPSTREAM)
 
 
 def _f(struct: pa.Array, name: str) -> pa.Array:
@@ -222,14 +225,12 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     kind = np.full(k, "log", object)
     state = np.full(k, None, object)
     matched = np.zeros(k, bool)
-    live = _np(pc.not_equal(msg, ""))
-    for pattern, kd, st in [(m_[3:] if m_.startswith("re:") else m_, kd, st)
-                            for m_, kd, st, _cit in up.MESSAGES]:
+    live = _np(pc.match_substring_regex(msg, _ANY_UPSTREAM))  # one pass; then each text on the rows it may be
+    for pattern, regex, kd, st in _UPSTREAM:
         todo = np.flatnonzero(live & ~matched)
         if not len(todo):
             break
         sm = msg.take(pa.array(todo))
-        regex = any(m_[3:] == pattern for m_, *_r in up.MESSAGES if m_.startswith("re:"))
         hit = _np(pc.match_substring_regex(sm, pattern) if regex else pc.match_substring(sm, pattern))
         at = todo[hit]
         matched[at] = True

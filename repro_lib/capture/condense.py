@@ -21,6 +21,7 @@ with a full date of its own (:func:`repro_lib.capture.reader.read_log_blocks`).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -74,14 +75,20 @@ class _Codes:
         from repro_lib.capture.zones import arrow_strings
 
         if col not in frame:
-            self.codes, self.values = np.full(len(frame), -1, dtype=np.int64), []
+            self.codes = np.full(len(frame), -1, dtype=np.int64)
+            self.dictionary = pa.array([], pa.string())
             return
         arr = arrow_strings(frame[col])
         if isinstance(arr, pa.ChunkedArray):  # one dictionary for all rows
             arr = arr.combine_chunks()
         enc = pc.dictionary_encode(arr)
         self.codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-        self.values = enc.dictionary.to_pylist()
+        self.dictionary = enc.dictionary  # the values as Arrow (for kernels over them)
+
+    @functools.cached_property
+    def values(self) -> list[str]:
+        """The distinct values as Python strings (made when asked: a fleet's messages are many)."""
+        return self.dictionary.to_pylist()
 
     def code(self, value: str) -> int:
         return self.values.index(value) if value in self.values else -2
@@ -106,7 +113,7 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
     """(a mask of the rows of ``block`` to keep, the counts of all its rows). ``naive``: the rows whose
     time is read in a zone settled later (their earliest and latest are kept apart from the rest's,
     since the shift may reorder them)."""
-    from repro_lib.capture._common import EDGE_MESSAGES, RELEVANT_KINDS, edge_side
+    from repro_lib.capture._common import RELEVANT_KINDS, edge_side_mask
     from repro_lib.capture.zones import arrow_strings
 
     n = len(block)
@@ -128,10 +135,9 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
     upper = np.array([str(v).upper() for v in level.values] + [""], dtype=object)[level.codes]  # -1: ""
     keep |= np.isin(upper, ["PANIC", "FATAL"])
     keep[np.flatnonzero(upper == "DEBUG")[:1]] = True
-    # lines only an edge writes (decided once per distinct message: a fleet repeats a few hundred)
+    # lines only an edge writes (one RE2 search over the distinct messages: a fleet's carry ids, so they are many)
     msg = _Codes(block, "msg")
-    said = np.array([isinstance(m, str) and (m.startswith(EDGE_MESSAGES) or edge_side(m)) for m in msg.values]
-                    + [False], dtype=bool)
+    said = np.append(edge_side_mask(msg.dictionary), False)
     keep |= said[msg.codes]
     # per source: earliest and latest parsed row (edge_nodes' first_s/last_s); per (source, node): the last
     # parsed row naming the node (who speaks for it, and its latest id) — "last" as the sorted table will
