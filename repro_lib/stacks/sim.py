@@ -41,6 +41,8 @@ from collections.abc import Callable
 from operator import attrgetter
 from typing import Any
 
+import numpy as np
+
 from repro_lib.errors import StackError
 from repro_lib.jobs import JobSpec
 from repro_lib.logfmt import LogRecord
@@ -529,8 +531,7 @@ class SimStack(StackGuards):
 
     def snapshot(self, label: str = "") -> Snapshot:
         self._fault("ACTION", "snapshot", label=label)
-        for name in list(self._lazy):
-            self._settle(name, self.now)
+        self._settle_all(self.now)
         nodes = self.orch.nodes.nodes
         names = {n.id: n.name for n in nodes.values()}
         live_ids = {self.edges[n].node_id: n for n in self.alive}
@@ -610,7 +611,10 @@ class SimStack(StackGuards):
         elif op == "timer":
             _, target, gen, key = item
             if target == _ORCH:
-                if self.orch_up and gen == self._orch_gen:
+                # a re-armed debounce (every node event re-arms the reevaluator's batch timer: 10^4 in a fleet's
+                # boot) fires as a no-op at every deadline but the last: not handed to the model at all
+                if self.orch_up and gen == self._orch_gen and (key[0] != "reeval_batch"
+                                                                or self.orch.reevaluator.deadline == at):
                     self.orch.on_timer(at, key)
                     self._flush_orch()
             elif target in self.alive and self.edges[target].gen == gen:
@@ -726,7 +730,9 @@ class SimStack(StackGuards):
                 if out.publishes or out.timers or out.logs:
                     self._flush_orch()
             edge.on_reply(now, reply)
-            if reply is _STEADY_REPLY and self.lazy_heartbeats and self._steady(name):
+            # steady from the handshake on: its first heartbeat would be answered HeartbeatAck like the rest
+            if (reply is _STEADY_REPLY or (reply is not None and reply.get("type") == "HandshakeAck")) \
+                    and self.lazy_heartbeats and self._steady(name):
                 timers = edge.out.timers
                 if timers and timers[-1].key == ("heartbeat",):
                     self._lazy[name] = timers.pop().at
@@ -759,6 +765,38 @@ class SimStack(StackGuards):
         self._lazy[name] = nxt
         return nxt
 
+    def _settle_all(self, until: float) -> None:
+        """:meth:`_settle` of every lazily settled edge: the same float additions (numpy's float64 addition is
+        Python's), made for all the edges at once, one array addition per heartbeat interval passed instead of
+        one Python step per edge per heartbeat (a snapshot after an hour of 10,000 quiet edges: 2.4 million)."""
+        lazy = self._lazy
+        if len(lazy) < 64:
+            for name in list(lazy):
+                self._settle(name, until)
+            return
+        names = list(lazy)
+        nxt = np.fromiter(lazy.values(), dtype=np.float64, count=len(names))
+        behind = np.flatnonzero(nxt <= until)
+        if not len(behind):
+            return
+        interval = self.timings.heartbeat_interval
+        last = nxt.copy()
+        moving = nxt <= until
+        while moving.any():
+            np.copyto(last, nxt, where=moving)
+            np.add(nxt, interval, out=nxt, where=moving)
+            np.less_equal(nxt, until, out=moving)
+        lasts, nexts = last.tolist(), nxt.tolist()  # Python floats again
+        nodes = self.orch.nodes.nodes
+        for k in behind.tolist():
+            name = names[k]
+            edge = self.edges[name]
+            edge.last_ack = lasts[k]
+            node = nodes.get(edge.node_id)
+            if node is not None:
+                node.last_heartbeat = lasts[k]
+            lazy[name] = nexts[k]
+
     def _wake(self, name: str, *, resume: bool = True) -> None:
         """The edge's heartbeats become events again (a fault, the orchestrator going away)."""
         if name not in self._lazy:
@@ -771,6 +809,7 @@ class SimStack(StackGuards):
             self._push(nxt, ("timer", name, edge.gen, ("heartbeat",)))
 
     def _wake_all(self) -> None:
+        self._settle_all(self.now)
         for name in list(self._lazy):
             self._wake(name)
 
