@@ -11,7 +11,10 @@ are printed with the ratio ``x lnav`` and ``x grep`` (goal: <= 0.5x lnav, <= 512
 * lnav, one SQL query headless over the same file:
   ``lnav -n -c ';SELECT count(*) FROM all_logs WHERE log_body LIKE "%DISPATCH%"' FILE`` (Debian's
   package: installed with ``apt-get install -y lnav`` when run as root and missing; else skipped, with the
-  reason printed);
+  reason printed). lnav runs with ``HOME`` set to a temporary folder holding one format of ours,
+  :data:`LNAV_FORMAT` (``docker compose``'s prefix before a Bacalhau console line: lnav knows no format for
+  the fleet's lines, and without one its ``all_logs`` is empty); what lnav parsed on each workload — rows per
+  format, from a second, untimed query — is printed after the table;
 * ``grep -cE 'DISPATCH|PUBLISH|REEVALUATOR' FILE``.
 
 The workloads (generated, ``--lines`` each): ``mix`` — the parse benchmark's mix (:func:`bench_parse.generate`:
@@ -122,6 +125,44 @@ def generate_fleet16(path: Path, n: int, seed: int = 1, nodes: int = 1000) -> No
 
 WORKLOADS = {"mix": generate, "seed": generate_seed, "fleet16": generate_fleet16}
 
+#: an lnav format for the fleet workload (lnav has none of its own for it: without one its ``all_logs`` is empty):
+#: ``docker compose``'s service prefix, optionally ``--timestamps``, then zerolog's console line (Bacalhau 1.6)
+LNAV_FORMAT = {
+    "$schema": "https://lnav.org/schemas/format-v1.schema.json",
+    "compose_bacalhau_console_log": {
+        "title": "docker compose logs of Bacalhau console lines",
+        "description": "docker compose's service prefix before zerolog's console writer (HH:MM:SS | LVL msg k=v)",
+        "regex": {"std": {"pattern": r"^(?<service>[A-Za-z][\w.-]*)\s*\| "
+                                     r"(?:(?<dockertime>\d{4}-\d\d-\d\dT\S+) )?(?<timestamp>\d{2}:\d{2}:\d{2}"
+                                     r"(?:\.\d{1,9})?) \| (?<level>[A-Z?]{3}) (?<body>.*)$"}},
+        "timestamp-format": ["%H:%M:%S.%L", "%H:%M:%S"],
+        "level-field": "level",
+        "level": {"fatal": "FTL", "critical": "PNC", "error": "ERR", "warning": "WRN", "info": "INF", "debug": "DBG",
+                  "trace": "TRC"},
+        "value": {"service": {"kind": "string", "identifier": True}, "dockertime": {"kind": "string"}},
+        "sample": [{"line": "edge-17-1       | 12:09:07 | INF heartbeat sent node_id=n-1 seq=2"},
+                   {"line": "orchestrator-1  | 00:00:00 | DBG heartbeat received from node n-535d9189"}],
+    },
+}
+LNAV_FORMATS_QUERY = ";SELECT log_format, count(*) FROM all_logs GROUP BY log_format ORDER BY 2 DESC"
+
+
+def lnav_home(tmp: Path) -> Path:
+    """A temporary HOME for lnav holding :data:`LNAV_FORMAT` (the user's own ~/.lnav is never touched)."""
+    home = tmp / "lnav-home"
+    formats = home / ".lnav" / "formats" / "installed"
+    formats.mkdir(parents=True, exist_ok=True)
+    (formats / "compose_bacalhau_console.json").write_text(json.dumps(LNAV_FORMAT, indent=2))
+    return home
+
+
+def lnav_formats(lnav: str, path: Path, home: Path) -> str:
+    """What lnav parsed in ``path``: its rows per format (``all_logs``), e.g. ``generic_log 1,000,000``."""
+    out = subprocess.run([lnav, "-n", "-c", LNAV_FORMATS_QUERY, str(path)], capture_output=True, text=True,
+                         check=False, env={**os.environ, "TERM": "dumb", "HOME": str(home)}).stdout
+    rows = [ln.split() for ln in out.splitlines()[1:] if len(ln.split()) == 2 and ln.split()[1].isdigit()]
+    return ", ".join(f"{fmt} {int(n):,} rows" for fmt, n in rows) or "no rows (no format recognised)"
+
 
 def _lnav() -> tuple[str | None, str]:
     """(lnav's path, or None with why not): installs Debian's package when run as root and missing."""
@@ -136,14 +177,14 @@ def _lnav() -> tuple[str | None, str]:
     return (found, "") if found else (None, f"apt-get install -y lnav failed: {got.stderr.strip()[-200:]}")
 
 
-def whole_process(cmd: list[str]) -> tuple[float, float, str]:
+def whole_process(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """(wall s, peak RSS MB, stdout) of ``cmd`` run as a process, from start to exit. The peak is GNU time's
     (``/usr/bin/time -f %M``): a child forked from this big process would count the parent's pages as its own."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         timed = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd] if Path("/usr/bin/time").exists() else cmd
         t0 = time.perf_counter()
         out = subprocess.run(timed, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False,
-                             env={**os.environ, "TERM": "dumb"}).stdout
+                             env={**os.environ, "TERM": "dumb", **(env or {})}).stdout
         wall = time.perf_counter() - t0
         peak = rss.read().strip().splitlines()
     return wall, (int(peak[-1]) / 1024 if peak and peak[-1].isdigit() else float("nan")), out
@@ -155,6 +196,8 @@ def peers(tmp: Path, names: list[str], lines: int, repeat: int, use_lnav: bool, 
     if lnav is None:
         print(f"lnav: skipped — {why}")
     repro = [sys.executable, "-m", "repro_lib.cli", "inspect"]
+    home = lnav_home(tmp)
+    used: dict[str, str] = {}
     print(f"{'workload':<10}{'lines':>11}{'MB':>6}  {'contender':<16}{'wall s':>8}{'peak MB':>9}{'x lnav':>8}"
           f"{'x grep':>8}  verdict")
     for name in names:
@@ -168,7 +211,9 @@ def peers(tmp: Path, names: list[str], lines: int, repeat: int, use_lnav: bool, 
         runs: dict[str, list[tuple[float, float, str]]] = {k: [] for k in cmds}
         for _ in range(repeat):
             for k, cmd in cmds.items():
-                runs[k].append(whole_process(cmd))
+                runs[k].append(whole_process(cmd, {"HOME": str(home)} if k.startswith("lnav") else None))
+        if lnav:
+            used[name] = lnav_formats(lnav, path, home)
         med = {k: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v)) for k, v in runs.items()}
         verdict = next((ln for ln in runs["repro inspect"][0][2].splitlines() if ln.startswith("VERDICT")), "?")
         size = path.stat().st_size / 1e6
@@ -177,6 +222,10 @@ def peers(tmp: Path, names: list[str], lines: int, repeat: int, use_lnav: bool, 
             print(f"{name:<10}{lines:>11,}{size:>6.0f}  {k:<16}{wall:>8.2f}{peak:>9.0f}{x_lnav:>8}"
                   f"{wall / med['grep -cE'][0]:>8.1f}  {verdict[:60] if k == 'repro inspect' else ''}")
         path.unlink()
+    for name, what in used.items():
+        print(f"lnav read {name} as: {what}")
+    if used:
+        print(f"lnav's HOME was a temporary folder with one format added for the fleet's lines ({home}/.lnav/formats)")
     print("goal: repro inspect <= 0.5x lnav on each workload, peak <= 512 MB per 1 M lines")
 
 
