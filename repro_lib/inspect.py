@@ -42,22 +42,30 @@ class SourceRead:
         return 100.0 * (self.lines - self.parsed) / self.lines if self.lines else 0.0
 
 
-def sources_read(events: pd.DataFrame) -> list[SourceRead]:
-    """Per source: rows, parsed rows (not ``raw``) and, for edge logs, the node ids they speak for."""
+def sources_read(events: pd.DataFrame, diagnosis: Diagnosis | None = None) -> list[SourceRead]:
+    """Per source: rows, parsed rows (not ``raw``) and, for edge logs, the node ids they speak for
+    (the roles and edge logs ``diagnosis`` worked out from these events, when given)."""
     if events.empty:
         return []
+    from repro_lib.analysis import _columns as C
     from repro_lib.capture.condense import totals_of
 
-    src = events["source"].astype(str)
-    rows = src.value_counts(sort=False)
-    parsed = src[events["kind"] != "raw"].value_counts(sort=False)
-    if (tot := totals_of(events)) is not None:  # a condensed table: the counts of every row read
+    tot = totals_of(events)
+    read = events.attrs.get("read") or {}
+    if diagnosis is not None and diagnosis.edges is not None:
+        roles, en = diagnosis.roles, diagnosis.edges
+    else:
+        roles = source_roles(events)
+        en = edge_nodes(events, roles)
+    events = C.bare(events)
+    if tot is not None:  # a condensed table: the counts of every row read
         rows = pd.Series({str(k): v for k, v in tot.lines.items()}, dtype=int)
         parsed = pd.Series({str(k): v for k, v in tot.parsed.items()}, dtype=int)
-    en = edge_nodes(events)
+    else:
+        src = events["source"].astype(str)
+        rows = src.value_counts(sort=False)
+        parsed = src[events["kind"] != "raw"].value_counts(sort=False)
     speaks = en.groupby("source", sort=False)["node"].agg(tuple) if len(en) else pd.Series(dtype=object)
-    roles = source_roles(events)
-    read = events.attrs.get("read") or {}
     return [SourceRead(s, int(rows[s]), int(parsed.get(s, 0)), tuple(speaks.get(s, ())), roles.get(s, "other"),
                        read[s].describe() if s in read else "")
             for s in sorted(rows.index)]
@@ -394,7 +402,7 @@ def _inspect_paths(paths: list[str], *, date: str | None, all: bool,  # noqa: A0
             if run.final.label == NO_SNAPSHOT:
                 title += f"\n{ps[0]}/snapshots.json holds no snapshot: the final state is what the events show"
             return Inspection(run.events, diag, run, title,
-                              sorted(run.events["source"].dropna().unique()), sources_read(run.events))
+                              sorted(run.events["source"].dropna().unique()), sources_read(run.events, diag))
         ps = _log_files(ps[0])
         if not ps:
             raise ReproError(f"{paths[0]} has neither events.jsonl nor *.log files",
@@ -448,8 +456,9 @@ def _inspect_paths(paths: list[str], *, date: str | None, all: bool,  # noqa: A0
     title = "logs: " + ", ".join(str(p) for p in logs) if logs else "no logs"
     if table_files:
         title += "; CLI output: " + ", ".join(table_files)
-    return Inspection(events, diagnose(events, snap, all=all), None, title,
-                      sorted(events["source"].dropna().unique()) if len(events) else [], sources_read(events))
+    diag = diagnose(events, snap, all=all)
+    return Inspection(events, diag, None, title,
+                      sorted(events["source"].dropna().unique()) if len(events) else [], sources_read(events, diag))
 
 
 def _no_events() -> pd.DataFrame:

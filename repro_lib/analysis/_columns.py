@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 __all__ = ["arrow", "as_bool", "obj", "isnull", "isin", "is_str", "contains", "startswith", "extract", "per_value",
            "unique", "positions", "take", "first_in_order", "last_by_key", "dict_column", "PY_SPACE",
-           "series_contains", "series_startswith"]
+           "series_contains", "series_startswith", "bare"]
 
 #: Python's ``\s`` (``str.isspace``) as an RE2 class: RE2's own ``\s`` is ASCII whitespace only
 PY_SPACE = (r"[\t\n\x{0b}\f\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
@@ -188,3 +188,13 @@ def series_startswith(col: pd.Series, prefix: str) -> np.ndarray:
     from repro_lib.capture.zones import arrow_strings
 
     return as_bool(pc.starts_with(arrow_strings(col), prefix)) if len(col) else np.zeros(0, dtype=bool)
+
+
+def bare(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` without its attrs (a shallow copy): pandas deep-copies a frame's attrs into every column and
+    slice taken from it (a condensed reading's counts per source: a fleet's thousand sources each time)."""
+    if not frame.attrs:
+        return frame
+    out = frame.copy(deep=False)
+    out.attrs = {}
+    return out

@@ -124,6 +124,7 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
     what an edge does: receipts, ``EDGE:`` lines, its connection) or ``other``."""
     if events.empty:
         return {}
+    events = C.bare(events)
     src = events["source"]
     roles = {str(x): "other" for x in src.dropna().unique()}
     rel = relevant(events) if rel is None else rel
@@ -158,6 +159,10 @@ def edge_nodes(events: pd.DataFrame, roles: dict[str, str] | None = None) -> pd.
     edge_sources = [x for x, role in (source_roles(events) if roles is None else roles).items() if role == "edge"]
     if not edge_sources:
         return pd.DataFrame(columns=cols)
+    from repro_lib.capture.condense import totals_of
+
+    tot = totals_of(events)
+    events = C.bare(events)
     parsed = _source_in(events["source"], edge_sources) & (events["kind"] != "raw").to_numpy(dtype=bool)
     sub = events.loc[parsed, ["source", "node", "t_s"]]
     code, uniq = pd.factorize(C.obj(sub["source"]))
@@ -166,9 +171,7 @@ def edge_nodes(events: pd.DataFrame, roles: dict[str, str] | None = None) -> pd.
     # every parsed row of the source counts as evidence that it was logging, not just the ones
     # that name the node (an edge's state lines carry no node id)
     rows = np.bincount(code, minlength=len(uniq))
-    from repro_lib.capture.condense import totals_of
-
-    if (tot := totals_of(events)) is not None:  # a condensed table: the parsed rows of every line read
+    if tot is not None:  # a condensed table: the parsed rows of every line read
         rows = np.array([tot.parsed.get(str(u), 0) for u in uniq], dtype=np.int64)
     last_s, first_s = np.full(len(uniq), -np.inf), np.full(len(uniq), np.inf)
     np.maximum.at(last_s, code, t)

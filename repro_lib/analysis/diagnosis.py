@@ -135,6 +135,8 @@ class Diagnosis:
     no_verdict: str = ""     # why no verdict can be given (when ``verdict`` is None)
     # [I] per source: dispatch rows that named no job and took the job of the nearest job line before them
     jobs_inferred: dict[str, int] = field(default_factory=dict)
+    roles: dict[str, str] = field(repr=False, default_factory=dict)  # each source's role (delivery.source_roles)
+    edges: pd.DataFrame | None = field(repr=False, default=None)  # the edge logs per node (delivery.edge_nodes)
 
     @property
     def causes(self) -> dict[str, str]:
@@ -296,15 +298,6 @@ def _unplaced_jobs(events: pd.DataFrame, debug: bool = True) -> list[str]:
     return notes
 
 
-def _bare(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` without its attrs (a shallow copy): what every slice of it would otherwise deep-copy."""
-    if not frame.attrs:
-        return frame
-    out = frame.copy(deep=False)
-    out.attrs = {}
-    return out
-
-
 def _labels(nodes: pd.Series, names: dict[str, str]) -> list[str]:
     """The distinct edge names of ``nodes`` (missing ones left out), in order of first appearance: per
     distinct node, not per row."""
@@ -387,7 +380,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
     full = events
     # the rows that can bear on the verdict, without the table's attrs (pandas deep-copies them into every
     # column and slice taken: a condensed reading's counts per source, a thousand sources of a fleet)
-    events = _bare(relevant(full))
+    events = C.bare(relevant(full))
     events = _jobs_filled(events)
     jnames = job_names(events)
     roles = source_roles(full, events)
@@ -514,7 +507,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                      "in it), so it cannot show what an edge received")
     why = "" if verdict is not None else _why_no_verdict(full, events)
     return Diagnosis(verdict, findings, notes, full, tab, shown_all=len(shown) == len(tab), alarms=alarms(full),
-                     no_verdict=why, jobs_inferred=_inferred_jobs(events))
+                     no_verdict=why, jobs_inferred=_inferred_jobs(events), roles=roles, edges=edges)
 
 
 def _inferred_jobs(events: pd.DataFrame) -> dict[str, int]:
