@@ -206,3 +206,27 @@ def test_a_quote_on_one_line_is_stripped(tmp_path: Path) -> None:
     (tmp_path / "quoted.log").write_text("\n".join(lines) + "\n")
     df = parse_file(tmp_path / "quoted.log")
     assert df["level"].eq("ERROR").all() and df["t"].notna().all()
+
+
+def test_the_2022_run_output_three_dot_spinner_and_results_by_node(tmp_path: Path) -> None:
+    """The 2022 `docker run` shape in Bacalhau's docs: a spinner with `...`, then `Node <id>:` / `Shard 0:` /
+    `Status:` blocks — each node's state read by its keys, not by the command."""
+    text = ("Job successfully submitted. Job ID: 3ba00839-b8bf-4558-9e6b-f1ab51badd1e\n"
+            "               Creating job for submission ... done ✅\n"
+            "              Results accepted, publishing ... Job Results By Node:\n"
+            "Node QmVAb7r2:\n  Shard 0:\n    Status: Completed\n    Container Exit Code: -1\n"
+            "Node QmXaXu9N:\n  Shard 0:\n    Status: Cancelled\n    No RunOutput for this shard\n")
+    ev = _paste(tmp_path, text)
+    cli = ev[ev["kind"] == "cli"]
+    assert dict(zip(cli["node"], cli["state"], strict=True)) == {"QmVAb7r2": "completed", "QmXaXu9N": "cancelled"}
+    assert "3ba00839-b8bf-4558-9e6b-f1ab51badd1e" in _ids(ev, "job")
+
+
+def test_an_id_printed_alone_and_a_table_of_unknown_names(tmp_path: Path) -> None:
+    assert _ids(_paste(tmp_path, f"{J}\n", "id.txt"), "job") == {J}  # `job run --wait=false`
+    ev = _paste(tmp_path, "CLIENT  SERVER  LATEST  UPDATE MESSAGE\nv1.5.0  v1.5.0  v1.5.0\n", "version.txt")
+    assert ev["detail"].str.startswith("table:").any()
+    # upper-case words over a line that is no row aligned to them are not a table
+    f = tmp_path / "shout.log"
+    f.write_text("WARNING  DISK  FULL\nthe disk is full, free some space\n")
+    assert read_paste(f) is None

@@ -44,7 +44,9 @@ _ID_KEYS = {"nodeid": "node", "requesternodeid": "node", "sourcenodeid": "node",
 _PARENT_KIND = {"job": "job", "jobs": "job", "jobspec": "job", "metadata": "job", "node": "node", "nodes": "node",
                 "info": "node", "nodeinfo": "node", "noderesponse": "node", "execution": "execution",
                 "executions": "execution", "items": None}
-_STATE_KEYS = ("state", "statetype", "connectionstate", "computestate", "jobstate", "connection", "executionstate")
+_STATE_KEYS = ("state", "statetype", "connectionstate", "computestate", "jobstate", "connection", "executionstate",
+               "status")  # `status` last: in a 2022 describe it is a message unless it is one word
+_KIND_WORD = re.compile(r"(?i)(node|job|execution|exec|shard)\s+(\S+)")
 _STATE_NAMES = {k.lower(): v for k, v in up.COMPUTE_STATE_OURS.items()}
 
 
@@ -187,7 +189,7 @@ def _walk(obj: Any, parent: str | None, ctx: dict[str, str], rows: list[dict[str
     if not isinstance(obj, dict):
         return
     own: dict[str, str] = {}
-    state = None
+    state = state_key = None
     typ = obj.get("__type__")
     here = _PARENT_KIND.get(norm_key(typ)) if isinstance(typ, str) else None
     here = here or (_PARENT_KIND.get(parent) if parent else None)
@@ -201,8 +203,9 @@ def _walk(obj: Any, parent: str | None, ctx: dict[str, str], rows: list[dict[str
                 v = re.sub(r"[:_]\d+$", "", str(v))  # a 2022 shard: `uuid:0`
             if col is not None and (got := id_of(str(v), col)) is not None:
                 own.setdefault(col, got)
-        if nk in _STATE_KEYS and state is None:
-            state = _state_of(nk, v)
+        if nk in _STATE_KEYS and (state is None or (state_key == "status" and nk != "status")):
+            if (got_state := _state_of(nk, v)) is not None and (nk != "status" or " " not in got_state):
+                state, state_key = got_state, nk
     inherited = {**ctx, **own}
     if own or (state is not None and ctx):
         rows.append({**inherited, "state": state, "detail": ", ".join(f"{k}={v}" for k, v in own.items())})
@@ -213,6 +216,11 @@ def _walk(obj: Any, parent: str | None, ctx: dict[str, str], rows: list[dict[str
         sub = dict(inherited)
         shape = kind_by_shape(str(k))
         col = None
+        if shape is None and (kw := _KIND_WORD.fullmatch(str(k).strip())) is not None:  # `Node QmXaXu9N:`
+            word = kw.group(1).lower()
+            if word != "shard" and kind_by_shape(kw.group(2)) is not None:
+                shape = {"exec": "execution"}.get(word, word)
+                k = kw.group(2)
         if shape is not None:  # a key that is an id: the object under it is that node, job or execution
             col = shape if shape != "uuid" else (here if here else "job" if parent is None else None)
             if col is not None and id_of(str(k), col):

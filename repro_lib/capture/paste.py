@@ -19,7 +19,8 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["Block", "scan", "command_of", "strip_ansi", "header_kind", "header_cells", "PROMPT_RE", "CLI_PHRASES",
-           "CLI_ERROR", "COLUMN_NAMES"]
+           "CLI_ERROR", "COLUMN_NAMES", "ID_ONLY",
+           "aligned_header"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]")
 # a shell prompt (optional) and a command of ours: `$ `, `❯ `, `→ `, `user@host:~/x$ `, `host:~# `,
@@ -34,7 +35,12 @@ _ANY_PROMPT_RE = re.compile(r"^\s*(?:\([\w.-]+\)\s*)?(?:[\w.-]+@[\w.-]+(?::\S*)?
 CLI_PHRASES = re.compile(r"^\s*(?:Job successfully submitted|Checking job status|To get more details about the run|"
                          r"To fetch more records|Job stop successfully submitted|Job Results By Node|"
                          r"Error submitting job|Communicating with the network|Connecting to network|"
-                         r"[•*-] Node [\w, -]+:|[A-Z][\w ]{2,40} \.{4,} +(?:done|err|\S+ ))")
+                         r"Waiting for logs\.\.\.|To download the results|Fetching results of job|"
+                         r"[•*-] (?:Node [\w, -]+|\d+ runs on \d+ nodes?):|"
+                         r"[A-Z][\w ,]{2,40} \.{3,} +(?:done|err|\S+ ))")
+#: a line that is one id alone (``bacalhau job run --wait=false``, ``--id-only``)
+ID_ONLY = re.compile(r"^\s*(?:[jen]-[0-9a-f]{8}(?:-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?|"
+                     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\s*$")
 #: an error the CLI printed and exited with (``Error: …``, ``Unknown error``, ``failed request: …``): CLI output
 #: when no log line stands beside it
 CLI_ERROR = re.compile(r"^\s*(?:Error(?: [a-z]+ing [a-z]+)?: \S|Unknown error\b|[Jj]ob not found\b|"
@@ -81,8 +87,8 @@ _HEAD_CELL = re.compile(r"[A-Z][A-Z0-9#/()_.-]*(?: [A-Z0-9#/()_.-]+){0,2}|[A-Z][
 
 def header_cells(line: str) -> list[str] | None:
     """The column names of a table header line, by rule rather than by command: at least two upper-case (or
-    Title Case) names separated by 2+ spaces, a tab or ``|``, at least two of them names a reader maps (one
-    suffices when three or more are all upper case); None for anything else (a row has ids, numbers, times)."""
+    Title Case) names separated by 2+ spaces, a tab or ``|``, at least two of them names a reader maps; None for
+    anything else (a row has ids, numbers, times)."""
     if not line.strip() or len(line) > 400 or _LOGLIKE.match(line) or PROMPT_RE.match(line):
         return None
     cells = [c.strip() for c in re.split(r"\s{2,}|\t|\s*[|│┃║]\s*", line.strip().strip("|│┃║")) if c.strip()]
@@ -90,9 +96,27 @@ def header_cells(line: str) -> list[str] | None:
         return None
     known = sum(1 for c in cells if _norm(c) in COLUMN_NAMES)
     upper = all(c.upper() == c for c in cells)
-    if known >= 2 and (upper or known * 2 > len(cells)) or (upper and len(cells) >= 3 and known >= 1):
-        return cells
+    if known >= 2 and (upper or known * 2 > len(cells)):
+        return cells  # fewer known names: a table only over an aligned row (`aligned_header`)
     return None
+
+
+def aligned_header(lines: list[str], i: int) -> bool:
+    """Whether line ``i`` heads a table by alignment alone: two or more upper-case names separated by 2+ spaces,
+    and the next line a row whose cells start where the header's columns do (at least two of them)."""
+    ln = lines[i]
+    if i + 1 >= len(lines) or not ln.strip() or len(ln) > 400 or _LOGLIKE.match(ln) or PROMPT_RE.match(ln):
+        return False
+    spans = list(re.finditer(r"\S+(?: \S+)*", ln))
+    if len(spans) < 2 or any(len(m.group(0)) > 24 or not _HEAD_CELL.fullmatch(m.group(0))
+                             or m.group(0).upper() != m.group(0) for m in spans):
+        return False
+    row = lines[i + 1]
+    if not row.strip() or header_cells(row) is not None or _LOGLIKE.match(row):
+        return False
+    starts = {m.start() for m in spans}
+    cells = [m.start() for m in re.finditer(r"(?:(?<=\s\s)|^)\S", row)]
+    return len(cells) >= 2 and sum(1 for c in cells if c in starts or c - 1 in starts or c + 1 in starts) >= 2
 
 
 def header_kind(line: str) -> str | None:
@@ -248,6 +272,8 @@ def scan(text: str) -> list[Block]:
                 blocks.append(Block(kind, "\n".join(lines[i:j]), i, j, command, section))
                 i = j
                 continue
+        if kind is None and not boxed and aligned_header(lines, i):
+            kind = "table"  # upper-case names no reader maps, over a row aligned to them (`bacalhau version`)
         if kind is not None:
             j = _table_end(lines, i, boxed)
             blocks.append(Block(kind, "\n".join(lines[i:j]), i, j, command, section))

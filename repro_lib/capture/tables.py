@@ -496,8 +496,8 @@ def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
     commands = [i for i, ln in enumerate(lines) if pp.command_of(ln)]
     phrases = [i for i, ln in enumerate(lines) if pp.CLI_PHRASES.match(ln)]
     loglike = sum(1 for ln in lines if pp._LOGLIKE.match(ln))
-    if not phrases and not loglike:
-        phrases = [i for i, ln in enumerate(lines) if pp.CLI_ERROR.match(ln)]  # an error the CLI exited with
+    if not phrases and not loglike:  # an error the CLI exited with, or an id it printed alone
+        phrases = [i for i, ln in enumerate(lines) if pp.CLI_ERROR.match(ln) or pp.ID_ONLY.match(ln)]
     if not blocks and not phrases and all(_LOG_COMMANDS.search(pp.command_of(lines[i]) or "") for i in commands):
         return None  # no command, or only ones whose output is a log (`bacalhau serve`, `devstack` …)
     in_block = sum(b.end - b.start for b in blocks if b.kind != "describe")
@@ -660,7 +660,7 @@ def _looks_like_cli(text: str) -> bool:
     for i, ln in enumerate(lines):
         cmd = pp.command_of(ln)
         if (cmd and not _LOG_COMMANDS.search(cmd)) or pp.CLI_PHRASES.match(ln) or pp.header_kind(ln) \
-                or pp._DESCRIBE_KV.match(ln) or pp._YAML_TOP.match(ln):
+                or pp._DESCRIBE_KV.match(ln) or pp._YAML_TOP.match(ln) or pp.aligned_header(lines, i):
             return True
         if ln.strip()[:1] in ("{", "[") and not pp._LOGLIKE.match(ln) and pp._json_end(text.splitlines(), i) > i:
             return True  # a JSON document that names an id (`--output json`, an API's answer)
@@ -668,7 +668,8 @@ def _looks_like_cli(text: str) -> bool:
             skip, found = pp._object_end(lines, i)
             if found:
                 return True
-    return not any(pp._LOGLIKE.match(ln) for ln in lines) and any(pp.CLI_ERROR.match(ln) for ln in lines)
+    return not any(pp._LOGLIKE.match(ln) for ln in lines) and any(pp.CLI_ERROR.match(ln) or pp.ID_ONLY.match(ln)
+                                                                  for ln in lines)
 
 
 def _describe_job(text: str) -> str | None:
