@@ -230,3 +230,21 @@ def test_an_id_printed_alone_and_a_table_of_unknown_names(tmp_path: Path) -> Non
     f = tmp_path / "shout.log"
     f.write_text("WARNING  DISK  FULL\nthe disk is full, free some space\n")
     assert read_paste(f) is None
+
+
+def test_node_and_job_lists_as_the_api_prints_them(tmp_path: Path) -> None:
+    """`node list --output json` nests the id under Info and keeps the connection beside it; `job list --output
+    json` writes ID, Name and State.StateType: read by their keys, into the final state and the events."""
+    nodes = tmp_path / "nodes.json"
+    nodes.write_text(f'[{{"Info": {{"NodeID": "{N}", "NodeType": "Compute"}}, "Membership": "APPROVED",'
+                     ' "Connection": "DISCONNECTED"}]\n')
+    p = read_paste(nodes)
+    assert p is not None and p.tables[0][0] == "nodes"
+    assert p.tables[0][1][["id", "state"]].to_dict("records") == [{"id": N, "state": "disconnected"}]
+    jobs = tmp_path / "jobs.json"
+    jobs.write_text(f'[{{"ID": "{J}", "Name": "my-job", "Type": "batch", "State": {{"StateType": "Running"}}}}]\n')
+    p = read_paste(jobs)
+    assert p is not None
+    assert p.tables[0][1][["name", "id", "state"]].to_dict("records") == [{"name": "my-job", "id": J,
+                                                                         "state": "running"}]
+    assert _ids(p.events, "job") == {J}

@@ -141,6 +141,32 @@ def _api_objects(obj: Any, kind: str) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["id", "job", "node", "state", "desired"])
 
 
+def _objects_frame(obj: Any, kind: str) -> pd.DataFrame:
+    """``node list`` / ``job list`` as the API prints them (``--output json|yaml``: ``Info.NodeID``,
+    ``Connection``, ``ID``, ``Name``, ``State.StateType``) → rows, each item's ids and state read by
+    :mod:`repro_lib.capture.objects` wherever they nest."""
+    from repro_lib.capture.objects import _STATE_KEYS, _state_of, norm_key, object_rows
+
+    col = "node" if kind == "nodes" else "job"
+    out = []
+    for item in obj if isinstance(obj, list) else [obj]:
+        if not isinstance(item, dict):
+            continue
+        rows = [r for r in object_rows(item) if r.get(col)]
+        if not rows:
+            continue
+        flat = {norm_key(k): v for k, v in item.items() if not isinstance(v, dict | list)}
+        state = next((r["state"] for r in rows if r.get("state")), None) or next(
+            (st for k, v in item.items() if norm_key(k) in _STATE_KEYS and (st := _state_of(norm_key(k), v))), None)
+        if kind == "nodes":
+            out.append({"id": rows[0][col], "name": flat.get("name") or rows[0][col], "state": state})
+        else:
+            out.append({"name": flat.get("name") or rows[0][col], "id": rows[0][col], "type": flat.get("type"),
+                        "state": state, "version": str(flat["version"]) if "version" in flat else None})
+    return pd.DataFrame(out, columns=["id", "name", "state"] if kind == "nodes" else
+                        ["name", "id", "type", "state", "version"])
+
+
 def _describe(text: str) -> list[CliTable]:
     """``job describe``: the job's key = value block and its Executions table."""
     fields: dict[str, str] = {}
@@ -185,7 +211,10 @@ def read_cli_file(path: str | Path, text: str | None = None) -> list[CliTable] |
         if first in "[{" or text.lstrip().startswith("- "):
             obj = json.loads(text) if first in "[{" else load_yaml_text(text, "paste", what="CLI output").data
             keys = set(obj[0]) if isinstance(obj, list) and obj and isinstance(obj[0], dict) else set()
-            frame = _api_objects(obj, kind) if keys & {"ID", "NodeID", "ComputeState"} else parse_json(text, kind)
+            if kind in ("nodes", "jobs") and keys & {"ID", "Info", "NodeID", "Name", "State", "Connection"}:
+                frame = _objects_frame(obj, kind)  # the API's CamelCase objects: read by their keys
+            else:
+                frame = _api_objects(obj, kind) if keys & {"ID", "NodeID", "ComputeState"} else parse_json(text, kind)
             return [(kind, _ours(frame, kind))]
         frame = parse_table(_clean_table(text), kind)
         header = next(ln for ln in text.splitlines() if ln.strip() and not set(ln.strip()) <= set("+-=─━┌┐┬╭╮┼ |│"))
@@ -691,6 +720,8 @@ def _table_events_rows(tables: list[CliTable], source: str) -> list[dict[str, An
             node = r.get("node") if kind == "executions" else r.get("id") if kind == "nodes" else None
             node = id_of(node, "node") if node is not None else None  # an elided row (`... [Addit`) names none
             job = r.get("job") if kind == "executions" else r.get("name") if kind == "jobs" else None
+            if kind == "jobs" and (jid := id_of(r.get("id"), "job")) is not None:
+                job = jid  # the job column holds ids, as in the logs; the name stays in the detail
             out.append({"t": None, "source": source, "kind": "cli", "node": node, "job": job,
                         "execution": r.get("id") if kind == "executions" else None, "state": r.get("state"),
                         "detail": f"{kind}: " + "; ".join(f"{k}={v}" for k, v in r.items() if v is not None),
