@@ -116,11 +116,13 @@ def _event_columns(g: _Group) -> dict[str, np.ndarray] | None:
         for name in names:
             if name in col:
                 v = col[name]
-                take = ~done & _truthy(v)
+                truthy = _truthy(v)
+                if truthy.all() and not done.any():  # the usual case: the first field named is set in every row
+                    return _objects(map(str, v), n)
+                take = ~done & truthy
                 out[take] = v[take]
                 done |= take
-        got = out != None  # noqa: E711 - elementwise
-        out[got] = _objects(map(str, out[got]), int(got.sum()))
+        out[done] = _objects(map(str, out[done]), int(done.sum()))  # a truthy value taken: never None
         return out
 
     hit = LOG_MESSAGES.get(g.msg)
@@ -136,19 +138,23 @@ def _event_columns(g: _Group) -> dict[str, np.ndarray] | None:
     else:
         state = np.full(n, state_word, dtype=object)
     state[state == ""] = None
-    pieces = []
-    has_node_id = _truthy(col["node_id"]) if "node_id" in col else np.zeros(n, dtype=bool)
-    for name, v in col.items():
-        if name in _COLUMN_FIELDS and name != "target":
-            continue
-        text = name + "=" + _text(v)
-        if name == "target":
-            text = np.where(has_node_id, text, "")
-        pieces.append(text)
-    if kind == "log":
-        pieces.insert(0, np.full(n, f"msg={g.msg}", dtype=object))
-    detail = _join(pieces, n)
-    detail[detail == ""] = None
+    if "target" in col:
+        pieces = []
+        has_node_id = _truthy(col["node_id"]) if "node_id" in col else np.zeros(n, dtype=bool)
+        for name, v in col.items():
+            if name in _COLUMN_FIELDS and name != "target":
+                continue
+            text = name + "=" + _text(v)
+            if name == "target":
+                text = np.where(has_node_id, text, "")
+            pieces.append(text)
+        if kind == "log":
+            pieces.insert(0, np.full(n, f"msg={g.msg}", dtype=object))
+        detail = _join(pieces, n)
+        detail[detail == ""] = None
+    else:
+        detail = _detail(g.msg if kind == "log" else None, [(k, v) for k, v in col.items() if k not in _COLUMN_FIELDS],
+                         n)
     return {"t_s": g.t, "source": _spread(g.source, n), "kind": np.full(n, kind, dtype=object),
             "node": first_truthy("node_id", "target_node", "target"), "job": first_truthy("job_id", "job"),
             "execution": first_truthy("execution_id"), "state": state, "detail": detail,
@@ -156,6 +162,24 @@ def _event_columns(g: _Group) -> dict[str, np.ndarray] | None:
 
 
 _COLUMN_FIELDS = {"node_id", "target_node", "job_id", "job", "execution_id", "state", "target"}
+
+
+def _literal(text: str) -> str:
+    """``text`` as it stands in a ``str.format`` pattern."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _detail(msg: str | None, fields: list[tuple[str, np.ndarray]], n: int) -> np.ndarray:
+    """The ``detail`` column where no piece can be empty (no ``target``): ``msg=M`` (a plain log line's) and
+    ``name=value`` for each field, joined by spaces — one ``str.format`` per row (a C call) instead of two
+    array additions per piece; None where there is no piece."""
+    if not fields and msg is None:
+        return np.full(n, None, dtype=object)
+    heads = ([_literal(f"msg={msg}")] if msg is not None else []) + [_literal(name) + "={}" for name, _ in fields]
+    pattern = " ".join(heads)
+    if not fields:
+        return np.full(n, f"msg={msg}", dtype=object)
+    return _objects(map(pattern.format, *(_text(v) for _, v in fields)), n)
 
 
 def _spread(value: Any, n: int) -> np.ndarray:
