@@ -111,3 +111,22 @@ def test_read_console_refuses_what_it_cannot_read_exactly() -> None:
     assert cols["node"].to_pylist() == ["n-1"] and cols["detail"].to_pylist() == ["service=edge-1"]
     assert t.tolist() == [(12 * 3600 + 9 * 60 + 7) * 10**9] and not dated.any()
     assert cols["msg"].to_pylist() == ["heartbeat sent"] and cols["kind"].to_pylist() == ["log"]
+
+
+def test_seed_format_equal_and_none_left_to_the_per_line_parser(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The seed's debug-log format: "NATS: connected" (a plain log line that starts like an instrumented one) and
+    the reconciler's warning ("STUCK", an id list ``e-…,e-…`` read by its shape) are read by columns too."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from bench_inspect import generate_seed
+
+    path = tmp_path / "orchestrator.log"
+    generate_seed(path, 3000)
+    lines = path.read_text().splitlines()
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(_fast, "parse_one", lambda *a, seen=calls, real=_fast.parse_one: seen.append(a) or real(*a))
+    fast = parse_lines(lines, source="s", fast=True)
+    monkeypatch.undo()
+    assert calls == []
+    assert (fast["kind"] == "reconcile").any() and (fast["msg"] == "NATS: connected").any()
+    pd.testing.assert_frame_equal(fast, _as_fast(parse_lines(lines, source="s", fast=False)))

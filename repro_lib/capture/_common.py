@@ -114,8 +114,11 @@ UPSTREAM_HINT = (
     + r"|^[A-Za-z][\w.-]*\s*\| |^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d |^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d[^\t]*\t"
     + r"|^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \| |^[a-z][\w.-]* \d\d:\d\d:\d\d\.\d+ [A-Z]+ +==>"
     + r"|\x1b\[|^\^C|\[[A-Za-z_][\w.-]*:[^\]]*\]\s*$"
-    + r"|(?:^|[^=\"\w.-])[nje]-[0-9a-f]{8}|(?:^|[ ,{\[])(?:name|Name|Server)(?:=|\":\"|:)[nje]-[0-9a-f]{8}"
+    + r"|(?:^|[ ,{\[])(?:name|Name|Server)(?:=|\":\"|:)[nje]-[0-9a-f]{8}"
 )
+#: an id written by its shape in the text (:func:`ids_by_shape`): the vectorised path reads those ids itself on the
+#: lines it parses by columns, and sends the rest to the per-line parser
+SHAPE_HINT = r"(?:^|[^=\"\w.-])[nje]-[0-9a-f]{8}"
 # ids by their shape where no key names them: in the message text or a bracket field (not after `=`
 # or a quote, which is a key's value), or under a key that holds a node id upstream (name=n-…)
 _UUID_TAIL = r"[0-9a-f]{8}(?:-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?"
@@ -384,12 +387,16 @@ SEED_HINT = (r"(?i:\bstuck\b)|" + _MSG_START + _SEED_HEADS + r"(?i:"
              r'|node\b[^=\n"]*\b(?:connected|reconnected|joined|rejoined|disconnected|left|lost)\b'
              r"|received\s+(?:an?\s+)?(?:RunExecutionRequest|run\s|execution\s+request)"
              r'|(?:execution|pipeline)\b[^=\n"]*\b(?:started|running)\b)')
-UPSTREAM_HINT += "|" + SEED_HINT  # lines that may hold a seed-style message: the per-line parser reads them
+# lines that may hold a seed-style message: the per-line parser reads them (unless their message is an instrumented
+# one exactly, which no seed rule reads: the vectorised path keeps those)
 #: ids the per-line parser reads by their grammar (:func:`ids_by_grammar`: a key like ``NodeID:``, a peer id, a UUID
 #: written as a job or a shard), as a superset for RE2: such lines go to the per-line parser on the vectorised path
 GRAMMAR_HINT = (r"Qm[1-9A-HJ-NP-Za-km-z]{6}|I[dD][\"']?\s*[:=]|(?:[Jj]ob|[Ss]hard)(?: ID)?:?\s+[0-9a-f]{8}-"
                 r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[:_]\d")
 UPSTREAM_HINT += "|" + GRAMMAR_HINT
+#: every hint but :data:`SEED_HINT` and :data:`SHAPE_HINT`
+OTHER_HINT = UPSTREAM_HINT
+UPSTREAM_HINT = OTHER_HINT + "|" + SEED_HINT + "|" + SHAPE_HINT
 
 
 def match_seed(msg: str | None) -> tuple[str, str, str | None] | None:

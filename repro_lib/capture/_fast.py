@@ -72,6 +72,10 @@ _MSG_KEYS = pa.array(list(LOG_MESSAGES))
 _JOB_NAME_RE2 = r"(?:^| )(?:" + "|".join(c.JOB_NAME_KEYS) + r")="
 _MSG_KIND = pa.array([k for k, _s in LOG_MESSAGES.values()])
 _MSG_STATE = pa.array([s or None for _k, s in LOG_MESSAGES.values()])
+# a message that is no LOG_MESSAGES key but that map_msg reads as more than a log line: an instrumented one with
+# words after it (canonical), a nats-server text (the other map_msg rules: FAULT:/ACTION: and the seed rules, are
+# sent to the per-line parser before)
+_MAP_MSG_MORE = c.EXTENDED_RE.pattern + "|" + "|".join(rx.pattern for rx, _k, _s in c.NATS_SERVER_MESSAGES)
 
 
 def _el(lists: pa.Array, i: int) -> pa.Array:
@@ -604,6 +608,7 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
         else np.zeros(0, np.int64)
     mt_idx, mt = _matter([x["mcols"] for x in scans], m_idx, cat("fmt", np.int64), cat("app", bool))
     slow[np.setdiff1d(m_idx, mt_idx)] = True
+    mt = _shape_ids(chunks, start, n, slow, cat("shape", bool), cat("seed", bool), mt_idx, mt)
     # zerolog console lines behind `docker compose`'s prefix (a fleet's logs): read by columns (_console.py)
     mt_idx, mt = _console_lines(chunks, start, n, slow, t, dated, tod, cons, mt_idx, mt)
     cons &= ~slow
@@ -692,6 +697,35 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
             pa.array([slow_rows[k][0][7] for k in fix], pa.string()),
         )
     out["line"] = lines
+    return out
+
+
+def _shape_ids(chunks: list[pa.Array], start: np.ndarray, n: int, slow: np.ndarray, soft: np.ndarray,
+               seed: np.ndarray, mt_idx: np.ndarray, mt: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """Instrumented lines left to the per-line parser only for an id written by its shape (``n-…`` in the text)
+    or for words a seed rule reads (``stuck``: no seed rule reads a message that is a LOG_MESSAGES key exactly):
+    their node, job and execution where no key gave one, as :func:`repro_lib.capture._common.ids_by_shape` reads
+    them (first of each kind), and off ``slow`` (in place)."""
+    if not len(mt_idx) or not soft[mt_idx].any():
+        return mt
+    from repro_lib.capture._console import _SHAPE_IDS, _first_match
+
+    take = soft[mt_idx] & ~(seed[mt_idx] & ~_fill_bool(pc.is_in(mt["msg"], value_set=_MSG_KEYS)).to_numpy(
+        zero_copy_only=False))
+    if not take.any():
+        return mt
+    rows = np.flatnonzero(take)
+    at = mt_idx[rows]
+    owner = np.searchsorted(start, at, side="right") - 1
+    lines = pa.concat_arrays([chunks[j].take(pa.array(at[owner == j] - start[j])) for j in np.unique(owner)])
+    pos = pa.array(rows)
+    out = dict(mt)
+    for col, rx in _SHAPE_IDS.items():
+        got = pc.coalesce(mt[col].take(pos), _first_match(lines, rx))
+        mask = np.zeros(len(mt_idx), bool)
+        mask[rows] = True
+        out[col] = pc.replace_with_mask(mt[col], pa.array(mask), got.cast(mt[col].type))
+    slow[at] = False
     return out
 
 
@@ -954,9 +988,18 @@ def _scan(a: pa.Array) -> dict[str, Any]:
         p0, p1, valid = ids[col]
         valid = valid & noise
         cols[col] = (_view_structs(base, p0, p1, valid, bb), valid)
+    shape = np.zeros(n, bool)
     if n:  # upstream keys/messages, other console and prefix shapes: only the per-line parser reads them
-        slow = slow | pc.match_substring_regex(a, c.UPSTREAM_HINT).to_numpy(zero_copy_only=False)
+        other = pc.match_substring_regex(a, c.OTHER_HINT).to_numpy(zero_copy_only=False)
+        # ids by their shape, words a seed rule may read: on the instrumented lines read by columns (_shape_ids)
+        seed = pc.match_substring_regex(a, c.SEED_HINT).to_numpy(zero_copy_only=False)
+        shape = pc.match_substring_regex(a, c.SHAPE_HINT).to_numpy(zero_copy_only=False)
+        soft = (seed | shape) & ~other & ~slow
+        slow = slow | other | soft
+        seed &= soft
+        shape = soft
     return {
+        "shape": shape, "seed": seed,
         "n": n, "t": t, "dated": dated, "tod": tod, "cons": is_cons & good & ~dock, "slow": slow,
         "matter": matter_idx, "fmt": fmt, "dock": dock, "mcols": matter_cols, "cols": cols,
         "app": dock & (~is_lvl | app2),  # behind docker's time with a time of its own (detail: app_time=)
@@ -1073,8 +1116,11 @@ def _structured(
     bad |= special
     # a message that starts like an instrumented one but is none of them (one with words after it, a seed-style
     # "EDGE: received a run request"), a reconciler line naming its job: the per-line parser (few lines)
-    bad |= _fill_bool(pc.and_(pc.is_null(code), pc.not_equal(msg, c.EDGE_CONNECTED_MSG))).to_numpy(
+    # ("NATS: connected", which no rule reads, is a plain log line: read here)
+    unknown = _fill_bool(pc.and_(pc.is_null(code), pc.not_equal(msg, c.EDGE_CONNECTED_MSG))).to_numpy(
         zero_copy_only=False)
+    if unknown.any():
+        bad |= unknown & _fill_bool(pc.match_substring_regex(msg, _MAP_MSG_MORE)).to_numpy(zero_copy_only=False)
     bad |= _fill_bool(pc.and_(pc.equal(kind, "reconcile"), pc.match_substring_regex(rest, _JOB_NAME_RE2))).to_numpy(
         zero_copy_only=False)
     execution, rest, b = _take(rest, "execution_id")
