@@ -248,3 +248,13 @@ def test_node_and_job_lists_as_the_api_prints_them(tmp_path: Path) -> None:
     assert p.tables[0][1][["name", "id", "state"]].to_dict("records") == [{"name": "my-job", "id": J,
                                                                          "state": "running"}]
     assert _ids(p.events, "job") == {J}
+
+
+def test_sdk_output_after_a_python_prompt_and_a_models_repr(tmp_path: Path) -> None:
+    text = (">>> pprint(api.list_jobs())\n"
+            f"{{'items': [{{'id': '{J}',\n            'state': {{'message': 'it''s', 'state_type': 'Running'}}}}],\n"
+            " 'next_token': ''}\n")
+    ev = _paste(tmp_path, text, "sdk.txt")
+    assert J in _ids(ev, "job") and "running" in set(ev["state"].dropna())
+    ev = _paste(tmp_path, f"ListJobsResponse(items=[Job(id='{J}', state=JobState(state_type='Failed'))])\n", "r.txt")
+    assert _ids(ev, "job") == {J}

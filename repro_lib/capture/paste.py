@@ -288,26 +288,27 @@ def _json_end(lines: list[str], i: int, limit: int = 20000) -> int:
     and names an id (:mod:`repro_lib.capture.objects`); ``i`` when none does."""
     import json
 
-    from repro_lib.capture.objects import object_rows
+    from repro_lib.capture.objects import _python, object_rows
 
-    depth, quoted, escaped = 0, False, False
+    depth, quoted, escaped = 0, "", False  # quoted: the quote mark of the string we are in
     for j in range(i, min(len(lines), i + limit)):
         for ch in lines[j]:
             if escaped:
                 escaped = False
             elif ch == "\\":
-                escaped = quoted
-            elif ch == '"':
-                quoted = not quoted
+                escaped = bool(quoted)
+            elif ch in "\"'" and (not quoted or ch == quoted):
+                quoted = "" if quoted else ch
             elif not quoted and ch in "{[":
                 depth += 1
             elif not quoted and ch in "}]":
                 depth -= 1
         if depth <= 0:
+            block = "\n".join(lines[i:j + 1])
             try:
-                tree = json.loads("\n".join(lines[i:j + 1]))
+                tree = json.loads(block)
             except (ValueError, RecursionError):
-                return i
+                tree = _python(block)  # a Python SDK's pprint after a `>>>` prompt: parsed, never evaluated
             return j + 1 if isinstance(tree, dict | list) and object_rows(tree) else i
     return i
 

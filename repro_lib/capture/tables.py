@@ -642,23 +642,20 @@ def _obj_ids(obj: Any, parent: str | None, found: list[dict[str, Any]]) -> None:
 def _sdk_paste(text: str, source: str) -> Paste | None:
     """Python SDK output (``pprint`` of API objects, a printed dict or list) → a paste whose rows name the
     jobs, nodes and executions it holds, wherever they nest; None when the text is no Python literal."""
-    import ast
+    from repro_lib.capture.objects import _python, object_rows
 
     body = text.strip()
-    if body[:1] not in "{[" or "'" not in body[:400]:
+    is_repr = re.match(r"[A-Z]\w*\(", body) is not None  # a model's repr: `ListJobsResponse(items=[Job(id=…)])`
+    if (body[:1] not in "{[" and not is_repr) or "'" not in body[:400]:
         return None
-    try:
-        obj = ast.literal_eval(body)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    if not isinstance(obj, (dict, list)):
+    tree = _python(body)  # parsed, never evaluated
+    if not isinstance(tree, dict | list):
         return None
     rows: list[dict[str, Any]] = []
-    _obj_ids(obj, None, rows)
-    from repro_lib.capture.objects import _from_repr, object_rows
+    _obj_ids(tree, None, rows)
 
     have = {v for r in rows for k, v in r.items() if k != "state"}
-    for r in object_rows(_from_repr(ast.parse(body, mode="eval").body)):  # keys wherever they nest
+    for r in object_rows(tree):  # keys wherever they nest
         ids = {k: r[k] for k in ("node", "job", "execution") if r.get(k)}
         if ids and not set(ids.values()) <= have:
             rows.append({**ids, **({"state": r["state"]} if r.get("state") else {})})
