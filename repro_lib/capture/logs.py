@@ -186,15 +186,22 @@ def fill_jobs(df: pd.DataFrame) -> int:
     rows only; returns how many rows took their job from a job line."""
     if df.empty or "kind" not in df:
         return 0
-    kind = df["kind"].to_numpy(dtype=object)
+    from repro_lib.capture.zones import arrow_strings
+
+    kind_a = arrow_strings(df["kind"])  # Arrow kernels: no Python string per row
+
+    def _is(values: list[str], arr: Any = kind_a) -> np.ndarray:
+        return pc.fill_null(pc.is_in(arr, value_set=pa.array(values, pa.string())), False).to_numpy(
+            zero_copy_only=False)
+
     ex_known = df["execution"].notna().to_numpy()
     job_known = df["job"].notna().to_numpy()
-    need = (kind == "dispatch") & ex_known & ~job_known
+    need = _is(["dispatch"]) & ex_known & ~job_known
     if not need.any():
         return 0
-    state = df["state"].to_numpy(dtype=object)
-    joblines = job_known & ~ex_known & ((kind == "state") | ((kind == "action") & (state == "deploy")))
-    named = ex_known & job_known & np.isin(kind, ["dispatch", "state", "deliver", "publish", "eval"])
+    deploy = _is(["deploy"], arrow_strings(df["state"]))
+    joblines = job_known & ~ex_known & (_is(["state"]) | (_is(["action"]) & deploy))
+    named = ex_known & job_known & _is(["dispatch", "state", "deliver", "publish", "eval"])
     pos = np.flatnonzero(need | joblines | named)
     sub = df.iloc[pos][["source", "job", "execution", "detail"]].reset_index(drop=True)
     is_job, is_need, is_named = joblines[pos], need[pos], named[pos]
