@@ -167,6 +167,19 @@ def test_a_compose_file_of_several_services_splits_the_same_way(tmp_path: Path, 
     assert {r.source for r in cond.read} >= {"orchestrator", "edge1"}
 
 
+def test_a_fleets_compose_logs_condensed_name_their_nodes_in_the_same_order(tmp_path: Path) -> None:
+    """The benchmark's fleet (``docker compose logs`` of Bacalhau console lines): a source that speaks for many
+    nodes lists them in the order the full table names them first (the condensed table once kept only the
+    last row of each, and listed them in another order). One block: a file with no date of its own is cut only
+    loosely, and says so."""
+    from bench_inspect import generate_fleet16
+
+    path = tmp_path / "fleet.log"
+    generate_fleet16(path, 6000, nodes=60)
+    cond = _same([path])
+    assert max(len(r.nodes) for r in cond.read) >= 50
+
+
 def test_zones_are_decided_on_every_block_of_every_file(tmp_path: Path, tiny_blocks: None) -> None:
     """Zoneless console lines read in the offset the other lines show — decided over all blocks."""
     a = tmp_path / "orchestrator.log"

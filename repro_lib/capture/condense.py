@@ -5,7 +5,7 @@ parsed block, exactly the rows the analysis reads beyond counts — the first ro
 row of a kind that bears on a verdict (``analysis.delivery.relevant``), every alarm line (panics,
 fatal errors, the messages ``analysis.diagnosis.alarms`` looks for), every line only an edge writes
 (``EDGE:`` lines, the upstream compute-side messages), the first ``DEBUG`` line, per source its
-earliest and latest parsed row, per (source, node) the last parsed row naming the node, per job one
+earliest and latest parsed row, per (source, node) the first and last parsed rows naming the node, per job one
 row with an execution id, and the earliest and latest row by time — and counts the rest in
 :class:`Totals`: lines and parsed lines per source, rows per kind, rows without a date. The analysis
 functions read those counts where they would count rows (``inspect.sources_read``,
@@ -139,9 +139,10 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
     msg = _Codes(block, "msg")
     said = np.append(edge_side_mask(msg.dictionary), False)
     keep |= said[msg.codes]
-    # per source: earliest and latest parsed row (edge_nodes' first_s/last_s); per (source, node): the last
-    # parsed row naming the node (who speaks for it, and its latest id) — "last" as the sorted table will
-    # have it: by time, zoneless rows apart (their zone, settled later, moves them), rows with no time after
+    # per source: earliest and latest parsed row (edge_nodes' first_s/last_s); per (source, node): the first and
+    # last parsed rows naming the node (the order nodes are named in, who speaks for it, and its latest id) — as the
+    # sorted table will have them: by time, zoneless rows apart (their zone, settled later, moves them), rows with no
+    # time after
     t = block["t"].to_numpy(dtype="datetime64[ns]").view(np.int64)
     nat = t == np.iinfo(np.int64).min
     nv = np.zeros(n, dtype=bool) if naive is None else naive
@@ -151,7 +152,7 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
     named = p_rows[node.codes[p_rows] >= 0]
     pair = src.codes * (len(node.values) + 1) + node.codes
     for cls in classes:
-        for rows, keys, first in ((p_rows, src.codes, True), (named, pair, False)):
+        for rows, keys, first in ((p_rows, src.codes, True), (named, pair, True)):
             sub = rows[cls[rows]]
             if not len(sub):
                 continue
