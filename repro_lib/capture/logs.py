@@ -259,9 +259,10 @@ def date_undated_note(events: pd.DataFrame, n: int | None = None) -> str:
     ``events`` holds only some of the rows read (a condensed table)."""
     if events.empty or "t" not in events:
         return ""
+    from repro_lib.capture.zones import arrow_strings
+
     assumed = ""
-    if "detail" in events and events["detail"].astype("object").fillna("").str.contains("year=assumed",
-                                                                                       regex=False).any():
+    if "detail" in events and pc.any(pc.match_substring(arrow_strings(events["detail"]), "year=assumed")).as_py():
         assumed = ("journald writes a month and day but no year: this year's is assumed (last year's when that "
                    "would lie ahead; the first such row says year=assumed) — pass --date YYYY-MM-DD to give the year")
     n = int(date_unknown(events["t"]).sum()) if n is None else n
