@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 __all__ = ["arrow", "as_bool", "obj", "isnull", "isin", "is_str", "contains", "startswith", "extract", "per_value",
            "unique", "positions", "take", "first_in_order", "last_by_key", "dict_column", "PY_SPACE",
-           "series_contains", "series_startswith", "bare"]
+           "series_contains", "series_startswith", "bare", "obj_few"]
 
 #: Python's ``\s`` (``str.isspace``) as an RE2 class: RE2's own ``\s`` is ASCII whitespace only
 PY_SPACE = (r"[\t\n\x{0b}\f\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
@@ -38,6 +38,22 @@ def obj(values: Any) -> np.ndarray:
         out[:] = list(values)
         return out
     return arr
+
+
+def obj_few(values: pd.Series) -> np.ndarray:
+    """:func:`obj` of a text column with few distinct values (kind, state, source, node, job): Arrow's
+    dictionary encoding, then one Python string per distinct value spread over the rows (the same strings,
+    one object each: no string built per row, and hashing them later is cached)."""
+    dtype = getattr(values, "dtype", None)
+    if not isinstance(values, pd.Series) or getattr(dtype, "storage", None) != "pyarrow":
+        return obj(values)
+    arr = pa.array(values)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    enc = pc.dictionary_encode(arr)
+    uniq = np.empty(len(enc.dictionary) + 1, dtype=object)  # the last slot: missing
+    uniq[:-1] = enc.dictionary.to_numpy(zero_copy_only=False)
+    return uniq[enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
 
 
 def isnull(values: np.ndarray) -> np.ndarray:
@@ -66,8 +82,10 @@ def per_value(values: np.ndarray, fn: Callable[[Any], Any], dtype: Any = object,
     return done[codes]  # code -1 (missing) picks the last element
 
 
-def arrow(values: np.ndarray) -> pa.Array | None:
-    """``values`` as an Arrow string array (None where they are not all text)."""
+def arrow(values: np.ndarray | pa.Array) -> pa.Array | None:
+    """``values`` as an Arrow string array (None where they are not all text); an Arrow array as it is."""
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return values
     try:
         return pa.array(values, type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):

@@ -128,7 +128,7 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
     src = events["source"]
     roles = {str(x): "other" for x in src.dropna().unique()}
     rel = relevant(events) if rel is None else rel
-    kinds, sources = C.obj(rel["kind"]), C.obj(rel["source"])
+    kinds, sources = C.obj_few(rel["kind"]), C.obj_few(rel["source"])
     orch = C.isin(kinds, _ORCHESTRATOR_KINDS)
     if orch.any() and "msg" in rel.columns:  # an edge's own node lines (connecting, heartbeat failed) are not
         node_rows = np.flatnonzero(orch & (kinds == "node"))
@@ -201,18 +201,43 @@ class _Rows:
         self.n = len(rel)
         self.t = rel["t_s"].to_numpy(dtype=float)
 
-        def col(name: str) -> np.ndarray:
-            return C.obj(rel[name]) if name in rel.columns else np.full(self.n, None, dtype=object)
+        def col(name: str, few: bool = True) -> np.ndarray:
+            if name not in rel.columns:
+                return np.full(self.n, None, dtype=object)
+            return C.obj_few(rel[name]) if few else C.obj(rel[name])
 
         self.kind, self.state, self.source = col("kind"), col("state"), col("source")
-        self.node, self.job, self.execution, self.detail = col("node"), col("job"), col("execution"), col("detail")
-        msg = col("msg")
+        self.node, self.job = col("node"), col("job")
+        self.execution, self.detail = col("execution", few=False), col("detail", few=False)
+        # the text columns as Arrow holds them, for Arrow's kernels (no object array converted back)
+        self._text = {name: _arrow_of(rel[name]) for name in ("detail", "msg") if name in rel.columns}
+        msg = self._text.get("msg")
+        if msg is None:
+            msg = col("msg")
+            no_msg = C.isnull(msg)
+        else:
+            no_msg = msg.is_null().to_numpy(zero_copy_only=False)
         # what NATS itself logged, told from an edge's receipt by the line (the source where no message)
-        self.bus = np.where(C.isnull(msg), self.source == "nats", C.startswith(msg, "NATS:"))
+        self.bus = np.where(no_msg, self.source == "nats", C.startswith(msg, "NATS:"))
         self.has_execution = ~C.isnull(self.execution)
 
     def where(self, mask: np.ndarray) -> np.ndarray:
         return np.flatnonzero(mask)
+
+    def text(self, rows: np.ndarray) -> np.ndarray | pa.Array:
+        """``detail`` at ``rows`` for the text kernels: Arrow's array where the table holds one."""
+        arr = self._text.get("detail")
+        if not isinstance(arr, pa.Array):
+            return self.detail[rows]
+        return arr.take(pa.array(rows, type=pa.int64()))
+
+
+def _arrow_of(col: pd.Series) -> pa.Array | None:
+    """A text column's own Arrow array (None where it is not Arrow-backed text)."""
+    if getattr(col.dtype, "storage", None) != "pyarrow":
+        return None
+    arr = pa.array(col)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
 def _tags(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,7 +245,7 @@ def _tags(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     publish lines without an execution id (the real build names only the node) take the execution
     of the node's last dispatch."""
     rows = r.where(C.isin(r.kind, ("dispatch", "publish", "deliver")))
-    k, st, d = r.kind[rows], r.state[rows], r.detail[rows]
+    k, st, d = r.kind[rows], r.state[rows], r.text(rows)
     ex = r.execution[rows].copy()
     missing = ~r.has_execution[rows]
     if missing.any():  # the node's last execution named by a dispatch or publish line before it
@@ -278,7 +303,7 @@ def _final_states(r: _Rows, snapshot: Snapshot | None) -> _Finals:
         ex = snapshot.executions
         return _Finals.of(C.dict_column(ex, "id"), *(C.dict_column(ex, k) for k in ("state", "desired", "job", "node")))
     rows = r.where((r.kind == "state") & r.has_execution)
-    desired = C.extract(r.detail[rows], r"desired=(?P<d>[^\s]+)", ["d"])["d"]
+    desired = C.extract(r.text(rows), r"desired=(?P<d>[^\s]+)", ["d"])["d"]
     desired[C.isnull(desired)] = "running"
     return _Finals.of(r.execution[rows], r.state[rows], desired, r.job[rows], r.node[rows])
 
@@ -320,7 +345,7 @@ def _reconciled(r: _Rows, received: np.ndarray) -> _Finals:
     first = C.first_in_order(d_ex)  # an execution's node: the one its first dispatch names
     w_job, w_t, w_ex = r.job[warn], r.t[warn], r.execution[warn]
     # -- the warnings that list executions: their ids, then their own execution ------------------------
-    found = C.extract(r.detail[warn], r"(?:^| )execution_ids=(?P<ids>\S+)", ["ids"])["ids"]
+    found = C.extract(r.text(warn), r"(?:^| )execution_ids=(?P<ids>\S+)", ["ids"])["ids"]
     lists = pc.split_pattern(pa.array(found, type=pa.string()), ",")
     ids = C.obj(pd.Series(pc.list_flatten(lists).to_numpy(zero_copy_only=False), dtype=object))
     parent = pc.list_parent_indices(lists).to_numpy().astype(np.int64)
@@ -624,7 +649,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     # a node-join evaluation of its job that finished after the later of creation, last send and
     # rejoin already had its chance to act: no need to wait out the threshold
     evals = r.where((r.kind == "eval") & (r.state == "processed") & ~C.isnull(r.job))
-    evals = evals[C.contains(r.detail[evals], "trigger=node-join")]
+    evals = evals[C.contains(r.text(evals), "trigger=node-join")]
     eval_jobs, eval_t = _max_by(r.job[evals], r.t[evals])
     judged = C.take(eval_t, C.positions(eval_jobs, job), -np.inf).astype(float)
     with np.errstate(invalid="ignore"):

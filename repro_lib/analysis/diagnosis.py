@@ -277,7 +277,7 @@ def _unplaced_jobs(events: pd.DataFrame, debug: bool = True) -> list[str]:
         return []
     jobs = events[(events["kind"] == "state") & events["execution"].isna() & events["job"].notna()]
     last = jobs.groupby("job", sort=False)["state"].last()
-    with_execs = set(events.loc[events["execution"].notna(), "job"].dropna())
+    with_execs = set(events.loc[events["execution"].notna(), "job"].dropna().unique())
     notes = []
     for job, state in last.items():
         if state not in ("pending", "queued") or job in with_execs:
@@ -433,7 +433,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         # the intervals, faults and evaluations of the shown findings' nodes and jobs only
         near = events[events["node"].isin(shown_nodes).to_numpy(dtype=bool)]
         actual = tl.actual_intervals(events, t_end) if has_faults else pd.DataFrame(columns=["node", "state"])
-        belief = tl.belief_intervals(near, t_end)
+        belief = tl.belief_intervals(near, t_end, names)
         by_node_belief = {k: g for k, g in belief.groupby("node", sort=False)}
         marks = tl.dispatch_marks(events.loc[own]) if len(own) else pd.DataFrame(columns=["execution",
                                                                                              "outcome"])
@@ -500,8 +500,9 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 jnames.get(job) if job else None))
     if tab.empty and verdict is None:
         notes.append("no pending execution found in these logs")
+    speaking = set(edges["source"].unique()) if len(edges) else set()
     mute = sorted(x for x, role in roles.items() if x not in NOT_EDGE_SOURCES and
-                  (role == "other" or (role == "edge" and x not in set(edges["source"]))))
+                  (role == "other" or (role == "edge" and x not in speaking)))
     if mute:
         notes.append(f"{', '.join(mute)}: no line of it reads as an edge's (an unknown format, or no node id "
                      "in it), so it cannot show what an edge received")
@@ -573,13 +574,14 @@ def _final_from_logs(events: pd.DataFrame, tab: pd.DataFrame) -> tuple[list[dict
                           "state": last["state"].to_numpy(dtype=object),
                           "desired": np.full(len(last), None, dtype=object)}, dtype=object)
     if len(tab):  # pending on a reconciler's word, with no state line of their own
-        warned = tab[tab["reconciler_s"].notna() & ~tab["execution"].isin(set(last.index))]
+        warned = tab[tab["reconciler_s"].notna().to_numpy()
+                     & ~C.isin(C.obj(tab["execution"]), last.index.to_numpy(dtype=object))]
         execs = pd.concat([execs, pd.DataFrame({"id": warned["execution"].to_numpy(dtype=object),
                                                 "job": warned["job"].to_numpy(dtype=object),
                                                 "state": np.full(len(warned), "pending", dtype=object),
                                                 "desired": np.full(len(warned), "running", dtype=object)},
                                                dtype=object)], ignore_index=True)
-    flagged = set(events.loc[(kind == "reconcile") & (events["state"] == "stuck"), "job"].dropna())
+    flagged = set(events.loc[(kind == "reconcile") & (events["state"] == "stuck"), "job"].dropna().unique())
     jobs_rows = events[(kind == "state") & events["execution"].isna() & events["job"].notna()]
     final = jobs_rows.groupby("job", sort=False)["state"].last()  # one per job
     # per job: whether every execution of it runs (str of a missing state is no job state)

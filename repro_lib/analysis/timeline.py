@@ -106,8 +106,10 @@ def _runs(node: np.ndarray, t: np.ndarray, state: np.ndarray, end: float, names:
                          "t0": a[o].astype(float), "t1": b[o].astype(float)}, columns=_INTERVAL_COLUMNS)
 
 
-def belief_intervals(events: pd.DataFrame, t_end: float | None = None) -> pd.DataFrame:
-    """The orchestrator's belief per node: connecting / connected / disconnected / lost."""
+def belief_intervals(events: pd.DataFrame, t_end: float | None = None,
+                     names: dict[str, str] | None = None) -> pd.DataFrame:
+    """The orchestrator's belief per node: connecting / connected / disconnected / lost (``names``: the
+    :func:`node_names` of ``events``, when already known)."""
     from repro_lib.analysis import _columns as C
 
     end = _t_end(events, t_end)
@@ -115,7 +117,8 @@ def belief_intervals(events: pd.DataFrame, t_end: float | None = None) -> pd.Dat
                  & events["state"].isin(["connecting", "connected", "disconnected", "lost"])]
     if sub.empty:
         return pd.DataFrame([], columns=_INTERVAL_COLUMNS)
-    return _runs(C.obj(sub["node"]), sub["t_s"].to_numpy(dtype=float), C.obj(sub["state"]), end, node_names(events))
+    return _runs(C.obj(sub["node"]), sub["t_s"].to_numpy(dtype=float), C.obj(sub["state"]), end,
+                 node_names(events) if names is None else names)
 
 
 def actual_intervals(events: pd.DataFrame, t_end: float | None = None) -> pd.DataFrame:
