@@ -298,26 +298,22 @@ def _lazy_groups(cls: type, pos: np.ndarray, items: list[Any]) -> list[_Group] |
 
 
 class _Blocks:
-    """The blocks of a log gathered by kind (their executions, times and line positions), read as one
-    group per kind: a log of thousands of blocks costs a few array operations, not thousands."""
+    """The blocks of a log gathered by kind (their line starts, sizes, times and values), read as one group
+    per kind: a log of thousands of blocks (a deploy's run requests cut into runs of two or three lost ones)
+    costs a few array operations per kind, not a few per block."""
 
     def __init__(self) -> None:
-        self.parts: dict[str, list[tuple[np.ndarray, ...]]] = {"changed": [], "dispatch": [], "lost": []}
+        self.parts: dict[str, list[Any]] = {"changed": [], "dispatch": [], "lost": []}
 
     def add(self, block: Any, start: int) -> bool:
         """Take ``block`` (its first line at ``start``); False for a kind read here line by line."""
-        n = len(block)
         if isinstance(block, mr.ChangedBlock):
-            self.parts["changed"].append((np.arange(start, start + n), np.full(n, float(block.t)),
-                                          _objects(block.executions, n), np.full(n, block.state, dtype=object),
-                                          np.full(n, block.desired, dtype=object)))
+            self.parts["changed"].append((start, len(block), float(block.t), block.executions, block.state,
+                                          block.desired))
         elif isinstance(block, mr.DispatchBlock):
-            m = n // 2
-            self.parts["dispatch"].append((np.arange(start, start + n, 2), np.full(m, float(block.t)),
-                                           _objects(block.executions, m)))
+            self.parts["dispatch"].append((start, len(block) // 2, float(block.t), block.executions))
         elif isinstance(block, mr.LostBlock):
-            self.parts["lost"].append((np.arange(start, start + n), np.full(n, float(block.t)),
-                                       _objects(block.executions, n), _objects(block.subjects, n)))
+            self.parts["lost"].append((start, len(block), float(block.t), block.executions, block.subjects))
         else:
             return False
         return True
@@ -327,19 +323,26 @@ class _Blocks:
         for kind, parts in self.parts.items():
             if not parts:
                 continue
-            cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
-            pos, t, ex = cols[0], cols[1], cols[2]
-            n = len(pos)
+            cols = list(zip(*parts, strict=True))
+            starts, sizes = np.array(cols[0], dtype=np.int64), np.array(cols[1], dtype=np.int64)
+            n = int(sizes.sum())
+            step = 2 if kind == "dispatch" else 1  # a dispatch block's lines: attempt, check, attempt, check …
+            first = np.repeat(starts - step * (np.cumsum(sizes) - sizes), sizes)
+            pos = first + step * np.arange(n)
+            t = np.repeat(np.array(cols[2], dtype=float), sizes)
+            ex = _objects(chain.from_iterable(cols[3]), n)
             if kind == "changed":
-                out.append(_changed(pos, t, ex, cols[3], cols[4]))
+                out.append(_changed(pos, t, ex, np.repeat(_objects(cols[4]), sizes),
+                                    np.repeat(_objects(cols[5]), sizes)))
             elif kind == "dispatch":
                 ids, _, node, _ = _execution_values(ex)
                 yes = np.full(n, True, dtype=object)
                 out += [_attempt(pos, t, ex, np.full(n, "RunExecutionRequest", dtype=object)),
                         _check(pos + 1, t, node, yes, yes, ids)]
             else:
-                out.append(_nats(pos, t, "lost", np.full(n, "RunExecutionRequest", dtype=object), cols[3],
-                                 _execution_values(ex)[0], np.full(n, None, dtype=object)))
+                out.append(_nats(pos, t, "lost", np.full(n, "RunExecutionRequest", dtype=object),
+                                 _objects(chain.from_iterable(cols[4]), n), _execution_values(ex)[0],
+                                 np.full(n, None, dtype=object)))
         return out
 
 

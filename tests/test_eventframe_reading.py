@@ -57,3 +57,33 @@ def test_fields_with_braces_bools_and_no_fields() -> None:
             LogRecord(6.0, "orchestrator", "INFO", "EXECUTION: state changed",
                       (("execution_id", "e-1"), ("job_id", "j"), ("node_id", "n-1"), ("state", "pending")))]
     _same(recs)
+
+
+def test_a_fleets_blocks_read_as_their_lines() -> None:
+    """Runs of 32 or more held whole (``ChangedBlock``, ``DispatchBlock``, and the run requests to a half-killed
+    fleet cut into many small ``LostBlock``s) read as the lines they stand for, one by one."""
+    from repro_lib.model import records as mr
+    from repro_lib.model.types import Policies
+    from repro_lib.stacks.sim import SimStack
+    from repro_lib.timings import timings_from
+
+    names = [f"edge{i}" for i in range(1, 81)]
+    s = SimStack(timings_from({}), Policies(), names, seed=2)
+    s.up()
+    assert s.wait_for(lambda: s.count_nodes("connected") == 80, 120)
+    spec = {"type": "pipeline", "config": {"input": {"generate": {"interval": "10s"}}}}
+    from repro_lib.jobs import job_from_dict
+
+    s.deploy(job_from_dict({"name": "job-0", **spec}))
+    s.advance(30)
+    s.kill(names[::2])
+    s.advance(5)
+    s.deploy(job_from_dict({"name": "job-1", **spec}))
+    s.advance(60)
+    kinds = {type(x) for x in s.records._items}
+    assert {mr.ChangedBlock, mr.DispatchBlock, mr.LostBlock} <= kinds
+    assert sum(isinstance(x, mr.LostBlock) for x in s.records._items) > 10
+    _same(list(s.records))
+    cols = records_columns(s.records)  # the blocks themselves, not their lines
+    want = _one_by_one(list(s.records))
+    assert all(cols[c].tolist() == want[c] for c in _READ)
