@@ -287,23 +287,25 @@ def _timed_record(line: bytes | bytearray) -> bool:
     return row[1] != "raw" and row[0] is not None
 
 
-def _safe_cut(buf: bytes | bytearray, loose: bool) -> tuple[int, bool]:
+def _safe_cut(buf: bytes | bytearray, loose: bool, floor: int = 0) -> tuple[int, bool]:
     """(where a block of ``buf`` may end — 0: nowhere yet —, whether only loosely): before the last
     complete line that is a record with its own full date — nothing before it continues past it, and
     the lines after it are dated from it as in the whole file. With ``loose`` (the buffer has grown far
-    past a block with no such line), before the last record with a time, else at the last line end."""
+    past a block with no such line), before the last record with a time, else at the last line end.
+    ``floor``: the complete lines before it were searched already and hold no such record (not again)."""
     end = buf.rfind(b"\n")  # the last line may be incomplete: never a candidate
     if end <= 0:
         return 0, False
-    hi, lo = end, max(0, end - _WINDOW)
+    floor = min(max(floor, 0), end)
+    hi, lo = end, max(floor, end - _WINDOW)
     while True:
         starts = [m.start() + 1 for m in _DATED_START.finditer(buf, lo, hi)]
         for st in reversed(starts[-64:]):  # a few tries per window: the parse is the judge
             if _own_dated_record(buf[st:buf.index(b"\n", st)]):
                 return st, False
-        if lo == 0:
+        if lo <= floor:
             break
-        hi, lo = lo + 1, max(0, lo - 8 * _WINDOW)
+        hi, lo = lo + 1, max(floor, lo - 8 * _WINDOW)
     if not loose:
         return 0, False
     st = end
@@ -332,6 +334,7 @@ def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: 
     size = path.stat().st_size
     cap = _Capper(max_line)
     carry = b""
+    searched = 0  # the carried lines before this offset hold no record to cut before
     try:
         with path.open("rb") as fh:
             raw = fh.read(_BLOCK)
@@ -347,10 +350,12 @@ def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: 
                     continue
                 buf = carry + b"".join(cap.out)
                 cap.out = []
-                cut, loose = _safe_cut(buf, len(buf) >= 4 * max(block_bytes, max_line))
-                if cut <= 0:  # no place to cut yet: keep reading
+                cut, loose = _safe_cut(buf, len(buf) >= 4 * max(block_bytes, max_line), searched)
+                if cut <= 0:  # no place to cut yet: keep reading (what was searched is not searched again)
                     carry = buf
+                    searched = max(buf.rfind(b"\n"), 0)
                     continue
+                searched = 0
                 first_at_least = 0
                 notes.loose_cuts += loose
                 notes.cut_lines = cap.cut
