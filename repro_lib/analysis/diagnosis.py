@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from repro_lib.analysis import _columns as C
 from repro_lib.analysis import timeline as tl
@@ -310,12 +311,15 @@ _EVAL_ID_RE2 = rf"eval_id=(?P<id>[^{C.PY_SPACE[1:-1]}]+)"
 def _eval_outcomes(detail: pd.Series) -> dict[str, str]:
     """eval id -> what its processing did (``produced an empty plan`` / ``changed the plan``), from the
     ``processed`` lines' ``detail``; the last line of an id decides. By columns (an RE2 pass, a hash pass)."""
-    d = C.obj(detail)
+    from repro_lib.capture.zones import arrow_strings
+
+    d = arrow_strings(detail)
     ids = C.extract(d, _EVAL_ID_RE2, ["id"], r"eval_id=(?P<id>\S+)")["id"]
     named = np.flatnonzero(C.is_str(ids))
     if not len(named):
         return {}
-    did = np.where(C.contains(d[named], "empty=true"), "produced an empty plan", "changed the plan")
+    did = np.where(C.contains(d.take(pa.array(named, type=pa.int64())), "empty=true"), "produced an empty plan",
+                   "changed the plan")
     keys, at = C.last_by_key(ids[named])
     return dict(zip(keys, did[at].tolist(), strict=True))
 
@@ -341,8 +345,8 @@ def _from_banner(events: pd.DataFrame) -> tuple[list[str] | None, Timings | None
     preset=…``, the emulator's and the sim's first line): what a diagnosis of those logs should judge by."""
     if "msg" not in events.columns or not len(events):
         return None, None
-    rows = events[events["msg"].astype(str).str.startswith("ORCHESTRATOR: started")
-                  & events["detail"].astype(str).str.contains("fix=", regex=False)]
+    rows = events[C.series_startswith(events["msg"], "ORCHESTRATOR: started")]
+    rows = rows[C.series_contains(rows["detail"], "fix=")]
     if rows.empty:
         return None, None
     import re
@@ -518,8 +522,8 @@ def _inferred_jobs(events: pd.DataFrame) -> dict[str, int]:
     if events.empty:
         return {}
     disp = events[events["kind"] == "dispatch"]
-    hit = disp["detail"].astype("object").fillna("").str.contains(JOB_BY_NOTE, regex=False)
-    return {str(k): int(v) for k, v in disp.loc[hit.to_numpy(dtype=bool), "source"].value_counts(sort=False).items()}
+    hit = C.series_contains(disp["detail"], JOB_BY_NOTE)
+    return {str(k): int(v) for k, v in disp.loc[hit, "source"].value_counts(sort=False).items()}
 
 
 def job_names(events: pd.DataFrame) -> dict[str, str]:
@@ -530,14 +534,20 @@ def job_names(events: pd.DataFrame) -> dict[str, str]:
     rows = events[events["kind"].isin(["state", "reconcile"]) & events["execution"].isna() & events["job"].notna()]
     if rows.empty:
         return {}
-    name = rows["detail"].astype("object").str.extract(r"(?:^| )name=(\S+)")[0]
-    got = name.notna()
-    if not got.any():
-        return {}
     from repro_lib.capture._common import unquote
+    from repro_lib.capture.zones import arrow_strings
 
-    pairs = pd.DataFrame({"job": rows["job"][got].astype(str), "name": name[got].astype(str).map(unquote)})
-    return {j: n for j, n in pairs.groupby("job", sort=False)["name"].first().items() if n != j}
+    name = C.extract(arrow_strings(rows["detail"]), _JOB_NAME_RE2, ["name"], r"(?:^| )name=(?P<name>\S+)")["name"]
+    got = np.flatnonzero(C.is_str(name))
+    if not len(got):
+        return {}
+    jobs = C.obj(rows["job"])[got]
+    first = C.first_in_order(jobs)  # each job's first name, unquoted once per job
+    return {j: n for j, n in zip(map(str, jobs[first]), map(unquote, map(str, name[got][first])), strict=True)
+            if n != j}
+
+
+_JOB_NAME_RE2 = rf"(?:^| )name=(?P<name>[^{C.PY_SPACE[1:-1]}]+)"
 
 
 def _jobs_filled(events: pd.DataFrame) -> pd.DataFrame:
