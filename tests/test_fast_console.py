@@ -130,3 +130,21 @@ def test_seed_format_equal_and_none_left_to_the_per_line_parser(tmp_path: Path,
     assert calls == []
     assert (fast["kind"] == "reconcile").any() and (fast["msg"] == "NATS: connected").any()
     pd.testing.assert_frame_equal(fast, _as_fast(parse_lines(lines, source="s", fast=False)))
+
+
+_SERVICE_LINE = st.lists(st.sampled_from(["edge-17-1", "orchestrator", "-1", "_2", " ", "  ", "|", " | ", "\t", "\n",
+                                          "2025-01-01T00:00:00Z ", "é", "\u00a0", "\x0b", "x", "Z", "1"]),
+                         max_size=8).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.none(), _SERVICE_LINE, st.text(max_size=20)), max_size=20))
+def test_first_group_is_pandas_extract(lines: list[str | None]) -> None:
+    """The compose service of each line (inspect's ``_SERVICE``) by RE2 equals pandas' ``str.extract`` by ``re``."""
+    from repro_lib.capture.logs import first_group
+    from repro_lib.inspect import _SERVICE
+
+    col = pd.Series(lines, dtype="str")
+    want = col.fillna("").astype(str).str.extract(_SERVICE)[0]
+    got = first_group(col, _SERVICE)
+    assert [None if pd.isna(x) else x for x in got] == [None if pd.isna(x) else x for x in want]
