@@ -90,7 +90,7 @@ _ORCHESTRATOR_KINDS = ("dispatch", "publish", "eval", "node", "reconcile")
 _EDGE_MESSAGES = EDGE_MESSAGES
 
 
-def _edge_side(msgs: np.ndarray) -> np.ndarray:
+def _edge_side(msgs: np.ndarray | pa.Array) -> np.ndarray:
     """:func:`~repro_lib.capture._common.edge_side` of each message, by columns: our edge's first words, or any
     upstream compute-side pattern (one RE2 alternation over the column; Python's ``re`` per distinct message
     where RE2 does not take a pattern)."""
@@ -132,7 +132,9 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
     orch = C.isin(kinds, _ORCHESTRATOR_KINDS)
     if orch.any() and "msg" in rel.columns:  # an edge's own node lines (connecting, heartbeat failed) are not
         node_rows = np.flatnonzero(orch & (kinds == "node"))
-        orch[node_rows] = ~_edge_side(C.obj(rel["msg"])[node_rows])
+        msgs = _arrow_of(rel["msg"])  # Arrow's own array where there is one: only the node rows are read
+        orch[node_rows] = ~_edge_side(C.obj(rel["msg"])[node_rows] if msgs is None else
+                                      msgs.take(pa.array(node_rows, type=pa.int64())))
     for x in C.unique(sources[orch]):
         roles[str(x)] = "orchestrator"
     maybe = [x for x, role in roles.items() if role == "other"]
@@ -208,9 +210,11 @@ class _Rows:
 
         self.kind, self.state, self.source = col("kind"), col("state"), col("source")
         self.node, self.job = col("node"), col("job")
-        self.execution, self.detail = col("execution", few=False), col("detail", few=False)
-        # the text columns as Arrow holds them, for Arrow's kernels (no object array converted back)
+        self.execution = col("execution", few=False)
+        # the text columns as Arrow holds them, for Arrow's kernels (no object array converted back); detail
+        # becomes Python strings only where it is Arrow's no more, and then once (:meth:`text`)
         self._text = {name: _arrow_of(rel[name]) for name in ("detail", "msg") if name in rel.columns}
+        self._detail: np.ndarray | None = None if self._text.get("detail") is not None else col("detail", few=False)
         msg = self._text.get("msg")
         if msg is None:
             msg = col("msg")
@@ -225,10 +229,12 @@ class _Rows:
         return np.flatnonzero(mask)
 
     def text(self, rows: np.ndarray) -> np.ndarray | pa.Array:
-        """``detail`` at ``rows`` for the text kernels: Arrow's array where the table holds one."""
+        """``detail`` at ``rows`` for the text kernels (:mod:`._columns` takes either): Arrow's array where
+        the table holds one, else the object column."""
         arr = self._text.get("detail")
-        if not isinstance(arr, pa.Array):
-            return self.detail[rows]
+        if arr is None:
+            assert self._detail is not None
+            return self._detail[rows]
         return arr.take(pa.array(rows, type=pa.int64()))
 
 
@@ -535,7 +541,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     retrying = np.flatnonzero(outcome == "retrying")
     if len(retrying):
         at_row = last[retrying, 1].astype(np.int64)
-        wait = _backoff(r.detail[at_row])
+        wait = _backoff(r.text(at_row))
         ok = ~np.isnan(wait)
         due[retrying[ok]] = r.t[at_row[ok]] + wait[ok]
     remedy = np.where(outcome == "retrying", "RetryStrategyBlock retry", None).astype(object)
@@ -602,7 +608,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
             remedy = np.where(m, "pending-timeout re-dispatch (at the latest)", remedy)
         if "sequence-replay" in fixes:  # a node's plane failed a request: it replays everything at its retry
             backoff = r.where((r.kind == "dispatch") & (r.state == "backoff"))
-            wait = _backoff(r.detail[backoff])
+            wait = _backoff(r.text(backoff))
             told = backoff[~np.isnan(wait) & ~C.isnull(r.node[backoff])]
             keys, at = C.last_by_key(r.node[told])  # per node: its last backoff line
             failed_at = r.t[told][at]
@@ -674,7 +680,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     return cand[cols]
 
 
-def _backoff(details: np.ndarray) -> np.ndarray:
+def _backoff(details: np.ndarray | pa.Array) -> np.ndarray:
     """Seconds of each line's ``backoff=`` (NaN where it has none)."""
     found = C.extract(details, r"backoff=(?P<v>[0-9.]+)(?P<u>ms|s|m)?", ["v", "u"])
     ok = ~C.isnull(found["v"])
