@@ -148,3 +148,12 @@ def test_first_group_is_pandas_extract(lines: list[str | None]) -> None:
     want = col.fillna("").astype(str).str.extract(_SERVICE)[0]
     got = first_group(col, _SERVICE)
     assert [None if pd.isna(x) else x for x in got] == [None if pd.isna(x) else x for x in want]
+
+
+def test_console_lines_in_small_batches(fleet_lines: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """read_console runs in batches (its temporaries stay small): batches with nothing to read, and the last one
+    short, give the same frame."""
+    monkeypatch.setattr(_fast, "_CONSOLE_BATCH", 7)
+    lines = ["plain text line"] * 20 + fleet_lines[:500]
+    pd.testing.assert_frame_equal(parse_lines(lines, source="s", fast=True),
+                                  _as_fast(parse_lines(lines, source="s", fast=False)))

@@ -729,6 +729,9 @@ def _shape_ids(chunks: list[pa.Array], start: np.ndarray, n: int, slow: np.ndarr
     return out
 
 
+_CONSOLE_BATCH = 1 << 16
+
+
 def _console_lines(chunks: list[pa.Array], start: np.ndarray, n: int, slow: np.ndarray, t: np.ndarray,
                    dated: np.ndarray, tod: np.ndarray, cons: np.ndarray, mt_idx: np.ndarray,
                    mt: dict[str, pa.Array]) -> tuple[np.ndarray, dict[str, pa.Array]]:
@@ -744,9 +747,16 @@ def _console_lines(chunks: list[pa.Array], start: np.ndarray, n: int, slow: np.n
     parts = [arr.take(pa.array(slow_idx[bounds[j]: bounds[j + 1]] - start[j]))
              for j, arr in enumerate(chunks) if bounds[j + 1] > bounds[j]]
     lines = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
-    ok, cols, ct, cdated = read_console(lines)
+    del parts
+    # in batches: the kernels' temporaries (a dozen string arrays the size of the lines) stay small
+    got = [read_console(lines.slice(i, _CONSOLE_BATCH)) for i in range(0, len(lines), _CONSOLE_BATCH)]
+    ok = np.concatenate([g[0] for g in got])
     if not ok.any():
         return mt_idx, mt
+    read = [g[1] for g in got if g[1]]
+    cols = {k: pa.concat_arrays([r[k].cast(pa.string()) for r in read]) for k in read[0]}
+    ct = np.concatenate([g[2] for g in got])
+    cdated = np.concatenate([g[3] for g in got])
     idx = slow_idx[ok]
     slow[idx] = False
     t[idx] = np.where(cdated, ct, _NAT)
