@@ -47,7 +47,9 @@ CLI_ERROR = re.compile(r"^\s*(?:Error(?: [a-z]+ing [a-z]+)?: \S|Unknown error\b|
                        r"[Ff]ailed [a-z][a-z ]{0,40}: \S)")
 _LOGLIKE = re.compile(r"^\s*(?:\[\d+\]\s+)?(?:\d\d:\d\d:\d\d(?:\.\d+)?\s+\|?\s*(?:TRC|DBG|INF|WRN|ERR|FTL|PNC)\b|"
                       r"\d{4}-\d\d-\d\dT\d\d:\d\d|time=|level=|\{\s*\"(?:level|time|msg)\"|"
-                      r"(?:TRC|DBG|INF|WRN|ERR|FTL)\s+\S+\.go:\d+\s+>)")
+                      r"(?:TRC|DBG|INF|WRN|ERR|FTL)\s+\S+\.go:\d+\s+>|"
+                      # a JSON record on one line with a level or a time key, whatever its key order: a log line
+                      r"\{\".*\"(?:level|lvl|severity|msg|message|time|ts|timestamp|@timestamp)\"\s*:.*\}\s*$)")
 _BOX_LINE = re.compile(r"^\s*[|│┃║┌└├╭╰+]")
 _BORDER = set("+-=─━┌┐┬╭╮┼╪═└┘┴╰╯├┤ |│┃║")
 _SPLIT = re.compile(r"\s{2,}|\t|\s*[|│┃║]\s*")
@@ -82,6 +84,7 @@ COLUMN_NAMES = frozenset({
     "level", "comment", "details", "message", "labels", "cpu", "memory", "disk", "gpu", "verified", "published",
     "result", "count", "version", "namespace", "priority", "compute", "reason", "error", "host", "hostname",
     "address", "peer_id", "connection", "connection_state", "membership", "outputs", "shard", "shards"})
+_SEPARATED = re.compile(r"\S(?:\s{2,}|\t|\s*[|│┃║]\s*)\S")
 _HEAD_CELL = re.compile(r"[A-Z][A-Z0-9#/()_.-]*(?: [A-Z0-9#/()_.-]+){0,2}|[A-Z][a-z]+(?: [A-Z][a-z]*| ID){0,2}")
 
 
@@ -89,8 +92,8 @@ def header_cells(line: str) -> list[str] | None:
     """The column names of a table header line, by rule rather than by command: at least two upper-case (or
     Title Case) names separated by 2+ spaces, a tab or ``|``, at least two of them names a reader maps; None for
     anything else (a row has ids, numbers, times)."""
-    if not line.strip() or len(line) > 400 or _LOGLIKE.match(line) or PROMPT_RE.match(line):
-        return None
+    if len(line) > 400 or not _SEPARATED.search(line) or _LOGLIKE.match(line) or PROMPT_RE.match(line):
+        return None  # a header's names are separated by 2+ spaces, a tab or a bar
     cells = [c.strip() for c in re.split(r"\s{2,}|\t|\s*[|│┃║]\s*", line.strip().strip("|│┃║")) if c.strip()]
     if len(cells) < 2 or any(len(c) > 24 or not _HEAD_CELL.fullmatch(c) for c in cells):
         return None
@@ -105,7 +108,8 @@ def aligned_header(lines: list[str], i: int) -> bool:
     """Whether line ``i`` heads a table by alignment alone: two or more upper-case names separated by 2+ spaces,
     and the next line a row whose cells start where the header's columns do (at least two of them)."""
     ln = lines[i]
-    if i + 1 >= len(lines) or not ln.strip() or len(ln) > 400 or _LOGLIKE.match(ln) or PROMPT_RE.match(ln):
+    if i + 1 >= len(lines) or len(ln) > 400 or ln.upper() != ln or "  " not in ln.strip() or _LOGLIKE.match(ln) \
+            or PROMPT_RE.match(ln):
         return False
     spans = list(re.finditer(r"\S+(?: \S+)*", ln))
     if len(spans) < 2 or any(len(m.group(0)) > 24 or not _HEAD_CELL.fullmatch(m.group(0))
@@ -219,7 +223,7 @@ def scan(text: str) -> list[Block]:
     blocks: list[Block] = []
     command: str | None = None
     section = ""
-    no_object_until = 0
+    no_object_until = json_tries = 0
     i, n = 0, len(lines)
     while i < n:
         ln = lines[i]
@@ -251,10 +255,14 @@ def scan(text: str) -> list[Block]:
                 blocks.append(Block("yaml", body, i, j, command))
                 i = j
                 continue
-        if stripped[:1] in "{[" and not _LOGLIKE.match(ln) and (j := _json_end(lines, i)) > i:
-            blocks.append(Block("object", "\n".join(lines[i:j]), i, j, command, section))
-            i = j
-            continue
+        if json_tries < 200 and _JSON_OPEN.match(ln) and not _LOGLIKE.match(ln):
+            json_tries += 1  # a file of brackets that open no document is not tried line after line
+            if (j := _json_end(lines, i)) < 0:
+                json_tries = 200
+            elif j > i:
+                blocks.append(Block("object", "\n".join(lines[i:j]), i, j, command, section))
+                i = j
+                continue
         if i >= no_object_until:
             j, found = _object_end(lines, i)
             if found:
@@ -283,26 +291,30 @@ def scan(text: str) -> list[Block]:
     return blocks
 
 
-def _json_end(lines: list[str], i: int, limit: int = 20000) -> int:
-    """One past the last line of a JSON document (``--output json``, an API's answer) that starts at line ``i``
-    and names an id (:mod:`repro_lib.capture.objects`); ``i`` when none does."""
+#: where a JSON document or a Python literal may open: a bracket alone, or one before a key, a string or another
+#: bracket (`[INF] …`, `[1] 2021/…`, `[2207] DBG …` open none)
+_JSON_OPEN = re.compile(r"^\s*(?:[{\[]\s*$|\{\s*[\"']|\[\s*[{\[\"'\]])")
+
+
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+
+
+def _json_end(lines: list[str], i: int, limit: int = 1_000_000, budget: int = 64 << 20) -> int:
+    """One past the last line of a JSON document (``--output json``, an API's answer) or a Python literal (a
+    ``pprint``) that starts at line ``i`` and names an id (:mod:`repro_lib.capture.objects`); ``i`` when none
+    does, -1 when its brackets never close (a cut paste: no later bracket is tried). Brackets are counted
+    outside quoted strings (neither spans lines), line by line."""
     import json
 
     from repro_lib.capture.objects import _python, object_rows
 
-    depth, quoted, escaped = 0, "", False  # quoted: the quote mark of the string we are in
+    depth = 0
     for j in range(i, min(len(lines), i + limit)):
-        for ch in lines[j]:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = bool(quoted)
-            elif ch in "\"'" and (not quoted or ch == quoted):
-                quoted = "" if quoted else ch
-            elif not quoted and ch in "{[":
-                depth += 1
-            elif not quoted and ch in "}]":
-                depth -= 1
+        budget -= len(lines[j])
+        if budget < 0:
+            return -1  # a bracket never closed within the budget: no document
+        bare = _QUOTED.sub("", lines[j]) if ("\"" in lines[j] or "'" in lines[j]) else lines[j]
+        depth += bare.count("{") + bare.count("[") - bare.count("}") - bare.count("]")
         if depth <= 0:
             block = "\n".join(lines[i:j + 1])
             try:
@@ -310,7 +322,7 @@ def _json_end(lines: list[str], i: int, limit: int = 20000) -> int:
             except (ValueError, RecursionError):
                 tree = _python(block)  # a Python SDK's pprint after a `>>>` prompt: parsed, never evaluated
             return j + 1 if isinstance(tree, dict | list) and object_rows(tree) else i
-    return i
+    return -1
 
 
 def _object_end(lines: list[str], i: int) -> tuple[int, bool]:

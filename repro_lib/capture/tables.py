@@ -681,15 +681,19 @@ def _looks_like_cli(text: str) -> bool:
 
     if sniff_cli(text) is not None:
         return True
-    lines = text.splitlines()[:400]
-    skip = 0
+    every = text.splitlines()
+    lines = every[:400]
+    skip = tries = 0
     for i, ln in enumerate(lines):
         cmd = pp.command_of(ln)
         if (cmd and not _LOG_COMMANDS.search(cmd)) or pp.CLI_PHRASES.match(ln) or pp.header_kind(ln) \
                 or pp._DESCRIBE_KV.match(ln) or pp._YAML_TOP.match(ln) or pp.aligned_header(lines, i):
             return True
-        if ln.strip()[:1] in ("{", "[") and not pp._LOGLIKE.match(ln) and pp._json_end(text.splitlines(), i) > i:
-            return True  # a JSON document that names an id (`--output json`, an API's answer)
+        if tries < 20 and pp._JSON_OPEN.match(ln) and not pp._LOGLIKE.match(ln):
+            tries += 1
+            if (end := pp._json_end(every, i, budget=300_000)) > i:
+                return True  # a JSON document that names an id (`--output json`, an API's answer)
+            tries = 20 if end < 0 else tries
         if i >= skip and (":" in ln or " = " in ln):  # a printed object that names an id
             skip, found = pp._object_end(lines, i)
             if found:
