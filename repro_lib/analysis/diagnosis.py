@@ -308,20 +308,22 @@ def _labels(nodes: pd.Series, names: dict[str, str]) -> list[str]:
 _EVAL_ID_RE2 = rf"eval_id=(?P<id>[^{C.PY_SPACE[1:-1]}]+)"
 
 
-def _eval_outcomes(detail: pd.Series) -> dict[str, str]:
-    """eval id -> what its processing did (``produced an empty plan`` / ``changed the plan``), from the
-    ``processed`` lines' ``detail``; the last line of an id decides. By columns (an RE2 pass, a hash pass)."""
+def _eval_outcomes(detail: pd.Series, wanted: set[str]) -> dict[str, str]:
+    """eval id -> what its processing did (``produced an empty plan`` / ``changed the plan``) for the ids in
+    ``wanted``, from the ``processed`` lines' ``detail``; the last line of an id decides. By Arrow's kernels:
+    Python strings only for the lines of those ids."""
+    import pyarrow.compute as pc
+
     from repro_lib.capture.zones import arrow_strings
 
     d = arrow_strings(detail)
-    ids = C.extract(d, _EVAL_ID_RE2, ["id"], r"eval_id=(?P<id>\S+)")["id"]
-    named = np.flatnonzero(C.is_str(ids))
-    if not len(named):
+    if not wanted or not len(d):
         return {}
-    did = np.where(C.contains(d.take(pa.array(named, type=pa.int64())), "empty=true"), "produced an empty plan",
-                   "changed the plan")
-    keys, at = C.last_by_key(ids[named])
-    return dict(zip(keys, did[at].tolist(), strict=True))
+    ids = pc.struct_field(pc.extract_regex(d, _EVAL_ID_RE2), "id")
+    rows = pa.array(np.flatnonzero(C.as_bool(pc.is_in(ids, value_set=pa.array(sorted(wanted), type=ids.type)))),
+                    type=pa.int64())
+    did = np.where(C.contains(d.take(rows), "empty=true"), "produced an empty plan", "changed the plan")
+    return dict(zip(ids.take(rows).to_pylist(), did.tolist(), strict=True))  # the last line of an id wins
 
 
 def _state_at(intervals: pd.DataFrame, node: str | None, t: float) -> str | None:
@@ -448,7 +450,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         ev_job = {j: g for j, g in evals.groupby("job", sort=False)}
         processed = events[(events["kind"] == "eval") & (events["state"] == "processed")]
         pdetail = processed["detail"].fillna("")
-        did_of = _eval_outcomes(pdetail)
+        outcome_of: list[tuple[list[tuple[float, str, str]], int, str]] = []  # resolved after the loop, at once
         counted = pd.Series(list(names.values()), dtype=object).value_counts()
         dup = set(counted.index[counted.to_numpy() > 1])
         for r in shown.rename(columns={"class": "cls"}).itertuples(index=False):
@@ -482,7 +484,8 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 for e in later.head(4).itertuples():  # the sentence names four, and counts the rest
                     m = _EVAL_ID.search(str(e.detail or ""))
                     if m:
-                        did = str(did_of.get(m.group(1), "(outcome not logged)"))
+                        outcome_of.append((ev_after, len(ev_after), m.group(1)))
+                        did = ""
                     else:
                         p = processed[(processed["job"] == job) & (processed["t_s"] >= e.t_s)
                                       & pdetail.str.contains(f"trigger={e.trigger}", regex=False)].head(1)
@@ -502,6 +505,10 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state, n_after,
                 str(r.edge_log), float(r.rejoined_s) if r.rejoined_s == r.rejoined_s else None, booting,
                 jnames.get(job) if job else None))
+        if outcome_of:  # what each named evaluation did: one pass over the processed lines for all of them
+            did_of = _eval_outcomes(pdetail, {k for *_, k in outcome_of})
+            for evs, i, k in outcome_of:
+                evs[i] = (evs[i][0], evs[i][1], did_of.get(k, "(outcome not logged)"))
     if tab.empty and verdict is None:
         notes.append("no pending execution found in these logs")
     speaking = set(edges["source"].unique()) if len(edges) else set()

@@ -27,7 +27,8 @@ __all__ = [
 _NAME = re.compile(r"(?:^|\s)(?:name|target)=(?P<name>[^\s]+)")
 #: :data:`_NAME` for Arrow's RE2, whose ``\s`` is ASCII only: Python's whitespace spelled out
 _NAME_RE2 = rf"(?:^|{C_SPACE})(?:name|target)=(?P<name>[^{C_SPACE[1:-1]}]+)"
-_TRIGGER = re.compile(r"trigger=([^\s]+)")
+_TRIGGER = re.compile(r"trigger=(?P<t>[^\s]+)")
+_TRIGGER_RE2 = rf"trigger=(?P<t>[^{C_SPACE[1:-1]}]+)"
 _ALIVE_STATES = {"kill": "down", "start": "up", "join": "up", "partition": "partitioned", "heal": "up"}
 _INTERVAL_COLUMNS = ["node", "name", "state", "t0", "t1"]
 
@@ -234,10 +235,14 @@ def action_marks(events: pd.DataFrame) -> pd.DataFrame:
 
 def eval_marks(events: pd.DataFrame) -> pd.DataFrame:
     """Evaluations created, with their trigger and what they did (when the log says)."""
+    from repro_lib.analysis import _columns as C
+    from repro_lib.capture.zones import arrow_strings
+
     created = events[(events["kind"] == "eval") & (events["state"] == "created")]
-    trig = created["detail"].fillna("").str.extract(_TRIGGER)[0]
+    trig = C.extract(arrow_strings(created["detail"]), _TRIGGER_RE2, ["t"], _TRIGGER.pattern)["t"]
+    trig[C.isnull(trig)] = "?"
     out = created[["t_s", "job"]].copy()
-    out["trigger"] = trig.fillna("?")
+    out["trigger"] = pd.Series(trig, index=created.index, dtype=created["detail"].dtype)
     out["detail"] = created["detail"]
     return out.reset_index(drop=True)
 
