@@ -131,11 +131,14 @@ def test_a_known_key_in_any_case_and_separator(key: str) -> None:
 
 
 def test_json_nested_ids_and_numeric_states() -> None:
-    text = (f'{{"Items": [{{"ID": "{E}", "JobID": "{J}", "NodeID": "{N}", "ComputeState": {{"StateType": 7}}}},'
-            ' {"Execution": {"ID": "e-448d73d8", "ExecutionState": {"Previous": 2, "New": 9}}}]}')
+    text = (f'{{"Items": [{{"ID": "{E}", "JobID": "{J}", "NodeID": "{N}", "ComputeState": {{"StateType": 8}}}},'
+            ' {"Execution": {"ID": "e-448d73d8", "ExecutionState": {"Previous": 2, "New": 5}}},'
+            ' {"ID": "e-0e2ff6bd", "ComputeState": {"StateType": 7}}]}')
     rows = object_rows(tree_of(text))
-    assert rows[0] == {"execution": E, "job": J, "node": N, "state": "running", "detail": rows[0]["detail"]}
-    assert rows[1]["execution"] == "e-448d73d8" and rows[1]["state"] == "completed"
+    assert rows[0] == {"execution": E, "job": J, "node": N, "state": "failed", "detail": rows[0]["detail"]}
+    assert rows[1]["execution"] == "e-448d73d8" and rows[1]["state"] == "pending"
+    # 7 is Completed in Bacalhau 1.x's order and Publishing in today's: a number alone makes up no state
+    assert rows[2]["execution"] == "e-0e2ff6bd" and rows[2]["state"] is None
 
 
 def test_python_repr_and_pprint_are_read_without_evaluating_anything() -> None:

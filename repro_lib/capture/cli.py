@@ -155,6 +155,8 @@ def split_table(text: str) -> tuple[str, list[str], list[list[str]]]:
     if boxed:
         rows = [ln.strip() for ln in lines if ln.lstrip().startswith("|")]
         cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+        keep = [k for k, cs in enumerate(cells) if not all(re.fullmatch(r"[-:=─━ ]*", c) for c in cs)]
+        rows, cells = [rows[k] for k in keep], [cells[k] for k in keep]  # a markdown table's `|---|---|` rule
         header_line, headers, body = rows[0], cells[0], cells[1:]
     else:
         rows = [ln for ln in lines if not set(ln.strip()) <= set("-+=─━┼╪ ")]

@@ -160,10 +160,8 @@ def _state_of(key: str, v: Any) -> str | None:
         return None
     if isinstance(v, bool) or v is None:
         return None
-    if isinstance(v, int) or (isinstance(v, str) and v.isdigit()):
-        names = up.COMPUTE_STATES if key in ("computestate", "statetype") else ()
-        n = int(v)
-        return _STATE_NAMES.get(names[n].lower(), names[n].lower()) if 0 <= n < len(names) else None
+    if isinstance(v, int) or (isinstance(v, str) and v.isdigit()):  # upstream's enum: only where its orders agree
+        return up.compute_state_of_number(int(v)) if key in ("computestate", "statetype") else None
     s = str(v).strip()
     if not re.fullmatch(r"[A-Za-z][\w -]{0,30}", s):
         return None

@@ -133,7 +133,9 @@ def _api_objects(obj: Any, kind: str) -> pd.DataFrame:
             if isinstance(v, int) and 0 <= v < len(names):
                 v = names[v]
             return v
-        st, want = state("ComputeState", up.COMPUTE_STATES), state("DesiredState", up.DESIRED_STATES)
+        st, want = state("ComputeState", ()), state("DesiredState", up.DESIRED_STATES)
+        if isinstance(st, int):  # the enum's order changed between releases: a number is read where they agree
+            st = up.compute_state_of_number(st)
         out.append({"id": o.get("ID") or o.get("id"), "job": o.get("JobID") or o.get("job_id") or o.get("job"),
                     "node": o.get("NodeID") or o.get("node_id") or o.get("node"),
                     "state": _STATE_NAMES.get(str(st).lower(), str(st).lower()) if st is not None else None,
@@ -168,7 +170,10 @@ def _objects_frame(obj: Any, kind: str) -> pd.DataFrame:
 
 
 def _describe(text: str) -> list[CliTable]:
-    """``job describe``: the job's key = value block and its Executions table."""
+    """``job describe``: the job's key = value block and its Executions table (an indented paste: dedented)."""
+    import textwrap
+
+    text = textwrap.dedent(text)
     fields: dict[str, str] = {}
     for ln in text.splitlines():
         m = re.match(r"^([A-Za-z][\w .]*?)\s+=\s+(.*)$", ln)
@@ -362,6 +367,21 @@ def _more_ids(line: str, row: dict[str, Any], source: str) -> list[dict[str, Any
     return out
 
 
+def _object_executions(text: str, job: str | None) -> list[CliTable]:
+    """An executions table from a printed object's rows that name an execution (a describe's ``Executions``
+    as the API prints it), or none."""
+    from repro_lib.capture.objects import object_rows, tree_of
+
+    tree = tree_of(text)
+    rows = [r for r in object_rows(tree) if r.get("execution")] if tree is not None else []
+    if not rows:
+        return []
+    frame = pd.DataFrame([{"id": r["execution"], "job": r.get("job") or job, "node": r.get("node"),
+                           "state": r.get("state"), "desired": None} for r in rows],
+                         columns=["id", "job", "node", "state", "desired"])
+    return [("executions", frame.drop_duplicates("id", keep="last").reset_index(drop=True))]
+
+
 def _object_events(block: Any, source: str, tables: list[CliTable]) -> list[dict[str, Any]]:
     """Events rows for a printed object (:mod:`repro_lib.capture.objects`): one per object that names an id,
     wherever it nests; ids the block's tables already hold are not repeated."""
@@ -549,6 +569,9 @@ def read_paste(path: str | Path, text: str | None = None) -> Paste | None:
                 found = _describe(b.text)[:1]  # the job row; its tables are blocks of their own
             elif b.kind == "yaml":
                 found = _yaml_describe(b.text)
+                if not any(k == "executions" for k, _df in found):  # today's YAML: Executions > Items, by keys
+                    found += _object_executions(b.text, next((df["id"].iloc[0] for k, df in found if k == "jobs"),
+                                                             None))
                 events += _object_events(b, source, found)
             elif b.kind == "object":
                 events += _object_events(b, source, [])

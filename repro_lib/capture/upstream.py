@@ -51,6 +51,8 @@ __all__ = [
     "EVAL_ENQUEUED_RE",
     "NODE_UNHEALTHY_RE",
     "COMPUTE_STATES",
+    "COMPUTE_STATES_1X",
+    "compute_state_of_number",
     "DESIRED_STATES",
     "NODE_CONNECTION_STATES",
     "NCL_CONNECTION_STATES",
@@ -283,6 +285,32 @@ COMPUTE_STATES = (
     "Failed",
     "Cancelled",
 )
+# The same enum before `Running` and `Publishing` were inserted after BidAccepted (pkg/models/execution_state.go
+# as a public copy of Bacalhau 1.x has it; pr-3459's `--output yaml` of 2024-02 prints StateType 7 for executions
+# its text describe calls Completed). Which release changed the order is not checked here.
+COMPUTE_STATES_1X = (
+    "Undefined",
+    "New",
+    "AskForBid",
+    "AskForBidAccepted",
+    "AskForBidRejected",
+    "BidAccepted",
+    "BidRejected",
+    "Completed",
+    "Failed",
+    "Cancelled",
+)
+
+
+def compute_state_of_number(n: int) -> str | None:
+    """Our state for a numeric ``ComputeState.StateType``, when both orders of the enum agree on it (0-5: pending
+    or failed; 8: failed; 10, 11 exist in the newer order only); None when they disagree (6, 7, 9: a number
+    alone does not say which), so no state is made up."""
+    names = [t[n] for t in (COMPUTE_STATES, COMPUTE_STATES_1X) if 0 <= n < len(t)]
+    ours = {COMPUTE_STATE_OURS[x] for x in names}
+    return ours.pop() if len(ours) == 1 else None
+
+
 # pkg/models/execution_desired_state_string.go
 DESIRED_STATES = ("Pending", "Running", "Stopped")
 # pkg/models/node_connection.go:28-29 (node list STATUS column, reevaluator previous/current)
