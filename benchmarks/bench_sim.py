@@ -240,7 +240,7 @@ def e2e(sizes: list[int], runs: int, keep: Path | None = None) -> None:
         print(f"repro run FLEET.yaml --json OUT, half the edges killed during a deploy, back 30 s later, then 1 h "
               f"(whole process, bytecode cached, median of {runs}; CPU = user + system):")
         print(f"{'edges':>8}{'wall':>9}{'CPU':>8}{'virtual s/wall s':>18}{'peak MB':>9}   the model alone: "
-              "in-process (load + run), its process")
+              "in-process (import, load and run), its process")
         for n in sizes:
             virt = float(json.loads(outs[n].read_text())["t_end_s"])
             w = statistics.median(x[0] for x in whole[n])
