@@ -281,3 +281,21 @@ def test_brackets_that_open_no_document_are_not_tried_line_after_line() -> None:
     t0 = time.perf_counter()
     assert scan(text) == []
     assert time.perf_counter() - t0 < 10
+
+
+def test_nats_server_lines_behind_compose_and_journald(tmp_path: Path) -> None:
+    f = tmp_path / "compose.log"
+    f.write_text("nats-1  | [1] 2023/10/05 12:00:01.123456 [INF] Starting nats-server\n"
+                 'nats-1  | [1] 2023/10/05 12:00:02.123456 [ERR] 10.0.0.5:43468 - cid:28 - "v1.2:go:edge-1" - '
+                 "Slow Consumer Detected: WriteDeadline of 10s exceeded with 1 chunks of 1024 total bytes.\n")
+    df = parse_file(f)
+    assert df["level"].tolist() == ["INFO", "ERROR"] and df["t"].iloc[0] == pd.Timestamp("2023-10-05T12:00:01.123456Z")
+    assert df["state"].iloc[1] == "slow_consumer" and "service=nats-1" in df["detail"].iloc[1]
+    (tmp_path / "notime.log").write_text("nats_1 | [1] [DBG] 172.18.0.3:55106 - cid:5 - Client connection created\n")
+    dn = parse_file(tmp_path / "notime.log")
+    assert dn["level"].tolist() == ["DEBUG"] and dn["t"].isna().all() and "cid=5" in dn["detail"].iloc[0]
+    j = tmp_path / "journal.log"
+    j.write_text("Jan 04 15:08:19 host nats-server[123]: [123] 2021/01/04 15:08:19.123456 [INF] Starting\n"
+                 "Jan 04 15:08:21 host nats-server[123]: [INF] no time of its own\n")
+    dj = parse_file(j, date="2021-01-04")
+    assert dj["t"].tolist() == [pd.Timestamp("2021-01-04T15:08:19.123456Z"), pd.Timestamp("2021-01-04T15:08:21Z")]

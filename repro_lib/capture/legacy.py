@@ -102,8 +102,15 @@ def _keyed_ids(text: str) -> str:
     return "".join(f" {k}={v}" for k, v in out.items())
 
 
+#: docker compose's `service  | ` in front of a line
+_COMPOSE = re.compile(r"^([A-Za-z][\w.-]*\s*\| )(.*)$", re.DOTALL)
+
+
 def _rewrite(line: str) -> str:
     """One (possibly joined) record in a shape the per-line parser reads."""
+    if line[:1].isalpha() and "| " in line[:64] and (c := _COMPOSE.match(line)) is not None \
+            and (NATS_SERVER.match(c.group(2)) or _NATS_NOTIME.match(c.group(2))):
+        return c.group(1) + _rewrite(c.group(2))  # nats-server behind compose: its record read, the service kept
     m = NATS_SERVER.match(line)
     if m:  # nats-server's own log: local time, no zone (capture.zones reads it in its zone)
         pid, y, mo, d, tod, lvl, msg = m.groups()
@@ -133,7 +140,9 @@ def _rewrite(line: str) -> str:
         unit = _JOURNAL_UNIT.match(body)
         prefix, rest = (unit.group(1), unit.group(2)) if unit else ("", body)
         rest = re.sub(r"\s+", " ", rest) if "\n" in rest else rest
-        if (p := _PID_LEVEL.match(rest)) is not None:
+        if NATS_SERVER.match(rest) or _NATS_NOTIME.match(rest):
+            rest = _rewrite(rest)  # nats-server's own line behind journald: its own date and time are read
+        elif (p := _PID_LEVEL.match(rest)) is not None:
             rest = f"{tod}.000 | {p.group(1)} {p.group(2)}"
         elif (c := _CONSOLE_LOOSE.match(rest)) is not None:
             rest = f"{c.group(1)} | {c.group(2) or '???'} {c.group(3)} > {c.group(4)}"

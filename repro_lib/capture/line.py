@@ -406,6 +406,9 @@ def _parse_one_inner(line: str, date_ns: int | None) -> tuple[tuple[Any, ...], b
                     " ".join(pre_front) or None, line, None, body), True
         return (None, "raw", None, None, None, None, None, line, None, None), False
     t_ns, level, msg, rest, front, app_time = parsed
+    if t_ns is None and prefix_tod is not None and docker_ns is None:  # no time of its own: its prefix's (journald)
+        t_ns = prefix_tod if date_ns is None else date_ns + prefix_tod
+        is_console, unknown_date = True, date_ns is None
     if journal_ns is not None and is_console and t_ns is not None and docker_ns is None:
         t_ns, is_console, unknown_date = journal_ns + t_ns % _DAY_NS, False, False  # journald's date kept
     dated = t_ns is not None and not is_console
