@@ -4,6 +4,7 @@ token. Each rule is tested on shapes no reader was written against, and on negat
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -297,5 +298,5 @@ def test_nats_server_lines_behind_compose_and_journald(tmp_path: Path) -> None:
     j = tmp_path / "journal.log"
     j.write_text("Jan 04 15:08:19 host nats-server[123]: [123] 2021/01/04 15:08:19.123456 [INF] Starting\n"
                  "Jan 04 15:08:21 host nats-server[123]: [INF] no time of its own\n")
-    dj = parse_file(j, date="2021-01-04")
+    dj = parse_file(j, date=date(2021, 1, 4))
     assert dj["t"].tolist() == [pd.Timestamp("2021-01-04T15:08:19.123456Z"), pd.Timestamp("2021-01-04T15:08:21Z")]
