@@ -585,8 +585,9 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt as e:  # before a command started (parsing the arguments)
             print(_interrupted_line(e), file=sys.stderr)
             rc = 2
-        if _LEFT_FOR_EXIT and argv is None and _is_cli() and sys.getprofile() is None and sys.gettrace() is None:
-            _exit_now(rc)  # not under a profiler or a tracer: they write their results after main returns
+        if _LEFT_FOR_EXIT and argv is None and _is_cli() and sys.getprofile() is None and sys.gettrace() is None \
+                and threading.active_count() == 1:
+            _exit_now(rc)  # not under a profiler or a tracer (they write after main returns), nor beside a thread
         return rc
     finally:
         _LEFT_FOR_EXIT.clear()
