@@ -72,8 +72,8 @@ def _continues(prev_last: str, line: str) -> bool:
         return True  # one `[key:value]` field per line: the record's context fields
     if not line.strip() or _START.match(line):
         return False
-    if line.startswith(">") or re.match(r"^\S+\.go:\d+\s*$", line):
-        return True
+    if line.startswith((">", "&{")) or re.match(r"^\S+\.go:\d+\s*$", line):
+        return True  # the console's message marker, a Go `%+v` dump of a pointer (`&{ID:… Owner:…}`), a caller
     return prev_last.endswith((" ", ",", "(", "[", ":")) or len(prev_last) in _WRAP_WIDTHS
 
 
