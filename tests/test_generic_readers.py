@@ -300,3 +300,13 @@ def test_nats_server_lines_behind_compose_and_journald(tmp_path: Path) -> None:
                  "Jan 04 15:08:21 host nats-server[123]: [INF] no time of its own\n")
     dj = parse_file(j, date=date(2021, 1, 4))
     assert dj["t"].tolist() == [pd.Timestamp("2021-01-04T15:08:19.123456Z"), pd.Timestamp("2021-01-04T15:08:21Z")]
+
+
+def test_a_nats_server_log_with_an_error_line_stays_a_log(tmp_path: Path) -> None:
+    f = tmp_path / "nats.log"
+    f.write_text("[1] 2021/09/29 02:23:05.189377 [INF] Starting nats-server\n"
+                 "[1] 2021/09/29 02:23:05.189377 [ERR] Error listening on port\n"
+                 "Error: failed to start server: listen tcp :4222: bind: address already in use\n")
+    p = read_paste(f)
+    assert p is None or p.also_log
+    assert parse_file(f)["level"].dropna().tolist() == ["INFO", "ERROR"]

@@ -48,6 +48,9 @@ CLI_ERROR = re.compile(r"^\s*(?:Error(?: [a-z]+ing [a-z]+)?: \S|Unknown error\b|
 _LOGLIKE = re.compile(r"^\s*(?:\[\d+\]\s+)?(?:\d\d:\d\d:\d\d(?:\.\d+)?\s+\|?\s*(?:TRC|DBG|INF|WRN|ERR|FTL|PNC)\b|"
                       r"\d{4}-\d\d-\d\dT\d\d:\d\d|time=|level=|\{\s*\"(?:level|time|msg)\"|"
                       r"(?:TRC|DBG|INF|WRN|ERR|FTL)\s+\S+\.go:\d+\s+>|"
+                      # nats-server's own lines (with or without a time), Go's log date, journald's prefix
+                      r"(?:\[\d+\]\s+)?(?:\d{4}/\d\d/\d\d \d\d:\d\d:\d\d|\[(?:TRC|DBG|INF|WRN|ERR|FTL)\] )|"
+                      r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^\s:\[]+(?:\[\d+\])?: |"
                       # a JSON record on one line with a level or a time key, whatever its key order: a log line
                       r"\{\".*\"(?:level|lvl|severity|msg|message|time|ts|timestamp|@timestamp)\"\s*:.*\}\s*$)")
 _BOX_LINE = re.compile(r"^\s*[|│┃║┌└├╭╰+]")
