@@ -394,6 +394,9 @@ SEED_HINT = (r"(?i:\bstuck\b)|" + _MSG_START + _SEED_HEADS + r"(?i:"
 GRAMMAR_HINT = (r"Qm[1-9A-HJ-NP-Za-km-z]{6}|I[dD][\"']?\s*[:=]|(?:[Jj]ob|[Ss]hard)(?: ID)?:?\s+[0-9a-f]{8}-"
                 r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[:_]\d")
 UPSTREAM_HINT += "|" + GRAMMAR_HINT
+#: nats-server's own texts that :func:`map_msg` reads (:data:`NATS_SERVER_MESSAGES`), unanchored (a superset)
+UPSTREAM_HINT += r"|Slow Consumer Detected|Stale Client Connection - Closing|connection closed: Stale Connection"
+UPSTREAM_HINT += r"|Timed out on heartbeats"
 #: every hint but :data:`SEED_HINT` and :data:`SHAPE_HINT`
 OTHER_HINT = UPSTREAM_HINT
 UPSTREAM_HINT = OTHER_HINT + "|" + SEED_HINT + "|" + SHAPE_HINT

@@ -998,16 +998,19 @@ def _scan(a: pa.Array) -> dict[str, Any]:
         p0, p1, valid = ids[col]
         valid = valid & noise
         cols[col] = (_view_structs(base, p0, p1, valid, bb), valid)
-    shape = np.zeros(n, bool)
+    shape = np.zeros(n, bool)  # lines held back only by soft hints (see _shape_ids), and of those the seed ones
+    seed = np.zeros(n, bool)
     if n:  # upstream keys/messages, other console and prefix shapes: only the per-line parser reads them
-        other = pc.match_substring_regex(a, c.OTHER_HINT).to_numpy(zero_copy_only=False)
-        # ids by their shape, words a seed rule may read: on the instrumented lines read by columns (_shape_ids)
-        seed = pc.match_substring_regex(a, c.SEED_HINT).to_numpy(zero_copy_only=False)
-        shape = pc.match_substring_regex(a, c.SHAPE_HINT).to_numpy(zero_copy_only=False)
-        soft = (seed | shape) & ~other & ~slow
-        slow = slow | other | soft
-        seed &= soft
-        shape = soft
+        # one pass for any hint (most lines have none), then which ones on the few that do: ids by their shape and
+        # words a seed rule may read are read by columns on the instrumented lines (_shape_ids)
+        hint = np.flatnonzero(pc.match_substring_regex(a, c.UPSTREAM_HINT).to_numpy(zero_copy_only=False))
+        if len(hint):
+            hl = a.take(pa.array(hint))
+            other = pc.match_substring_regex(hl, c.OTHER_HINT).to_numpy(zero_copy_only=False)
+            soft = ~other & ~slow[hint]
+            seed[hint] = soft & pc.match_substring_regex(hl, c.SEED_HINT).to_numpy(zero_copy_only=False)
+            shape[hint] = soft
+            slow[hint] = True
     return {
         "shape": shape, "seed": seed,
         "n": n, "t": t, "dated": dated, "tod": tod, "cons": is_cons & good & ~dock, "slow": slow,
