@@ -310,3 +310,15 @@ def test_a_nats_server_log_with_an_error_line_stays_a_log(tmp_path: Path) -> Non
     p = read_paste(f)
     assert p is None or p.also_log
     assert parse_file(f)["level"].dropna().tolist() == ["INFO", "ERROR"]
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("Node ID     = n-1234abcd\nStatus      = DISCONNECTED\nType        = Compute\n",
+     {"node": "n-1234abcd", "state": "disconnected"}),
+    (f"Execution ID:   {E}\nJob ID:         {J}\nNode ID:        compute-2\nState:          Failed\n",
+     {"execution": E, "job": J, "node": "compute-2", "state": "failed"}),
+])
+def test_a_describe_block_of_any_object(tmp_path: Path, text: str, want: dict[str, str]) -> None:
+    ev = _paste(tmp_path, text)
+    row = ev[ev["kind"] == "cli"].iloc[0]
+    assert {k: row[k] for k in want} == want

@@ -339,8 +339,8 @@ def _object_end(lines: list[str], i: int) -> tuple[int, bool]:
     base = len(lines[i]) - len(lines[i].lstrip())
     while j < len(lines):
         ln = lines[j]
-        if j > i and _YAML_TOP.match(ln):
-            break  # a YAML document of its own (`Job:`, `APIVersion:`): read as one
+        if j > i and _YAML_TOP.match(ln) and (ln.rstrip().endswith(":") or ln.startswith("APIVersion")):
+            break  # a YAML document of its own (`Job:` over its keys, `APIVersion:`): read as one
         if KV_LINE.match(ln) and not _LOGLIKE.match(ln) and not PROMPT_RE.match(ln) and not _ANY_PROMPT_RE.match(ln):
             kv += 1
         elif not ln.strip() or len(ln) - len(ln.lstrip()) <= base or header_kind(ln):
