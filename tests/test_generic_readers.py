@@ -322,3 +322,18 @@ def test_a_describe_block_of_any_object(tmp_path: Path, text: str, want: dict[st
     ev = _paste(tmp_path, text)
     row = ev[ev["kind"] == "cli"].iloc[0]
     assert {k: row[k] for k in want} == want
+
+
+def test_output_csv_is_read_as_the_table_it_is(tmp_path: Path) -> None:
+    p = tmp_path / "jobs.csv"
+    p.write_text(f'ID,NAME,TYPE,STATE\n{J},"a, b",batch,Failed\n')
+    got = read_paste(p)
+    assert got is not None and got.tables[0][0] == "jobs"
+    assert got.tables[0][1][["name", "id", "state"]].to_dict("records") == [{"name": "a, b", "id": J, "state": "failed"}]
+    e = tmp_path / "executions.csv"
+    e.write_text("CREATED,ID,NODE ID,COMPUTE STATE,DESIRED STATE,COMMENT\n12:43:31,e-d5433aec,QmUWYeTV,BidAccepted,"
+                 "Running,\n")
+    got = read_paste(e)
+    assert got is not None
+    assert got.tables[0][1][["id", "node", "state", "desired"]].to_dict("records") == [
+        {"id": "e-d5433aec", "node": "QmUWYeTV", "state": "pending", "desired": "running"}]

@@ -148,8 +148,9 @@ def split_table(text: str) -> tuple[str, list[str], list[list[str]]]:
         return "", [], []
     boxed = any(ln.lstrip().startswith("|") for ln in lines)
     if not boxed and "\t" in lines[0].strip():  # tab-separated: cells by tabs, not by alignment
-        cells = [[c.strip() for c in re.split(r"\t+", ln.strip())] for ln in lines
-                 if not set(ln.strip()) <= set("-+=─━┼╪ \t")]
+        keep = [ln.strip(" \r\n") for ln in lines if not set(ln.strip()) <= set("-+=─━┼╪ \t")]
+        single = len({ln.count("\t") for ln in keep}) == 1  # one tab a cell, empty cells too (CSV, TSV)
+        cells = [[c.strip() for c in (ln.split("\t") if single else re.split(r"\t+", ln.strip()))] for ln in keep]
         headers, body = _unwrap(cells[0], cells[1:])
         return lines[0], headers, body
     if boxed:

@@ -87,6 +87,7 @@ COLUMN_NAMES = frozenset({
     "level", "comment", "details", "message", "labels", "cpu", "memory", "disk", "gpu", "verified", "published",
     "result", "count", "version", "namespace", "priority", "compute", "reason", "error", "host", "hostname",
     "address", "peer_id", "connection", "connection_state", "membership", "outputs", "shard", "shards"})
+_CSV_HEAD = re.compile(r"^[A-Z][A-Z0-9 ._#/()-]*(?:,[A-Z][A-Z0-9 ._#/()-]*)+\s*$")
 _SEPARATED = re.compile(r"\S(?:\s{2,}|\t|\s*[|│┃║]\s*)\S")
 _HEAD_CELL = re.compile(r"[A-Z][A-Z0-9#/()_.-]*(?: [A-Z0-9#/()_.-]+){0,2}|[A-Z][a-z]+(?: [A-Z][a-z]*| ID){0,2}")
 
@@ -273,6 +274,17 @@ def scan(text: str) -> list[Block]:
                 i = j
                 continue
             no_object_until = j  # a run of `Key: value` lines that names no id: not tried again line by line
+        if "," in ln and _CSV_HEAD.match(ln) and header_kind(ln.replace(",", "\t")) is not None:
+            j = i + 1  # `--output csv`: read as the tab-separated table it is
+            while j < n and lines[j].strip() and "," in lines[j] and not _LOGLIKE.match(lines[j]):
+                j += 1
+            if j > i + 1:
+                import csv
+
+                tabbed = "\n".join("\t".join(c.strip() for c in row) for row in csv.reader(lines[i:j]))
+                blocks.append(Block(header_kind(ln.replace(",", "\t")) or "table", tabbed, i, j, command, section))
+                i = j
+                continue
         boxed = bool(_BOX_LINE.match(ln))
         probe = ln if not (boxed and set(stripped) <= _BORDER) else ""
         kind = header_kind(probe) if probe else None

@@ -438,8 +438,7 @@ def _generic_rows(block: Any, source: str, job: str | None) -> list[dict[str, An
 
     lines = [ln for ln in block.text.splitlines() if ln.strip()]
     if lines and "\t" in lines[0]:  # tab-separated: cells by tabs, not by alignment
-        headers, body = [c.strip() for c in re.split(r"\t+", lines[0].strip())], \
-            [[c.strip() for c in re.split(r"\t+", ln.strip())] for ln in lines[1:]]
+        _hl, headers, body = split_table("\n".join(lines))
     else:
         _hl, headers, body = split_table(block.text)
     keys = [re.sub(r"[\s\-.]+", "_", h.strip().rstrip(".").lower()).strip("_") for h in headers]
@@ -710,7 +709,8 @@ def _looks_like_cli(text: str) -> bool:
     for i, ln in enumerate(lines):
         cmd = pp.command_of(ln)
         if (cmd and not _LOG_COMMANDS.search(cmd)) or pp.CLI_PHRASES.match(ln) or pp.header_kind(ln) \
-                or pp._DESCRIBE_KV.match(ln) or pp._YAML_TOP.match(ln) or pp.aligned_header(lines, i):
+                or pp._DESCRIBE_KV.match(ln) or pp._YAML_TOP.match(ln) or pp.aligned_header(lines, i) \
+                or (pp._CSV_HEAD.match(ln) and pp.header_kind(ln.replace(",", "\t"))):
             return True
         if tries < 20 and pp._JSON_OPEN.match(ln) and not pp._LOGLIKE.match(ln):
             tries += 1
