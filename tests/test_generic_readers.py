@@ -329,7 +329,8 @@ def test_output_csv_is_read_as_the_table_it_is(tmp_path: Path) -> None:
     p.write_text(f'ID,NAME,TYPE,STATE\n{J},"a, b",batch,Failed\n')
     got = read_paste(p)
     assert got is not None and got.tables[0][0] == "jobs"
-    assert got.tables[0][1][["name", "id", "state"]].to_dict("records") == [{"name": "a, b", "id": J, "state": "failed"}]
+    rows = got.tables[0][1][["name", "id", "state"]].to_dict("records")
+    assert rows == [{"name": "a, b", "id": J, "state": "failed"}]
     e = tmp_path / "executions.csv"
     e.write_text("CREATED,ID,NODE ID,COMPUTE STATE,DESIRED STATE,COMMENT\n12:43:31,e-d5433aec,QmUWYeTV,BidAccepted,"
                  "Running,\n")
