@@ -61,13 +61,10 @@ def test_coverage_on_the_new_sets(name: str, capsys: pytest.CaptureFixture[str])
         print("\n" + sc.line())
     assert sc.tracebacks == [] and sc.unfounded == []
     assert sc.lv[1] >= 60 and sc.rate("lv") >= 0.95, sc.misses
-    # ids: the goal is 90 %; held-out-3 reads 23 of 40 (57.5 %, 2026-12-07) — the floor keeps what is reached
-    assert sc.rate("ids") >= (0.575 if name == "held-out-3" else 0.90), sc.misses
+    assert sc.rate("ids") >= 0.90, sc.misses
     assert sc.rate("conns") >= 0.95, sc.misses
-    # CLI pastes: the goal is 90 %; read on 2026-12-07: held out 6 of 8, held-out-3 11 of 16 (68.75 %), held-out-4
-    # 9 of 12 (75 %) — the floors keep what is reached
-    floor = {"held-out": 0.75, "held-out-3": 0.6875, "held-out-4": 0.75}.get(name, 0.90)
-    assert sc.rate("cli") >= floor, sc.misses
+    # every set meets the goals; held-out-4 is the one no rule was written against (docs/reading-real-logs.md)
+    assert sc.rate("cli") >= 0.90, sc.misses
 
 
 # -- the rules, each on written-against material --------------------------------------------------------------
