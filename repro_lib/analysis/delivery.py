@@ -83,7 +83,10 @@ def relevant(events: pd.DataFrame) -> pd.DataFrame:
     if events.empty:
         return events
     cols = [c for c in events.columns if c in _READ]
-    return events.loc[events["kind"].isin(_RELEVANT).to_numpy(), cols]
+    keep = events["kind"].isin(_RELEVANT).to_numpy()
+    if keep.all():  # already the relevant rows (the diagnosis passes them on): no copy of every row again
+        return events if len(cols) == events.shape[1] else events[cols]
+    return events.loc[keep, cols]
 
 
 _ORCHESTRATOR_KINDS = ("dispatch", "publish", "eval", "node", "reconcile")
