@@ -381,7 +381,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
     job state lines in the events."""
     notes: list[str] = []
     if fix is None and timings is None and snapshot is None:
-        fix, timings = _from_banner(events)
+        fix, timings = _from_banner(C.bare(events))
     t_end = snapshot.t_s if snapshot is not None else (float(events["t_s"].max()) if len(events) else 0.0)
     full = events
     # the rows that can bear on the verdict, without the table's attrs (pandas deep-copies them into every
@@ -408,12 +408,13 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                                      job_names=jnames)
     if verdict is not None and (story := _headline(tab, events, jnames, names, roles)):
         verdict.headline = story
-    debug = _debug_seen(full)
+    plain = C.bare(full)  # every row, without the attrs each slice would deep-copy
+    debug = _debug_seen(plain)
     if not events["kind"].isin(["dispatch", "publish"]).any() and (events["execution"].notna().any() or not debug):
         # executions but not one send of them, or no debug line at all: the debug lines are missing. (Debug
         # lines, jobs, no execution: nothing was dispatched, and _unplaced_jobs says what the events show.)
         notes.append(NO_DISPATCH_HINT)
-    notes += _unplaced_jobs(full, debug)
+    notes += _unplaced_jobs(plain, debug)
     # liveness is known where the stack logged its own start (``ACTION: up``) or faults were captured
     has_faults = bool((events["kind"] == "fault").any() or
                       ((events["kind"] == "action") & (events["state"] == "up")).any())
@@ -517,8 +518,8 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
     if mute:
         notes.append(f"{', '.join(mute)}: no line of it reads as an edge's (an unknown format, or no node id "
                      "in it), so it cannot show what an edge received")
-    why = "" if verdict is not None else _why_no_verdict(full, events)
-    return Diagnosis(verdict, findings, notes, full, tab, shown_all=len(shown) == len(tab), alarms=alarms(full),
+    why = "" if verdict is not None else _why_no_verdict(plain, events)
+    return Diagnosis(verdict, findings, notes, full, tab, shown_all=len(shown) == len(tab), alarms=alarms(plain),
                      no_verdict=why, jobs_inferred=_inferred_jobs(events), roles=roles, edges=edges)
 
 
