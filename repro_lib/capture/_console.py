@@ -190,7 +190,7 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     has_dock = _np(pc.not_equal(dock, ""))  # an optional group that took nothing is "", not null
     t = tod_ns.astype(np.int64)
     if has_dock.any():
-        from repro_lib.capture._fast import _Bytes, _rfc
+        from repro_lib.capture._bytes import _Bytes, _rfc
 
         dk = pc.fill_null(dock, "").cast(pa.string())
         offs = np.frombuffer(dk.buffers()[1], np.int32)[dk.offset: dk.offset + k + 1].astype(np.int64)
@@ -309,7 +309,7 @@ def _np_int(a: pa.Array, null: int) -> np.ndarray:
 
 def _substr(text: pa.Array, start: np.ndarray, stop: np.ndarray) -> pa.Array:
     """Each string's bytes [start, stop) (ASCII here, so characters): string views into its buffer, no gather."""
-    from repro_lib.capture._fast import _Bytes, _views
+    from repro_lib.capture._bytes import _Bytes, _views
 
     s = text.cast(pa.large_string())
     offs = np.frombuffer(s.buffers()[1], np.int64)[s.offset: s.offset + len(s) + 1]
