@@ -469,19 +469,49 @@ def frame_from_bytes(data: bytes | bytearray, source: str, *, date: _date | None
         from repro_lib.capture import _fast
 
         cols = _fast.columns_from_bytes(data, day_ns(date))
-        if cols is not None:
+        if cols is not None and not _fast_reads_less(data, cols, date):
             return _build_frame(cols, source)
-    from repro_lib.capture.legacy import normalise
-
     text = bytes(data).decode("utf-8", errors="replace")
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    return _build_frame(_per_line_columns(lines, date), source)
+
+
+PROBE_LINES = 2000  # the lines of each block the two readings are compared on
+
+
+def _per_line_columns(lines: list[str], date: _date | None) -> dict[str, Any]:
+    """Lines → columns by the per-line reading: prefixes learnt, older and hard-wrapped shapes rewritten."""
+    from repro_lib.capture.legacy import normalise
+
     readable, originals, prefix = normalise(lines)  # older and hard-wrapped shapes; `line` keeps the original
     readable, originals = _unjoin_unread(readable, originals, date, prefix)
     cols = _slow_columns(readable, date)
     cols["line"] = originals
-    return _build_frame(cols, source)
+    return cols
+
+
+def _fast_reads_less(data: bytes | bytearray, cols: dict[str, Any], date: _date | None) -> bool:
+    """Does the vectorised reading leave raw what the per-line one reads? The byte pass knows the kit's and
+    Bacalhau's formats; the per-line reading also learns a file's prefix and reads nats-server, journald, Go's
+    log and older shapes. When more than 1 % of the rows are raw, the two readings are compared on a block at the
+    start and one in the middle (:data:`PROBE_LINES` each); the per-line reading is taken for the whole file
+    when it reads more of them (correct, at its speed)."""
+    kind = cols["kind"]
+    n = len(kind)
+    raw = pc.equal(kind, "raw").to_numpy(zero_copy_only=False)
+    if not n or raw.mean() <= 0.01:
+        return False
+    lines = cols["line"]
+    for lo in sorted({0, max(0, n // 2 - PROBE_LINES // 2)}):
+        hi = min(n, lo + PROBE_LINES)
+        block = [str(x) for x in lines.slice(lo, hi - lo).to_pylist()]
+        slow = _per_line_columns(block, date)["kind"]
+        slow_read = sum(k != "raw" for k in slow) / max(1, len(slow))
+        if slow_read - (1 - raw[lo:hi].mean()) > 0.01:
+            return True
+    return False
 
 
 def add_t_s(df: pd.DataFrame, t0: pd.Timestamp | datetime | None = None) -> pd.DataFrame:

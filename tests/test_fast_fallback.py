@@ -1,0 +1,55 @@
+"""Large files the byte pass does not know (nats-server's own log, journald) are read as the per-line reading
+reads them, not left raw: `parse_file` compares the two readings on blocks of the file and takes the per-line one
+when it reads more (`capture/logs._fast_reads_less`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from repro_lib.capture import _fast, logs
+from repro_lib.capture.logs import FAST_MIN_BYTES, parse_file
+
+REAL = Path(__file__).resolve().parent / "fixtures" / "real" / "written-against"
+
+
+def _big(tmp_path: Path, src: Path, name: str) -> Path:
+    lines = src.read_text().splitlines()
+    out = tmp_path / name
+    body = "\n".join(lines) + "\n"
+    out.write_text(body * (FAST_MIN_BYTES // len(body.encode()) + 2))
+    assert out.stat().st_size > FAST_MIN_BYTES  # the vectorised path's size
+    return out
+
+
+@pytest.mark.timeout(300)
+def test_a_large_nats_server_log_keeps_its_levels_and_times(tmp_path: Path) -> None:
+    path = _big(tmp_path, REAL / "nats-server-issue-449-debug-cid-rid-2017.log", "nats.log")
+    # the byte pass alone leaves every line raw: the premise of the fallback
+    cols = _fast.columns_from_bytes(path.read_bytes(), None)
+    assert cols is not None and set(cols["kind"].to_pylist()) == {"raw"}
+    df = parse_file(path)
+    assert len(df) > 20_000
+    assert df["level"].notna().all() and df["t"].notna().all() and (df["kind"] != "raw").all()
+    small = parse_file(REAL / "nats-server-issue-449-debug-cid-rid-2017.log")
+    assert df["level"].head(len(small)).tolist() == small["level"].tolist()
+
+
+def test_a_known_format_with_some_prose_stays_on_the_vectorised_path(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from bench_parse import generate
+
+    path = tmp_path / "mix.log"
+    generate(path, 60_000, 1)
+    with path.open("a") as f:  # 3 % prose no reading reads
+        f.write("".join(f"a note nobody formats, number {i}\n" for i in range(1800)))
+    assert path.stat().st_size > FAST_MIN_BYTES
+    called: list[int] = []
+    real = logs._per_line_columns
+    monkeypatch.setattr(logs, "_per_line_columns", lambda lines, date: called.append(len(lines)) or real(lines, date))
+    df = parse_file(path)
+    assert called and max(called) <= logs.PROBE_LINES  # probed, not read line by line
+    assert (df["kind"] == "raw").sum() >= 1800
