@@ -102,3 +102,16 @@ def test_a_lost_send_cites_the_nats_close_on_its_node(tmp_path: Path) -> None:
     assert "cid:9" in says
     assert nats_close_near(ev, ["n-other"], 10.0) == ""  # another node's close explains nothing
     assert nats_close_near(ev, [node], 20.0 + 301) == ""  # nor one far from the send
+
+
+def test_the_condensed_reading_keeps_the_families_too(tmp_path: Path) -> None:
+    a = H2 / "nats-streaming-issue-1006-route-port-errors-k8s.log"
+    b = H2 / "nats-server-pr-1447-dbg-client-closed-reason.log"
+    z = tmp_path / "other.log"
+    z.write_text('{"level":"info","time":"2019-05-01T09:00:00+02:00","message":"up"}\n')
+    full, cond = (inspect_paths([str(a), str(b), str(z)], condense=c) for c in (False, True))
+    assert set(cond.events["source"]) == set(full.events["source"]) == {
+        "nats@pid-1-from-2020/01/12", "nats@pid-95023-from-2020/06/03", "other"}
+    nats = cond.events[cond.events["source"].str.startswith("nats@")]
+    assert nats["t"].min() == pd.Timestamp("2020-01-12T14:48:33.163294Z")  # no zone borrowed from other.log
+    assert "families" in cond.text()
