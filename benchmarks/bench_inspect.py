@@ -245,7 +245,7 @@ ev = events_from_logs([Path(sys.argv[1])], condense=sys.argv[2] == "condense")
 t2 = time.perf_counter()
 d = diagnose(ev)
 t3 = time.perf_counter()
-text = Inspection(ev, d, None, "bench", [], sources_read(ev)).text()
+text = Inspection(ev, d, None, "bench", [], sources_read(ev, d)).text()
 t4 = time.perf_counter()
 verdict = d.verdict.verdict if d.verdict else "none"
 classes = sorted(set(d.table["class"])) if len(d.table) else []
