@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from repro_lib.capture import _common as c
 from repro_lib.capture import upstream as up
+from repro_lib.capture._bytes import _BIG, _M, _Bytes, _code, _frac_swar, _nxt, _prv, _rfc, _views
 from repro_lib.events import LOG_MESSAGES
 
 __all__ = ["read_console"]
@@ -68,6 +69,138 @@ _IDS_IN_MSG = (up.NODE_UNHEALTHY_RE, up.EVAL_ENQUEUED_RE,
 # map_upstream's texts in its order: (pattern, is a regex, kind, state), and all of them as one RE2 search
 _UPSTREAM = [(m[3:], True, kd, st) if m.startswith("re:") else (m, False, kd, st) for m, kd, st, _cit in up.MESSAGES]
 _ANY_UPSTREAM = "|".join("(?:" + (p if rx else re.escape(p)) + ")" for p, rx, _k, _s in _UPSTREAM)
+
+
+_LVLS = ("TRC", "DBG", "INF", "WRN", "ERR", "FTL", "PNC")
+_LVL_CODES = np.array([int(_code(x.encode() + b" ")) for x in _LVLS], np.uint64)
+_LEVEL_VALUES = pa.array([c.CONSOLE_LEVELS[x] for x in _LVLS])
+_SVC_CHAR = np.zeros(256, bool)  # `[\w.-]` (ASCII)
+for _ch in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789.-":
+    _SVC_CHAR[_ch] = True
+_LETTER = np.zeros(256, bool)
+for _ch in b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz":
+    _LETTER[_ch] = True
+_KEY_FIRST = _LETTER.copy()
+_KEY_FIRST[ord("_")] = True
+_SPACE = np.zeros(256, bool)
+_SPACE[32] = True
+_EQ = np.zeros(256, bool)
+_EQ[61] = True
+_MSG_KEY = _code(b" msg")  # the 4 bytes before a " msg=" field's `=`
+
+
+def _rows(s: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Row of each byte position (s: row starts)."""
+    return np.searchsorted(s, pos, side="right") - 1
+
+
+class _Text:
+    """One string array's bytes: its offsets, a padded copy for loads, and sorted positions of a byte class."""
+
+    def __init__(self, a: pa.Array) -> None:
+        bufs = a.buffers()
+        otype = np.int64 if a.type == pa.large_string() else np.int32
+        offs = np.frombuffer(bufs[1], otype)[a.offset: a.offset + len(a) + 1].astype(np.int64)
+        self.base = int(offs[0])
+        self.buf = bufs[2] if bufs[2] is not None else pa.py_buffer(b"")
+        self.d = np.frombuffer(self.buf, np.uint8)[self.base: int(offs[-1])]
+        self.s, self.e = offs[:-1] - self.base, offs[1:] - self.base
+        self.valid = np.asarray(a.is_valid().to_numpy(zero_copy_only=False), bool)
+        self.bb = _Bytes(self.d)
+
+    def where(self, table: np.ndarray, want: bool) -> np.ndarray:
+        """Sorted positions of the bytes whose class in ``table`` is ``want`` (with a sentinel past the end)."""
+        hit = table[self.d] if want else ~table[self.d]
+        p = np.flatnonzero(hit)
+        return np.append(p, _BIG)
+
+    def views(self, p: np.ndarray, q: np.ndarray, valid: np.ndarray) -> pa.Array:
+        """The strings [p, q) (chunk positions), null where not ``valid``."""
+        return _views(self.buf, self.base, p, q, valid, self.bb)
+
+
+def _shape_bytes(x: _Text) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """_SHAPE by bytes on printable-ASCII lines: (the rows read with certainty, their spans and values). A row
+    not read here goes to the regex (whatever the regex would refuse or read otherwise is not read here)."""
+    s, e, bb = x.s, x.e, x.bb
+    k = len(s)
+    d = bb.d
+    first = bb.byte(s)
+    has_svc = (e > s) & _LETTER[first]
+    nonsvc = x.where(_SVC_CHAR, False)
+    svc_end = np.minimum(_nxt(nonsvc, s), e)
+    nonsp = np.flatnonzero(d[: len(x.d)] != 32)
+    nonsp = np.append(nonsp, _BIG)
+    bar = np.minimum(_nxt(nonsp, svc_end), e)
+    svc_ok = (bar + 2 <= e) & (bb.byte(bar) == 124) & (bb.byte(bar + 1) == 32) & (bar - s <= 78)
+    ok = ~has_svc | svc_ok
+    p = np.where(has_svc, bar + 2, s)
+    # Docker's time (`--timestamps`): strict RFC 3339 up to the next space
+    w = bb.u8(p)
+    wb = w.view(np.uint8).reshape(-1, 8)
+    dg = wb.astype(np.int64) - 48
+    isd = (dg >= 0) & (dg <= 9)
+    has_dock = (p + 5 <= e) & isd[:, :4].all(axis=1) & (wb[:, 4] == 45)
+    sp_all = x.where(_SPACE, True)
+    q = np.minimum(_nxt(sp_all, p), e)
+    dns = np.zeros(k, np.int64)
+    di = np.flatnonzero(has_dock)
+    if len(di):
+        ns, d_ok = _rfc(bb, p[di], q[di])
+        dns[di] = ns
+        ok[di] &= d_ok & (q[di] < e[di])
+    p2 = np.where(has_dock, q + 1, p)
+    # the console's time of day, then ` | LVL `
+    w = bb.u8(p2)
+    wb = w.view(np.uint8).reshape(-1, 8)
+    dg = wb.astype(np.int64) - 48
+    isd = (dg >= 0) & (dg <= 9)
+    ok &= (p2 + 8 <= e) & isd[:, [0, 1, 3, 4, 6, 7]].all(axis=1) & (wb[:, 2] == 58) & (wb[:, 5] == 58)
+    hh, mi, ss = dg[:, 0] * 10 + dg[:, 1], dg[:, 3] * 10 + dg[:, 4], dg[:, 6] * 10 + dg[:, 7]
+    ok &= (hh <= 23) & (mi <= 59) & (ss <= 59)
+    has_frac = (p2 + 8 < e) & (bb.byte(p2 + 8) == 46)
+    fm = bb.bytes(p2 + 9, 2)[:, :10]
+    fd = (fm >= 48) & (fm <= 57)
+    run = np.where(fd.all(axis=1), 10, np.argmin(fd, axis=1))
+    run = np.minimum(run, np.maximum(e - p2 - 9, 0))
+    frac, f_ok = _frac_swar(bb, p2 + 9, np.clip(run, 0, 9))
+    ok &= ~has_frac | ((run >= 1) & (run <= 9) & f_ok)
+    te = np.where(has_frac, p2 + 9 + run, p2 + 8)
+    ok &= (te + 7 <= e) & bb.eq(te, b" | ")
+    lw = bb.u8(te + 3) & _M[4]
+    lvl = np.full(k, -1, np.int64)
+    for i, code in enumerate(_LVL_CODES):
+        lvl[lw == code] = i
+    ok &= lvl >= 0
+    tod_ns = (hh * 3600 + mi * 60 + ss) * c.NS + np.where(has_frac, frac, 0)
+    return ok, {"svc0": s, "svc1": np.where(has_svc, svc_end, s), "has_dock": has_dock,
+                "t": np.where(has_dock, dns, tod_ns), "tod0": p2, "tod1": te, "lvl": lvl, "tail0": te + 7,
+                "pre": p2 - s}
+
+
+def _caller_bytes(x: _Text) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_CALLER by bytes on each tail: (zerolog <= 1.5's `caller >` or `>` found, the caller's end (0: none), where
+    the tail behind it starts)."""
+    s, e, bb = x.s, x.e, x.bb
+    w = np.minimum(_nxt(x.where(_SPACE, True), s), e)
+    gt1 = bb.byte(w + 1) == 62
+    end2 = (w + 2 == e) | ((w + 2 < e) & (bb.byte(w + 2) == 32))
+    with_caller = (w > s) & (w + 1 < e) & gt1 & end2
+    bare = ~with_caller & (e > s) & (bb.byte(s) == 62) & ((s + 1 == e) | (bb.byte(s + 1) == 32))
+    start = np.where(with_caller, w + 3, np.where(bare, s + 2, s))
+    return with_caller | bare, np.where(with_caller, w, 0), np.minimum(start, e)
+
+
+def _fields_bytes(x: _Text) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """_FIELDS by bytes: (read here, where the first `key=` starts, whether there is one). Not read here: a first
+    ``=`` whose word is no key (the regex may find a later one)."""
+    s, e = x.s, x.e
+    f = np.minimum(_nxt(x.where(_EQ, True), s), e)
+    has = f < e
+    ps = _prv(x.where(_SPACE, True), f)
+    ws = np.where(ps >= s, ps + 1, s)
+    key_ok = (ws < f) & _KEY_FIRST[x.bb.byte(ws)] & (_nxt(x.where(_SVC_CHAR, False), ws) >= f)
+    return ~has | key_ok, ws, has
 
 
 def _f(struct: pa.Array, name: str) -> pa.Array:
@@ -149,65 +282,114 @@ def _coalesce(*arrays: pa.Array) -> pa.Array:
     return pc.coalesce(*arrays)
 
 
-def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.ndarray, np.ndarray]:
-    """Lines → (the rows read here, their columns, their time, whether it is dated).
-
-    The columns (``kind``, ``node``, ``job``, ``execution``, ``state``, ``detail``, ``level``, ``msg``) are
-    the per-line parser's for the rows read, except ``date=unknown``, which the caller adds once the date
-    context is known; the time is Docker's (dated) or the console's time of day in ns (not dated)."""
-    n = len(lines)
-    empty = np.zeros(0, np.int64)
-    if not n:
-        return np.zeros(0, bool), {}, empty, np.zeros(0, bool)
-    # ASCII without control bytes, the shape, no " msg=" (slog text would be tried first)
-    plain = _np(pc.match_substring_regex(lines, r"^[ -~]*$"))
-    plain &= ~_np(pc.match_substring(lines, " msg="))
-    cand = np.flatnonzero(plain)
-    if not len(cand):
-        return np.zeros(n, bool), {}, empty, np.zeros(0, bool)
-    sub = lines.take(pa.array(cand))
-    m = pc.extract_regex(sub, _SHAPE)
+def _shape_regex(lines: pa.Array, rows: np.ndarray) -> dict[str, object]:
+    """_SHAPE by RE2 on the rows the byte pass leaves (rare shapes): the same values as :func:`_shape_bytes`."""
+    k = len(rows)
+    m = pc.extract_regex(lines.take(pa.array(rows, pa.int64())), _SHAPE)
     ok = _np(pc.is_valid(m))
     # the compose prefix counts only when its `| ` starts within the line's first 79 characters
     ok &= ~_np(pc.greater(pc.utf8_length(_f(m, "svcp")), 78))
-    idx = cand[ok]
-    if not len(idx):
-        return np.zeros(n, bool), {}, empty, np.zeros(0, bool)
-    if not ok.all():
-        okm = pa.array(ok)
-        m = m.filter(okm)
-        sub = sub.filter(okm)
-    k = len(idx)
     bad = np.zeros(k, bool)
-    pre, svc, dock, tod, lvl, tail_all = (_f(m, x) for x in ("pre", "svc", "dock", "tod", "lvl", "tail"))
-    # the console's time of day
-    parts = [pc.cast(pc.utf8_slice_codeunits(tod, a, a + 2), pa.int64()) for a in (0, 3, 6)]
-    hh, mi, ss = (p.to_numpy(zero_copy_only=False) for p in parts)
+    svc, dock, tod, lvl, tail = (_f(m, x) for x in ("svc", "dock", "tod", "lvl", "tail"))
+    tod0 = pc.fill_null(tod, "00:00:00")  # rows the regex does not match: not read
+    parts = [pc.cast(pc.utf8_slice_codeunits(tod0, a, a + 2), pa.int64()) for a in (0, 3, 6)]
+    hh, mi, ss = (_np_int(p, 0) for p in parts)
     bad |= (hh > 23) | (mi > 59) | (ss > 59)
-    frac = pc.utf8_rpad(pc.utf8_slice_codeunits(tod, 9, 18), 9, "0")
-    tod_ns = (hh * 3600 + mi * 60 + ss) * c.NS + pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False)
-    # Docker's time: the byte pass's own RFC 3339 reader (equal values to parse_rfc3339)
-    has_dock = _np(pc.not_equal(dock, ""))  # an optional group that took nothing is "", not null
-    t = tod_ns.astype(np.int64)
+    frac = pc.utf8_rpad(pc.utf8_slice_codeunits(tod0, 9, 18), 9, "0")
+    t = (hh * 3600 + mi * 60 + ss) * c.NS + _np_int(pc.cast(frac, pa.int64()), 0)
+    has_dock = _np(pc.not_equal(_fill(dock), ""))  # an optional group that took nothing is "", not null
     if has_dock.any():
-        from repro_lib.capture._bytes import _Bytes, _rfc
-
-        dk = pc.fill_null(dock, "").cast(pa.string())
+        dk = _fill(dock).cast(pa.string())
         offs = np.frombuffer(dk.buffers()[1], np.int32)[dk.offset: dk.offset + k + 1].astype(np.int64)
         data = dk.buffers()[2]
         raw = np.frombuffer(data, np.uint8)[offs[0]: offs[-1]].copy() if data is not None else np.zeros(0, np.uint8)
         ns, d_ok = _rfc(_Bytes(raw), offs[:-1] - offs[0], offs[1:] - offs[0])
         bad |= has_dock & ~d_ok
         t = np.where(has_dock, ns, t)
+    li = pc.index_in(lvl, value_set=pa.array(list(_LVLS)))
+    return {"ok": ok & ~bad, "svc": _fill(svc), "has_dock": has_dock, "t": t, "tod": tod,
+            "lvl": _np_int(li, 0), "tail": tail, "pre": _np_int(pc.utf8_length(_f(m, "pre")), 0)}
+
+
+def _put(arr: pa.Array, mask: np.ndarray, values: pa.Array) -> pa.Array:
+    """``arr`` with the rows ``mask`` replaced by ``values`` (in order)."""
+    if not mask.any():
+        return arr
+    return pc.replace_with_mask(arr, pa.array(mask), values.cast(arr.type))
+
+
+def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.ndarray, np.ndarray]:
+    """Lines → (the rows read here, their columns, their time, whether it is dated).
+
+    The columns (``kind``, ``node``, ``job``, ``execution``, ``state``, ``detail``, ``level``, ``msg``) are
+    the per-line parser's for the rows read, except ``date=unknown``, which the caller adds once the date
+    context is known; the time is Docker's (dated) or the console's time of day in ns (not dated).
+
+    The common line is read by a byte pass (prefix end, times, level, caller, where the fields start); RE2
+    reads only the rows of rarer shapes, and the message's meaning (upstream texts, ids)."""
+    n = len(lines)
+    empty = np.zeros(0, np.int64)
+    if not n:
+        return np.zeros(0, bool), {}, empty, np.zeros(0, bool)
+    lines = lines.cast(pa.string())
+    x = _Text(lines)
+    # ASCII without control bytes, no " msg=" (slog text would be tried first)
+    plain = x.valid.copy()
+    odd = np.flatnonzero((x.d < 32) | (x.d > 126))
+    if len(odd):
+        plain[_rows(x.s, odd)] = False
+    eq = x.where(_EQ, True)[:-1]
+    eq = eq[eq >= 4]
+    eq = eq[(x.bb.u8(eq - 4) & _M[4]) == _MSG_KEY]
+    if len(eq):
+        r = _rows(x.s, eq)
+        plain[r[eq - 4 >= x.s[r]]] = False
+    fast, sb = _shape_bytes(x)
+    fast &= plain
+    slow_rows = np.flatnonzero(plain & ~fast)
+    ok = fast.copy()
+    rx: dict[str, object] = {}
+    if len(slow_rows):
+        rx = _shape_regex(lines, slow_rows)
+        ok[slow_rows] = rx["ok"]
+    idx = np.flatnonzero(ok)
+    if not len(idx):
+        return np.zeros(n, bool), {}, empty, np.zeros(0, bool)
+    k = len(idx)
+    bad = np.zeros(k, bool)
+    by_rx = ~fast[idx]  # rows of idx read by the regex
+    rx_take = np.flatnonzero(ok[slow_rows]) if len(slow_rows) else np.zeros(0, np.int64)
+
+    def pick(key: str) -> np.ndarray:
+        out = np.asarray(sb[key])[idx]
+        if by_rx.any():
+            out = out.copy()
+            out[by_rx] = np.asarray(rx[key])[rx_take]
+        return out
+
+    def pick_str(p0: str, p1: str, key: str) -> pa.Array:
+        arr = x.views(np.asarray(sb[p0])[idx], np.asarray(sb[p1])[idx], ~by_rx)
+        return _put(arr, by_rx, rx[key].take(pa.array(rx_take, pa.int64()))) if by_rx.any() else arr
+
+    ls, le = x.s[idx], x.e[idx]
+    sub = x.views(ls, le, np.ones(k, bool))
+    svc = pick_str("svc0", "svc1", "svc")
+    tod = pick_str("tod0", "tod1", "tod")
+    tail_all = _put(x.views(np.asarray(sb["tail0"])[idx], le, ~by_rx), by_rx,
+                    _fill(rx["tail"]).take(pa.array(rx_take, pa.int64()))) if by_rx.any() \
+        else x.views(np.asarray(sb["tail0"])[idx], le, np.ones(k, bool))
+    has_dock, t, lvl_i, pre = pick("has_dock"), pick("t"), pick("lvl"), pick("pre")
     # caller and `>` (CONSOLE_RE), else the 1.6 shape
-    cm = pc.extract_regex(tail_all, _CALLER)
-    is_old = _np(pc.is_valid(cm))
-    caller = pc.if_else(pa.array(is_old), _f(cm, "caller"), pa.scalar(None, pa.string()))
-    caller = pc.if_else(pc.equal(_fill(caller), ""), pa.scalar(None, pa.string()), caller)
-    tail = pc.if_else(pa.array(is_old), _fill(_f(cm, "tail")), tail_all)
+    tx = _Text(tail_all)
+    _old, c_end, t0 = _caller_bytes(tx)
+    caller = tx.views(tx.s, c_end, c_end > tx.s)
+    tail = tx.views(t0, tx.e, np.ones(k, bool))
     # trailing [Key:value] fields (looked for only in the rows that end with `]`)
     bracket_fields = pa.nulls(k, pa.string())
-    has_b = _np(pc.match_substring_regex(tail, r"\]\s*$"))
+    tx = _Text(tail)
+    tl = tx.e - tx.s
+    last = _prv(tx.where(_SPACE, False), tx.e)  # the last byte that is no space (`\]\s*$`)
+    has_b = (tl >= 1) & (last >= tx.s) & (tx.bb.byte(last) == 93)
     if has_b.any():
         bi = np.flatnonzero(has_b)
         bm = pc.extract_regex(tail.take(pa.array(bi)), _BRACKETS)
@@ -223,13 +405,20 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
         wm = pa.array(where)
         bracket_fields = pc.replace_with_mask(bracket_fields, wm, fields)
         tail = pc.replace_with_mask(tail, wm, pc.utf8_rtrim(_f(bm, "msg"), " "))
+        tx = _Text(tail)
     # the message ends where the first `key=` field starts (CONSOLE_FIELDS_RE)
-    tail = tail.cast(pa.large_string())
-    fm = _f(pc.extract_regex(tail, _FIELDS), "rest").cast(pa.string())
-    t_len = _lengths(tail)
-    r_len = _np_int(pc.utf8_length(fm), -1)
-    m_len = np.where(r_len < 0, t_len, np.maximum(t_len - r_len - 1, 0))
-    msg = _substr(tail, np.zeros(k, np.int64), m_len)
+    f_ok, ws, has_f = _fields_bytes(tx)
+    fm = tx.views(ws, tx.e, has_f & f_ok)
+    msg = tx.views(tx.s, np.where(has_f, np.maximum(ws - 1, tx.s), tx.e), np.ones(k, bool))
+    if not f_ok.all():
+        fi = np.flatnonzero(~f_ok)
+        ft = tail.take(pa.array(fi))
+        rest_r = _f(pc.extract_regex(ft, _FIELDS), "rest").cast(pa.string())
+        t_len = _np_int(pc.utf8_length(ft), 0)
+        r_len = _np_int(pc.utf8_length(rest_r), -1)
+        m_len = np.where(r_len < 0, t_len, np.maximum(t_len - r_len - 1, 0))
+        fm = _put(fm, ~f_ok, rest_r)
+        msg = _put(msg, ~f_ok, _substr(ft, np.zeros(len(fi), np.int64), m_len))
     rest = _join(fm, bracket_fields)
     bad |= _np(pc.match_substring_regex(msg, _MAP_MSG))
     bad |= _np(pc.match_substring_regex(sub, c.SEED_HINT))
@@ -267,7 +456,7 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
         node, job, execution = (_coalesce(a, ids[col]) for a, col in ((node, "node"), (job, "job"),
                                                                        (execution, "execution")))
     # the body the id rules read: the line from the console time on
-    body = _slice_from(sub, pc.utf8_length(pre).to_numpy(zero_copy_only=False).astype(np.int64))
+    body = x.views(ls + pre, le, np.ones(k, bool))
     need = pc.or_(pc.or_(pc.is_null(node), pc.is_null(job)), pc.is_null(execution))
     if pc.any(need).as_py():
         bad |= _np(pc.match_substring_regex(body, _OTHER_IDS))
@@ -287,8 +476,7 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     detail = _join(detail, pc.if_else(pc.is_valid(caller), pc.binary_join_element_wise("caller=", _fill(caller), ""),
                                       ""))
     detail = _join(detail, pc.if_else(pa.array(has_dock), pc.binary_join_element_wise("app_time=", tod, ""), ""))
-    level = pc.take(pa.array([c.CONSOLE_LEVELS[x] for x in ("TRC", "DBG", "INF", "WRN", "ERR", "FTL", "PNC")]),
-                    pc.index_in(lvl, value_set=pa.array(["TRC", "DBG", "INF", "WRN", "ERR", "FTL", "PNC"])))
+    level = _LEVEL_VALUES.take(pa.array(lvl_i))
     cols = {"kind": pa.array(kind, pa.string()), "node": node, "job": job, "execution": execution,
             "state": pa.array(state, pa.string()), "detail": _none_if_empty(detail), "level": level, "msg": msg}
     good = ~bad
@@ -309,8 +497,6 @@ def _np_int(a: pa.Array, null: int) -> np.ndarray:
 
 def _substr(text: pa.Array, start: np.ndarray, stop: np.ndarray) -> pa.Array:
     """Each string's bytes [start, stop) (ASCII here, so characters): string views into its buffer, no gather."""
-    from repro_lib.capture._bytes import _Bytes, _views
-
     s = text.cast(pa.large_string())
     offs = np.frombuffer(s.buffers()[1], np.int64)[s.offset: s.offset + len(s) + 1]
     buf = s.buffers()[2] if s.buffers()[2] is not None else pa.py_buffer(b"")
