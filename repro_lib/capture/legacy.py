@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["normalise", "learn_prefix", "NATS_SERVER"]
+__all__ = ["normalise", "learn_prefix", "writer_of", "NATS_SERVER"]
 
 _TAB2022 = re.compile(r"^(\d\d)h(\d\d)m(\d\d(?:\.\d+)?)\t(TRACE|DEBUG|INFO|WARN(?:ING)?|ERROR|FATAL|PANIC)\t"
                       r"(\S+)\t(.*)$")
@@ -223,6 +223,27 @@ def strip_prefix(prefix: re.Pattern[str] | None, line: str) -> str:
     if line[:1] == ">":
         line = _QUOTE.sub("", line, count=1)
     return GO_TEST.sub("", line, count=1) if line.startswith("    ") else line
+
+
+#: ``kubectl logs --prefix``: ``[pod/NAME/CONTAINER] `` in front of each line
+KUBECTL = re.compile(r"^\[pod/([a-z0-9][-a-z0-9.]*)/([a-z0-9][-a-z0-9.]*)\] ")
+#: a Kubernetes object's name (RFC 1123 subdomain): a pod's or a container's
+_K8S_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?")
+
+
+def writer_of(prefix: re.Pattern[str] | None, line: str) -> str | None:
+    """The pod and container that wrote ``line`` (``pod/container``), named by its prefix, or None:
+    ``kubectl logs --prefix``'s ``[pod/NAME/CONTAINER] ``, or a file's learnt prefix (:func:`learn_prefix`) of
+    exactly two Kubernetes names, ``POD CONTAINER `` (stern's and ``kubectl``-tail tools' columns)."""
+    if line[:5] == "[pod/":
+        m = KUBECTL.match(line)
+        return f"{m[1]}/{m[2]}" if m is not None else None
+    if prefix is None or (m := prefix.match(line)) is None:
+        return None
+    toks = m.group(0).split()
+    if len(toks) == 2 and all(_K8S_NAME.fullmatch(x) and not x.isdigit() for x in toks):
+        return f"{toks[0]}/{toks[1]}"
+    return None
 
 
 def normalise(lines: list[str]) -> tuple[list[str], list[str], re.Pattern[str] | None]:

@@ -148,8 +148,9 @@ def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
     if not isinstance(t, np.ndarray):
         t = np.array([_NAT if v is None else v for v in t], dtype=np.int64)
     t = _fill_t(t)
+    named = "source" in cols  # a writer per row (a pod), where the prefix names one; else the file's
     arrays = {k: cols[k] if isinstance(cols[k], pa.Array | pa.ChunkedArray) else pa.array(cols[k], pa.string())
-              for k in _STR_COLUMNS if k != "source"}
+              for k in _STR_COLUMNS if k != "source" or named}
     t, arrays = _join_continuations(t, arrays)
     t = _date_from_later_lines(t)
     n = len(t)
@@ -157,7 +158,12 @@ def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
     data["t_s"] = np.zeros(n)
     for k in _STR_COLUMNS:
         if k == "source":
-            data[k] = pd.Series(_repeat_str(source, n), dtype="str")
+            own = _repeat_str(source, n)
+            if named:
+                by_row = arrays[k]
+                by_row = by_row.combine_chunks() if isinstance(by_row, pa.ChunkedArray) else by_row
+                own = pc.coalesce(by_row.cast(own.type), own)
+            data[k] = pd.Series(own, dtype="str")
         else:
             data[k] = pd.Series(arrays[k], dtype="str")
     df = pd.DataFrame(data, copy=False)
@@ -489,7 +495,22 @@ def _per_line_columns(lines: list[str], date: _date | None) -> dict[str, Any]:
     readable, originals = _unjoin_unread(readable, originals, date, prefix)
     cols = _slow_columns(readable, date)
     cols["line"] = originals
+    writers = _writers(prefix, originals)
+    if writers is not None:
+        cols["source"] = writers
     return cols
+
+
+def _writers(prefix: Any, originals: list[str]) -> list[str | None] | None:
+    """Each record's writer named by its prefix (a Kubernetes pod and container, :func:`legacy.writer_of`),
+    None where it names none; None when no line names one. That writer is the row's source: two pods' lines in
+    one file are two sources, as two services' lines of a ``docker compose logs`` file are."""
+    from repro_lib.capture.legacy import writer_of
+
+    if prefix is None and not any(o[:5] == "[pod/" for o in originals[:2000]):
+        return None
+    out = [writer_of(prefix, o.split("\n", 1)[0]) for o in originals]
+    return out if any(w is not None for w in out) else None
 
 
 def _fast_reads_less(data: bytes | bytearray, cols: dict[str, Any], date: _date | None) -> bool:
