@@ -157,3 +157,14 @@ def test_console_lines_in_small_batches(fleet_lines: list[str], monkeypatch: pyt
     lines = ["plain text line"] * 20 + fleet_lines[:500]
     pd.testing.assert_frame_equal(parse_lines(lines, source="s", fast=True),
                                   _as_fast(parse_lines(lines, source="s", fast=False)))
+
+
+def test_byte_pass_and_regex_rows_in_one_batch() -> None:
+    """A row the byte pass leaves to RE2 (an impossible date behind Docker's prefix: RE2 matches, the RFC 3339
+    reader refuses) beside rows it reads: the short strings of the first row (inline in its string views) are read
+    from the batch's own bytes, which the regex rows' readers do not overwrite."""
+    lines = ["nats_1 | 12:09:07 | INF ab k=v", "edge | 2025-02-30T20:14:03.5Z 12:09:07 | INF b",
+             "edge | 2025-12-30T20:14:03.5+01:00 12:09:07.1 | INF c x=y"]
+    fast = parse_lines(lines, source="s", fast=True)
+    assert fast["msg"].tolist()[::2] == ["ab", "c"]
+    pd.testing.assert_frame_equal(fast, _as_fast(parse_lines(lines, source="s", fast=False)))

@@ -38,9 +38,10 @@ class _Bytes:
     """Unaligned little-endian loads from one chunk's bytes; positions past the end read 0
     (negative ones read position 0). Valid until the thread's next chunk (a scratch copy)."""
 
-    def __init__(self, d: np.ndarray) -> None:
+    def __init__(self, d: np.ndarray, own: bool = False) -> None:
         self.n = n = len(d)
-        pad = _scratch("pad", n + 16, np.uint8)
+        # own: a copy of its own, which later chunks of the thread do not overwrite
+        pad = np.empty(n + 16, np.uint8) if own else _scratch("pad", n + 16, np.uint8)
         pad[:n] = d
         pad[n:] = 0
         self.d = pad

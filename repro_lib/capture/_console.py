@@ -106,13 +106,23 @@ class _Text:
         self.d = np.frombuffer(self.buf, np.uint8)[self.base: int(offs[-1])]
         self.s, self.e = offs[:-1] - self.base, offs[1:] - self.base
         self.valid = np.asarray(a.is_valid().to_numpy(zero_copy_only=False), bool)
-        self.bb = _Bytes(self.d)
+        self.bb = _Bytes(self.d, own=True)
+        self._pos: dict[tuple[int, bool], np.ndarray] = {}
 
     def where(self, table: np.ndarray, want: bool) -> np.ndarray:
-        """Sorted positions of the bytes whose class in ``table`` is ``want`` (with a sentinel past the end)."""
-        hit = table[self.d] if want else ~table[self.d]
-        p = np.flatnonzero(hit)
-        return np.append(p, _BIG)
+        """Sorted positions of the bytes whose class in ``table`` is ``want`` (with a sentinel past the end);
+        computed once per text and class."""
+        key = (id(table), want)
+        got = self._pos.get(key)
+        if got is None:
+            one = np.flatnonzero(table)
+            if len(one) == 1:  # one byte value: a comparison, not a lookup
+                hit = np.equal(self.d, one[0]) if want else np.not_equal(self.d, one[0])
+            else:
+                hit = table[self.d] if want else ~table[self.d]
+            p = np.flatnonzero(hit)
+            got = self._pos[key] = np.append(p, _BIG)
+        return got
 
     def views(self, p: np.ndarray, q: np.ndarray, valid: np.ndarray) -> pa.Array:
         """The strings [p, q) (chunk positions), null where not ``valid``."""
@@ -124,14 +134,11 @@ def _shape_bytes(x: _Text) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     not read here goes to the regex (whatever the regex would refuse or read otherwise is not read here)."""
     s, e, bb = x.s, x.e, x.bb
     k = len(s)
-    d = bb.d
     first = bb.byte(s)
     has_svc = (e > s) & _LETTER[first]
     nonsvc = x.where(_SVC_CHAR, False)
     svc_end = np.minimum(_nxt(nonsvc, s), e)
-    nonsp = np.flatnonzero(d[: len(x.d)] != 32)
-    nonsp = np.append(nonsp, _BIG)
-    bar = np.minimum(_nxt(nonsp, svc_end), e)
+    bar = np.minimum(_nxt(x.where(_SPACE, False), svc_end), e)
     svc_ok = (bar + 2 <= e) & (bb.byte(bar) == 124) & (bb.byte(bar + 1) == 32) & (bar - s <= 78)
     ok = ~has_svc | svc_ok
     p = np.where(has_svc, bar + 2, s)
