@@ -168,3 +168,101 @@ def test_byte_pass_and_regex_rows_in_one_batch() -> None:
     fast = parse_lines(lines, source="s", fast=True)
     assert fast["msg"].tolist()[::2] == ["ab", "c"]
     pd.testing.assert_frame_equal(fast, _as_fast(parse_lines(lines, source="s", fast=False)))
+
+
+# shapes at the edges of the byte pass (_shape_bytes, _caller_bytes, _fields_bytes, _take_ids)
+_prefix2 = st.sampled_from(["", "edge-17-1  | ", "edge-17-1 x | ", "edge-1 |  ", "edge-1|x ", "e | ", "e  |  ",
+                            "a.b-c_d | ", "a" * 76 + "  | ", "a" * 78 + " | ", "edge-1  |", "edge/1 | ", "-e | ",
+                            "_e | ", "9e | ", "edge-1  | 2025-12-25T20:14:03Z "])
+_docker2 = st.sampled_from(["", "2025-12-25T20:14:03.123456789Z ", "2025-12-25T20:14:03.1234567890Z ",
+                            "2025-12-25T20:14:03-07:30 ", "2025-12-25T20:14:03Z  ", "2025-12-25 ",
+                            "2024-02-29T00:00:00Z ", "2023-02-29T00:00:00Z ", "2025-12-25T20:14:03z "])
+_tod2 = st.sampled_from(["12:09:07", "12:09:07.1", "12:09:07.123456789", "12:09:07.1234567890", "12:09:07.",
+                         "12:09:07.12a", "23:59:60", "12:09", "12:09:07 "])
+_sep2 = st.sampled_from([" | ", " |  ", " |", "  | "])
+_level2 = st.sampled_from(["INF ", "DBG ", "INF", "INFO ", "INF  "])
+_caller2 = st.sampled_from(["", "> ", ">", "> > ", ">x > ", "a b > ", "x.go:1 > ", "x.go:1 >", "x.go:1 >> ",
+                            " > ", "a>", ">>", "x > > "])
+_msg2 = st.sampled_from(["", "heartbeat sent", "a", "heartbeat  sent", " lead", "Execution e-4b1d2a3c completed",
+                         "handshake successful with node n-7f3a9c21", "=x", "a=b", "a/b=c", "k.e-y_1=v", "_k=v"])
+_field2 = st.sampled_from(["node_id=n-1", "node_id=", "node=n-2", "Node=n-3", "target_node=n-4", "exec=e-1",
+                           "execution_id=e-2", "Execution=e-3", "job=j-1", "job_id=j-2", "JobID=j-3",
+                           "jobId=j-4", "seq=2", "x=node_id=n-5", "node_id=a=b", "k=v", "k=", "=v", "w"])
+_gap = st.sampled_from([" ", " ", " ", "  "])
+
+
+@st.composite
+def _line2(draw: st.DrawFn) -> str:
+    fields = draw(st.lists(_field2, max_size=4))
+    tail = draw(_msg2)
+    for f in fields:
+        tail += draw(_gap) + f
+    tail += draw(st.sampled_from(["", "", " ", " [NodeID:n-a4e0671b]", " [JobID:j-1] [K:v]"]))
+    return (draw(_prefix2) + draw(_docker2) + draw(_tod2) + draw(_sep2) + draw(_level2) + draw(_caller2) + tail)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_line2(), min_size=1, max_size=25), st.sampled_from([None, DAY]))
+def test_byte_pass_edges_fast_equal_slow(lines: list[str], day: date | None) -> None:
+    slow = parse_lines(lines, source="s", date=day, fast=False)
+    fast = parse_lines(lines, source="s", date=day, fast=True)
+    pd.testing.assert_frame_equal(fast, _as_fast(slow))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_line2(), _line()), min_size=1, max_size=30))
+def test_shape_bytes_reads_as_the_regex(lines: list[str]) -> None:
+    """Each line the byte pass reads, the regex reads too, to the same service, Docker time, time, level, tail and
+    prefix length; and most lines of the common shapes are read by the byte pass."""
+    import numpy as np
+
+    from repro_lib.capture._console import _shape_bytes, _shape_regex, _Text
+
+    arr = pa.array(lines, pa.string())
+    x = _Text(arr)
+    ok, sb = _shape_bytes(x)
+    rows = np.flatnonzero(ok)
+    if not len(rows):
+        return
+    rx = _shape_regex(arr, rows)
+    assert rx["ok"].all()
+    assert np.array_equal(sb["t"][rows], rx["t"]) and np.array_equal(sb["has_dock"][rows], rx["has_dock"])
+    assert np.array_equal(sb["lvl"][rows], rx["lvl"]) and np.array_equal(sb["pre"][rows], rx["pre"])
+    for lo, hi, key in (("svc0", "svc1", "svc"), ("tod0", "tod1", "tod"), ("tail0", None, "tail")):
+        got = x.views(sb[lo][rows], sb[hi][rows] if hi else x.e[rows], np.ones(len(rows), bool)).to_pylist()
+        assert got == pc_fill(rx[key]).to_pylist(), key
+
+
+def pc_fill(a: pa.Array) -> pa.Array:
+    import pyarrow.compute as pc
+
+    return pc.fill_null(a, "")
+
+
+def test_common_fleet_shapes_take_the_byte_pass(fleet_lines: list[str]) -> None:
+    """The fleet's lines, with and without ``--timestamps``, and zerolog <= 1.5's ``caller >``: all read by bytes."""
+    from repro_lib.capture._console import _shape_bytes, _Text
+
+    ts = "2025-12-25T20:14:03.512300000Z "
+    for lines in (fleet_lines[:500], [x.replace("  | ", "  | " + ts, 1) for x in fleet_lines[:500]],
+                  [x.replace(" | INF ", " | INF manager.go:1 > ", 1) for x in fleet_lines[:500]]):
+        ok, _sb = _shape_bytes(_Text(pa.array(lines, pa.string())))
+        assert ok.all()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.tuples(_gap, _field2), max_size=5).map(lambda xs: "".join(g + f for g, f in xs)),
+                min_size=1, max_size=20), st.booleans())
+def test_take_ids_is_take_first(rests: list[str], strip: bool) -> None:
+    """The three id groups cut by bytes equal :func:`_take_first` of each group in turn (the fields left
+    included: tokens apart by two spaces, leading spaces and empty values go to it)."""
+    from repro_lib.capture import _common as c
+    from repro_lib.capture._console import _take_first, _take_ids
+
+    arr = pa.array([r.lstrip(" ") if strip else r for r in rests], pa.string())
+    want_e, rest = _take_first(arr, c.EXEC_KEYS)
+    want_n, rest = _take_first(rest, c.NODE_KEYS)
+    want_j, rest = _take_first(rest, c.JOB_KEYS)
+    got = _take_ids(arr)
+    for g, w in zip(got, (want_e, want_n, want_j, rest), strict=True):
+        assert g.cast(pa.string()).to_pylist() == w.cast(pa.string()).to_pylist()

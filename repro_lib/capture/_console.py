@@ -86,6 +86,8 @@ _SPACE = np.zeros(256, bool)
 _SPACE[32] = True
 _EQ = np.zeros(256, bool)
 _EQ[61] = True
+_BAR = np.zeros(256, bool)
+_BAR[124] = True
 _MSG_KEY = _code(b" msg")  # the 4 bytes before a " msg=" field's `=`
 
 
@@ -121,7 +123,9 @@ class _Text:
             else:
                 hit = table[self.d] if want else ~table[self.d]
             p = np.flatnonzero(hit)
-            got = self._pos[key] = np.append(p, _BIG)
+            got = self._pos[key] = np.empty(len(p) + 1, np.int64)
+            got[:-1] = p
+            got[-1] = _BIG
         return got
 
     def views(self, p: np.ndarray, q: np.ndarray, valid: np.ndarray) -> pa.Array:
@@ -138,8 +142,11 @@ def _shape_bytes(x: _Text) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     has_svc = (e > s) & _LETTER[first]
     nonsvc = x.where(_SVC_CHAR, False)
     svc_end = np.minimum(_nxt(nonsvc, s), e)
-    bar = np.minimum(_nxt(x.where(_SPACE, False), svc_end), e)
-    svc_ok = (bar + 2 <= e) & (bb.byte(bar) == 124) & (bb.byte(bar + 1) == 32) & (bar - s <= 78)
+    # the spaces after the service up to its `|`: counted among the row's spaces, not found among its other bytes
+    sp = x.where(_SPACE, True)
+    bar = np.minimum(_nxt(x.where(_BAR, True), svc_end), e)
+    svc_ok = (np.searchsorted(sp, bar) - np.searchsorted(sp, svc_end)) == bar - svc_end
+    svc_ok &= (bar + 2 <= e) & (bb.byte(bar) == 124) & (bb.byte(bar + 1) == 32) & (bar - s <= 78)
     ok = ~has_svc | svc_ok
     p = np.where(has_svc, bar + 2, s)
     # Docker's time (`--timestamps`): strict RFC 3339 up to the next space
@@ -262,6 +269,68 @@ def _take_first(rest: pa.Array, keys: tuple[str, ...]) -> tuple[pa.Array, pa.Arr
         rest = pc.replace_with_mask(rest, pa.array(mask), pc.utf8_trim(cut, " "))
         todo[at] = False
     return pa.array(val_np, pa.string()), rest
+
+
+_ID_GROUPS = (("execution", c.EXEC_KEYS), ("node", c.NODE_KEYS), ("job", c.JOB_KEYS))
+
+
+def _take_ids(rest: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+    """(execution, node, job, the fields left): :func:`_take_first` of the three id groups in turn. By bytes on
+    the rows whose tokens are apart by single spaces (cutting a token then leaves the others joined by one
+    space); by :func:`_take_first` on the others."""
+    k = len(rest)
+    rest = rest.cast(pa.string())
+    x = _Text(rest)
+    s, e, bb = x.s, x.e, x.bb
+    sp = x.where(_SPACE, True)
+    # regular: no leading or trailing space, no two spaces in a row
+    two = sp[:-1][np.flatnonzero(np.diff(sp[:-1]) == 1)]
+    regular = x.valid & ((e == s) | ((bb.byte(s) != 32) & (bb.byte(e - 1) != 32)))
+    if len(two):
+        regular[_rows(s, two)] = False
+    eqp = x.where(_EQ, True)[:-1]
+    row = _rows(s, eqp)
+    cut0 = np.full((k, 3), _BIG, np.int64)  # the tokens taken out, [cut0, cut1)
+    cut1 = np.full((k, 3), _BIG, np.int64)
+    out: list[pa.Array] = []
+    for g, (_col, keys) in enumerate(_ID_GROUPS):
+        v0 = np.zeros(k, np.int64)
+        v1 = np.zeros(k, np.int64)
+        found = np.zeros(k, bool)
+        for key in keys:
+            kb = key.encode()
+            ks = eqp - len(kb)
+            hit = (ks >= s[row]) & bb.eq(ks, kb) & ((ks == s[row]) | (bb.byte(ks - 1) == 32))
+            r, first = np.unique(row[hit], return_index=True)  # the leftmost token of the key in each row
+            at = eqp[hit][first]
+            new = ~found[r]
+            r, at = r[new], at[new]
+            if not len(r):
+                continue
+            end = np.minimum(_nxt(sp, at + 1), e[r])
+            found[r] = True
+            v0[r], v1[r] = at + 1, end
+            cut0[r, g], cut1[r, g] = at - len(kb), end
+        out.append(x.views(v0, v1, found & (v1 > v0)))
+    # the fields left: the parts between the tokens taken out, joined by one space
+    order = np.argsort(cut0, axis=1)
+    c0 = np.take_along_axis(cut0, order, axis=1)
+    c1 = np.take_along_axis(cut1, order, axis=1)
+    left = x.views(s, np.maximum(np.minimum(c0[:, 0] - 1, e), s), np.ones(k, bool))
+    for j in range(3):
+        p = np.minimum(c1[:, j] + 1, e)
+        q = np.minimum(c0[:, j + 1] - 1, e) if j < 2 else e
+        left = _join(left, x.views(p, np.maximum(q, p), np.ones(k, bool)))
+    if not regular.all():
+        odd = np.flatnonzero(~regular)
+        rr = rest.take(pa.array(odd))
+        ex, rr = _take_first(rr, c.EXEC_KEYS)
+        no, rr = _take_first(rr, c.NODE_KEYS)
+        jo, rr = _take_first(rr, c.JOB_KEYS)
+        mask = ~regular
+        out = [_put(a, mask, b) for a, b in zip(out, (ex, no, jo), strict=True)]
+        left = _put(left, mask, rr)
+    return out[0], out[1], out[2], left
 
 
 def _first_match(text: pa.Array, pattern: str, where: np.ndarray | None = None) -> pa.Array:
@@ -430,9 +499,7 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     bad |= _np(pc.match_substring_regex(msg, _MAP_MSG))
     bad |= _np(pc.match_substring_regex(sub, c.SEED_HINT))
     bad |= _np(pc.match_substring_regex(rest, r"[\"\\]| $"))  # quotes, escapes, a trailing space
-    execution, rest = _take_first(rest, c.EXEC_KEYS)
-    node, rest = _take_first(rest, c.NODE_KEYS)
-    job, rest = _take_first(rest, c.JOB_KEYS)
+    execution, node, job, rest = _take_ids(rest)
     # upstream (Bacalhau) messages: the first that matches, in map_upstream's order
     kind = np.full(k, "log", object)
     state = np.full(k, None, object)
