@@ -8,7 +8,8 @@ state, other well-formed lines become ``log`` rows and lines without any time be
 Time rules: Docker's prefix wins (the app's own time goes to ``detail`` as ``app_time=``);
 console times have no date and take the date of the previous dated line, else the ``date``
 argument, else 1970-01-01 with ``date=unknown`` in ``detail``; a row without time takes the
-previous row's time (the first rows the next known time), so sorting keeps file order.
+previous row's time (the first rows the next known time), so sorting keeps file order, and its
+``detail`` says ``t=borrowed`` (a file with no time anywhere keeps none).
 
 :func:`parse_line` is the reference; :func:`parse_file` and large :func:`parse_lines` inputs use a
 vectorised path (:mod:`repro_lib.capture._fast`) that gives the same frame with one deliberate
@@ -147,13 +148,19 @@ def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
     t = cols["t"]
     if not isinstance(t, np.ndarray):
         t = np.array([_NAT if v is None else v for v in t], dtype=np.int64)
-    t = _fill_t(t)
+    lent = t == _NAT
+    t = _fill_t(t)  # the order: a row with no time of its own stays after the row before it
+    lent &= t != _NAT
     named = "source" in cols  # a writer per row (a pod), where the prefix names one; else the file's
     arrays = {k: cols[k] if isinstance(cols[k], pa.Array | pa.ChunkedArray) else pa.array(cols[k], pa.string())
               for k in _STR_COLUMNS if k != "source" or named}
+    if lent.any():
+        arrays["_lent"] = pa.array(lent)  # kept through the joining of continuation lines
     t, arrays = _join_continuations(t, arrays)
     t = _date_from_later_lines(t)
     n = len(t)
+    if "_lent" in arrays:
+        _mark_borrowed(arrays)
     data: dict[str, Any] = {"t": pd.Series(t.view("datetime64[ns]")).dt.tz_localize("UTC")}
     data["t_s"] = np.zeros(n)
     for k in _STR_COLUMNS:
@@ -176,6 +183,29 @@ def _build_frame(cols: dict[str, Any], source: str) -> pd.DataFrame:
         df["t_s"] = (t - t.min()) / c.NS
         return df
     return add_t_s(df)
+
+
+#: what a row's ``detail`` says when its ``t`` is a neighbour's, none being written on its line (:func:`_build_frame`)
+BORROWED_NOTE = "t=borrowed"
+
+
+def _mark_borrowed(arrays: dict[str, Any]) -> None:
+    """A row with no time of its own takes the time of the row before it (:func:`_fill_t`), so it keeps its place
+    in its file when rows are sorted by time — a trace line beside its record, a state line with no time at its
+    place in the story — and its ``detail`` says so (:data:`BORROWED_NOTE`). A Go panic joined with its trace
+    (``lines=N``) is not marked: its head is a record the joiner made, at the time before it. In place; pops the
+    ``_lent`` mask."""
+    lent = arrays.pop("_lent").to_numpy(zero_copy_only=False)
+    lent &= ~pc.starts_with(pc.fill_null(arrays["msg"], ""), "panic: ").to_numpy(zero_copy_only=False)
+    lent &= ~pc.starts_with(pc.fill_null(arrays["msg"], ""), "fatal error: ").to_numpy(zero_copy_only=False)
+    if not lent.any():
+        return
+    d = arrays["detail"]
+    d = d.combine_chunks() if isinstance(d, pa.ChunkedArray) else d
+    note = pa.scalar(BORROWED_NOTE, d.type)
+    empty = pc.fill_null(pc.equal(d, pa.scalar("", d.type)), True)
+    marked = pc.if_else(empty, note, pc.binary_join_element_wise(d, note, pa.scalar(" ", d.type)))
+    arrays["detail"] = pc.if_else(pa.array(lent), marked, d)
 
 
 #: what :func:`fill_jobs` writes into the ``detail`` of a row whose job it inferred

@@ -13,7 +13,7 @@ inspection says which zone its zoneless lines were read in and why.
 4. else they stay UTC, and the note says so and names ``--tz``.
 
 A raw row (a line no parser understood) that starts with its own time of day keeps that time, on
-its neighbour's date, instead of its neighbour's time.
+its neighbour's date, instead of its neighbour's time (its ``detail`` says ``date=borrowed``, not ``t=borrowed``).
 """
 
 from __future__ import annotations
@@ -242,3 +242,6 @@ def _own_time_for_raw(f: pd.DataFrame) -> None:
     tod = (g[0].astype(np.int64) * 3600 + g[1].astype(np.int64) * 60 + g[2].astype(np.int64)) * 10**9 + frac
     day = f.loc[idx, "t"].dt.floor("D")
     f.loc[idx, "t"] = day + pd.to_timedelta(tod.to_numpy(), unit="ns")
+    if "detail" in f:  # its time is its own now; only its date is its neighbour's
+        f.loc[idx, "detail"] = f.loc[idx, "detail"].astype("object").str.replace("t=borrowed", "date=borrowed",
+                                                                                 regex=False)
