@@ -266,3 +266,34 @@ def test_take_ids_is_take_first(rests: list[str], strip: bool) -> None:
     got = _take_ids(arr)
     for g, w in zip(got, (want_e, want_n, want_j, rest), strict=True):
         assert g.cast(pa.string()).to_pylist() == w.cast(pa.string()).to_pylist()
+
+
+_id_text = st.lists(st.sampled_from(["n-", "j-", "e-", "12345678", "abcdef01", "-1234", "-abcd-ef01-2345-6789abcdef01",
+                                     "ABCDEF01", " ", "=", '"', ".", "x", "_", "-", ":", "/", "node ", "xn-"]),
+                    max_size=12).map("".join)
+
+
+def _ids_by_shape_equal(bodies: list[str], pre: list[str]) -> None:
+    import numpy as np
+
+    from repro_lib.capture._console import _SHAPE_IDS, _first_match, _ids_by_shape, _Text
+
+    arr = pa.array([p + b for p, b in zip(pre, bodies, strict=True)], pa.string())
+    x = _Text(arr)
+    got = _ids_by_shape(x, np.arange(len(bodies)), x.s + np.array([len(p) for p in pre]), x.e)
+    for col, rx in _SHAPE_IDS.items():
+        assert got[col].to_pylist() == _first_match(pa.array(bodies, pa.string()), rx).to_pylist(), col
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_id_text, min_size=1, max_size=20), st.data())
+def test_ids_by_shape_is_the_regex(bodies: list[str], data: st.DataObject) -> None:
+    """Ids read by their shape from bytes (``_ids_by_shape``, bodies behind a prefix of their line) equal the
+    first match of each ``_SHAPE_IDS`` pattern by RE2."""
+    _ids_by_shape_equal(bodies, [data.draw(st.sampled_from(["", "x", "n-12345678 ", "a="])) for _ in bodies])
+
+
+def test_ids_by_shape_edges() -> None:
+    bodies = ["n-12345678.", "x n-12345678-abcd-ef01-2345-6789abcdef01:", "n-12345678-abcd", "=n-12345678 j-abcdef01",
+              "e-12345678_", "xe-12345678 e-abcdef01", '"j-12345678 .j-12345678 /j-abcdef01', "n-1234567"]
+    _ids_by_shape_equal(bodies, ["x=", "", "n-12345678 ", "", "", "a", "", ""])

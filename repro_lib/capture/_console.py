@@ -333,6 +333,59 @@ def _take_ids(rest: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
     return out[0], out[1], out[2], left
 
 
+_HEX = np.zeros(256, bool)
+for _ch in b"0123456789abcdef":
+    _HEX[_ch] = True
+_BOUND = _SVC_CHAR.copy()  # `[=\"\w.-]`: the bytes that may not come right before an id read by its shape
+_BOUND[[ord("="), ord('"')]] = True
+_WORD_DASH = _SVC_CHAR.copy()  # `[\w-]`: the bytes that may not come right after it
+_WORD_DASH[ord(".")] = False
+_DASH = np.zeros(256, bool)
+_DASH[45] = True
+# an id's long tail after its first 8 hex digits: -hhhh-hhhh-hhhh-hhhhhhhhhhhh
+_LONG = np.array([c == "h" for c in "-hhhh-hhhh-hhhh-hhhhhhhhhhhh"])
+
+
+def _ids_by_shape(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray) -> dict[str, pa.Array]:
+    """The first match of each of :data:`_SHAPE_IDS` in the bodies [bs, be) of the rows ``idx`` of ``x``, by
+    bytes: ``n-``/``j-``/``e-`` after the body's start or a byte outside ``=``, quote, word bytes, dot, dash;
+    8 hex digits, the UUID's tail if it is there, then the end or a byte outside word bytes and dash (RE2
+    takes the long form first)."""
+    k = len(idx)
+    inv = np.full(len(x.s), -1, np.int64)
+    inv[idx] = np.arange(k)
+    bb = x.bb
+    dash = x.where(_DASH, True)[:-1]
+    dash = dash[dash >= 1]
+    kr = inv[_rows(x.s, dash)]
+    keep = kr >= 0
+    dash, kr = dash[keep], kr[keep]
+    keep = (dash - 1 >= bs[kr]) & (dash + 9 <= be[kr])
+    dash, kr = dash[keep], kr[keep]
+    lead = bb.byte(dash - 1)
+    at_start = dash - 1 == bs[kr]
+    ok0 = at_start | ~_BOUND[bb.byte(dash - 2)]
+    out: dict[str, pa.Array] = {}
+    for letter, col in ((b"n", "node"), (b"j", "job"), (b"e", "execution")):
+        m = ok0 & (lead == letter[0])
+        p, r = dash[m], kr[m]
+        mat = bb.bytes(p + 1, 5)[:, :36]
+        short = _HEX[mat[:, :8]].all(axis=1)
+        tail = mat[:, 8:36]
+        long = short & (p + 37 <= be[r]) & np.where(_LONG, _HEX[tail], tail == 45).all(axis=1)
+        end = np.where(long, p + 37, p + 9)
+        follow = (end == be[r]) | ~_WORD_DASH[bb.byte(end)]
+        hit = short & follow
+        p, r, end = p[hit], r[hit], end[hit]
+        r, first = np.unique(r, return_index=True)
+        p0 = np.zeros(k, np.int64)
+        p1 = np.zeros(k, np.int64)
+        found = np.zeros(k, bool)
+        p0[r], p1[r], found[r] = p[first] - 1, end[first], True
+        out[col] = x.views(p0, p1, found)
+    return out
+
+
 def _first_match(text: pa.Array, pattern: str, where: np.ndarray | None = None) -> pa.Array:
     """The ``id`` group of the first match of ``pattern`` in each row (null where none, or not ``where``). The rows
     are found by a match first (RE2's DFA), and only those are extracted (submatches cost ~10x more)."""
@@ -534,13 +587,15 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     need = pc.or_(pc.or_(pc.is_null(node), pc.is_null(job)), pc.is_null(execution))
     if pc.any(need).as_py():
         bad |= _np(pc.match_substring_regex(body, _OTHER_IDS))
-        found = {col: _first_match(body, rx) for col, rx in _SHAPE_IDS.items()}
+        found = _ids_by_shape(x, idx, ls + pre, le)
         node, job, execution = (_coalesce(a, found[col]) for a, col in ((node, "node"), (job, "job"),
                                                                          (execution, "execution")))
     gram = pc.and_(pc.or_(pc.is_null(node), pc.is_null(job)),
                    pc.match_substring_regex(body, r"Qm|ID|-"))
-    if pc.any(gram).as_py():
-        gm = _np(gram)
+    gm = _np(gram)
+    if gm.any():  # every _KEYED key holds `ID` or `Id`
+        gm &= _np(pc.match_substring(body, "ID")) | _np(pc.match_substring(body, "Id"))
+    if gm.any():
         named = {col: _first_match(body, rx, gm) for col, rx in _KEYED.items()}
         node, job, execution = (_coalesce(a, named[col]) for a, col in ((node, "node"), (job, "job"),
                                                                          (execution, "execution")))
