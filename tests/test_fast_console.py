@@ -187,7 +187,8 @@ _msg2 = st.sampled_from(["", "heartbeat sent", "a", "heartbeat  sent", " lead", 
                          "handshake successful with node n-7f3a9c21", "=x", "a=b", "a/b=c", "k.e-y_1=v", "_k=v"])
 _field2 = st.sampled_from(["node_id=n-1", "node_id=", "node=n-2", "Node=n-3", "target_node=n-4", "exec=e-1",
                            "execution_id=e-2", "Execution=e-3", "job=j-1", "job_id=j-2", "JobID=j-3",
-                           "jobId=j-4", "seq=2", "x=node_id=n-5", "node_id=a=b", "k=v", "k=", "=v", "w"])
+                           "jobId=j-4", "seq=2", "x=node_id=n-5", "node_id=a=b", "k=v", "k=", "=v", "w",
+                           "jobId=abcdefgh1", "NodeId=Qm12345678", "SourceNodeID:x1234567", "NodeId=abcdefgh1"])
 _gap = st.sampled_from([" ", " ", " ", "  "])
 
 
@@ -297,3 +298,18 @@ def test_ids_by_shape_edges() -> None:
     bodies = ["n-12345678.", "x n-12345678-abcd-ef01-2345-6789abcdef01:", "n-12345678-abcd", "=n-12345678 j-abcdef01",
               "e-12345678_", "xe-12345678 e-abcdef01", '"j-12345678 .j-12345678 /j-abcdef01', "n-1234567"]
     _ids_by_shape_equal(bodies, ["x=", "", "n-12345678 ", "", "", "a", "", ""])
+
+
+@pytest.mark.parametrize("lines", [
+    # keyed ids (`NodeId=…`) read only where the body holds `Qm`, `ID` or `-`, and `ID` or `Id`
+    ["e | 12:09:07 | INF heartbeat sent NodeId=abcdefgh1",
+     "e | 12:09:07 | INF Execution e-4b1d2a3c completed NodeId=abcdefgh1",
+     "e | 12:09:07 | INF Execution e-4b1d2a3c completed SourceNodeID:abcdefgh1"],
+    # fields apart by two spaces, a caller before `>` and after it, Docker's time with an offset
+    ["edge-1-1  | 2025-12-25T20:14:03.5+02:00 12:09:07.25 | WRN x.go:1 > handshake successful with node n-7f3a9c21"
+     "  node_id=n-1 job_id=j-2  seq=3", "e | 12:09:07 | INF > > Execution e-4b1d2a3c failed exec=e-1"],
+])
+def test_byte_pass_lines(lines: list[str]) -> None:
+    fast = parse_lines(lines, source="s", fast=True)
+    pd.testing.assert_frame_equal(fast, _as_fast(parse_lines(lines, source="s", fast=False)))
+    assert (fast["kind"] != "raw").all()

@@ -109,12 +109,12 @@ class _Text:
         self.s, self.e = offs[:-1] - self.base, offs[1:] - self.base
         self.valid = np.asarray(a.is_valid().to_numpy(zero_copy_only=False), bool)
         self.bb = _Bytes(self.d, own=True)
-        self._pos: dict[tuple[int, bool], np.ndarray] = {}
+        self._pos: dict[tuple[bytes, bool], np.ndarray] = {}
 
     def where(self, table: np.ndarray, want: bool) -> np.ndarray:
         """Sorted positions of the bytes whose class in ``table`` is ``want`` (with a sentinel past the end);
         computed once per text and class."""
-        key = (id(table), want)
+        key = (table.tobytes(), want)
         got = self._pos.get(key)
         if got is None:
             one = np.flatnonzero(table)
@@ -386,6 +386,28 @@ def _ids_by_shape(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray) -> 
     return out
 
 
+def _pair(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray, first: bytes, then: bytes) -> np.ndarray:
+    """Which bodies [bs, be) of the rows ``idx`` of ``x`` hold the byte ``first`` followed by one of ``then``
+    (``then`` empty: ``first`` alone)."""
+    k = len(idx)
+    table = np.zeros(256, bool)
+    table[first[0]] = True
+    pos = x.where(table, True)[:-1]
+    if then:
+        nxt = x.bb.byte(pos + 1)
+        pos = pos[np.isin(nxt, np.frombuffer(then, np.uint8))]
+    inv = np.full(len(x.s) + 1, -1, np.int64)
+    inv[idx] = np.arange(k)
+    kr = inv[_rows(x.s, pos)]
+    ok = kr >= 0
+    pos, kr = pos[ok], kr[ok]
+    inside = (pos >= bs[kr]) & (pos + (1 if then else 0) < be[kr])
+    kr = kr[inside]
+    out = np.zeros(k, bool)
+    out[kr] = True
+    return out
+
+
 def _first_match(text: pa.Array, pattern: str, where: np.ndarray | None = None) -> pa.Array:
     """The ``id`` group of the first match of ``pattern`` in each row (null where none, or not ``where``). The rows
     are found by a match first (RE2's DFA), and only those are extracted (submatches cost ~10x more)."""
@@ -590,11 +612,11 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
         found = _ids_by_shape(x, idx, ls + pre, le)
         node, job, execution = (_coalesce(a, found[col]) for a, col in ((node, "node"), (job, "job"),
                                                                          (execution, "execution")))
-    gram = pc.and_(pc.or_(pc.is_null(node), pc.is_null(job)),
-                   pc.match_substring_regex(body, r"Qm|ID|-"))
-    gm = _np(gram)
-    if gm.any():  # every _KEYED key holds `ID` or `Id`
-        gm &= _np(pc.match_substring(body, "ID")) | _np(pc.match_substring(body, "Id"))
+    # the rows whose body holds `Qm`, `ID` or `-` (and `ID` or `Id`: every _KEYED key does)
+    bs = ls + pre
+    gm = _np(pc.or_(pc.is_null(node), pc.is_null(job)))
+    gm &= _pair(x, idx, bs, le, b"I", b"dD") & (_pair(x, idx, bs, le, b"I", b"D") | _pair(x, idx, bs, le, b"Q", b"m")
+                                                 | _pair(x, idx, bs, le, b"-", b""))
     if gm.any():
         named = {col: _first_match(body, rx, gm) for col, rx in _KEYED.items()}
         node, job, execution = (_coalesce(a, named[col]) for a, col in ((node, "node"), (job, "job"),

@@ -235,6 +235,7 @@ _LEVEL_NAMES = pa.array([w.decode() for w in _LEVEL_WORDS] + list(c.CONSOLE_LEVE
 _CONSOLE_BASE = len(_LEVEL_WORDS)
 _LEVEL_BODY_WORDS = (b"TRACE ", b"DEBUG ", b"INFO ", b"WARN ", b"WARNING ", b"ERROR ", b"FATAL ", b"PANIC ")
 _KIND_NAMES = pa.array(["log", "raw"])
+_MSG_FIELD = _code(b" msg")  # the 4 bytes before the `=` of a ` msg=` field
 
 
 def _level(bb: _Bytes, p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -632,10 +633,16 @@ def _scan(a: pa.Array) -> dict[str, Any]:
     maybe |= (blen >= 6) & ((w & _M[6]) == _code(b"level="))
     maybe |= (blen >= 2) & isd[:, 0] & isd[:, 1]
     maybe &= live & ~shaped
-    other = np.flatnonzero(live & ~shaped & ~maybe)
-    if len(other):
-        has_msg = pc.match_substring(a.take(pa.array(other)), " msg=").to_numpy(zero_copy_only=False)
-        maybe[other[has_msg]] = True
+    # a ` msg=` anywhere in the line (slog text behind some prefix): from the positions of `=`, not a search
+    eq4 = eqp[:-1]
+    eq4 = eq4[eq4 >= 4]
+    eq4 = eq4[(bb.u8(eq4 - 4) & _M[4]) == _MSG_FIELD]
+    if len(eq4):
+        r = _rows(s, eq4)
+        r = r[eq4 - 4 >= s[r]]
+        has_msg = np.zeros(n, bool)
+        has_msg[r] = True
+        maybe |= live & ~shaped & has_msg
     slow |= maybe
     # heads: message span [ms, me), the fields from r0, level index, own time
     ms = np.zeros(n, np.int64)
