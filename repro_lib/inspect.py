@@ -36,6 +36,7 @@ class SourceRead:
     nodes: tuple[str, ...] = ()
     role: str = "other"   # orchestrator | edge | other, judged from its lines (analysis.delivery.source_roles)
     notes: str = ""       # what reading did: encoding, bytes replaced, lines cut
+    nats: bool = False    # a nats-server's own log, by its lines (behind any prefix: a pod's, a collector's)
 
     @property
     def raw_pct(self) -> float:
@@ -67,8 +68,22 @@ def sources_read(events: pd.DataFrame, diagnosis: Diagnosis | None = None) -> li
         parsed = src[events["kind"] != "raw"].value_counts(sort=False)
     speaks = en.groupby("source", sort=False)["node"].agg(tuple) if len(en) else pd.Series(dtype=object)
     return [SourceRead(s, int(rows[s]), int(parsed.get(s, 0)), tuple(speaks.get(s, ())), roles.get(s, "other"),
-                       read[s].describe() if s in read else "")
+                       read[s].describe() if s in read else "",
+                       s == "nats" or s.startswith("nats@") or (roles.get(s, "other") == "other"
+                                                                and _nats_lines(events, s)))
             for s in sorted(rows.index)]
+
+
+_NATS_ANYWHERE = re.compile(r"\[\d+\] \d{4}/\d\d/\d\d \d\d:\d\d:\d\d")
+
+
+def _nats_lines(events: pd.DataFrame, source: str) -> bool:
+    """Are most of a source's first 200 lines a nats-server's own (``[pid] 2024/01/02 10:00:00.000 [INF]``), behind
+    whatever prefix (a pod's, a collector's)?"""
+    if "line" not in events:
+        return False
+    head = events.loc[events["source"] == source, "line"].head(200).fillna("").astype(str)
+    return bool(len(head)) and int(head.str.contains(_NATS_ANYWHERE).sum()) * 2 >= len(head)
 
 
 @dataclass
@@ -94,7 +109,7 @@ class Inspection:
                          "; an edge log that names no node id: it cannot show what an edge received")
             elif r.role == "orchestrator":
                 line += "; an orchestrator log"
-            elif r.source == "nats" or r.source.startswith("nats@"):  # nats@<family>: one of several servers
+            elif r.nats:  # nats, nats@<family> (one of several servers), or a pod's nats-server
                 line += "; a NATS server's log (by its lines)"
             elif r.source not in NOT_EDGE_SOURCES:
                 line += "; read as neither an orchestrator's nor an edge's log"

@@ -62,3 +62,12 @@ def test_inspect_keeps_the_pods_apart_in_both_readings(condense: bool) -> None:
     assert {x.source for x in r.read} == set(r.events["source"])
     read = {x.source: x.lines for x in r.read}
     assert read["collector-event-nats-0/nats"] == 7 and read["nats-2/nats"] == 2
+
+
+@pytest.mark.parametrize("path", [KUBECTL, STERN, OPERATOR], ids=lambda p: p.name[:30])
+def test_a_pod_s_nats_server_is_called_one_in_the_read_block(path: Path) -> None:
+    r = inspect_paths([str(path)])
+    pods = [s for s in r.read if "/" in s.source]
+    assert len(pods) >= 2 and all(s.nats for s in pods)
+    block = r.text().split("read:\n", 1)[1]
+    assert "a NATS server's log" in block and "neither an orchestrator's nor an edge's" not in block
