@@ -133,6 +133,13 @@ class _Text:
         return _views(self.buf, self.base, p, q, valid, self.bb)
 
 
+def _all_in(bb: _Bytes, p: np.ndarray, q: np.ndarray, table: np.ndarray, most: int) -> np.ndarray:
+    """Are all bytes of [p, q) in ``table``'s class? (False where q - p > ``most``, a multiple of 8.)"""
+    mat = bb.bytes(p, most // 8)
+    inside = np.arange(most)[None, :] < (q - p)[:, None]
+    return (q - p <= most) & np.where(inside, table[mat], True).all(axis=1)
+
+
 def _shape_bytes(x: _Text) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """_SHAPE by bytes on printable-ASCII lines: (the rows read with certainty, their spans and values). A row
     not read here goes to the regex (whatever the regex would refuse or read otherwise is not read here)."""
@@ -140,12 +147,14 @@ def _shape_bytes(x: _Text) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     k = len(s)
     first = bb.byte(s)
     has_svc = (e > s) & _LETTER[first]
-    nonsvc = x.where(_SVC_CHAR, False)
-    svc_end = np.minimum(_nxt(nonsvc, s), e)
-    # the spaces after the service up to its `|`: counted among the row's spaces, not found among its other bytes
+    # the service: up to the first space or `|`, word bytes, dot and dash only (a longer one: the regex)
     sp = x.where(_SPACE, True)
-    bar = np.minimum(_nxt(x.where(_BAR, True), svc_end), e)
-    svc_ok = (np.searchsorted(sp, bar) - np.searchsorted(sp, svc_end)) == bar - svc_end
+    bars = x.where(_BAR, True)
+    svc_end = np.minimum(np.minimum(_nxt(sp, s), _nxt(bars, s)), e)
+    svc_ok = _all_in(bb, s, svc_end, _SVC_CHAR, 24)
+    # the spaces after it up to its `|`: counted among the row's spaces, not found among its other bytes
+    bar = np.minimum(_nxt(bars, svc_end), e)
+    svc_ok &= (np.searchsorted(sp, bar) - np.searchsorted(sp, svc_end)) == bar - svc_end
     svc_ok &= (bar + 2 <= e) & (bb.byte(bar) == 124) & (bb.byte(bar + 1) == 32) & (bar - s <= 78)
     ok = ~has_svc | svc_ok
     p = np.where(has_svc, bar + 2, s)
@@ -213,7 +222,7 @@ def _fields_bytes(x: _Text) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     has = f < e
     ps = _prv(x.where(_SPACE, True), f)
     ws = np.where(ps >= s, ps + 1, s)
-    key_ok = (ws < f) & _KEY_FIRST[x.bb.byte(ws)] & (_nxt(x.where(_SVC_CHAR, False), ws) >= f)
+    key_ok = (ws < f) & _KEY_FIRST[x.bb.byte(ws)] & _all_in(x.bb, ws, f, _SVC_CHAR, 32)
     return ~has | key_ok, ws, has
 
 
@@ -290,6 +299,7 @@ def _take_ids(rest: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
         regular[_rows(s, two)] = False
     eqp = x.where(_EQ, True)[:-1]
     row = _rows(s, eqp)
+    before_eq = bb.byte(eqp - 1)  # a key's last byte
     cut0 = np.full((k, 3), _BIG, np.int64)  # the tokens taken out, [cut0, cut1)
     cut1 = np.full((k, 3), _BIG, np.int64)
     out: list[pa.Array] = []
@@ -299,10 +309,12 @@ def _take_ids(rest: pa.Array) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
         found = np.zeros(k, bool)
         for key in keys:
             kb = key.encode()
-            ks = eqp - len(kb)
-            hit = (ks >= s[row]) & bb.eq(ks, kb) & ((ks == s[row]) | (bb.byte(ks - 1) == 32))
-            r, first = np.unique(row[hit], return_index=True)  # the leftmost token of the key in each row
-            at = eqp[hit][first]
+            cand = np.flatnonzero(before_eq == kb[-1])
+            ep, er = eqp[cand], row[cand]
+            ks = ep - len(kb)
+            hit = (ks >= s[er]) & bb.eq(ks, kb) & ((ks == s[er]) | (bb.byte(ks - 1) == 32))
+            r, first = np.unique(er[hit], return_index=True)  # the leftmost token of the key in each row
+            at = ep[hit][first]
             new = ~found[r]
             r, at = r[new], at[new]
             if not len(r):
@@ -539,8 +551,10 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     bracket_fields = pa.nulls(k, pa.string())
     tx = _Text(tail)
     tl = tx.e - tx.s
-    last = _prv(tx.where(_SPACE, False), tx.e)  # the last byte that is no space (`\]\s*$`)
-    has_b = (tl >= 1) & (last >= tx.s) & (tx.bb.byte(last) == 93)
+    has_b = (tl >= 1) & (tx.bb.byte(tx.e - 1) == 93)  # `\]\s*$`: the rows ending in spaces by the regex
+    end_sp = np.flatnonzero((tl >= 1) & (tx.bb.byte(tx.e - 1) == 32))
+    if len(end_sp):
+        has_b[end_sp] = _np(pc.match_substring_regex(tail.take(pa.array(end_sp)), r"\]\s*$"))
     if has_b.any():
         bi = np.flatnonzero(has_b)
         bm = pc.extract_regex(tail.take(pa.array(bi)), _BRACKETS)
