@@ -1,4 +1,4 @@
-"""Zerolog console lines behind ``docker compose``'s prefix, read by columns (Arrow's RE2 kernels).
+"""Zerolog console lines behind ``docker compose``'s prefix, read by columns: numpy over the bytes, Arrow's RE2.
 
 The byte pass of :mod:`repro_lib.capture._fast` hands over the lines it does not take; of those, the
 ones of this shape are read here, column by column, exactly as :func:`repro_lib.capture.line.parse_one`
@@ -16,6 +16,13 @@ message that starts like an instrumented one, quotes or escapes in the fields, a
 would quote, ids it would find by other rules (``Qm…`` peer ids, UUID job ids, ``name=n-…``) — is left
 to the per-line parser: the returned mask says which rows were read here. ``tests/test_fast_console.py``
 compares the two on generated and fuzzed lines.
+
+By bytes (numpy over each batch's buffer, per-row loads at known positions and sorted positions of a few
+byte values): the prefix's end, Docker's time, the time of day, the level, the caller, where the fields start,
+the id fields cut out of them, ids written by their shape. The rows of rarer shapes (a long service name, a
+10-digit fraction, fields apart by two spaces, …) take the RE2 patterns each of those steps replaces, which
+stay the reference (the tests hold the byte steps to them). RE2 still reads the message's meaning (upstream
+texts, the hints that send a row to the per-line parser).
 """
 
 from __future__ import annotations
