@@ -376,12 +376,14 @@ def _ids_by_shape(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray) -> 
     bb = x.bb
     dash = x.where(_DASH, True)[:-1]
     dash = dash[dash >= 1]
+    lead = bb.byte(dash - 1)
+    keep = (lead == 110) | (lead == 106) | (lead == 101)  # n, j, e
+    dash, lead = dash[keep], lead[keep]
     kr = inv[_rows(x.s, dash)]
     keep = kr >= 0
-    dash, kr = dash[keep], kr[keep]
+    dash, kr, lead = dash[keep], kr[keep], lead[keep]
     keep = (dash - 1 >= bs[kr]) & (dash + 9 <= be[kr])
-    dash, kr = dash[keep], kr[keep]
-    lead = bb.byte(dash - 1)
+    dash, kr, lead = dash[keep], kr[keep], lead[keep]
     at_start = dash - 1 == bs[kr]
     ok0 = at_start | ~_BOUND[bb.byte(dash - 2)]
     out: dict[str, pa.Array] = {}
