@@ -117,8 +117,9 @@ def _merged(df: pd.DataFrame) -> int:
 def _as_fast(slow: pd.DataFrame) -> pd.DataFrame:
     """The per-line parser's frame as the fast path gives it: noise lines without detail."""
     out = slow.copy()
-    # a multi-line record's ``lines=N`` is added after both paths, so a noise row keeps just that
-    multi = out["detail"].fillna("").str.extract(r"(?:^| )(lines=\d+)$")[0]
+    # a multi-line record's ``lines=N`` and a borrowed time's ``t=borrowed`` are added after both paths, so a noise
+    # row keeps just those
+    multi = out["detail"].fillna("").str.extract(r"(?:^| )((?:lines=\d+)(?: t=borrowed)?|t=borrowed)$")[0]
     out["detail"] = out["detail"].mask(_noise(out), multi).astype("str")
     return out
 

@@ -394,6 +394,15 @@ SEED_HINT = (r"(?i:\bstuck\b)|" + _MSG_START + _SEED_HEADS + r"(?i:"
 GRAMMAR_HINT = (r"Qm[1-9A-HJ-NP-Za-km-z]{6}|I[dD][\"']?\s*[:=]|(?:[Jj]ob|[Ss]hard)(?: ID)?:?\s+[0-9a-f]{8}-"
                 r"|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}[:_]\d")
 UPSTREAM_HINT += "|" + GRAMMAR_HINT
+#: ids the per-line parser reads named by a key or a word (:func:`repro_lib.capture.ids.named_ids`) where the byte
+#: pass does not read them, as a superset for RE2: a key in an odd place (after `=`, `(`, `'`, `:"`…), or a word and
+#: an id that carries no `n-`/`j-`/`e-` of its own (those go by :data:`SHAPE_HINT`)
+_NAMED_WORD = r"(?i:job|shard|execution|exec|node|server|peer)"
+NAMED_HINT = (r'(?:^|[^ ,{["\w.-]|[^,{]")' + _NAMED_WORD + r"(?:[ _-]?[iI][dD])?[\"']?\s*(?:\(\s*[iI][dD]\s*)?[:=-]?"
+              r"""\s*["'(]?(?:[jen]-[0-9a-f]{8}|[0-9a-f]{8}|Qm|12D3KooW)"""
+              r"|\b" + _NAMED_WORD + r"(?:[ _-]?[iI][dD])?[\"']?\s*(?:\(\s*[iI][dD]\s*)?[:=-]?"
+              r"""\s*["'(]?(?:[0-9a-f]{8}|Qm|12D3KooW)""")
+UPSTREAM_HINT += "|" + NAMED_HINT
 #: nats-server's own texts that :func:`map_msg` reads (:data:`NATS_SERVER_MESSAGES`), unanchored (a superset)
 UPSTREAM_HINT += r"|Slow Consumer Detected|Stale Client Connection - Closing|connection closed: Stale Connection"
 UPSTREAM_HINT += r"|Timed out on heartbeats"

@@ -596,6 +596,7 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     rest = _join(fm, bracket_fields)
     bad |= _np(pc.match_substring_regex(msg, _MAP_MSG))
     bad |= _np(pc.match_substring_regex(sub, c.SEED_HINT))
+    bad |= _np(pc.match_substring_regex(sub, c.NAMED_HINT))  # ids named_ids reads in odd places: the per-line parser's
     bad |= _np(pc.match_substring_regex(rest, r"[\"\\]| $"))  # quotes, escapes, a trailing space
     execution, node, job, rest = _take_ids(rest)
     # upstream (Bacalhau) messages: the first that matches, in map_upstream's order
