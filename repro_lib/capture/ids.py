@@ -101,7 +101,8 @@ _WORD_KIND = {"job": "job", "jobs": "job", "shard": "job", "execution": "executi
 _ANY_ID = (rf"[jen]-{_UUID}|[jen]-{_HEX8}|{_UUID}(?:[:_]\d+)?|{_HEX8}|Qm[{B58}]{{44}}|Qm[{B58}]{{6}}"
            rf"|12D3KooW[{B58}]{{44}}")
 _NAMED = re.compile(
-    r"""(?i:(?<!=)(?P<w>\b(?:job|shard|execution|exec|node|server|peer)(?:[ _-]?id)?)["']?\s*(?:\(\s*id\s*)?[:=-]?\s*)"""
+    r"""(?<!=)(?i:(?P<w>\b(?:job|shard|execution|exec|node|server|peer)(?:[ _-]?id)?)"""
+    r"""["']?\s*(?:\(\s*id\s*)?[:=-]?\s*)"""
     rf"""["'(]?(?P<id>{_ANY_ID})(?!\w)|/p2p/(?P<p>Qm[{B58}]{{44}}|12D3KooW[{B58}]{{44}})|-host-(?P<h>Qm[{B58}]{{44}})""")
 
 
