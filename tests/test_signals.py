@@ -187,11 +187,12 @@ SIGNALS = [signal.SIGINT, signal.SIGTERM]
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: signal.Signals(s).name)
 @pytest.mark.parametrize("point", ["running", "writing"])
 def test_sim_run(sandbox: Path, sig: int, point: str) -> None:
-    """Interrupted while the sim runs (1,500 edges settling 10 days of virtual time: ~18 s of CPU — quiet
-    edges are settled lazily, so it takes a big fleet and a long settle), and while the run folder of a
-    400-edge run (~1 s of writing) is being written."""
+    """Interrupted while the sim runs (10,000 edges beating every second, settling 10 days of virtual time: ~13 s
+    of CPU — quiet edges are settled lazily and a snapshot settles them at once, so it takes a big fleet, short
+    heartbeats and a long settle), and while the run folder of a 400-edge run (~1 s of writing) is being written."""
     before = _tmp_names()
-    size = ["edges=1500", "--set", "params.settle=10d"] if point == "running" else ["edges=400"]
+    size = (["edges=10000", "--set", "params.settle=10d", "--set", "timings.heartbeat_interval=1s"]
+            if point == "running" else ["edges=400"])
     r = Repro(sandbox, "run", "scenarios/core-395.yaml", "--set", *size, "--out", "out/run", "--json", "out/r.json")
     if point == "running":
         r.wait(lambda: cpu_seconds(r.proc.pid) > 3.0, 60, "the run to be under way")

@@ -329,6 +329,7 @@ def _rows_of(block: Any, source: str, job: str | None) -> list[dict[str, Any]]:
     """Events rows for one history or progress block."""
     _hl, headers, body = split_table(block.text)
     keys = [re.sub(r"[\s\-.]+", "_", h.strip().rstrip(".").lower()).strip("_") for h in headers]
+    body = _mask_secret_columns(headers, body)
     title_exec = _first_id(block.title, "e")
     out = []
     for cells in body:
@@ -431,6 +432,17 @@ def _id_column_kind(keys: list[str], values: list[str]) -> str | None:
     return "job"
 
 
+def _mask_secret_columns(headers: list[str], body: list[list[str]]) -> list[list[str]]:
+    """A column whose header names a secret (TOKEN, API KEY, PASSWORD…: :mod:`repro_lib.redact`'s rule) is masked
+    in every row as it is read: a row's cells travel on as ``detail`` and ``line``, where no header says so."""
+    from repro_lib.redact import _secret_header
+
+    cols = [i for i, h in enumerate(headers) if _secret_header(h.strip())]
+    if not cols:
+        return body
+    return [[("***" if c.strip() else c) if i in cols else c for i, c in enumerate(cells)] for cells in body]
+
+
 def _generic_rows(block: Any, source: str, job: str | None) -> list[dict[str, Any]]:
     """Events rows for any aligned table (:func:`repro_lib.capture.paste.header_cells`): its columns mapped by
     name, whatever printed it; each id checked against its kind's grammar (a cut cell, a word: none)."""
@@ -442,6 +454,7 @@ def _generic_rows(block: Any, source: str, job: str | None) -> list[dict[str, An
     else:
         _hl, headers, body = split_table(block.text)
     keys = [re.sub(r"[\s\-.]+", "_", h.strip().rstrip(".").lower()).strip("_") for h in headers]
+    body = _mask_secret_columns(headers, body)
     if "id" in keys:
         id_kind = _id_column_kind(keys, [(b + [""] * len(keys))[keys.index("id")] for b in body])
     out = []
