@@ -73,3 +73,11 @@ def test_ids_named_in_odd_places_read_alike_by_both_paths(line: str) -> None:
         assert slow["node"].isna().all()
     if "job '" in line:
         assert fast["job"].iloc[0] == "65a1b2c3-0d4e-4f5a-8b6c-7d8e9f0a1b2c"
+
+
+def test_above_its_bound_the_fallback_stands_aside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files over FALLBACK_MAX_BYTES keep the vectorised reading (the time and memory bounds of any input)."""
+    path = _big(tmp_path, REAL / "nats-server-issue-449-debug-cid-rid-2017.log", "nats.log")
+    monkeypatch.setattr(logs, "FALLBACK_MAX_BYTES", path.stat().st_size - 1)
+    df = parse_file(path)
+    assert (df["kind"] == "raw").all()

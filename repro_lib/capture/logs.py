@@ -515,6 +515,9 @@ def frame_from_bytes(data: bytes | bytearray, source: str, *, date: _date | None
 
 
 PROBE_LINES = 2000  # the lines of each block the two readings are compared on
+#: the largest file read line by line when the vectorised reading leaves its lines raw (~300,000 lines, ~16 s): above
+#: it the vectorised reading stands, so any input stays within the kit's time and memory bounds (docs/input-bounds.md)
+FALLBACK_MAX_BYTES = 32 << 20
 
 
 def _per_line_columns(lines: list[str], date: _date | None) -> dict[str, Any]:
@@ -549,6 +552,8 @@ def _fast_reads_less(data: bytes | bytearray, cols: dict[str, Any], date: _date 
     log and older shapes. When more than 1 % of the rows are raw, the two readings are compared on a block at the
     start and one in the middle (:data:`PROBE_LINES` each); the per-line reading is taken for the whole file
     when it reads more of them (correct, at its speed)."""
+    if len(data) > FALLBACK_MAX_BYTES:
+        return False
     kind = cols["kind"]
     n = len(kind)
     raw = pc.equal(kind, "raw").to_numpy(zero_copy_only=False)
