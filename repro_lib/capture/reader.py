@@ -267,8 +267,13 @@ def read_log(path: str | Path, *, max_line: int = MAX_LINE) -> tuple[bytes | byt
 
 
 #: a line that may start a record with a date of its own: not indented, a full date near its start
-_DATED_START = re.compile(rb"\n(?=[^\s][^\n]{0,200}?\d{4}-\d\d-\d\d)")
+# (the date may start the line: a look-ahead of one non-space character, then one for the date)
+_DATED_START = re.compile(rb"\n(?=[^\s])(?=[^\n]{0,201}?\d{4}-\d\d-\d\d)")
 _WINDOW = 1 << 20
+#: what every match of :data:`_DATED_START` holds within the searched range (a window without it holds no
+#: match: Python's ``re`` finds this literal-led pattern ~10x faster than the look-ahead, which tries 200
+#: characters after every line end)
+_DATE_HINT = re.compile(rb"-\d\d-\d\d")
 
 
 def _own_dated_record(line: bytes | bytearray) -> bool:
@@ -299,7 +304,8 @@ def _safe_cut(buf: bytes | bytearray, loose: bool, floor: int = 0) -> tuple[int,
     floor = min(max(floor, 0), end)
     hi, lo = end, max(floor, end - _WINDOW)
     while True:
-        starts = [m.start() + 1 for m in _DATED_START.finditer(buf, lo, hi)]
+        hinted = _DATE_HINT.search(buf, lo, hi) is not None
+        starts = [m.start() + 1 for m in _DATED_START.finditer(buf, lo, hi)] if hinted else []
         for st in reversed(starts[-64:]):  # a few tries per window: the parse is the judge
             if _own_dated_record(buf[st:buf.index(b"\n", st)]):
                 return st, False
