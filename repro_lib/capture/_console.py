@@ -75,7 +75,18 @@ _IDS_IN_MSG = (up.NODE_UNHEALTHY_RE, up.EVAL_ENQUEUED_RE,
                r"^Execution (?P<execution>e-\S+) (?:completed|failed)$")
 # map_upstream's texts in its order: (pattern, is a regex, kind, state), and all of them as one RE2 search
 _UPSTREAM = [(m[3:], True, kd, st) if m.startswith("re:") else (m, False, kd, st) for m, kd, st, _cit in up.MESSAGES]
-_ANY_UPSTREAM = "|".join("(?:" + (p if rx else re.escape(p)) + ")" for p, rx, _k, _s in _UPSTREAM)
+
+
+def _any_of(texts: list[tuple[str, bool, str, str]]) -> str:
+    """One RE2 search for any of map_upstream's ``texts``."""
+    return "|".join("(?:" + (p if rx else re.escape(p)) + ")" for p, rx, _k, _s in texts)
+
+
+_ANY_UPSTREAM = _any_of(_UPSTREAM)
+# the texts in groups of _GROUP, each group as one RE2 search: a message is tried against a group's texts only
+# once it matches the group (the first text matched is in the first group matched)
+_GROUP = 9
+_UPSTREAM_GROUPS = [(g, _any_of(_UPSTREAM[g: g + _GROUP])) for g in range(0, len(_UPSTREAM), _GROUP)]
 
 
 _LVLS = ("TRC", "DBG", "INF", "WRN", "ERR", "FTL", "PNC")
@@ -483,6 +494,53 @@ def _shape_regex(lines: pa.Array, rows: np.ndarray) -> dict[str, object]:
             "lvl": _np_int(li, 0), "tail": tail, "pre": _np_int(pc.utf8_length(_f(m, "pre")), 0)}
 
 
+
+def _read_messages(msg: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, pa.Array]]:
+    """What the message alone decides, read once per distinct message (a fleet repeats its texts): (left to the
+    per-line parser, kind, state, an upstream text matched, the ids map_upstream reads from the text)."""
+    enc = pc.dictionary_encode(msg)
+    um = enc.dictionary.cast(pa.string())
+    mi = enc.indices.to_numpy(zero_copy_only=False)
+    u = len(um)
+    bad = _np(pc.match_substring_regex(um, _MAP_MSG))
+    # upstream (Bacalhau) messages: the first that matches, in map_upstream's order
+    kind = np.full(u, "log", object)
+    state = np.full(u, None, object)
+    matched = np.zeros(u, bool)
+    live = _np(pc.match_substring_regex(um, _ANY_UPSTREAM))  # one pass; then a group's texts on the rows it holds
+    for g0, group in _UPSTREAM_GROUPS:
+        todo = np.flatnonzero(live & ~matched)
+        if not len(todo):
+            break
+        in_group = todo[_np(pc.match_substring_regex(um.take(pa.array(todo)), group))]
+        for pattern, regex, kd, st in _UPSTREAM[g0: g0 + _GROUP]:
+            if not len(in_group):
+                break
+            sm = um.take(pa.array(in_group))
+            hit = _np(pc.match_substring_regex(sm, pattern) if regex else pc.match_substring(sm, pattern))
+            at = in_group[hit]
+            in_group = in_group[~hit]
+            matched[at] = True
+            kind[at] = kd
+            s = st or None
+            if kd == "state" and s:
+                s = up.COMPUTE_STATE_OURS.get(s, s.lower())
+            state[at] = s
+    bad |= matched & (kind == "state") & _np(pc.match_substring_regex(um, _STATE_CHANGED))
+    ids: dict[str, pa.Array] = {}
+    if matched.any():
+        ids = {col: pa.nulls(u, pa.string()) for col in ("node", "job", "execution")}
+        ids["node"] = _group(um, up.HANDSHAKE_SUCCESS_RE, "node", matched & (kind == "node"))
+        for rx in _IDS_IN_MSG:
+            for name in re.compile(rx).groupindex:
+                if name in ids:
+                    v = _group(um, rx, name, matched)
+                    ids[name] = pc.coalesce(v, ids[name])
+        take = pa.array(mi)
+        ids = {col: v.take(take) for col, v in ids.items()}
+    return bad[mi], kind[mi], state[mi], matched[mi], ids
+
+
 def _put(arr: pa.Array, mask: np.ndarray, values: pa.Array) -> pa.Array:
     """``arr`` with the rows ``mask`` replaced by ``values`` (in order)."""
     if not mask.any():
@@ -594,38 +652,13 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
         fm = _put(fm, ~f_ok, rest_r)
         msg = _put(msg, ~f_ok, _substr(ft, np.zeros(len(fi), np.int64), m_len))
     rest = _join(fm, bracket_fields)
-    bad |= _np(pc.match_substring_regex(msg, _MAP_MSG))
+    msg_bad, kind, state, matched, ids = _read_messages(msg)
+    bad |= msg_bad
     bad |= _np(pc.match_substring_regex(sub, c.SEED_HINT))
     bad |= _np(pc.match_substring_regex(sub, c.NAMED_HINT))  # ids named_ids reads in odd places: the per-line parser's
     bad |= _np(pc.match_substring_regex(rest, r"[\"\\]| $"))  # quotes, escapes, a trailing space
     execution, node, job, rest = _take_ids(rest)
-    # upstream (Bacalhau) messages: the first that matches, in map_upstream's order
-    kind = np.full(k, "log", object)
-    state = np.full(k, None, object)
-    matched = np.zeros(k, bool)
-    live = _np(pc.match_substring_regex(msg, _ANY_UPSTREAM))  # one pass; then each text on the rows it may be
-    for pattern, regex, kd, st in _UPSTREAM:
-        todo = np.flatnonzero(live & ~matched)
-        if not len(todo):
-            break
-        sm = msg.take(pa.array(todo))
-        hit = _np(pc.match_substring_regex(sm, pattern) if regex else pc.match_substring(sm, pattern))
-        at = todo[hit]
-        matched[at] = True
-        kind[at] = kd
-        s = st or None
-        if kd == "state" and s:
-            s = up.COMPUTE_STATE_OURS.get(s, s.lower())
-        state[at] = s
-    bad |= matched & (kind == "state") & _np(pc.match_substring_regex(msg, _STATE_CHANGED))
     if matched.any():
-        ids: dict[str, pa.Array] = {col: pa.nulls(k, pa.string()) for col in ("node", "job", "execution")}
-        ids["node"] = _group(msg, up.HANDSHAKE_SUCCESS_RE, "node", matched & (kind == "node"))
-        for rx in _IDS_IN_MSG:
-            for name in re.compile(rx).groupindex:
-                if name in ids:
-                    v = _group(msg, rx, name, matched)
-                    ids[name] = pc.coalesce(v, ids[name])
         node, job, execution = (_coalesce(a, ids[col]) for a, col in ((node, "node"), (job, "job"),
                                                                        (execution, "execution")))
     # the body the id rules read: the line from the console time on
