@@ -909,6 +909,130 @@ def _matter(parts: list[dict[str, Any]], idx: np.ndarray, fmt: np.ndarray, dock:
     return idx[keep], {k: pc.filter(v, km) for k, v in res.items()}
 
 
+_STATE_MSGS = pa.array(sorted(c.STATE_FIELD_MSGS))
+# the id fields cut out of ``rest`` in the per-line parser's order: (column, key, taken only where this column is
+# null — the one before it), then the fields read but left in place
+_CUT_KEYS = (("execution", "execution_id", None), ("node", "node_id", None), ("node2", "target_node", "node"),
+             ("job", "job", None), ("job2", "job_id", "job"))
+_READ_KEYS = ("connection_exists", "connection_alive", "trigger")
+# fields that are all ``key=value`` tokens apart by single spaces, each value plain or quoted, with no ``=``, quote
+# or backslash inside: there a ``key=`` substring is a field's key ending in ``key`` and :func:`_take`'s checks of
+# what comes before it always pass, so :func:`_fields_plain` reads them by fields
+_TOKEN = r'[^ "=\\]+=(?:[^ "=\\]+|"[^"=\\]*")'
+_PLAIN_FIELDS = r"^(?:" + _TOKEN + r"(?: " + _TOKEN + r")*)?$"
+
+
+def _fields(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_created: np.ndarray) -> dict[str, Any]:
+    """The fields the instrumented lines' columns come from: execution, node, job (cut out of ``rest``), the state
+    field of a state line (``has_state``, ``state``; cut), the connection and trigger fields (read), the rest and
+    the rows :func:`_take`'s rules send to the per-line parser (``bad``). Plain fields (nearly all) by tokens, the
+    others by :func:`_take` one key after another; both give the same values."""
+    plain = _fill_bool(pc.match_substring_regex(rest, _PLAIN_FIELDS)).to_numpy(zero_copy_only=False)
+    if plain.all():
+        return _fields_plain(rest, is_state, is_pub, is_created)
+    if not plain.any():
+        return _fields_take(rest, is_state, is_pub, is_created)
+    parts = []
+    order = np.concatenate([np.flatnonzero(plain), np.flatnonzero(~plain)])
+    for how, rows in ((_fields_plain, order[: int(plain.sum())]), (_fields_take, order[int(plain.sum()):])):
+        parts.append(how(rest.take(pa.array(rows)), is_state[rows], is_pub[rows], is_created[rows]))
+    back = np.argsort(order, kind="stable")
+    out: dict[str, Any] = {}
+    for k, v in parts[0].items():
+        if isinstance(v, np.ndarray):
+            out[k] = np.concatenate([v, parts[1][k]])[back]
+        else:
+            out[k] = pa.concat_arrays([v, parts[1][k].cast(v.type)]).take(pa.array(back))
+    return out
+
+
+def _fields_take(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_created: np.ndarray
+                 ) -> dict[str, Any]:
+    """:func:`_fields` by :func:`_take`, one key after another (fields with quotes, odd spacing, ``=`` in values)."""
+    bad = np.zeros(len(rest), dtype=bool)
+    execution, rest, b = _take(rest, "execution_id")
+    bad |= b
+    node, rest, b = _take(rest, "node_id")
+    bad |= b
+    node2, rest, b = _take(rest, "target_node", pc.is_null(node))
+    bad |= b
+    node = pc.coalesce(node, node2)
+    job, rest, b = _take(rest, "job")
+    bad |= b
+    job2, rest, b = _take(rest, "job_id", pc.is_null(job))
+    bad |= b
+    job = pc.coalesce(job, job2)
+    st = pa.array(is_state)
+    has_state = pc.and_(st, pc.match_substring(rest, "state="))
+    sval, rest, b = _take(rest, "state", st)
+    bad |= b
+    out: dict[str, Any] = {"execution": execution, "node": node, "job": job, "has_state": has_state, "state": sval}
+    for key, where in (("connection_exists", is_pub), ("connection_alive", is_pub), ("trigger", is_created)):
+        out[key], _r, b = _take(rest, key, pa.array(where), cut=False)
+        bad |= b
+    out["rest"], out["bad"] = rest, bad
+    return out
+
+
+def _fields_plain(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_created: np.ndarray
+                  ) -> dict[str, Any]:
+    """:func:`_fields` of rows whose fields match :data:`_PLAIN_FIELDS`, by fields: one split at the spaces, the
+    distinct keys matched in Python, the rows' counts by numpy. :func:`_take`'s rules there: a key found (``key=``
+    in the fields left: a field whose key ends in ``key``) is bad unless exactly one field's key ends in it, that
+    key is ``key`` and its value is not quoted; the value is that field's; a cut drops that field."""
+    m = len(rest)
+    split = pc.split_pattern(rest, " ")
+    offs = split.offsets.to_numpy(zero_copy_only=False)
+    row = np.repeat(np.arange(m), np.diff(offs))
+    pieces = split.values.slice(int(offs[0]), int(offs[-1] - offs[0]))
+    # a piece with an `=` is a field (its key before the `=`); the others are words of a quoted value (or empty)
+    enc = pc.dictionary_encode(pc.list_element(pc.split_pattern(pieces, "=", max_splits=1), 0))
+    names = enc.dictionary.to_pylist()
+    code = enc.indices.to_numpy(zero_copy_only=False).copy()
+    code[pc.less(pc.find_substring(pieces, "="), 0).to_numpy(zero_copy_only=False)] = len(names)
+    alive = np.ones(len(pieces), bool)
+    bad = np.zeros(m, bool)
+
+    def take(key: str, where: np.ndarray | None, cut: bool) -> tuple[pa.Array, np.ndarray]:
+        ends = np.array([k.endswith(key) for k in names] + [False], bool)[code] & alive
+        same = np.array([k == key for k in names] + [False], bool)[code] & alive
+        n_ends = np.bincount(row[ends], minlength=m)
+        has = n_ends >= 1
+        if where is not None:
+            has &= where
+        got = has & (n_ends == 1) & (np.bincount(row[same], minlength=m) == 1)
+        at = np.zeros(m, np.int64)
+        at[row[same]] = np.flatnonzero(same)
+        rows = np.flatnonzero(got)
+        value = pc.utf8_slice_codeunits(pieces.take(pa.array(at[rows])), len(key) + 1)
+        quoted = pc.starts_with(value, '"').to_numpy(zero_copy_only=False)
+        miss = has.copy()
+        miss[rows[~quoted]] = False
+        bad[miss] = True
+        idx = np.zeros(m, np.int64)
+        idx[rows] = np.arange(len(rows))
+        value = value.take(pa.array(idx, mask=~got)) if len(rows) else pa.nulls(m, pa.string())
+        if cut:
+            alive[same & has[row]] = False
+        return value, has
+
+    out: dict[str, Any] = {}
+    found: dict[str, np.ndarray] = {}
+    for col, key, unless in _CUT_KEYS:
+        out[col], found[col] = take(key, None if unless is None else ~found[unless], True)
+    out["node"] = pc.coalesce(out["node"], out.pop("node2"))
+    out["job"] = pc.coalesce(out["job"], out.pop("job2"))
+    out["state"], has_state = take("state", is_state, True)
+    out["has_state"] = pa.array(has_state)
+    for key, where in zip(_READ_KEYS, (is_pub, is_pub, is_created), strict=True):
+        out[key], _has = take(key, where, False)
+    lo = np.zeros(m + 1, np.int32)
+    np.cumsum(np.bincount(row[alive], minlength=m), out=lo[1:])
+    out["rest"] = pc.binary_join(pa.ListArray.from_arrays(pa.array(lo), pieces.filter(pa.array(alive))), " ")
+    out["bad"] = bad
+    return out
+
+
 def _structured(
     msg: pa.Array,
     rest: pa.Array,
@@ -933,32 +1057,17 @@ def _structured(
         bad |= unknown & _fill_bool(pc.match_substring_regex(msg, _MAP_MSG_MORE)).to_numpy(zero_copy_only=False)
     bad |= _fill_bool(pc.and_(pc.equal(kind, "reconcile"), pc.match_substring_regex(rest, _JOB_NAME_RE2))).to_numpy(
         zero_copy_only=False)
-    execution, rest, b = _take(rest, "execution_id")
-    bad |= b
-    node, rest, b = _take(rest, "node_id")
-    bad |= b
-    node2, rest, b = _take(rest, "target_node", pc.is_null(node))
-    bad |= b
-    node = pc.coalesce(node, node2)
-    job, rest, b = _take(rest, "job")
-    bad |= b
-    job2, rest, b = _take(rest, "job_id", pc.is_null(job))
-    bad |= b
-    job = pc.coalesce(job, job2)
-    is_state = pc.is_in(msg, value_set=pa.array(sorted(c.STATE_FIELD_MSGS)))
-    has_state = pc.and_(is_state, pc.match_substring(rest, "state="))
-    sval, rest, b = _take(rest, "state", is_state)
-    bad |= b
-    state = pc.if_else(has_state, sval, state)
-    is_pub = pc.equal(msg, c.PUBLISH_CHECK_MSG)
-    ce, _r, b1 = _take(rest, "connection_exists", is_pub, cut=False)
-    ca, _r, b2 = _take(rest, "connection_alive", is_pub, cut=False)
-    bad |= (b1 | b2)
-    pub_ok = pc.and_(pc.equal(_fill(ce), "true"), pc.equal(_fill(ca), "true"))
-    state = pc.if_else(is_pub, pc.if_else(pub_ok, "published", "refused"), state)
-    is_created = pc.equal(msg, c.CREATED_MSG)
-    trig, _r, b3 = _take(rest, "trigger", is_created, cut=False)
-    bad |= b3
+    is_state = _fill_bool(pc.is_in(msg, value_set=_STATE_MSGS)).to_numpy(zero_copy_only=False)
+    is_pub = _fill_bool(pc.equal(msg, c.PUBLISH_CHECK_MSG)).to_numpy(zero_copy_only=False)
+    is_created = _fill_bool(pc.equal(msg, c.CREATED_MSG)).to_numpy(zero_copy_only=False)
+    f = _fields(rest, is_state, is_pub, is_created)
+    bad |= f["bad"]
+    execution, node, job, rest = f["execution"], f["node"], f["job"], f["rest"]
+    state = pc.if_else(f["has_state"], f["state"], state)
+    pub_ok = pc.and_(pc.equal(_fill(f["connection_exists"]), "true"), pc.equal(_fill(f["connection_alive"]), "true"))
+    state = pc.if_else(pa.array(is_pub), pc.if_else(pub_ok, "published", "refused"), state)
+    trig = f["trigger"]
+    is_created = pa.array(is_created)
     add_trig = pc.and_(is_created, pc.is_null(trig))
     detail = _join(rest, pc.if_else(add_trig, "trigger=node-join", ""))
     detail = _join(detail, pc.if_else(pc.is_null(caller), "", pc.binary_join_element_wise(
