@@ -213,7 +213,7 @@ class _Rows:
 
         self.kind, self.state, self.source = col("kind"), col("state"), col("source")
         self.node, self.job = col("node"), col("job")
-        self.execution = col("execution", few=False)
+        self.execution = col("execution")  # one Python string per execution, not per row (hashes cached)
         # the text columns as Arrow holds them, for Arrow's kernels (no object array converted back); detail
         # becomes Python strings only where it is Arrow's no more, and then once (:meth:`text`)
         self._text = {name: _arrow_of(rel[name]) for name in ("detail", "msg") if name in rel.columns}

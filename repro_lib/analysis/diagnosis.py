@@ -276,18 +276,21 @@ def _unplaced_jobs(events: pd.DataFrame, debug: bool = True) -> list[str]:
     debug-level: without ``debug`` their absence proves nothing, and the note says so."""
     if events.empty:
         return []
-    jobs = events[(events["kind"] == "state") & events["execution"].isna() & events["job"].notna()]
+    kind = events["kind"]
+    jobs = events.loc[(kind == "state") & events["execution"].isna() & events["job"].notna(), ["job", "state", "t_s"]]
     last = jobs.groupby("job", sort=False)["state"].last()
     with_execs = set(events.loc[events["execution"].notna(), "job"].dropna().unique())
+    # the evaluation and restart rows, once: each job below reads those after its deploy
+    all_evals = events.loc[kind == "eval", ["job", "t_s"]]
+    all_restarts = events.loc[(kind == "fault") & (events["state"] == "restart"), ["t_s"]]
     notes = []
-    for job, state in last.items():
+    for job, state in last.items():  # per job
         if state not in ("pending", "queued") or job in with_execs:
             continue
         rows = jobs[jobs["job"] == job]
         t0 = float(rows["t_s"].iloc[0])
-        after = events[events["t_s"] >= t0]
-        evals = after[(after["kind"] == "eval") & (after["job"] == job)]
-        restarts = after[(after["kind"] == "fault") & (after["state"] == "restart")]
+        evals = all_evals[(all_evals["t_s"] >= t0) & (all_evals["job"] == job)]
+        restarts = all_restarts[all_restarts["t_s"] >= t0]
         text = f"{job} is {state} with no execution: it was stored at {t0:.1f}s and "
         text += (f"{len(evals)} evaluation line(s) of it follow" if len(evals) else
                  "no evaluation of it appears afterwards" if debug else
@@ -438,7 +441,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         rows_of = pd.Series(own, index=events.loc[own, "execution"].to_numpy()).groupby(level=0).agg(list)
         shown_nodes = set(shown["node"].dropna().astype(str))
         # the intervals, faults and evaluations of the shown findings' nodes and jobs only
-        near = events[events["node"].isin(shown_nodes).to_numpy(dtype=bool)]
+        near = events.loc[events["node"].isin(shown_nodes).to_numpy(dtype=bool), ["kind", "node", "state", "t_s"]]
         actual = tl.actual_intervals(events, t_end) if has_faults else pd.DataFrame(columns=["node", "state"])
         belief = tl.belief_intervals(near, t_end, names)
         by_node_belief = {k: g for k, g in belief.groupby("node", sort=False)}
@@ -449,7 +452,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         evals = tl.eval_marks(events[(events["kind"] == "eval").to_numpy(dtype=bool)
                                      & events["job"].isin(shown_jobs).to_numpy(dtype=bool)])
         ev_job = {j: g for j, g in evals.groupby("job", sort=False)}
-        processed = events[(events["kind"] == "eval") & (events["state"] == "processed")]
+        processed = events.loc[(events["kind"] == "eval") & (events["state"] == "processed"), ["job", "t_s", "detail"]]
         pdetail = processed["detail"].fillna("")
         outcome_of: list[tuple[list[tuple[float, str, str]], int, str]] = []  # resolved after the loop, at once
         counted = pd.Series(list(names.values()), dtype=object).value_counts()
@@ -529,7 +532,7 @@ def _inferred_jobs(events: pd.DataFrame) -> dict[str, int]:
 
     if events.empty:
         return {}
-    disp = events[events["kind"] == "dispatch"]
+    disp = events.loc[events["kind"] == "dispatch", ["source", "detail"]]
     hit = C.series_contains(disp["detail"], JOB_BY_NOTE)
     return {str(k): int(v) for k, v in disp.loc[hit, "source"].value_counts(sort=False).items()}
 
@@ -539,7 +542,8 @@ def job_names(events: pd.DataFrame) -> dict[str, str]:
     (``name=`` in its ``detail``: the seed-style ``job deployed job_name=… job_id=j-…``)."""
     if events.empty:
         return {}
-    rows = events[events["kind"].isin(["state", "reconcile"]) & events["execution"].isna() & events["job"].notna()]
+    rows = events.loc[events["kind"].isin(["state", "reconcile"]) & events["execution"].isna() & events["job"].notna(),
+                      ["job", "detail"]]
     if rows.empty:
         return {}
     from repro_lib.capture._common import unquote
@@ -580,8 +584,11 @@ def _final_from_logs(events: pd.DataFrame, tab: pd.DataFrame) -> tuple[list[dict
     execution of the job runs, and ``deploying`` when a reconciler warning calls it stuck. The executions are
     a table (``id job state desired``), built by group-bys: Python runs per job, not per execution."""
     kind = events["kind"]
-    ex_job = events[events["execution"].notna() & events["job"].notna()].groupby("execution", sort=False)["job"].first()
-    ex_rows = events[(kind == "state") & events["execution"].notna()]
+    # the columns a group-by reads, then the rows (never every column of half a million rows)
+    has_ex = events["execution"].notna()
+    ex_job = events.loc[has_ex & events["job"].notna(), ["execution", "job"]].groupby("execution", sort=False)[
+        "job"].first()
+    ex_rows = events.loc[(kind == "state") & has_ex, ["execution", "job", "state"]]
     last = ex_rows.groupby("execution", sort=False)[["job", "state"]].last()
     job = C.obj(last["job"])
     other = ~C.is_str(job)
@@ -600,7 +607,7 @@ def _final_from_logs(events: pd.DataFrame, tab: pd.DataFrame) -> tuple[list[dict
                                                 "desired": np.full(len(warned), "running", dtype=object)},
                                                dtype=object)], ignore_index=True)
     flagged = set(events.loc[(kind == "reconcile") & (events["state"] == "stuck"), "job"].dropna().unique())
-    jobs_rows = events[(kind == "state") & events["execution"].isna() & events["job"].notna()]
+    jobs_rows = events.loc[(kind == "state") & ~has_ex & events["job"].notna(), ["job", "state"]]
     final = jobs_rows.groupby("job", sort=False)["state"].last()  # one per job
     # per job: whether every execution of it runs (str of a missing state is no job state)
     ok = C.isin(C.per_value(C.obj(execs["state"]), str, object, "nan"), OK_JOB_STATES)
@@ -633,9 +640,10 @@ def _headline(tab: pd.DataFrame, events: pd.DataFrame, jnames: dict[str, str], n
     if flagged.empty:
         return ""
     kind = events["kind"]
-    evals = events[((kind == "eval") & (events["state"] == "created")).to_numpy(dtype=bool)]
+    created = ((kind == "eval") & (events["state"] == "created")).to_numpy(dtype=bool)
+    evals = events.loc[created, ["job", "t_s", "detail"]]
     evals = evals[C.series_contains(evals["detail"], "trigger=node-join")]
-    sends = events[(kind == "dispatch") & events["state"].isin(["attempt", "redispatch"])]
+    sends = events.loc[(kind == "dispatch") & events["state"].isin(["attempt", "redispatch"]), ["job", "t_s"]]
     closes = events[(kind == "fault").to_numpy(dtype=bool)]  # what nats_close_near reads
     nats = "nats" in roles or ("msg" in events and bool(C.series_startswith(events["msg"], "NATS:").any()))
     out = []
