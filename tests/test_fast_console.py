@@ -313,3 +313,59 @@ def test_byte_pass_lines(lines: list[str]) -> None:
     fast = parse_lines(lines, source="s", fast=True)
     pd.testing.assert_frame_equal(fast, _as_fast(parse_lines(lines, source="s", fast=False)))
     assert (fast["kind"] != "raw").all()
+
+
+_prefix3 = st.sampled_from(["edge-17-1  | ", "Qm-edge  | ", "x01234567-0123-0123-0123-0123456789ab_1 | ", "",
+                            "orchestrator-1  | 2025-12-25T20:14:03Z "])
+
+
+@st.composite
+def _line3(draw: st.DrawFn) -> str:
+    """A fleet's line behind a service name _OTHER_IDS matches (a peer id's `Qm`, a UUID and `_1`), or not."""
+    line = draw(st.one_of(_line(), _line2()))
+    return draw(_prefix3) + line.split(" | ", 1)[-1] if " | " in line else line
+
+
+@st.composite
+def _line4(draw: st.DrawFn) -> str:
+    """A line of the common shape (a valid prefix, no quotes or `[Key:value]` fields, fields apart by one space)."""
+    prefix = draw(st.sampled_from(["edge-17-1  | ", "orchestrator-1  | ", "", "edge-1  | 2025-12-25T20:14:03Z "]))
+    fields = draw(st.lists(st.one_of(_field2, _field).filter(lambda f: '"' not in f), max_size=5))
+    tail = " ".join(x for x in (draw(_words), *fields) if x)
+    return (prefix + draw(st.sampled_from(["12:09:07", "00:00:00.123"])) + " | " + draw(st.sampled_from(_LEVELS))
+            + " " + draw(st.sampled_from(["", "x.go:1 > ", "> "])) + tail)
+
+
+_LEVELS = ["INF", "DBG", "WRN", "ERR"]
+
+
+def _frames(got: tuple[object, ...]) -> tuple[list[bool], dict[str, list[object]], list[int], list[bool]]:
+    """read_console's answer as lists (no columns where no row is read: either reader may return none)."""
+    ok, cols, t, dated = got[:4]
+    read = {key: v.cast(pa.string()).to_pylist() for key, v in cols.items()}  # type: ignore[attr-defined]
+    return list(ok), read if any(ok) else {}, list(t), list(dated)  # type: ignore[call-overload]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_line(), _line2(), _line3(), _line4()), min_size=1, max_size=30))
+def test_common_rows_read_as_the_general_reader(lines: list[str]) -> None:
+    """read_console (the common rows by chunk positions, the others by the general reader) returns what the
+    general reader returns for the whole batch: the rows read, every column, the times."""
+    from repro_lib.capture._console import _read_general
+
+    batch = pa.array(lines)
+    assert _frames(read_console(batch)) == _frames(_read_general(batch))
+
+
+def test_service_that_other_ids_match() -> None:
+    """A service named like a peer id (`Qm…`) is no id in the body: the line is read here, as the general reader
+    reads it; a `Qm` in the body leaves the line to the per-line parser."""
+    from repro_lib.capture._console import _read_general
+
+    lines = ["Qm-edge  | 12:09:07 | DBG heartbeat sent node_id=n-1 seq=2",
+             "Qm-edge  | 12:09:07 | DBG peer Qm12345678 seen node_id=n-1",
+             "edge-1  | 12:09:07 | INF Execution e-4b1d2a3c completed"]
+    ok, cols, _t, _d = read_console(pa.array(lines))
+    assert ok.tolist() == [True, False, True]
+    assert cols["detail"].to_pylist() == ["service=Qm-edge seq=2", "service=edge-1"]
+    assert _frames(read_console(pa.array(lines))) == _frames(_read_general(pa.array(lines)))

@@ -548,6 +548,192 @@ def _put(arr: pa.Array, mask: np.ndarray, values: pa.Array) -> pa.Array:
     return pc.replace_with_mask(arr, pa.array(mask), values.cast(arr.type))
 
 
+_QUOTE = np.zeros(256, bool)  # `"` and `\`: fields the per-line parser unquotes
+_QUOTE[[34, 92]] = True
+_HINTS = c.SEED_HINT + "|" + c.NAMED_HINT
+_HINTS_OTHER = _HINTS + "|" + _OTHER_IDS
+# the texts detail's parts start with, after the chunk's bytes (see _build)
+_LIT = b" service=caller=app_time="
+_SEP, _SERVICE, _CALLER_KEY, _APP_TIME = 0, 1, 9, 16
+
+
+def _build(x: _Text, parts: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]) -> pa.Array:
+    """Per row, the non-empty ``parts`` joined by one space (null where all are empty), by one gather over the
+    chunk's bytes: a part is (its text's offset in :data:`_LIT` and length, [p, q) in the chunk, present)."""
+    k = len(x.s) if not parts else len(parts[0][2])
+    src = np.concatenate([x.d, np.frombuffer(_LIT, np.uint8)])
+    lit0 = len(x.d)
+    starts, lens = [], []
+    seen = np.zeros(k, bool)
+    for off, ln, p, q, on in parts:
+        on = on & (q > p) if ln == 0 else on
+        sep = on & seen
+        starts += [np.full(k, lit0 + _SEP), np.full(k, lit0 + off), p]
+        lens += [sep.astype(np.int64), np.where(on, ln, 0), np.where(on, q - p, 0)]
+        seen |= on
+    st = np.stack(starts, axis=1).ravel()
+    ln = np.stack(lens, axis=1).ravel()
+    total = ln.reshape(k, -1).sum(axis=1)
+    offs = np.zeros(k + 1, np.int64)
+    np.cumsum(total, out=offs[1:])
+    m = ln > 0
+    st, ln = st[m], ln[m]
+    at = np.cumsum(ln) - ln
+    data = src[np.repeat(st - at, ln) + np.arange(int(offs[-1]))]
+    valid = total > 0
+    nulls = k - int(valid.sum())
+    bits = None if not nulls else pa.array(valid).buffers()[1]
+    return pa.Array.from_buffers(pa.string(), k, [bits, pa.py_buffer(offs.astype(np.int32)), pa.py_buffer(data)],
+                                 null_count=nulls)
+
+
+def _common_spans(x: _Text, idx: np.ndarray, sb: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The caller, the message and the fields of the rows ``idx`` (read by the byte pass) as chunk positions:
+    (the rows of the common shape, their spans). Not of the common shape: a tail ending in `]` or a space (the
+    `[Key:value]` fields, a trailing space), a first `=` whose word is no key, two spaces among the fields."""
+    bb = x.bb
+    ls, le = x.s[idx], x.e[idx]
+    sp = x.where(_SPACE, True)
+    # caller and `>` (CONSOLE_RE), as _caller_bytes
+    s = sb["tail0"][idx]
+    w = np.minimum(_nxt(sp, s), le)
+    end2 = (w + 2 == le) | ((w + 2 < le) & (bb.byte(w + 2) == 32))
+    with_caller = (w > s) & (w + 1 < le) & (bb.byte(w + 1) == 62) & end2
+    bare = ~with_caller & (le > s) & (bb.byte(s) == 62) & ((s + 1 == le) | (bb.byte(s + 1) == 32))
+    t0 = np.minimum(np.where(with_caller, w + 3, np.where(bare, s + 2, s)), le)
+    last = bb.byte(le - 1)
+    ok = (t0 == le) | ((last != 93) & (last != 32))
+    # the message ends where the first `key=` field starts, as _fields_bytes
+    f = np.minimum(_nxt(x.where(_EQ, True), t0), le)
+    has = f < le
+    ps = _prv(sp, f)
+    ws = np.where(ps >= t0, ps + 1, t0)
+    ok &= ~has | ((ws < f) & _KEY_FIRST[bb.byte(ws)] & _all_in(bb, ws, f, _SVC_CHAR, 32))
+    rs = np.where(has, ws, le)  # the fields: [rs, le)
+    two = sp[:-1][np.flatnonzero(np.diff(sp[:-1]) == 1)]  # the first of two spaces in a row
+    ok &= np.searchsorted(two, le - 1) == np.searchsorted(two, rs)
+    return ok, {"ls": ls, "le": le, "c_end": np.where(with_caller, w, s), "caller": with_caller, "t0": t0,
+                "m1": np.where(has, np.maximum(ws - 1, t0), le), "rs": rs}
+
+
+def _take_id_spans(x: _Text, idx: np.ndarray, rs: np.ndarray, le: np.ndarray
+                   ) -> tuple[list[pa.Array], list[tuple[np.ndarray, np.ndarray]]]:
+    """:func:`_take_ids` on the fields [rs, le) of the rows ``idx`` (tokens apart by single spaces), in chunk
+    positions: ([execution, node, job], the spans of the fields left)."""
+    k = len(idx)
+    bb = x.bb
+    sp = x.where(_SPACE, True)
+    inv = np.full(len(x.s), -1, np.int64)
+    inv[idx] = np.arange(k)
+    eqp = x.where(_EQ, True)[:-1]
+    row = inv[_rows(x.s, eqp)]
+    keep = row >= 0
+    eqp, row = eqp[keep], row[keep]
+    keep = eqp >= rs[row]
+    eqp, row = eqp[keep], row[keep]
+    before_eq = bb.byte(eqp - 1)
+    cut0 = np.full((k, 3), _BIG, np.int64)
+    cut1 = np.full((k, 3), _BIG, np.int64)
+    out: list[pa.Array] = []
+    for g, (_col, keys) in enumerate(_ID_GROUPS):
+        v0 = np.zeros(k, np.int64)
+        v1 = np.zeros(k, np.int64)
+        found = np.zeros(k, bool)
+        for key in keys:
+            kb = key.encode()
+            cand = np.flatnonzero(before_eq == kb[-1])
+            ep, er = eqp[cand], row[cand]
+            ks = ep - len(kb)
+            hit = (ks >= rs[er]) & bb.eq(ks, kb) & ((ks == rs[er]) | (bb.byte(ks - 1) == 32))
+            r, first = np.unique(er[hit], return_index=True)
+            at = ep[hit][first]
+            new = ~found[r]
+            r, at = r[new], at[new]
+            if not len(r):
+                continue
+            end = np.minimum(_nxt(sp, at + 1), le[r])
+            found[r] = True
+            v0[r], v1[r] = at + 1, end
+            cut0[r, g], cut1[r, g] = at - len(kb), end
+        out.append(x.views(v0, v1, found & (v1 > v0)))
+    order = np.argsort(cut0, axis=1)
+    c0 = np.take_along_axis(cut0, order, axis=1)
+    c1 = np.take_along_axis(cut1, order, axis=1)
+    left = [(rs, np.maximum(np.minimum(c0[:, 0] - 1, le), rs))]
+    for j in range(3):
+        p = np.minimum(c1[:, j] + 1, le)
+        q = np.minimum(c0[:, j + 1] - 1, le) if j < 2 else le
+        left.append((p, np.maximum(q, p)))
+    return out, left
+
+
+def _read_common(x: _Text, lines: pa.Array, idx: np.ndarray, sb: dict[str, np.ndarray], sp: dict[str, np.ndarray]
+                 ) -> tuple[np.ndarray, dict[str, pa.Array], bool, np.ndarray]:
+    """The rows ``idx`` of the common shape (:func:`_common_spans`), by positions in the chunk: (left to the
+    per-line parser, the columns of all rows, whether a row lacks an id, the rows :data:`_OTHER_IDS` matches
+    in the body: computed only when no row lacks an id, else already among the first)."""
+    k = len(idx)
+    ls, le, t0 = sp["ls"], sp["le"], sp["t0"]
+    pre = sb["pre"][idx]
+    bs = ls + pre
+    msg = x.views(t0, sp["m1"], np.ones(k, bool))
+    bad, kind, state, matched, ids = _read_messages(msg)
+    (execution, node, job), left = _take_id_spans(x, idx, sp["rs"], le)
+    if matched.any():
+        node, job, execution = (_coalesce(a, ids[col]) for a, col in ((node, "node"), (job, "job"),
+                                                                       (execution, "execution")))
+    need = pc.or_(pc.or_(pc.is_null(node), pc.is_null(job)), pc.is_null(execution))
+    need_any = bool(pc.any(need).as_py())
+    # the hints on the whole line; _OTHER_IDS on the body, read on the line too where the service cannot match it
+    # (a match starting before the body lies within the service: what follows it is spaces and `|`)
+    sub = lines if k == len(lines) else lines.take(pa.array(idx))
+    svc0, svc1 = sb["svc0"][idx], sb["svc1"][idx]
+    unsafe = np.zeros(k, bool)
+    if need_any and (svc1 > svc0).any():
+        enc = pc.dictionary_encode(x.views(svc0, svc1, svc1 > svc0))
+        bad_svc = _np(pc.match_substring_regex(enc.dictionary, _OTHER_IDS))
+        if bad_svc.any():
+            unsafe = bad_svc[pc.fill_null(enc.indices, 0).to_numpy(zero_copy_only=False)] & (svc1 > svc0)
+    other = np.zeros(k, bool)
+    if need_any:
+        hint = _np(pc.match_substring_regex(sub, _HINTS_OTHER))
+        if unsafe.any():
+            u = np.flatnonzero(unsafe)
+            hint[u] = (_np(pc.match_substring_regex(sub.take(pa.array(u)), _HINTS))
+                       | _np(pc.match_substring_regex(x.views(bs[u], le[u], np.ones(len(u), bool)), _OTHER_IDS)))
+        bad |= hint
+        found = _ids_by_shape(x, idx, bs, le)
+        node, job, execution = (_coalesce(a, found[col]) for a, col in ((node, "node"), (job, "job"),
+                                                                         (execution, "execution")))
+    else:
+        bad |= _np(pc.match_substring_regex(sub, _HINTS))
+        other = _np(pc.match_substring_regex(x.views(bs, le, np.ones(k, bool)), _OTHER_IDS))
+    # the rows whose body holds `Qm`, `ID` or `-` (and `ID` or `Id`: every _KEYED key does)
+    gm = _np(pc.or_(pc.is_null(node), pc.is_null(job)))
+    gm &= _pair(x, idx, bs, le, b"I", b"dD") & (_pair(x, idx, bs, le, b"I", b"D") | _pair(x, idx, bs, le, b"Q", b"m")
+                                                 | _pair(x, idx, bs, le, b"-", b""))
+    if gm.any():
+        g = np.flatnonzero(gm)
+        body = x.views(bs[g], le[g], np.ones(len(g), bool))
+        hit = np.zeros(k, bool)
+        hit[g] = True
+        hm = pa.array(hit)
+        named = {col: pc.replace_with_mask(pa.nulls(k, pa.string()), hm, _first_match(body, rx))
+                 for col, rx in _KEYED.items()}
+        node, job, execution = (_coalesce(a, named[col]) for a, col in ((node, "node"), (job, "job"),
+                                                                         (execution, "execution")))
+    # detail: service, the fields left, caller, app_time (the console's time behind Docker's)
+    has_dock = sb["has_dock"][idx]
+    yes = np.ones(k, bool)
+    detail = _build(x, [(_SERVICE, 8, svc0, svc1, svc1 > svc0), *((0, 0, p, q, yes) for p, q in left),
+                        (_CALLER_KEY, 7, sb["tail0"][idx], sp["c_end"], sp["caller"]),
+                        (_APP_TIME, 9, sb["tod0"][idx], sb["tod1"][idx], has_dock)])
+    cols = {"kind": pa.array(kind, pa.string()), "node": node, "job": job, "execution": execution,
+            "state": pa.array(state, pa.string()), "detail": detail,
+            "level": _LEVEL_VALUES.take(pa.array(sb["lvl"][idx])), "msg": msg}
+    return bad, cols, need_any, other
+
+
 def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.ndarray, np.ndarray]:
     """Lines → (the rows read here, their columns, their time, whether it is dated).
 
@@ -555,12 +741,72 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     the per-line parser's for the rows read, except ``date=unknown``, which the caller adds once the date
     context is known; the time is Docker's (dated) or the console's time of day in ns (not dated).
 
-    The common line is read by a byte pass (prefix end, times, level, caller, where the fields start); RE2
-    reads only the rows of rarer shapes, and the message's meaning (upstream texts, ids)."""
+    The common line (the byte pass reads its prefix, no quotes, no `[Key:value]` fields, fields apart by single
+    spaces) is read by positions in the chunk (:func:`_read_common`); the others by :func:`_read_general`, where
+    RE2 reads the rows of rarer shapes. RE2 reads the message's meaning (upstream texts, ids) once per distinct
+    message."""
+    n = len(lines)
+    if not n:
+        return np.zeros(0, bool), {}, np.zeros(0, np.int64), np.zeros(0, bool)
+    lines = lines.cast(pa.string())
+    x = _Text(lines)
+    # ASCII without control bytes, no quotes, no " msg=" (the general reader's `plain`, and no quotes)
+    plain = x.valid.copy()
+    odd = np.flatnonzero((x.d < 32) | (x.d > 126) | (x.d == 34) | (x.d == 92))
+    if len(odd):
+        plain[_rows(x.s, odd)] = False
+    eq = x.where(_EQ, True)[:-1]
+    eq = eq[eq >= 4]
+    eq = eq[(x.bb.u8(eq - 4) & _M[4]) == _MSG_KEY]
+    if len(eq):
+        r = _rows(x.s, eq)
+        plain[r[eq - 4 >= x.s[r]]] = False
+    fast, sb = _shape_bytes(x)
+    cand = np.flatnonzero(plain & fast)
+    ok, sp = _common_spans(x, cand, sb)
+    idx = cand[ok]
+    sp = {key: v[ok] for key, v in sp.items()}
+    common = np.zeros(n, bool)
+    common[idx] = True
+    rest = np.flatnonzero(~common)
+    if len(idx):
+        bad, cols, need_any, other = _read_common(x, lines, idx, sb, sp)
+    else:
+        bad, cols, need_any, other = np.zeros(0, bool), {}, False, np.zeros(0, bool)
+    g_out, g_cols, g_t, g_dock = np.zeros(0, bool), {}, np.zeros(0, np.int64), np.zeros(0, bool)
+    if len(rest):
+        g_out, g_cols, g_t, g_dock, g_need = _read_general(lines.take(pa.array(rest)), other=need_any)
+        if g_need and not need_any:
+            bad |= other
+    good = ~bad
+    rc, rg = idx[good], rest[g_out]
+    out = np.zeros(n, bool)
+    out[rc] = True
+    out[rg] = True
+    t, dock = sb["t"][rc], sb["has_dock"][rc]
+    if len(idx):
+        gm = pa.array(good)
+        cols = {key: pc.filter(v, gm) for key, v in cols.items()}
+    if not len(rg):
+        return out, cols, t, dock
+    if not len(rc):
+        return out, g_cols, g_t, g_dock
+    order = np.argsort(np.concatenate([rc, rg]), kind="stable")
+    ta = pa.array(order)
+    cols = {key: pa.concat_arrays([v.cast(pa.string()), g_cols[key].cast(pa.string())]).take(ta)
+            for key, v in cols.items()}
+    return out, cols, np.concatenate([t, g_t])[order], np.concatenate([dock, g_dock])[order]
+
+
+def _read_general(lines: pa.Array, other: bool = False
+                  ) -> tuple[np.ndarray, dict[str, pa.Array], np.ndarray, np.ndarray, bool]:
+    """:func:`read_console` on any lines (the rows of rarer shapes: the regex's, `[Key:value]` fields, quotes, …),
+    and whether a row read lacks an id. ``other``: leave the rows :data:`_OTHER_IDS` matches to the per-line
+    parser even if no row lacks an id (the common rows of the batch do)."""
     n = len(lines)
     empty = np.zeros(0, np.int64)
     if not n:
-        return np.zeros(0, bool), {}, empty, np.zeros(0, bool)
+        return np.zeros(0, bool), {}, empty, np.zeros(0, bool), False
     lines = lines.cast(pa.string())
     x = _Text(lines)
     # ASCII without control bytes, no " msg=" (slog text would be tried first)
@@ -584,7 +830,7 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
         ok[slow_rows] = rx["ok"]
     idx = np.flatnonzero(ok)
     if not len(idx):
-        return np.zeros(n, bool), {}, empty, np.zeros(0, bool)
+        return np.zeros(n, bool), {}, empty, np.zeros(0, bool), False
     k = len(idx)
     bad = np.zeros(k, bool)
     by_rx = ~fast[idx]  # rows of idx read by the regex
@@ -664,7 +910,8 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     # the body the id rules read: the line from the console time on
     body = x.views(ls + pre, le, np.ones(k, bool))
     need = pc.or_(pc.or_(pc.is_null(node), pc.is_null(job)), pc.is_null(execution))
-    if pc.any(need).as_py():
+    need_any = bool(pc.any(need).as_py())
+    if need_any or other:
         bad |= _np(pc.match_substring_regex(body, _OTHER_IDS))
         found = _ids_by_shape(x, idx, ls + pre, le)
         node, job, execution = (_coalesce(a, found[col]) for a, col in ((node, "node"), (job, "job"),
@@ -691,7 +938,7 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     gm = pa.array(good)
     out = np.zeros(n, bool)
     out[idx[good]] = True
-    return out, {key: pc.filter(v, gm) for key, v in cols.items()}, t[good], has_dock[good]
+    return out, {key: pc.filter(v, gm) for key, v in cols.items()}, t[good], has_dock[good], need_any
 
 
 def _lengths(text: pa.Array) -> np.ndarray:
