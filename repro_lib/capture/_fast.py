@@ -398,7 +398,11 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
     m_idx = np.concatenate([x["matter"] + o for x, o in zip(scans, start, strict=True)]) if scans \
         else np.zeros(0, np.int64)
     mt_idx, mt = _matter([x["mcols"] for x in scans], m_idx, cat("fmt", np.int64), cat("app", bool))
-    slow[np.setdiff1d(m_idx, mt_idx)] = True
+    read = np.zeros(n, bool)  # the instrumented lines _matter left to the per-line parser: slow
+    read[m_idx] = True
+    read[mt_idx] = False
+    slow |= read
+    del read
     mt = _shape_ids(chunks, start, n, slow, cat("shape", bool), cat("seed", bool), mt_idx, mt)
     # zerolog console lines behind `docker compose`'s prefix (a fleet's logs): read by columns (_console.py)
     mt_idx, mt = _console_lines(chunks, start, n, slow, t, dated, tod, cons, mt_idx, mt)
@@ -992,17 +996,23 @@ def _fields_plain(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_c
     code[pc.less(pc.find_substring(pieces, "="), 0).to_numpy(zero_copy_only=False)] = len(names)
     alive = np.ones(len(pieces), bool)
     bad = np.zeros(m, bool)
+    by_code = np.argsort(code, kind="stable")  # the fields of each key, in order
+    bounds = np.searchsorted(code[by_code], np.arange(len(names) + 1))
+
+    def fields(match: list[int]) -> np.ndarray:
+        got = np.concatenate([by_code[bounds[k]: bounds[k + 1]] for k in match]) if match else by_code[:0]
+        return got[alive[got]]
 
     def take(key: str, where: np.ndarray | None, cut: bool) -> tuple[pa.Array, np.ndarray]:
-        ends = np.array([k.endswith(key) for k in names] + [False], bool)[code] & alive
-        same = np.array([k == key for k in names] + [False], bool)[code] & alive
+        ends = fields([k for k, name in enumerate(names) if name.endswith(key)])
+        same = fields([k for k, name in enumerate(names) if name == key])
         n_ends = np.bincount(row[ends], minlength=m)
         has = n_ends >= 1
         if where is not None:
             has &= where
         got = has & (n_ends == 1) & (np.bincount(row[same], minlength=m) == 1)
         at = np.zeros(m, np.int64)
-        at[row[same]] = np.flatnonzero(same)
+        at[row[same]] = same
         rows = np.flatnonzero(got)
         value = pc.utf8_slice_codeunits(pieces.take(pa.array(at[rows])), len(key) + 1)
         quoted = pc.starts_with(value, '"').to_numpy(zero_copy_only=False)
@@ -1013,7 +1023,7 @@ def _fields_plain(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_c
         idx[rows] = np.arange(len(rows))
         value = value.take(pa.array(idx, mask=~got)) if len(rows) else pa.nulls(m, pa.string())
         if cut:
-            alive[same & has[row]] = False
+            alive[same[has[row[same]]]] = False
         return value, has
 
     out: dict[str, Any] = {}
