@@ -119,6 +119,7 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
     n = len(block)
     if not n:
         return np.zeros(0, dtype=bool), Totals()
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     src, kind = _Codes(block, "source"), _Codes(block, "kind")
@@ -127,10 +128,7 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
 
     keep = kind.mask(RELEVANT_KINDS)
     keep[_first_per(src.codes, np.arange(n))] = True  # every source read has a row (its role is judged per source)
-    # alarms: the needles anywhere in the line (one case-blind pass), and panic/fatal levels
-    text = arrow_strings(block["line"])
-    keep |= pc.fill_null(pc.match_substring_regex(text, _ALARM_RE2, ignore_case=True), False).to_numpy(
-        zero_copy_only=False)
+    # panic/fatal levels, the first DEBUG line
     level = _Codes(block, "level")
     upper = np.array([str(v).upper() for v in level.values] + [""], dtype=object)[level.codes]  # -1: ""
     keep |= np.isin(upper, ["PANIC", "FATAL"])
@@ -139,6 +137,14 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
     msg = _Codes(block, "msg")
     said = np.append(edge_side_mask(msg.dictionary), False)
     keep |= said[msg.codes]
+    # alarms: the needles anywhere in the line (one case-blind pass), on the lines not kept already (a seed-format
+    # log's are nearly all kept by their kind)
+    rest = np.flatnonzero(~keep)
+    if len(rest):
+        text = arrow_strings(block["line"])
+        text = text if len(rest) == n else text.take(pa.array(rest))
+        keep[rest] |= pc.fill_null(pc.match_substring_regex(text, _ALARM_RE2, ignore_case=True), False).to_numpy(
+            zero_copy_only=False)
     # per source: earliest and latest parsed row (edge_nodes' first_s/last_s); per (source, node): the first and
     # last parsed rows naming the node (the order nodes are named in, who speaks for it, and its latest id) — as the
     # sorted table will have them: by time, zoneless rows apart (their zone, settled later, moves them), rows with no

@@ -163,14 +163,22 @@ def settle_zones(frames: list[pd.DataFrame], tz: ZoneInfo | timedelta | None = N
 def zone_evidence(f: pd.DataFrame) -> tuple[np.ndarray, Counter[timedelta]]:
     """(rows whose own leading time has no zone, the count of each offset written in the lines); raw
     rows that start with a time of day take it (:func:`_own_time_for_raw`)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     offsets: Counter[timedelta] = Counter()
     if not len(f) or "line" not in f:
         return np.zeros(len(f), dtype=bool), offsets
     lines = arrow_strings(f["line"])
-    got = pc.extract_regex(lines, _EXPLICIT_RE2)
-    zone = pc.struct_field(got, "zone")
+    # the first zone written in each line: where the line starts with a zoned time (Docker's prefix), that one (the
+    # leftmost match, found by the anchored search, which stops after it); the others searched through
+    zone = pc.struct_field(pc.extract_regex(lines, "^" + _EXPLICIT_RE2), "zone")
+    zone = zone.combine_chunks() if isinstance(zone, pa.ChunkedArray) else zone
+    if zone.null_count:
+        rest = np.flatnonzero(zone.is_null().to_numpy(zero_copy_only=False))
+        found = pc.struct_field(pc.extract_regex(lines.take(pa.array(rest)), _EXPLICIT_RE2), "zone")
+        found = found.combine_chunks() if isinstance(found, pa.ChunkedArray) else found
+        zone = pc.replace_with_mask(zone, zone.is_null(), found.cast(zone.type))  # in the lines' order
     counts = pc.value_counts(pc.drop_null(zone))
     for item in counts.to_pylist():
         offsets[_offset(str(item["values"]))] += int(item["counts"])

@@ -1,0 +1,60 @@
+"""The per-block steps of the condensed reading that search every line: `zone_evidence` (the zone written first in
+each line, found by an anchored search where the line starts with one) and `condense`'s alarm search (run only on
+the lines no other rule keeps), each against a plain reference."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import timedelta
+
+from repro_lib.capture.condense import condense
+from repro_lib.capture.logs import frame_from_bytes
+from repro_lib.capture.zones import _EXPLICIT_RE2, _offset, zone_evidence
+
+LINES = [
+    "2025-03-01T10:00:00.123456789Z time=2025-03-01T10:00:00.123+01:00 level=INFO msg=\"API: listening\"",
+    "2025-03-01T10:00:01+02:00 level=INFO msg=hello start_time=2025-03-01T08:00:00Z",
+    "10:00:02.5 | INF > a console line at=2025-03-01 10:00:02 -0700",
+    "10:00:03 | INF > a console line with no zone",
+    "2025-03-01 10:00:04,5 +05:30 a space before the zone",
+    "no time at all",
+    "[12] 2025/03/01 10:00:05.000000 [INF] a nats-server line started_at=2025-03-01T10:00:05-03:00",
+    "2025-03-01T10:00:06Z",
+]
+
+
+def _reference(lines: list[str]) -> Counter[timedelta]:
+    rx = re.compile(_EXPLICIT_RE2, re.ASCII)
+    out: Counter[timedelta] = Counter()
+    for line in lines:
+        m = rx.search(line)
+        if m:
+            out[_offset(m.group("zone"))] += 1
+    return out
+
+
+def test_zone_evidence_counts_the_first_zone_of_each_line() -> None:
+    lines = LINES * 3
+    f = frame_from_bytes(("\n".join(lines) + "\n").encode(), "orchestrator", fast=False)
+    _naive, offsets = zone_evidence(f)
+    want = _reference(list(f["line"]))
+    assert offsets == want
+    assert set(want) == {timedelta(0), timedelta(hours=2), timedelta(hours=-7), timedelta(hours=5, minutes=30),
+                         timedelta(hours=-3)}
+
+
+def _state(i: int) -> str:
+    return (f'2025-03-01T10:00:{i:02d}Z time=2025-03-01T10:00:{i:02d}Z level=INFO msg="EXECUTION: state changed" '
+            f"execution_id=e-{i:08x} job_id=j node_id=n-00000001 state=pending desired=running")
+
+
+def test_an_alarm_among_kept_rows_is_kept_and_a_plain_line_is_not() -> None:
+    lines = [_state(i) for i in range(0, 40)]
+    lines[10] = '2025-03-01T10:00:10Z time=2025-03-01T10:00:10Z level=INFO msg="worker said" why="FATAL Error: boom"'
+    lines[20] = '2025-03-01T10:00:20Z time=2025-03-01T10:00:20Z level=INFO msg="worker said" why="nothing odd"'
+    f = frame_from_bytes(("\n".join(lines) + "\n").encode(), "orchestrator", fast=True)
+    keep, tot = condense(f)
+    rows = {str(x): k for x, k in zip(f["line"], keep, strict=True)}
+    assert rows[lines[10]] and not rows[lines[20]]
+    assert tot.kept == len(lines) - 1
