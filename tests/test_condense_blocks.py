@@ -50,7 +50,7 @@ def _state(i: int) -> str:
 
 
 def test_an_alarm_among_kept_rows_is_kept_and_a_plain_line_is_not() -> None:
-    lines = [_state(i) for i in range(0, 40)]
+    lines = [_state(i) for i in range(40)]
     lines[10] = '2025-03-01T10:00:10Z time=2025-03-01T10:00:10Z level=INFO msg="worker said" why="FATAL Error: boom"'
     lines[20] = '2025-03-01T10:00:20Z time=2025-03-01T10:00:20Z level=INFO msg="worker said" why="nothing odd"'
     f = frame_from_bytes(("\n".join(lines) + "\n").encode(), "orchestrator", fast=True)
