@@ -198,6 +198,45 @@ def edge_nodes(events: pd.DataFrame, roles: dict[str, str] | None = None) -> pd.
     return pd.DataFrame(list(out), columns=cols)
 
 
+class _Coded:
+    """A text column as codes into its distinct values (``-1``: missing) and as one Python object per distinct
+    value spread over the rows (:func:`._columns.obj_few`): a test of the column against a few words is an
+    integer comparison, not a string comparison per row."""
+
+    def __init__(self, col: pd.Series | None, n: int) -> None:
+        if col is None:
+            self.codes, uniq = np.full(n, -1, dtype=np.int64), np.empty(0, dtype=object)
+        else:
+            codes, index = pd.factorize(col, use_na_sentinel=True)
+            self.codes, uniq = np.asarray(codes, dtype=np.int64), C.obj(pd.Index(index))
+        spread = np.empty(len(uniq) + 1, dtype=object)  # the last slot: missing
+        spread[:-1] = uniq
+        self.uniq = uniq
+        self.values = spread[self.codes]
+        self._at = {u: i for i, u in enumerate(uniq.tolist())}
+
+    def eq(self, *words: str) -> np.ndarray:
+        """Rows whose value is one of ``words``."""
+        at = [self._at[w] for w in words if w in self._at]
+        if not at:
+            return np.zeros(len(self.codes), dtype=bool)
+        if len(at) == 1:
+            return self.codes == at[0]
+        return np.isin(self.codes, at)
+
+    def eq_at(self, rows: np.ndarray, *words: str) -> np.ndarray:
+        """:meth:`eq` of the rows at ``rows``."""
+        at = [self._at[w] for w in words if w in self._at]
+        codes = self.codes[rows]
+        if not at:
+            return np.zeros(len(codes), dtype=bool)
+        return codes == at[0] if len(at) == 1 else np.isin(codes, at)
+
+    def known(self) -> np.ndarray:
+        """Rows with a value."""
+        return self.codes >= 0
+
+
 class _Rows:
     """The relevant rows as plain arrays — one conversion per column — so that grouping them costs
     the same few passes for the 60 rows of a sim run and the 50,000 of a million-line log."""
@@ -206,27 +245,28 @@ class _Rows:
         self.n = len(rel)
         self.t = rel["t_s"].to_numpy(dtype=float)
 
-        def col(name: str, few: bool = True) -> np.ndarray:
-            if name not in rel.columns:
-                return np.full(self.n, None, dtype=object)
-            return C.obj_few(rel[name]) if few else C.obj(rel[name])
+        def coded(name: str) -> _Coded:
+            return _Coded(rel[name] if name in rel.columns else None, self.n)
 
-        self.kind, self.state, self.source = col("kind"), col("state"), col("source")
-        self.node, self.job = col("node"), col("job")
-        self.execution = col("execution")  # one Python string per execution, not per row (hashes cached)
+        # kind, state and the ids as codes (tests are integer comparisons) and as objects, one per distinct value
+        self.k, self.s, self.src = coded("kind"), coded("state"), coded("source")
+        self.nd, self.jb, self.ex = coded("node"), coded("job"), coded("execution")
+        self.kind, self.state, self.source = self.k.values, self.s.values, self.src.values
+        self.node, self.job, self.execution = self.nd.values, self.jb.values, self.ex.values
         # the text columns as Arrow holds them, for Arrow's kernels (no object array converted back); detail
         # becomes Python strings only where it is Arrow's no more, and then once (:meth:`text`)
         self._text = {name: _arrow_of(rel[name]) for name in ("detail", "msg") if name in rel.columns}
-        self._detail: np.ndarray | None = None if self._text.get("detail") is not None else col("detail", few=False)
+        self._detail: np.ndarray | None = None if self._text.get("detail") is not None else (
+            C.obj(rel["detail"]) if "detail" in rel.columns else np.full(self.n, None, dtype=object))
         msg = self._text.get("msg")
         if msg is None:
-            msg = col("msg")
+            msg = C.obj_few(rel["msg"]) if "msg" in rel.columns else np.full(self.n, None, dtype=object)
             no_msg = C.isnull(msg)
         else:
             no_msg = msg.is_null().to_numpy(zero_copy_only=False)
         # what NATS itself logged, told from an edge's receipt by the line (the source where no message)
-        self.bus = np.where(no_msg, self.source == "nats", C.startswith(msg, "NATS:"))
-        self.has_execution = ~C.isnull(self.execution)
+        self.bus = np.where(no_msg, self.src.eq("nats"), C.startswith(msg, "NATS:"))
+        self.has_execution = self.ex.known()
 
     def where(self, mask: np.ndarray) -> np.ndarray:
         return np.flatnonzero(mask)
@@ -253,8 +293,8 @@ def _tags(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(row positions, tag codes into :data:`_TAGS`, executions) of the rows about a run request;
     publish lines without an execution id (the real build names only the node) take the execution
     of the node's last dispatch."""
-    rows = r.where(C.isin(r.kind, ("dispatch", "publish", "deliver")))
-    k, st, d = r.kind[rows], r.state[rows], r.text(rows)
+    rows = r.where(r.k.eq("dispatch", "publish", "deliver"))
+    k, d = r.kind[rows], r.text(rows)
     ex = r.execution[rows].copy()
     missing = ~r.has_execution[rows]
     if missing.any():  # the node's last execution named by a dispatch or publish line before it
@@ -265,19 +305,32 @@ def _tags(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         fill = missing[told] & (k[told] == "publish")
         ex[told[fill]] = filled_ex[fill]
     code = np.full(len(rows), -1)
-    disp, pub, dlv = k == "dispatch", k == "publish", k == "deliver"
-    cancel = C.contains(d, "event_type=Cancel") | C.contains(d, "event_type=Stop")
-    code[disp & (st == "attempt") & ~cancel] = 0
-    code[disp & (st == "redispatch")] = 0
-    code[disp & (st == "retry")] = 1
-    code[disp & (st == "skipped")] = 2
-    code[pub & (st == "refused")] = 3
-    code[pub & (st == "published")] = 4
+    disp, pub, dlv = r.k.eq("dispatch")[rows], r.k.eq("publish")[rows], r.k.eq("deliver")[rows]
+
+    def state(*words: str) -> np.ndarray:  # integer tests of the state, on these rows
+        return r.s.eq_at(rows, *words)
+
+    # the text tests only on the rows they decide (a cancel among the attempts, a run request among NATS's)
+    attempt = np.flatnonzero(disp & state("attempt"))
+    cancel = np.zeros(len(rows), dtype=bool)
+    if len(attempt):
+        sub = d.take(pa.array(attempt, type=pa.int64())) if isinstance(d, pa.Array) else d[attempt]
+        cancel[attempt] = C.contains(sub, "event_type=Cancel") | C.contains(sub, "event_type=Stop")
+    code[disp & state("attempt") & ~cancel] = 0
+    code[disp & state("redispatch")] = 0
+    code[disp & state("retry")] = 1
+    code[disp & state("skipped")] = 2
+    code[pub & state("refused")] = 3
+    code[pub & state("published")] = 4
     bus = r.bus[rows]
-    run_request = ~C.contains(d, "type=") | C.contains(d, "type=RunExecutionRequest")
-    code[dlv & bus & run_request & ((st == "lost") | (st == "dropped"))] = 5
-    code[dlv & bus & run_request & (st == "delivered")] = 6
-    code[dlv & ~bus & (st == "delivered")] = 7
+    on_bus = np.flatnonzero(dlv & bus)
+    run_request = np.zeros(len(rows), dtype=bool)
+    if len(on_bus):
+        sub = d.take(pa.array(on_bus, type=pa.int64())) if isinstance(d, pa.Array) else d[on_bus]
+        run_request[on_bus] = ~C.contains(sub, "type=") | C.contains(sub, "type=RunExecutionRequest")
+    code[dlv & bus & run_request & state("lost", "dropped")] = 5
+    code[dlv & bus & run_request & state("delivered")] = 6
+    code[dlv & ~bus & state("delivered")] = 7
     keep = (code >= 0) & ~C.isnull(ex)
     return rows[keep], code[keep], ex[keep]
 
@@ -311,7 +364,7 @@ def _final_states(r: _Rows, snapshot: Snapshot | None) -> _Finals:
     if snapshot is not None:
         ex = snapshot.executions
         return _Finals.of(C.dict_column(ex, "id"), *(C.dict_column(ex, k) for k in ("state", "desired", "job", "node")))
-    rows = r.where((r.kind == "state") & r.has_execution)
+    rows = r.where(r.k.eq("state") & r.has_execution)
     desired = C.extract(r.text(rows), r"desired=(?P<d>[^\s]+)", ["d"])["d"]
     desired[C.isnull(desired)] = "running"
     return _Finals.of(r.execution[rows], r.state[rows], desired, r.job[rows], r.node[rows])
@@ -324,7 +377,7 @@ def reconciler_stuck(r: _Rows | pd.DataFrame) -> dict[Any, float]:
     """job -> when the reconciler last warned that it is stuck (a ``reconcile`` row, state ``stuck``)."""
     if isinstance(r, pd.DataFrame):
         r = _Rows(relevant(r))
-    rows = r.where((r.kind == "reconcile") & (r.state == "stuck") & ~C.isnull(r.job))
+    rows = r.where(r.k.eq("reconcile") & r.s.eq("stuck") & r.jb.known())
     if not len(rows):
         return {}
     return dict(zip(*_max_by(r.job[rows], r.t[rows]), strict=True))
@@ -346,10 +399,10 @@ def _reconciled(r: _Rows, received: np.ndarray) -> _Finals:
     names an execution decides. By columns: a log of 10^4 warnings costs a few sorts, not 10^4 passes."""
     empty = np.empty(0, dtype=object)
     out = _Finals(empty, empty, empty, empty, empty)
-    warn = r.where((r.kind == "reconcile") & (r.state == "stuck"))
+    warn = r.where(r.k.eq("reconcile") & r.s.eq("stuck"))
     if not len(warn):
         return out
-    disp = r.where((r.kind == "dispatch") & r.has_execution)
+    disp = r.where(r.k.eq("dispatch") & r.has_execution)
     d_ex, d_node, d_job, d_t = r.execution[disp], r.node[disp], r.job[disp], r.t[disp]
     first = C.first_in_order(d_ex)  # an execution's node: the one its first dispatch names
     w_job, w_t, w_ex = r.job[warn], r.t[warn], r.execution[warn]
@@ -407,7 +460,7 @@ def _last_per_node(nodes: np.ndarray, node: np.ndarray, values: np.ndarray, defa
 def _node_facts(r: _Rows, snapshot: Snapshot | None, nodes: np.ndarray) -> dict[str, np.ndarray]:
     """Per node of ``nodes`` (distinct, no ``None``): ``belief`` at the end, when it last (re)joined
     (``rejoined_s``) and (re)started (``restarted_s``), whether ``alive`` (True/False/None)."""
-    mine = r.where(C.isin(r.kind, ("node", "fault")) & C.isin(r.node, nodes))
+    mine = r.where(r.k.eq("node", "fault") & r.nd.eq(*nodes))
     kind, st, node, t = r.kind[mine], r.state[mine], r.node[mine], r.t[mine]
     said = (kind == "node") & C.isin(st, _BELIEFS)
     belief_of = np.where(st == "handshake", "connected", st).astype(object)
@@ -419,7 +472,7 @@ def _node_facts(r: _Rows, snapshot: Snapshot | None, nodes: np.ndarray) -> dict[
     alive = _last_per_node(nodes, node[fault], alive_of[fault], None)
     started = (kind == "fault") & C.isin(st, ("start", "join"))
     restarted = _last_per_node(nodes, node[started], t[started], np.nan)
-    if bool((r.kind == "fault").any()):  # faults were captured: a node none of them touched stayed up
+    if bool(r.k.eq("fault").any()):  # faults were captured: a node none of them touched stayed up
         alive[C.isnull(alive)] = True
     if snapshot is not None:
         snap = snapshot.nodes
@@ -489,17 +542,23 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
 
     # -- who, when created (the first row naming it) -----------------------------------------------
     job, node = C.take(finals.job, fpos), C.take(finals.node, fpos)
-    named = r.where(r.has_execution)
-    mine = named[C.isin(r.execution[named], ids)]
+    # each row's execution as its position in ids (-1: none, or not pending): per distinct execution, by codes
+    row_id = np.append(C.positions(ids, r.ex.uniq), -1)[r.ex.codes]
+    mine = np.flatnonzero(row_id >= 0)
+
     def first_of(values: np.ndarray, known: np.ndarray, default: Any) -> np.ndarray:
         """Per execution of ``ids``: its first row's value among the rows where it is ``known``."""
         rows_ = mine[known]
-        at = C.first_in_order(r.execution[rows_])
-        return C.take(values[rows_][at], C.positions(r.execution[rows_][at], ids), default)
+        at = row_id[rows_]
+        first = ~pd.Series(at).duplicated().to_numpy()
+        out = np.empty(n, dtype=values.dtype)
+        out[:] = default
+        out[at[first]] = values[rows_][first]
+        return out
 
     created = first_of(r.t, ~np.isnan(r.t[mine]), np.nan).astype(float)
-    job = np.where(C.isnull(job), first_of(r.job, ~C.isnull(r.job[mine]), None), job)
-    node = np.where(C.isnull(node), first_of(r.node, ~C.isnull(r.node[mine]), None), node)
+    job = np.where(C.isnull(job), first_of(r.job, r.jb.codes[mine] >= 0, None), job)
+    node = np.where(C.isnull(node), first_of(r.node, r.nd.codes[mine] >= 0, None), node)
     if snapshot is not None and np.isnan(created).any():
         keys, at = C.last_by_key(C.dict_column(snapshot.executions, "id"))
         made_at = C.take(C.dict_column(snapshot.executions, "created_at")[at], C.positions(keys, ids))
@@ -610,7 +669,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
             due = np.where(m, bound, due)
             remedy = np.where(m, "pending-timeout re-dispatch (at the latest)", remedy)
         if "sequence-replay" in fixes:  # a node's plane failed a request: it replays everything at its retry
-            backoff = r.where((r.kind == "dispatch") & (r.state == "backoff"))
+            backoff = r.where(r.k.eq("dispatch") & r.s.eq("backoff"))
             wait = _backoff(r.text(backoff))
             told = backoff[~np.isnan(wait) & ~C.isnull(r.node[backoff])]
             keys, at = C.last_by_key(r.node[told])  # per node: its last backoff line
@@ -633,7 +692,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
             remedy = np.where(m, "node-join re-dispatch (redispatch-on-join)", remedy)
 
     # -- the class ---------------------------------------------------------------------------------
-    any_dispatch_logs = bool(((r.kind == "dispatch") | (r.kind == "publish")).any())
+    any_dispatch_logs = bool(r.k.eq("dispatch", "publish").any())
     head_of_line = bool((outcome == "retrying").any())
     node_back = connected | (belief == "unknown")
     down = ~C.isnull(alive) & ~alive.astype(bool)
@@ -657,7 +716,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
          "the execution's node is not in these logs"], default="")
     # a node-join evaluation of its job that finished after the later of creation, last send and
     # rejoin already had its chance to act: no need to wait out the threshold
-    evals = r.where((r.kind == "eval") & (r.state == "processed") & ~C.isnull(r.job))
+    evals = r.where(r.k.eq("eval") & r.s.eq("processed") & r.jb.known())
     evals = evals[C.contains(r.text(evals), "trigger=node-join")]
     eval_jobs, eval_t = _max_by(r.job[evals], r.t[evals])
     judged = C.take(eval_t, C.positions(eval_jobs, job), -np.inf).astype(float)
