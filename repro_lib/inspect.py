@@ -188,10 +188,10 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
     what :func:`repro_lib.capture.condense.condense` keeps; the zones are decided once every file is read."""
     from collections import Counter
 
-    from repro_lib.capture.condense import Totals, condense
+    from repro_lib.capture.condense import Totals
     from repro_lib.capture.logs import FAST_MIN_BYTES, frame_from_bytes, source_from_path
     from repro_lib.capture.reader import read_log_blocks
-    from repro_lib.capture.zones import _shift, decide_zone, file_family, parse_tz, zone_evidence
+    from repro_lib.capture.zones import _shift, decide_zone, file_family, parse_tz
 
     zone_arg = parse_tz(tz)
     sizes = [p.stat().st_size for p in paths]
@@ -222,22 +222,37 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
                 yield head.pop(0)
             yield from rest
 
-        for data, got in each():
+        def keep(done: tuple[pd.DataFrame, np.ndarray, Any, int, Any], kept: list[pd.DataFrame] = kept,
+                 naive_kept: list[np.ndarray] = naive_kept, offsets: Counter[Any] = offsets) -> None:
+            nonlocal n_naive
+            rows, naive_rows, off, n, tot = done
+            offsets.update(off)
+            n_naive += n
+            total.add(tot)
+            kept.append(rows)
+            naive_kept.append(naive_rows)
+
+        blocks_in = each()
+        for data, got in itertools.islice(blocks_in, 1):  # the first decides the service prefix and the family
             notes = got
             f = frame_from_bytes(data, src, date=date, fast=fast)
             del data
-            if mode == "":
-                mode = _service_mode(f)
+            mode = _service_mode(f)
             f = _apply_service(f, mode)
-            if family is None:  # the file's writer, from its first block (capture/zones.py: as the full reading)
-                family = (file_family(f), bool(len(f)) and bool((f["source"] == "nats").all()))
-            naive, off = zone_evidence(f)
-            offsets.update(off)
-            n_naive += int(naive.sum())
-            mask, tot = condense(f, naive)
-            total.add(tot)
-            kept.append(f.loc[mask])
-            naive_kept.append(naive[mask])
+            family = (file_family(f), bool(len(f)) and bool((f["source"] == "nats").all()))
+            keep(_digest(f))
+            del f
+        # the rest: parsed on BLOCK_WORKERS threads while the next block is read (Arrow's kernels run
+        # without the GIL), kept in file order; at most BLOCK_WORKERS blocks in flight beside the one read
+        with _BlockPool() as pool:
+            for data, got in blocks_in:
+                notes = got
+                pool.submit(_parse_digest, data, src, date, fast, mode)
+                del data
+                while pool.full():
+                    keep(pool.oldest())
+            while pool.pending():
+                keep(pool.oldest())
         before += size
         frame = pd.concat(kept, ignore_index=True) if kept else _no_events()
         if len(frame) and notes is not None:
@@ -274,6 +289,62 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
     df = _finish(pd.concat(frames, ignore_index=True) if frames else _no_events(), read, zones)
     df.attrs["condensed"] = total
     return df
+
+
+def _digest(f: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, Any, int, Any]:
+    """A block's frame (its service applied) → (the rows kept, their naive-time mask, its zone evidence,
+    its naive rows, its counts) (:func:`_condensed`)."""
+    from repro_lib.capture.condense import condense
+    from repro_lib.capture.zones import zone_evidence
+
+    naive, off = zone_evidence(f)
+    mask, tot = condense(f, naive)
+    return f.loc[mask], naive[mask], off, int(naive.sum()), tot
+
+
+def _parse_digest(data: bytes, src: str, date: _date | None, fast: bool, mode: str | None
+                  ) -> tuple[pd.DataFrame, np.ndarray, Any, int, Any]:
+    """:func:`_digest` of a block's bytes (a pure function of them: run on the block threads)."""
+    from repro_lib.capture.logs import frame_from_bytes
+
+    f = frame_from_bytes(data, src, date=date, fast=fast)
+    del data
+    return _digest(_apply_service(f, mode))
+
+
+#: threads that parse the condensed reading's blocks (each holds one block's frame at the peak)
+BLOCK_WORKERS = 2
+
+
+class _BlockPool:
+    """Blocks parsed on :data:`BLOCK_WORKERS` threads, their results taken back in submission order.
+    On an error or an interrupt in the reader, blocks not started are dropped and the ones running
+    are not waited for (a block finishes in about a second; nothing of theirs is written)."""
+
+    def __init__(self) -> None:
+        from collections import deque
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(BLOCK_WORKERS, thread_name_prefix="repro-block")
+        self._queue: deque[Future[Any]] = deque()
+
+    def __enter__(self) -> _BlockPool:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_exc: object) -> None:
+        self._pool.shutdown(wait=kind is None, cancel_futures=True)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._queue.append(self._pool.submit(fn, *args))
+
+    def full(self) -> bool:
+        return len(self._queue) >= BLOCK_WORKERS
+
+    def pending(self) -> bool:
+        return bool(self._queue)
+
+    def oldest(self) -> Any:
+        return self._queue.popleft().result()
 
 
 _SERVICE = re.compile(r"^(?:\S+Z\s+)?([A-Za-z][\w.-]*?)(?:[-_]\d+)?\s+\|\s")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import json
 import re
+import sys
 from collections.abc import Iterator
 from datetime import date as _date
 from typing import Any
@@ -29,12 +31,29 @@ def system_pool() -> Iterator[None]:
     ``jemalloc`` row). Scoped, so a notebook's own Arrow work keeps whatever pool it chose."""
     import pyarrow as pa
 
+    _few_arenas()
     before = pa.default_memory_pool()
     pa.set_memory_pool(pa.system_memory_pool())
     try:
         yield
     finally:
         pa.set_memory_pool(before)
+
+@functools.cache
+def _few_arenas() -> None:
+    """glibc gives each thread that allocates beside another one a malloc arena of its own, up to 8 per
+    core, and the pages an arena frees stay with it: with blocks parsed on two threads (``inspect``'s
+    condensed reading) the system pool's peak rose by a third (fleet of 1 M lines: 0.84 to 1.19 GB).
+    Two arenas keep it (``M_ARENA_MAX``; glibc only, and only arenas not made yet; elsewhere nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
 
 NS = 1_000_000_000
 _EPOCH_ORD = _date(1970, 1, 1).toordinal()
