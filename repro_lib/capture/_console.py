@@ -376,11 +376,12 @@ _DASH[45] = True
 _LONG = np.array([c == "h" for c in "-hhhh-hhhh-hhhh-hhhhhhhhhhhh"])
 
 
-def _ids_by_shape(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray) -> dict[str, pa.Array]:
+def _ids_by_shape(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray,
+                  want: dict[str, np.ndarray] | None = None) -> dict[str, pa.Array]:
     """The first match of each of :data:`_SHAPE_IDS` in the bodies [bs, be) of the rows ``idx`` of ``x``, by
     bytes: ``n-``/``j-``/``e-`` after the body's start or a byte outside ``=``, quote, word bytes, dot, dash;
     8 hex digits, the UUID's tail if it is there, then the end or a byte outside word bytes and dash (RE2
-    takes the long form first)."""
+    takes the long form first). ``want``: per column, the rows looked at (null elsewhere; default all)."""
     k = len(idx)
     inv = np.full(len(x.s), -1, np.int64)
     inv[idx] = np.arange(k)
@@ -400,6 +401,8 @@ def _ids_by_shape(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray) -> 
     out: dict[str, pa.Array] = {}
     for letter, col in ((b"n", "node"), (b"j", "job"), (b"e", "execution")):
         m = ok0 & (lead == letter[0])
+        if want is not None:
+            m &= want[col][kr]
         p, r = dash[m], kr[m]
         mat = bb.bytes(p + 1, 5)[:, :36]
         short = _HEX[mat[:, :8]].all(axis=1)
@@ -552,37 +555,43 @@ _QUOTE = np.zeros(256, bool)  # `"` and `\`: fields the per-line parser unquotes
 _QUOTE[[34, 92]] = True
 _HINTS = c.SEED_HINT + "|" + c.NAMED_HINT
 _HINTS_OTHER = _HINTS + "|" + _OTHER_IDS
-# the texts detail's parts start with, after the chunk's bytes (see _build)
-_LIT = b" service=caller=app_time="
-_SEP, _SERVICE, _CALLER_KEY, _APP_TIME = 0, 1, 9, 16
+# the texts detail's parts start with, after the chunk's bytes (see _build): each behind the space that joins it
+_LIT = b" service= caller= app_time="
+_SEP, _SERVICE, _CALLER_KEY, _APP_TIME = 0, 0, 9, 17
 
 
 def _build(x: _Text, parts: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]) -> pa.Array:
     """Per row, the non-empty ``parts`` joined by one space (null where all are empty), by one gather over the
-    chunk's bytes: a part is (its text's offset in :data:`_LIT` and length, [p, q) in the chunk, present)."""
-    k = len(x.s) if not parts else len(parts[0][2])
+    chunk's bytes: a part is (the offset in :data:`_LIT` of the space before its text, the text's length,
+    [p, q) in the chunk, present)."""
+    k = len(parts[0][2])
     src = np.concatenate([x.d, np.frombuffer(_LIT, np.uint8)])
     lit0 = len(x.d)
-    starts, lens = [], []
-    seen = np.zeros(k, bool)
+    live = []
     for off, ln, p, q, on in parts:
         on = on & (q > p) if ln == 0 else on
+        if on.any():
+            live.append((off, ln, p, q, on))
+    st = np.zeros((k, 2 * len(live)), np.int64)
+    lens = np.zeros((k, 2 * len(live)), np.int64)
+    seen = np.zeros(k, bool)
+    for j, (off, ln, p, q, on) in enumerate(live):
         sep = on & seen
-        starts += [np.full(k, lit0 + _SEP), np.full(k, lit0 + off), p]
-        lens += [sep.astype(np.int64), np.where(on, ln, 0), np.where(on, q - p, 0)]
+        st[:, 2 * j] = lit0 + off + ~sep  # the space, or the text behind it
+        lens[:, 2 * j] = np.where(on, ln + sep, 0)
+        st[:, 2 * j + 1] = p
+        lens[:, 2 * j + 1] = np.where(on, q - p, 0)
         seen |= on
-    st = np.stack(starts, axis=1).ravel()
-    ln = np.stack(lens, axis=1).ravel()
-    total = ln.reshape(k, -1).sum(axis=1)
+    total = lens.sum(axis=1)
     offs = np.zeros(k + 1, np.int64)
     np.cumsum(total, out=offs[1:])
-    m = ln > 0
+    st, ln = st.ravel(), lens.ravel()
+    m = np.flatnonzero(ln)
     st, ln = st[m], ln[m]
     at = np.cumsum(ln) - ln
     data = src[np.repeat(st - at, ln) + np.arange(int(offs[-1]))]
-    valid = total > 0
-    nulls = k - int(valid.sum())
-    bits = None if not nulls else pa.array(valid).buffers()[1]
+    nulls = k - int(seen.sum())
+    bits = None if not nulls else pa.array(seen).buffers()[1]
     return pa.Array.from_buffers(pa.string(), k, [bits, pa.py_buffer(offs.astype(np.int32)), pa.py_buffer(data)],
                                  null_count=nulls)
 
@@ -702,7 +711,8 @@ def _read_common(x: _Text, lines: pa.Array, idx: np.ndarray, sb: dict[str, np.nd
             hint[u] = (_np(pc.match_substring_regex(sub.take(pa.array(u)), _HINTS))
                        | _np(pc.match_substring_regex(x.views(bs[u], le[u], np.ones(len(u), bool)), _OTHER_IDS)))
         bad |= hint
-        found = _ids_by_shape(x, idx, bs, le)
+        want = {"node": _np(pc.is_null(node)), "job": _np(pc.is_null(job)), "execution": _np(pc.is_null(execution))}
+        found = _ids_by_shape(x, idx, bs, le, want)
         node, job, execution = (_coalesce(a, found[col]) for a, col in ((node, "node"), (job, "job"),
                                                                          (execution, "execution")))
     else:
@@ -710,11 +720,14 @@ def _read_common(x: _Text, lines: pa.Array, idx: np.ndarray, sb: dict[str, np.nd
         other = _np(pc.match_substring_regex(x.views(bs, le, np.ones(k, bool)), _OTHER_IDS))
     # the rows whose body holds `Qm`, `ID` or `-` (and `ID` or `Id`: every _KEYED key does)
     gm = _np(pc.or_(pc.is_null(node), pc.is_null(job)))
-    gm &= _pair(x, idx, bs, le, b"I", b"dD") & (_pair(x, idx, bs, le, b"I", b"D") | _pair(x, idx, bs, le, b"Q", b"m")
-                                                 | _pair(x, idx, bs, le, b"-", b""))
     if gm.any():
-        g = np.flatnonzero(gm)
-        body = x.views(bs[g], le[g], np.ones(len(g), bool))
+        gm &= _pair(x, idx, bs, le, b"I", b"dD")
+    g = np.flatnonzero(gm)
+    body = x.views(bs[g], le[g], np.ones(len(g), bool))
+    if len(g):
+        then = _np(pc.match_substring_regex(body, "ID|Qm|-"))
+        g, body = g[then], body.filter(pa.array(then))
+    if len(g):
         hit = np.zeros(k, bool)
         hit[g] = True
         hm = pa.array(hit)
