@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 __all__ = ["arrow", "as_bool", "obj", "isnull", "isin", "is_str", "contains", "startswith", "extract", "per_value",
            "unique", "positions", "take", "first_in_order", "last_by_key", "dict_column", "PY_SPACE",
-           "series_contains", "series_startswith", "bare", "obj_few"]
+           "series_contains", "series_startswith", "bare", "obj_few", "text"]
 
 #: Python's ``\s`` (``str.isspace``) as an RE2 class: RE2's own ``\s`` is ASCII whitespace only
 PY_SPACE = (r"[\t\n\x{0b}\f\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
@@ -216,3 +216,12 @@ def bare(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy(deep=False)
     out.attrs = {}
     return out
+
+
+def text(col: pd.Series) -> np.ndarray | pa.Array:
+    """A text column for the string kernels here: its own Arrow array where it is Arrow-backed (no Python string
+    per row), else :func:`obj`."""
+    if getattr(col.dtype, "storage", None) == "pyarrow":
+        arr = pa.array(col)
+        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return obj(col)

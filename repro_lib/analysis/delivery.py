@@ -131,22 +131,25 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
     src = events["source"]
     roles = {str(x): "other" for x in src.dropna().unique()}
     rel = relevant(events) if rel is None else rel
-    kinds, sources = C.obj_few(rel["kind"]), C.obj_few(rel["source"])
-    orch = C.isin(kinds, _ORCHESTRATOR_KINDS)
+    kinds, sources = _Coded(rel["kind"], len(rel)), _Coded(rel["source"], len(rel))  # tests per distinct value
+    orch = kinds.eq(*_ORCHESTRATOR_KINDS)
     if orch.any() and "msg" in rel.columns:  # an edge's own node lines (connecting, heartbeat failed) are not
-        node_rows = np.flatnonzero(orch & (kinds == "node"))
+        node_rows = np.flatnonzero(orch & kinds.eq("node"))
         msgs = _arrow_of(rel["msg"])  # Arrow's own array where there is one: only the node rows are read
         orch[node_rows] = ~_edge_side(C.obj(rel["msg"])[node_rows] if msgs is None else
                                       msgs.take(pa.array(node_rows, type=pa.int64())))
-    for x in C.unique(sources[orch]):
+    said_by = np.unique(sources.codes[orch])  # the sources of those rows (-1: a row with none, str(None))
+    for x in np.append(sources.uniq, None)[said_by]:
         roles[str(x)] = "orchestrator"
     maybe = [x for x, role in roles.items() if role == "other"]
     if not maybe:
         return roles
-    sub = events.loc[_source_in(src, maybe)]
+    cols = [c for c in ("source", "kind", "state", "msg") if c in events.columns]  # what is read below
+    sub = events.loc[_source_in(src, maybe), cols]
     said = ((sub["kind"] == "deliver") & (sub["state"] == "delivered") & ~bus_rows(sub)).to_numpy(dtype=bool)
     if "msg" in sub.columns:
-        msgs = C.obj(sub["msg"])
+        arr = _arrow_of(sub["msg"])  # Arrow's own array where there is one (no Python string per row)
+        msgs = C.obj(sub["msg"]) if arr is None else arr
         said = said | C.startswith(msgs, _EDGE_MESSAGES)
         if not said.any():  # upstream compute-side messages: only where nothing else said it
             said = _edge_side(msgs)

@@ -47,7 +47,7 @@ def node_names(events: pd.DataFrame) -> dict[str, str]:
     sub = events.loc[events["kind"].isin(["node", "fault"]).to_numpy(dtype=bool) & events["node"].notna().to_numpy()]
     if not len(sub):
         return {}
-    found = C.extract(C.obj(sub["detail"]), _NAME_RE2, ["name"], _NAME.pattern)["name"]
+    found = C.extract(C.text(sub["detail"]), _NAME_RE2, ["name"], _NAME.pattern)["name"]
     named = np.flatnonzero(~C.isnull(found))
     nodes = C.obj(sub["node"])[named]
     first = C.first_in_order(nodes)
