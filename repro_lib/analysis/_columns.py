@@ -47,7 +47,12 @@ def obj_few(values: pd.Series) -> np.ndarray:
     dtype = getattr(values, "dtype", None)
     if not isinstance(values, pd.Series) or getattr(dtype, "storage", None) != "pyarrow":
         return obj(values)
-    arr = pa.array(values)
+    return _spread(pa.array(values))
+
+
+def _spread(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow text array as an object array, missing values as ``None``: one Python string per distinct value
+    (Arrow's dictionary encoding), spread over the rows."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     enc = pc.dictionary_encode(arr)
@@ -138,7 +143,7 @@ def extract(values: np.ndarray, pattern: str, groups: Sequence[str], py_pattern:
         if res is not None:
             out = {}
             for g in groups:  # an optional group that did not take part reads "" here (None in Python)
-                out[g] = obj(pd.Series(pc.struct_field(res, g).to_numpy(zero_copy_only=False), dtype=object))
+                out[g] = _spread(pc.struct_field(res, g))
             return out
     import re
 

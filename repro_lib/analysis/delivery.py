@@ -464,16 +464,18 @@ def _node_facts(r: _Rows, snapshot: Snapshot | None, nodes: np.ndarray) -> dict[
     """Per node of ``nodes`` (distinct, no ``None``): ``belief`` at the end, when it last (re)joined
     (``rejoined_s``) and (re)started (``restarted_s``), whether ``alive`` (True/False/None)."""
     mine = r.where(r.k.eq("node", "fault") & r.nd.eq(*nodes))
-    kind, st, node, t = r.kind[mine], r.state[mine], r.node[mine], r.t[mine]
-    said = (kind == "node") & C.isin(st, _BELIEFS)
-    belief_of = np.where(st == "handshake", "connected", st).astype(object)
+    st, node, t = r.state[mine], r.node[mine], r.t[mine]
+    is_node, is_fault = r.k.eq_at(mine, "node"), r.k.eq_at(mine, "fault")  # integer tests, not text
+    said = is_node & r.s.eq_at(mine, *_BELIEFS)
+    belief_of = np.where(r.s.eq_at(mine, "handshake"), "connected", st).astype(object)
     belief = _last_per_node(nodes, node[said], belief_of[said], "unknown")
-    joined = (kind == "node") & C.isin(st, ("handshake", "connected"))
+    joined = is_node & r.s.eq_at(mine, "handshake", "connected")
     rejoined = _last_per_node(nodes, node[joined], t[joined], np.nan)
-    fault = (kind == "fault") & C.isin(st, tuple(_ALIVE))
-    alive_of = C.obj(list(map(_ALIVE.get, st)))
+    fault = is_fault & r.s.eq_at(mine, *_ALIVE)
+    alive_of = np.full(len(mine), None, dtype=object)
+    alive_of[fault] = list(map(_ALIVE.get, st[fault]))  # per fault row: they are few
     alive = _last_per_node(nodes, node[fault], alive_of[fault], None)
-    started = (kind == "fault") & C.isin(st, ("start", "join"))
+    started = is_fault & r.s.eq_at(mine, "start", "join")
     restarted = _last_per_node(nodes, node[started], t[started], np.nan)
     if bool(r.k.eq("fault").any()):  # faults were captured: a node none of them touched stayed up
         alive[C.isnull(alive)] = True
