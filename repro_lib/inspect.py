@@ -188,6 +188,7 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
     what :func:`repro_lib.capture.condense.condense` keeps; the zones are decided once every file is read."""
     from collections import Counter
 
+    from repro_lib.capture._common import give_back
     from repro_lib.capture.condense import Totals
     from repro_lib.capture.logs import FAST_MIN_BYTES, frame_from_bytes, source_from_path
     from repro_lib.capture.reader import read_log_blocks
@@ -231,6 +232,7 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
             total.add(tot)
             kept.append(rows)
             naive_kept.append(naive_rows)
+            give_back()  # the block's temporaries, freed, back to the kernel
 
         blocks_in = each()
         for data, got in itertools.islice(blocks_in, 1):  # the first decides the service prefix and the family

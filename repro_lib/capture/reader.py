@@ -324,6 +324,28 @@ def _safe_cut(buf: bytes | bytearray, loose: bool, floor: int = 0) -> tuple[int,
     return end + 1, True
 
 
+def _loose_pieces(buf: bytes | bytearray, cut: int, size: int) -> Iterator[int]:
+    """Where ``buf[:cut]`` — a loose block — may be cut again into pieces of about ``size`` bytes, each
+    before a timed record (as the loose cut itself is), when nothing in it looks like a date (not even its
+    first line, which the search for a cut never judges): then no line of a piece is dated from a line of
+    another, the pieces read as the whole does, and a piece's parse needs ~10x its size, not the whole's."""
+    if _DATE_HINT.search(buf, 0, cut) is not None:
+        return
+    at = 0
+    while cut - at > size + size // 2:
+        st = buf.rfind(b"\n", 0, at + size) + 1
+        for _ in range(4096):
+            if st <= at or st >= cut:
+                return
+            if _timed_record(buf[st:buf.index(b"\n", st)]):
+                break
+            st = buf.index(b"\n", st) + 1
+        else:
+            return
+        yield st
+        at = st
+
+
 def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: int = MAX_LINE,
                     first_at_least: int = 0,
                     progress: Callable[[int, int], None] | None = None) -> Iterator[tuple[bytes, ReadNotes]]:
@@ -362,10 +384,16 @@ def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: 
                     searched = max(buf.rfind(b"\n"), 0)
                     continue
                 searched = 0
-                first_at_least = 0
                 notes.loose_cuts += loose
                 notes.cut_lines = cap.cut
-                yield bytes(buf[:cut]), notes
+                start = 0
+                if loose:  # no dated record in all of it: block-sized pieces, each cut before a timed record
+                    for at in _loose_pieces(buf, cut, max(block_bytes, first_at_least)):
+                        notes.loose_cuts += 1
+                        yield bytes(buf[start:at]), notes
+                        start = at
+                first_at_least = 0
+                yield bytes(buf[start:cut]), notes
                 carry = buf[cut:]
             _feed(b"", enc, dec, cap, notes, final=True)
     except OSError as e:
