@@ -1063,10 +1063,12 @@ def _structured(
     # ("NATS: connected", which no rule reads, is a plain log line: read here)
     unknown = _fill_bool(pc.and_(pc.is_null(code), pc.not_equal(msg, c.EDGE_CONNECTED_MSG))).to_numpy(
         zero_copy_only=False)
-    if unknown.any():
-        bad |= unknown & _fill_bool(pc.match_substring_regex(msg, _MAP_MSG_MORE)).to_numpy(zero_copy_only=False)
-    bad |= _fill_bool(pc.and_(pc.equal(kind, "reconcile"), pc.match_substring_regex(rest, _JOB_NAME_RE2))).to_numpy(
-        zero_copy_only=False)
+    for rows, texts, rx in ((unknown, msg, _MAP_MSG_MORE),
+                            (pc.equal(kind, "reconcile").to_numpy(zero_copy_only=False), rest, _JOB_NAME_RE2)):
+        if rows.any():  # searched on those rows only
+            at = np.flatnonzero(rows)
+            bad[at] |= _fill_bool(pc.match_substring_regex(texts.take(pa.array(at)), rx)).to_numpy(
+                zero_copy_only=False)
     is_state = _fill_bool(pc.is_in(msg, value_set=_STATE_MSGS)).to_numpy(zero_copy_only=False)
     is_pub = _fill_bool(pc.equal(msg, c.PUBLISH_CHECK_MSG)).to_numpy(zero_copy_only=False)
     is_created = _fill_bool(pc.equal(msg, c.CREATED_MSG)).to_numpy(zero_copy_only=False)
@@ -1079,11 +1081,16 @@ def _structured(
     trig = f["trigger"]
     is_created = pa.array(is_created)
     add_trig = pc.and_(is_created, pc.is_null(trig))
-    detail = _join(rest, pc.if_else(add_trig, "trigger=node-join", ""))
-    detail = _join(detail, pc.if_else(pc.is_null(caller), "", pc.binary_join_element_wise(
-        "caller=", _fill(caller), "")))
-    detail = _join(detail, pc.if_else(pa.array(dock), pc.binary_join_element_wise(
-        "app_time=", app_time, ""), ""))
+    # the parts after the fields, each joined only when some row has it (a part that is "" everywhere adds nothing)
+    detail = rest
+    if pc.any(add_trig).as_py():
+        detail = _join(detail, pc.if_else(add_trig, "trigger=node-join", ""))
+    if caller.null_count < len(caller):
+        detail = _join(detail, pc.if_else(pc.is_null(caller), "", pc.binary_join_element_wise(
+            "caller=", _fill(caller), "")))
+    if dock.any():
+        app = pc.binary_join_element_wise("app_time=", app_time, "")
+        detail = _join(detail, app if dock.all() else pc.if_else(pa.array(dock), app, ""))
     return {
         "kind": kind, "node": node, "job": job, "execution": execution, "state": state,
         "detail": detail, "level": level, "msg": msg, "bad": bad,
