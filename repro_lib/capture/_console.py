@@ -109,6 +109,12 @@ _BAR[124] = True
 _MSG_KEY = _code(b" msg")  # the 4 bytes before a " msg=" field's `=`
 
 
+def _firsts(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(r, return_index=True)`` of a sorted ``r``, without sorting it again."""
+    first = np.flatnonzero(np.r_[True, r[1:] != r[:-1]]) if len(r) else np.zeros(0, np.int64)
+    return r[first], first
+
+
 def _rows(s: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """Row of each byte position (s: row starts)."""
     return np.searchsorted(s, pos, side="right") - 1
@@ -152,10 +158,18 @@ class _Text:
 
 
 def _all_in(bb: _Bytes, p: np.ndarray, q: np.ndarray, table: np.ndarray, most: int) -> np.ndarray:
-    """Are all bytes of [p, q) in ``table``'s class? (False where q - p > ``most``, a multiple of 8.)"""
-    mat = bb.bytes(p, most // 8)
-    inside = np.arange(most)[None, :] < (q - p)[:, None]
-    return (q - p <= most) & np.where(inside, table[mat], True).all(axis=1)
+    """Are all bytes of [p, q) in ``table``'s class? (False where q - p > ``most``, a multiple of 8.) The first 16
+    bytes of every span, then the longer spans whole."""
+    ln = q - p
+    width = min(16, most)
+    mat = bb.bytes(p, width // 8)
+    out = (ln <= most) & np.where(np.arange(width)[None, :] < ln[:, None], table[mat], True).all(axis=1)
+    long = np.flatnonzero(out & (ln > width))
+    if len(long):
+        mat = bb.bytes(p[long], most // 8)
+        inside = np.arange(most)[None, :] < ln[long][:, None]
+        out[long] = np.where(inside, table[mat], True).all(axis=1)
+    return out
 
 
 def _shape_bytes(x: _Text) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -412,7 +426,7 @@ def _ids_by_shape(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray,
         follow = (end == be[r]) | ~_WORD_DASH[bb.byte(end)]
         hit = short & follow
         p, r, end = p[hit], r[hit], end[hit]
-        r, first = np.unique(r, return_index=True)
+        r, first = _firsts(r)
         p0 = np.zeros(k, np.int64)
         p1 = np.zeros(k, np.int64)
         found = np.zeros(k, bool)
@@ -446,13 +460,16 @@ def _pair(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray, first: byte
 def _first_match(text: pa.Array, pattern: str, where: np.ndarray | None = None) -> pa.Array:
     """The ``id`` group of the first match of ``pattern`` in each row (null where none, or not ``where``). The rows
     are found by a match first (RE2's DFA), and only those are extracted (submatches cost ~10x more)."""
-    hit = _np(pc.match_substring_regex(text, pattern))
-    if where is not None:
-        hit &= where
     out = pa.nulls(len(text), pa.string())
-    if not hit.any():
+    if where is None:
+        idx = np.flatnonzero(_np(pc.match_substring_regex(text, pattern)))
+    else:  # the rows ``where`` first, then the match on them
+        idx = np.flatnonzero(where)
+        if not len(idx):
+            return out
+        idx = idx[_np(pc.match_substring_regex(text.take(pa.array(idx)), pattern))]
+    if not len(idx):
         return out
-    idx = np.flatnonzero(hit)
     got = pc.extract_regex(text.take(pa.array(idx)), pattern)  # a search: a leading `.*?` would be ~15x slower
     mask = np.zeros(len(text), bool)
     mask[idx] = True
@@ -654,7 +671,7 @@ def _take_id_spans(x: _Text, idx: np.ndarray, rs: np.ndarray, le: np.ndarray
             ep, er = eqp[cand], row[cand]
             ks = ep - len(kb)
             hit = (ks >= rs[er]) & bb.eq(ks, kb) & ((ks == rs[er]) | (bb.byte(ks - 1) == 32))
-            r, first = np.unique(er[hit], return_index=True)
+            r, first = _firsts(er[hit])
             at = ep[hit][first]
             new = ~found[r]
             r, at = r[new], at[new]
