@@ -267,7 +267,8 @@ def _debug_seen(events: pd.DataFrame) -> bool:
     """Whether the orchestrator's debug lines were captured (``EVAL: processed``, ``DISPATCH: …``)."""
     if events.empty or "level" not in events:
         return False
-    return bool((events["level"].astype(str).str.upper() == "DEBUG").any())
+    levels = events["level"].unique()  # per distinct level: a missing one reads "nan", no level
+    return any(str(x).upper() == "DEBUG" for x in levels)
 
 
 def _unplaced_jobs(events: pd.DataFrame, debug: bool = True) -> list[str]:
@@ -284,9 +285,8 @@ def _unplaced_jobs(events: pd.DataFrame, debug: bool = True) -> list[str]:
     all_evals = events.loc[kind == "eval", ["job", "t_s"]]
     all_restarts = events.loc[(kind == "fault") & (events["state"] == "restart"), ["t_s"]]
     notes = []
-    for job, state in last.items():  # per job
-        if state not in ("pending", "queued") or job in with_execs:
-            continue
+    waiting = last[last.isin(["pending", "queued"]).to_numpy() & ~C.isin(C.obj(last.index), with_execs)]
+    for job, state in waiting.items():  # per job left pending or queued with no execution
         rows = jobs[jobs["job"] == job]
         t0 = float(rows["t_s"].iloc[0])
         evals = all_evals[(all_evals["t_s"] >= t0) & (all_evals["job"] == job)]
@@ -389,7 +389,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
     full = events
     # the rows that can bear on the verdict, without the table's attrs (pandas deep-copies them into every
     # column and slice taken: a condensed reading's counts per source, a thousand sources of a fleet)
-    events = C.bare(relevant(full))
+    events = relevant(C.bare(full))
     events = _jobs_filled(events)
     jnames = job_names(events)
     roles = source_roles(full, events)
@@ -586,13 +586,13 @@ def _final_from_logs(events: pd.DataFrame, tab: pd.DataFrame) -> tuple[list[dict
     kind = events["kind"]
     # the columns a group-by reads, then the rows (never every column of half a million rows)
     has_ex = events["execution"].notna()
-    ex_job = events.loc[has_ex & events["job"].notna(), ["execution", "job"]].groupby("execution", sort=False)[
-        "job"].first()
     ex_rows = events.loc[(kind == "state") & has_ex, ["execution", "job", "state"]]
     last = ex_rows.groupby("execution", sort=False)[["job", "state"]].last()
     job = C.obj(last["job"])
     other = ~C.is_str(job)
     if other.any():  # no job on its state lines: the job another row of it names
+        ex_job = events.loc[has_ex & events["job"].notna(), ["execution", "job"]].groupby(
+            "execution", sort=False)["job"].first()
         job[other] = C.take(C.obj(ex_job), C.positions(C.obj(ex_job.index), C.obj(last.index)[other]))
     # object columns, missing values as the rows have them (NaN), as a reason prints them
     execs = pd.DataFrame({"id": last.index.to_numpy(dtype=object), "job": job,
