@@ -112,12 +112,12 @@ def generate_fleet16(path: Path, n: int, seed: int = 1, nodes: int = 1000) -> No
                 svc, text = f"edge-{k + 1}-1", f"DBG heartbeat sent node_id={node} seq={i}"
             elif r < 0.70:
                 svc, text = "orchestrator-1", f"DBG heartbeat received from node {node}"
-            elif r < 0.78:
-                svc, text = "orchestrator-1", f"INF Accepting bid for execution {ex} job_id={job} node_id={node}"
+            elif r < 0.78:  # the compute node's watcher (compute/watchers/ncl_message_creator.go)
+                svc, text = f"edge-{k + 1}-1", f"DBG Accepting bid for execution {ex} job_id={job} node_id={node}"
             elif r < 0.86:
                 svc, text = f"edge-{k + 1}-1", f"INF Execution {ex} completed"
-            elif r < 0.92:
-                svc, text = f"edge-{k + 1}-1", f"INF handshake successful with node {node}"
+            elif r < 0.92:  # the orchestrator's node manager (orchestrator/nodes/manager.go)
+                svc, text = "orchestrator-1", f"INF handshake successful with node {node}"
             elif r < 0.97:
                 svc, text = f"edge-{k + 1}-1", f"INF Attempting to establish connection node_id={node}"
             else:
