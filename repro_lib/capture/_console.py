@@ -405,6 +405,11 @@ def _ids_by_shape(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray,
     lead = bb.byte(dash - 1)
     keep = (lead == 110) | (lead == 106) | (lead == 101)  # n, j, e
     dash, lead = dash[keep], lead[keep]
+    # before the rows are looked up: a byte that may come before an id (or a body's start), 8 hex digits after
+    start = np.zeros(len(x.d) + 1, bool)
+    start[np.clip(bs, 0, len(x.d))] = True
+    keep = (~_BOUND[bb.byte(dash - 2)] | start[dash - 1]) & _HEX[bb.bytes(dash + 1, 1)].all(axis=1)
+    dash, lead = dash[keep], lead[keep]
     kr = inv[_rows(x.s, dash)]
     keep = kr >= 0
     dash, kr, lead = dash[keep], kr[keep], lead[keep]
@@ -606,7 +611,8 @@ def _build(x: _Text, parts: list[tuple[int, int, np.ndarray, np.ndarray, np.ndar
     m = np.flatnonzero(ln)
     st, ln = st[m], ln[m]
     at = np.cumsum(ln) - ln
-    data = src[np.repeat(st - at, ln) + np.arange(int(offs[-1]))]
+    # int32 index (a batch's bytes are far below 2 GiB): half the traffic of int64
+    data = src[np.repeat((st - at).astype(np.int32), ln) + np.arange(int(offs[-1]), dtype=np.int32)]
     nulls = k - int(seen.sum())
     bits = None if not nulls else pa.array(seen).buffers()[1]
     return pa.Array.from_buffers(pa.string(), k, [bits, pa.py_buffer(offs.astype(np.int32)), pa.py_buffer(data)],
