@@ -81,6 +81,15 @@ def test_generated_fields_read_alike(seed: int) -> None:
     assert _compare(rows, seed) > 300
 
 
+@pytest.mark.parametrize("rows", [["", ""], ["name=x", "version=1 name=y", ""], ['root_cause="a b"']])
+def test_rows_with_no_field_or_none_taken(rows: list[str]) -> None:
+    got = _fast._fields_plain(pa.array(rows), np.ones(len(rows), bool), np.ones(len(rows), bool),
+                              np.ones(len(rows), bool))
+    assert got["rest"].to_pylist() == rows and not got["bad"].any()
+    assert got["execution"].null_count == len(rows) and got["trigger"].null_count == len(rows)
+    _compare(rows * 2, 1)
+
+
 def test_the_rows_of_the_plain_grammar_only_are_split() -> None:
     plain = pc.match_substring_regex(pa.array(['job=j', 'a="x" job=j', 'a="x=y"', "a=b  c=d", "a= b", "a=b\\c",
                                                'a="b\\c"', "=b"]), _fast._PLAIN_FIELDS)
