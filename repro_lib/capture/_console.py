@@ -392,19 +392,26 @@ _LONG = np.array([c == "h" for c in "-hhhh-hhhh-hhhh-hhhhhhhhhhhh"])
 
 def _ids_by_shape(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray,
                   want: dict[str, np.ndarray] | None = None) -> dict[str, pa.Array]:
+    """:func:`_shape_id_spans` as strings."""
+    return {col: x.views(p0, p1, found) for col, (p0, p1, found) in _shape_id_spans(x, idx, bs, be, want).items()}
+
+
+def _shape_id_spans(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray,
+                    want: dict[str, np.ndarray] | None = None) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The first match of each of :data:`_SHAPE_IDS` in the bodies [bs, be) of the rows ``idx`` of ``x``, by
     bytes: ``n-``/``j-``/``e-`` after the body's start or a byte outside ``=``, quote, word bytes, dot, dash;
     8 hex digits, the UUID's tail if it is there, then the end or a byte outside word bytes and dash (RE2
-    takes the long form first). ``want``: per column, the rows looked at (null elsewhere; default all)."""
+    takes the long form first), as chunk positions [p0, p1) and found. ``want``: per column, the rows looked at
+    (none found elsewhere; default all)."""
     k = len(idx)
     inv = np.full(len(x.s), -1, np.int64)
     inv[idx] = np.arange(k)
     bb = x.bb
-    dash = x.where(_DASH, True)[:-1]
-    dash = dash[dash >= 1]
+    # the dashes after n, j or e (compared on the whole batch: fewer positions than all the dashes)
+    d = x.d
+    lead_all = d[:-1]
+    dash = np.flatnonzero((d[1:] == 45) & ((lead_all == 110) | (lead_all == 106) | (lead_all == 101))) + 1
     lead = bb.byte(dash - 1)
-    keep = (lead == 110) | (lead == 106) | (lead == 101)  # n, j, e
-    dash, lead = dash[keep], lead[keep]
     # before the rows are looked up: a byte that may come before an id (or a body's start), 8 hex digits after
     start = np.zeros(len(x.d) + 1, bool)
     start[np.clip(bs, 0, len(x.d))] = True
@@ -417,7 +424,7 @@ def _ids_by_shape(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray,
     dash, kr, lead = dash[keep], kr[keep], lead[keep]
     at_start = dash - 1 == bs[kr]
     ok0 = at_start | ~_BOUND[bb.byte(dash - 2)]
-    out: dict[str, pa.Array] = {}
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for letter, col in ((b"n", "node"), (b"j", "job"), (b"e", "execution")):
         m = ok0 & (lead == letter[0])
         if want is not None:
@@ -436,7 +443,7 @@ def _ids_by_shape(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray,
         p1 = np.zeros(k, np.int64)
         found = np.zeros(k, bool)
         p0[r], p1[r], found[r] = p[first] - 1, end[first], True
-        out[col] = x.views(p0, p1, found)
+        out[col] = (p0, p1, found)
     return out
 
 
@@ -649,9 +656,9 @@ def _common_spans(x: _Text, idx: np.ndarray, sb: dict[str, np.ndarray]) -> tuple
 
 
 def _take_id_spans(x: _Text, idx: np.ndarray, rs: np.ndarray, le: np.ndarray
-                   ) -> tuple[list[pa.Array], list[tuple[np.ndarray, np.ndarray]]]:
+                   ) -> tuple[list[tuple[np.ndarray, np.ndarray, np.ndarray]], list[tuple[np.ndarray, np.ndarray]]]:
     """:func:`_take_ids` on the fields [rs, le) of the rows ``idx`` (tokens apart by single spaces), in chunk
-    positions: ([execution, node, job], the spans of the fields left)."""
+    positions: ([execution, node, job] as [p0, p1) and found, the spans of the fields left)."""
     k = len(idx)
     bb = x.bb
     sp = x.where(_SPACE, True)
@@ -666,7 +673,7 @@ def _take_id_spans(x: _Text, idx: np.ndarray, rs: np.ndarray, le: np.ndarray
     before_eq = bb.byte(eqp - 1)
     cut0 = np.full((k, 3), _BIG, np.int64)
     cut1 = np.full((k, 3), _BIG, np.int64)
-    out: list[pa.Array] = []
+    out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for g, (_col, keys) in enumerate(_ID_GROUPS):
         v0 = np.zeros(k, np.int64)
         v1 = np.zeros(k, np.int64)
@@ -687,7 +694,7 @@ def _take_id_spans(x: _Text, idx: np.ndarray, rs: np.ndarray, le: np.ndarray
             found[r] = True
             v0[r], v1[r] = at + 1, end
             cut0[r, g], cut1[r, g] = at - len(kb), end
-        out.append(x.views(v0, v1, found & (v1 > v0)))
+        out.append((v0, v1, found & (v1 > v0)))
     order = np.argsort(cut0, axis=1)
     c0 = np.take_along_axis(cut0, order, axis=1)
     c1 = np.take_along_axis(cut1, order, axis=1)
@@ -710,12 +717,11 @@ def _read_common(x: _Text, lines: pa.Array, idx: np.ndarray, sb: dict[str, np.nd
     bs = ls + pre
     msg = x.views(t0, sp["m1"], np.ones(k, bool))
     bad, kind, state, matched, ids = _read_messages(msg)
-    (execution, node, job), left = _take_id_spans(x, idx, sp["rs"], le)
-    if matched.any():
-        node, job, execution = (_coalesce(a, ids[col]) for a, col in ((node, "node"), (job, "job"),
-                                                                       (execution, "execution")))
-    need = pc.or_(pc.or_(pc.is_null(node), pc.is_null(job)), pc.is_null(execution))
-    need_any = bool(pc.any(need).as_py())
+    spans, left = _take_id_spans(x, idx, sp["rs"], le)
+    key = dict(zip(("execution", "node", "job"), spans, strict=True))
+    # an id by its key, else one map_upstream reads from the text (either: a row has it)
+    have = {col: key[col][2] | (_np(pc.is_valid(ids[col])) if matched.any() else False) for col in key}
+    need_any = bool((~(have["node"] & have["job"] & have["execution"])).any())
     # the hints on the whole line; _OTHER_IDS on the body, read on the line too where the service cannot match it
     # (a match starting before the body lies within the service: what follows it is spaces and `|`)
     sub = lines if k == len(lines) else lines.take(pa.array(idx))
@@ -734,13 +740,18 @@ def _read_common(x: _Text, lines: pa.Array, idx: np.ndarray, sb: dict[str, np.nd
             hint[u] = (_np(pc.match_substring_regex(sub.take(pa.array(u)), _HINTS))
                        | _np(pc.match_substring_regex(x.views(bs[u], le[u], np.ones(len(u), bool)), _OTHER_IDS)))
         bad |= hint
-        want = {"node": _np(pc.is_null(node)), "job": _np(pc.is_null(job)), "execution": _np(pc.is_null(execution))}
-        found = _ids_by_shape(x, idx, bs, le, want)
-        node, job, execution = (_coalesce(a, found[col]) for a, col in ((node, "node"), (job, "job"),
-                                                                         (execution, "execution")))
+        # ids by their shape where neither gave one: the same chunk positions as the keys' ids, one string each
+        shape = _shape_id_spans(x, idx, bs, le, {col: ~v for col, v in have.items()})
+        for col, (s0, s1, found) in shape.items():
+            p0, p1, v = key[col]
+            key[col] = (np.where(v, p0, s0), np.where(v, p1, s1), v | found)
     else:
         bad |= _np(pc.match_substring_regex(sub, _HINTS))
         other = _np(pc.match_substring_regex(x.views(bs, le, np.ones(k, bool)), _OTHER_IDS))
+    got = {col: x.views(p0, p1, v) for col, (p0, p1, v) in key.items()}
+    if matched.any():
+        got = {col: pc.coalesce(v, ids[col]) for col, v in got.items()}
+    execution, node, job = got["execution"], got["node"], got["job"]
     # the rows whose body holds `Qm`, `ID` or `-` (and `ID` or `Id`: every _KEYED key does)
     gm = _np(pc.or_(pc.is_null(node), pc.is_null(job)))
     if gm.any():
