@@ -241,3 +241,21 @@ def test_cli_scenario_writes_runs_and_rewrites_its_own(tmp_path: Path, root: Pat
     assert main(["run", str(out), "--quiet"]) == 0  # matches its expect
     assert "VERDICT: reproduced" in capsys.readouterr().out
     assert main(args) == 0  # the kit's own file: replaced
+
+
+def test_one_file_over_a_year_is_refused_as_more_than_one_incident(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A scenario's sleep is at most 365 days: one file whose lines span more is refused in one line that says
+    so (not a duration error about a sleep the user never wrote), and no scenario is written."""
+    lines = []
+    for year, hour in ((2024, 5), (2025, 9)):
+        lines.append(f'time={year}-03-01T0{hour}:00:00.000Z level=INFO msg="ORCHESTRATOR: started" restart=false')
+        lines.append(f'time={year}-03-01T0{hour}:00:01.000Z level=INFO msg="NODE: state changed" node_id=n-1 '
+                     "state=connected")
+    log = tmp_path / "orchestrator.log"
+    log.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.yaml"
+    assert main(["inspect", "--scenario", str(out), str(log)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not one incident" in err[0] and "365d" in err[0], err
+    assert not out.exists()

@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from repro_lib.durations import format_duration
+from repro_lib.durations import MAX_SECONDS, format_duration
 from repro_lib.errors import ReproError
 from repro_lib.redact import redact
 from repro_lib.timings import PRESETS, Timings, timings_from
@@ -330,6 +330,10 @@ def reconstruct(events: pd.DataFrame, *, verdict: str | None = None, name: str =
     b.notes += sanity
     rec = b.build(name)
     span = float(timed["t_s"].max() - timed["t_s"].min()) if len(timed) else 0.0
+    if span > MAX_SECONDS:  # a scenario's sleep is at most a year (schema): one file over a year is no one incident
+        raise ReproError(f"these logs are not one incident: their lines span {format_duration(span)}, more than a "
+                         "scenario can replay (365d)",
+                         hint="reconstruct one incident at a time: pass the lines of one period")
     longest = max((s.t for s in rec.steps), default=0.0)
     if longest > span + 3600.0:  # a guard: every step lies inside the evidence (+ the settle)
         raise ReproError(f"nothing could be reconstructed: a step at {format_duration(longest)} lies outside the "
