@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from repro_lib import load_scenario, run_scenario
@@ -157,3 +158,45 @@ def test_source_roles_judge_a_relevant_row_with_no_source() -> None:
                        "detail": [None] * 3, "msg": ["DISPATCH: x", "DISPATCH: x", "EDGE: received"]})
     roles = source_roles(ev)
     assert roles == {"orchestrator": "orchestrator", "edge1": "edge", "None": "orchestrator"}
+
+
+def _chunked(values: list[str | None], cuts: list[int]) -> pa.ChunkedArray:
+    whole = pa.array(values, type=pa.large_string())
+    bounds = [0, *cuts, len(values)]
+    return pa.chunked_array([pa.concat_arrays([whole.slice(a, b - a)]) for a, b in zip(bounds[:-1], bounds[1:],
+                                                                                        strict=True)])
+
+
+@pytest.mark.parametrize("cuts", [[], [3], [1, 4, 4, 8]], ids=["one", "two", "five-with-empty"])
+def test_take_rows_takes_from_each_chunk_in_the_order_asked(cuts: list[int]) -> None:
+    values = [f"line {i}" if i % 4 else None for i in range(10)]
+    arr = _chunked(values, cuts)
+    for rows in ([], [0], [9, 0, 5, 5, 3], list(range(10))[::-1], [2, 7, 8]):
+        assert C.take_rows(arr, np.array(rows, dtype=np.int64)).to_pylist() == [values[i] for i in rows]
+    assert C.one_chunk(arr).to_pylist() == values
+
+
+def test_rows_is_loc_of_a_chunked_frame_in_one_chunk() -> None:
+    values = [f"detail {i}" if i % 3 else None for i in range(9)]
+    frame = pd.DataFrame({"t_s": np.arange(9, dtype=float),
+                          "detail": pd.Series(pd.arrays.ArrowStringArray(_chunked(values, [2, 5]),
+                                                                         dtype=pd.StringDtype("pyarrow", np.nan))),
+                          "job": pd.Series(["j"] * 9, dtype=object)}, index=np.arange(10, 19))
+    keep = np.array([i % 2 == 0 for i in range(9)])
+    for mask in (keep, None):
+        got = C.rows(frame, mask, ["detail", "t_s", "job"])
+        want = frame.loc[keep if mask is not None else slice(None), ["detail", "t_s", "job"]]
+        pd.testing.assert_frame_equal(got, want)
+        assert getattr(pa.array(got["detail"]), "num_chunks", 1) == 1
+
+
+def test_relevant_rows_of_a_chunked_frame_come_in_one_chunk() -> None:
+    n = 12
+    kinds = ["log" if i == 5 else "dispatch" for i in range(n)]
+    frame = pd.DataFrame({"t_s": np.arange(n, dtype=float), "kind": pd.Series(kinds, dtype="str"),
+                          "detail": pd.Series(pd.arrays.ArrowStringArray(_chunked([f"d{i}" for i in range(n)], [4, 8]),
+                                                                         dtype=pd.StringDtype("pyarrow", np.nan)))})
+    rel = relevant(frame)
+    pd.testing.assert_frame_equal(rel, frame.loc[frame["kind"] != "log", ["t_s", "kind", "detail"]])
+    assert getattr(pa.array(rel["detail"]), "num_chunks", 1) == 1
+    assert relevant(rel) is rel  # relevant already, in one chunk: not copied again

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 __all__ = ["arrow", "as_bool", "obj", "isnull", "isin", "is_str", "contains", "startswith", "extract", "per_value",
            "unique", "positions", "take", "first_in_order", "last_by_key", "dict_column", "PY_SPACE",
-           "series_contains", "series_startswith", "bare", "obj_few", "text"]
+           "series_contains", "series_startswith", "bare", "obj_few", "text", "one_chunk", "take_rows", "rows"]
 
 #: Python's ``\s`` (``str.isspace``) as an RE2 class: RE2's own ``\s`` is ASCII whitespace only
 PY_SPACE = (r"[\t\n\x{0b}\f\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
@@ -53,8 +53,7 @@ def obj_few(values: pd.Series) -> np.ndarray:
 def _spread(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """An Arrow text array as an object array, missing values as ``None``: one Python string per distinct value
     (Arrow's dictionary encoding), spread over the rows."""
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    arr = one_chunk(arr)
     enc = pc.dictionary_encode(arr)
     uniq = np.empty(len(enc.dictionary) + 1, dtype=object)  # the last slot: missing
     uniq[:-1] = enc.dictionary.to_numpy(zero_copy_only=False)
@@ -227,6 +226,52 @@ def text(col: pd.Series) -> np.ndarray | pa.Array:
     """A text column for the string kernels here: its own Arrow array where it is Arrow-backed (no Python string
     per row), else :func:`obj`."""
     if getattr(col.dtype, "storage", None) == "pyarrow":
-        arr = pa.array(col)
-        return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        return one_chunk(pa.array(col))
     return obj(col)
+
+
+def one_chunk(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """An Arrow array in one piece: a chunked array's only chunk as it is (``combine_chunks`` copies even one),
+    several chunks joined (one copy)."""
+    if not isinstance(arr, pa.ChunkedArray):
+        return arr
+    if arr.num_chunks == 1:
+        return arr.chunk(0)
+    return arr.combine_chunks()
+
+
+def take_rows(arr: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
+    """``arr.take(rows)`` without joining a chunked array's chunks first (Arrow's take of text from chunks
+    copies every chunk into one: 160 MB of lines to take none of them): each chunk gives its own rows."""
+    idx = np.asarray(rows, dtype=np.int64)
+    if not isinstance(arr, pa.ChunkedArray) or arr.num_chunks <= 1:
+        return one_chunk(arr).take(pa.array(idx, type=pa.int64())) if len(arr) else arr.take(pa.array(idx))
+    starts = np.cumsum([0] + [len(c) for c in arr.chunks])
+    which = np.searchsorted(starts, idx, side="right") - 1
+    order = np.argsort(which, kind="stable")
+    parts = [arr.chunk(int(k)).take(pa.array(idx[order][which[order] == k] - starts[k], type=pa.int64()))
+             for k in np.unique(which)]  # per chunk
+    got = pa.concat_arrays(parts) if parts else pa.array([], type=arr.type)
+    back = np.empty(len(idx), dtype=np.int64)
+    back[order] = np.arange(len(idx))
+    return got.take(pa.array(back, type=pa.int64()))
+
+
+def rows(frame: pd.DataFrame, keep: np.ndarray | None, cols: Sequence[str]) -> pd.DataFrame:
+    """``frame.loc[keep, cols]`` (all rows where ``keep`` is None), each Arrow text column in one chunk: filtered
+    chunk by chunk and joined (pandas' take of a chunked text column joins every chunk first, at each take; a
+    condensed reading's columns come in a chunk per block). The same values, dtypes and row labels."""
+    index = frame.index if keep is None else frame.index[keep]
+    mask = None if keep is None else pa.array(np.asarray(keep, dtype=bool))
+    out: dict[str, Any] = {}
+    for c in cols:
+        col = frame[c]
+        arr = col.array
+        if isinstance(arr, pd.arrays.ArrowStringArray):
+            data = pa.array(col)
+            if mask is not None:
+                data = data.filter(mask)
+            out[c] = type(arr)(pa.chunked_array([one_chunk(data)], type=data.type), dtype=col.dtype)
+        else:
+            out[c] = arr if keep is None else arr[keep]
+    return pd.DataFrame(out, index=index, columns=list(cols), copy=False)

@@ -84,9 +84,19 @@ def relevant(events: pd.DataFrame) -> pd.DataFrame:
         return events
     cols = [c for c in events.columns if c in _READ]
     keep = events["kind"].isin(_RELEVANT).to_numpy()
+    whole = all(_chunks(events[c]) <= 1 for c in cols)
     if keep.all():  # already the relevant rows (the diagnosis passes them on): no copy of every row again
-        return events if len(cols) == events.shape[1] else events[cols]
-    return events.loc[keep, cols]
+        if whole:
+            return events if len(cols) == events.shape[1] else events[cols]
+        return C.rows(events, None, cols)
+    # each text column in one chunk: every take after this reads it (a take of chunks joins them each time)
+    return C.rows(events, keep, cols)
+
+
+def _chunks(col: pd.Series) -> int:
+    """The Arrow chunks of a text column (1 where it is not Arrow's)."""
+    arr = col.array
+    return getattr(pa.array(col), "num_chunks", 1) if isinstance(arr, pd.arrays.ArrowStringArray) else 1
 
 
 _ORCHESTRATOR_KINDS = ("dispatch", "publish", "eval", "node", "reconcile")
@@ -288,8 +298,7 @@ def _arrow_of(col: pd.Series) -> pa.Array | None:
     """A text column's own Arrow array (None where it is not Arrow-backed text)."""
     if getattr(col.dtype, "storage", None) != "pyarrow":
         return None
-    arr = pa.array(col)
-    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    return C.one_chunk(pa.array(col))
 
 
 def _tags(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

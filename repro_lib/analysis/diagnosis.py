@@ -350,7 +350,10 @@ def _from_banner(events: pd.DataFrame) -> tuple[list[str] | None, Timings | None
     preset=…``, the emulator's and the sim's first line): what a diagnosis of those logs should judge by."""
     if "msg" not in events.columns or not len(events):
         return None, None
-    rows = events[C.series_startswith(events["msg"], "ORCHESTRATOR: started")]
+    said = C.series_startswith(events["msg"], "ORCHESTRATOR: started")
+    if not said.any():  # the usual case: no banner, and no row taken from the frame
+        return None, None
+    rows = events.loc[said, ["detail"]]
     rows = rows[C.series_contains(rows["detail"], "fix=")]
     if rows.empty:
         return None, None
@@ -764,7 +767,6 @@ _ALARMS = (
 
 def alarms(events: pd.DataFrame, most: int = 3) -> list[str]:
     """One line per kind of alarm in ``events``: how many, and the first (source, time, text)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     if events.empty or "line" not in events:
@@ -777,7 +779,7 @@ def alarms(events: pd.DataFrame, most: int = 3) -> list[str]:
     any_rx = "|".join(re.escape(n) for _, needles in _ALARMS for n in needles)
     cand = np.flatnonzero(pc.fill_null(pc.match_substring_regex(text, any_rx, ignore_case=True), False).to_numpy(
         zero_copy_only=False))
-    sub = text.take(pa.array(cand, pa.int64()))
+    sub = C.take_rows(text, cand)  # chunk by chunk: Arrow's take of a chunked column joins every chunk first
     out = []
     for name, needles in _ALARMS:
         hit = np.zeros(len(events), dtype=bool)
@@ -786,12 +788,12 @@ def alarms(events: pd.DataFrame, most: int = 3) -> list[str]:
                 zero_copy_only=False)
         if name == "panic":
             hit |= level.isin(["PANIC", "FATAL"]).to_numpy()
-        if not hit.any():
+        at = np.flatnonzero(hit)
+        if not len(at):
             continue
-        rows = events[hit]
-        first = rows.iloc[0]
+        first = events.iloc[int(at[0])]  # one row read, not every column of the hits taken
         when = "" if pd.isna(first.get("t")) else f" at {pd.Timestamp(first['t']).strftime('%H:%M:%S')}"
         line = str(first["line"]).split("\n", 1)[0].strip()
-        more = f" (and {len(rows) - 1} more)" if len(rows) > 1 else ""
-        out.append(f"{name}: {len(rows)} line(s){more} — first in {first['source']}{when}: {line[:160]}")
+        more = f" (and {len(at) - 1} more)" if len(at) > 1 else ""
+        out.append(f"{name}: {len(at)} line(s){more} — first in {first['source']}{when}: {line[:160]}")
     return out[:most]
