@@ -384,8 +384,6 @@ _BOUND = _SVC_CHAR.copy()  # `[=\"\w.-]`: the bytes that may not come right befo
 _BOUND[[ord("="), ord('"')]] = True
 _WORD_DASH = _SVC_CHAR.copy()  # `[\w-]`: the bytes that may not come right after it
 _WORD_DASH[ord(".")] = False
-_DASH = np.zeros(256, bool)
-_DASH[45] = True
 # an id's long tail after its first 8 hex digits: -hhhh-hhhh-hhhh-hhhhhhhhhhhh
 _LONG = np.array([c == "h" for c in "-hhhh-hhhh-hhhh-hhhhhhhhhhhh"])
 
@@ -671,6 +669,9 @@ def _take_id_spans(x: _Text, idx: np.ndarray, rs: np.ndarray, le: np.ndarray
     keep = eqp >= rs[row]
     eqp, row = eqp[keep], row[keep]
     before_eq = bb.byte(eqp - 1)
+    # each `=`'s word: from the fields' start or the space before it (a key is a whole word: `key=` starts the
+    # token, as a space or the fields' start comes right before it)
+    klen = eqp - np.maximum(_prv(sp, eqp) + 1, rs[row])
     cut0 = np.full((k, 3), _BIG, np.int64)
     cut1 = np.full((k, 3), _BIG, np.int64)
     out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -680,10 +681,10 @@ def _take_id_spans(x: _Text, idx: np.ndarray, rs: np.ndarray, le: np.ndarray
         found = np.zeros(k, bool)
         for key in keys:
             kb = key.encode()
-            cand = np.flatnonzero(before_eq == kb[-1])
+            cand = np.flatnonzero((klen == len(kb)) & (before_eq == kb[-1]))
             ep, er = eqp[cand], row[cand]
             ks = ep - len(kb)
-            hit = (ks >= rs[er]) & bb.eq(ks, kb) & ((ks == rs[er]) | (bb.byte(ks - 1) == 32))
+            hit = bb.eq(ks, kb)
             r, first = _firsts(er[hit])
             at = ep[hit][first]
             new = ~found[r]
@@ -799,7 +800,10 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     x = _Text(lines)
     # ASCII without control bytes, no quotes, no " msg=" (the general reader's `plain`, and no quotes)
     plain = x.valid.copy()
-    odd = np.flatnonzero((x.d < 32) | (x.d > 126) | (x.d == 34) | (x.d == 92))
+    odd = x.d - np.uint8(32) > 94  # below 32 or above 126 (uint8 wraps)
+    odd |= x.d == 34
+    odd |= x.d == 92
+    odd = np.flatnonzero(odd)
     if len(odd):
         plain[_rows(x.s, odd)] = False
     eq = x.where(_EQ, True)[:-1]
