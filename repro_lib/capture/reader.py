@@ -364,14 +364,16 @@ def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: 
     carry = b""
     searched = 0  # the carried lines before this offset hold no record to cut before
     try:
+        # reads of at most half a block, so a block ends near ``block_bytes``, not a whole read past it
+        step = min(_BLOCK, max(block_bytes // 2, 64 << 10))
         with path.open("rb") as fh:
-            raw = fh.read(_BLOCK)
+            raw = fh.read(step)
             enc, dec = _decoder(raw, notes)
             while raw:
                 _feed(raw, enc, dec, cap, notes)
                 if progress is not None:
                     progress(notes.bytes_read, size)
-                raw = fh.read(_BLOCK)
+                raw = fh.read(step)
                 if not raw:
                     break
                 if len(carry) + sum(map(len, cap.out)) < max(block_bytes, first_at_least):
