@@ -115,6 +115,9 @@ def _firsts(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return r[first], first
 
 
+_LO7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+
+
 def _rows(s: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """Row of each byte position (s: row starts)."""
     return np.searchsorted(s, pos, side="right") - 1
@@ -152,6 +155,27 @@ class _Text:
             got[-1] = _BIG
         return got
 
+    def next_of(self, value: int, q: np.ndarray) -> np.ndarray:
+        """``_nxt`` of the positions of the byte ``value`` (not 0): the 24 bytes from q read as words (most of
+        the searches end there), the others searched among the sorted positions."""
+        out = np.full(len(q), -1, np.int64)
+        todo = np.arange(len(q))
+        pattern = np.uint64(0x0101010101010101 * value)
+        for i in range(3):
+            at = q[todo] + 8 * i
+            t = self.bb.u8(at) ^ pattern
+            t = ~(((t & _LO7) + _LO7) | t | _LO7)  # the high bit of each byte equal to value
+            hit = t != 0
+            low = t[hit] & (~t[hit] + np.uint64(1))
+            out[todo[hit]] = at[hit] + (np.frexp(low.astype(np.float64))[1] - 8) // 8
+            todo = todo[~hit]
+            if not len(todo):
+                return out
+        table = np.zeros(256, bool)
+        table[value] = True
+        out[todo] = _nxt(self.where(table, True), q[todo])
+        return out
+
     def views(self, p: np.ndarray, q: np.ndarray, valid: np.ndarray) -> pa.Array:
         """The strings [p, q) (chunk positions), null where not ``valid``."""
         return _views(self.buf, self.base, p, q, valid, self.bb)
@@ -181,11 +205,10 @@ def _shape_bytes(x: _Text) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     has_svc = (e > s) & _LETTER[first]
     # the service: up to the first space or `|`, word bytes, dot and dash only (a longer one: the regex)
     sp = x.where(_SPACE, True)
-    bars = x.where(_BAR, True)
-    svc_end = np.minimum(np.minimum(_nxt(sp, s), _nxt(bars, s)), e)
+    svc_end = np.minimum(np.minimum(x.next_of(32, s), x.next_of(124, s)), e)
     svc_ok = _all_in(bb, s, svc_end, _SVC_CHAR, 24)
     # the spaces after it up to its `|`: counted among the row's spaces, not found among its other bytes
-    bar = np.minimum(_nxt(bars, svc_end), e)
+    bar = np.minimum(x.next_of(124, svc_end), e)
     svc_ok &= (np.searchsorted(sp, bar) - np.searchsorted(sp, svc_end)) == bar - svc_end
     svc_ok &= (bar + 2 <= e) & (bb.byte(bar) == 124) & (bb.byte(bar + 1) == 32) & (bar - s <= 78)
     ok = ~has_svc | svc_ok
@@ -196,8 +219,7 @@ def _shape_bytes(x: _Text) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     dg = wb.astype(np.int64) - 48
     isd = (dg >= 0) & (dg <= 9)
     has_dock = (p + 5 <= e) & isd[:, :4].all(axis=1) & (wb[:, 4] == 45)
-    sp_all = x.where(_SPACE, True)
-    q = np.minimum(_nxt(sp_all, p), e)
+    q = np.minimum(x.next_of(32, p), e)
     dns = np.zeros(k, np.int64)
     di = np.flatnonzero(has_dock)
     if len(di):
@@ -633,7 +655,7 @@ def _common_spans(x: _Text, idx: np.ndarray, sb: dict[str, np.ndarray]) -> tuple
     sp = x.where(_SPACE, True)
     # caller and `>` (CONSOLE_RE), as _caller_bytes
     s = sb["tail0"][idx]
-    w = np.minimum(_nxt(sp, s), le)
+    w = np.minimum(x.next_of(32, s), le)
     end2 = (w + 2 == le) | ((w + 2 < le) & (bb.byte(w + 2) == 32))
     with_caller = (w > s) & (w + 1 < le) & (bb.byte(w + 1) == 62) & end2
     bare = ~with_caller & (le > s) & (bb.byte(s) == 62) & ((s + 1 == le) | (bb.byte(s + 1) == 32))
@@ -641,7 +663,7 @@ def _common_spans(x: _Text, idx: np.ndarray, sb: dict[str, np.ndarray]) -> tuple
     last = bb.byte(le - 1)
     ok = (t0 == le) | ((last != 93) & (last != 32))
     # the message ends where the first `key=` field starts, as _fields_bytes
-    f = np.minimum(_nxt(x.where(_EQ, True), t0), le)
+    f = np.minimum(x.next_of(61, t0), le)
     has = f < le
     ps = _prv(sp, f)
     ws = np.where(ps >= t0, ps + 1, t0)
@@ -691,7 +713,7 @@ def _take_id_spans(x: _Text, idx: np.ndarray, rs: np.ndarray, le: np.ndarray
             r, at = r[new], at[new]
             if not len(r):
                 continue
-            end = np.minimum(_nxt(sp, at + 1), le[r])
+            end = np.minimum(x.next_of(32, at + 1), le[r])
             found[r] = True
             v0[r], v1[r] = at + 1, end
             cut0[r, g], cut1[r, g] = at - len(kb), end
