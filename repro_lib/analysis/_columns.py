@@ -217,9 +217,12 @@ def bare(frame: pd.DataFrame) -> pd.DataFrame:
     slice taken from it (a condensed reading's counts per source: a fleet's thousand sources each time)."""
     if not frame.attrs:
         return frame
-    out = frame.copy(deep=False)
-    out.attrs = {}
-    return out
+    attrs = frame.attrs
+    frame.attrs = {}  # the shallow copy would deep-copy them first, to be dropped
+    try:
+        return frame.copy(deep=False)
+    finally:
+        frame.attrs = attrs
 
 
 def text(col: pd.Series) -> np.ndarray | pa.Array:

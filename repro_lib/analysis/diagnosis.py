@@ -280,12 +280,16 @@ def _unplaced_jobs(events: pd.DataFrame, debug: bool = True) -> list[str]:
     kind = events["kind"]
     jobs = events.loc[(kind == "state") & events["execution"].isna() & events["job"].notna(), ["job", "state", "t_s"]]
     last = jobs.groupby("job", sort=False)["state"].last()
-    with_execs = set(events.loc[events["execution"].notna(), "job"].dropna().unique())
+    waiting = last[last.isin(["pending", "queued"]).to_numpy()]
+    if waiting.empty:
+        return []
+    # the jobs with an execution, as one object array (iterating an Arrow column yields its values one by one)
+    with_execs = set(C.obj(events.loc[events["execution"].notna(), "job"].dropna().unique()))
+    waiting = waiting[~C.isin(C.obj(waiting.index), with_execs)]
     # the evaluation and restart rows, once: each job below reads those after its deploy
     all_evals = events.loc[kind == "eval", ["job", "t_s"]]
     all_restarts = events.loc[(kind == "fault") & (events["state"] == "restart"), ["t_s"]]
     notes = []
-    waiting = last[last.isin(["pending", "queued"]).to_numpy() & ~C.isin(C.obj(last.index), with_execs)]
     for job, state in waiting.items():  # per job left pending or queued with no execution
         rows = jobs[jobs["job"] == job]
         t0 = float(rows["t_s"].iloc[0])
