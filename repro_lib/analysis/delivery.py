@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -139,7 +140,7 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
         return {}
     events = C.bare(events)
     src = events["source"]
-    roles = {str(x): "other" for x in src.dropna().unique()}
+    roles = {str(x): "other" for x in C.obj(src.dropna().unique())}  # per source (an array, not Arrow's iterator)
     rel = relevant(events) if rel is None else rel
     kinds, sources = _Coded(rel["kind"], len(rel)), _Coded(rel["source"], len(rel))  # tests per distinct value
     orch = kinds.eq(*_ORCHESTRATOR_KINDS)
@@ -222,11 +223,18 @@ class _Coded:
         else:
             codes, index = pd.factorize(col, use_na_sentinel=True)
             self.codes, uniq = np.asarray(codes, dtype=np.int64), C.obj(pd.Index(index))
-        spread = np.empty(len(uniq) + 1, dtype=object)  # the last slot: missing
-        spread[:-1] = uniq
         self.uniq = uniq
-        self.values = spread[self.codes]
-        self._at = {u: i for i, u in enumerate(uniq.tolist())}
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        """The value of each row (``None`` where missing), one object per distinct value."""
+        spread = np.empty(len(self.uniq) + 1, dtype=object)  # the last slot: missing
+        spread[:-1] = self.uniq
+        return spread[self.codes]
+
+    @cached_property
+    def _at(self) -> dict[Any, int]:
+        return {u: i for i, u in enumerate(self.uniq.tolist())}
 
     def eq(self, *words: str) -> np.ndarray:
         """Rows whose value is one of ``words``."""
