@@ -23,6 +23,12 @@ the id fields cut out of them, ids written by their shape. The rows of rarer sha
 10-digit fraction, fields apart by two spaces, …) take the RE2 patterns each of those steps replaces, which
 stay the reference (the tests hold the byte steps to them). RE2 still reads the message's meaning (upstream
 texts, the hints that send a row to the per-line parser).
+
+A batch is split by shape first: the common line (no quotes, no ``[Key:value]`` fields, fields apart by single
+spaces) is read as positions in the batch's bytes by :func:`_read_common`, strings made once per column at the end;
+every other line by :func:`_read_general`, the reader that handles every shape and that the tests hold the common
+path to. What the message alone decides is read once per distinct message (:func:`_read_messages`).
+``docs/console-reader.md`` has the measurements.
 """
 
 from __future__ import annotations
@@ -104,8 +110,6 @@ _SPACE = np.zeros(256, bool)
 _SPACE[32] = True
 _EQ = np.zeros(256, bool)
 _EQ[61] = True
-_BAR = np.zeros(256, bool)
-_BAR[124] = True
 _MSG_KEY = _code(b" msg")  # the 4 bytes before a " msg=" field's `=`
 
 
