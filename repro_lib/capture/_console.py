@@ -434,7 +434,10 @@ def _shape_id_spans(x: _Text, idx: np.ndarray, bs: np.ndarray, be: np.ndarray,
     # the dashes after n, j or e (compared on the whole batch: fewer positions than all the dashes)
     d = x.d
     lead_all = d[:-1]
-    dash = np.flatnonzero((d[1:] == 45) & ((lead_all == 110) | (lead_all == 106) | (lead_all == 101))) + 1
+    nj = (lead_all | np.uint8(4)) == 110  # n (0x6e) or j (0x6a): they differ in bit 2 only
+    nj |= lead_all == 101
+    nj &= d[1:] == 45
+    dash = np.flatnonzero(nj) + 1
     lead = bb.byte(dash - 1)
     # before the rows are looked up: a byte that may come before an id (or a body's start), 8 hex digits after
     start = np.zeros(len(x.d) + 1, bool)
