@@ -145,7 +145,7 @@ def test_each_pending_execution_is_created_at_its_first_row(core_events: pd.Data
 def test_rows_read_the_same_values_as_object_columns(core_events: pd.DataFrame) -> None:
     rel = relevant(core_events)
     r = _Rows(rel)
-    for name in ("kind", "state", "source", "node", "job", "execution"):
+    for name in ("kind", "state", "node", "job", "execution"):
         assert list(getattr(r, name)) == list(C.obj(rel[name])), name
     assert (r.has_execution == rel["execution"].notna().to_numpy()).all()
 
@@ -200,3 +200,16 @@ def test_relevant_rows_of_a_chunked_frame_come_in_one_chunk() -> None:
     pd.testing.assert_frame_equal(rel, frame.loc[frame["kind"] != "log", ["t_s", "kind", "detail"]])
     assert getattr(pa.array(rel["detail"]), "num_chunks", 1) == 1
     assert relevant(rel) is rel  # relevant already, in one chunk: not copied again
+
+
+@pytest.mark.parametrize("dtype", ["str", object], ids=["arrow", "object"])
+def test_bus_rows_told_by_message_else_by_source(dtype: object) -> None:
+    """What NATS itself logged: by the message where a row has one, by the source (nats) where it has none."""
+    rel = pd.DataFrame({"t_s": np.arange(5, dtype=float),
+                        "kind": pd.Series(["deliver"] * 5, dtype=dtype),
+                        "source": pd.Series(["nats", "nats", "edge1", "edge1", None], dtype=dtype),
+                        "msg": pd.Series(["NATS: message delivered", None, "EDGE: received", "NATS: x", None],
+                                         dtype=dtype)})
+    assert list(_Rows(rel).bus) == [True, True, False, True, False]
+    every = rel.assign(msg=pd.Series(["NATS: a", "EDGE: b", "NATS: c", "EDGE: d", "NATS: e"], dtype=dtype))
+    assert list(_Rows(every).bus) == [True, False, True, False, True]

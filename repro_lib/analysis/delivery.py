@@ -270,9 +270,9 @@ class _Rows:
             return _Coded(rel[name] if name in rel.columns else None, self.n)
 
         # kind, state and the ids as codes (tests are integer comparisons) and as objects, one per distinct value
-        self.k, self.s, self.src = coded("kind"), coded("state"), coded("source")
+        self.k, self.s = coded("kind"), coded("state")
         self.nd, self.jb, self.ex = coded("node"), coded("job"), coded("execution")
-        self.kind, self.state, self.source = self.k.values, self.s.values, self.src.values
+        self.kind, self.state = self.k.values, self.s.values
         self.node, self.job, self.execution = self.nd.values, self.jb.values, self.ex.values
         # the text columns as Arrow holds them, for Arrow's kernels (no object array converted back); detail
         # becomes Python strings only where it is Arrow's no more, and then once (:meth:`text`)
@@ -286,7 +286,9 @@ class _Rows:
         else:
             no_msg = msg.is_null().to_numpy(zero_copy_only=False)
         # what NATS itself logged, told from an edge's receipt by the line (the source where no message)
-        self.bus = np.where(no_msg, self.src.eq("nats"), C.startswith(msg, "NATS:"))
+        # (the source is coded only where a row has no message: the usual table has one on every row)
+        nats = coded("source").eq("nats") if no_msg.any() else np.zeros(self.n, dtype=bool)
+        self.bus = np.where(no_msg, nats, C.startswith(msg, "NATS:"))
         self.has_execution = self.ex.known()
 
     def where(self, mask: np.ndarray) -> np.ndarray:
