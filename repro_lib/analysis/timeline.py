@@ -44,7 +44,8 @@ def node_names(events: pd.DataFrame) -> dict[str, str]:
     that names it. By columns: one RE2 pass over the detail of those rows, then one hash pass."""
     from repro_lib.analysis import _columns as C
 
-    sub = events.loc[events["kind"].isin(["node", "fault"]).to_numpy(dtype=bool) & events["node"].notna().to_numpy()]
+    sub = events.loc[events["kind"].isin(["node", "fault"]).to_numpy(dtype=bool) & events["node"].notna().to_numpy(),
+                     ["node", "detail"]]  # the two columns read, not every column of those rows
     if not len(sub):
         return {}
     found = C.extract(C.text(sub["detail"]), _NAME_RE2, ["name"], _NAME.pattern)["name"]
