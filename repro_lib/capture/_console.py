@@ -554,7 +554,7 @@ def _shape_regex(lines: pa.Array, rows: np.ndarray) -> dict[str, object]:
 
 
 
-def _read_messages(msg: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, pa.Array]]:
+def _read_messages(msg: pa.Array) -> tuple[np.ndarray, pa.Array, pa.Array, np.ndarray, dict[str, pa.Array]]:
     """What the message alone decides, read once per distinct message (a fleet repeats its texts): (left to the
     per-line parser, kind, state, an upstream text matched, the ids map_upstream reads from the text)."""
     enc = pc.dictionary_encode(msg)
@@ -595,9 +595,9 @@ def _read_messages(msg: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
                 if name in ids:
                     v = _group(um, rx, name, matched)
                     ids[name] = pc.coalesce(v, ids[name])
-        take = pa.array(mi)
-        ids = {col: v.take(take) for col, v in ids.items()}
-    return bad[mi], kind[mi], state[mi], matched[mi], ids
+        ids = {col: v.take(pa.array(mi)) for col, v in ids.items()}
+    take = pa.array(mi)  # the texts' kind and state made strings once per distinct message
+    return bad[mi], pa.array(kind, pa.string()).take(take), pa.array(state, pa.string()).take(take), matched[mi], ids
 
 
 def _put(arr: pa.Array, mask: np.ndarray, values: pa.Array) -> pa.Array:
@@ -805,8 +805,8 @@ def _read_common(x: _Text, lines: pa.Array, idx: np.ndarray, sb: dict[str, np.nd
     detail = _build(x, [(_SERVICE, 8, svc0, svc1, svc1 > svc0), *((0, 0, p, q, yes) for p, q in left),
                         (_CALLER_KEY, 7, sb["tail0"][idx], sp["c_end"], sp["caller"]),
                         (_APP_TIME, 9, sb["tod0"][idx], sb["tod1"][idx], has_dock)])
-    cols = {"kind": pa.array(kind, pa.string()), "node": node, "job": job, "execution": execution,
-            "state": pa.array(state, pa.string()), "detail": detail,
+    cols = {"kind": kind, "node": node, "job": job, "execution": execution,
+            "state": state, "detail": detail,
             "level": _LEVEL_VALUES.take(pa.array(sb["lvl"][idx])), "msg": msg}
     return bad, cols, need_any, other
 
@@ -1012,8 +1012,8 @@ def _read_general(lines: pa.Array, other: bool = False
                                       ""))
     detail = _join(detail, pc.if_else(pa.array(has_dock), pc.binary_join_element_wise("app_time=", tod, ""), ""))
     level = _LEVEL_VALUES.take(pa.array(lvl_i))
-    cols = {"kind": pa.array(kind, pa.string()), "node": node, "job": job, "execution": execution,
-            "state": pa.array(state, pa.string()), "detail": _none_if_empty(detail), "level": level, "msg": msg}
+    cols = {"kind": kind, "node": node, "job": job, "execution": execution,
+            "state": state, "detail": _none_if_empty(detail), "level": level, "msg": msg}
     good = ~bad
     gm = pa.array(good)
     out = np.zeros(n, bool)
