@@ -864,7 +864,7 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     out[rc] = True
     out[rg] = True
     t, dock = sb["t"][rc], sb["has_dock"][rc]
-    if len(idx):
+    if len(idx) and not good.all():  # (all read: the columns as they are)
         gm = pa.array(good)
         cols = {key: pc.filter(v, gm) for key, v in cols.items()}
     if not len(rg):
