@@ -350,10 +350,11 @@ def _jobs(jobs: np.ndarray, name: Any) -> str:
 def _node_names(events: pd.DataFrame) -> dict[str, str]:
     """node id -> edge name from node and fault rows (``name=`` / ``target=`` in detail), the first that
     names it: :func:`~.timeline.node_names` by columns."""
-    sub = events.loc[events["kind"].isin(["node", "fault"]).to_numpy(dtype=bool) & events["node"].notna().to_numpy()]
+    sub = events.loc[events["kind"].isin(["node", "fault"]).to_numpy(dtype=bool) & events["node"].notna().to_numpy(),
+                     ["node", "detail"]]  # the two columns read
     if not len(sub):
         return {}
-    found = C.extract(C.obj(sub["detail"]), r"(?:^|\s)(?:name|target)=(?P<name>[^\s]+)", ["name"])["name"]
+    found = C.extract(C.text(sub["detail"]), r"(?:^|\s)(?:name|target)=(?P<name>[^\s]+)", ["name"])["name"]
     named = np.flatnonzero(~C.isnull(found))
     nodes = C.obj(sub["node"])[named]
     first = C.first_in_order(nodes)
