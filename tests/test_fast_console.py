@@ -326,6 +326,9 @@ def _line3(draw: st.DrawFn) -> str:
     return draw(_prefix3) + line.split(" | ", 1)[-1] if " | " in line else line
 
 
+_LEVELS = ["INF", "DBG", "WRN", "ERR"]
+
+
 @st.composite
 def _line4(draw: st.DrawFn) -> str:
     """A line of the common shape (a valid prefix, no quotes or `[Key:value]` fields, fields apart by one space)."""
@@ -334,9 +337,6 @@ def _line4(draw: st.DrawFn) -> str:
     tail = " ".join(x for x in (draw(_words), *fields) if x)
     return (prefix + draw(st.sampled_from(["12:09:07", "00:00:00.123"])) + " | " + draw(st.sampled_from(_LEVELS))
             + " " + draw(st.sampled_from(["", "x.go:1 > ", "> "])) + tail)
-
-
-_LEVELS = ["INF", "DBG", "WRN", "ERR"]
 
 
 def _frames(got: tuple[object, ...]) -> tuple[list[bool], dict[str, list[object]], list[int], list[bool]]:
@@ -369,3 +369,5 @@ def test_service_that_other_ids_match() -> None:
     assert ok.tolist() == [True, False, True]
     assert cols["detail"].to_pylist() == ["service=Qm-edge seq=2", "service=edge-1"]
     assert _frames(read_console(pa.array(lines))) == _frames(_read_general(pa.array(lines)))
+    pd.testing.assert_frame_equal(parse_lines(lines, source="s", fast=True),
+                                  _as_fast(parse_lines(lines, source="s", fast=False)))
