@@ -185,11 +185,11 @@ class _Text:
         return _views(self.buf, self.base, p, q, valid, self.bb)
 
 
-def _all_in(bb: _Bytes, p: np.ndarray, q: np.ndarray, table: np.ndarray, most: int) -> np.ndarray:
-    """Are all bytes of [p, q) in ``table``'s class? (False where q - p > ``most``, a multiple of 8.) The first 16
-    bytes of every span, then the longer spans whole."""
+def _all_in(bb: _Bytes, p: np.ndarray, q: np.ndarray, table: np.ndarray, most: int, first: int = 16) -> np.ndarray:
+    """Are all bytes of [p, q) in ``table``'s class? (False where q - p > ``most``, a multiple of 8.) The first
+    ``first`` bytes of every span, then the longer spans whole."""
     ln = q - p
-    width = min(16, most)
+    width = min(first, most)
     mat = bb.bytes(p, width // 8)
     out = (ln <= most) & np.where(np.arange(width)[None, :] < ln[:, None], table[mat], True).all(axis=1)
     long = np.flatnonzero(out & (ln > width))
@@ -670,11 +670,11 @@ def _common_spans(x: _Text, idx: np.ndarray, sb: dict[str, np.ndarray]) -> tuple
     last = bb.byte(le - 1)
     ok = (t0 == le) | ((last != 93) & (last != 32))
     # the message ends where the first `key=` field starts, as _fields_bytes
-    f = np.minimum(x.next_of(61, t0), le)
+    f = np.minimum(_nxt(x.where(_EQ, True), t0), le)  # (often past 24 bytes: the sorted positions)
     has = f < le
     ps = _prv(sp, f)
     ws = np.where(ps >= t0, ps + 1, t0)
-    ok &= ~has | ((ws < f) & _KEY_FIRST[bb.byte(ws)] & _all_in(bb, ws, f, _SVC_CHAR, 32))
+    ok &= ~has | ((ws < f) & _KEY_FIRST[bb.byte(ws)] & _all_in(bb, ws, f, _SVC_CHAR, 32, first=8))
     rs = np.where(has, ws, le)  # the fields: [rs, le)
     two = sp[:-1][np.flatnonzero(np.diff(sp[:-1]) == 1)]  # the first of two spaces in a row
     ok &= np.searchsorted(two, le - 1) == np.searchsorted(two, rs)
@@ -720,7 +720,7 @@ def _take_id_spans(x: _Text, idx: np.ndarray, rs: np.ndarray, le: np.ndarray
             r, at = r[new], at[new]
             if not len(r):
                 continue
-            end = np.minimum(x.next_of(32, at + 1), le[r])
+            end = np.minimum(_nxt(sp, at + 1), le[r])  # (an id is longer than 24 bytes)
             found[r] = True
             v0[r], v1[r] = at + 1, end
             cut0[r, g], cut1[r, g] = at - len(kb), end
