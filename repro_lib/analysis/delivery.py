@@ -84,14 +84,14 @@ def relevant(events: pd.DataFrame) -> pd.DataFrame:
     if events.empty:
         return events
     cols = [c for c in events.columns if c in _READ]
-    keep = events["kind"].isin(_RELEVANT).to_numpy()
-    whole = all(_chunks(events[c]) <= 1 for c in cols)
+    plain = C.bare(events)  # its columns read without the attrs pandas would deep-copy into each
+    keep = plain["kind"].isin(_RELEVANT).to_numpy()
     if keep.all():  # already the relevant rows (the diagnosis passes them on): no copy of every row again
-        if whole:
+        if all(_chunks(plain[c]) <= 1 for c in cols):
             return events if len(cols) == events.shape[1] else events[cols]
-        return C.rows(events, None, cols)
+        return C.rows(plain, None, cols)
     # each text column in one chunk: every take after this reads it (a take of chunks joins them each time)
-    return C.rows(events, keep, cols)
+    return C.rows(plain, keep, cols)
 
 
 def _chunks(col: pd.Series) -> int:
