@@ -179,14 +179,18 @@ def test_take_rows_takes_from_each_chunk_in_the_order_asked(cuts: list[int]) -> 
 def test_rows_is_loc_of_a_chunked_frame_in_one_chunk() -> None:
     values = [f"detail {i}" if i % 3 else None for i in range(9)]
     frame = pd.DataFrame({"t_s": np.arange(9, dtype=float),
-                          "detail": pd.Series(pd.arrays.ArrowStringArray(_chunked(values, [2, 5]),
-                                                                         dtype=pd.StringDtype("pyarrow", np.nan))),
-                          "job": pd.Series(["j"] * 9, dtype=object)}, index=np.arange(10, 19))
+                          "detail": pd.arrays.ArrowStringArray(_chunked(values, [2, 5]),
+                                                               dtype=pd.StringDtype("pyarrow", np.nan)),
+                          "t": pd.to_datetime(["2024-01-01"] * 9, utc=True)}, index=np.arange(10, 19))
+    frame["job"] = pd.Series(["j", None, "k"] * 3, dtype=object, index=frame.index)  # an object column, kept so
+    assert frame["job"].dtype == object and frame["detail"].notna().sum() == 6
+    assert pa.array(frame["detail"]).num_chunks == 3
     keep = np.array([i % 2 == 0 for i in range(9)])
     for mask in (keep, None):
-        got = C.rows(frame, mask, ["detail", "t_s", "job"])
-        want = frame.loc[keep if mask is not None else slice(None), ["detail", "t_s", "job"]]
+        got = C.rows(frame, mask, ["detail", "t_s", "job", "t"])
+        want = frame.loc[keep if mask is not None else slice(None), ["detail", "t_s", "job", "t"]]
         pd.testing.assert_frame_equal(got, want)
+        assert got["job"].dtype == object  # an object column stays one (pandas would infer str from its strings)
         assert getattr(pa.array(got["detail"]), "num_chunks", 1) == 1
 
 
@@ -194,10 +198,13 @@ def test_relevant_rows_of_a_chunked_frame_come_in_one_chunk() -> None:
     n = 12
     kinds = ["log" if i == 5 else "dispatch" for i in range(n)]
     frame = pd.DataFrame({"t_s": np.arange(n, dtype=float), "kind": pd.Series(kinds, dtype="str"),
-                          "detail": pd.Series(pd.arrays.ArrowStringArray(_chunked([f"d{i}" for i in range(n)], [4, 8]),
-                                                                         dtype=pd.StringDtype("pyarrow", np.nan)))})
+                          "detail": pd.arrays.ArrowStringArray(_chunked([f"d{i}" for i in range(n)], [4, 8]),
+                                                               dtype=pd.StringDtype("pyarrow", np.nan))})
+    frame["job"] = pd.Series([None, "j"] * 6, dtype=object, index=frame.index)
+    assert pa.array(frame["detail"]).num_chunks == 3 and frame["detail"].notna().all()
     rel = relevant(frame)
-    pd.testing.assert_frame_equal(rel, frame.loc[frame["kind"] != "log", ["t_s", "kind", "detail"]])
+    pd.testing.assert_frame_equal(rel, frame.loc[frame["kind"] != "log", ["t_s", "kind", "detail", "job"]])
+    assert rel["job"].dtype == object
     assert getattr(pa.array(rel["detail"]), "num_chunks", 1) == 1
     assert relevant(rel) is rel  # relevant already, in one chunk: not copied again
 

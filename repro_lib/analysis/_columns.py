@@ -264,17 +264,15 @@ def rows(frame: pd.DataFrame, keep: np.ndarray | None, cols: Sequence[str]) -> p
     """``frame.loc[keep, cols]`` (all rows where ``keep`` is None), each Arrow text column in one chunk: filtered
     chunk by chunk and joined (pandas' take of a chunked text column joins every chunk first, at each take; a
     condensed reading's columns come in a chunk per block). The same values, dtypes and row labels."""
-    index = frame.index if keep is None else frame.index[keep]
+    texts = [c for c in cols if isinstance(frame[c].array, pd.arrays.ArrowStringArray)]
+    others = [c for c in cols if c not in texts]
+    # the other columns as pandas selects them (their dtypes kept: an object column stays one)
+    out = frame[others] if keep is None else frame.loc[np.asarray(keep, dtype=bool), others]
     mask = None if keep is None else pa.array(np.asarray(keep, dtype=bool))
-    out: dict[str, Any] = {}
-    for c in cols:
+    for c in texts:
         col = frame[c]
-        arr = col.array
-        if isinstance(arr, pd.arrays.ArrowStringArray):
-            data = pa.array(col)
-            if mask is not None:
-                data = data.filter(mask)
-            out[c] = type(arr)(pa.chunked_array([one_chunk(data)], type=data.type), dtype=col.dtype)
-        else:
-            out[c] = arr if keep is None else arr[keep]
-    return pd.DataFrame(out, index=index, columns=list(cols), copy=False)
+        data = pa.array(col)
+        if mask is not None:
+            data = data.filter(mask)
+        out[c] = type(col.array)(pa.chunked_array([one_chunk(data)], type=data.type), dtype=col.dtype)
+    return out[list(cols)]
