@@ -307,9 +307,11 @@ def _digest(f: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, Any, int, Any]:
 def _parse_digest(data: bytes, src: str, date: _date | None, fast: bool, mode: str | None
                   ) -> tuple[pd.DataFrame, np.ndarray, Any, int, Any]:
     """:func:`_digest` of a block's bytes (a pure function of them: run on the block threads)."""
+    from repro_lib.capture._fast import one_thread
     from repro_lib.capture.logs import frame_from_bytes
 
-    f = frame_from_bytes(data, src, date=date, fast=fast)
+    with one_thread():  # the blocks are the parallel work
+        f = frame_from_bytes(data, src, date=date, fast=fast)
     del data
     return _digest(_apply_service(f, mode))
 

@@ -36,7 +36,10 @@ per-line parser, which the fuzz tests check.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -228,6 +231,22 @@ def columns_from_lines(lines: list[str], date_ns: int | None) -> dict[str, Any] 
 # ---- byte-level helpers ------------------------------------------------------------------------
 
 _THREADS = min(4, os.cpu_count() or 1)
+_ONE = threading.local()
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """This thread's parses use no threads of their own (blocks already parsed side by side: more threads than
+    cores only add switching; measured on 1 M lines, two blocks at a time: 5-10 % less wall)."""
+    _ONE.on = True
+    try:
+        yield
+    finally:
+        _ONE.on = False
+
+
+def _threads() -> int:
+    return 1 if getattr(_ONE, "on", False) else _THREADS
 
 _LEVEL_WORDS = (b"DEBUG", b"INFO", b"WARN", b"ERROR")
 _CONSOLE_WORDS = tuple(k.encode() + b" " for k in c.CONSOLE_LEVELS)
@@ -380,8 +399,8 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
     """
     chunks = [a.cast(pa.string()) if a.type == pa.large_string() and a.nbytes < 2**31 - 1 else a
               for a in chunks]
-    if len(chunks) > 1 and _THREADS > 1:  # numpy and Arrow release the GIL for the heavy parts
-        with ThreadPoolExecutor(_THREADS) as pool:
+    if len(chunks) > 1 and _threads() > 1:  # numpy and Arrow release the GIL for the heavy parts
+        with ThreadPoolExecutor(_threads()) as pool:
             scans = list(pool.map(_scan, chunks))
     else:
         scans = [_scan(a) for a in chunks]
@@ -477,8 +496,8 @@ def _columns(chunks: list[pa.Array], date_ns: int | None) -> dict[str, Any]:
                 vals = [r[k] for r, _d in slow_rows]
             vc[col].put(slow_idx, pa.array(vals, pa.string()))
     # the final copy into plain strings, which pandas wants, column by column in threads
-    if _THREADS > 1 and n >= 1 << 16:
-        with ThreadPoolExecutor(_THREADS) as pool:
+    if _threads() > 1 and n >= 1 << 16:
+        with ThreadPoolExecutor(_threads()) as pool:
             arrays = list(pool.map(lambda col: vc[col].large(), _STR_COLS))
     else:
         arrays = [vc[col].large() for col in _STR_COLS]
