@@ -4,6 +4,7 @@ drawn, one edge order in every panel, counts that hold to the end, an inferred l
 from __future__ import annotations
 
 import glob
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -18,8 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _at_root(root: Path) -> Path:
-    return root
+def _at_root(root: Path) -> Iterator[Path]:
+    yield root
+    import matplotlib.pyplot as plt
+
+    plt.close("all")  # each test's figures let go (pyplot keeps them open: a warning past 20)
 
 
 def _texts(fig: object) -> list[str]:

@@ -811,6 +811,26 @@ def _read_common(x: _Text, lines: pa.Array, idx: np.ndarray, sb: dict[str, np.nd
     return bad, cols, need_any, other
 
 
+def _plain(x: _Text, quotes: bool) -> np.ndarray:
+    """Rows of printable ASCII (no control bytes; with ``quotes`` false, no ``"`` or ``\\`` either) and no
+    `` msg=`` key (slog's text would be tried first): the rows the console readers take."""
+    plain = x.valid.copy()
+    odd = x.d - np.uint8(32) > 94  # below 32 or above 126 (uint8 wraps)
+    if not quotes:
+        odd |= x.d == 34
+        odd |= x.d == 92
+    odd = np.flatnonzero(odd)
+    if len(odd):
+        plain[_rows(x.s, odd)] = False
+    eq = x.where(_EQ, True)[:-1]
+    eq = eq[eq >= 4]
+    eq = eq[(x.bb.u8(eq - 4) & _M[4]) == _MSG_KEY]
+    if len(eq):
+        r = _rows(x.s, eq)
+        plain[r[eq - 4 >= x.s[r]]] = False
+    return plain
+
+
 def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.ndarray, np.ndarray]:
     """Lines → (the rows read here, their columns, their time, whether it is dated).
 
@@ -827,20 +847,7 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
         return np.zeros(0, bool), {}, np.zeros(0, np.int64), np.zeros(0, bool)
     lines = lines.cast(pa.string())
     x = _Text(lines)
-    # ASCII without control bytes, no quotes, no " msg=" (the general reader's `plain`, and no quotes)
-    plain = x.valid.copy()
-    odd = x.d - np.uint8(32) > 94  # below 32 or above 126 (uint8 wraps)
-    odd |= x.d == 34
-    odd |= x.d == 92
-    odd = np.flatnonzero(odd)
-    if len(odd):
-        plain[_rows(x.s, odd)] = False
-    eq = x.where(_EQ, True)[:-1]
-    eq = eq[eq >= 4]
-    eq = eq[(x.bb.u8(eq - 4) & _M[4]) == _MSG_KEY]
-    if len(eq):
-        r = _rows(x.s, eq)
-        plain[r[eq - 4 >= x.s[r]]] = False
+    plain = _plain(x, quotes=False)  # the general reader's `plain`, and no quotes
     fast, sb = _shape_bytes(x)
     cand = np.flatnonzero(plain & fast)
     ok, sp = _common_spans(x, cand, sb)
@@ -889,17 +896,7 @@ def _read_general(lines: pa.Array, other: bool = False
         return np.zeros(0, bool), {}, empty, np.zeros(0, bool), False
     lines = lines.cast(pa.string())
     x = _Text(lines)
-    # ASCII without control bytes, no " msg=" (slog text would be tried first)
-    plain = x.valid.copy()
-    odd = np.flatnonzero((x.d < 32) | (x.d > 126))
-    if len(odd):
-        plain[_rows(x.s, odd)] = False
-    eq = x.where(_EQ, True)[:-1]
-    eq = eq[eq >= 4]
-    eq = eq[(x.bb.u8(eq - 4) & _M[4]) == _MSG_KEY]
-    if len(eq):
-        r = _rows(x.s, eq)
-        plain[r[eq - 4 >= x.s[r]]] = False
+    plain = _plain(x, quotes=True)
     fast, sb = _shape_bytes(x)
     fast &= plain
     slow_rows = np.flatnonzero(plain & ~fast)
