@@ -359,3 +359,15 @@ def test_scenario_and_conformance_read_every_row(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "repro_lib.cli", "inspect", str(log), "--conformance", "--condense"],
                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert bad.returncode == 2 and "--condense" in bad.stderr and "heartbeat" in bad.stderr
+
+
+def test_the_benchmark_fleet_s_sources_read_in_their_roles(tmp_path: Path) -> None:
+    """The benchmark's fleet puts upstream's lines where upstream logs them (bids on the compute nodes, handshakes on
+    the orchestrator's node manager): the kit reads its orchestrator as one and its edges as edges."""
+    from bench_inspect import generate_fleet16
+
+    path = tmp_path / "fleet.log"
+    generate_fleet16(path, 3000, nodes=20)
+    roles = {r.source: r.role for r in inspect_paths([path]).read}
+    assert roles.pop("orchestrator") == "orchestrator"
+    assert roles and set(roles.values()) == {"edge"} and all(s.startswith("edge-") for s in roles)

@@ -105,3 +105,16 @@ def test_a_loose_block_that_opens_with_a_dated_record_is_not_cut_again(
     blocks = list(reader.read_log_blocks(path, block_bytes=size))
     assert b"".join(b for b, _ in blocks) == data
     assert len(blocks[0][0]) > 3 * size  # the loose cut only, after four blocks
+
+
+def test_blocks_end_near_their_size_not_a_whole_read_past_it(tmp_path) -> None:
+    """The reader reads half a block at a time (not its 16 MiB reads): a block of a dated file ends within half a
+    block and a line of its size, so a block's parse holds what its size says."""
+    path = tmp_path / "orchestrator.log"
+    line = "2026-12-02T05:{m:02d}:{s:02d}.000Z level=INFO msg=\"heartbeat received\" node_id=n-ac6289f7 seq={i}\n"
+    path.write_text("".join(line.format(m=i // 60 % 60, s=i % 60, i=i) for i in range(40_000)))
+    size = 256 << 10
+    blocks = list(reader.read_log_blocks(path, block_bytes=size))
+    assert len(blocks) >= path.stat().st_size // (2 * size)
+    assert max(len(b) for b, _ in blocks[:-1]) <= size + size // 2 + 200
+    assert b"".join(b for b, _ in blocks) == path.read_bytes()
