@@ -39,20 +39,31 @@ def system_pool() -> Iterator[None]:
     finally:
         pa.set_memory_pool(before)
 
+
+@functools.cache
+def _glibc() -> Any:
+    """The C library when it is glibc on Linux (its ``mallopt`` and ``malloc_trim``), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+    except OSError:
+        return None
+
+
 @functools.cache
 def _few_arenas() -> None:
     """glibc gives each thread that allocates beside another one a malloc arena of its own, up to 8 per
     core, and the pages an arena frees stay with it: with blocks parsed on two threads (``inspect``'s
     condensed reading) the system pool's peak rose by a third (fleet of 1 M lines: 0.84 to 1.19 GB).
-    Two arenas keep it (``M_ARENA_MAX``; glibc only, and only arenas not made yet; elsewhere nothing)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(-8, 2)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
+    Two arenas keep it (``M_ARENA_MAX``: process-wide and kept afterwards, unlike the pool; only arenas
+    not made yet; glibc only, elsewhere nothing)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
 
 
 def give_back() -> None:
@@ -60,14 +71,9 @@ def give_back() -> None:
     system pool frees a block's temporaries into the arenas, which keep them; trimmed after each block of the
     condensed reading, its RSS follows what is held (seed format, 1 M lines: 923 MB before the analysis, 570 MB
     trimmed; a trim takes ~3 ms)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 NS = 1_000_000_000
