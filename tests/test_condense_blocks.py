@@ -58,3 +58,20 @@ def test_an_alarm_among_kept_rows_is_kept_and_a_plain_line_is_not() -> None:
     rows = {str(x): k for x, k in zip(f["line"], keep, strict=True)}
     assert rows[lines[10]] and not rows[lines[20]]
     assert tot.kept == len(lines) - 1
+
+
+def test_zone_evidence_on_generated_lines_with_z_and_offsets_in_any_order() -> None:
+    """Lines holding `Z` times, offset times (with or without a colon, after spaces, with `.`/`,` fractions) and
+    broken ones, in random order and number: the first zone of each line counted as the reference counts it."""
+    import random
+
+    rng = random.Random(7)
+    parts = ["2025-03-01T10:00:00Z", "2025-03-01 10:00:00.5 +05:30", "2025-03-01T10:00:00,25-0700",
+             "2025-03-01T10:00:00.123456789Z", "2025-03-01T10:00:00+02:00", "2025-03-01T10:00:00.Z",
+             "2025-03-01T10:00:00 UTC", "12025-03-01T10:00:00Z", "10:00:00 | INF >", "x=", " ", "msg=\"a b\""]
+    lines = ["".join(rng.choice(parts) for _ in range(rng.randrange(0, 5))) or "empty" for _ in range(3000)]
+    f = frame_from_bytes(("\n".join(lines) + "\n").encode(), "orchestrator", fast=False)
+    _naive, offsets = zone_evidence(f)
+    want = _reference(list(f["line"]))
+    assert offsets == want and list(offsets) == list(want)  # the counts, in the order first seen
+    assert len(want) == 4 and min(want.values()) > 100

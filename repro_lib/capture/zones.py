@@ -60,7 +60,10 @@ def parse_tz(text: str | None) -> ZoneInfo | timedelta | None:
 # the same shapes for Arrow's RE2 (no look-around): an explicit zone anywhere; a time at the start of the
 # line (after a compose/docker service prefix or a [pid]); and such a leading time that carries a zone
 _PREFIX_RE2 = r"^(?:[\w.-]+\s+\|\s+)?(?:\[\d+\]\s+)?"
-_EXPLICIT_RE2 = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?\s*(?P<zone>Z|[+-]\d\d:?\d\d)"
+_OFFSET_RE2 = r"[+-]\d\d:?\d\d"
+_ZONE_GROUP = r"(?P<zone>Z|" + _OFFSET_RE2 + ")"
+_TIME_RE2 = r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?\s*"
+_EXPLICIT_RE2 = _TIME_RE2 + _ZONE_GROUP
 _LEAD_RE2 = _PREFIX_RE2 + r"(?:\d{4}[-/]\d\d[-/]\d\d[T ]|[A-Z][a-z]{2}\s+\d{1,2}\s+)?\d\d:\d\d:\d\d"
 _LEAD_ZONED_RE2 = _PREFIX_RE2 + r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?\s*(?:Z|[+-]\d\d:?\d\d|UTC)"
 
@@ -160,6 +163,12 @@ def settle_zones(frames: list[pd.DataFrame], tz: ZoneInfo | timedelta | None = N
     return notes
 
 
+def _match(lines: Any, pattern: str) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    return pc.fill_null(pc.match_substring_regex(lines, pattern), False).to_numpy(zero_copy_only=False)
+
+
 def zone_evidence(f: pd.DataFrame) -> tuple[np.ndarray, Counter[timedelta]]:
     """(rows whose own leading time has no zone, the count of each offset written in the lines); raw
     rows that start with a time of day take it (:func:`_own_time_for_raw`)."""
@@ -170,18 +179,32 @@ def zone_evidence(f: pd.DataFrame) -> tuple[np.ndarray, Counter[timedelta]]:
     if not len(f) or "line" not in f:
         return np.zeros(len(f), dtype=bool), offsets
     lines = arrow_strings(f["line"])
-    # the first zone written in each line: where the line starts with a zoned time (Docker's prefix), that one (the
-    # leftmost match, found by the anchored search, which stops after it); the others searched through
-    zone = pc.struct_field(pc.extract_regex(lines, "^" + _EXPLICIT_RE2), "zone")
-    zone = zone.combine_chunks() if isinstance(zone, pa.ChunkedArray) else zone
-    if zone.null_count:
-        rest = np.flatnonzero(zone.is_null().to_numpy(zero_copy_only=False))
-        found = pc.struct_field(pc.extract_regex(lines.take(pa.array(rest)), _EXPLICIT_RE2), "zone")
-        found = found.combine_chunks() if isinstance(found, pa.ChunkedArray) else found
-        zone = pc.replace_with_mask(zone, zone.is_null(), found.cast(zone.type))  # in the lines' order
-    counts = pc.value_counts(pc.drop_null(zone))
-    for item in counts.to_pylist():
-        offsets[_offset(str(item["values"]))] += int(item["counts"])
+    # the first zone written in each line. Whether a line holds a `Z` zone or an offset at all is a match RE2 runs
+    # on its DFA (several times cheaper than extracting the group); a line with `Z` zones only has `Z` first (the
+    # match at a start is unique: `\d+`, `\s*` give back nothing a zone could begin with); the lines with an
+    # offset (few) are searched for the first zone: where the line starts with a zoned time (Docker's prefix), that
+    # one (found by the anchored search, which stops after it), the others searched through
+    with_z = _match(lines, _TIME_RE2 + "Z")
+    with_off = _match(lines, _TIME_RE2 + _OFFSET_RE2)
+    code = np.where(with_z & ~with_off, 0, -1)  # 0: `Z`, k > 0: found[k - 1], -1: none
+    found: list[str] = []
+    if with_off.any():
+        rows = np.flatnonzero(with_off)
+        sub = lines.take(pa.array(rows))
+        sub = sub.combine_chunks() if isinstance(sub, pa.ChunkedArray) else sub
+        zone = pc.struct_field(pc.extract_regex(sub, "^" + _EXPLICIT_RE2), "zone")
+        if zone.null_count:
+            rest = np.flatnonzero(zone.is_null().to_numpy(zero_copy_only=False))
+            got = pc.struct_field(pc.extract_regex(sub.take(pa.array(rest)), _EXPLICIT_RE2), "zone")
+            zone = pc.replace_with_mask(zone, zone.is_null(), got.cast(zone.type))  # in the lines' order
+        enc = pc.dictionary_encode(zone)
+        found = enc.dictionary.to_pylist()
+        code[rows] = enc.indices.fill_null(-2).to_numpy(zero_copy_only=False) + 1
+    # the offsets in the order they first appear (as a count of the zones in the lines' order would list them)
+    kinds, first, counts = np.unique(code, return_index=True, return_counts=True)
+    for k in np.argsort(first, kind="stable"):
+        if kinds[k] >= 0:
+            offsets[_offset("Z" if kinds[k] == 0 else found[kinds[k] - 1])] += int(counts[k])
     # zoneless: the line's own (leading) time has no zone — an offset elsewhere in the line (a
     # start_time=… field) is evidence of the zone, not the line's own
     lead = pc.fill_null(pc.match_substring_regex(lines, _LEAD_RE2), False).to_numpy(zero_copy_only=False)
