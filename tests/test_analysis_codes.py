@@ -194,7 +194,9 @@ def test_rows_is_loc_of_a_chunked_frame_in_one_chunk() -> None:
         assert getattr(pa.array(got["detail"]), "num_chunks", 1) == 1
 
 
-def test_relevant_rows_of_a_chunked_frame_come_in_one_chunk() -> None:
+def test_relevant_rows_of_a_chunked_frame_keep_the_chunks_they_fill() -> None:
+    """A chunk whose rows are all relevant is the frame's own (no copy of a condensed reading's columns); the chunk
+    with a row left out is filtered; the values and labels are those of pandas' selection."""
     n = 12
     kinds = ["log" if i == 5 else "dispatch" for i in range(n)]
     frame = pd.DataFrame({"t_s": np.arange(n, dtype=float), "kind": pd.Series(kinds, dtype="str"),
@@ -205,8 +207,17 @@ def test_relevant_rows_of_a_chunked_frame_come_in_one_chunk() -> None:
     rel = relevant(frame)
     pd.testing.assert_frame_equal(rel, frame.loc[frame["kind"] != "log", ["t_s", "kind", "detail", "job"]])
     assert rel["job"].dtype == object
-    assert getattr(pa.array(rel["detail"]), "num_chunks", 1) == 1
-    assert relevant(rel) is rel  # relevant already, in one chunk: not copied again
+    before, after = pa.array(frame["detail"]).chunks, pa.array(rel["detail"]).chunks
+    assert [len(c) for c in after] == [4, 3, 4]
+    assert [c.buffers()[2].address for c in after[::2]] == [c.buffers()[2].address for c in before[::2]]
+    assert after[1].buffers()[2].address != before[1].buffers()[2].address
+    assert relevant(rel) is rel  # relevant already: not copied again
+    # rows read from those chunks, chunk by chunk, are pandas' rows of them
+    keep = np.array([i % 3 == 0 for i in range(len(rel))])
+    got = C.rows(rel, keep, ["detail", "job"])
+    pd.testing.assert_frame_equal(got, rel.loc[keep, ["detail", "job"]])
+    assert getattr(pa.array(got["detail"]), "num_chunks", 1) == 1
+    assert C.take_rows(pa.array(rel["detail"]), np.array([10, 0, 4])).to_pylist() == ["d11", "d0", "d4"]
 
 
 @pytest.mark.parametrize("dtype", ["str", object], ids=["arrow", "object"])

@@ -247,6 +247,8 @@ def take_rows(arr: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
     """``arr.take(rows)`` without joining a chunked array's chunks first (Arrow's take of text from chunks
     copies every chunk into one: 160 MB of lines to take none of them): each chunk gives its own rows."""
     idx = np.asarray(rows, dtype=np.int64)
+    if isinstance(arr, pa.ChunkedArray) and not arr.num_chunks:
+        return pa.array([], type=arr.type).take(pa.array(idx, type=pa.int64()))
     if not isinstance(arr, pa.ChunkedArray) or arr.num_chunks <= 1:
         return one_chunk(arr).take(pa.array(idx, type=pa.int64())) if len(arr) else arr.take(pa.array(idx))
     starts = np.cumsum([0] + [len(c) for c in arr.chunks])
@@ -260,19 +262,43 @@ def take_rows(arr: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
     return got.take(pa.array(back, type=pa.int64()))
 
 
-def rows(frame: pd.DataFrame, keep: np.ndarray | None, cols: Sequence[str]) -> pd.DataFrame:
+def rows(frame: pd.DataFrame, keep: np.ndarray | None, cols: Sequence[str], *, join: bool = True) -> pd.DataFrame:
     """``frame.loc[keep, cols]`` (all rows where ``keep`` is None), each Arrow text column in one chunk: filtered
     chunk by chunk and joined (pandas' take of a chunked text column joins every chunk first, at each take; a
-    condensed reading's columns come in a chunk per block). The same values, dtypes and row labels."""
+    condensed reading's columns come in a chunk per block). The same values, dtypes and row labels.
+    ``join=False``: a text column stays in its chunks, and a chunk whose rows are all kept is the frame's own (no
+    copy: the relevant rows of a condensed reading are nearly all of them); read such a frame's rows with this
+    function, not pandas' take."""
     texts = [c for c in cols if isinstance(frame[c].array, pd.arrays.ArrowStringArray)]
     others = [c for c in cols if c not in texts]
     # the other columns as pandas selects them (their dtypes kept: an object column stays one)
-    out = frame[others] if keep is None else frame.loc[np.asarray(keep, dtype=bool), others]
-    mask = None if keep is None else pa.array(np.asarray(keep, dtype=bool))
+    keep = None if keep is None else np.asarray(keep, dtype=bool)
+    out = frame[others] if keep is None else frame.loc[keep, others]
+    mask = None if keep is None else pa.array(keep)
     for c in texts:
         col = frame[c]
         data = pa.array(col)
-        if mask is not None:
-            data = data.filter(mask)
-        out[c] = type(col.array)(pa.chunked_array([one_chunk(data)], type=data.type), dtype=col.dtype)
+        if not join:
+            data = _filter_chunks(data, keep)
+        else:
+            if mask is not None:
+                data = data.filter(mask)
+            data = pa.chunked_array([one_chunk(data)], type=data.type)
+        out[c] = type(col.array)(data, dtype=col.dtype)
     return out[list(cols)]
+
+
+def _filter_chunks(arr: pa.Array | pa.ChunkedArray, keep: np.ndarray | None) -> pa.ChunkedArray:
+    """``arr.filter(keep)`` as chunks: a chunk whose rows are all kept as it is (no copy), one with none left out."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    if keep is None:
+        return pa.chunked_array(chunks, type=arr.type)
+    out, start = [], 0
+    for chunk in chunks:  # per chunk (a block of the reading)
+        part = keep[start:start + len(chunk)]
+        start += len(chunk)
+        if part.all():
+            out.append(chunk)
+        elif part.any():
+            out.append(chunk.filter(pa.array(part)))
+    return pa.chunked_array(out, type=arr.type)

@@ -87,17 +87,10 @@ def relevant(events: pd.DataFrame) -> pd.DataFrame:
     plain = C.bare(events)  # its columns read without the attrs pandas would deep-copy into each
     keep = plain["kind"].isin(_RELEVANT).to_numpy()
     if keep.all():  # already the relevant rows (the diagnosis passes them on): no copy of every row again
-        if all(_chunks(plain[c]) <= 1 for c in cols):
-            return events if len(cols) == events.shape[1] else events[cols]
-        return C.rows(plain, None, cols)
-    # each text column in one chunk: every take after this reads it (a take of chunks joins them each time)
-    return C.rows(plain, keep, cols)
-
-
-def _chunks(col: pd.Series) -> int:
-    """The Arrow chunks of a text column (1 where it is not Arrow's)."""
-    arr = col.array
-    return getattr(pa.array(col), "num_chunks", 1) if isinstance(arr, pd.arrays.ArrowStringArray) else 1
+        return events if len(cols) == events.shape[1] else events[cols]
+    # a text column's chunks where every row of one is relevant are the table's own (a condensed reading's are
+    # nearly all relevant: a copy would cost as much as the columns); the rows are then read with C.rows
+    return C.rows(plain, keep, cols, join=False)
 
 
 _ORCHESTRATOR_KINDS = ("dispatch", "publish", "eval", "node", "reconcile")
@@ -148,7 +141,7 @@ def source_roles(events: pd.DataFrame, rel: pd.DataFrame | None = None) -> dict[
         node_rows = np.flatnonzero(orch & kinds.eq("node"))
         msgs = _arrow_of(rel["msg"])  # Arrow's own array where there is one: only the node rows are read
         orch[node_rows] = ~_edge_side(C.obj(rel["msg"])[node_rows] if msgs is None else
-                                      msgs.take(pa.array(node_rows, type=pa.int64())))
+                                      C.take_rows(msgs, node_rows))
     said_by = np.unique(sources.codes[orch])  # the sources of those rows (-1: a row with none, str(None))
     for x in np.append(sources.uniq, None)[said_by]:
         roles[str(x)] = "orchestrator"
@@ -301,14 +294,15 @@ class _Rows:
         if arr is None:
             assert self._detail is not None
             return self._detail[rows]
-        return arr.take(pa.array(rows, type=pa.int64()))
+        return C.take_rows(arr, rows)
 
 
-def _arrow_of(col: pd.Series) -> pa.Array | None:
-    """A text column's own Arrow array (None where it is not Arrow-backed text)."""
+def _arrow_of(col: pd.Series) -> pa.Array | pa.ChunkedArray | None:
+    """A text column's own Arrow array, in its chunks (None where it is not Arrow-backed text): rows are taken
+    from it with :func:`._columns.take_rows`, chunk by chunk."""
     if getattr(col.dtype, "storage", None) != "pyarrow":
         return None
-    return C.one_chunk(pa.array(col))
+    return pa.array(col)
 
 
 def _tags(r: _Rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -444,22 +444,25 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
     findings: list[Finding] = []
     if len(shown):
         ids = set(shown["execution"])
-        own = events.index[events["execution"].isin(ids).to_numpy()]
-        rows_of = pd.Series(own, index=events.loc[own, "execution"].to_numpy()).groupby(level=0).agg(list)
+        is_own = events["execution"].isin(ids).to_numpy(dtype=bool)
+        own = events.index[is_own]
+        own_rows = C.rows(events, is_own, list(events.columns))  # chunk by chunk, not pandas' take of the chunks
+        rows_of = pd.Series(own, index=own_rows["execution"].to_numpy()).groupby(level=0).agg(list)
         shown_nodes = set(shown["node"].dropna().astype(str))
         # the intervals, faults and evaluations of the shown findings' nodes and jobs only
-        near = events.loc[events["node"].isin(shown_nodes).to_numpy(dtype=bool), ["kind", "node", "state", "t_s"]]
+        near = C.rows(events, events["node"].isin(shown_nodes).to_numpy(dtype=bool), ["kind", "node", "state", "t_s"])
         actual = tl.actual_intervals(events, t_end) if has_faults else pd.DataFrame(columns=["node", "state"])
         belief = tl.belief_intervals(near, t_end, names)
         by_node_belief = {k: g for k, g in belief.groupby("node", sort=False)}
-        marks = tl.dispatch_marks(events.loc[own]) if len(own) else pd.DataFrame(columns=["execution",
+        marks = tl.dispatch_marks(own_rows) if len(own) else pd.DataFrame(columns=["execution",
                                                                                              "outcome"])
         redispatched = marks.loc[marks["outcome"] == "redispatched", "execution"].value_counts()
         shown_jobs = set(shown["job"].dropna().astype(str))
-        evals = tl.eval_marks(events[(events["kind"] == "eval").to_numpy(dtype=bool)
-                                     & events["job"].isin(shown_jobs).to_numpy(dtype=bool)])
+        evals = tl.eval_marks(C.rows(events, (events["kind"] == "eval").to_numpy(dtype=bool)
+                                     & events["job"].isin(shown_jobs).to_numpy(dtype=bool), list(events.columns)))
         ev_job = {j: g for j, g in evals.groupby("job", sort=False)}
-        processed = events.loc[(events["kind"] == "eval") & (events["state"] == "processed"), ["job", "t_s", "detail"]]
+        processed = C.rows(events, ((events["kind"] == "eval") & (events["state"] == "processed")).to_numpy(dtype=bool),
+                           ["job", "t_s", "detail"])
         pdetail = processed["detail"].fillna("")
         outcome_of: list[tuple[list[tuple[float, str, str]], int, str]] = []  # resolved after the loop, at once
         counted = pd.Series(list(names.values()), dtype=object).value_counts()
@@ -473,11 +476,13 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
             up_state = _state_at(actual, node, t_disp) if has_faults else None
             returned = booting = None
             if has_faults and node is not None:
-                starts = events[(events["kind"] == "fault") & (events["state"] == "start") & (events["node"] == node)
-                                & (events["t_s"] <= t_disp)]
+                starts = C.rows(events, ((events["kind"] == "fault") & (events["state"] == "start")
+                                         & (events["node"] == node) & (events["t_s"] <= t_disp)).to_numpy(dtype=bool),
+                                ["t_s"])
                 if len(starts):
                     ts = float(starts["t_s"].iloc[-1])
-                    between = events[(events["node"] == node) & (events["t_s"] > ts) & (events["t_s"] <= t_disp)]
+                    between = C.rows(events, ((events["node"] == node) & (events["t_s"] > ts)
+                                              & (events["t_s"] <= t_disp)).to_numpy(dtype=bool), ["kind", "state"])
                     shook = between[(between["kind"] == "node") & (between["state"] == "handshake")]
                     killed = between[(between["kind"] == "fault") & (between["state"] == "kill")]
                     booting = ts if shook.empty and killed.empty else None
@@ -539,7 +544,7 @@ def _inferred_jobs(events: pd.DataFrame) -> dict[str, int]:
 
     if events.empty:
         return {}
-    disp = events.loc[events["kind"] == "dispatch", ["source", "detail"]]
+    disp = C.rows(events, (events["kind"] == "dispatch").to_numpy(dtype=bool), ["source", "detail"])
     hit = C.series_contains(disp["detail"], JOB_BY_NOTE)
     return {str(k): int(v) for k, v in disp.loc[hit, "source"].value_counts(sort=False).items()}
 
@@ -549,8 +554,8 @@ def job_names(events: pd.DataFrame) -> dict[str, str]:
     (``name=`` in its ``detail``: the seed-style ``job deployed job_name=… job_id=j-…``)."""
     if events.empty:
         return {}
-    rows = events.loc[events["kind"].isin(["state", "reconcile"]) & events["execution"].isna() & events["job"].notna(),
-                      ["job", "detail"]]
+    rows = C.rows(events, (events["kind"].isin(["state", "reconcile"]) & events["execution"].isna()
+                           & events["job"].notna()).to_numpy(dtype=bool), ["job", "detail"])
     if rows.empty:
         return {}
     from repro_lib.capture._common import unquote
@@ -579,7 +584,7 @@ def _jobs_filled(events: pd.DataFrame) -> pd.DataFrame:
         return events
     from repro_lib.capture.logs import fill_jobs
 
-    out = events.copy()
+    out = events.copy(deep=False)  # copy on write: only the columns fill_jobs sets are copied
     fill_jobs(out)
     return out
 
@@ -593,12 +598,12 @@ def _final_from_logs(events: pd.DataFrame, tab: pd.DataFrame) -> tuple[list[dict
     kind = events["kind"]
     # the columns a group-by reads, then the rows (never every column of half a million rows)
     has_ex = events["execution"].notna()
-    ex_rows = events.loc[(kind == "state") & has_ex, ["execution", "job", "state"]]
+    ex_rows = C.rows(events, ((kind == "state") & has_ex).to_numpy(dtype=bool), ["execution", "job", "state"])
     last = ex_rows.groupby("execution", sort=False)[["job", "state"]].last()
     job = C.obj(last["job"])
     other = ~C.is_str(job)
     if other.any():  # no job on its state lines: the job another row of it names
-        ex_job = events.loc[has_ex & events["job"].notna(), ["execution", "job"]].groupby(
+        ex_job = C.rows(events, (has_ex & events["job"].notna()).to_numpy(dtype=bool), ["execution", "job"]).groupby(
             "execution", sort=False)["job"].first()
         job[other] = C.take(C.obj(ex_job), C.positions(C.obj(ex_job.index), C.obj(last.index)[other]))
     # object columns, missing values as the rows have them (NaN), as a reason prints them
@@ -613,8 +618,10 @@ def _final_from_logs(events: pd.DataFrame, tab: pd.DataFrame) -> tuple[list[dict
                                                 "state": np.full(len(warned), "pending", dtype=object),
                                                 "desired": np.full(len(warned), "running", dtype=object)},
                                                dtype=object)], ignore_index=True)
-    flagged = set(events.loc[(kind == "reconcile") & (events["state"] == "stuck"), "job"].dropna().unique())
-    jobs_rows = events.loc[(kind == "state") & ~has_ex & events["job"].notna(), ["job", "state"]]
+    flagged = set(C.rows(events, ((kind == "reconcile") & (events["state"] == "stuck")).to_numpy(dtype=bool),
+                         ["job"])["job"].dropna().unique())
+    jobs_rows = C.rows(events, ((kind == "state") & ~has_ex & events["job"].notna()).to_numpy(dtype=bool),
+                       ["job", "state"])
     final = jobs_rows.groupby("job", sort=False)["state"].last()  # one per job
     # per job: whether every execution of it runs (str of a missing state is no job state)
     ok = C.isin(C.per_value(C.obj(execs["state"]), str, object, "nan"), OK_JOB_STATES)
@@ -648,10 +655,11 @@ def _headline(tab: pd.DataFrame, events: pd.DataFrame, jnames: dict[str, str], n
         return ""
     kind = events["kind"]
     created = ((kind == "eval") & (events["state"] == "created")).to_numpy(dtype=bool)
-    evals = events.loc[created, ["job", "t_s", "detail"]]
+    evals = C.rows(events, created, ["job", "t_s", "detail"])
     evals = evals[C.series_contains(evals["detail"], "trigger=node-join")]
-    sends = events.loc[(kind == "dispatch") & events["state"].isin(["attempt", "redispatch"]), ["job", "t_s"]]
-    closes = events[(kind == "fault").to_numpy(dtype=bool)]  # what nats_close_near reads
+    sends = C.rows(events, ((kind == "dispatch") & events["state"].isin(["attempt", "redispatch"])).to_numpy(
+        dtype=bool), ["job", "t_s"])
+    closes = C.rows(events, (kind == "fault").to_numpy(dtype=bool), list(events.columns))  # what nats_close_near reads
     nats = "nats" in roles or ("msg" in events and bool(C.series_startswith(events["msg"], "NATS:").any()))
     out = []
     # per job, its evaluations and sends in time order (one group-by each, not a pass per job)

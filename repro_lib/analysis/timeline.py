@@ -44,8 +44,8 @@ def node_names(events: pd.DataFrame) -> dict[str, str]:
     that names it. By columns: one RE2 pass over the detail of those rows, then one hash pass."""
     from repro_lib.analysis import _columns as C
 
-    sub = events.loc[events["kind"].isin(["node", "fault"]).to_numpy(dtype=bool) & events["node"].notna().to_numpy(),
-                     ["node", "detail"]]  # the two columns read, not every column of those rows
+    sub = C.rows(events, events["kind"].isin(["node", "fault"]).to_numpy(dtype=bool)
+                 & events["node"].notna().to_numpy(), ["node", "detail"])  # the two columns read, chunk by chunk
     if not len(sub):
         return {}
     found = C.extract(C.text(sub["detail"]), _NAME_RE2, ["name"], _NAME.pattern)["name"]
@@ -115,8 +115,9 @@ def belief_intervals(events: pd.DataFrame, t_end: float | None = None,
     from repro_lib.analysis import _columns as C
 
     end = _t_end(events, t_end)
-    sub = events[(events["kind"] == "node") & events["node"].notna()
-                 & events["state"].isin(["connecting", "connected", "disconnected", "lost"])]
+    said = events["state"].isin(["connecting", "connected", "disconnected", "lost"])
+    sub = C.rows(events, ((events["kind"] == "node") & events["node"].notna() & said).to_numpy(dtype=bool),
+                 ["node", "t_s", "state"])  # the columns read, chunk by chunk
     if sub.empty:
         return pd.DataFrame([], columns=_INTERVAL_COLUMNS)
     return _runs(C.obj(sub["node"]), sub["t_s"].to_numpy(dtype=float), C.obj(sub["state"]), end,
@@ -129,12 +130,15 @@ def actual_intervals(events: pd.DataFrame, t_end: float | None = None) -> pd.Dat
     A node is up from the stack's ``up`` (or its ``start``/``join``) until a ``kill``. Where no
     source shows liveness at all — logs alone, with neither the stack's ``up`` nor any fault — every
     node is ``unknown`` from the first line that names it: never drawn as up."""
+    from repro_lib.analysis import _columns as C
+
     end = _t_end(events, t_end)
     names = node_names(events)
-    ups = events[(events["kind"] == "action") & (events["state"] == "up")]["t_s"]
+    ups = events.loc[((events["kind"] == "action") & (events["state"] == "up")).to_numpy(dtype=bool), "t_s"]
     t_up = float(ups.iloc[0]) if len(ups) else 0.0
-    faults = events[(events["kind"] == "fault") & events["node"].notna()
-                    & events["state"].isin(list(_ALIVE_STATES))]
+    faults = C.rows(events, ((events["kind"] == "fault") & events["node"].notna()
+                             & events["state"].isin(list(_ALIVE_STATES))).to_numpy(dtype=bool),
+                    ["node", "t_s", "state"])  # the columns read, chunk by chunk
     known = list(dict.fromkeys([*belief_intervals(events, end)["node"], *faults["node"]]))
     rows = []
     if not len(ups) and not (events["kind"] == "fault").any():
