@@ -8,9 +8,11 @@ import re
 from collections import Counter
 from datetime import timedelta
 
+import pandas as pd
+
 from repro_lib.capture.condense import condense
 from repro_lib.capture.logs import frame_from_bytes
-from repro_lib.capture.zones import _EXPLICIT_RE2, _offset, zone_evidence
+from repro_lib.capture.zones import _EXPLICIT_RE2, _LEAD_RE2, _LEAD_ZONED_RE2, _offset, zone_evidence
 
 LINES = [
     "2025-03-01T10:00:00.123456789Z time=2025-03-01T10:00:00.123+01:00 level=INFO msg=\"API: listening\"",
@@ -71,7 +73,11 @@ def test_zone_evidence_on_generated_lines_with_z_and_offsets_in_any_order() -> N
              "2025-03-01T10:00:00 UTC", "12025-03-01T10:00:00Z", "10:00:00 | INF >", "x=", " ", "msg=\"a b\""]
     lines = ["".join(rng.choice(parts) for _ in range(rng.randrange(0, 5))) or "empty" for _ in range(3000)]
     f = frame_from_bytes(("\n".join(lines) + "\n").encode(), "orchestrator", fast=False)
-    _naive, offsets = zone_evidence(f)
+    naive, offsets = zone_evidence(f)
     want = _reference(list(f["line"]))
     assert offsets == want and list(offsets) == list(want)  # the counts, in the order first seen
     assert len(want) == 4 and min(want.values()) > 100
+    lead, zoned = re.compile(_LEAD_RE2, re.ASCII), re.compile(_LEAD_ZONED_RE2, re.ASCII)
+    ref = [bool(lead.search(x)) and not zoned.search(x) and t is not pd.NaT
+           for x, t in zip(f["line"], f["t"], strict=True)]
+    assert naive.tolist() == ref and 100 < sum(ref) < len(ref) - 100

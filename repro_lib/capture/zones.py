@@ -179,17 +179,23 @@ def zone_evidence(f: pd.DataFrame) -> tuple[np.ndarray, Counter[timedelta]]:
     if not len(f) or "line" not in f:
         return np.zeros(len(f), dtype=bool), offsets
     lines = arrow_strings(f["line"])
-    # the first zone written in each line. Whether a line holds a `Z` zone or an offset at all is a match RE2 runs
-    # on its DFA (several times cheaper than extracting the group); a line with `Z` zones only has `Z` first (the
-    # match at a start is unique: `\d+`, `\s*` give back nothing a zone could begin with); the lines with an
-    # offset (few) are searched for the first zone: where the line starts with a zoned time (Docker's prefix), that
-    # one (found by the anchored search, which stops after it), the others searched through
-    with_z = _match(lines, _TIME_RE2 + "Z")
-    with_off = _match(lines, _TIME_RE2 + _OFFSET_RE2)
-    code = np.where(with_z & ~with_off, 0, -1)  # 0: `Z`, k > 0: found[k - 1], -1: none
+    # the first zone written in each line. A line that starts with a `Z` time (Docker's prefix) has it first (one
+    # anchored match); of the others, whether a line holds a `Z` time or an offset time at all is a match RE2 runs on
+    # its DFA (several times cheaper than extracting the group); one with `Z` times only has `Z` first (the match at
+    # a start is unique: `\d+`, `\s*` give back nothing a zone could begin with); the lines with an offset (few)
+    # are searched for the first zone: where the line starts with one, that one (found by the anchored search,
+    # which stops after it), the others searched through
+    n = len(f)
+    start_z = _match(lines, "^" + _TIME_RE2 + "Z")
+    code = np.where(start_z, 0, -1)  # 0: `Z`, k > 0: found[k - 1], -1: none
+    rows = np.flatnonzero(~start_z)
+    if len(rows):
+        sub = lines if len(rows) == n else lines.take(pa.array(rows))
+        with_z, with_off = _match(sub, _TIME_RE2 + "Z"), _match(sub, _TIME_RE2 + _OFFSET_RE2)
+        code[rows[with_z & ~with_off]] = 0
+        rows = rows[with_off]
     found: list[str] = []
-    if with_off.any():
-        rows = np.flatnonzero(with_off)
+    if len(rows):
         sub = lines.take(pa.array(rows))
         sub = sub.combine_chunks() if isinstance(sub, pa.ChunkedArray) else sub
         zone = pc.struct_field(pc.extract_regex(sub, "^" + _EXPLICIT_RE2), "zone")
@@ -207,9 +213,11 @@ def zone_evidence(f: pd.DataFrame) -> tuple[np.ndarray, Counter[timedelta]]:
             offsets[_offset("Z" if kinds[k] == 0 else found[kinds[k] - 1])] += int(counts[k])
     # zoneless: the line's own (leading) time has no zone — an offset elsewhere in the line (a
     # start_time=… field) is evidence of the zone, not the line's own
-    lead = pc.fill_null(pc.match_substring_regex(lines, _LEAD_RE2), False).to_numpy(zero_copy_only=False)
-    zoned = pc.fill_null(pc.match_substring_regex(lines, _LEAD_ZONED_RE2), False).to_numpy(zero_copy_only=False)
-    naive = lead & ~zoned & f["t"].notna().to_numpy()
+    # (searched on the rows it decides: a leading time, a time read, no `Z` time first, which is a leading zoned one)
+    naive = _match(lines, _LEAD_RE2) & f["t"].notna().to_numpy() & ~start_z
+    rows = np.flatnonzero(naive)
+    if len(rows):
+        naive[rows] = ~_match(lines if len(rows) == n else lines.take(pa.array(rows)), _LEAD_ZONED_RE2)
     _own_time_for_raw(f)
     return naive, offsets
 
