@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date as _date
 from pathlib import Path
@@ -164,14 +165,42 @@ def _full(paths: list[Path], date: _date | None, tz: str | None) -> pd.DataFrame
     for f in frames:
         if len(f) and "read" in f.attrs:
             read[str(f["source"].iloc[0])] = f.attrs["read"]
-    return _finish(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(), read, zones)
+    return _finish(_concat(frames) if frames else pd.DataFrame(), read, zones)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames as one (emptying ``frames``: the caller's list no longer holds the pieces, so a column
+    dropped from the result is memory given back)."""
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    frames.clear()
+    return df
+
+
+def _by_time(df: pd.DataFrame) -> pd.DataFrame:
+    """``df.sort_values("t", kind="stable").reset_index(drop=True)`` with at most one column copied at a time:
+    each column is taken in order and dropped from ``df`` (which is emptied), so the peak is the table and one
+    column, not two tables; a table already in order is not copied at all."""
+    t = df["t"]
+    if t.is_monotonic_increasing:  # False with any NaT: those sort last
+        return df.reset_index(drop=True)
+    ns = t.to_numpy(dtype="datetime64[ns]").view(np.int64)
+    key = np.where(ns == np.iinfo(np.int64).min, np.iinfo(np.int64).max, ns)  # NaT last, as sort_values puts it
+    order = np.argsort(key, kind="stable")
+    del ns, key
+    cols: dict[str, Any] = {}
+    for c in list(df.columns):
+        cols[c] = df[c].take(order).reset_index(drop=True)
+        del df[c]
+    out = pd.DataFrame(cols, copy=False)
+    out.attrs.update(df.attrs)
+    return out
 
 
 def _finish(df: pd.DataFrame, read: dict[str, Any], zones: list[str]) -> pd.DataFrame:
     if len(df):
         from repro_lib.capture import add_t_s, resolve_fault_nodes
 
-        df = df.sort_values("t", kind="stable").reset_index(drop=True)
+        df = _by_time(df)
         df = add_t_s(df)
         # docker events name the edge (target=edge1); give each fault the node id it had then
         edges = [str(n) for n in df.loc[df["kind"] == "fault", "node"].dropna().unique()]
@@ -190,9 +219,9 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
 
     from repro_lib.capture._common import give_back
     from repro_lib.capture.condense import Totals
-    from repro_lib.capture.logs import FAST_MIN_BYTES, frame_from_bytes, source_from_path
+    from repro_lib.capture.logs import FAST_MIN_BYTES, source_from_path
     from repro_lib.capture.reader import read_log_blocks
-    from repro_lib.capture.zones import _shift, decide_zone, file_family, parse_tz
+    from repro_lib.capture.zones import _shift, decide_zone, parse_tz
 
     zone_arg = parse_tz(tz)
     sizes = [p.stat().st_size for p in paths]
@@ -205,7 +234,7 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
         kept: list[pd.DataFrame] = []
         naive_kept: list[np.ndarray] = []
         offsets: Counter[Any] = Counter()
-        n_naive, mode, notes, family = 0, "", None, None
+        n_naive, notes, family = 0, None, None
 
         def tick(done: int, _size: int, base: int = before) -> None:
             if progress is not None:
@@ -223,45 +252,41 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
                 yield head.pop(0)
             yield from rest
 
-        def keep(done: tuple[pd.DataFrame, np.ndarray, Any, int, Any], kept: list[pd.DataFrame] = kept,
-                 naive_kept: list[np.ndarray] = naive_kept, offsets: Counter[Any] = offsets) -> None:
+        def keep(done: tuple[pd.DataFrame, np.ndarray, Any, int, Any, tuple[str, bool] | None],
+                 kept: list[pd.DataFrame] = kept, naive_kept: list[np.ndarray] = naive_kept,
+                 offsets: Counter[Any] = offsets) -> tuple[str, bool] | None:
+            """Take a block's digest in; its file's family when it is the first block."""
             nonlocal n_naive
-            rows, naive_rows, off, n, tot = done
+            rows, naive_rows, off, n, tot, fam = done
             offsets.update(off)
             n_naive += n
             total.add(tot)
             kept.append(rows)
             naive_kept.append(naive_rows)
             give_back()  # the block's temporaries, freed, back to the kernel
+            return fam
 
-        blocks_in = each()
-        for data, got in itertools.islice(blocks_in, 1):  # the first decides the service prefix and the family
-            notes = got
-            f = frame_from_bytes(data, src, date=date, fast=fast)
-            del data
-            mode = _service_mode(f)
-            f = _apply_service(f, mode)
-            family = (file_family(f), bool(len(f)) and bool((f["source"] == "nats").all()))
-            keep(_digest(f))
-            del f
-        # the rest: parsed on BLOCK_WORKERS threads while the next block is read (Arrow's kernels run
-        # without the GIL), kept in file order; at most BLOCK_WORKERS blocks in flight beside the one read
+        # every block parsed on BLOCK_WORKERS threads while the next one is read (Arrow's kernels run without
+        # the GIL), kept in file order, at most BLOCK_WORKERS in flight beside the one read; the first block decides
+        # the service prefix (``mode``: the others wait for it only once their own lines are parsed) and the family
+        mode: Future[str | None] = Future()
         with _BlockPool() as pool:
-            for data, got in blocks_in:
+            for i, (data, got) in enumerate(each()):
                 notes = got
-                pool.submit(_parse_digest, data, src, date, fast, mode)
+                pool.submit(_parse_first if i == 0 else _parse_digest, data, src, date, fast, mode)
                 del data
                 while pool.full():
-                    keep(pool.oldest())
+                    family = keep(pool.oldest()) or family
             while pool.pending():
-                keep(pool.oldest())
+                family = keep(pool.oldest()) or family
         before += size
-        frame = pd.concat(kept, ignore_index=True) if kept else _no_events()
+        frame = _concat(kept) if kept else _no_events()  # `kept` emptied: the pieces live in `frame` alone
         if len(frame) and notes is not None:
             # keyed as the full reading keys it: by the source of the file's earliest row
             first = frame.index.get_loc(frame["t"].idxmin()) if frame["t"].notna().any() else 0
             read[str(frame["source"].iloc[first])] = notes
         files.append((p, frame, np.concatenate(naive_kept) if naive_kept else np.zeros(0, bool), offsets, n_naive))
+        naive_kept.clear()
         fams.append(family or ("empty", False))
     # files of different families never lend each other a zone, and unrelated nats-servers stay apart
     # (capture/zones.py: settle_zones, group_families — the same rules, the same notes)
@@ -288,7 +313,9 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
             _shift(frame, pd.Series(naive, index=frame.index), zone)
         zones.append(note)
     frames = [f for _, f, *_ in files if len(f)]
-    df = _finish(pd.concat(frames, ignore_index=True) if frames else _no_events(), read, zones)
+    files.clear()
+    frame = naive = None  # the last file's, held by these names: the table below is their only holder
+    df = _finish(_concat(frames) if frames else _no_events(), read, zones)
     df.attrs["condensed"] = total
     return df
 
@@ -304,16 +331,39 @@ def _digest(f: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, Any, int, Any]:
     return f.loc[mask], naive[mask], off, int(naive.sum()), tot
 
 
-def _parse_digest(data: bytes, src: str, date: _date | None, fast: bool, mode: str | None
-                  ) -> tuple[pd.DataFrame, np.ndarray, Any, int, Any]:
-    """:func:`_digest` of a block's bytes (a pure function of them: run on the block threads)."""
+def _parse_digest(data: bytes, src: str, date: _date | None, fast: bool, mode: Future[str | None]
+                  ) -> tuple[pd.DataFrame, np.ndarray, Any, int, Any, None]:
+    """:func:`_digest` of a block's bytes, once the first block has decided ``mode`` (run on the block threads)."""
+    f = _parse(data, src, date, fast)
+    del data
+    return (*_digest(_apply_service(f, mode.result())), None)
+
+
+def _parse_first(data: bytes, src: str, date: _date | None, fast: bool, mode: Future[str | None]
+                 ) -> tuple[pd.DataFrame, np.ndarray, Any, int, Any, tuple[str, bool]]:
+    """The first block's :func:`_parse_digest`: it decides the file's service prefix (``mode``, set for the
+    other blocks, or set to the error that stops them) and returns the file's family."""
+    from repro_lib.capture.zones import file_family
+
+    try:
+        f = _parse(data, src, date, fast)
+        del data
+        got = _service_mode(f)
+    except BaseException as e:
+        mode.set_exception(e)
+        raise
+    mode.set_result(got)
+    f = _apply_service(f, got)
+    family = (file_family(f), bool(len(f)) and bool((f["source"] == "nats").all()))
+    return (*_digest(f), family)
+
+
+def _parse(data: bytes, src: str, date: _date | None, fast: bool) -> pd.DataFrame:
     from repro_lib.capture._fast import one_thread
     from repro_lib.capture.logs import frame_from_bytes
 
     with one_thread():  # the blocks are the parallel work
-        f = frame_from_bytes(data, src, date=date, fast=fast)
-    del data
-    return _digest(_apply_service(f, mode))
+        return frame_from_bytes(data, src, date=date, fast=fast)
 
 
 #: threads that parse the condensed reading's blocks (each holds one block's frame at the peak)
@@ -327,7 +377,7 @@ class _BlockPool:
 
     def __init__(self) -> None:
         from collections import deque
-        from concurrent.futures import Future, ThreadPoolExecutor
+        from concurrent.futures import ThreadPoolExecutor
 
         self._pool = ThreadPoolExecutor(BLOCK_WORKERS, thread_name_prefix="repro-block")
         self._queue: deque[Future[Any]] = deque()
