@@ -371,3 +371,30 @@ def test_service_that_other_ids_match() -> None:
     assert _frames(read_console(pa.array(lines))) == _frames(_read_general(pa.array(lines)))
     pd.testing.assert_frame_equal(parse_lines(lines, source="s", fast=True),
                                   _as_fast(parse_lines(lines, source="s", fast=False)))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(_line(), _line2(), _line4()), min_size=1, max_size=30))
+def test_log_detail_off_leaves_only_the_dropped_details(lines: list[str]) -> None:
+    """``log_detail=False`` (the fast path drops a plain log row's detail): the same rows, columns and times,
+    and the same detail on every row but those of kind ``log`` whose message is not the edge's connection."""
+    from repro_lib.capture._common import EDGE_CONNECTED_MSG
+
+    ok, cols, t, dated = _frames(read_console(pa.array(lines)))
+    ok2, cols2, t2, dated2 = _frames(read_console(pa.array(lines), log_detail=False))
+    assert (ok2, t2, dated2) == (ok, t, dated)
+    assert {k: v for k, v in cols2.items() if k != "detail"} == {k: v for k, v in cols.items() if k != "detail"}
+    for kind, msg, full, got in zip(cols.get("kind", []), cols.get("msg", []), cols.get("detail", []),
+                                    cols2.get("detail", []), strict=True):
+        assert got == full or (got is None and kind == "log" and msg != EDGE_CONNECTED_MSG)
+
+
+def test_log_detail_off_on_a_fleet(fleet_lines: list[str]) -> None:
+    """On the fleet, the heartbeat lines' detail is not built; the other rows' is."""
+    ok, cols, _t, _d = read_console(pa.array(fleet_lines), log_detail=False)
+    full = read_console(pa.array(fleet_lines))[1]
+    kind, detail = cols["kind"].to_pylist(), cols["detail"].to_pylist()
+    assert ok.all() and "log" in kind and any(k != "log" and d for k, d in zip(kind, detail, strict=True))
+    assert all(d is None for k, d in zip(kind, detail, strict=True) if k == "log")
+    assert [d for k, d in zip(kind, detail, strict=True) if k != "log"] == \
+        [d for k, d in zip(kind, full["detail"].to_pylist(), strict=True) if k != "log"]

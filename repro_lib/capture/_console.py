@@ -736,11 +736,12 @@ def _take_id_spans(x: _Text, idx: np.ndarray, rs: np.ndarray, le: np.ndarray
     return out, left
 
 
-def _read_common(x: _Text, lines: pa.Array, idx: np.ndarray, sb: dict[str, np.ndarray], sp: dict[str, np.ndarray]
-                 ) -> tuple[np.ndarray, dict[str, pa.Array], bool, np.ndarray]:
+def _read_common(x: _Text, lines: pa.Array, idx: np.ndarray, sb: dict[str, np.ndarray], sp: dict[str, np.ndarray],
+                 log_detail: bool = True) -> tuple[np.ndarray, dict[str, pa.Array], bool, np.ndarray]:
     """The rows ``idx`` of the common shape (:func:`_common_spans`), by positions in the chunk: (left to the
     per-line parser, the columns of all rows, whether a row lacks an id, the rows :data:`_OTHER_IDS` matches
-    in the body: computed only when no row lacks an id, else already among the first)."""
+    in the body: computed only when no row lacks an id, else already among the first). ``log_detail`` false:
+    ``detail`` is not built (null) for the plain log rows (:func:`read_console`)."""
     k = len(idx)
     ls, le, t0 = sp["ls"], sp["le"], sp["t0"]
     pre = sb["pre"][idx]
@@ -802,9 +803,11 @@ def _read_common(x: _Text, lines: pa.Array, idx: np.ndarray, sb: dict[str, np.nd
     # detail: service, the fields left, caller, app_time (the console's time behind Docker's)
     has_dock = sb["has_dock"][idx]
     yes = np.ones(k, bool)
-    detail = _build(x, [(_SERVICE, 8, svc0, svc1, svc1 > svc0), *((0, 0, p, q, yes) for p, q in left),
-                        (_CALLER_KEY, 7, sb["tail0"][idx], sp["c_end"], sp["caller"]),
-                        (_APP_TIME, 9, sb["tod0"][idx], sb["tod1"][idx], has_dock)])
+    if not log_detail:  # the rows whose detail the caller drops: no bytes gathered for them
+        yes = ~_np(pc.and_(pc.equal(kind, "log"), pc.not_equal(msg, c.EDGE_CONNECTED_MSG)))
+    detail = _build(x, [(_SERVICE, 8, svc0, svc1, (svc1 > svc0) & yes), *((0, 0, p, q, yes) for p, q in left),
+                        (_CALLER_KEY, 7, sb["tail0"][idx], sp["c_end"], sp["caller"] & yes),
+                        (_APP_TIME, 9, sb["tod0"][idx], sb["tod1"][idx], has_dock & yes)])
     cols = {"kind": kind, "node": node, "job": job, "execution": execution,
             "state": state, "detail": detail,
             "level": _LEVEL_VALUES.take(pa.array(sb["lvl"][idx])), "msg": msg}
@@ -831,7 +834,8 @@ def _plain(x: _Text, quotes: bool) -> np.ndarray:
     return plain
 
 
-def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.ndarray, np.ndarray]:
+def read_console(lines: pa.Array, log_detail: bool = True) -> tuple[np.ndarray, dict[str, pa.Array], np.ndarray,
+                                                                    np.ndarray]:
     """Lines → (the rows read here, their columns, their time, whether it is dated).
 
     The columns (``kind``, ``node``, ``job``, ``execution``, ``state``, ``detail``, ``level``, ``msg``) are
@@ -841,7 +845,11 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     The common line (the byte pass reads its prefix, no quotes, no `[Key:value]` fields, fields apart by single
     spaces) is read by positions in the chunk (:func:`_read_common`); the others by :func:`_read_general`, where
     RE2 reads the rows of rarer shapes. RE2 reads the message's meaning (upstream texts, ids) once per distinct
-    message."""
+    message.
+
+    ``log_detail`` false: ``detail`` may be null on the rows of kind ``log`` whose message is not
+    :data:`~repro_lib.capture._common.EDGE_CONNECTED_MSG` (the fast path drops those rows' detail: it is not
+    built for the common lines)."""
     n = len(lines)
     if not n:
         return np.zeros(0, bool), {}, np.zeros(0, np.int64), np.zeros(0, bool)
@@ -857,7 +865,7 @@ def read_console(lines: pa.Array) -> tuple[np.ndarray, dict[str, pa.Array], np.n
     common[idx] = True
     rest = np.flatnonzero(~common)
     if len(idx):
-        bad, cols, need_any, other = _read_common(x, lines, idx, sb, sp)
+        bad, cols, need_any, other = _read_common(x, lines, idx, sb, sp, log_detail)
     else:
         bad, cols, need_any, other = np.zeros(0, bool), {}, False, np.zeros(0, bool)
     g_out, g_cols, g_t, g_dock = np.zeros(0, bool), {}, np.zeros(0, np.int64), np.zeros(0, bool)

@@ -563,7 +563,8 @@ def _console_lines(chunks: list[pa.Array], start: np.ndarray, n: int, slow: np.n
     lines = pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
     del parts
     # in batches: the kernels' temporaries (a dozen string arrays the size of the lines) stay small
-    got = [read_console(lines.slice(i, _CONSOLE_BATCH)) for i in range(0, len(lines), _CONSOLE_BATCH)]
+    # (log_detail: a plain log row's detail is dropped in _columns, so read_console need not build it)
+    got = [read_console(lines.slice(i, _CONSOLE_BATCH), log_detail=False) for i in range(0, len(lines), _CONSOLE_BATCH)]
     ok = np.concatenate([g[0] for g in got])
     if not ok.any():
         return mt_idx, mt
