@@ -346,6 +346,12 @@ def _loose_pieces(buf: bytes | bytearray, cut: int, size: int) -> Iterator[int]:
         at = st
 
 
+def _copy(buf: bytearray, start: int, end: int) -> bytes:
+    """``bytes(buf[start:end])`` in one copy, not two (a bytearray's slice is a copy of its own)."""
+    with memoryview(buf) as view:
+        return view[start:end].tobytes()
+
+
 def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: int = MAX_LINE,
                     first_at_least: int = 0,
                     progress: Callable[[int, int], None] | None = None) -> Iterator[tuple[bytes, ReadNotes]]:
@@ -361,7 +367,7 @@ def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: 
     notes = ReadNotes()
     size = path.stat().st_size
     cap = _Capper(max_line)
-    carry = b""
+    buf = bytearray()  # what is read and not yet handed on: grown in place, its head dropped after each cut
     searched = 0  # the carried lines before this offset hold no record to cut before
     try:
         # reads of at most half a block, so a block ends near ``block_bytes``, not a whole read past it
@@ -376,13 +382,13 @@ def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: 
                 raw = fh.read(step)
                 if not raw:
                     break
-                if len(carry) + sum(map(len, cap.out)) < max(block_bytes, first_at_least):
+                if len(buf) + sum(map(len, cap.out)) < max(block_bytes, first_at_least):
                     continue
-                buf = carry + b"".join(cap.out)
+                for piece in cap.out:
+                    buf += piece
                 cap.out = []
                 cut, loose = _safe_cut(buf, len(buf) >= 4 * max(block_bytes, max_line), searched)
                 if cut <= 0:  # no place to cut yet: keep reading (what was searched is not searched again)
-                    carry = buf
                     searched = max(buf.rfind(b"\n"), 0)
                     continue
                 searched = 0
@@ -392,15 +398,16 @@ def read_log_blocks(path: str | Path, *, block_bytes: int = 32 << 20, max_line: 
                 if loose:  # no dated record in all of it: block-sized pieces, each cut before a timed record
                     for at in _loose_pieces(buf, cut, max(block_bytes, first_at_least)):
                         notes.loose_cuts += 1
-                        yield bytes(buf[start:at]), notes
+                        yield _copy(buf, start, at), notes
                         start = at
                 first_at_least = 0
-                yield bytes(buf[start:cut]), notes
-                carry = buf[cut:]
+                yield _copy(buf, start, cut), notes
+                del buf[:cut]
             _feed(b"", enc, dec, cap, notes, final=True)
     except OSError as e:
         raise ReproError(f"cannot read {path}: {e.strerror or e}") from None
-    last = carry + cap.finish()
+    last = bytes(buf) + cap.finish()
+    del buf
     notes.cut_lines = cap.cut
     if last:
         yield last, notes
