@@ -130,9 +130,9 @@ def condense(block: pd.DataFrame, naive: np.ndarray | None = None) -> tuple[np.n
     keep[_first_per(src.codes, np.arange(n))] = True  # every source read has a row (its role is judged per source)
     # panic/fatal levels, the first DEBUG line
     level = _Codes(block, "level")
-    upper = np.array([str(v).upper() for v in level.values] + [""], dtype=object)[level.codes]  # -1: ""
-    keep |= np.isin(upper, ["PANIC", "FATAL"])
-    keep[np.flatnonzero(upper == "DEBUG")[:1]] = True
+    upper = [str(v).upper() for v in level.values]  # by code: no string per row
+    keep |= np.isin(level.codes, [i for i, u in enumerate(upper) if u in ("PANIC", "FATAL")])
+    keep[np.flatnonzero(np.isin(level.codes, [i for i, u in enumerate(upper) if u == "DEBUG"]))[:1]] = True
     # lines only an edge writes (one RE2 search over the distinct messages: a fleet's carry ids, so they are many)
     msg = _Codes(block, "msg")
     said = np.append(edge_side_mask(msg.dictionary), False)
