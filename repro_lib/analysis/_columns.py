@@ -20,7 +20,8 @@ import pyarrow.compute as pc
 
 __all__ = ["arrow", "as_bool", "obj", "isnull", "isin", "is_str", "contains", "startswith", "extract", "per_value",
            "unique", "positions", "take", "first_in_order", "last_by_key", "dict_column", "PY_SPACE",
-           "series_contains", "series_startswith", "bare", "obj_few", "text", "one_chunk", "take_rows", "rows"]
+           "series_contains", "series_startswith", "bare", "obj_few", "as_object", "text", "one_chunk", "take_rows",
+           "rows"]
 
 #: Python's ``\s`` (``str.isspace``) as an RE2 class: RE2's own ``\s`` is ASCII whitespace only
 PY_SPACE = (r"[\t\n\x{0b}\f\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
@@ -50,13 +51,23 @@ def obj_few(values: pd.Series) -> np.ndarray:
     return _spread(pa.array(values))
 
 
-def _spread(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """An Arrow text array as an object array, missing values as ``None``: one Python string per distinct value
+def as_object(col: pd.Series) -> np.ndarray:
+    """``col.to_numpy(dtype=object)`` (missing text as the column's own missing value, NaN in a ``str`` column):
+    an Arrow-backed text column as one Python string per distinct value spread over the rows, not one per row."""
+    dtype = col.dtype
+    if getattr(dtype, "storage", None) != "pyarrow" or not isinstance(col.array, pd.arrays.ArrowStringArray):
+        return col.to_numpy(dtype=object)
+    return _spread(pa.array(col), dtype.na_value)
+
+
+def _spread(arr: pa.Array | pa.ChunkedArray, missing: Any = None) -> np.ndarray:
+    """An Arrow text array as an object array, missing values as ``missing``: one Python string per distinct value
     (Arrow's dictionary encoding), spread over the rows."""
     arr = one_chunk(arr)
     enc = pc.dictionary_encode(arr)
     uniq = np.empty(len(enc.dictionary) + 1, dtype=object)  # the last slot: missing
     uniq[:-1] = enc.dictionary.to_numpy(zero_copy_only=False)
+    uniq[-1] = missing
     return uniq[enc.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
 
 

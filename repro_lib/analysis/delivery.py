@@ -725,13 +725,13 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
         ["delivered", "awaiting_node", "scheduled", "retrying", "blocked", "unknown", "in_flight", "lost",
          "refused", "lost", "in_flight", "lost", "unknown"], default="unknown")
     unknown = classes == "unknown"
-    missing = np.select(
+    # the words by a code per row: a numpy text array of them would hold 90 characters (360 bytes) per row
+    missing = np.array(["no dispatch lines: pass the orchestrator's log at --log-level=debug (instrumented build)",
+                        "its edge's log starts after the send: pass the edge log from before it",
+                        "delivery not checked: pass the edge logs",
+                        "the execution's node is not in these logs", ""], dtype=object)[np.select(
         [unknown & none, unknown & published & (edge_log == "starts_after"),
-         unknown & published & ~C.isnull(node), unknown],
-        ["no dispatch lines: pass the orchestrator's log at --log-level=debug (instrumented build)",
-         "its edge's log starts after the send: pass the edge log from before it",
-         "delivery not checked: pass the edge logs",
-         "the execution's node is not in these logs"], default="")
+         unknown & published & ~C.isnull(node), unknown], [0, 1, 2, 3], default=4)]
     # a node-join evaluation of its job that finished after the later of creation, last send and
     # rejoin already had its chance to act: no need to wait out the threshold
     evals = r.where(r.k.eq("eval") & r.s.eq("processed") & r.jb.known())

@@ -205,17 +205,20 @@ class _Table:
 
     def __init__(self, tab: pd.DataFrame, label: Any) -> None:
         self.n = len(tab)
+        self._tab = tab
         self.col: dict[str, np.ndarray] = {}
-        for c in tab.columns:
-            s = tab[c]
-            # as ``to_dict("records")`` reads them: a missing text is NaN in a str column, None in an object one
-            self.col[c] = s.to_numpy() if s.dtype.kind in "fiub" else s.to_numpy(dtype=object)
-        if "final_known" not in self.col:
+        if "final_known" not in tab.columns:
             self.col["final_known"] = np.ones(self.n, dtype=bool)
-        codes, nodes = pd.factorize(self.col["node"], use_na_sentinel=False) if self.n else ([], [])
+        codes, nodes = pd.factorize(self["node"], use_na_sentinel=False) if self.n else ([], [])
         self.col["label"] = np.array([label(x) for x in nodes] + [""], dtype=object)[codes]  # per node
 
     def __getitem__(self, name: str) -> np.ndarray:
+        """A column, converted when first read (the columns no reason reads are never converted)."""
+        if name not in self.col:
+            s = self._tab[name]
+            # as ``to_dict("records")`` reads them: a missing text is NaN in a str column, None in an object one;
+            # a text column's strings one per distinct value (C.as_object), not one per row
+            self.col[name] = s.to_numpy() if s.dtype.kind in "fiub" else C.as_object(s)
         return self.col[name]
 
     def groups(self, mask: np.ndarray, *keys: str) -> list[tuple[Any, np.ndarray]]:
@@ -225,10 +228,10 @@ class _Table:
         if not len(rows):
             return []
         if len(keys) == 1:
-            codes, uniq = pd.factorize(self.col[keys[0]][rows], use_na_sentinel=False)
+            codes, uniq = pd.factorize(self[keys[0]][rows], use_na_sentinel=False)
             names = list(uniq)
         else:
-            pairs = np.fromiter(zip(*(self.col[k][rows] for k in keys), strict=True), dtype=object, count=len(rows))
+            pairs = np.fromiter(zip(*(self[k][rows] for k in keys), strict=True), dtype=object, count=len(rows))
             codes, uniq = pd.factorize(pairs, use_na_sentinel=False)
             names = list(uniq)
         order = np.argsort(codes, kind="stable")
@@ -238,8 +241,8 @@ class _Table:
 
     def some(self, rows: np.ndarray) -> str:
         """:func:`_some` of these rows."""
-        shown = [f"{x} on {lab}" for x, lab in zip(self.col["execution"][rows[:_EXAMPLES]],
-                                                   self.col["label"][rows[:_EXAMPLES]], strict=True)]
+        shown = [f"{x} on {lab}" for x, lab in zip(self["execution"][rows[:_EXAMPLES]],
+                                                   self["label"][rows[:_EXAMPLES]], strict=True)]
         more = f" (+{len(rows) - _EXAMPLES} more)" if len(rows) > _EXAMPLES else ""
         return ", ".join(shown) + more
 
