@@ -118,3 +118,25 @@ def test_blocks_end_near_their_size_not_a_whole_read_past_it(tmp_path) -> None:
     assert len(blocks) >= path.stat().st_size // (2 * size)
     assert max(len(b) for b, _ in blocks[:-1]) <= size + size // 2 + 200
     assert b"".join(b for b, _ in blocks) == path.read_bytes()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_hinted_is_the_date_hint_search(seed: int) -> None:
+    """:func:`reader._hinted` (numpy over the dashes, for long ranges) finds exactly what ``_DATE_HINT`` finds: a
+    dash-and-digit text with no date-like run in it, then one put in, with ranges that just hold it or just miss
+    its first or last byte."""
+    rng = random.Random(seed)
+    base = bytearray(rng.choice(b"-0123456789a-") for _ in range(300_000))
+    while (m := reader._DATE_HINT.search(base)) is not None:
+        base[m.end() - 1] = ord("a")
+    assert not reader._hinted(base, 0, len(base))
+    for _ in range(15):
+        buf = bytearray(base)
+        at = rng.randrange(80_000, 200_000)
+        buf[at - 1:at + 7] = b"a-12-08a"  # no date-like run across its edges
+        for lo, hi, want in ((at - 70_000, at + 6, True), (at, at + 70_000, True), (at + 1, at + 70_000, False),
+                             (at - 70_000, at + 5, False), (at - rng.randrange(0, 70_000), at + 70_000, True)):
+            got = reader._DATE_HINT.search(buf, lo, hi) is not None
+            assert got is want, (lo, hi)
+            assert reader._hinted(buf, lo, hi) is want, (at, lo, hi)
+            assert reader._hinted(bytes(buf), lo, hi) is want

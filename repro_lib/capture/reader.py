@@ -276,6 +276,21 @@ _WINDOW = 1 << 20
 _DATE_HINT = re.compile(rb"-\d\d-\d\d")
 
 
+def _hinted(buf: bytes | bytearray, lo: int, hi: int) -> bool:
+    """``_DATE_HINT.search(buf, lo, hi) is not None``, by numpy over the dashes for a long range: a fleet's
+    lines hold many dashes and no date, and ``re`` scans them holding the GIL the block threads want."""
+    if hi - lo < 1 << 16:
+        return _DATE_HINT.search(buf, lo, hi) is not None
+    a = np.frombuffer(buf, np.uint8, count=hi - lo, offset=lo) if hi > lo else np.zeros(0, np.uint8)
+    at = np.flatnonzero(a[:-5] == 45)  # a dash with five bytes after it in the range
+    for k in (3, 1, 2, 4, 5):  # then a dash three on, digits between and after
+        if not len(at):
+            return False
+        b = a[at + k]
+        at = at[b == 45] if k == 3 else at[(b >= 48) & (b <= 57)]
+    return bool(len(at))
+
+
 def _own_dated_record(line: bytes | bytearray) -> bool:
     """Whether ``line`` reads as a record (never a continuation: only time-less raw rows are attached)
     that carries a full date of its own (so the time-of-day lines after it are dated from it)."""
@@ -304,7 +319,7 @@ def _safe_cut(buf: bytes | bytearray, loose: bool, floor: int = 0) -> tuple[int,
     floor = min(max(floor, 0), end)
     hi, lo = end, max(floor, end - _WINDOW)
     while True:
-        hinted = _DATE_HINT.search(buf, lo, hi) is not None
+        hinted = _hinted(buf, lo, hi)
         starts = [m.start() + 1 for m in _DATED_START.finditer(buf, lo, hi)] if hinted else []
         for st in reversed(starts[-64:]):  # a few tries per window: the parse is the judge
             if _own_dated_record(buf[st:buf.index(b"\n", st)]):
@@ -329,7 +344,7 @@ def _loose_pieces(buf: bytes | bytearray, cut: int, size: int) -> Iterator[int]:
     before a timed record (as the loose cut itself is), when nothing in it looks like a date (not even its
     first line, which the search for a cut never judges): then no line of a piece is dated from a line of
     another, the pieces read as the whole does, and a piece's parse needs ~10x its size, not the whole's."""
-    if _DATE_HINT.search(buf, 0, cut) is not None:
+    if _hinted(buf, 0, cut):
         return
     at = 0
     while cut - at > size + size // 2:
