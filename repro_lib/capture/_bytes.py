@@ -100,6 +100,15 @@ def _days(y: np.ndarray, m: np.ndarray, d: np.ndarray) -> np.ndarray:
     return era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
 
 
+# days since 1970-01-01 of each year's 1 January, leap years, days before each month (non-leap), for the years
+# _rfc accepts (the table lookups replace _days' divisions; equal to it on every valid date, which a test checks)
+_Y0 = 1678
+_YEAR_DAYS = _days(np.arange(_Y0, 2262), np.ones(2262 - _Y0, np.int64), np.ones(2262 - _Y0, np.int64))
+_YEARS = np.arange(_Y0, 2262)
+_LEAP = ((_YEARS % 4 == 0) & (_YEARS % 100 != 0)) | (_YEARS % 400 == 0)
+_MONTH_DAYS = np.concatenate([[0], np.cumsum(_DIM)[:-1]]).astype(np.int64)
+
+
 def _digits(mat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Byte matrix → (digit values as int32, is-a-digit)."""
     dg = mat - np.uint8(48)
@@ -151,6 +160,7 @@ _W0_SEPM = _code(b"\x00\x00\x00\x00\xff\x00\x00\xff")
 _W1_SEP = _code(b"\x00\x00T\x00\x00:\x00\x00")
 _W1_SEPM = _code(b"\x00\x00\xff\x00\x00\xff\x00\x00")
 _W0_DIG = 0x00FFFF00FFFFFFFF
+_ZONE_DIG = 0x0000FFFF00FFFF00  # the zone word's HH and MM
 _W1_DIG = 0xFFFF00FFFF00FFFF
 _W2_DIG = 0x0000000000FFFF00
 
@@ -179,20 +189,24 @@ def _rfc(bb: _Bytes, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarr
     ok &= (y >= 1678) & (y <= 2261) & (mo >= 1) & (mo <= 12) & (dd >= 1)
     ok &= (hh <= 23) & (mi <= 59) & (ss <= 59)
     mo = np.clip(mo, 1, 12)
-    leap = ((y % 4 == 0) & (y % 100 != 0)) | (y % 400 == 0)
+    yi = np.clip(y - _Y0, 0, len(_YEAR_DAYS) - 1)
+    leap = _LEAP[yi]
     ok &= dd <= _DIM[mo - 1] + ((mo == 2) & leap)
-    zone = bb.u8(q - 6).view(np.uint8).reshape(-1, 8)
-    zdg, zisd = _digits(zone)
-    is_z = zone[:, 5] == 90
-    z_ok = ((zone[:, 0] == 43) | (zone[:, 0] == 45)) & (zone[:, 3] == 58)
-    z_ok &= zisd[:, [1, 2, 4, 5]].all(axis=1)
-    off = ((zdg[:, 1] * 10 + zdg[:, 2]) * 3600 + (zdg[:, 4] * 10 + zdg[:, 5]) * 60)
-    off = np.where(is_z, 0, np.where(zone[:, 0] == 45, -off, off))
+    # the zone: `Z` or `±HH:MM` in the 6 bytes before q (read as one word, like the digits above)
+    zw = bb.u8(q - 6)
+    xz = zw ^ _X30
+    sign = zw & _U(0xFF)
+    is_z = ((zw >> _U(40)) & _U(0xFF)) == _U(90)
+    z_ok = ((sign == _U(43)) | (sign == _U(45))) & (((zw >> _U(24)) & _U(0xFF)) == _U(58))
+    z_ok &= _digits_ok(xz, _ZONE_DIG)
+    off = (_dgt(xz, 1) * 10 + _dgt(xz, 2)) * 3600 + (_dgt(xz, 4) * 10 + _dgt(xz, 5)) * 60
+    off = np.where(is_z, 0, np.where(sign == _U(45), -off, off))
     ok &= is_z | z_ok
     fl = ln - 19 - np.where(is_z, 1, 6)
     frac, f_ok = _frac_swar(bb, p + 20, np.clip(fl - 1, 0, 9))
     ok &= (fl == 0) | ((fl >= 2) & (fl <= 10) & ((w2 >> _U(24)) & _U(0xFF) == _U(46)) & f_ok)
-    ns = (_days(y, mo, dd) * 86400 + hh * 3600 + mi * 60 + ss - off) * c.NS + frac
+    days = _YEAR_DAYS[yi] + _MONTH_DAYS[mo - 1] + ((mo > 2) & leap) + dd - 1  # = _days(y, mo, dd) where ok
+    ns = (days * 86400 + hh * 3600 + mi * 60 + ss - off) * c.NS + frac
     return np.where(ok, ns, 0), ok
 
 
