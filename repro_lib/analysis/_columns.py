@@ -263,11 +263,15 @@ def take_rows(arr: pa.Array | pa.ChunkedArray, rows: np.ndarray) -> pa.Array:
     if not isinstance(arr, pa.ChunkedArray) or arr.num_chunks <= 1:
         return one_chunk(arr).take(pa.array(idx, type=pa.int64())) if len(arr) else arr.take(pa.array(idx))
     starts = np.cumsum([0] + [len(c) for c in arr.chunks])
-    which = np.searchsorted(starts, idx, side="right") - 1
-    order = np.argsort(which, kind="stable")
-    parts = [arr.chunk(int(k)).take(pa.array(idx[order][which[order] == k] - starts[k], type=pa.int64()))
-             for k in np.unique(which)]  # per chunk
+    ordered = bool(np.all(idx[1:] >= idx[:-1]))  # rows in order (np.flatnonzero's): no sort, no take back
+    order = None if ordered else np.argsort(idx, kind="stable")
+    got_idx = idx if order is None else idx[order]
+    bounds = np.searchsorted(got_idx, starts)  # each chunk's rows: a run of the sorted rows
+    parts = [arr.chunk(k).take(pa.array(got_idx[bounds[k]:bounds[k + 1]] - starts[k], type=pa.int64()))
+             for k in range(arr.num_chunks) if bounds[k + 1] > bounds[k]]  # per chunk
     got = pa.concat_arrays(parts) if parts else pa.array([], type=arr.type)
+    if order is None:
+        return got
     back = np.empty(len(idx), dtype=np.int64)
     back[order] = np.arange(len(idx))
     return got.take(pa.array(back, type=pa.int64()))
