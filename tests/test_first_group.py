@@ -39,14 +39,31 @@ def test_the_compose_pattern_is_inspects() -> None:
 
 
 @settings(max_examples=400, deadline=None)
-@given(_LINES, st.sampled_from(["str", "object"]), st.integers(0, 3))
-def test_compose_service_is_pandas_extract(lines: list[str | None], dtype: str, skip: int) -> None:
+@given(_LINES, st.sampled_from(["str", "object"]), st.integers(0, 3), st.sampled_from([0, 1, 16]))
+def test_compose_service_is_pandas_extract(lines: list[str | None], dtype: str, skip: int, words: int) -> None:
     """Lines as pandas holds them (Arrow-backed or objects), on an index of their own and sliced (the Arrow array
-    then starts at an offset into its buffers)."""
+    then starts at an offset into its buffers); the `|` searched word by word for 0, 1 or 16 words, then among the
+    sorted positions."""
     col = pd.Series(lines, dtype=dtype, index=[f"r{i}" for i in range(len(lines))]).iloc[skip:]
-    got = first_group(col, _SERVICE)
+    kept = logs._PREFIX_WORDS
+    logs._PREFIX_WORDS = words
+    try:
+        got = first_group(col, _SERVICE)
+    finally:
+        logs._PREFIX_WORDS = kept
     assert list(got.index) == list(col.index)
     assert _values(got) == _want(col, _SERVICE)
+
+
+def test_prefix_past_the_words_searched() -> None:
+    """A `|` and whitespace past the 128 bytes searched word by word (a long Docker time and service, a long line
+    with a `|` late in it) is found among the sorted positions; a long line without one has no service."""
+    lines = ["2025-12-25T20:14:03.512300000Z " + "x" * 150 + "-1  | 12:09:07 | INF a",
+             "y" * 300 + "|x" + " " * 3 + "| m",
+             "z" * 500,
+             "w" * 140 + "|" + "\t" + "| q"]
+    col = pd.Series(lines, dtype="str")
+    assert _values(first_group(col, _SERVICE)) == _want(col, _SERVICE) == ["x" * 150, None, None, None]
 
 
 @settings(max_examples=150, deadline=None)

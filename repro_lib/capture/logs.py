@@ -479,13 +479,16 @@ _WS = np.zeros(256, bool)  # RE2's `\s`
 _WS[[9, 10, 12, 13, 32]] = True
 _BAR = np.uint64(0x7C7C7C7C7C7C7C7C)  # `|` in each byte
 _LO7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+_PREFIX_WORDS = 16  # words searched 8 bytes at a time from a line's start (a compose prefix: within 2 or 3)
+_BIG = np.int64(2**62)
 
 
 def _first_group_by_prefix(arr: pa.Array, anchored: str) -> tuple[pa.Array, np.ndarray]:
     """:func:`first_group` of :data:`_COMPOSE_SERVICE` by byte positions: (the group, null where none; the rows
     left to Python's ``re``: a character outside :data:`_PLAIN` before the line's first ``|`` and whitespace, or
     anywhere in a line without one). The ``|`` is searched 8 bytes at a time from each line's start (a compose
-    prefix ends within a few words); RE2 reads each distinct prefix once."""
+    prefix ends within a few words), past :data:`_PREFIX_WORDS` words among the sorted positions of the ``|``
+    followed by whitespace; RE2 reads each distinct prefix once."""
     from repro_lib.capture._bytes import _Bytes, _views
 
     n = len(arr)
@@ -501,7 +504,9 @@ def _first_group_by_prefix(arr: pa.Array, anchored: str) -> tuple[pa.Array, np.n
     cut = np.full(n, -1, np.int64)  # past the first `|` and whitespace (-1: none)
     todo = np.flatnonzero(valid & (e > s))
     q = s[todo]
-    while len(todo):
+    for _word in range(_PREFIX_WORDS):
+        if not len(todo):
+            break
         t = bb.u8(q) ^ _BAR
         t = ~(((t & _LO7) + _LO7) | t | _LO7)  # the high bit of each byte that is `|`
         hit = t != 0
@@ -512,6 +517,12 @@ def _first_group_by_prefix(arr: pa.Array, anchored: str) -> tuple[pa.Array, np.n
         cut[todo[done]] = at[done] + 2
         more = ~done & (np.where(hit, at + 1, at) < end)
         todo, q = todo[more], np.where(hit, at + 1, at)[more]
+    if len(todo):  # lines searched further (long ones without a compose prefix): among the sorted positions
+        bar = np.flatnonzero(d[:-1] == 124) if len(d) else np.zeros(0, np.int64)
+        bar = np.append(bar[_WS[d[bar + 1]]], _BIG)
+        at = bar[np.searchsorted(bar, q)]
+        done = at + 1 < e[todo]
+        cut[todo[done]] = at[done] + 2
     has = cut >= 0
     odd = np.zeros(n, bool)
     none = np.flatnonzero(valid & ~has)  # no `|` and whitespace: no match, unless re reads the line apart
