@@ -36,7 +36,7 @@ is ``unknown`` (probably lost, delivery not checked).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cached_property
 from typing import Any
 
@@ -219,11 +219,20 @@ class _Coded:
         self.uniq = uniq
 
     @cached_property
-    def values(self) -> np.ndarray:
-        """The value of each row (``None`` where missing), one object per distinct value."""
+    def spread(self) -> np.ndarray:
+        """The distinct values, then ``None`` (what code -1, missing, picks)."""
         spread = np.empty(len(self.uniq) + 1, dtype=object)  # the last slot: missing
         spread[:-1] = self.uniq
-        return spread[self.codes]
+        return spread
+
+    @cached_property
+    def values(self) -> np.ndarray:
+        """The value of each row (``None`` where missing), one object per distinct value."""
+        return self.spread[self.codes]
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """The values of the rows at ``rows`` (``values[rows]`` without an object array of every row)."""
+        return self.spread[self.codes[rows]]
 
     @cached_property
     def _at(self) -> dict[Any, int]:
@@ -251,6 +260,25 @@ class _Coded:
         return self.codes >= 0
 
 
+class _Values:
+    """A coded column's values as :class:`_Rows` reads them, ``col[rows]``: an object array of the rows asked (one
+    object per distinct value), never one of every row (five of them: 35 MB on a condensed million lines)."""
+
+    dtype = np.dtype(object)
+
+    def __init__(self, coded: _Coded) -> None:
+        self._coded = coded
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        return self._coded.at(rows)
+
+    def __len__(self) -> int:
+        return len(self._coded.codes)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._coded.values)
+
+
 class _Rows:
     """The relevant rows as plain arrays — one conversion per column — so that grouping them costs
     the same few passes for the 60 rows of a sim run and the 50,000 of a million-line log."""
@@ -265,8 +293,8 @@ class _Rows:
         # kind, state and the ids as codes (tests are integer comparisons) and as objects, one per distinct value
         self.k, self.s = coded("kind"), coded("state")
         self.nd, self.jb, self.ex = coded("node"), coded("job"), coded("execution")
-        self.kind, self.state = self.k.values, self.s.values
-        self.node, self.job, self.execution = self.nd.values, self.jb.values, self.ex.values
+        self.kind, self.state = _Values(self.k), _Values(self.s)
+        self.node, self.job, self.execution = _Values(self.nd), _Values(self.jb), _Values(self.ex)
         # the text columns as Arrow holds them, for Arrow's kernels (no object array converted back); detail
         # becomes Python strings only where it is Arrow's no more, and then once (:meth:`text`)
         self._text = {name: _arrow_of(rel[name]) for name in ("detail", "msg") if name in rel.columns}
@@ -564,7 +592,7 @@ def delivery_table(events: pd.DataFrame, *, snapshot: Snapshot | None = None, ti
     row_id = np.append(C.positions(ids, r.ex.uniq), -1)[r.ex.codes]
     mine = np.flatnonzero(row_id >= 0)
 
-    def first_of(values: np.ndarray, known: np.ndarray, default: Any) -> np.ndarray:
+    def first_of(values: np.ndarray | _Values, known: np.ndarray, default: Any) -> np.ndarray:
         """Per execution of ``ids``: its first row's value among the rows where it is ``known``."""
         rows_ = mine[known]
         at = row_id[rows_]
