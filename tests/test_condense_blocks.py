@@ -81,3 +81,18 @@ def test_zone_evidence_on_generated_lines_with_z_and_offsets_in_any_order() -> N
     ref = [bool(lead.search(x)) and not zoned.search(x) and t is not pd.NaT
            for x, t in zip(f["line"], f["t"], strict=True)]
     assert naive.tolist() == ref and 100 < sum(ref) < len(ref) - 100
+
+
+def test_starts_with_digit_reads_each_lines_first_byte() -> None:
+    import pyarrow as pa
+
+    from repro_lib.capture.zones import _starts_with_digit
+
+    rows = ["1a", "", "a1", "9", " 1", "é1", "0", ""]
+    want = [True, False, False, True, False, False, True, False]
+    arr = pa.array(rows)
+    assert _starts_with_digit(arr).tolist() == want
+    assert _starts_with_digit(arr.slice(2, 4)).tolist() == want[2:6]
+    assert _starts_with_digit(arr.cast(pa.large_string())).tolist() == want
+    assert _starts_with_digit(pa.chunked_array([arr.slice(0, 3), arr.slice(3)])).tolist() == want
+    assert _starts_with_digit(pa.array(["", ""])).tolist() == [False, False]

@@ -169,6 +169,21 @@ def _match(lines: Any, pattern: str) -> np.ndarray:
     return pc.fill_null(pc.match_substring_regex(lines, pattern), False).to_numpy(zero_copy_only=False)
 
 
+def _starts_with_digit(lines: Any) -> np.ndarray:
+    """Does each line (Arrow strings, not null) start with an ASCII digit (read from the buffers: no pass)?"""
+    import pyarrow as pa
+
+    out = []
+    for a in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
+        bufs = a.buffers()
+        otype = np.int64 if pa.types.is_large_string(a.type) else np.int32
+        offs = np.frombuffer(bufs[1], otype)[a.offset: a.offset + len(a) + 1]
+        data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+        first = data[np.minimum(offs[:-1], max(len(data) - 1, 0))] if len(data) else np.zeros(len(a), np.uint8)
+        out.append((offs[1:] > offs[:-1]) & (first >= 48) & (first <= 57))
+    return np.concatenate(out) if out else np.zeros(0, bool)
+
+
 def zone_evidence(f: pd.DataFrame) -> tuple[np.ndarray, Counter[timedelta]]:
     """(rows whose own leading time has no zone, the count of each offset written in the lines); raw
     rows that start with a time of day take it (:func:`_own_time_for_raw`)."""
@@ -179,16 +194,17 @@ def zone_evidence(f: pd.DataFrame) -> tuple[np.ndarray, Counter[timedelta]]:
     if not len(f) or "line" not in f:
         return np.zeros(len(f), dtype=bool), offsets
     lines = arrow_strings(f["line"])
-    # the first zone written in each line. A line that starts with a `Z` time (Docker's prefix) has it first (one
-    # anchored match); of the others, whether a line holds a `Z` time or an offset time at all is a match RE2 runs on
-    # its DFA (several times cheaper than extracting the group); one with `Z` times only has `Z` first (the match at
-    # a start is unique: `\d+`, `\s*` give back nothing a zone could begin with); the lines with an offset (few)
-    # are searched for the first zone: where the line starts with one, that one (found by the anchored search,
-    # which stops after it), the others searched through
+    # the first zone written in each line. A line whose first digit starts a `Z` time (Docker's prefix, slog's
+    # `time=`, JSON's `{"time":"`) has it first: every time starts with a digit (one anchored match). Of the others,
+    # whether a line holds a `Z` time or an offset time at all is a match RE2 runs on its DFA (several times cheaper
+    # than extracting the group); one with `Z` times only has `Z` first (the match at a start is unique: `\d+`,
+    # `\s*` give back nothing a zone could begin with); the lines with an offset (few) are searched for the first
+    # zone: where the line starts with one, that one (found by the anchored search, which stops after it), the
+    # others searched through
     n = len(f)
-    start_z = _match(lines, "^" + _TIME_RE2 + "Z")
-    code = np.where(start_z, 0, -1)  # 0: `Z`, k > 0: found[k - 1], -1: none
-    rows = np.flatnonzero(~start_z)
+    first_z = _match(lines, "^[^0-9]*" + _TIME_RE2 + "Z")
+    code = np.where(first_z, 0, -1)  # 0: `Z`, k > 0: found[k - 1], -1: none
+    rows = np.flatnonzero(~first_z)
     if len(rows):
         sub = lines if len(rows) == n else lines.take(pa.array(rows))
         with_z, with_off = _match(sub, _TIME_RE2 + "Z"), _match(sub, _TIME_RE2 + _OFFSET_RE2)
@@ -213,8 +229,9 @@ def zone_evidence(f: pd.DataFrame) -> tuple[np.ndarray, Counter[timedelta]]:
             offsets[_offset("Z" if kinds[k] == 0 else found[kinds[k] - 1])] += int(counts[k])
     # zoneless: the line's own (leading) time has no zone — an offset elsewhere in the line (a
     # start_time=… field) is evidence of the zone, not the line's own
-    # (searched on the rows it decides: a leading time, a time read, no `Z` time first, which is a leading zoned one)
-    naive = _match(lines, _LEAD_RE2) & f["t"].notna().to_numpy() & ~start_z
+    # (searched on the rows it decides: a leading time, a time read, not a line starting with a `Z` time)
+    naive = _match(lines, _LEAD_RE2) & f["t"].notna().to_numpy()
+    naive &= ~(first_z & _starts_with_digit(lines))  # a line starting with a `Z` time
     rows = np.flatnonzero(naive)
     if len(rows):
         naive[rows] = ~_match(lines if len(rows) == n else lines.take(pa.array(rows)), _LEAD_ZONED_RE2)
