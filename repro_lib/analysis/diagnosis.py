@@ -584,8 +584,14 @@ def _jobs_filled(events: pd.DataFrame) -> pd.DataFrame:
         return events
     from repro_lib.capture.logs import fill_jobs
 
-    out = events.copy(deep=False)  # copy on write: only the columns fill_jobs sets are copied
-    fill_jobs(out)
+    # the columns fill_jobs reads, shallow (copy on write): its take of the rows it reads copies no other column
+    # (msg, node, t_s), and only the columns it sets are copied
+    narrow = events[[c for c in events.columns if c in ("source", "kind", "job", "execution", "state", "detail")]]
+    fill_jobs(narrow)
+    out = events.copy(deep=False)
+    for c in ("job", "detail"):
+        if c in narrow.columns:
+            out[c] = narrow[c]
     return out
 
 
