@@ -998,41 +998,67 @@ def _fields_take(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_cr
     return out
 
 
+def _key_ends(w: list[np.ndarray], key: bytes) -> np.ndarray:
+    """Do the bytes before each ``=`` end in ``key``? ``w[j]``: the 8 bytes ending 8*j bytes before it."""
+    ok = np.ones(len(w[0]), bool)
+    for j in range(0, len(key), 8):
+        part = key[max(len(key) - j - 8, 0): len(key) - j]
+        ok &= (w[j // 8] >> _U64(8 * (8 - len(part)))) == _code(part)
+    return ok
+
+
+_U64 = np.uint64
+
+
 def _fields_plain(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_created: np.ndarray
                   ) -> dict[str, Any]:
-    """:func:`_fields` of rows whose fields match :data:`_PLAIN_FIELDS`, by fields: one split at the spaces, the
-    distinct keys matched in Python, the rows' counts by numpy. :func:`_take`'s rules there: a key found (``key=``
-    in the fields left: a field whose key ends in ``key``) is bad unless exactly one field's key ends in it, that
-    key is ``key`` and its value is not quoted; the value is that field's; a cut drops that field."""
+    """:func:`_fields` of rows whose fields match :data:`_PLAIN_FIELDS`, by fields: one split at the spaces, each
+    piece's key end (its one ``=``), which keys end in or are the keys read (the bytes before the ``=``), the rows'
+    counts by numpy. :func:`_take`'s rules there: a key found (``key=`` in the fields left: a field whose key ends in
+    ``key``) is bad unless exactly one field's key ends in it, that key is ``key`` and its value is not quoted; the
+    value is that field's; a cut drops that field."""
     m = len(rest)
     split = pc.split_pattern(rest, " ")
     offs = split.offsets.to_numpy(zero_copy_only=False)
     row = np.repeat(np.arange(m), np.diff(offs))
     pieces = split.values.slice(int(offs[0]), int(offs[-1] - offs[0]))
     # a piece with an `=` is a field (its key before the `=`); the others are words of a quoted value (or empty)
-    enc = pc.dictionary_encode(pc.list_element(pc.split_pattern(pieces, "=", max_splits=1), 0))
-    names = enc.dictionary.to_pylist()
-    code = enc.indices.to_numpy(zero_copy_only=False).copy()
-    code[pc.less(pc.find_substring(pieces, "="), 0).to_numpy(zero_copy_only=False)] = len(names)
-    alive = np.ones(len(pieces), bool)
+    klen = pc.find_substring(pieces, "=").to_numpy(zero_copy_only=False).astype(np.int64)
+    field = klen >= 0
+    bufs = pieces.buffers()
+    otype = np.int64 if pa.types.is_large_string(pieces.type) else np.int32
+    poffs = np.frombuffer(bufs[1], otype)[pieces.offset: pieces.offset + len(pieces) + 1].astype(np.int64)
+    data = np.frombuffer(bufs[2], np.uint8)[poffs[0]: poffs[-1]] if bufs[2] is not None else np.zeros(0, np.uint8)
+    longest = max(len(k) for _c, k, _u in _CUT_KEYS + tuple((k, k, None) for k in ("state", *_READ_KEYS)))
+    lead = 8 * ((longest + 7) // 8)
+    pad = np.zeros(lead + len(data) + 8, np.uint8)  # zeros before the first key: no key is read past its start
+    pad[lead: lead + len(data)] = data
+    words = np.ndarray((len(pad) - 7,), "<u8", buffer=pad, strides=(1,))
+    eq = poffs[:-1][field] - poffs[0] + klen[field] + lead  # the `=` in pad
+    w = [words[eq - 8 * (j + 1)] for j in range(lead // 8)]
+    # the fields (pieces with an `=`) only: their piece, row, key length, whether still in the rest
+    at_f = np.flatnonzero(field)
+    row_f, klen_f = row[at_f], klen[at_f]
+    alive_f = np.ones(len(at_f), bool)
     bad = np.zeros(m, bool)
-    by_code = np.argsort(code, kind="stable")  # the fields of each key, in order
-    bounds = np.searchsorted(code[by_code], np.arange(len(names) + 1))
-
-    def fields(match: list[int]) -> np.ndarray:
-        got = np.concatenate([by_code[bounds[k]: bounds[k + 1]] for k in match]) if match else by_code[:0]
-        return got[alive[got]]
+    none = pa.nulls(m, pa.string())
 
     def take(key: str, where: np.ndarray | None, cut: bool) -> tuple[pa.Array, np.ndarray]:
-        ends = fields([k for k, name in enumerate(names) if name.endswith(key)])
-        same = fields([k for k, name in enumerate(names) if name == key])
-        n_ends = np.bincount(row[ends], minlength=m)
+        if where is not None and not where.any():
+            return none, np.zeros(m, bool)
+        kb = key.encode()
+        is_end = (klen_f >= len(kb)) & _key_ends(w, kb) & alive_f
+        ends = np.flatnonzero(is_end)
+        if not len(ends):
+            return none, np.zeros(m, bool)
+        same = ends[klen_f[ends] == len(kb)]
+        n_ends = np.bincount(row_f[ends], minlength=m)
         has = n_ends >= 1
         if where is not None:
             has &= where
-        got = has & (n_ends == 1) & (np.bincount(row[same], minlength=m) == 1)
+        got = has & (n_ends == 1) & (np.bincount(row_f[same], minlength=m) == 1)
         at = np.zeros(m, np.int64)
-        at[row[same]] = same
+        at[row_f[same]] = at_f[same]
         rows = np.flatnonzero(got)
         value = pc.utf8_slice_codeunits(pieces.take(pa.array(at[rows])), len(key) + 1)
         quoted = pc.starts_with(value, '"').to_numpy(zero_copy_only=False)
@@ -1041,9 +1067,9 @@ def _fields_plain(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_c
         bad[miss] = True
         idx = np.zeros(m, np.int64)
         idx[rows] = np.arange(len(rows))
-        value = value.take(pa.array(idx, mask=~got)) if len(rows) else pa.nulls(m, pa.string())
+        value = value.take(pa.array(idx, mask=~got)) if len(rows) else none
         if cut:
-            alive[same[has[row[same]]]] = False
+            alive_f[same[has[row_f[same]]]] = False
         return value, has
 
     out: dict[str, Any] = {}
@@ -1056,6 +1082,8 @@ def _fields_plain(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_c
     out["has_state"] = pa.array(has_state)
     for key, where in zip(_READ_KEYS, (is_pub, is_pub, is_created), strict=True):
         out[key], _has = take(key, where, False)
+    alive = np.ones(len(pieces), bool)
+    alive[at_f[~alive_f]] = False
     lo = np.zeros(m + 1, np.int32)
     np.cumsum(np.bincount(row[alive], minlength=m), out=lo[1:])
     out["rest"] = pc.binary_join(pa.ListArray.from_arrays(pa.array(lo), pieces.filter(pa.array(alive))), " ")
