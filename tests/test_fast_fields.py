@@ -16,7 +16,10 @@ import pytest
 from repro_lib.capture import _fast
 
 _KEYS = ("execution_id", "node_id", "target_node", "job", "job_id", "state", "desired_state", "connection_exists",
-         "connection_alive", "trigger", "xjob", "node", "name", "version", "root_cause", "event_type")
+         "connection_alive", "trigger", "xjob", "node", "name", "version", "root_cause", "event_type",
+         # keys shorter than a key read, ending in part of one, longer, not ASCII (its bytes before the `=` read)
+         "id", "_id", "made_id", "onnection_exists", "xonnection_exists", "node_idx", "é_node_id",
+         "the_very_long_key_connection_exists")
 _VALUES = ("e-1", "n-d35ac2d3", "true", "false", "running", "x", "nats://nats:4222", "e-1,e-2", "a\\b", '"quoted"',
            '"two words"', '""', '"a  b"', "-", "1")
 
