@@ -260,9 +260,13 @@ def explore(contexts: Iterable[Context], *, runs: int, seed: int, executor: Exec
     complete = True
     pending: set[Future[ShardResult]] = set()
     try:
-        if executor is None:
-            for ctx, i, n in tasks():
-                note(run_shard(ctx, seed, i, n))
+        if executor is None:  # a signal sets a flag, read between shards: an exception raised by the handler
+            # could land where it is swallowed (hypothesis' engine, a finaliser) and the search would run on
+            with _stop_requested() as stop:
+                for ctx, i, n in tasks():
+                    note(run_shard(ctx, seed, i, n))
+                    if stop.is_set():
+                        raise KeyboardInterrupt(stop.signame)
         else:
             with _stop_requested() as stop:
                 todo = tasks()
@@ -290,9 +294,10 @@ class _Stop(threading.Event):
 
 @contextlib.contextmanager
 def _stop_requested() -> Iterator[_Stop]:
-    """While shards run on an executor, Ctrl-C and SIGTERM/SIGHUP set a flag the loop polls instead
-    of raising inside ``concurrent.futures`` (an exception landing in its locks could leave the pool
-    unable to shut down). Off the main thread, signals stay as they are."""
+    """While shards run, Ctrl-C and SIGTERM/SIGHUP set a flag the loop polls instead of raising inside
+    ``concurrent.futures`` (an exception landing in its locks could leave the pool unable to shut down) or
+    inside a shard run in this process (hypothesis' engine could take it for the test's own). Off the main
+    thread, signals stay as they are."""
     stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
