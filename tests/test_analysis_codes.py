@@ -244,3 +244,15 @@ def test_as_object_reads_a_column_as_to_numpy_does_one_string_per_value(dtype: o
         assert type(g) is type(w) and (g == w if isinstance(w, str) else pd.isna(g))
     if dtype is not object:
         assert got[0] is got[3] is got[5]  # one Python string for the three rows
+
+
+@pytest.mark.parametrize("cuts", [[], [0], [3, 3, 7], [1, 2, 3, 4, 5]], ids=["one", "empty-first", "empty-mid", "many"])
+def test_coded_arrow_column_is_pandas_factorize(cuts: list[int]) -> None:
+    """Arrow's dictionary encoding, chunk by chunk, gives pandas' codes and values (first appearance, -1 missing)."""
+    values = ["b", None, "a", "b", "c", None, "a", "d", "b", "e"]
+    col = pd.Series(pd.arrays.ArrowStringArray(_chunked(values, cuts), dtype=pd.StringDtype("pyarrow", np.nan)))
+    coded = _Coded(col, len(col))
+    codes, uniq = pd.factorize(col, use_na_sentinel=True)
+    assert coded.codes.tolist() == codes.tolist() and coded.uniq.tolist() == list(uniq)
+    assert coded.codes.dtype == np.int32 and list(coded.values) == values
+    assert coded.eq("a", "e").tolist() == [v in ("a", "e") for v in values]

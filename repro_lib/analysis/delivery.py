@@ -205,6 +205,21 @@ def edge_nodes(events: pd.DataFrame, roles: dict[str, str] | None = None) -> pd.
     return pd.DataFrame(list(out), columns=cols)
 
 
+def _arrow_codes(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize`` of an Arrow text column by Arrow's dictionary encoding, chunk by chunk: int32 codes (half
+    of pandas' int64 ones, and no copy between the two) in order of first appearance, -1 where missing, and the
+    distinct values as an object array."""
+    chunks = arr.chunks if isinstance(arr, pa.ChunkedArray) else [arr]
+    if not chunks or not len(arr):
+        return np.full(len(arr), -1, dtype=np.int32), np.empty(0, dtype=object)
+    # the chunks' dictionaries unified: the first chunk's values, then each later chunk's new ones, in order
+    enc = pc.dictionary_encode(pa.chunked_array(chunks, type=arr.type)).unify_dictionaries()
+    codes = pa.chunked_array([c.indices for c in enc.chunks]).fill_null(-1).to_numpy()
+    uniq = np.empty(len(enc.chunk(0).dictionary), dtype=object)
+    uniq[:] = enc.chunk(0).dictionary.to_numpy(zero_copy_only=False)
+    return codes.astype(np.int32, copy=False), uniq
+
+
 class _Coded:
     """A text column as codes into its distinct values (``-1``: missing) and as one Python object per distinct
     value spread over the rows (:func:`._columns.obj_few`): a test of the column against a few words is an
@@ -213,6 +228,8 @@ class _Coded:
     def __init__(self, col: pd.Series | None, n: int) -> None:
         if col is None:
             self.codes, uniq = np.full(n, -1, dtype=np.int64), np.empty(0, dtype=object)
+        elif isinstance(col.array, pd.arrays.ArrowStringArray):
+            self.codes, uniq = _arrow_codes(pa.array(col))
         else:
             codes, index = pd.factorize(col, use_na_sentinel=True)
             self.codes, uniq = np.asarray(codes, dtype=np.int64), C.obj(pd.Index(index))
