@@ -657,8 +657,10 @@ def _scan(a: pa.Array) -> dict[str, Any]:
     maybe |= (blen >= 6) & ((w & _M[6]) == _code(b"level="))
     maybe |= (blen >= 2) & isd[:, 0] & isd[:, 1]
     maybe &= live & ~shaped
-    # a ` msg=` anywhere in the line (slog text behind some prefix): from the positions of `=`, not a search
-    eq4 = eqp[:-1]
+    # a ` msg=` anywhere in the line (slog text behind some prefix): from the positions of `=`, not a search; only
+    # where a line is neither slow nor of a known shape (nearly never: the whole pass is skipped then)
+    loose = live & ~shaped
+    eq4 = eqp[:-1] if loose.any() else eqp[:0]
     eq4 = eq4[eq4 >= 4]
     eq4 = eq4[(bb.u8(eq4 - 4) & _M[4]) == _MSG_FIELD]
     if len(eq4):
@@ -666,7 +668,7 @@ def _scan(a: pa.Array) -> dict[str, Any]:
         r = r[eq4 - 4 >= s[r]]
         has_msg = np.zeros(n, bool)
         has_msg[r] = True
-        maybe |= live & ~shaped & has_msg
+        maybe |= loose & has_msg
     slow |= maybe
     # heads: message span [ms, me), the fields from r0, level index, own time
     ms = np.zeros(n, np.int64)
