@@ -303,6 +303,11 @@ class RecordLog(Sequence):  # type: ignore[type-arg]
                 items.append(rec)
                 self._n += 1
 
+    def extend_lines(self, lines: list[Any]) -> None:
+        """:meth:`extend` with lines only, none a :class:`RecordBlock` (what an edge logs): one list splice."""
+        self._items += lines
+        self._n += len(lines)
+
     def __iadd__(self, records: Iterable[Any]) -> RecordLog:
         self.extend(records)
         return self

@@ -37,7 +37,7 @@ import itertools
 import json
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -536,6 +536,7 @@ class SimStack(StackGuards):
         names = {n.id: n.name for n in nodes.values()}
         live_ids = {self.edges[n].node_id: n for n in self.alive}
         due = self.orch.remedies(self.now) if self.orch_up else {}
+        none = (None, None)
         return Snapshot(
             t_s=self.now,
             label=label,
@@ -545,13 +546,14 @@ class SimStack(StackGuards):
                    for n in nodes.values()],
             jobs=[{"name": j.name, "id": j.id, "type": j.type, "state": str(j.state),
                    "version": j.version} for j in self.orch.jobs.values()],
+            # a state's text is its member's _value_ (what str() of the StrEnum copies)
             executions=[{"id": e.id, "job": e.job, "node": e.node_id,
-                         "node_name": names.get(e.node_id, ""), "state": str(e.state),
-                         "desired": str(e.desired), "version": e.version,
+                         "node_name": names.get(e.node_id, ""), "state": e.state._value_,
+                         "desired": e.desired._value_, "version": e.version,
                          "created_at": e.created_at, "updated_at": e.updated_at,
                          "dispatches": e.dispatches,
                          # the model's own timers: which fix re-sends it, and when (None: nothing will)
-                         "remedy": due.get(e.id, (None, None))[0], "remedy_at": due.get(e.id, (None, None))[1]}
+                         "remedy": (r := due.get(e.id, none))[0], "remedy_at": r[1]}
                         for e in self.orch.executions.values()],
         )
 
@@ -915,9 +917,12 @@ class SimStack(StackGuards):
     def _flush_edge(self, name: str) -> None:
         edge = self.edges[name]
         pubs, timers, logs = edge.drain()
-        self._emit(pubs, timers, logs, name, edge.gen)
+        if logs:  # an edge logs lines only, never a block
+            self.records.extend_lines(logs)
+        if pubs or timers:
+            self._emit(pubs, timers, (), name, edge.gen)
 
-    def _emit(self, pubs: list[Publish], timers: list[Timer], logs: list[LogRecord], owner: str,
+    def _emit(self, pubs: list[Publish], timers: list[Timer], logs: Sequence[LogRecord], owner: str,
               gen: int) -> None:
         if len(pubs) == 1 and type(pubs[0]) is RunRequests and len(pubs[0]) == 1:
             pubs = list(pubs[0])  # one message: as one
