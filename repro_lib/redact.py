@@ -966,31 +966,45 @@ def _redact_data(obj: Any, texts: dict[str, str], keys: dict[str, tuple[str, boo
     """:func:`redact_data` with what it has seen: ``texts`` a plain string's redaction, ``keys`` a key's
     redaction and whether it names a secret."""
     if isinstance(obj, dict):
-        out: dict[Any, Any] = {}
-        for k, v in obj.items():
-            if type(k) is str:
-                seen = keys.get(k)
-                if seen is None:
-                    seen = keys[k] = (redact(k), _secret_key(k.lower()))
-                key, secretish = seen
-            else:
-                key, secretish = (redact(k), _secret_key(k.lower())) if isinstance(k, str) else (k, False)
-            if secretish and isinstance(v, str) and not _no_secret(v):
-                out[key] = MASK
-            elif type(v) is str:
-                done = texts.get(v)
-                out[key] = done if done is not None else texts.setdefault(v, redact(v))
-            else:
-                out[key] = _redact_data(v, texts, keys)
-        return out
-    if isinstance(obj, list | tuple):
-        return [_redact_data(v, texts, keys) for v in obj]
+        return _redact_dict(obj, texts, keys)
+    if isinstance(obj, list | tuple):  # a run's rows: dicts, each redacted without the type tests below
+        return [_redact_dict(v, texts, keys) if type(v) is dict else _redact_data(v, texts, keys) for v in obj]
     if type(obj) is str:
         done = texts.get(obj)
         return done if done is not None else texts.setdefault(obj, redact(obj))
     if isinstance(obj, str):
         return redact(obj)
     return obj
+
+
+#: values :func:`_redact_data` returns as they are (None too)
+_AS_IS = frozenset((int, float, bool))
+
+
+def _redact_dict(obj: dict[Any, Any], texts: dict[str, str], keys: dict[str, tuple[str, bool]]) -> dict[Any, Any]:
+    """:func:`_redact_data` of a dict."""
+    out: dict[Any, Any] = {}
+    for k, v in obj.items():
+        if type(k) is str:
+            seen = keys.get(k)
+            if seen is None:
+                seen = keys[k] = (redact(k), _secret_key(k.lower()))
+            key, secretish = seen
+        else:
+            key, secretish = (redact(k), _secret_key(k.lower())) if isinstance(k, str) else (k, False)
+        if type(v) is str:
+            if secretish and not _no_secret(v):
+                out[key] = MASK
+            else:
+                done = texts.get(v)
+                out[key] = done if done is not None else texts.setdefault(v, redact(v))
+        elif v is None or type(v) in _AS_IS:
+            out[key] = v
+        elif secretish and isinstance(v, str) and not _no_secret(v):
+            out[key] = MASK
+        else:
+            out[key] = _redact_data(v, texts, keys)
+    return out
 
 
 #: a bare mask where YAML reads a value (after ``key:``, ``- ``, ``[``, ``,`` or ``{``): ``***`` would be an alias
