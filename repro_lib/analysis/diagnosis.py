@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from repro_lib.analysis import _columns as C
 from repro_lib.analysis import timeline as tl
+from repro_lib.analysis._near import NodeTimes
 from repro_lib.analysis.delivery import (
     CLASSES,
     NOT_EDGE_SOURCES,
@@ -333,13 +334,6 @@ def _eval_outcomes(detail: pd.Series, wanted: set[str]) -> dict[str, str]:
     return dict(zip(ids.take(rows).to_pylist(), did.tolist(), strict=True))  # the last line of an id wins
 
 
-def _state_at(intervals: pd.DataFrame, node: str | None, t: float) -> str | None:
-    if node is None or intervals.empty:
-        return None
-    g = intervals[(intervals["node"] == node) & (intervals["t0"] <= t) & (t < intervals["t1"] + 1e-9)]
-    return str(g.iloc[-1]["state"]) if len(g) else None
-
-
 def _pick(tab: pd.DataFrame, all_: bool) -> pd.DataFrame:
     """Every row (small tables, or ``all``), else the first few of each class, classes in order."""
     if all_ or len(tab) <= SHOW_ALL_UP_TO:
@@ -453,7 +447,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         near = C.rows(events, events["node"].isin(shown_nodes).to_numpy(dtype=bool), ["kind", "node", "state", "t_s"])
         actual = tl.actual_intervals(events, t_end) if has_faults else pd.DataFrame(columns=["node", "state"])
         belief = tl.belief_intervals(near, t_end, names)
-        by_node_belief = {k: g for k, g in belief.groupby("node", sort=False)}
+        near_by = NodeTimes(events, actual, belief, has_faults)  # each finding's node: its rows, grouped once
         marks = tl.dispatch_marks(own_rows) if len(own) else pd.DataFrame(columns=["execution",
                                                                                              "outcome"])
         redispatched = marks.loc[marks["outcome"] == "redispatched", "execution"].value_counts()
@@ -473,21 +467,11 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
             if name in dup:
                 name = f"{name} ({node})"
             t_disp = float(r.last_send_s) if r.last_send_s == r.last_send_s else float(r.created_s)
-            up_state = _state_at(actual, node, t_disp) if has_faults else None
+            up_state = near_by.actual_at(node, t_disp) if has_faults else None
             returned = booting = None
             if has_faults and node is not None:
-                starts = C.rows(events, ((events["kind"] == "fault") & (events["state"] == "start")
-                                         & (events["node"] == node) & (events["t_s"] <= t_disp)).to_numpy(dtype=bool),
-                                ["t_s"])
-                if len(starts):
-                    ts = float(starts["t_s"].iloc[-1])
-                    between = C.rows(events, ((events["node"] == node) & (events["t_s"] > ts)
-                                              & (events["t_s"] <= t_disp)).to_numpy(dtype=bool), ["kind", "state"])
-                    shook = between[(between["kind"] == "node") & (between["state"] == "handshake")]
-                    killed = between[(between["kind"] == "fault") & (between["state"] == "kill")]
-                    booting = ts if shook.empty and killed.empty else None
-                back = actual[(actual["node"] == node) & (actual["state"] == "up") & (actual["t0"] > t_disp)]
-                returned = float(back["t0"].iloc[0]) if len(back) else None
+                booting = near_by.booting(node, t_disp)
+                returned = near_by.returned(node, t_disp)
             job = None if r.job is None or r.job != r.job else str(r.job)
             ev_after: list[tuple[float, str, str]] = []
             n_after = 0
@@ -516,7 +500,7 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
             findings.append(Finding(
                 str(r.execution), job, node, name, float(r.created_s), dispatch,
                 None if up_state is None else up_state == "up",
-                _state_at(by_node_belief.get(node, belief.iloc[0:0]), node, t_disp), returned,
+                near_by.belief_at(node, t_disp), returned,
                 ev_after, int(redispatched.get(r.execution, 0)), cause, sorted(rows_of.get(r.execution, [])),
                 str(r.cls), conf, float(r.due_s) if r.due_s == r.due_s else None, up_state, n_after,
                 str(r.edge_log), float(r.rejoined_s) if r.rejoined_s == r.rejoined_s else None, booting,
@@ -584,14 +568,20 @@ def _jobs_filled(events: pd.DataFrame) -> pd.DataFrame:
         return events
     from repro_lib.capture.logs import fill_jobs
 
-    # the columns fill_jobs reads, shallow (copy on write): its take of the rows it reads copies no other column
-    # (msg, node, t_s), and only the columns it sets are copied
-    narrow = events[[c for c in events.columns if c in ("source", "kind", "job", "execution", "state", "detail")]]
-    fill_jobs(narrow)
-    out = events.copy(deep=False)
+    # the rows fill_jobs reads for these dispatches: theirs, the job lines (a state row with a job and no execution,
+    # a deploy action: fill_jobs picks them among these) and the other rows of their executions; a named row of
+    # another execution changes nothing for them. The columns it reads, taken chunk by chunk; the rows it sets put back
+    wanted = C.obj(events.loc[need.to_numpy(dtype=bool), "execution"].unique())
+    job_line = events["job"].notna() & events["execution"].isna() & events["kind"].isin(["state", "action"])
+    read = (need | job_line | events["execution"].isin(wanted)).to_numpy(dtype=bool)
+    sub = C.rows(events, read, [c for c in events.columns if c in ("source", "kind", "job", "execution", "state",
+                                                                      "detail")])
+    fill_jobs(sub)
+    out = events.copy(deep=False)  # copy on write: only the columns set below are copied
+    at = need.to_numpy(dtype=bool)[read]
     for c in ("job", "detail"):
-        if c in narrow.columns:
-            out[c] = narrow[c]
+        if c in sub.columns:
+            out.loc[sub.index[at], c] = sub[c].to_numpy()[at]
     return out
 
 
