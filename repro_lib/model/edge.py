@@ -87,9 +87,9 @@ class Edge:
         self.gen += 1
         self.connected = False
         self.report_failures, self.report_retry_at = 0, None
-        self._log(now, "INFO", "EDGE: starting", node_id=self.node_id,
-                  resumed=len(self._resumable()))
-        for ex in self._resumable():
+        resumable = self._resumable()
+        self._log(now, "INFO", "EDGE: starting", node_id=self.node_id, resumed=len(resumable))
+        for ex in resumable:
             self.out.timers.append(Timer(now + self.t.execution_start_delay, ("exec_start", ex.id)))
         self.out.timers.append(Timer(now + self.t.edge_boot_delay, ("heartbeat",)))
 
@@ -234,8 +234,8 @@ class Edge:
     # -- executions -------------------------------------------------------------------------
     def _run(self, now: float, msg: dict[str, Any], via: str) -> None:
         ex_id = str(msg["execution_id"])
-        self._log(now, "INFO", "EDGE: Received RunExecutionRequest", execution_id=ex_id,
-                  job_id=msg.get("job", ""), node_id=self.node_id, via=via)
+        self.out.logs.append(LogRecord(now, self.name, "INFO", "EDGE: Received RunExecutionRequest", (
+            ("execution_id", ex_id), ("job_id", msg.get("job", "")), ("node_id", self.node_id), ("via", via))))
         known = self._disk.executions.get(ex_id)
         if known is not None:  # idempotent on execution id: just report again
             known.reported = None
@@ -256,7 +256,8 @@ class Edge:
 
     def _set(self, now: float, ex: LocalExecution, state: ComputeState) -> None:
         ex.state = state
-        self._log(now, "INFO", "EDGE: execution state", execution_id=ex.id, job_id=ex.job, state=str(state))
+        self.out.logs.append(LogRecord(now, self.name, "INFO", "EDGE: execution state", (
+            ("execution_id", ex.id), ("job_id", ex.job), ("state", str(state)))))  # _log's record, without its **kv
         self._report(ex)
 
     def _report(self, ex: LocalExecution) -> None:

@@ -931,8 +931,10 @@ class SimStack(StackGuards):
             self._push(self.now + self.timings.nats_latency, ("deliveries", pubs, 0, owner))
         elif pubs:
             self._publish(pubs[0].subject, pubs[0].payload, owner)
-        for tm in timers:
-            self._push(tm.at, ("timer", owner, gen, tm.key))
+        if timers:  # what _push does, for each
+            heap, seq = self._heap, self._seq
+            for tm in timers:
+                heapq.heappush(heap, (tm.at, next(seq), ("timer", owner, gen, tm.key)))
         if logs:
             self.records.extend(logs)
 
