@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -334,6 +334,14 @@ def _eval_outcomes(detail: pd.Series, wanted: set[str]) -> dict[str, str]:
     return dict(zip(ids.take(rows).to_pylist(), did.tolist(), strict=True))  # the last line of an id wins
 
 
+class _Eval(NamedTuple):
+    """One evaluation of a finding's job, as the findings loop reads it."""
+
+    t_s: float
+    trigger: object
+    detail: object
+
+
 def _pick(tab: pd.DataFrame, all_: bool) -> pd.DataFrame:
     """Every row (small tables, or ``all``), else the first few of each class, classes in order."""
     if all_ or len(tab) <= SHOW_ALL_UP_TO:
@@ -454,7 +462,9 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
         shown_jobs = set(shown["job"].dropna().astype(str))
         evals = tl.eval_marks(C.rows(events, (events["kind"] == "eval").to_numpy(dtype=bool)
                                      & events["job"].isin(shown_jobs).to_numpy(dtype=bool), list(events.columns)))
-        ev_job = {j: g for j, g in evals.groupby("job", sort=False)}
+        # per job, its evaluations' times, triggers and details as arrays: a finding reads its job's from them
+        ev_job = {j: (g["t_s"].to_numpy(dtype=float), g["trigger"].to_numpy(dtype=object),
+                      g["detail"].to_numpy(dtype=object)) for j, g in evals.groupby("job", sort=False)}
         processed = C.rows(events, ((events["kind"] == "eval") & (events["state"] == "processed")).to_numpy(dtype=bool),
                            ["job", "t_s", "detail"])
         pdetail = processed["detail"].fillna("")
@@ -479,9 +489,11 @@ def diagnose(events: pd.DataFrame, snapshot: Snapshot | None = None, timings: Ti
                 rejoin = float(r.rejoined_s) if r.rejoined_s == r.rejoined_s else 0.0
                 # "after it came back / was connected again / was created": never an earlier event
                 since = max(float(r.created_s), returned or (rejoin if rejoin > float(r.created_s) else 0.0))
-                later = ev_job[job][ev_job[job]["t_s"] >= since]
+                ev_t, ev_trigger, ev_detail = ev_job[job]
+                later = np.flatnonzero(ev_t >= since)
                 n_after = len(later)
-                for e in later.head(4).itertuples():  # the sentence names four, and counts the rest
+                for k in later[:4]:  # the sentence names four, and counts the rest
+                    e = _Eval(ev_t[k], ev_trigger[k], ev_detail[k])
                     m = _EVAL_ID.search(str(e.detail or ""))
                     if m:
                         outcome_of.append((ev_after, len(ev_after), m.group(1)))
