@@ -325,6 +325,9 @@ def main() -> None:
     ap.add_argument("--mix-detail", action="store_true", help="the mix phase by phase, full and condensed")
     ap.add_argument("--fleet", type=int, default=0, help="lines of the fleet-day case (0: skip it; 10000000: a day)")
     ap.add_argument("--fleet-sample", type=int, default=1_000_000, help="its sample, read in full")
+    ap.add_argument("--all-before", metavar="REV", help="`repro inspect --all` of the seed's format (--all-lines "
+                    "lines), this kit beside the kit committed at REV, alternately; the texts compared byte for byte")
+    ap.add_argument("--all-lines", type=int, default=200_000)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-inspect-"))
     try:
@@ -338,8 +341,42 @@ def main() -> None:
             mix(tmp, args)
         if args.fleet:
             fleet(tmp, args.fleet, args.fleet_sample, args.seed)
+        if args.all_before:
+            every_finding(tmp, args.all_before, args.all_lines, args.repeat, args.seed)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def every_finding(tmp: Path, rev: str, lines: int, repeat: int, seed: int) -> None:
+    """``repro inspect --all`` (every pending execution explained, not a few of each class) of the seed's format,
+    this kit beside the kit committed at ``rev`` (``git archive``), run alternately; their texts compared."""
+    import tarfile
+
+    path = tmp / "seed.log"
+    generate_seed(path, lines, seed)
+    old = tmp / "kit-before"
+    old.mkdir()
+    data = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "repro_lib"], capture_output=True,
+                          check=True).stdout
+    (old / "kit.tar").write_bytes(data)
+    with tarfile.open(old / "kit.tar") as tf:
+        tf.extractall(old, filter="data")
+    cmd = [sys.executable, "-m", "repro_lib.cli", "inspect", "--all", str(path)]
+    kits = {"now": {"PYTHONPATH": str(ROOT)}, rev: {"PYTHONPATH": str(old)}}
+    for env in kits.values():
+        whole_process(cmd, env)  # the bytecode cache, untimed
+    got: dict[str, list[tuple[float, float, str]]] = {k: [] for k in kits}
+    for _ in range(max(1, repeat)):
+        for k, env in kits.items():
+            got[k].append(whole_process(cmd, env))
+    print(f"\nrepro inspect --all, the seed's format, {lines:,} lines ({path.stat().st_size / 1e6:.0f} MB), "
+          f"median of {max(1, repeat)}, whole process:")
+    for k, runs in got.items():
+        print(f"  {'this kit' if k == 'now' else 'the kit at ' + k:<24}{statistics.median(r[0] for r in runs):>8.2f} s"
+              f"{max(r[1] for r in runs):>8.0f} MB   ({', '.join(f'{r[0]:.2f}' for r in runs)})")
+    texts = {r[2] for runs in got.values() for r in runs}
+    print(f"  the texts: {'byte-identical' if len(texts) == 1 else 'DIFFERENT'} "
+          f"({len(next(iter(texts)).splitlines()):,} lines)")
 
 
 def mix(tmp: Path, args: argparse.Namespace) -> None:
