@@ -1,6 +1,6 @@
 """The byte pass's RFC 3339 reader (`_bytes._rfc`: SWAR digits, the zone read as one word, days from year and month
 tables) against the per-line reader (`_common.parse_rfc3339`) on every shape it accepts and many it must not, and
-its day tables against the civil-date formula on every date it reads."""
+its day tables against the civil-date formula on every date it reads; the string views of byte spans read back."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import random
 import re
 
 import numpy as np
+import pyarrow as pa
 
 from repro_lib.capture import _bytes
 from repro_lib.capture._common import parse_rfc3339
@@ -54,3 +55,20 @@ def test_rfc_reads_what_the_per_line_reader_reads_and_nothing_else() -> None:
     assert ok.tolist() == want  # the strict shape with a valid date, and only that
     assert [v for v, o in zip(ns.tolist(), want, strict=True) if o] == [r for r, o in zip(ref, want, strict=True) if o]
     assert 3000 < sum(want) < len(texts) - 3000
+
+
+def test_views_are_the_byte_spans_asked_short_and_long_inline_or_not() -> None:
+    """`_views` (string_view structs: up to 12 bytes inline, longer ones by buffer offset, from a base) reads back
+    every span [p, q) of the buffer, null where not valid, empty spans included."""
+    rng = np.random.default_rng(3)
+    text = bytes(rng.integers(32, 127, 50_000).astype(np.uint8))
+    base = 1000
+    buf = b"\x00" * base + text
+    m = 5000
+    p = rng.integers(0, len(text) - 40, m)
+    q = p + rng.integers(0, 30, m)
+    valid = rng.random(m) < 0.8
+    got = _bytes._views(pa.py_buffer(buf), base, p, q, valid, _bytes._Bytes(np.frombuffer(text, np.uint8), own=True))
+    want = [text[a:b].decode() if v else None for a, b, v in zip(p.tolist(), q.tolist(), valid.tolist(), strict=True)]
+    assert got.to_pylist() == want
+    assert {len(w) for w in want if w is not None} >= {0, 4, 8, 12, 13, 29}

@@ -215,25 +215,19 @@ def _view_structs(base: int, p: np.ndarray, q: np.ndarray, valid: np.ndarray, bb
     """Arrow ``string_view`` structs (m, 4) uint32 of the strings [p, q) of a chunk whose data
     buffer holds the chunk's bytes from ``base`` on (buffer index 0; zero where not valid)."""
     m = len(p)
+    if not m:
+        return np.zeros((0, 4), np.uint32)
     ln = np.where(valid, q - p, 0)
     pos = np.where(valid, p, 0)
-    v = np.zeros((m, 4), np.uint32)
-    if not m:
-        return v
-    v[:, 0] = ln
-    lo = bb.u8(pos)
-    hi = bb.u8(pos + 8)
     short = ln <= 12
-    mask_lo = _MASKS[np.minimum(ln, 8)]
-    mask_hi = _MASKS[np.clip(ln - 8, 0, 8)]
-    lo &= np.where(short, mask_lo, _M[4])
-    hi &= np.where(short, mask_hi, 0)
-    lo_w = lo.view(np.uint32).reshape(-1, 2)
-    hi_w = hi.view(np.uint32).reshape(-1, 2)
-    v[:, 1] = lo_w[:, 0]
-    v[:, 2] = np.where(short, lo_w[:, 1], 0)
-    v[:, 3] = np.where(short, hi_w[:, 0], (pos + base).astype(np.uint32))
-    return v
+    # as two little-endian words: length and the first 4 bytes; then the next 8 bytes (short strings, zero past the
+    # end) or buffer 0 and the offset (long ones)
+    lo = bb.u8(pos) & _MASKS[np.minimum(ln, 8)]
+    hi = bb.u8(pos + 8) & _MASKS[np.clip(ln - 8, 0, 4)]
+    v = np.empty((m, 2), np.uint64)
+    v[:, 0] = ln.astype(np.uint64) | (lo << _U(32))
+    v[:, 1] = np.where(short, (lo >> _U(32)) | (hi << _U(32)), (pos + base).astype(np.uint64) << _U(32))
+    return v.view(np.uint32)
 
 
 def _views(buf: pa.Buffer, base: int, p: np.ndarray, q: np.ndarray, valid: np.ndarray,
