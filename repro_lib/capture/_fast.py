@@ -886,7 +886,8 @@ def _noise_ids(bb: _Bytes, s: np.ndarray, e: np.ndarray, r0: np.ndarray, logfmt:
             row = _rows(s, pos)
             keep = where[row] & (start >= r0[row])
             pos, start, row = pos[keep], start[keep], row[keep]
-            row, first = np.unique(row, return_index=True)
+            first = np.flatnonzero(np.diff(row, prepend=-1))  # rows in order: the first position of each
+            row = row[first]
             pos, start = pos[first], start[first]
             if is_json:
                 v0 = pos + 3
