@@ -536,12 +536,12 @@ class SimStack(StackGuards):
         names = {n.id: n.name for n in nodes.values()}
         live_ids = {self.edges[n].node_id: n for n in self.alive}
         due = self.orch.remedies(self.now) if self.orch_up else {}
-        none = (None, None)
+        none, partitioned = (None, None), self.bus.partitioned
         return Snapshot(
             t_s=self.now,
             label=label,
-            nodes=[{"id": n.id, "name": n.name, "state": str(n.state),
-                    "alive": n.id in live_ids and live_ids[n.id] not in self.bus.partitioned,
+            nodes=[{"id": n.id, "name": n.name, "state": n.state._value_,
+                    "alive": n.id in live_ids and live_ids[n.id] not in partitioned,
                     "connected_since": n.connected_since, "last_heartbeat": n.last_heartbeat}
                    for n in nodes.values()],
             jobs=[{"name": j.name, "id": j.id, "type": j.type, "state": str(j.state),
