@@ -1001,12 +1001,18 @@ def _fields_take(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_cr
     return out
 
 
-def _key_ends(w: list[np.ndarray], key: bytes) -> np.ndarray:
-    """Do the bytes before each ``=`` end in ``key``? ``w[j]``: the 8 bytes ending 8*j bytes before it."""
-    ok = np.ones(len(w[0]), bool)
-    for j in range(0, len(key), 8):
-        part = key[max(len(key) - j - 8, 0): len(key) - j]
-        ok &= (w[j // 8] >> _U64(8 * (8 - len(part)))) == _code(part)
+def _key_ends(words: np.ndarray, eq: np.ndarray, w0: np.ndarray, key: bytes) -> np.ndarray:
+    """Do the bytes before each ``=`` (at ``eq`` in ``words``' buffer; ``w0``: the 8 bytes before each) end in
+    ``key``? The 8 bytes before those are read only where the ones after matched."""
+    part = key[-8:]
+    ok = (w0 >> _U64(8 * (8 - len(part)))) == _code(part)
+    if len(key) > 8:
+        at = np.flatnonzero(ok)
+        for j in range(8, len(key), 8):
+            part = key[max(len(key) - j - 8, 0): len(key) - j]
+            at = at[(words[eq[at] - j - 8] >> _U64(8 * (8 - len(part)))) == _code(part)]
+        ok = np.zeros(len(w0), bool)
+        ok[at] = True
     return ok
 
 
@@ -1038,7 +1044,7 @@ def _fields_plain(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_c
     pad[lead: lead + len(data)] = data
     words = np.ndarray((len(pad) - 7,), "<u8", buffer=pad, strides=(1,))
     eq = poffs[:-1][field] - poffs[0] + klen[field] + lead  # the `=` in pad
-    w = [words[eq - 8 * (j + 1)] for j in range(lead // 8)]
+    w0 = words[eq - 8]
     # the fields (pieces with an `=`) only: their piece, row, key length, whether still in the rest
     at_f = np.flatnonzero(field)
     row_f, klen_f = row[at_f], klen[at_f]
@@ -1050,7 +1056,7 @@ def _fields_plain(rest: pa.Array, is_state: np.ndarray, is_pub: np.ndarray, is_c
         if where is not None and not where.any():
             return none, np.zeros(m, bool)
         kb = key.encode()
-        is_end = (klen_f >= len(kb)) & _key_ends(w, kb) & alive_f
+        is_end = (klen_f >= len(kb)) & _key_ends(words, eq, w0, kb) & alive_f
         ends = np.flatnonzero(is_end)
         if not len(ends):
             return none, np.zeros(m, bool)
