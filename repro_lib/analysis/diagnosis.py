@@ -279,16 +279,19 @@ def _unplaced_jobs(events: pd.DataFrame, debug: bool = True) -> list[str]:
     if events.empty:
         return []
     kind = events["kind"]
-    jobs = events.loc[(kind == "state") & events["execution"].isna() & events["job"].notna(), ["job", "state", "t_s"]]
+    # every row of the table here: the columns read, chunk by chunk (pandas' take of a chunked column joins its chunks)
+    jobs = C.rows(events, ((kind == "state") & events["execution"].isna() & events["job"].notna()).to_numpy(dtype=bool),
+                  ["job", "state", "t_s"])
     last = jobs.groupby("job", sort=False)["state"].last()
     waiting = last[last.isin(["pending", "queued"]).to_numpy()]
     if waiting.empty:
         return []
     # the jobs with an execution, as one object array (iterating an Arrow column yields its values one by one)
-    with_execs = set(C.obj(events.loc[events["execution"].notna(), "job"].dropna().unique()))
+    with_execs = set(C.obj(C.rows(events, events["execution"].notna().to_numpy(dtype=bool), ["job"])["job"]
+                           .dropna().unique()))
     waiting = waiting[~C.isin(C.obj(waiting.index), with_execs)]
     # the evaluation and restart rows, once: each job below reads those after its deploy
-    all_evals = events.loc[kind == "eval", ["job", "t_s"]]
+    all_evals = C.rows(events, (kind == "eval").to_numpy(dtype=bool), ["job", "t_s"])
     all_restarts = events.loc[(kind == "fault") & (events["state"] == "restart"), ["t_s"]]
     notes = []
     for job, state in waiting.items():  # per job left pending or queued with no execution
