@@ -241,7 +241,7 @@ def fill_jobs(df: pd.DataFrame) -> int:
     pos = np.flatnonzero(need | joblines | named)
     sub = df.iloc[pos][["source", "job", "execution", "detail"]].reset_index(drop=True)
     is_job, is_need, is_named = joblines[pos], need[pos], named[pos]
-    svc = sub["detail"].astype("object").str.extract(_SERVICE_RX)[0].fillna("")
+    svc = _service_in(sub["detail"])
     key = sub["source"].astype(str) + "\x1f" + svc.astype(str)
     preceding = sub["job"].where(pd.Series(is_job)).groupby(key, sort=False).ffill()
     same = sub.loc[is_named].groupby(key[is_named].to_numpy() + "\x1f" + sub.loc[is_named, "execution"].astype(str)
@@ -263,6 +263,23 @@ def fill_jobs(df: pd.DataFrame) -> int:
         joined = old.astype("object").fillna("") + " " + JOB_BY_NOTE
         df.loc[at[inferred], "detail"] = np.where(blank, JOB_BY_NOTE, joined)
     return int(inferred.sum())
+
+
+def _service_in(detail: pd.Series) -> pd.Series:
+    """``detail.astype(object).str.extract(_SERVICE_RX)[0].fillna("")``, by Arrow's RE2 on the rows of plain
+    ASCII (where RE2's ``\\S`` means what Python's does) and by Python's ``re`` on the few others: no Python
+    regex per row."""
+    from repro_lib.capture.zones import arrow_strings
+
+    arr = pc.fill_null(arrow_strings(detail), "")
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    got = pc.struct_field(pc.extract_regex(arr, r"(?:^| )service=(?P<s>\S+)"), [0])
+    out = pd.Series(pc.fill_null(got, "").to_numpy(zero_copy_only=False), index=detail.index, dtype=object)
+    odd = ~pc.match_substring_regex(arr, r"^[\t\n\f\r -~]*$").to_numpy(zero_copy_only=False)
+    if odd.any():
+        out[odd] = detail[odd].astype("object").str.extract(_SERVICE_RX)[0].fillna("")
+    return out
 
 
 def _date_from_later_lines(t: np.ndarray) -> np.ndarray:
