@@ -226,6 +226,10 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
     zone_arg = parse_tz(tz)
     sizes = [p.stat().st_size for p in paths]
     total, before = Totals(), 0
+    # bytes read so far; freed pages go back to the kernel only over the last quarter of the reading: the peak is
+    # at its end, where the kept rows are most, and pages given back earlier are faulted in again by the next
+    # block (malloc_trim after every block cost ~1 s of system time per million seed-format lines)
+    at = [0]
     files: list[tuple[Path, pd.DataFrame, np.ndarray, Counter[Any], int]] = []
     fams: list[tuple[str, bool]] = []  # each file's family and whether it is a nats-server's log alone
     read: dict[str, Any] = {}
@@ -237,6 +241,7 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
         n_naive, notes, family = 0, None, None
 
         def tick(done: int, _size: int, base: int = before) -> None:
+            at[0] = base + done
             if progress is not None:
                 progress(base + done, sum(sizes))
 
@@ -263,7 +268,8 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
             total.add(tot)
             kept.append(rows)
             naive_kept.append(naive_rows)
-            give_back()  # the block's temporaries, freed, back to the kernel
+            if at[0] * 4 >= sum(sizes) * 3:
+                give_back()  # near the end, where the peak is: the block's temporaries, freed, back to the kernel
             return fam
 
         # every block parsed on BLOCK_WORKERS threads while the next one is read (Arrow's kernels run without
@@ -314,6 +320,7 @@ def _condensed(paths: list[Path], date: _date | None, tz: str | None,
         zones.append(note)
     frames = [f for _, f, *_ in files if len(f)]
     files.clear()
+    give_back()  # before the table is sorted and diagnosed
     frame = naive = None  # the last file's, held by these names: the table below is their only holder
     df = _finish(_concat(frames) if frames else _no_events(), read, zones)
     df.attrs["condensed"] = total
