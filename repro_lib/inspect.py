@@ -187,10 +187,13 @@ def _by_time(df: pd.DataFrame) -> pd.DataFrame:
     key = np.where(ns == np.iinfo(np.int64).min, np.iinfo(np.int64).max, ns)  # NaT last, as sort_values puts it
     order = np.argsort(key, kind="stable")
     del ns, key
+    from repro_lib.capture._common import give_back
+
     cols: dict[str, Any] = {}
     for c in list(df.columns):
         cols[c] = df[c].take(order).reset_index(drop=True)
         del df[c]
+        give_back()  # the column's pieces, freed: too small for the next column's one piece to reuse
     out = pd.DataFrame(cols, copy=False)
     out.attrs.update(df.attrs)
     return out
