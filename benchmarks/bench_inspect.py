@@ -186,14 +186,16 @@ _ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 _ENV["PYTHONPYCACHEPREFIX"] = str(Path(tempfile.gettempdir()) / f"repro-bench-pycache-{os.getuid()}")
 
 
-def whole_process(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """(wall s, peak RSS MB, stdout) of ``cmd`` run as a process, from start to exit. The peak is GNU time's
-    (``/usr/bin/time -f %M``): a child forked from this big process would count the parent's pages as its own."""
+def whole_process(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+                  ) -> tuple[float, float, str]:
+    """(wall s, peak RSS MB, stdout) of ``cmd`` run as a process (in ``cwd``), from start to exit. The peak is GNU
+    time's (``/usr/bin/time -f %M``): a child forked from this big process would count the parent's pages as its
+    own."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         timed = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd] if Path("/usr/bin/time").exists() else cmd
         t0 = time.perf_counter()
         out = subprocess.run(timed, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False,
-                             env={**_ENV, "TERM": "dumb", **(env or {})}).stdout
+                             env={**_ENV, "TERM": "dumb", **(env or {})}, cwd=cwd).stdout
         wall = time.perf_counter() - t0
         peak = rss.read().strip().splitlines()
     return wall, (int(peak[-1]) / 1024 if peak and peak[-1].isdigit() else float("nan")), out
@@ -362,13 +364,19 @@ def every_finding(tmp: Path, rev: str, lines: int, repeat: int, seed: int) -> No
     with tarfile.open(old / "kit.tar") as tf:
         tf.extractall(old, filter="data")
     cmd = [sys.executable, "-m", "repro_lib.cli", "inspect", "--all", str(path)]
+    # each kit by PYTHONPATH, run from the temporary folder (`python -m` reads the current folder first: from the
+    # checkout, both would be this kit)
     kits = {"now": {"PYTHONPATH": str(ROOT)}, rev: {"PYTHONPATH": str(old)}}
-    for env in kits.values():
-        whole_process(cmd, env)  # the bytecode cache, untimed
+    probe = [sys.executable, "-c", "import repro_lib; print(repro_lib.__file__)"]
+    for k, env in kits.items():
+        where = whole_process(probe, env, cwd=tmp)[2].strip()
+        if not where.startswith(str(ROOT if k == "now" else old)):
+            raise SystemExit(f"the kit {k} imports from {where}")
+        whole_process(cmd, env, cwd=tmp)  # the bytecode cache, untimed
     got: dict[str, list[tuple[float, float, str]]] = {k: [] for k in kits}
     for _ in range(max(1, repeat)):
         for k, env in kits.items():
-            got[k].append(whole_process(cmd, env))
+            got[k].append(whole_process(cmd, env, cwd=tmp))
     print(f"\nrepro inspect --all, the seed's format, {lines:,} lines ({path.stat().st_size / 1e6:.0f} MB), "
           f"median of {max(1, repeat)}, whole process:")
     for k, runs in got.items():
