@@ -276,7 +276,7 @@ def _service_in(detail: pd.Series) -> pd.Series:
         arr = arr.combine_chunks()
     got = pc.struct_field(pc.extract_regex(arr, r"(?:^| )service=(?P<s>\S+)"), [0])
     out = pd.Series(pc.fill_null(got, "").to_numpy(zero_copy_only=False), index=detail.index, dtype=object)
-    odd = ~pc.match_substring_regex(arr, r"^[\t\n\f\r -~]*$").to_numpy(zero_copy_only=False)
+    odd = ~pc.match_substring_regex(arr, _PLAIN).to_numpy(zero_copy_only=False)
     if odd.any():
         out[odd] = detail[odd].astype("object").str.extract(_SERVICE_RX)[0].fillna("")
     return out
@@ -480,7 +480,7 @@ def first_group(lines: pd.Series, pattern: re.Pattern[str]) -> pd.Series:
         first, odd = _first_group_by_prefix(arr, anchored)
     else:
         arr = pc.fill_null(arr, "")
-        odd = ~pc.match_substring_regex(arr, r"^[\t\n\f\r -~]*$").to_numpy(zero_copy_only=False)
+        odd = ~pc.match_substring_regex(arr, _PLAIN).to_numpy(zero_copy_only=False)
         first = pc.struct_field(pc.extract_regex(arr, anchored), [0])
     out = pd.Series(pd.array(first.to_pandas(types_mapper=pd.ArrowDtype).astype("str")), index=lines.index)
     if odd.any():
